@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <string.h>
+
+#include "jitter.h"
+
+/* Concealed ticks after which a silent stream counts as ended. */
+#define END_AFTER 3
+
+void es_jitter_init(struct es_jitter *jb, unsigned depth)
+{
+	memset(jb, 0, sizeof(*jb));
+	jb->depth = depth < 1 ? 1 : depth > ES_JB_SLOTS / 2 ? ES_JB_SLOTS / 2 : depth;
+}
+
+unsigned es_jitter_queued(const struct es_jitter *jb)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < ES_JB_SLOTS; i++)
+		n += jb->slot[i].full;
+	return n;
+}
+
+static void flush(struct es_jitter *jb)
+{
+	for (unsigned i = 0; i < ES_JB_SLOTS; i++)
+		jb->slot[i].full = false;
+}
+
+int es_jitter_push(struct es_jitter *jb, uint32_t seq, const uint8_t *data, size_t len)
+{
+	if (len == 0 || len > ES_JB_FRAME_MAX)
+		return -EMSGSIZE;
+	if (jb->playing) {
+		int32_t ahead = (int32_t)(seq - jb->next);
+		if (ahead < 0)
+			return -EALREADY;
+		if (ahead >= ES_JB_SLOTS) {
+			/* the sender jumped (restart, long gap): resynchronise */
+			flush(jb);
+			jb->playing = false;
+		}
+	} else if (jb->seen) {
+		/* not yet playing: keep the earliest sequence as the start */
+		int32_t d = (int32_t)(seq - jb->next);
+		if (d < 0 && d > -ES_JB_SLOTS)
+			jb->next = seq;
+		else if (d >= ES_JB_SLOTS) {
+			flush(jb);
+			jb->next = seq;
+		}
+	}
+	if (!jb->seen || (!jb->playing && es_jitter_queued(jb) == 0))
+		jb->next = seq;
+	jb->seen = true;
+
+	struct es_jb_slot *s = &jb->slot[seq % ES_JB_SLOTS];
+	if (s->full && s->seq == seq)
+		return -EALREADY;
+	s->seq = seq;
+	s->len = (uint16_t)len;
+	s->full = true;
+	memcpy(s->data, data, len);
+	return 0;
+}
+
+enum es_jb_result es_jitter_pop(struct es_jitter *jb, const struct es_jb_slot **frame)
+{
+	*frame = NULL;
+	if (!jb->playing) {
+		if (!jb->seen || es_jitter_queued(jb) < jb->depth)
+			return ES_JB_NONE;
+		jb->playing = true;
+		jb->misses = 0;
+	}
+	struct es_jb_slot *s = &jb->slot[jb->next % ES_JB_SLOTS];
+	uint32_t seq = jb->next++;
+	if (s->full && s->seq == seq) {
+		s->full = false;
+		jb->misses = 0;
+		*frame = s;
+		return ES_JB_FRAME;
+	}
+	if (s->full && (int32_t)(s->seq - seq) < 0)
+		s->full = false; /* stale leftover from before a wrap */
+
+	if (++jb->misses > END_AFTER || es_jitter_queued(jb) == 0) {
+		if (jb->misses > END_AFTER) {
+			jb->playing = false;
+			jb->seen = false;
+			flush(jb);
+			return ES_JB_NONE;
+		}
+	}
+	struct es_jb_slot *n = &jb->slot[jb->next % ES_JB_SLOTS];
+	if (n->full && n->seq == jb->next) {
+		*frame = n;
+		return ES_JB_FEC;
+	}
+	return ES_JB_LOST;
+}

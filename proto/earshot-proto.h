@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Earshot wire protocol: the messages client and daemon exchange inside ENet
+ * packets, encoded to and decoded from plain byte buffers.  No I/O here.
+ *
+ * Every message starts with one type byte.  Integers are little-endian.
+ * Positions are signed centimetres on the floor, facing is in tenths of a
+ * degree (0 = +y, clockwise positive, so 900 faces +x).
+ *
+ * Decoding never aborts on bad input: it returns -EBADMSG for a malformed or
+ * truncated message and -EPROTONOSUPPORT for an unknown type.  Decoded
+ * payload pointers (names, Opus frames) borrow from the input buffer and are
+ * valid only as long as it is.
+ */
+#ifndef EARSHOT_PROTO_H
+#define EARSHOT_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ES_PROTO_VERSION 1
+#define ES_DEFAULT_PORT 7700
+
+/* ENet channels. */
+enum {
+	ES_CHAN_CONTROL = 0, /* reliable, ordered */
+	ES_CHAN_AUDIO = 1,   /* unsequenced, our own sequence numbers */
+	ES_CHAN_COUNT = 2,
+};
+
+#define ES_NAME_MAX 32        /* bytes of UTF-8, no NUL on the wire */
+#define ES_OPUS_MAX 1275      /* RFC 6716 maximum frame size */
+#define ES_BUNDLE_VOICES_MAX 3
+#define ES_PRESENCE_MAX 32    /* entries in one presence message */
+#define ES_MSG_MAX 8192       /* largest encoded message we ever build */
+
+enum es_msg_type {
+	ES_MSG_HELLO = 0x01,      /* c->s: join with a name and a place */
+	ES_MSG_WELCOME = 0x02,    /* s->c: admitted, here is your id and place */
+	ES_MSG_BUSY = 0x03,       /* s->c: not admitted now, retry after */
+	ES_MSG_MOVE = 0x04,       /* c->s: walk to a place / turn */
+	ES_MSG_STATE = 0x05,      /* c->s: muted, focus, ... */
+	ES_MSG_PRESENCE = 0x06,   /* s->c: who is where, deltas */
+	ES_MSG_BYE = 0x07,        /* s->c: you are being disconnected, why */
+	ES_MSG_AUDIO_UP = 0x10,   /* c->s: one 20 ms mono Opus frame */
+	ES_MSG_AUDIO_DOWN = 0x11, /* s->c: what this listener hears this tick */
+};
+
+/* Person state flags (HELLO, STATE, PRESENCE). */
+enum {
+	ES_PF_MUTED = 1u << 0,
+	ES_PF_FOCUS = 1u << 1,
+	ES_PF_TALKING = 1u << 2, /* presence only: set by the server */
+	ES_PF_THIN = 1u << 3,    /* wants one server-rendered stream */
+};
+
+enum es_bye_reason {
+	ES_BYE_SHUTDOWN = 1,
+	ES_BYE_RESTART = 2,
+	ES_BYE_REMOVED = 3,
+	ES_BYE_PROTOCOL = 4,
+};
+
+struct es_pos {
+	int32_t x_cm;
+	int32_t y_cm;
+	uint16_t facing; /* decidegrees, 0..3599 */
+};
+
+struct es_hello {
+	uint16_t version;
+	uint8_t flags;
+	struct es_pos pos;
+	uint8_t name_len;
+	const char *name; /* borrowed, not NUL-terminated */
+};
+
+struct es_welcome {
+	uint16_t version;
+	uint16_t id;
+	struct es_pos pos;
+};
+
+struct es_busy {
+	uint32_t retry_after_ms;
+};
+
+struct es_state {
+	uint8_t flags;
+};
+
+struct es_bye {
+	uint8_t reason;
+};
+
+enum es_presence_kind {
+	ES_PRESENCE_JOIN = 1,   /* full entry: name, place, flags */
+	ES_PRESENCE_UPDATE = 2, /* place and flags changed */
+	ES_PRESENCE_LEAVE = 3,  /* id only */
+};
+
+struct es_presence_entry {
+	uint16_t id;
+	uint8_t kind;
+	uint8_t flags;
+	struct es_pos pos;
+	uint8_t name_len;
+	const char *name; /* borrowed; JOIN only */
+};
+
+struct es_presence {
+	uint8_t count;
+	struct es_presence_entry entry[ES_PRESENCE_MAX];
+};
+
+struct es_audio_up {
+	uint32_t seq;
+	uint8_t flags; /* ES_PF_TALKING when voice detected */
+	uint16_t len;
+	const uint8_t *opus; /* borrowed */
+};
+
+/*
+ * One forwarded voice in a downlink bundle: the speaker's own Opus frame with
+ * the gain and direction this listener should render it at.
+ */
+struct es_bundle_voice {
+	uint16_t speaker;
+	uint16_t seq;     /* low 16 bits of the speaker's frame sequence */
+	uint16_t gain_q;  /* linear gain, Q12 (4096 = 1.0) */
+	int16_t azimuth;  /* decidegrees, -1800..1800, + is to the right */
+	uint16_t len;
+	const uint8_t *opus; /* borrowed */
+};
+
+struct es_audio_down {
+	uint32_t tick;
+	uint8_t nvoices;
+	struct es_bundle_voice voice[ES_BUNDLE_VOICES_MAX];
+	uint16_t mix_len; /* 0: no mixed stream in this bundle */
+	const uint8_t *mix; /* borrowed; stereo Opus */
+};
+
+struct es_msg {
+	uint8_t type;
+	union {
+		struct es_hello hello;
+		struct es_welcome welcome;
+		struct es_busy busy;
+		struct es_pos move;
+		struct es_state state;
+		struct es_presence presence;
+		struct es_bye bye;
+		struct es_audio_up up;
+		struct es_audio_down down;
+	} u;
+};
+
+/*
+ * Encode m into buf (capacity cap).  Returns the encoded length, -ENOSPC if
+ * it does not fit, -EINVAL if m itself is invalid (a length over its cap).
+ */
+__attribute__((warn_unused_result)) int es_msg_encode(const struct es_msg *m, uint8_t *buf, size_t cap);
+
+/*
+ * Decode one message from buf.  On success returns the number of bytes
+ * consumed (always len: trailing bytes are an error).  Pointers in *m borrow
+ * from buf.  Returns -EBADMSG or -EPROTONOSUPPORT on bad input; *m is then
+ * unspecified.
+ */
+__attribute__((warn_unused_result)) int es_msg_decode(struct es_msg *m, const uint8_t *buf, size_t len);
+
+/* A short constant name for a message type, for logs. */
+const char *es_msg_type_name(uint8_t type);
+
+/* Q12 gain helpers, saturating. */
+uint16_t es_gain_to_q(float gain);
+float es_gain_from_q(uint16_t q);
+
+#endif

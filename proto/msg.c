@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <math.h>
+
+#include "earshot-proto.h"
+#include "wire.h"
+
+const char *es_msg_type_name(uint8_t type)
+{
+	switch (type) {
+	case ES_MSG_HELLO: return "hello";
+	case ES_MSG_WELCOME: return "welcome";
+	case ES_MSG_BUSY: return "busy";
+	case ES_MSG_MOVE: return "move";
+	case ES_MSG_STATE: return "state";
+	case ES_MSG_PRESENCE: return "presence";
+	case ES_MSG_BYE: return "bye";
+	case ES_MSG_AUDIO_UP: return "audio-up";
+	case ES_MSG_AUDIO_DOWN: return "audio-down";
+	default: return "unknown";
+	}
+}
+
+uint16_t es_gain_to_q(float gain)
+{
+	if (!(gain > 0.0f)) /* also catches NaN */
+		return 0;
+	float q = gain * 4096.0f + 0.5f;
+	return q >= 65535.0f ? 65535 : (uint16_t)q;
+}
+
+float es_gain_from_q(uint16_t q)
+{
+	return (float)q / 4096.0f;
+}
+
+static void wr_pos(struct es_wr *w, const struct es_pos *p)
+{
+	es_wr_u32(w, (uint32_t)p->x_cm);
+	es_wr_u32(w, (uint32_t)p->y_cm);
+	es_wr_u16(w, p->facing);
+}
+
+static void rd_pos(struct es_rd *r, struct es_pos *p)
+{
+	p->x_cm = (int32_t)es_rd_u32(r);
+	p->y_cm = (int32_t)es_rd_u32(r);
+	p->facing = es_rd_u16(r);
+	if (p->facing >= 3600)
+		r->bad = true;
+}
+
+/* A name is 1..ES_NAME_MAX printable bytes (UTF-8 allowed, no controls). */
+static bool name_ok(const char *name, size_t len)
+{
+	if (len == 0 || len > ES_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+			return false;
+	return true;
+}
+
+int es_msg_encode(const struct es_msg *m, uint8_t *buf, size_t cap)
+{
+	struct es_wr w;
+	es_wr_init(&w, buf, cap);
+	es_wr_u8(&w, m->type);
+
+	switch (m->type) {
+	case ES_MSG_HELLO: {
+		const struct es_hello *h = &m->u.hello;
+		if (!name_ok(h->name, h->name_len) || h->pos.facing >= 3600)
+			return -EINVAL;
+		es_wr_u16(&w, h->version);
+		es_wr_u8(&w, h->flags);
+		wr_pos(&w, &h->pos);
+		es_wr_u8(&w, h->name_len);
+		es_wr_bytes(&w, h->name, h->name_len);
+		break;
+	}
+	case ES_MSG_WELCOME:
+		es_wr_u16(&w, m->u.welcome.version);
+		es_wr_u16(&w, m->u.welcome.id);
+		wr_pos(&w, &m->u.welcome.pos);
+		break;
+	case ES_MSG_BUSY:
+		es_wr_u32(&w, m->u.busy.retry_after_ms);
+		break;
+	case ES_MSG_MOVE:
+		if (m->u.move.facing >= 3600)
+			return -EINVAL;
+		wr_pos(&w, &m->u.move);
+		break;
+	case ES_MSG_STATE:
+		es_wr_u8(&w, m->u.state.flags);
+		break;
+	case ES_MSG_BYE:
+		es_wr_u8(&w, m->u.bye.reason);
+		break;
+	case ES_MSG_PRESENCE: {
+		const struct es_presence *p = &m->u.presence;
+		if (p->count > ES_PRESENCE_MAX)
+			return -EINVAL;
+		es_wr_u8(&w, p->count);
+		for (unsigned i = 0; i < p->count; i++) {
+			const struct es_presence_entry *e = &p->entry[i];
+			es_wr_u16(&w, e->id);
+			es_wr_u8(&w, e->kind);
+			switch (e->kind) {
+			case ES_PRESENCE_JOIN:
+				if (!name_ok(e->name, e->name_len))
+					return -EINVAL;
+				es_wr_u8(&w, e->flags);
+				wr_pos(&w, &e->pos);
+				es_wr_u8(&w, e->name_len);
+				es_wr_bytes(&w, e->name, e->name_len);
+				break;
+			case ES_PRESENCE_UPDATE:
+				es_wr_u8(&w, e->flags);
+				wr_pos(&w, &e->pos);
+				break;
+			case ES_PRESENCE_LEAVE:
+				break;
+			default:
+				return -EINVAL;
+			}
+		}
+		break;
+	}
+	case ES_MSG_AUDIO_UP:
+		if (m->u.up.len == 0 || m->u.up.len > ES_OPUS_MAX)
+			return -EINVAL;
+		es_wr_u32(&w, m->u.up.seq);
+		es_wr_u8(&w, m->u.up.flags);
+		es_wr_bytes(&w, m->u.up.opus, m->u.up.len);
+		break;
+	case ES_MSG_AUDIO_DOWN: {
+		const struct es_audio_down *d = &m->u.down;
+		if (d->nvoices > ES_BUNDLE_VOICES_MAX || d->mix_len > ES_OPUS_MAX)
+			return -EINVAL;
+		es_wr_u32(&w, d->tick);
+		es_wr_u8(&w, d->nvoices);
+		for (unsigned i = 0; i < d->nvoices; i++) {
+			const struct es_bundle_voice *v = &d->voice[i];
+			if (v->len == 0 || v->len > ES_OPUS_MAX || v->azimuth < -1800 || v->azimuth > 1800)
+				return -EINVAL;
+			es_wr_u16(&w, v->speaker);
+			es_wr_u16(&w, v->seq);
+			es_wr_u16(&w, v->gain_q);
+			es_wr_u16(&w, (uint16_t)v->azimuth);
+			es_wr_u16(&w, v->len);
+			es_wr_bytes(&w, v->opus, v->len);
+		}
+		es_wr_u16(&w, d->mix_len);
+		es_wr_bytes(&w, d->mix, d->mix_len);
+		break;
+	}
+	default:
+		return -EINVAL;
+	}
+	return w.bad ? -ENOSPC : (int)w.len;
+}
+
+int es_msg_decode(struct es_msg *m, const uint8_t *buf, size_t len)
+{
+	struct es_rd r;
+	es_rd_init(&r, buf, len);
+	m->type = es_rd_u8(&r);
+	if (r.bad)
+		return -EBADMSG;
+
+	switch (m->type) {
+	case ES_MSG_HELLO: {
+		struct es_hello *h = &m->u.hello;
+		h->version = es_rd_u16(&r);
+		h->flags = es_rd_u8(&r);
+		rd_pos(&r, &h->pos);
+		h->name_len = es_rd_u8(&r);
+		h->name = (const char *)es_rd_take(&r, h->name_len);
+		if (!r.bad && !name_ok(h->name, h->name_len))
+			return -EBADMSG;
+		break;
+	}
+	case ES_MSG_WELCOME:
+		m->u.welcome.version = es_rd_u16(&r);
+		m->u.welcome.id = es_rd_u16(&r);
+		rd_pos(&r, &m->u.welcome.pos);
+		break;
+	case ES_MSG_BUSY:
+		m->u.busy.retry_after_ms = es_rd_u32(&r);
+		break;
+	case ES_MSG_MOVE:
+		rd_pos(&r, &m->u.move);
+		break;
+	case ES_MSG_STATE:
+		m->u.state.flags = es_rd_u8(&r);
+		break;
+	case ES_MSG_BYE:
+		m->u.bye.reason = es_rd_u8(&r);
+		break;
+	case ES_MSG_PRESENCE: {
+		struct es_presence *p = &m->u.presence;
+		p->count = es_rd_u8(&r);
+		if (p->count > ES_PRESENCE_MAX)
+			return -EBADMSG;
+		for (unsigned i = 0; i < p->count && !r.bad; i++) {
+			struct es_presence_entry *e = &p->entry[i];
+			e->id = es_rd_u16(&r);
+			e->kind = es_rd_u8(&r);
+			e->name_len = 0;
+			e->name = NULL;
+			switch (e->kind) {
+			case ES_PRESENCE_JOIN:
+				e->flags = es_rd_u8(&r);
+				rd_pos(&r, &e->pos);
+				e->name_len = es_rd_u8(&r);
+				e->name = (const char *)es_rd_take(&r, e->name_len);
+				if (!r.bad && !name_ok(e->name, e->name_len))
+					return -EBADMSG;
+				break;
+			case ES_PRESENCE_UPDATE:
+				e->flags = es_rd_u8(&r);
+				rd_pos(&r, &e->pos);
+				break;
+			case ES_PRESENCE_LEAVE:
+				e->flags = 0;
+				e->pos = (struct es_pos){0, 0, 0};
+				break;
+			default:
+				return -EBADMSG;
+			}
+		}
+		break;
+	}
+	case ES_MSG_AUDIO_UP: {
+		struct es_audio_up *u = &m->u.up;
+		u->seq = es_rd_u32(&r);
+		u->flags = es_rd_u8(&r);
+		if (r.bad || r.left == 0 || r.left > ES_OPUS_MAX)
+			return -EBADMSG;
+		u->len = (uint16_t)r.left;
+		u->opus = es_rd_take(&r, r.left);
+		break;
+	}
+	case ES_MSG_AUDIO_DOWN: {
+		struct es_audio_down *d = &m->u.down;
+		d->tick = es_rd_u32(&r);
+		d->nvoices = es_rd_u8(&r);
+		if (d->nvoices > ES_BUNDLE_VOICES_MAX)
+			return -EBADMSG;
+		for (unsigned i = 0; i < d->nvoices && !r.bad; i++) {
+			struct es_bundle_voice *v = &d->voice[i];
+			v->speaker = es_rd_u16(&r);
+			v->seq = es_rd_u16(&r);
+			v->gain_q = es_rd_u16(&r);
+			v->azimuth = (int16_t)es_rd_u16(&r);
+			v->len = es_rd_u16(&r);
+			if (v->len == 0 || v->len > ES_OPUS_MAX || v->azimuth < -1800 || v->azimuth > 1800)
+				return -EBADMSG;
+			v->opus = es_rd_take(&r, v->len);
+		}
+		d->mix_len = es_rd_u16(&r);
+		if (d->mix_len > ES_OPUS_MAX)
+			return -EBADMSG;
+		d->mix = d->mix_len ? es_rd_take(&r, d->mix_len) : NULL;
+		break;
+	}
+	default:
+		return -EPROTONOSUPPORT;
+	}
+	if (r.bad || r.left != 0)
+		return -EBADMSG;
+	return (int)len;
+}

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <string.h>
+
+#include "earshot-proto.h"
+#include "test.h"
+
+static uint8_t buf[ES_MSG_MAX];
+static uint8_t opus_a[100], opus_b[60], opus_mix[200];
+
+/* Encode, decode, re-encode: the bytes must be identical. */
+static int roundtrip(const struct es_msg *m, struct es_msg *out)
+{
+	int n = es_msg_encode(m, buf, sizeof(buf));
+	check(n > 0);
+	check_int_eq(es_msg_decode(out, buf, (size_t)n), n);
+	check_int_eq(out->type, m->type);
+	uint8_t again[ES_MSG_MAX];
+	int n2 = es_msg_encode(out, again, sizeof(again));
+	check_int_eq(n2, n);
+	check(memcmp(again, buf, (size_t)n) == 0);
+	return n;
+}
+
+/* Every strict prefix must be rejected, and so must one trailing byte. */
+static void truncations(const struct es_msg *m)
+{
+	int n = es_msg_encode(m, buf, sizeof(buf));
+	check(n > 0);
+	struct es_msg out;
+	for (int len = 0; len < n; len++) {
+		int r = es_msg_decode(&out, buf, (size_t)len);
+		if (r != -EBADMSG) {
+			test_log("type %s accepted truncation to %d of %d (r=%d)", es_msg_type_name(m->type), len, n, r);
+			check(0);
+		}
+	}
+	buf[n] = 0;
+	check_int_eq(es_msg_decode(&out, buf, (size_t)n + 1), -EBADMSG);
+	/* and no encode into a buffer one byte short */
+	check_int_eq(es_msg_encode(m, buf, (size_t)n - 1), -ENOSPC);
+}
+
+static struct es_msg samples[9];
+
+static void make_samples(void)
+{
+	memset(opus_a, 0xA5, sizeof(opus_a));
+	memset(opus_b, 0x5A, sizeof(opus_b));
+	memset(opus_mix, 0x33, sizeof(opus_mix));
+	samples[0].type = ES_MSG_HELLO;
+	samples[0].u.hello = (struct es_hello){ES_PROTO_VERSION, ES_PF_MUTED, {-150, 450, 900}, 5, "alice"};
+	samples[1].type = ES_MSG_WELCOME;
+	samples[1].u.welcome = (struct es_welcome){ES_PROTO_VERSION, 42, {100, -200, 3599}};
+	samples[2].type = ES_MSG_BUSY;
+	samples[2].u.busy.retry_after_ms = 4321;
+	samples[3].type = ES_MSG_MOVE;
+	samples[3].u.move = (struct es_pos){INT32_MIN, INT32_MAX, 1};
+	samples[4].type = ES_MSG_STATE;
+	samples[4].u.state.flags = ES_PF_FOCUS;
+	samples[5].type = ES_MSG_BYE;
+	samples[5].u.bye.reason = ES_BYE_RESTART;
+	samples[6].type = ES_MSG_PRESENCE;
+	struct es_presence *p = &samples[6].u.presence;
+	p->count = 3;
+	p->entry[0] = (struct es_presence_entry){7, ES_PRESENCE_JOIN, ES_PF_TALKING, {1, 2, 3}, 3, "bob"};
+	p->entry[1] = (struct es_presence_entry){8, ES_PRESENCE_UPDATE, ES_PF_MUTED, {4, 5, 6}, 0, NULL};
+	p->entry[2] = (struct es_presence_entry){9, ES_PRESENCE_LEAVE, 0, {0, 0, 0}, 0, NULL};
+	samples[7].type = ES_MSG_AUDIO_UP;
+	samples[7].u.up = (struct es_audio_up){0xdeadbeef, ES_PF_TALKING, sizeof(opus_a), opus_a};
+	samples[8].type = ES_MSG_AUDIO_DOWN;
+	struct es_audio_down *d = &samples[8].u.down;
+	d->tick = 77;
+	d->nvoices = 2;
+	d->voice[0] = (struct es_bundle_voice){1, 2, 4096, -900, sizeof(opus_a), opus_a};
+	d->voice[1] = (struct es_bundle_voice){3, 4, 100, 1800, sizeof(opus_b), opus_b};
+	d->mix_len = sizeof(opus_mix);
+	d->mix = opus_mix;
+}
+
+int main(void)
+{
+	make_samples();
+	struct es_msg out;
+	for (unsigned i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
+		roundtrip(&samples[i], &out);
+		truncations(&samples[i]);
+	}
+
+	/* decoded fields are the ones encoded */
+	roundtrip(&samples[0], &out);
+	check(out.u.hello.name_len == 5 && memcmp(out.u.hello.name, "alice", 5) == 0);
+	check_int_eq(out.u.hello.pos.x_cm, -150);
+	roundtrip(&samples[8], &out);
+	check_int_eq(out.u.down.voice[0].azimuth, -900);
+	check_int_eq(out.u.down.voice[1].len, sizeof(opus_b));
+	check(memcmp(out.u.down.mix, opus_mix, sizeof(opus_mix)) == 0);
+
+	/* unknown type and empty input */
+	uint8_t junk[4] = {0xEE, 1, 2, 3};
+	check_int_eq(es_msg_decode(&out, junk, sizeof(junk)), -EPROTONOSUPPORT);
+	check_int_eq(es_msg_decode(&out, junk, 0), -EBADMSG);
+
+	/* length fields that lie: a name longer than the cap, a control byte */
+	int n = es_msg_encode(&samples[0], buf, sizeof(buf));
+	check(n > 0);
+	buf[n - 6] = ES_NAME_MAX + 1; /* name_len byte sits before "alice" */
+	check_int_eq(es_msg_decode(&out, buf, (size_t)n), -EBADMSG);
+	n = es_msg_encode(&samples[0], buf, sizeof(buf));
+	buf[n - 1] = '\n';
+	check_int_eq(es_msg_decode(&out, buf, (size_t)n), -EBADMSG);
+	/* facing out of range */
+	n = es_msg_encode(&samples[3], buf, sizeof(buf));
+	buf[n - 1] = 0xFF;
+	check_int_eq(es_msg_decode(&out, buf, (size_t)n), -EBADMSG);
+	/* presence count over the cap */
+	n = es_msg_encode(&samples[6], buf, sizeof(buf));
+	buf[1] = ES_PRESENCE_MAX + 1;
+	check_int_eq(es_msg_decode(&out, buf, (size_t)n), -EBADMSG);
+	/* bundle with too many voices, and a voice length of zero */
+	n = es_msg_encode(&samples[8], buf, sizeof(buf));
+	buf[5] = ES_BUNDLE_VOICES_MAX + 1;
+	check_int_eq(es_msg_decode(&out, buf, (size_t)n), -EBADMSG);
+	n = es_msg_encode(&samples[8], buf, sizeof(buf));
+	buf[6 + 8] = 0;
+	buf[6 + 9] = 0;
+	check_int_eq(es_msg_decode(&out, buf, (size_t)n), -EBADMSG);
+	/* audio up with no payload, and with one over the Opus maximum */
+	uint8_t up[6 + ES_OPUS_MAX + 1] = {ES_MSG_AUDIO_UP};
+	check_int_eq(es_msg_decode(&out, up, 6), -EBADMSG);
+	check_int_eq(es_msg_decode(&out, up, sizeof(up)), -EBADMSG);
+	check_int_eq(es_msg_decode(&out, up, sizeof(up) - 1), (int)sizeof(up) - 1);
+
+	/* encoder refuses invalid messages */
+	struct es_msg bad = samples[0];
+	bad.u.hello.name_len = 0;
+	check_int_eq(es_msg_encode(&bad, buf, sizeof(buf)), -EINVAL);
+
+	/* gain helpers */
+	check_int_eq(es_gain_to_q(1.0f), 4096);
+	check_int_eq(es_gain_to_q(-1.0f), 0);
+	check_int_eq(es_gain_to_q(NAN), 0);
+	check_int_eq(es_gain_to_q(1e9f), 65535);
+	check_near(es_gain_from_q(2048), 0.5, 1e-6);
+	printf("proto msg: ok\n");
+	return 0;
+}
