@@ -133,6 +133,7 @@ int es_msg_encode(const struct es_msg *m, uint8_t *buf, size_t cap)
 			return -EINVAL;
 		es_wr_u32(&w, m->u.up.seq);
 		es_wr_u8(&w, m->u.up.flags);
+		es_wr_u16(&w, m->u.up.len);
 		es_wr_bytes(&w, m->u.up.opus, m->u.up.len);
 		break;
 	case ES_MSG_AUDIO_DOWN: {
@@ -237,10 +238,10 @@ int es_msg_decode(struct es_msg *m, const uint8_t *buf, size_t len)
 		struct es_audio_up *u = &m->u.up;
 		u->seq = es_rd_u32(&r);
 		u->flags = es_rd_u8(&r);
-		if (r.bad || r.left == 0 || r.left > ES_OPUS_MAX)
+		u->len = es_rd_u16(&r);
+		if (u->len == 0 || u->len > ES_OPUS_MAX)
 			return -EBADMSG;
-		u->len = (uint16_t)r.left;
-		u->opus = es_rd_take(&r, r.left);
+		u->opus = es_rd_take(&r, u->len);
 		break;
 	}
 	case ES_MSG_AUDIO_DOWN: {

@@ -60,10 +60,10 @@ int main(void)
 	float mono[ES_FRAME], acc[2 * ES_FRAME];
 	struct es_voice_state st;
 	es_voice_state_init(&st);
-	tone(mono, 0.5f, 440, 0);
+	tone(mono, 0.5f, 450, 0);
 	for (int f = 0; f < 3; f++) { /* past the fade-in */
 		memset(acc, 0, sizeof(acc));
-		tone(mono, 0.5f, 440, (unsigned)f * ES_FRAME);
+		tone(mono, 0.5f, 450, (unsigned)f * ES_FRAME);
 		es_render_voice(&st, mono, 1.0f, (float)M_PI / 2, acc);
 	}
 	check(rms_ch(acc, 1) > 100 * rms_ch(acc, 0)); /* hard right */
@@ -71,7 +71,7 @@ int main(void)
 	es_voice_state_init(&st);
 	for (int f = 0; f < 3; f++) {
 		memset(acc, 0, sizeof(acc));
-		tone(mono, 0.5f, 440, (unsigned)f * ES_FRAME);
+		tone(mono, 0.5f, 450, (unsigned)f * ES_FRAME);
 		es_render_voice(&st, mono, 1.0f, 0.0f, acc);
 	}
 	check_near(rms_ch(acc, 0), rms_ch(acc, 1), 1e-4);

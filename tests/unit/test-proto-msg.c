@@ -126,9 +126,13 @@ int main(void)
 	buf[6 + 9] = 0;
 	check_int_eq(es_msg_decode(&out, buf, (size_t)n), -EBADMSG);
 	/* audio up with no payload, and with one over the Opus maximum */
-	uint8_t up[6 + ES_OPUS_MAX + 1] = {ES_MSG_AUDIO_UP};
-	check_int_eq(es_msg_decode(&out, up, 6), -EBADMSG);
+	uint8_t up[8 + ES_OPUS_MAX + 1] = {ES_MSG_AUDIO_UP};
+	check_int_eq(es_msg_decode(&out, up, 8), -EBADMSG); /* len 0 */
+	up[6] = (ES_OPUS_MAX + 1) & 0xff;
+	up[7] = (ES_OPUS_MAX + 1) >> 8;
 	check_int_eq(es_msg_decode(&out, up, sizeof(up)), -EBADMSG);
+	up[6] = ES_OPUS_MAX & 0xff;
+	up[7] = ES_OPUS_MAX >> 8;
 	check_int_eq(es_msg_decode(&out, up, sizeof(up) - 1), (int)sizeof(up) - 1);
 
 	/* encoder refuses invalid messages */
