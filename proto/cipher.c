@@ -79,7 +79,10 @@ static int window_check(struct es_cipher *c, uint64_t n)
 		return 0; /* newer than anything seen */
 	if (c->recv_top - 1 - n >= ES_REPLAY_WINDOW)
 		return -ESTALE;
-	return (*window_word(c, n, &mask) & mask) ? -EALREADY : 0;
+	/* window_word() sets mask: call it before reading mask (the two
+	 * operands of & are unsequenced). */
+	uint64_t word = *window_word(c, n, &mask);
+	return (word & mask) ? -EALREADY : 0;
 }
 
 static void window_accept(struct es_cipher *c, uint64_t n)
@@ -100,7 +103,8 @@ static void window_accept(struct es_cipher *c, uint64_t n)
 		}
 		c->recv_top = n + 1;
 	}
-	*window_word(c, n, &mask) |= mask;
+	uint64_t *word = window_word(c, n, &mask);
+	*word |= mask;
 }
 
 int es_cipher_open(struct es_cipher *c, const uint8_t *ad, size_t adlen,

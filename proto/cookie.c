@@ -129,7 +129,7 @@ int es_cookie_check(const uint8_t secret[static ES_COOKIE_SECRET_LEN], uint32_t 
 	/* Both always computed and compared: no timing hint of which slot. */
 	int a = sodium_memcmp(&cur, &cookie, sizeof(cookie));
 	int b = sodium_memcmp(&prev, &cookie, sizeof(cookie));
-	return (a == 0) | (b == 0) ? 0 : -EACCES;
+	return ((a == 0) | (b == 0)) ? 0 : -EACCES;
 }
 
 /* ENet header fields (big-endian on the wire), from enet/protocol.h. */
