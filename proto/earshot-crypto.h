@@ -259,6 +259,28 @@ bool es_timestamp_newer(const uint8_t a[static ES_TAI64N_LEN], const uint8_t b[s
  *
  * Addresses are as ENet stores them: ipv4 in network byte order (the value
  * of ENetAddress.host), port in host order.
+ *
+ * The cookie binds the source port, so the client must send its request
+ * from the socket its CONNECT will come from: enet_socket_send() on its
+ * ENet host's host->socket, catching the reply in that host's intercept.
+ * Server intercept, in outline (slot from the daemon's clock):
+ *
+ *   buf = host->receivedData, len = host->receivedDataLength,
+ *   a = host->receivedAddress
+ *   if es_cookie_is_raw(buf, len):
+ *       if es_cookie_request_parse(buf, len, nonce) == 0:
+ *           send es_cookie_reply_build(nonce, es_cookie_make(secret,
+ *               a.host, a.port, slot)) to a (rate-limited)
+ *       return 1                                  (consumed)
+ *   switch es_enet_connect_parse(buf, len, host->checksum != NULL, &data):
+ *       1:  return es_cookie_check(secret, a.host, a.port, slot, data)
+ *                  == 0 ? 0 : 1                   (let ENet connect, or drop)
+ *       0:  return 0                              (ENet's business)
+ *       <0: return 1                              (drop)
+ *
+ * This does not replace capping duplicatePeers or resetting peers that
+ * have not finished the Noise handshake within ~2 s: a host that can
+ * receive at its address still gets a slot.
  */
 #define ES_COOKIE_SECRET_LEN 32
 #define ES_COOKIE_NONCE_LEN 8
