@@ -226,7 +226,8 @@ __attribute__((warn_unused_result)) struct es_floor *es_floor_default(void);
  * A new floor repeating f nx times east and ny times south (grid tiles).
  * Tile k = ty*nx + tx (k = 0 top left) keeps f's labels for k == 0; others get
  * desk label "<label>.<k>" and room name "<name> <k+1>".  Doors start as they
- * are in f now.  NULL+errno: EINVAL (nx or ny 0), E2BIG (over a cap), ENOMEM.
+ * are in f now.  NULL+errno: E2BIG (over a cap), ENOMEM, EINVAL (nx or ny 0, or
+ * a generated label too long or clashing with one of f's own labels).
  */
 __attribute__((warn_unused_result)) struct es_floor *es_floor_tile(const struct es_floor *f, unsigned nx, unsigned ny);
 

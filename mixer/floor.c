@@ -9,6 +9,7 @@
  * cells of a straight line per door (pair) tried; rooms have few doors.
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -56,6 +57,8 @@ struct es_floor {
 	char *cells;      /* rows * (cols + 1): each row NUL-terminated */
 	uint8_t *cls;     /* rows * cols, enum cell_class */
 	int16_t *room_of; /* rows * cols, -1 = open space */
+	int32_t *rect_of; /* rows * cols: wall-free rectangle the cell is in, -1 for walls and doors */
+	unsigned first_letter[26]; /* cell index of each letter's first cell, or UINT_MAX */
 	struct room *rooms;
 	unsigned nrooms;
 	struct door *doors;
@@ -300,6 +303,7 @@ static void floor_free_parts(struct es_floor *f)
 	free(f->cells);
 	free(f->cls);
 	free(f->room_of);
+	free(f->rect_of);
 	free(f->rooms);
 	free(f->doors);
 	free(f->door_idx);
@@ -464,6 +468,8 @@ static int parse_grid(struct es_floor *f, const struct line *ls, int nlines, int
 	f->room_of = malloc(ncell * sizeof(*f->room_of));
 	if (!f->cells || !f->cls || !f->room_of)
 		return -ENOMEM;
+	for (unsigned i = 0; i < 26; i++)
+		f->first_letter[i] = UINT_MAX;
 	for (unsigned r = 0; r < rows; r++) {
 		const struct line *ln = &ls[first + (int)r];
 		char *row = f->cells + (size_t)r * (cols + 1);
@@ -477,6 +483,8 @@ static int parse_grid(struct es_floor *f, const struct line *ls, int nlines, int
 					    (unsigned char)ch);
 			}
 			row[c] = ch;
+			if (ch >= 'A' && ch <= 'Z' && f->first_letter[ch - 'A'] == UINT_MAX)
+				f->first_letter[ch - 'A'] = (unsigned)cell_index(f, c, r);
 			f->cls[cell_index(f, c, r)] = (uint8_t)cl;
 			f->room_of[cell_index(f, c, r)] = -1;
 		}
@@ -486,17 +494,16 @@ static int parse_grid(struct es_floor *f, const struct line *ls, int nlines, int
 	return 0;
 }
 
-static int desk_label_cmp(const void *a, const void *b, void *ud)
+static int desk_label_cmp(const void *a, const void *b)
 {
-	const struct desk *d = ud;
-	unsigned ia = *(const unsigned *)a, ib = *(const unsigned *)b;
-	int c = strcmp(d[ia].label, d[ib].label);
+	const struct desk *da = *(const struct desk *const *)a, *db = *(const struct desk *const *)b;
+	int c = strcmp(da->label, db->label);
 	if (c)
 		return c;
 	/* the later definition sorts last, so it is the one reported */
-	if (d[ia].line != d[ib].line)
-		return d[ia].line < d[ib].line ? -1 : 1;
-	return d[ia].lcol < d[ib].lcol ? -1 : d[ia].lcol > d[ib].lcol;
+	if (da->line != db->line)
+		return da->line < db->line ? -1 : 1;
+	return da->lcol < db->lcol ? -1 : da->lcol > db->lcol;
 }
 
 static int parse_legend(struct es_floor *f, const struct line *ls, int nlines, int pos, struct room_line *rlines,
@@ -547,17 +554,12 @@ static int parse_legend(struct es_floor *f, const struct line *ls, int nlines, i
 					return fail(err, ln->no, t[4].col, "grid cell %u %u is not the letter '%c'",
 						    r->seed_col, r->seed_row, r->letter);
 			} else {
-				bool found = false;
-				for (unsigned ro = 0; ro < f->rows && !found; ro++)
-					for (unsigned c = 0; c < f->cols && !found; c++)
-						if (cell_char(f, c, ro) == r->letter) {
-							r->seed_col = c;
-							r->seed_row = ro;
-							found = true;
-						}
-				if (!found)
+				unsigned first = f->first_letter[r->letter - 'A'];
+				if (first == UINT_MAX)
 					return fail(err, ln->no, t[1].col, "room letter '%c' is not in the grid",
 						    r->letter);
+				r->seed_col = first % f->cols;
+				r->seed_row = first / f->cols;
 			}
 			f->nrooms++;
 		} else if (tok_is(&t[0], "desk")) {
@@ -714,6 +716,51 @@ static int door_axis(const struct es_floor *f, unsigned c, unsigned r, int *dc, 
 	return -1;
 }
 
+/*
+ * Cover the cells that let sound through with wall-free rectangles, greedily:
+ * from the first free cell in reading order, as far east as possible, then as
+ * far south as the whole span allows.  A rectangle is convex, so two points
+ * in the same one see each other without walking the line; on an open-plan
+ * floor most pairs of desks share one big rectangle.
+ */
+static int build_rects(struct es_floor *f)
+{
+	size_t ncell = (size_t)f->rows * f->cols;
+	f->rect_of = malloc(ncell * sizeof(*f->rect_of));
+	if (!f->rect_of)
+		return -ENOMEM;
+	for (size_t i = 0; i < ncell; i++)
+		f->rect_of[i] = -1;
+	int32_t id = 0;
+#define FREE(c, r) (f->cls[cell_index(f, (c), (r))] <= CELL_TABLE && f->rect_of[cell_index(f, (c), (r))] < 0)
+	for (unsigned r = 0; r < f->rows; r++) {
+		for (unsigned c = 0; c < f->cols; c++) {
+			if (!FREE(c, r))
+				continue;
+			unsigned c1 = c;
+			while (c1 + 1 < f->cols && FREE(c1 + 1, r))
+				c1++;
+			unsigned r1 = r;
+			for (;;) {
+				if (r1 + 1 >= f->rows)
+					break;
+				unsigned k = c;
+				while (k <= c1 && FREE(k, r1 + 1))
+					k++;
+				if (k <= c1)
+					break;
+				r1++;
+			}
+			for (unsigned rr = r; rr <= r1; rr++)
+				for (unsigned cc = c; cc <= c1; cc++)
+					f->rect_of[cell_index(f, cc, rr)] = id;
+			id++;
+		}
+	}
+#undef FREE
+	return 0;
+}
+
 static int build_doors(struct es_floor *f, struct es_floor_error *err)
 {
 	unsigned nd = 0;
@@ -789,6 +836,7 @@ static int parse_into(struct es_floor *f, const char *text, size_t len, struct e
 	int *desk_of_cell = NULL;
 	struct room_line *rlines = NULL;
 	uint32_t *stack = NULL;
+	struct desk **by_label = NULL;
 	int ret;
 
 	f->door_db = 10.0f;
@@ -879,6 +927,9 @@ static int parse_into(struct es_floor *f, const char *text, size_t len, struct e
 	ret = build_doors(f, err);
 	if (ret < 0)
 		goto out;
+	ret = build_rects(f);
+	if (ret < 0)
+		goto out;
 
 	/* every desk labelled, no label twice */
 	for (unsigned i = 0; i < f->ndesks; i++) {
@@ -889,23 +940,25 @@ static int parse_into(struct es_floor *f, const char *text, size_t len, struct e
 		}
 	}
 	f->desk_sorted = malloc((f->ndesks ? f->ndesks : 1) * sizeof(*f->desk_sorted));
-	if (!f->desk_sorted) {
+	by_label = malloc((f->ndesks ? f->ndesks : 1) * sizeof(*by_label));
+	if (!f->desk_sorted || !by_label) {
 		ret = -ENOMEM;
 		goto out;
 	}
 	for (unsigned i = 0; i < f->ndesks; i++)
-		f->desk_sorted[i] = i;
-	qsort_r(f->desk_sorted, f->ndesks, sizeof(*f->desk_sorted), desk_label_cmp, f->desks);
-	for (unsigned i = 1; i < f->ndesks; i++) {
-		const struct desk *a = &f->desks[f->desk_sorted[i - 1]], *b = &f->desks[f->desk_sorted[i]];
-		if (strcmp(a->label, b->label) == 0) {
-			ret = fail(err, b->line, b->lcol, "duplicate desk label %s (also on line %d)", b->label,
-				   a->line);
+		by_label[i] = &f->desks[i];
+	qsort(by_label, f->ndesks, sizeof(*by_label), desk_label_cmp);
+	for (unsigned i = 0; i < f->ndesks; i++) {
+		f->desk_sorted[i] = (unsigned)(by_label[i] - f->desks);
+		if (i > 0 && strcmp(by_label[i - 1]->label, by_label[i]->label) == 0) {
+			ret = fail(err, by_label[i]->line, by_label[i]->lcol, "duplicate desk label %s (also on line %d)",
+				   by_label[i]->label, by_label[i - 1]->line);
 			goto out;
 		}
 	}
 	ret = 0;
 out:
+	free(by_label);
 	free(stack);
 	free(rlines);
 	free(desk_of_cell);
@@ -1110,13 +1163,40 @@ static inline float dist(float ax, float ay, float bx, float by)
  * cell edge, so the walk is 4-connected and cannot slip through a diagonal
  * gap between two wall cells, and it takes at most |dcol| + |drow| steps.
  */
+/* Cell column or row of a grid coordinate; -1 or n when outside (no float-to-int overflow). */
+static inline int grid_coord(float u, unsigned n)
+{
+	if (!(u >= 0.0f))
+		return -1;
+	if (u >= (float)n)
+		return (int)n;
+	return (int)u;
+}
+
 static bool line_clear(const struct es_floor *f, float x0, float y0, float x1, float y1)
 {
+	/* walk in one canonical direction, so that A hears B exactly when B hears A
+	 * even where the line runs through a cell corner */
+	if (x1 < x0 || (x1 == x0 && y1 < y0)) {
+		float t = x0;
+		x0 = x1;
+		x1 = t;
+		t = y0;
+		y0 = y1;
+		y1 = t;
+	}
 	float u0, v0, u1, v1;
 	to_grid(f, x0, y0, &u0, &v0);
 	to_grid(f, x1, y1, &u1, &v1);
-	int ec = (int)floorf(u1), er = (int)floorf(v1);
-	int sc = (int)floorf(u0), sr = (int)floorf(v0);
+	int ec = grid_coord(u1, f->cols), er = grid_coord(v1, f->rows);
+	int sc = grid_coord(u0, f->cols), sr = grid_coord(v0, f->rows);
+	/* both ends in one wall-free rectangle: nothing to walk */
+	if (sc >= 0 && sr >= 0 && ec >= 0 && er >= 0 && sc < (int)f->cols && ec < (int)f->cols && sr < (int)f->rows &&
+	    er < (int)f->rows) {
+		int32_t a = f->rect_of[(size_t)sr * f->cols + (size_t)sc];
+		if (a >= 0 && a == f->rect_of[(size_t)er * f->cols + (size_t)ec])
+			return true;
+	}
 
 	/* Liang-Barsky clip to [0,cols] x [0,rows] */
 	float du = u1 - u0, dv = v1 - v0, t0 = 0.0f, t1 = 1.0f;
@@ -1372,7 +1452,7 @@ struct es_floor *es_floor_tile(const struct es_floor *f, unsigned nx, unsigned n
 	t = es_floor_parse(b.s, b.len, &err);
 	if (!t) {
 		/* a label too long or made twice by the suffix */
-		ret = errno == ENOMEM ? -ENOMEM : -E2BIG;
+		ret = errno == ENOMEM ? -ENOMEM : -EINVAL;
 		goto err_text;
 	}
 	free(b.s);

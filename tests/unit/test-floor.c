@@ -400,6 +400,58 @@ static void test_errors(void)
 	free(big);
 }
 
+/* The example in docs/FLOORPLAN.md, and its two broken variants. */
+static const char docs_example[] =
+	"earshot-floor 1\n"
+	"name \"Small office\"\n"
+	"scale 0.5\n"
+	"door-loss 10\n"
+	"grid\n"
+	"+-----------------+------+\n"
+	"|.................|.M....|\n"
+	"|..o..o..o..o.....|..==..|\n"
+	"|..==========...../..==..|\n"
+	"|..o..o..o..o.....|......|\n"
+	"|.................+--+---+\n"
+	"|..................../.F.|\n"
+	"+--------------------+---+\n"
+	"end\n"
+	"# rooms: letter, name in quotes, kind\n"
+	"room M \"Orion\" meeting\n"
+	"room F \"Booth\" focus\n"
+	"# desks: every 'o' needs a label\n"
+	"desks A 2 2 13 4\n"
+	"door 21 6 closed\n";
+
+static void test_docs_example(void)
+{
+	struct es_floor_error err;
+	struct es_floor *f = es_floor_parse(docs_example, sizeof(docs_example) - 1, &err);
+	check(f);
+	check_int_eq(es_floor_cols(f), 26);
+	check_int_eq(es_floor_rows(f), 8);
+	check_int_eq(es_floor_desk_count(f), 8);
+	check(es_floor_desk_find(f, "A8") >= 0);
+	check_int_eq(es_floor_room_count(f), 2);
+	check_int_eq(es_floor_door_count(f), 2);
+	check(es_floor_door_is_open(f, 0));
+	check(!es_floor_door_is_open(f, 1));
+	check_int_eq(room_at_cell(f, 18, 3), 0);
+	es_floor_free(f);
+
+	char buf[sizeof(docs_example)];
+	memcpy(buf, docs_example, sizeof(buf));
+	char *w = strstr(buf, "+--+---+");
+	check(w);
+	w[5] = '.';
+	expect_error(buf, sizeof(buf) - 1, 7, 21, "docs: wall opened");
+	memcpy(buf, docs_example, sizeof(buf));
+	w = strstr(buf, "room F");
+	check(w);
+	w[0] = '#'; /* comment it out */
+	expect_error(buf, sizeof(buf) - 1, 12, 24, "docs: no room F line");
+}
+
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static uint32_t rnd(void)
 {
@@ -535,10 +587,41 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* Time fn over the pairs for ~0.3 s; calls per second. */
+static double rate_of(float (*fn)(const struct es_floor *, const float *), const struct es_floor *t, float (*p)[4],
+		      unsigned np)
+{
+	volatile float sink = 0;
+	unsigned calls = 0;
+	double t0 = now_s(), el;
+	do {
+		for (unsigned i = 0; i < np; i++)
+			sink += fn(t, p[i]);
+		calls += np;
+		el = now_s() - t0;
+	} while (el < 0.3);
+	(void)sink;
+	return calls / el;
+}
+
+static float call_path(const struct es_floor *t, const float *p)
+{
+	float ax, ay, len;
+	return es_floor_path(t, p[0], p[1], p[2], p[3], &ax, &ay, &len);
+}
+
+/* What the engine does for every pair anyway: distance law and direction. */
+static float call_baseline(const struct es_floor *t, const float *p)
+{
+	static struct es_acoustics ac = { 1.5f, 15.0f, 3.0f, 6, 20.0f };
+	(void)t;
+	return es_distance_gain(&ac, hypotf(p[2] - p[0], p[3] - p[1])) + es_azimuth(p[2], p[3], 0.3f, p[0], p[1]);
+}
+
 /*
- * Not a pass/fail test: how many path queries a second on the 2,400-desk
- * tiled office, for pairs the engine would actually ask about (desks within
- * 15 m of each other) and for pairs between rooms and the floor.
+ * Not a pass/fail test: path queries a second on the 2,400-desk tiled
+ * office, for the pairs the engine asks about (within the 15 m hearing
+ * range), against the distance-and-direction work it does per pair anyway.
  */
 static void bench_paths(void)
 {
@@ -546,62 +629,48 @@ static void bench_paths(void)
 	struct es_floor *t = es_floor_tile(d, 5, 2);
 	check(t);
 	enum { NP = 4096 };
-	static float p[NP][4];
-	unsigned n = 0, nd = es_floor_desk_count(t);
-	while (n < NP) {
+	static float desk_pairs[NP][4], any_pairs[NP][4], far_pairs[NP][4];
+	unsigned nd = es_floor_desk_count(t), n = 0, m = 0, inroom = 0;
+	while (n < NP || m < NP) {
 		float sx, sy, lx, ly;
 		check_int_eq(es_floor_desk(t, rnd() % nd, &sx, &sy, NULL), 0);
+		if (n < NP) {
+			check_int_eq(es_floor_desk(t, rnd() % nd, &lx, &ly, NULL), 0);
+			if (hypotf(lx - sx, ly - sy) <= 15.0f) {
+				desk_pairs[n][0] = sx, desk_pairs[n][1] = sy, desk_pairs[n][2] = lx, desk_pairs[n][3] = ly;
+				n++;
+			}
+		}
 		/* a listener anywhere within 15 m: desks, rooms, corridors */
 		lx = sx + ((float)(rnd() % 3000) / 100.0f - 15.0f);
 		ly = sy + ((float)(rnd() % 3000) / 100.0f - 15.0f);
-		if (hypotf(lx - sx, ly - sy) > 15.0f || !es_floor_walkable(t, lx, ly))
-			continue;
-		p[n][0] = sx;
-		p[n][1] = sy;
-		p[n][2] = lx;
-		p[n][3] = ly;
-		n++;
+		if (m < NP && hypotf(lx - sx, ly - sy) <= 15.0f && es_floor_walkable(t, lx, ly)) {
+			any_pairs[m][0] = sx, any_pairs[m][1] = sy, any_pairs[m][2] = lx, any_pairs[m][3] = ly;
+			inroom += es_floor_room_at(t, lx, ly) >= 0;
+			m++;
+		}
 	}
-	unsigned inroom = 0;
-	for (unsigned i = 0; i < NP; i++)
-		inroom += es_floor_room_at(t, p[i][2], p[i][3]) >= 0;
-	volatile float sink = 0;
-	unsigned calls = 0;
-	double t0 = now_s(), el;
-	do {
-		for (unsigned i = 0; i < NP; i++) {
-			float ax, ay, len;
-			sink += es_floor_path(t, p[i][0], p[i][1], p[i][2], p[i][3], &ax, &ay, &len);
-		}
-		calls += NP;
-		el = now_s() - t0;
-	} while (el < 0.3);
-	double rate = calls / el;
-	/* rooms to rooms and to the floor */
-	unsigned nr = es_floor_room_count(t), calls2 = 0;
-	t0 = now_s();
-	do {
-		for (unsigned i = 0; i < NP; i++) {
-			float sx, sy;
-			check_int_eq(es_floor_desk(t, (unsigned)i % nd, &sx, &sy, NULL), 0);
-			const unsigned *doors;
-			int k = es_floor_room_doors(t, i % nr, &doors);
-			float dx, dy;
-			check_int_eq(es_floor_door(t, doors[0], &dx, &dy, NULL), 0);
-			(void)k;
-			sink += es_floor_path(t, dx + 0.01f, dy + 0.01f, p[i][0], p[i][1], NULL, NULL, NULL);
-		}
-		calls2 += NP;
-		el = now_s() - t0;
-	} while (el < 0.3);
-	double rate2 = calls2 / el;
-	test_log("  bench: es_floor_path on 5x2 tiled office (%ux%u cells, %u desks):", es_floor_cols(t),
-		 es_floor_rows(t), nd);
-	test_log("    pairs within 15 m (%u/%u listeners in a room): %.2f M calls/s (%.0f ns/call)", inroom, NP,
-		 rate / 1e6, 1e9 / rate);
-	test_log("    door-to-desk anywhere on the floor: %.2f M calls/s (%.0f ns/call)", rate2 / 1e6, 1e9 / rate2);
-	printf("{\"floor_path_calls_per_s\": %.0f, \"floor_path_far_calls_per_s\": %.0f}\n", rate, rate2);
-	(void)sink;
+	/* worst case: a room's door to any desk on the whole tiled floor */
+	for (unsigned i = 0; i < NP; i++) {
+		const unsigned *doors;
+		check(es_floor_room_doors(t, i % es_floor_room_count(t), &doors) > 0);
+		check_int_eq(es_floor_door(t, doors[0], &far_pairs[i][0], &far_pairs[i][1], NULL), 0);
+		check_int_eq(es_floor_desk(t, rnd() % nd, &far_pairs[i][2], &far_pairs[i][3], NULL), 0);
+	}
+	double base = rate_of(call_baseline, t, any_pairs, NP);
+	double r_desk = rate_of(call_path, t, desk_pairs, NP);
+	double r_any = rate_of(call_path, t, any_pairs, NP);
+	double r_far = rate_of(call_path, t, far_pairs, NP);
+	test_log("  bench: es_floor_path on the 5x2 tiled office (%ux%u cells, %u desks, %u rooms):", es_floor_cols(t),
+		 es_floor_rows(t), nd, es_floor_room_count(t));
+	test_log("    baseline distance gain + azimuth: %6.2f M/s (%4.0f ns)", base / 1e6, 1e9 / base);
+	test_log("    desk to desk within 15 m:         %6.2f M/s (%4.0f ns, %.2fx baseline)", r_desk / 1e6,
+		 1e9 / r_desk, base / r_desk);
+	test_log("    desk to anywhere within 15 m:     %6.2f M/s (%4.0f ns, %.2fx baseline; %u/%u in rooms)",
+		 r_any / 1e6, 1e9 / r_any, base / r_any, inroom, NP);
+	test_log("    door to any desk (up to 250 m):   %6.2f M/s (%4.0f ns)", r_far / 1e6, 1e9 / r_far);
+	printf("{\"floor_path_desk_per_s\": %.0f, \"floor_path_any_per_s\": %.0f, \"floor_path_far_per_s\": %.0f, "
+	       "\"baseline_per_s\": %.0f}\n", r_desk, r_any, r_far, base);
 	es_floor_free(t);
 	es_floor_free(d);
 }
@@ -611,6 +680,7 @@ int main(void)
 	test_default();
 	test_paths();
 	test_errors();
+	test_docs_example();
 	test_mutations();
 	test_text_and_tiles();
 	bench_paths();
