@@ -271,12 +271,12 @@ int es_floor_room_kind(const struct es_floor *f, unsigned room);
 /* The room's doors: count returned, *doors (if not NULL) points at that many door indices owned by f. -EINVAL if out of range. */
 int es_floor_room_doors(const struct es_floor *f, unsigned room, const unsigned **doors);
 /* Close every door of the room.  0 or -EINVAL. */
-int es_floor_room_close(struct es_floor *f, unsigned room);
+__attribute__((warn_unused_result)) int es_floor_room_close(struct es_floor *f, unsigned room);
 
 /* Doors: indices 0 .. count-1 in reading order of the grid. */
 unsigned es_floor_door_count(const struct es_floor *f);
 /* 0 or -EINVAL. */
-int es_floor_door_set_open(struct es_floor *f, unsigned door, bool open);
+__attribute__((warn_unused_result)) int es_floor_door_set_open(struct es_floor *f, unsigned door, bool open);
 bool es_floor_door_is_open(const struct es_floor *f, unsigned door); /* false if out of range */
 /* Door centre in metres and the room it opens into.  0 or -EINVAL.  Any out-pointer may be NULL. */
 int es_floor_door(const struct es_floor *f, unsigned door, float *x, float *y, unsigned *room);

@@ -72,7 +72,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		seed = mix32(seed ^ data[i]);
 	for (int q = 0; q < 64; q++) {
 		if (q == 32 && es_floor_door_count(f) > 0)
-			es_floor_door_set_open(f, seed % es_floor_door_count(f), false);
+			if (es_floor_door_set_open(f, seed % es_floor_door_count(f), false) < 0)
+				__builtin_trap();
 		float p[4];
 		for (int k = 0; k < 4; k++) {
 			seed = mix32(seed + 0x9e3779b9U);
