@@ -21,7 +21,7 @@
 #define STATE_MAX_BYTES (64u << 20)
 #define CHECKSUM_LINE_LEN (9 + 64 + 1) /* "checksum " hex64 "\n" */
 
-struct es_state {
+struct es_state_db {
 	struct es_person *people;
 	size_t n_people, cap_people;
 	struct es_invite *invites;
@@ -31,17 +31,17 @@ struct es_state {
 	bool keep_prev;
 };
 
-struct es_state *es_state_new(void)
+struct es_state_db *es_state_new(void)
 {
 	if (sodium_init() < 0) {
 		errno = EIO;
 		return NULL;
 	}
-	struct es_state *st = calloc(1, sizeof(*st));
+	struct es_state_db *st = calloc(1, sizeof(*st));
 	return st; /* calloc sets errno */
 }
 
-void es_state_free(struct es_state *st)
+void es_state_free(struct es_state_db *st)
 {
 	if (!st)
 		return;
@@ -154,7 +154,7 @@ static void buf_float(struct buf *b, bool has, float v)
 		buf_printf(b, " -");
 }
 
-char *es_state_format(const struct es_state *st, size_t *len)
+char *es_state_format(const struct es_state_db *st, size_t *len)
 {
 	struct buf b = { 0 };
 	uint8_t sum[32];
@@ -318,9 +318,9 @@ static int state_grow(void **arr, size_t *cap, size_t n, size_t size)
 
 #define BAD(...) do { snprintf(why, whylen, __VA_ARGS__); r = -EBADMSG; goto err_free; } while (0)
 
-int es_state_parse(const uint8_t *buf, size_t len, struct es_state **out, char *why, size_t whylen)
+int es_state_parse(const uint8_t *buf, size_t len, struct es_state_db **out, char *why, size_t whylen)
 {
-	struct es_state *st = NULL;
+	struct es_state_db *st = NULL;
 	char *body = NULL;
 	uint8_t sum[32], want[32];
 	int r;
@@ -478,7 +478,7 @@ err_close:
 }
 
 /* Load one file: 0, -ENOENT, -EBADMSG (why says more) or another -errno. */
-static int load_one(int dirfd, const char *dir, const char *name, struct es_state **out, char *why, size_t whylen)
+static int load_one(int dirfd, const char *dir, const char *name, struct es_state_db **out, char *why, size_t whylen)
 {
 	uint8_t *data = NULL;
 	size_t len = 0;
@@ -492,10 +492,10 @@ static int load_one(int dirfd, const char *dir, const char *name, struct es_stat
 	return r;
 }
 
-int es_state_load(const char *dir, struct es_state **out)
+int es_state_load(const char *dir, struct es_state_db **out)
 {
 	char why[160], why_prev[160];
-	struct es_state *st = NULL;
+	struct es_state_db *st = NULL;
 	int r, rp;
 
 	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -565,7 +565,7 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-int es_state_save(const struct es_state *st, const char *dir)
+int es_state_save(const struct es_state_db *st, const char *dir)
 {
 	size_t len;
 	int r, fd = -1, dirfd;
@@ -641,22 +641,22 @@ err_free:
 
 /* ---- people -------------------------------------------------------------- */
 
-size_t es_state_person_count(const struct es_state *st)
+size_t es_state_person_count(const struct es_state_db *st)
 {
 	return st->n_people;
 }
 
-struct es_person *es_state_person(struct es_state *st, size_t i)
+struct es_person *es_state_person(struct es_state_db *st, size_t i)
 {
 	return i < st->n_people ? &st->people[i] : NULL;
 }
 
-const struct es_person *es_state_person_const(const struct es_state *st, size_t i)
+const struct es_person *es_state_person_const(const struct es_state_db *st, size_t i)
 {
 	return i < st->n_people ? &st->people[i] : NULL;
 }
 
-static ssize_t find_key(const struct es_state *st, const uint8_t *key)
+static ssize_t find_key(const struct es_state_db *st, const uint8_t *key)
 {
 	/* linear: the allowlist is a few thousand keys, looked up once per
 	 * handshake; keys are compared in constant time */
@@ -666,13 +666,13 @@ static ssize_t find_key(const struct es_state *st, const uint8_t *key)
 	return -1;
 }
 
-struct es_person *es_state_find_key(struct es_state *st, const uint8_t key[static ES_KEY_LEN])
+struct es_person *es_state_find_key(struct es_state_db *st, const uint8_t key[static ES_KEY_LEN])
 {
 	ssize_t i = find_key(st, key);
 	return i < 0 ? NULL : &st->people[i];
 }
 
-struct es_person *es_state_find_name(struct es_state *st, const char *name)
+struct es_person *es_state_find_name(struct es_state_db *st, const char *name)
 {
 	for (size_t i = 0; i < st->n_people; i++)
 		if (strcmp(st->people[i].name, name) == 0)
@@ -680,7 +680,7 @@ struct es_person *es_state_find_name(struct es_state *st, const char *name)
 	return NULL;
 }
 
-int es_state_put(struct es_state *st, const struct es_person *p)
+int es_state_put(struct es_state_db *st, const struct es_person *p)
 {
 	if (!text_ok(p->name, ES_NAME_MAX) || p->name[0] == '\0' || !text_ok(p->desk, ES_DESK_MAX))
 		return -EINVAL;
@@ -710,7 +710,7 @@ int es_state_put(struct es_state *st, const struct es_person *p)
 	return 0;
 }
 
-int es_state_remove(struct es_state *st, const uint8_t key[static ES_KEY_LEN])
+int es_state_remove(struct es_state_db *st, const uint8_t key[static ES_KEY_LEN])
 {
 	ssize_t i = find_key(st, key);
 	if (i < 0)
@@ -730,7 +730,7 @@ int es_person_bump_timestamp(struct es_person *p, const uint8_t ts[static ES_TS_
 	return 0;
 }
 
-bool es_state_equal(const struct es_state *a, const struct es_state *b)
+bool es_state_equal(const struct es_state_db *a, const struct es_state_db *b)
 {
 	if (a->n_people != b->n_people || a->n_invites != b->n_invites)
 		return false;
@@ -775,7 +775,7 @@ static int invite_hash(const char *code, uint8_t hash[32])
 	return 0;
 }
 
-int es_state_invite_create(struct es_state *st, const char *name, int64_t now, int64_t ttl_s,
+int es_state_invite_create(struct es_state_db *st, const char *name, int64_t now, int64_t ttl_s,
 	char code_out[static ES_INVITE_CODE_LEN + 1])
 {
 	uint8_t rnd[16];
@@ -810,13 +810,13 @@ int es_state_invite_create(struct es_state *st, const char *name, int64_t now, i
 	return 0;
 }
 
-static void invite_remove(struct es_state *st, size_t i)
+static void invite_remove(struct es_state_db *st, size_t i)
 {
 	memmove(&st->invites[i], &st->invites[i + 1], (st->n_invites - i - 1) * sizeof(*st->invites));
 	st->n_invites--;
 }
 
-int es_state_invite_consume(struct es_state *st, const char *code, int64_t now,
+int es_state_invite_consume(struct es_state_db *st, const char *code, int64_t now,
 	char name_out[static ES_NAME_MAX + 1])
 {
 	uint8_t h[32];
@@ -834,7 +834,7 @@ int es_state_invite_consume(struct es_state *st, const char *code, int64_t now,
 	return -ENOENT;
 }
 
-size_t es_state_invite_prune(struct es_state *st, int64_t now)
+size_t es_state_invite_prune(struct es_state_db *st, int64_t now)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < st->n_invites;) {
@@ -848,12 +848,12 @@ size_t es_state_invite_prune(struct es_state *st, int64_t now)
 	return n;
 }
 
-size_t es_state_invite_count(const struct es_state *st)
+size_t es_state_invite_count(const struct es_state_db *st)
 {
 	return st->n_invites;
 }
 
-const struct es_invite *es_state_invite(const struct es_state *st, size_t i)
+const struct es_invite *es_state_invite(const struct es_state_db *st, size_t i)
 {
 	return i < st->n_invites ? &st->invites[i] : NULL;
 }

@@ -30,7 +30,8 @@
  * tick thread and not once per tick: the daemon marks the state dirty and
  * saves at most once a second (and at shutdown), from outside the tick.
  *
- * Not thread-safe: one owner at a time.
+ * Not thread-safe: one owner at a time.  (The struct is es_state_db
+ * because proto owns struct es_state, the STATE message.)
  */
 #ifndef EARSHOT_STATE_H
 #define EARSHOT_STATE_H
@@ -63,11 +64,11 @@ struct es_invite {
 	int64_t expires;              /* Unix seconds */
 };
 
-struct es_state;
+struct es_state_db;
 
 /* An empty state, or NULL with errno set. */
-struct es_state *es_state_new(void);
-void es_state_free(struct es_state *st);
+struct es_state_db *es_state_new(void);
+void es_state_free(struct es_state_db *st);
 
 /*
  * Read <dir>/state (or, if it is missing or bad, <dir>/state.prev) into a
@@ -77,7 +78,7 @@ void es_state_free(struct es_state *st);
  * *out is untouched then).
  */
 __attribute__((warn_unused_result))
-int es_state_load(const char *dir, struct es_state **out);
+int es_state_load(const char *dir, struct es_state_db **out);
 
 /*
  * Write st atomically as <dir>/state (see above); creates dir (0700) if it
@@ -85,7 +86,7 @@ int es_state_load(const char *dir, struct es_state **out);
  * (an old state.tmp may remain and is overwritten next time).
  */
 __attribute__((warn_unused_result))
-int es_state_save(const struct es_state *st, const char *dir);
+int es_state_save(const struct es_state_db *st, const char *dir);
 
 /*
  * Parse / format the file format in memory (the fuzzer and the tests use
@@ -93,23 +94,23 @@ int es_state_save(const struct es_state *st, const char *dir);
  * es_state_format returns a malloc'd buffer the caller frees, or NULL.
  */
 __attribute__((warn_unused_result))
-int es_state_parse(const uint8_t *buf, size_t len, struct es_state **out, char *why, size_t whylen);
+int es_state_parse(const uint8_t *buf, size_t len, struct es_state_db **out, char *why, size_t whylen);
 __attribute__((warn_unused_result))
-char *es_state_format(const struct es_state *st, size_t *len);
+char *es_state_format(const struct es_state_db *st, size_t *len);
 
 /* Deep equality (tests). */
-bool es_state_equal(const struct es_state *a, const struct es_state *b);
+bool es_state_equal(const struct es_state_db *a, const struct es_state_db *b);
 
 /* ---- people -------------------------------------------------------------- */
 
-size_t es_state_person_count(const struct es_state *st);
+size_t es_state_person_count(const struct es_state_db *st);
 /* The i-th person, i < count.  Pointers stay valid until the next add/remove. */
-struct es_person *es_state_person(struct es_state *st, size_t i);
-const struct es_person *es_state_person_const(const struct es_state *st, size_t i);
+struct es_person *es_state_person(struct es_state_db *st, size_t i);
+const struct es_person *es_state_person_const(const struct es_state_db *st, size_t i);
 
 /* By key (constant-time compare of each key) or by exact name; NULL if none. */
-struct es_person *es_state_find_key(struct es_state *st, const uint8_t key[static ES_KEY_LEN]);
-struct es_person *es_state_find_name(struct es_state *st, const char *name);
+struct es_person *es_state_find_key(struct es_state_db *st, const uint8_t key[static ES_KEY_LEN]);
+struct es_person *es_state_find_name(struct es_state_db *st, const char *name);
 
 /*
  * Add p, or replace the person with the same key.  Names must be unique
@@ -118,11 +119,11 @@ struct es_person *es_state_find_name(struct es_state *st, const char *name);
  * (control characters, too long).  The person is copied.
  */
 __attribute__((warn_unused_result))
-int es_state_put(struct es_state *st, const struct es_person *p);
+int es_state_put(struct es_state_db *st, const struct es_person *p);
 
 /* Remove by key: 0 or -ENOENT. */
 __attribute__((warn_unused_result))
-int es_state_remove(struct es_state *st, const uint8_t key[static ES_KEY_LEN]);
+int es_state_remove(struct es_state_db *st, const uint8_t key[static ES_KEY_LEN]);
 
 /*
  * Replay protection: if ts is strictly greater than p->last_ts (big-endian
@@ -141,7 +142,7 @@ int es_person_bump_timestamp(struct es_person *p, const uint8_t ts[static ES_TS_
  * -E2BIG if too many invites are pending, -EINVAL for a bad name.
  */
 __attribute__((warn_unused_result))
-int es_state_invite_create(struct es_state *st, const char *name, int64_t now, int64_t ttl_s,
+int es_state_invite_create(struct es_state_db *st, const char *name, int64_t now, int64_t ttl_s,
 	char code_out[static ES_INVITE_CODE_LEN + 1]);
 
 /*
@@ -151,12 +152,12 @@ int es_state_invite_create(struct es_state *st, const char *name, int64_t now, i
  * removed too).  Enrolling the key is the caller's next step (es_state_put).
  */
 __attribute__((warn_unused_result))
-int es_state_invite_consume(struct es_state *st, const char *code, int64_t now,
+int es_state_invite_consume(struct es_state_db *st, const char *code, int64_t now,
 	char name_out[static ES_NAME_MAX + 1]);
 
 /* Drop expired invites; returns how many. */
-size_t es_state_invite_prune(struct es_state *st, int64_t now);
-size_t es_state_invite_count(const struct es_state *st);
-const struct es_invite *es_state_invite(const struct es_state *st, size_t i);
+size_t es_state_invite_prune(struct es_state_db *st, int64_t now);
+size_t es_state_invite_count(const struct es_state_db *st);
+const struct es_invite *es_state_invite(const struct es_state_db *st, size_t i);
 
 #endif

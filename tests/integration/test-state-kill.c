@@ -26,9 +26,9 @@
 
 /* Version k of the state: its size varies with k, so kills land in writes
  * of different lengths; every field carries k so versions differ. */
-static struct es_state *gen(uint64_t k)
+static struct es_state_db *gen(uint64_t k)
 {
-	struct es_state *st = es_state_new();
+	struct es_state_db *st = es_state_new();
 	check(st);
 	unsigned n = 1 + (unsigned)((k * 37) % 400);
 	for (unsigned i = 0; i < n; i++) {
@@ -49,7 +49,7 @@ static struct es_state *gen(uint64_t k)
 	return st;
 }
 
-static uint64_t version_of(struct es_state *st)
+static uint64_t version_of(struct es_state_db *st)
 {
 	if (es_state_person_count(st) == 0)
 		return 0;
@@ -58,7 +58,7 @@ static uint64_t version_of(struct es_state *st)
 
 static void child(const char *dir, int ack_fd)
 {
-	struct es_state *st = NULL;
+	struct es_state_db *st = NULL;
 	if (es_state_load(dir, &st) < 0)
 		_exit(3);
 	uint64_t k = version_of(st);
@@ -117,7 +117,7 @@ int main(void)
 			acked = k;
 		close(p[0]);
 
-		struct es_state *st = NULL;
+		struct es_state_db *st = NULL;
 		int r = es_state_load(dir, &st);
 		if (r < 0) {
 			fprintf(stderr, "iteration %d: state fails to load: %s\n", it, strerror(-r));
@@ -131,7 +131,7 @@ int main(void)
 			return 1;
 		}
 		if (v > 0) {
-			struct es_state *want = gen(v);
+			struct es_state_db *want = gen(v);
 			if (!es_state_equal(st, want)) {
 				fprintf(stderr, "iteration %d: loaded state is not version %llu as written\n",
 					it, (unsigned long long)v);

@@ -26,9 +26,9 @@ static struct es_person person(uint8_t id, const char *name, const char *desk)
 	return p;
 }
 
-static struct es_state *sample(void)
+static struct es_state_db *sample(void)
 {
-	struct es_state *st = es_state_new();
+	struct es_state_db *st = es_state_new();
 	check(st);
 	struct es_person a = person(1, "Alice", "D-12");
 	a.has_place = true;
@@ -55,7 +55,7 @@ static struct es_state *sample(void)
 
 static void test_people(void)
 {
-	struct es_state *st = sample();
+	struct es_state_db *st = sample();
 	check_int_eq(es_state_person_count(st), 4);
 
 	uint8_t key[32];
@@ -115,7 +115,7 @@ static void test_people(void)
 
 static void test_invites(void)
 {
-	struct es_state *st = es_state_new();
+	struct es_state_db *st = es_state_new();
 	char code[ES_INVITE_CODE_LEN + 1], code2[ES_INVITE_CODE_LEN + 1], name[ES_NAME_MAX + 1];
 	check_int_eq(es_state_invite_create(st, "Dan", 100, 60, code), 0);
 	check_int_eq(strlen(code), ES_INVITE_CODE_LEN);
@@ -152,7 +152,7 @@ static void test_invites(void)
 
 static void test_format_roundtrip(void)
 {
-	struct es_state *st = sample(), *back = NULL;
+	struct es_state_db *st = sample(), *back = NULL;
 	size_t len;
 	char why[160];
 	char *text = es_state_format(st, &len);
@@ -217,7 +217,7 @@ static void test_malformed_body(void)
 	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
 		uint8_t sum[32];
 		char hex[65], buf[1024], why[160];
-		struct es_state *st = NULL;
+		struct es_state_db *st = NULL;
 		crypto_generichash(sum, 32, (const uint8_t *)bodies[i], strlen(bodies[i]), NULL, 0);
 		sodium_bin2hex(hex, sizeof(hex), sum, 32);
 		int n = snprintf(buf, sizeof(buf), "%schecksum %s\n", bodies[i], hex);
@@ -231,7 +231,7 @@ static void test_malformed_body(void)
 	const char *ok = "earshot-state 1\nperson 0101010101010101010101010101010101010101010101010101010101010101 000000000000000000000000 0 - - - - Al\n";
 	uint8_t sum[32];
 	char hex[65], buf[1024], why[160];
-	struct es_state *st = NULL;
+	struct es_state_db *st = NULL;
 	crypto_generichash(sum, 32, (const uint8_t *)ok, strlen(ok), NULL, 0);
 	sodium_bin2hex(hex, sizeof(hex), sum, 32);
 	int n = snprintf(buf, sizeof(buf), "%schecksum %s\n", ok, hex);
@@ -261,7 +261,7 @@ static void test_files(void)
 {
 	char dir[] = "/tmp/test-state-XXXXXX";
 	char sub[600], path[700];
-	struct es_state *st = sample(), *back = NULL;
+	struct es_state_db *st = sample(), *back = NULL;
 	check(mkdtemp(dir));
 	snprintf(sub, sizeof(sub), "%s/lib", dir);
 
@@ -276,7 +276,7 @@ static void test_files(void)
 	check(!exists(sub, "state.tmp"));
 	check_int_eq(es_state_load(sub, &back), 0);
 	check(es_state_equal(st, back));
-	struct es_state *first = back; /* what the first save wrote */
+	struct es_state_db *first = back; /* what the first save wrote */
 
 	/* second save keeps the first as state.prev */
 	struct es_person z = person(42, "Zed", "");
