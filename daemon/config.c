@@ -28,6 +28,7 @@ struct setting {
 	const char *section;
 	const char *key;
 	const char *flag;       /* long option name */
+	char short_opt;         /* 0 = none */
 	enum setting_type type;
 	size_t off;             /* offsetof(struct es_config, ...) */
 	double min, max;        /* T_UINT, T_FLOAT */
@@ -43,29 +44,29 @@ struct setting {
  * docs/earshotd.conf.example are updated by hand.
  */
 static const struct setting settings[] = {
-	{ "server", "listen", "listen", T_ADDR4, OFF(listen), 0, 0, "ADDR:PORT",
+	{ "server", "listen", "listen", 'l', T_ADDR4, OFF(listen), 0, 0, "ADDR:PORT",
 	  "UDP address for clients (default " ES_CONFIG_DEFAULT_LISTEN ")" },
-	{ "server", "floor_plan", "floor-plan", T_PATH, OFF(floor_plan), 0, 0, "FILE",
+	{ "server", "floor_plan", "floor-plan", 0, T_PATH, OFF(floor_plan), 0, 0, "FILE",
 	  "floor plan file (default: built-in office)" },
-	{ "server", "state_dir", "state-dir", T_DIR, OFF(state_dir), 0, 0, "DIR",
+	{ "server", "state_dir", "state-dir", 0, T_DIR, OFF(state_dir), 0, 0, "DIR",
 	  "persistent state (default $STATE_DIRECTORY or " ES_CONFIG_DEFAULT_STATE_DIR ")" },
-	{ "server", "max_people", "max-people", T_UINT, OFF(max_people), 1, 65535, "N",
+	{ "server", "max_people", "max-people", 'n', T_UINT, OFF(max_people), 1, 4000, "N",
 	  "people admitted at once (default 2000)" },
-	{ "audio", "range_m", "range-m", T_FLOAT, OFF(range_m), 1, 100, "METRES",
+	{ "audio", "range_m", "range", 'r', T_FLOAT, OFF(range_m), 1, 100, "METRES",
 	  "hearing range (default 15)" },
-	{ "audio", "max_voices", "max-voices", T_UINT, OFF(max_voices), 1, 32, "N",
+	{ "audio", "max_voices", "max-voices", 0, T_UINT, OFF(max_voices), 1, 32, "N",
 	  "voices in one mix at most (default 6)" },
-	{ "audio", "bitrate", "bitrate", T_UINT, OFF(bitrate), 6000, 256000, "BPS",
+	{ "audio", "bitrate", "bitrate", 0, T_UINT, OFF(bitrate), 6000, 256000, "BPS",
 	  "Opus bitrate of each mix, bit/s (default 32000)" },
-	{ "audio", "complexity", "complexity", T_UINT, OFF(complexity), 0, 10, "N",
+	{ "audio", "complexity", "complexity", 0, T_UINT, OFF(complexity), 0, 10, "N",
 	  "Opus encoder complexity 0-10 (default 5)" },
-	{ "metrics", "listen", "metrics-listen", T_ADDR_OPT, OFF(metrics), 0, 0, "ADDR:PORT",
+	{ "metrics", "listen", "metrics-listen", 0, T_ADDR_OPT, OFF(metrics), 0, 0, "ADDR:PORT",
 	  "Prometheus /metrics over HTTP, empty = off (default " ES_CONFIG_DEFAULT_METRICS ")" },
-	{ "security", "open_enrolment", "open-enrolment", T_ENROL, OFF(enrol), 0, 0, "auto|on|off",
+	{ "security", "open_enrolment", "open-enrolment", 0, T_ENROL, OFF(enrol), 0, 0, "auto|on|off",
 	  "let unknown keys enrol themselves; auto = only on loopback (default auto)" },
-	{ "security", "invite_ttl_s", "invite-ttl", T_UINT, OFF(invite_ttl_s), 60, 31536000, "SECONDS",
+	{ "security", "invite_ttl_s", "invite-ttl", 0, T_UINT, OFF(invite_ttl_s), 60, 31536000, "SECONDS",
 	  "default lifetime of an invite code (default 604800, 7 days)" },
-	{ "log", "level", "log-level", T_LOGLEVEL, OFF(log_level), 0, 0, "LEVEL",
+	{ "log", "level", "log-level", 0, T_LOGLEVEL, OFF(log_level), 0, 0, "LEVEL",
 	  "error, warn, info or debug (default info)" },
 };
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -404,7 +405,11 @@ void es_config_usage(FILE *out, const char *argv0)
 		const struct setting *s = &settings[i];
 		char left[64];
 		snprintf(left, sizeof(left), "--%s=%s", s->flag, s->meta);
-		fprintf(out, "      %-24s %s\n%33s[%s] %s\n", left, s->help, "", s->section, s->key);
+		if (s->short_opt)
+			fprintf(out, "  -%c, ", s->short_opt);
+		else
+			fprintf(out, "      ");
+		fprintf(out, "%-24s %s\n%33s[%s] %s\n", left, s->help, "", s->section, s->key);
 	}
 	fprintf(out, "\nSee earshotd(8) and earshotd.conf(5).\n");
 }
@@ -441,7 +446,7 @@ int es_config_load(struct es_config *cfg, int argc, char **argv, FILE *err)
 	optind = 0; /* GNU: full reset, so a reload can parse again */
 	opterr = 0;
 	for (;;) {
-		int c = getopt_long(argc, argv, ":hVc:", opts, NULL);
+		int c = getopt_long(argc, argv, ":hVc:l:n:r:", opts, NULL);
 		if (c == -1)
 			break;
 		switch (c) {
@@ -472,6 +477,9 @@ int es_config_load(struct es_config *cfg, int argc, char **argv, FILE *err)
 			errors++;
 			break;
 		default:
+			for (size_t i = 0; i < N_SETTINGS; i++)
+				if (settings[i].short_opt && c == settings[i].short_opt)
+					c = OPT_SETTING + (int)i;
 			if (c >= OPT_SETTING && c < OPT_SETTING + (int)N_SETTINGS) {
 				later[n_later].s = &settings[c - OPT_SETTING];
 				later[n_later].value = optarg;

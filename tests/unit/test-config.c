@@ -144,7 +144,7 @@ static void test_bad_files(void)
 	expect_error("[audio]\nrange_m = 15m\n", "t.conf:2: [audio] range_m:");
 	expect_error("[audio]\nrange_m = nan\n", "t.conf:2: [audio] range_m:");
 	expect_error("[audio]\nrange_m =\n", "t.conf:2: [audio] range_m:");
-	expect_error("[server]\nmax_people = -3\n", "t.conf:2: [server] max_people: expected a whole number between 1 and 65535, got '-3'");
+	expect_error("[server]\nmax_people = -3\n", "t.conf:2: [server] max_people: expected a whole number between 1 and 4000, got '-3'");
 	expect_error("[server]\nmax_people = 0\n", "t.conf:2: [server] max_people:");
 	expect_error("[server]\nmax_people = 99999999999999999999\n", "t.conf:2: [server] max_people:");
 	expect_error("[audio]\ncomplexity = 11\n", "t.conf:2: [audio] complexity:");
@@ -199,7 +199,7 @@ static void test_load(void)
 	char *path = write_tmp("[audio]\nrange_m = 20\nmax_voices = 4\n[server]\nmax_people = 100\n");
 
 	/* flags override the file, whatever their order relative to --config */
-	char *a1[] = { "earshotd", "--range-m=30", "--config", path, "--max-people", "7", NULL };
+	char *a1[] = { "earshotd", "--range=30", "--config", path, "-n", "7", NULL };
 	check_int_eq(load(&cfg, a1), 0);
 	check_near(cfg.range_m, 30, 1e-6);
 	check_int_eq(cfg.max_voices, 4);
@@ -225,9 +225,9 @@ static void test_load(void)
 	check(cfg.check_only);
 
 	/* a bad flag names the flag */
-	char *a3[] = { "earshotd", "-c", path, "--range-m", "abc", NULL };
+	char *a3[] = { "earshotd", "-c", path, "--range", "abc", NULL };
 	check_int_eq(load(&cfg, a3), -EINVAL);
-	check(strstr(errbuf, "--range-m: expected a number between 1 and 100, got 'abc'"));
+	check(strstr(errbuf, "--range: expected a number between 1 and 100, got 'abc'"));
 
 	char *a4[] = { "earshotd", "-c", path, "--bogus", NULL };
 	check_int_eq(load(&cfg, a4), -EINVAL);
