@@ -565,26 +565,23 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-int es_state_save(const struct es_state_db *st, const char *dir)
+bool es_state_rotate_ok(const struct es_state_db *st)
 {
-	size_t len;
+	return !st->keep_prev;
+}
+
+int es_state_write(const char *dir, const char *text, size_t len, bool rotate)
+{
 	int r, fd = -1, dirfd;
-	char *text = es_state_format(st, &len);
-	if (!text)
-		return -ENOMEM;
 
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0 && errno == ENOENT) {
-		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-			r = -errno;
-			goto err_free;
-		}
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+			return -errno;
 		dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	}
-	if (dirfd < 0) {
-		r = -errno;
-		goto err_free;
-	}
+	if (dirfd < 0)
+		return -errno;
 
 	fd = openat(dirfd, STATE_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
@@ -612,7 +609,7 @@ int es_state_save(const struct es_state_db *st, const char *dir)
 	 * earlier one.  If "state" was found bad at load, it is not rotated:
 	 * the new file replaces it and state.prev stays the good copy.
 	 */
-	if (!st->keep_prev && renameat(dirfd, STATE_FILE, dirfd, STATE_PREV) < 0 && errno != ENOENT) {
+	if (rotate && renameat(dirfd, STATE_FILE, dirfd, STATE_PREV) < 0 && errno != ENOENT) {
 		r = -errno;
 		goto err_unlink;
 	}
@@ -625,7 +622,6 @@ int es_state_save(const struct es_state_db *st, const char *dir)
 		goto err_dir;
 	}
 	close(dirfd);
-	free(text);
 	return 0;
 
 err_unlink:
@@ -634,7 +630,16 @@ err_unlink:
 	unlinkat(dirfd, STATE_TMP, 0);
 err_dir:
 	close(dirfd);
-err_free:
+	return r;
+}
+
+int es_state_save(const struct es_state_db *st, const char *dir)
+{
+	size_t len;
+	char *text = es_state_format(st, &len);
+	if (!text)
+		return -ENOMEM;
+	int r = es_state_write(dir, text, len, es_state_rotate_ok(st));
 	free(text);
 	return r;
 }

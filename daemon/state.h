@@ -89,6 +89,18 @@ __attribute__((warn_unused_result))
 int es_state_save(const struct es_state_db *st, const char *dir);
 
 /*
+ * es_state_save() in two halves, so a saver thread can format under the
+ * owner's lock (a few hundred microseconds for thousands of people) and do
+ * the slow part, write and fsync, without it.  es_state_write() writes
+ * text (from es_state_format) as <dir>/state; rotate is
+ * es_state_rotate_ok(st) at format time (false after a load that fell
+ * back to state.prev because "state" was bad: the good copy is kept).
+ */
+__attribute__((warn_unused_result))
+int es_state_write(const char *dir, const char *text, size_t len, bool rotate);
+bool es_state_rotate_ok(const struct es_state_db *st);
+
+/*
  * Parse / format the file format in memory (the fuzzer and the tests use
  * these).  es_state_parse returns -EBADMSG with a reason in why.
  * es_state_format returns a malloc'd buffer the caller frees, or NULL.
