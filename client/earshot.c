@@ -262,6 +262,9 @@ static int run_device(struct es_session *s, const struct opts *o)
 		rc = 2;
 		goto out_close;
 	}
+	if (o->verbose)
+		fprintf(stderr, "earshot: audio started at monotonic %lld ns (%s / %s)\n", (long long)now_ns(),
+			Pa_GetDeviceInfo(in)->name, Pa_GetDeviceInfo(outd)->name);
 	int16_t mic[ES_FRAME], out[2 * ES_FRAME];
 	uint64_t ticks = o->seconds > 0 ? (uint64_t)llround(o->seconds * 50.0) : 0;
 	for (uint64_t t = 0; !stop && (!ticks || t < ticks); t++) {

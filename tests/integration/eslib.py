@@ -157,3 +157,99 @@ def best_correlation(ref, sig, max_lag):
         if c > best[0]:
             best = (c, lag)
     return best
+
+
+ASOUNDRC = """
+pcm.jackclock {{
+    type jack
+    playback_ports {{ 0 system:playback_1 }}
+    capture_ports  {{ 0 system:capture_1 }}
+}}
+pcm.fileout {{
+    type file
+    slave.pcm {{ type plug slave.pcm "jackclock" }}
+    file "{home}/played.raw"
+    format "raw"
+}}
+pcm.filein {{
+    type file
+    slave.pcm {{ type plug slave.pcm "jackclock" }}
+    file "/dev/null"
+    infile "{home}/in.raw"
+    format "raw"
+}}
+pcm.!default {{
+    type asym
+    playback.pcm "fileout"
+    capture.pcm "filein"
+}}
+"""
+
+
+class JackRig:
+    """A paced virtual sound card for the real PortAudio path (see
+    shared/ci-audio.md): jackd's dummy driver is the clock, ALSA's file
+    plugin feeds in.raw (s16le 48 kHz mono) to capture and records
+    playback (s16le 48 kHz, the stream's channels) to played.raw, one
+    HOME per client."""
+
+    def __init__(self, workdir):
+        self.dir = workdir
+        self.name = f"estest{os.getpid()}"
+        self.jackd = None
+
+    def available(self):
+        import glob
+        return shutil.which("jackd") is not None and bool(glob.glob("/usr/lib/*/alsa-lib/libasound_module_pcm_jack.so"))
+
+    def start(self):
+        env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1")
+        self.jackd = Proc(["jackd", "--no-realtime", "-n", self.name, "-d", "dummy", "-r", "48000", "-p", "256",
+                           "-C", "1", "-P", "1"], os.path.join(self.dir, "jackd.log"), env=env)
+        # jackd is ready when a client can attach; its log says so first
+        return wait_for_log(self.jackd, "dummy", 5.0) or self.jackd.p.poll() is None
+
+    def home(self, who, capture_samples):
+        h = os.path.join(self.dir, who)
+        os.makedirs(h, exist_ok=True)
+        with open(os.path.join(h, ".asoundrc"), "w") as f:
+            f.write(ASOUNDRC.format(home=h))
+        a = array.array("h", [max(-32768, min(32767, int(round(x * 32767)))) for x in capture_samples])
+        if sys.byteorder == "big":
+            a.byteswap()
+        with open(os.path.join(h, "in.raw"), "wb") as f:
+            f.write(a.tobytes())
+        return h
+
+    def env(self, home):
+        return dict(os.environ, HOME=home, JACK_DEFAULT_SERVER=self.name, JACK_NO_START_SERVER="1")
+
+    def stop(self):
+        if self.jackd:
+            self.jackd.stop()
+
+
+def read_raw(path, channels):
+    a = array.array("h")
+    with open(path, "rb") as f:
+        a.frombytes(f.read())
+    if sys.byteorder == "big":
+        a.byteswap()
+    if channels == 1:
+        return [x / 32768.0 for x in a]
+    return [(a[i] + a[i + 1]) / 65536.0 for i in range(0, len(a) - 1, 2)]
+
+
+def resample_linear(samples, rate_in, rate_out):
+    if rate_in == rate_out:
+        return list(samples)
+    n = int(len(samples) * rate_out / rate_in)
+    out = []
+    for i in range(n):
+        pos = i * rate_in / rate_out
+        j = int(pos)
+        f = pos - j
+        a = samples[j] if j < len(samples) else 0.0
+        b = samples[j + 1] if j + 1 < len(samples) else 0.0
+        out.append(a + (b - a) * f)
+    return out
