@@ -163,9 +163,9 @@ char *es_state_format(const struct es_state_db *st, size_t *len)
 	for (size_t i = 0; i < st->n_people; i++) {
 		const struct es_person *p = &st->people[i];
 		buf_printf(&b, "person ");
-		buf_hex(&b, p->key, ES_KEY_LEN);
+		buf_hex(&b, p->key, ES_STATE_KEY_LEN);
 		buf_printf(&b, " ");
-		buf_hex(&b, p->last_ts, ES_TS_LEN);
+		buf_hex(&b, p->last_ts, ES_STATE_TS_LEN);
 		buf_printf(&b, " %lld", (long long)p->last_seen);
 		buf_float(&b, p->has_place, p->x);
 		buf_float(&b, p->has_place, p->y);
@@ -374,9 +374,9 @@ int es_state_parse(const uint8_t *buf, size_t len, struct es_state_db **out, cha
 			char *f_desk = next_field(&rest), *f_name = next_field(&rest);
 			if (rest)
 				BAD("line %u: too many fields", lineno);
-			if (!parse_hex(f_key, p.key, ES_KEY_LEN) || !parse_hex(f_ts, p.last_ts, ES_TS_LEN) ||
-			    !parse_i64(f_seen, &p.last_seen) || !parse_text(f_desk, p.desk, ES_DESK_MAX) ||
-			    !parse_text(f_name, p.name, ES_NAME_MAX))
+			if (!parse_hex(f_key, p.key, ES_STATE_KEY_LEN) || !parse_hex(f_ts, p.last_ts, ES_STATE_TS_LEN) ||
+			    !parse_i64(f_seen, &p.last_seen) || !parse_text(f_desk, p.desk, ES_STATE_DESK_MAX) ||
+			    !parse_text(f_name, p.name, ES_STATE_NAME_MAX))
 				BAD("line %u: malformed person", lineno);
 			if (f_x && strcmp(f_x, "-") == 0) {
 				if (!f_y || strcmp(f_y, "-") != 0 || !f_f || strcmp(f_f, "-") != 0)
@@ -401,7 +401,7 @@ int es_state_parse(const uint8_t *buf, size_t len, struct es_state_db **out, cha
 			if (rest)
 				BAD("line %u: too many fields", lineno);
 			if (!parse_hex(f_hash, v.hash, sizeof(v.hash)) || !parse_i64(f_exp, &v.expires) ||
-			    !parse_text(f_name, v.name, ES_NAME_MAX) || v.name[0] == '\0')
+			    !parse_text(f_name, v.name, ES_STATE_NAME_MAX) || v.name[0] == '\0')
 				BAD("line %u: malformed invite", lineno);
 			if (st->n_invites >= ES_STATE_MAX_INVITES)
 				BAD("line %u: too many invites", lineno);
@@ -666,12 +666,12 @@ static ssize_t find_key(const struct es_state_db *st, const uint8_t *key)
 	/* linear: the allowlist is a few thousand keys, looked up once per
 	 * handshake; keys are compared in constant time */
 	for (size_t i = 0; i < st->n_people; i++)
-		if (sodium_memcmp(st->people[i].key, key, ES_KEY_LEN) == 0)
+		if (sodium_memcmp(st->people[i].key, key, ES_STATE_KEY_LEN) == 0)
 			return (ssize_t)i;
 	return -1;
 }
 
-struct es_person *es_state_find_key(struct es_state_db *st, const uint8_t key[static ES_KEY_LEN])
+struct es_person *es_state_find_key(struct es_state_db *st, const uint8_t key[static ES_STATE_KEY_LEN])
 {
 	ssize_t i = find_key(st, key);
 	return i < 0 ? NULL : &st->people[i];
@@ -687,7 +687,7 @@ struct es_person *es_state_find_name(struct es_state_db *st, const char *name)
 
 int es_state_put(struct es_state_db *st, const struct es_person *p)
 {
-	if (!text_ok(p->name, ES_NAME_MAX) || p->name[0] == '\0' || !text_ok(p->desk, ES_DESK_MAX))
+	if (!text_ok(p->name, ES_STATE_NAME_MAX) || p->name[0] == '\0' || !text_ok(p->desk, ES_STATE_DESK_MAX))
 		return -EINVAL;
 	if (p->has_place && (!isfinite(p->x) || !isfinite(p->y) || !isfinite(p->facing) ||
 	                     fabsf(p->x) > 1e6f || fabsf(p->y) > 1e6f || fabsf(p->facing) > 1e6f))
@@ -715,7 +715,7 @@ int es_state_put(struct es_state_db *st, const struct es_person *p)
 	return 0;
 }
 
-int es_state_remove(struct es_state_db *st, const uint8_t key[static ES_KEY_LEN])
+int es_state_remove(struct es_state_db *st, const uint8_t key[static ES_STATE_KEY_LEN])
 {
 	ssize_t i = find_key(st, key);
 	if (i < 0)
@@ -727,11 +727,11 @@ int es_state_remove(struct es_state_db *st, const uint8_t key[static ES_KEY_LEN]
 	return 0;
 }
 
-int es_person_bump_timestamp(struct es_person *p, const uint8_t ts[static ES_TS_LEN])
+int es_person_bump_timestamp(struct es_person *p, const uint8_t ts[static ES_STATE_TS_LEN])
 {
-	if (memcmp(ts, p->last_ts, ES_TS_LEN) <= 0)
+	if (memcmp(ts, p->last_ts, ES_STATE_TS_LEN) <= 0)
 		return -EALREADY;
-	memcpy(p->last_ts, ts, ES_TS_LEN);
+	memcpy(p->last_ts, ts, ES_STATE_TS_LEN);
 	return 0;
 }
 
@@ -741,9 +741,9 @@ bool es_state_equal(const struct es_state_db *a, const struct es_state_db *b)
 		return false;
 	for (size_t i = 0; i < a->n_people; i++) {
 		const struct es_person *p = &a->people[i], *q = &b->people[i];
-		if (memcmp(p->key, q->key, ES_KEY_LEN) || strcmp(p->name, q->name) || strcmp(p->desk, q->desk) ||
+		if (memcmp(p->key, q->key, ES_STATE_KEY_LEN) || strcmp(p->name, q->name) || strcmp(p->desk, q->desk) ||
 		    p->has_place != q->has_place || p->last_seen != q->last_seen ||
-		    memcmp(p->last_ts, q->last_ts, ES_TS_LEN))
+		    memcmp(p->last_ts, q->last_ts, ES_STATE_TS_LEN))
 			return false;
 		if (p->has_place && (p->x != q->x || p->y != q->y || p->facing != q->facing))
 			return false;
@@ -786,7 +786,7 @@ int es_state_invite_create(struct es_state_db *st, const char *name, int64_t now
 	uint8_t rnd[16];
 	struct es_invite v = { 0 };
 
-	if (!text_ok(name, ES_NAME_MAX) || name[0] == '\0' || ttl_s <= 0)
+	if (!text_ok(name, ES_STATE_NAME_MAX) || name[0] == '\0' || ttl_s <= 0)
 		return -EINVAL;
 	if (es_state_find_name(st, name))
 		return -EEXIST;
@@ -822,7 +822,7 @@ static void invite_remove(struct es_state_db *st, size_t i)
 }
 
 int es_state_invite_consume(struct es_state_db *st, const char *code, int64_t now,
-	char name_out[static ES_NAME_MAX + 1])
+	char name_out[static ES_STATE_NAME_MAX + 1])
 {
 	uint8_t h[32];
 	if (invite_hash(code, h) < 0)
@@ -832,7 +832,7 @@ int es_state_invite_consume(struct es_state_db *st, const char *code, int64_t no
 			continue;
 		bool expired = st->invites[i].expires <= now;
 		if (!expired)
-			memcpy(name_out, st->invites[i].name, ES_NAME_MAX + 1);
+			memcpy(name_out, st->invites[i].name, ES_STATE_NAME_MAX + 1);
 		invite_remove(st, i);
 		return expired ? -ETIMEDOUT : 0;
 	}

@@ -40,27 +40,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ES_KEY_LEN 32
-#define ES_TS_LEN 12          /* TAI64N handshake timestamp, big-endian */
-#define ES_NAME_MAX 64        /* bytes, without the NUL */
-#define ES_DESK_MAX 32
+#define ES_STATE_KEY_LEN 32
+#define ES_STATE_TS_LEN 12          /* TAI64N handshake timestamp, big-endian */
+#define ES_STATE_NAME_MAX 64        /* bytes, without the NUL */
+#define ES_STATE_DESK_MAX 32
 #define ES_INVITE_CODE_LEN 26 /* base32 of 16 random bytes */
 #define ES_STATE_MAX_PEOPLE 100000
 #define ES_STATE_MAX_INVITES 10000
 
 struct es_person {
-	uint8_t key[ES_KEY_LEN];
-	char name[ES_NAME_MAX + 1];
-	char desk[ES_DESK_MAX + 1];   /* assigned desk label, empty = none */
+	uint8_t key[ES_STATE_KEY_LEN];
+	char name[ES_STATE_NAME_MAX + 1];
+	char desk[ES_STATE_DESK_MAX + 1];   /* assigned desk label, empty = none */
 	bool has_place;               /* x, y, facing are the last place */
 	float x, y, facing;           /* metres, radians (0 = +y, clockwise) */
 	int64_t last_seen;            /* Unix seconds, 0 = never */
-	uint8_t last_ts[ES_TS_LEN];   /* greatest handshake timestamp accepted */
+	uint8_t last_ts[ES_STATE_TS_LEN];   /* greatest handshake timestamp accepted */
 };
 
 struct es_invite {
 	uint8_t hash[32];             /* BLAKE2b-256 of the code; the code is not kept */
-	char name[ES_NAME_MAX + 1];
+	char name[ES_STATE_NAME_MAX + 1];
 	int64_t expires;              /* Unix seconds */
 };
 
@@ -121,7 +121,7 @@ struct es_person *es_state_person(struct es_state_db *st, size_t i);
 const struct es_person *es_state_person_const(const struct es_state_db *st, size_t i);
 
 /* By key (constant-time compare of each key) or by exact name; NULL if none. */
-struct es_person *es_state_find_key(struct es_state_db *st, const uint8_t key[static ES_KEY_LEN]);
+struct es_person *es_state_find_key(struct es_state_db *st, const uint8_t key[static ES_STATE_KEY_LEN]);
 struct es_person *es_state_find_name(struct es_state_db *st, const char *name);
 
 /*
@@ -135,7 +135,7 @@ int es_state_put(struct es_state_db *st, const struct es_person *p);
 
 /* Remove by key: 0 or -ENOENT. */
 __attribute__((warn_unused_result))
-int es_state_remove(struct es_state_db *st, const uint8_t key[static ES_KEY_LEN]);
+int es_state_remove(struct es_state_db *st, const uint8_t key[static ES_STATE_KEY_LEN]);
 
 /*
  * Replay protection: if ts is strictly greater than p->last_ts (big-endian
@@ -143,7 +143,7 @@ int es_state_remove(struct es_state_db *st, const uint8_t key[static ES_KEY_LEN]
  * handshake) and leave p unchanged.
  */
 __attribute__((warn_unused_result))
-int es_person_bump_timestamp(struct es_person *p, const uint8_t ts[static ES_TS_LEN]);
+int es_person_bump_timestamp(struct es_person *p, const uint8_t ts[static ES_STATE_TS_LEN]);
 
 /* ---- invites ------------------------------------------------------------- */
 
@@ -165,7 +165,7 @@ int es_state_invite_create(struct es_state_db *st, const char *name, int64_t now
  */
 __attribute__((warn_unused_result))
 int es_state_invite_consume(struct es_state_db *st, const char *code, int64_t now,
-	char name_out[static ES_NAME_MAX + 1]);
+	char name_out[static ES_STATE_NAME_MAX + 1]);
 
 /* Drop expired invites; returns how many. */
 size_t es_state_invite_prune(struct es_state_db *st, int64_t now);

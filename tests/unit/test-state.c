@@ -36,7 +36,7 @@ static struct es_state_db *sample(void)
 	a.y = -7.125f;
 	a.facing = 1.5707964f;
 	a.last_seen = 1795000000;
-	for (int i = 0; i < ES_TS_LEN; i++)
+	for (int i = 0; i < ES_STATE_TS_LEN; i++)
 		a.last_ts[i] = (uint8_t)(0x40 + i);
 	check_int_eq(es_state_put(st, &a), 0);
 	/* awkward names: spaces, %, a literal "-", UTF-8, and no desk */
@@ -93,7 +93,7 @@ static void test_people(void)
 	check(es_state_find_name(st, "Alice B."));
 
 	/* replay protection: strictly increasing timestamps */
-	uint8_t ts[ES_TS_LEN];
+	uint8_t ts[ES_STATE_TS_LEN];
 	memcpy(ts, a.last_ts, sizeof(ts));
 	struct es_person *pa = es_state_find_name(st, "Alice B.");
 	check_int_eq(es_person_bump_timestamp(pa, ts), -EALREADY);
@@ -116,7 +116,7 @@ static void test_people(void)
 static void test_invites(void)
 {
 	struct es_state_db *st = es_state_new();
-	char code[ES_INVITE_CODE_LEN + 1], code2[ES_INVITE_CODE_LEN + 1], name[ES_NAME_MAX + 1];
+	char code[ES_INVITE_CODE_LEN + 1], code2[ES_INVITE_CODE_LEN + 1], name[ES_STATE_NAME_MAX + 1];
 	check_int_eq(es_state_invite_create(st, "Dan", 100, 60, code), 0);
 	check_int_eq(strlen(code), ES_INVITE_CODE_LEN);
 	check_int_eq(es_state_invite_create(st, "Erin", 100, 10, code2), 0);
