@@ -7,24 +7,38 @@
  *
  * Outside systemd ($NOTIFY_SOCKET unset) every call is a cheap no-op, so the
  * daemon calls them unconditionally.
+ *
+ * Messages go out on a non-blocking datagram socket of our own rather than
+ * through sd_notify(3): sd_notify sends on a blocking socket, and a unix
+ * datagram queue holds only ~10 messages, so a PID 1 that is slow to read
+ * would stall the tick thread that pings the watchdog.  A message that does
+ * not fit is dropped (-EAGAIN); the next ping comes half an interval later.
+ * libsystemd still parses $WATCHDOG_USEC / $WATCHDOG_PID.
  */
 #ifndef EARSHOT_NOTIFY_H
 #define EARSHOT_NOTIFY_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 struct es_notify {
-	bool enabled;              /* $NOTIFY_SOCKET is set */
+	bool enabled;              /* $NOTIFY_SOCKET is set and usable */
+	int fd;                    /* -1 when not enabled */
+	struct sockaddr_un addr;
+	socklen_t addrlen;
 	uint64_t watchdog_usec;    /* WatchdogSec in microseconds, 0 = off */
 	uint64_t last_ping_usec;   /* CLOCK_MONOTONIC of the last WATCHDOG=1 */
 };
 
 /*
- * Read the environment ($NOTIFY_SOCKET, $WATCHDOG_USEC, $WATCHDOG_PID).
- * Caller-owned storage; nothing to free.  Always succeeds.
+ * Read the environment ($NOTIFY_SOCKET, $WATCHDOG_USEC, $WATCHDOG_PID) and
+ * open the socket.  Caller-owned storage; release with es_notify_clear().
+ * Always succeeds: if the socket cannot be made, notifications are off.
  */
 void es_notify_init(struct es_notify *n);
+void es_notify_clear(struct es_notify *n);
 
 /* READY=1 plus a STATUS line.  0 or -errno (harmless: log and go on). */
 __attribute__((warn_unused_result))

@@ -241,6 +241,7 @@ struct es_service *es_service_start(const struct es_config *cfg, int argc, char 
 err_db:
 	es_state_free(svc->db);
 err_free:
+	es_notify_clear(&svc->notify);
 	free(svc);
 	errno = e;
 	return NULL;
@@ -252,6 +253,7 @@ void es_service_stop(struct es_service *svc)
 		return;
 	es_metrics_stop(svc->metrics);
 	es_saver_stop(svc->saver); /* the final save */
+	es_notify_clear(&svc->notify);
 	es_state_free(svc->db);
 	free(svc);
 }

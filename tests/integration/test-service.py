@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -44,6 +45,40 @@ def scrape(port):
             k, v = line.rsplit(" ", 1)
             values[k] = float(v)
     return text, values
+
+
+class NotifySocket:
+    """A stand-in for systemd's $NOTIFY_SOCKET: a thread collects sd_notify
+    messages as PID 1 would."""
+
+    def __init__(self, path):
+        self.path = path
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.s.bind(path)
+        self.s.settimeout(0.1)
+        self.msgs = []
+        self.lock = threading.Lock()
+        self.running = True
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self):
+        while self.running:
+            try:
+                m = self.s.recv(4096).decode()
+            except socket.timeout:
+                continue
+            with self.lock:
+                self.msgs.append(m)
+
+    def count(self, needle):
+        with self.lock:
+            return sum(needle in m for m in self.msgs)
+
+    def close(self):
+        self.running = False
+        self.t.join()
+        self.s.close()
 
 
 def fail(msg, *procs):
@@ -117,7 +152,11 @@ def main():
     argv = [f"{b}/daemon/earshotd", "--config", conf, "--listen", addr, "--state-dir", state,
             "--metrics-listen", f"127.0.0.1:{mport}"]
     cl = f"{b}/client/earshot"
-    daemon = Proc(argv, os.path.join(d, "earshotd-1.log"))
+    # as under systemd: Type=notify, WatchdogSec=0.4 s (so pings every 0.2 s)
+    notify = NotifySocket(os.path.join(d, "notify"))
+    env = dict(os.environ, NOTIFY_SOCKET=notify.path, WATCHDOG_USEC="400000")
+    daemon = Proc(argv, os.path.join(d, "earshotd-1.log"), env=env)
+    t_start = time.monotonic()
     procs = [daemon]
     try:
         if not wait_for_log(daemon, "listening on"):
@@ -128,6 +167,9 @@ def main():
             return fail(f"metrics missing: {missing}")
         if v["earshot_people_connected"] != 0:
             return fail("people_connected not 0 at start")
+        time.sleep(0.1)
+        if notify.count("READY=1") != 1:
+            return fail(f"no READY=1 from the daemon: {notify.msgs}", daemon)
 
         bob = Proc([cl, "--server", addr, "--name", "bob", "--at", "5,3", "--record", f"{d}/bob1.wav",
                     "--seconds", "4", "-v"], f"{d}/bob1.log")
@@ -152,6 +194,8 @@ def main():
             return fail("bob was dropped by the reload", daemon)
         log(f"ok: metrics move (ticks {v1['earshot_ticks_total']:.0f} -> {v2['earshot_ticks_total']:.0f}), "
             "SIGHUP reloaded with bob still in")
+        if notify.count("RELOADING=1") != 1 or notify.count("READY=1") != 2:
+            return fail(f"SIGHUP did not notify RELOADING=1 then READY=1: {notify.msgs}", daemon)
         if bob.wait(timeout=15) != 0:
             return fail("bob's client failed", bob)
         if not wait_for_log(daemon, "bob left"):
@@ -162,8 +206,14 @@ def main():
         daemon.p.send_signal(signal.SIGTERM)
         rc = daemon.p.wait(timeout=5)
         took = time.monotonic() - t0
+        time.sleep(0.2)
         if rc != 0 or took > 1.0:
             return fail(f"SIGTERM: exit {rc} after {took:.2f} s", daemon)
+        pings = notify.count("WATCHDOG=1")
+        if pings < 5 or notify.count("STOPPING=1") != 1:
+            return fail(f"{pings} watchdog pings in {time.monotonic() - t_start:.1f} s, STOPPING "
+                        f"{notify.count('STOPPING=1')}: {notify.msgs[-5:]}", daemon)
+        log(f"ok: sd_notify READY, RELOADING, {pings} WATCHDOG pings, STOPPING")
         with open(os.path.join(state, "state")) as f:
             saved = f.read()
         if " bob\n" not in saved:
@@ -186,6 +236,7 @@ def main():
     finally:
         for p in procs:
             p.stop()
+        notify.close()
     return 0
 
 

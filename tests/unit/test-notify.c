@@ -4,6 +4,7 @@
  * at most every WatchdogUSec/2, and without systemd nothing is sent.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -80,10 +81,44 @@ int main(void)
 	check(strcmp(recv_msg(), "STOPPING=1\nSTATUS=stopping") == 0);
 
 	/* a watchdog meant for another process is not ours */
+	es_notify_clear(&n);
 	setenv("WATCHDOG_PID", "1", 1);
 	es_notify_init(&n);
 	check_int_eq(n.watchdog_usec, 0);
 	check_int_eq(es_notify_watchdog(&n, t), 0);
+
+	/* a reader that does not keep up never blocks the sender */
+	es_notify_clear(&n);
+	unsetenv("WATCHDOG_PID");
+	es_notify_init(&n);
+	int dropped = 0;
+	for (int i = 0; i < 1000; i++)
+		dropped += es_notify_status(&n, "flood %d", i) == -EAGAIN;
+	check(dropped > 0);
+	while (recv_msg()[0])
+		;
+	check_int_eq(es_notify_stopping(&n), 0);
+	check(strcmp(recv_msg(), "STOPPING=1\nSTATUS=stopping") == 0);
+	es_notify_clear(&n);
+
+	/* the abstract namespace */
+	int asock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un aa = { .sun_family = AF_UNIX };
+	char aname[64];
+	snprintf(aname, sizeof(aname), "@earshot-test-notify-%ld", (long)getpid());
+	memcpy(aa.sun_path + 1, aname + 1, strlen(aname) - 1);
+	check(bind(asock, (struct sockaddr *)&aa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(aname))) == 0);
+	setenv("NOTIFY_SOCKET", aname, 1);
+	es_notify_init(&n);
+	check(n.enabled);
+	check_int_eq(es_notify_ready(&n, "abstract"), 0);
+	char buf[64];
+	ssize_t got = recv(asock, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+	check(got > 0);
+	buf[got] = '\0';
+	check(strcmp(buf, "READY=1\nSTATUS=abstract") == 0);
+	es_notify_clear(&n);
+	close(asock);
 
 	close(sock);
 	unlink(path);
