@@ -79,7 +79,7 @@ int main(int argc, char **argv)
 		es_service_stop(service);
 		return 1;
 	}
-	fprintf(stderr, "earshotd: listening on %s (up to %u people); join with: earshot --server %s --name YOU\n",
+	es_log_info("listening on %s (up to %u people); join with: earshot --server %s --name YOU",
 		cfg.listen, cfg.max_people, cfg.listen);
 	char status[128];
 	snprintf(status, sizeof(status), "listening on %s", cfg.listen);
@@ -88,9 +88,9 @@ int main(int argc, char **argv)
 	es_service_stopping(service);
 	struct es_server_counters k;
 	es_server_get_counters(s, &k);
-	fprintf(stderr,
-		"earshotd: stopped: ticks %llu (late %llu), packets in %llu out %llu, dropped malformed %llu unknown %llu "
-		"unjoined %llu oversize %llu late %llu, joins %llu, refused %llu\n",
+	es_log_info(
+		"stopped: ticks %llu (late %llu), packets in %llu out %llu, dropped malformed %llu unknown %llu "
+		"unjoined %llu oversize %llu late %llu, joins %llu, refused %llu",
 		(unsigned long long)k.ticks, (unsigned long long)k.ticks_late, (unsigned long long)k.packets_in,
 		(unsigned long long)k.packets_out, (unsigned long long)k.drop_malformed, (unsigned long long)k.drop_unknown,
 		(unsigned long long)k.drop_unjoined, (unsigned long long)k.drop_oversize, (unsigned long long)k.drop_late,

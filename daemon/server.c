@@ -21,6 +21,7 @@
 
 #include "earshot-mixer.h"
 #include "earshot-proto.h"
+#include "log.h"
 #include "server.h"
 
 #define TICK_NS 20000000LL
@@ -66,15 +67,19 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* One line per event through daemon/log.h: timestamp, level, journal-aware. */
 static void logf_(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void logf_(const char *level, const char *fmt, ...)
 {
+	char msg[ES_LOG_LINE_MAX];
 	va_list ap;
-	fprintf(stderr, "earshotd: %s: ", level);
+	enum es_log_level lv = ES_LOG_INFO;
+	if (es_log_level_parse(level, &lv) < 0)
+		lv = ES_LOG_INFO;
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	es_log(lv, "%s", msg);
 }
 
 void es_server_config_default(struct es_server_config *cfg)
@@ -551,8 +556,10 @@ static int tick(struct es_server *s)
 	s->c.ticks++;
 	service(s); /* ENet's own timers (acks, timeouts) run on every tick */
 	int r = es_engine_tick(s->engine, emit, s);
-	if (r < 0)
-		logf_("error", "mixer tick failed: %s", strerror(-r));
+	if (r < 0) {
+		static struct es_log_ratelimit rl; /* a failing codec would fail every tick */
+		es_log_rl(&rl, (uint64_t)(now_ns() / 1000000), ES_LOG_ERROR, "mixer tick failed: %s", strerror(-r));
+	}
 	if (s->tick % PRESENCE_EVERY == 0)
 		presence_batch(s);
 	if (s->tick % 50 == 0)
