@@ -47,8 +47,13 @@ struct peer_slot {
 	int person; /* -1 until joined */
 };
 
+#define RESET_SLOTS 1024
+#define RESET_EVERY_MS 250
+
 struct es_server {
 	struct es_server_config cfg;
+	/* last reset sent per hashed source address, to bound what we send */
+	int64_t reset_at[RESET_SLOTS];
 	ENetHost *host;
 	struct es_engine *engine;
 	struct person *people;
@@ -115,6 +120,36 @@ static int parse_addr(const char *s, ENetAddress *a)
 	return 0;
 }
 
+/*
+ * Raw datagrams before ENet: traffic addressed to a peer slot that is not
+ * connected is from a session this process does not have (we restarted):
+ * answer with a reset so the client reconnects at once.  Returns 1 to
+ * consume the datagram, 0 to let ENet handle it.
+ */
+/* ENet 1.3 hosts carry no user pointer; the daemon has exactly one host. */
+static struct es_server *intercept_owner;
+
+static int ENET_CALLBACK intercept(ENetHost *host, ENetEvent *event)
+{
+	(void)event;
+	struct es_server *s = intercept_owner;
+	int id = es_enet_peer_id(host->receivedData, host->receivedDataLength);
+	if (id < 0 || id == 0xFFF || !s)
+		return 0;
+	if ((size_t)id < host->peerCount && host->peers[id].state != ENET_PEER_STATE_DISCONNECTED)
+		return 0;
+	uint32_t h = (host->receivedAddress.host * 2654435761u) ^ (host->receivedAddress.port * 40503u);
+	int64_t *last = &s->reset_at[h % RESET_SLOTS];
+	int64_t now = now_ns() / 1000000;
+	if (now - *last >= RESET_EVERY_MS) {
+		*last = now;
+		ENetBuffer b = {.data = (void *)ES_RESET_MAGIC, .dataLength = ES_RESET_LEN};
+		enet_socket_send(host->socket, &host->receivedAddress, &b, 1);
+		s->c.resets_sent++;
+	}
+	return 1;
+}
+
 struct es_server *es_server_new(const struct es_server_config *cfg)
 {
 	struct es_server *s = calloc(1, sizeof(*s));
@@ -162,6 +197,8 @@ struct es_server *es_server_new(const struct es_server_config *cfg)
 		logf_("error", "cannot listen on %s (in use, or not an address of this machine)", cfg->listen);
 		goto err_engine;
 	}
+	intercept_owner = s;
+	s->host->intercept = intercept;
 	/* slots[i] belongs to host->peers[i] for the host's whole life */
 	for (size_t i = 0; i < npeers; i++) {
 		s->slots[i].person = -1;
@@ -186,6 +223,8 @@ void es_server_free(struct es_server *s)
 		return;
 	if (s->host)
 		enet_host_destroy(s->host);
+	if (intercept_owner == s)
+		intercept_owner = NULL;
 	es_engine_free(s->engine);
 	free(s->slots);
 	free(s->leaves);

@@ -46,6 +46,7 @@ struct es_server_counters {
 	uint64_t packets_in, packets_out, bytes_in, bytes_out;
 	uint64_t drop_malformed, drop_unknown, drop_unjoined, drop_oversize, drop_late;
 	uint64_t joins, leaves, refused_full;
+	uint64_t resets_sent;
 	unsigned people; /* now */
 	/* gauges: talking and muted as of the last presence batch; plans and
 	 * encodes of the last tick */
