@@ -461,6 +461,8 @@ static int free_person_id(const struct es_server *s)
 
 static void refuse(struct es_server *s, ENetPeer *peer, uint8_t reason)
 {
+	if (reason < 8)
+		s->c.refused[reason]++;
 	struct es_msg m = {.type = ES_MSG_REFUSED, .u.refused.reason = reason};
 	(void)send_msg(s, peer, &m);
 	enet_peer_disconnect_later(peer, 0);
@@ -873,7 +875,7 @@ static void reap_prejoin(struct es_server *s)
 		if (peer->state == ENET_PEER_STATE_DISCONNECTED || slot->person >= 0)
 			continue;
 		if (peer->state == ENET_PEER_STATE_CONNECTED && now_ms - slot->connected_ms > PREJOIN_MS) {
-			s->c.drop_unjoined++;
+			s->c.prejoin_timeouts++;
 			enet_peer_reset(peer);
 		}
 	}

@@ -302,7 +302,18 @@ static void on_tick(void *ud, const struct es_server_counters *c, uint64_t work_
 	m->packets_dropped_total[ES_DROP_UNAUTHENTICATED] = c->drop_unjoined;
 	m->packets_dropped_total[ES_DROP_OVERSIZE] = c->drop_oversize;
 	m->packets_dropped_total[ES_DROP_LATE] = c->drop_late;
-	m->handshakes_total = c->joins;
+	m->packets_dropped_total[ES_DROP_TAMPERED] = c->drop_tampered;
+	m->packets_dropped_total[ES_DROP_REPLAYED] = c->drop_replayed;
+	m->packets_dropped_total[ES_DROP_STALE] = c->drop_stale;
+	m->packets_dropped_total[ES_DROP_RATE_LIMITED] = c->drop_rate;
+	m->packets_dropped_total[ES_DROP_COOKIE] = c->drop_cookie;
+	m->handshakes_total = c->handshakes;
+	m->handshake_failures_total[ES_HS_FAIL_MALFORMED] = c->refused[ES_REFUSED_BAD_HANDSHAKE] + c->refused[ES_REFUSED_VERSION];
+	m->handshake_failures_total[ES_HS_FAIL_UNKNOWN_KEY] = c->refused[ES_REFUSED_UNKNOWN_KEY] + c->refused[ES_REFUSED_NAME_TAKEN];
+	m->handshake_failures_total[ES_HS_FAIL_REPLAYED] = c->refused[ES_REFUSED_REPLAY];
+	m->handshake_failures_total[ES_HS_FAIL_BAD_INVITE] = c->refused[ES_REFUSED_INVITE];
+	m->handshake_failures_total[ES_HS_FAIL_RATE_LIMITED] = c->refused[ES_REFUSED_RATE];
+	m->handshake_failures_total[ES_HS_FAIL_TIMEOUT] = c->prejoin_timeouts;
 	m->admissions_refused_total = c->refused_full;
 	es_metrics_publish(svc->metrics, m);
 
