@@ -234,11 +234,28 @@ static int ENET_CALLBACK intercept(ENetHost *host, ENetEvent *event)
 		s->c.drop_cookie++;
 		return 1;
 	}
+	/*
+	 * Everything else is ENet traffic for an existing peer.  Mirror the
+	 * checks ENet makes before it silently ignores a datagram, so that
+	 * junk is counted rather than vanishing.
+	 */
 	int id = es_enet_peer_id(buf, len);
-	if (id < 0 || id == 0xFFF)
+	if (id < 0 || id == 0xFFF || (size_t)id >= host->peerCount) {
+		s->c.drop_malformed++; /* only a CONNECT may come without a peer */
+		return 1;
+	}
+	ENetPeer *peer = &host->peers[id];
+	if (peer->state != ENET_PEER_STATE_DISCONNECTED && peer->state != ENET_PEER_STATE_ZOMBIE) {
+		unsigned session = ((unsigned)buf[0] >> 4) & 3;
+		if (peer->address.host != a->host || peer->address.port != a->port ||
+		    (peer->outgoingPeerID < ENET_PROTOCOL_MAXIMUM_PEER_ID && session != peer->incomingSessionID)) {
+			s->c.drop_malformed++;
+			return 1;
+		}
 		return 0;
-	if ((size_t)id < host->peerCount && host->peers[id].state != ENET_PEER_STATE_DISCONNECTED)
-		return 0;
+	}
+	/* a session this process does not have: tell the sender to reconnect */
+	s->c.drop_nosession++;
 	uint32_t h = (a->host * 2654435761u) ^ (a->port * 40503u);
 	int64_t *last = &s->reset_at[h % RESET_SLOTS];
 	int64_t now = now_ns() / 1000000;
@@ -876,7 +893,7 @@ static void reap_prejoin(struct es_server *s)
 			continue;
 		if (peer->state == ENET_PEER_STATE_CONNECTED && now_ms - slot->connected_ms > PREJOIN_MS) {
 			s->c.prejoin_timeouts++;
-			enet_peer_reset(peer);
+			enet_peer_disconnect_now(peer, 0); /* tells the peer, then frees the slot */
 		}
 	}
 }

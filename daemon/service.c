@@ -299,7 +299,7 @@ static void on_tick(void *ud, const struct es_server_counters *c, uint64_t work_
 	m->bytes_out_total = c->bytes_out;
 	m->packets_dropped_total[ES_DROP_MALFORMED] = c->drop_malformed;
 	m->packets_dropped_total[ES_DROP_UNKNOWN_TYPE] = c->drop_unknown;
-	m->packets_dropped_total[ES_DROP_UNAUTHENTICATED] = c->drop_unjoined;
+	m->packets_dropped_total[ES_DROP_UNAUTHENTICATED] = c->drop_unjoined + c->drop_nosession;
 	m->packets_dropped_total[ES_DROP_OVERSIZE] = c->drop_oversize;
 	m->packets_dropped_total[ES_DROP_LATE] = c->drop_late;
 	m->packets_dropped_total[ES_DROP_TAMPERED] = c->drop_tampered;
