@@ -284,14 +284,14 @@ int es_service_check(const struct es_config *cfg, FILE *out, FILE *err)
 	/* TODO(floor): when es_floor_parse lands in mixer/, parse the plan here */
 	if (r == 0) {
 		struct es_state_db *db = NULL;
+		/* warnings (a fall back to state.prev) and errors only */
 		enum es_log_level lv = es_log_get_level();
+		es_log_set_level(ES_LOG_WARN);
 		int s = es_state_load(cfg->state_dir, &db);
 		es_log_set_level(lv);
 		if (s < 0) {
 			fprintf(err, "[server] state_dir: %s: the state cannot be loaded: %s\n", cfg->state_dir, strerror(-s));
 			r = s;
-		} else if (s == 1) {
-			fprintf(err, "warning: [server] state_dir: %s/state is bad; state.prev would be used\n", cfg->state_dir);
 		}
 		es_state_free(db);
 	}
