@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "earshot-mixer.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
@@ -278,10 +279,55 @@ void es_service_request_reload(struct es_service *svc)
 	svc->reload = 1;
 }
 
+/* Parse the plan as the daemon will; errors as "FILE:LINE:COL: why". */
+static int check_floor_plan(const char *path, FILE *err)
+{
+	int r = 0;
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		fprintf(err, "[server] floor_plan: %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	char *text = malloc(ES_FLOOR_MAX_TEXT + 1);
+	if (!text) {
+		r = -ENOMEM;
+		goto err_close;
+	}
+	size_t len = fread(text, 1, ES_FLOOR_MAX_TEXT + 1, f);
+	if (ferror(f)) {
+		fprintf(err, "[server] floor_plan: %s: read error\n", path);
+		r = -EIO;
+		goto err_free;
+	}
+	if (len > ES_FLOOR_MAX_TEXT) {
+		fprintf(err, "[server] floor_plan: %s: larger than %u bytes\n", path, ES_FLOOR_MAX_TEXT);
+		r = -EFBIG;
+		goto err_free;
+	}
+	struct es_floor_error fe = { 0 };
+	struct es_floor *floor = es_floor_parse(text, len, &fe);
+	if (!floor) {
+		r = -errno;
+		if (errno == EBADMSG)
+			fprintf(err, "%s:%d:%d: %s\n", path, fe.line, fe.col, fe.msg);
+		else
+			fprintf(err, "[server] floor_plan: %s: %s\n", path, strerror(errno));
+		goto err_free;
+	}
+	es_floor_free(floor);
+
+err_free:
+	free(text);
+err_close:
+	fclose(f);
+	return r;
+}
+
 int es_service_check(const struct es_config *cfg, FILE *out, FILE *err)
 {
 	int r = es_config_check(cfg, err);
-	/* TODO(floor): when es_floor_parse lands in mixer/, parse the plan here */
+	if (r == 0 && cfg->floor_plan[0])
+		r = check_floor_plan(cfg->floor_plan, err);
 	if (r == 0) {
 		struct es_state_db *db = NULL;
 		/* warnings (a fall back to state.prev) and errors only */
