@@ -758,16 +758,44 @@ bool es_state_equal(const struct es_state_db *a, const struct es_state_db *b)
 
 /* ---- invites ------------------------------------------------------------- */
 
-static void invite_hash(const uint8_t secret[static ES_STATE_INVITE_SECRET_LEN], uint8_t hash[32])
+static const char b32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/* Hash of a code as typed: case and '-' / ' ' separators do not matter. */
+static int invite_hash(const char *code, uint8_t hash[32])
 {
-	static const char ctx[] = "earshot invite v1";
-	crypto_generichash(hash, 32, secret, ES_STATE_INVITE_SECRET_LEN, (const uint8_t *)ctx, sizeof(ctx) - 1);
+	char norm[ES_INVITE_CODE_LEN + 1];
+	size_t n = 0;
+	for (const char *c = code; *c; c++) {
+		if (*c == '-' || *c == ' ')
+			continue;
+		char u = (*c >= 'a' && *c <= 'z') ? (char)(*c - 'a' + 'A') : *c;
+		if (!strchr(b32, u) || u == '\0' || n >= ES_INVITE_CODE_LEN)
+			return -ENOENT;
+		norm[n++] = u;
+	}
+	if (n != ES_INVITE_CODE_LEN)
+		return -ENOENT;
+	crypto_generichash(hash, 32, (const uint8_t *)norm, n, NULL, 0);
+	sodium_memzero(norm, sizeof(norm));
+	return 0;
 }
 
-int es_state_invite_create(struct es_state_db *st, const char *name, int64_t now, int64_t ttl_s,
-	uint8_t secret_out[static ES_STATE_INVITE_SECRET_LEN])
+void es_state_invite_code(const uint8_t secret[static ES_INVITE_SECRET_LEN], char code_out[static ES_INVITE_CODE_LEN + 1])
+{
+	/* 128 bits -> 26 base32 digits, 5 bits each (the last one has 3) */
+	for (unsigned i = 0; i < ES_INVITE_CODE_LEN; i++) {
+		unsigned bit = i * 5, byte = bit / 8, off = bit % 8;
+		unsigned w = (unsigned)secret[byte] << 8 | (byte + 1 < ES_INVITE_SECRET_LEN ? secret[byte + 1] : 0);
+		code_out[i] = b32[(w >> (11 - off)) & 31];
+	}
+	code_out[ES_INVITE_CODE_LEN] = '\0';
+}
+
+int es_state_invite_add(struct es_state_db *st, const char *name, int64_t now, int64_t ttl_s,
+	const uint8_t secret[static ES_INVITE_SECRET_LEN])
 {
 	struct es_pending_invite v = { 0 };
+	char code[ES_INVITE_CODE_LEN + 1];
 
 	if (!text_ok(name, ES_STATE_NAME_MAX) || name[0] == '\0' || ttl_s <= 0)
 		return -EINVAL;
@@ -778,13 +806,27 @@ int es_state_invite_create(struct es_state_db *st, const char *name, int64_t now
 		return -E2BIG;
 	if (state_grow((void **)&st->invites, &st->cap_invites, st->n_invites, sizeof(v)) < 0)
 		return -ENOMEM;
-
-	randombytes_buf(secret_out, ES_STATE_INVITE_SECRET_LEN);
-	invite_hash(secret_out, v.hash);
+	es_state_invite_code(secret, code);
+	int r = invite_hash(code, v.hash);
+	sodium_memzero(code, sizeof(code));
+	if (r < 0)
+		return -EIO; /* cannot happen: the code is our own */
 	snprintf(v.name, sizeof(v.name), "%s", name);
 	v.expires = now + ttl_s;
 	st->invites[st->n_invites++] = v;
 	return 0;
+}
+
+int es_state_invite_create(struct es_state_db *st, const char *name, int64_t now, int64_t ttl_s,
+	char code_out[static ES_INVITE_CODE_LEN + 1])
+{
+	uint8_t rnd[ES_INVITE_SECRET_LEN];
+	randombytes_buf(rnd, sizeof(rnd));
+	int r = es_state_invite_add(st, name, now, ttl_s, rnd);
+	if (r == 0)
+		es_state_invite_code(rnd, code_out);
+	sodium_memzero(rnd, sizeof(rnd));
+	return r;
 }
 
 static void invite_remove(struct es_state_db *st, size_t i)
@@ -793,11 +835,12 @@ static void invite_remove(struct es_state_db *st, size_t i)
 	st->n_invites--;
 }
 
-int es_state_invite_consume(struct es_state_db *st, const uint8_t secret[static ES_STATE_INVITE_SECRET_LEN],
-	int64_t now, char name_out[static ES_STATE_NAME_MAX + 1])
+int es_state_invite_consume(struct es_state_db *st, const char *code, int64_t now,
+	char name_out[static ES_STATE_NAME_MAX + 1])
 {
 	uint8_t h[32];
-	invite_hash(secret, h);
+	if (invite_hash(code, h) < 0)
+		return -ENOENT;
 	for (size_t i = 0; i < st->n_invites; i++) {
 		if (sodium_memcmp(st->invites[i].hash, h, sizeof(h)) != 0)
 			continue;

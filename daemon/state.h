@@ -44,7 +44,8 @@
 #define ES_STATE_TS_LEN 12          /* TAI64N handshake timestamp, big-endian */
 #define ES_STATE_NAME_MAX 64        /* bytes, without the NUL */
 #define ES_STATE_DESK_MAX 32
-#define ES_STATE_INVITE_SECRET_LEN 16 /* = ES_INVITE_SECRET_LEN in earshot-crypto.h */
+#define ES_INVITE_CODE_LEN 26 /* base32 of 16 random bytes */
+#define ES_INVITE_SECRET_LEN 16
 #define ES_STATE_MAX_PEOPLE 100000
 #define ES_STATE_MAX_INVITES 10000
 
@@ -59,7 +60,7 @@ struct es_person {
 };
 
 struct es_pending_invite {
-	uint8_t hash[32];             /* BLAKE2b-256 of the secret; the secret is not kept */
+	uint8_t hash[32];             /* BLAKE2b-256 of the code; the code is not kept */
 	char name[ES_STATE_NAME_MAX + 1];
 	int64_t expires;              /* Unix seconds */
 };
@@ -148,25 +149,35 @@ int es_person_bump_timestamp(struct es_person *p, const uint8_t ts[static ES_STA
 /* ---- invites ------------------------------------------------------------- */
 
 /*
- * Create a one-time invite for `name` valid until now + ttl_s.  A fresh
- * random secret is written to secret_out, for the invite token
- * (es_invite_encode in proto/earshot-crypto.h); only its hash is kept.
- * 0, -EEXIST if someone enrolled has that name, -E2BIG if too many invites
- * are pending, -EINVAL for a bad name or ttl.
+ * Create a one-time invite for `name` valid until now + ttl_s.  The code
+ * (ES_INVITE_CODE_LEN base32 characters and a NUL) is written to code_out;
+ * only its hash is kept.  0, -EEXIST if someone enrolled has that name,
+ * -E2BIG if too many invites are pending, -EINVAL for a bad name.
  */
 __attribute__((warn_unused_result))
 int es_state_invite_create(struct es_state_db *st, const char *name, int64_t now, int64_t ttl_s,
-	uint8_t secret_out[static ES_STATE_INVITE_SECRET_LEN]);
+	char code_out[static ES_INVITE_CODE_LEN + 1]);
 
 /*
- * Use an invite: if `secret` matches a pending invite that has not expired,
+ * Use an invite: if `code` matches a pending invite that has not expired,
  * remove it, copy its name to name_out and return 0.  -ENOENT for an
- * unknown (or already used) secret, -ETIMEDOUT for an expired one (which is
+ * unknown (or already used) code, -ETIMEDOUT for an expired one (which is
  * removed too).  Enrolling the key is the caller's next step (es_state_put).
  */
 __attribute__((warn_unused_result))
-int es_state_invite_consume(struct es_state_db *st, const uint8_t secret[static ES_STATE_INVITE_SECRET_LEN],
-	int64_t now, char name_out[static ES_STATE_NAME_MAX + 1]);
+int es_state_invite_consume(struct es_state_db *st, const char *code, int64_t now,
+	char name_out[static ES_STATE_NAME_MAX + 1]);
+
+/*
+ * Register a one-time invite whose secret the caller chose (an invite token
+ * carries these 16 bytes; see proto's es_invite).  Same errors as create.
+ */
+__attribute__((warn_unused_result))
+int es_state_invite_add(struct es_state_db *st, const char *name, int64_t now, int64_t ttl_s,
+	const uint8_t secret[static ES_INVITE_SECRET_LEN]);
+
+/* The code a secret stands for, as es_state_invite_consume() takes it. */
+void es_state_invite_code(const uint8_t secret[static ES_INVITE_SECRET_LEN], char code_out[static ES_INVITE_CODE_LEN + 1]);
 
 /* Drop expired invites; returns how many. */
 size_t es_state_invite_prune(struct es_state_db *st, int64_t now);

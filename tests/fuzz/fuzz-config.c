@@ -8,7 +8,8 @@
 #include <string.h>
 
 #include "config.h"
-#include "fuzz.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -6,10 +6,13 @@
  * starting with '+' get a correct checksum line appended to the rest: that
  * is how the body parser behind it gets fuzzed.
  */
+#include <sodium.h>
 #include <stdlib.h>
+#include <string.h>
 
-#include "fuzz.h"
 #include "state.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
