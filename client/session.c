@@ -18,6 +18,7 @@
 #define CONNECT_TIMEOUT_MS 2000
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 8000
+#define COOKIE_RESEND_MS 250
 
 struct es_session {
 	struct es_session_config cfg;
@@ -35,6 +36,7 @@ struct es_session {
 	bool have_secret;
 	uint8_t cookie_nonce[ES_COOKIE_NONCE_LEN];
 	bool cookie_wanted, cookie_ready;
+	int64_t cookie_sent_ms;
 	uint32_t cookie;
 	struct es_noise hs;
 	struct es_cipher tx, rx;
@@ -322,19 +324,25 @@ static void fail(struct es_session *s, const char *fmt, ...)
  * socket (the cookie is bound to our address and port); the reply comes
  * back through intercept, and only then do we send ENet's CONNECT.
  */
+static int send_cookie_request(struct es_session *s)
+{
+	uint8_t req[ES_COOKIE_REQUEST_LEN];
+	int n = es_cookie_request_build(s->cookie_nonce, req, sizeof(req));
+	if (n < 0)
+		return n;
+	ENetBuffer b = {.data = req, .dataLength = (size_t)n};
+	s->cookie_sent_ms = now_ms();
+	return enet_socket_send(s->host->socket, &s->addr, &b, 1) < 0 ? -EIO : 0;
+}
+
 static void start_connect(struct es_session *s)
 {
 	randombytes_buf(s->cookie_nonce, sizeof(s->cookie_nonce));
-	uint8_t req[ES_COOKIE_REQUEST_LEN];
-	int n = es_cookie_request_build(s->cookie_nonce, req, sizeof(req));
-	if (n < 0) {
-		backoff(s, 0, "cannot build a cookie request");
-		return;
-	}
-	ENetBuffer b = {.data = req, .dataLength = (size_t)n};
+	int n = 0;
+	(void)n;
 	s->cookie_wanted = true;
 	s->cookie_ready = false;
-	if (enet_socket_send(s->host->socket, &s->addr, &b, 1) < 0) {
+	if (send_cookie_request(s) < 0) {
 		backoff(s, 0, "cannot reach the server");
 		return;
 	}
@@ -606,6 +614,8 @@ static void housekeeping(struct es_session *s)
 	case ES_SESSION_CONNECTING:
 		if (s->cookie_ready)
 			connect_with_cookie(s);
+		else if (s->cookie_wanted && t - s->cookie_sent_ms >= COOKIE_RESEND_MS)
+			send_cookie_request(s); /* lost on the way, or the answer was: ask again */
 		/* fall through */
 	case ES_SESSION_JOINING:
 		if (t - s->state_since_ms > CONNECT_TIMEOUT_MS && s->state != ES_SESSION_BACKOFF)
