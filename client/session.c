@@ -366,6 +366,7 @@ static void on_connected(struct es_session *s)
 	/* a dead link is noticed in 2-4 s; a restarted server says so at once
 	 * with a reset datagram (see intercept) */
 	enet_peer_timeout(s->peer, 0, 2000, 4000);
+	enet_peer_ping_interval(s->peer, 1000); /* keep-alive: about 0.5 kbit/s with the server's */
 	/* the server speaks first: its key (ES_MSG_SERVER_KEY) */
 	s->state = ES_SESSION_JOINING;
 	s->state_since_ms = now_ms();
@@ -698,6 +699,10 @@ const struct es_person_view *es_session_roster(const struct es_session *s, unsig
 void es_session_get_stats(const struct es_session *s, struct es_session_stats *st)
 {
 	*st = s->st;
+	st->udp_sent_bytes = s->host->totalSentData;
+	st->udp_sent_datagrams = s->host->totalSentPackets;
+	st->udp_received_bytes = s->host->totalReceivedData;
+	st->udp_received_datagrams = s->host->totalReceivedPackets;
 	struct es_playout_stats ps;
 	es_playout_get_stats(s->playout, &ps);
 	st->bundles = ps.bundles;
