@@ -36,6 +36,9 @@ enum {
 #define ES_BUNDLE_VOICES_MAX 3
 #define ES_PRESENCE_MAX 32    /* entries in one presence message */
 #define ES_MSG_MAX 8192       /* largest encoded message we ever build */
+#define ES_FLOOR_CHUNK 4096   /* floor-plan bytes per ES_MSG_FLOOR */
+#define ES_FLOOR_TEXT_MAX (4u << 20)
+#define ES_DOORS_MAX 1024     /* door states in one ES_MSG_DOORS */
 
 enum es_msg_type {
 	ES_MSG_HELLO = 0x01,      /* c->s: join with a name and a place */
@@ -52,6 +55,11 @@ enum es_msg_type {
 	ES_MSG_REFUSED = 0x0B,    /* s->c: not admitted, and why */
 	ES_MSG_AUDIO_UP = 0x10,   /* c->s: one 20 ms mono Opus frame */
 	ES_MSG_AUDIO_DOWN = 0x11, /* s->c: what this listener hears this tick */
+	ES_MSG_FLOOR = 0x12,      /* s->c: a piece of the floor plan's text */
+	ES_MSG_DOORS = 0x13,      /* s->c: door states; c->s: open or close one door */
+	ES_MSG_KNOCK = 0x14,      /* c->s: knock on a room; s->c: someone knocks */
+	ES_MSG_WHISPER = 0x15,    /* c->s: whisper to someone (or stop); s->c: who whispers to you */
+	ES_MSG_VOLUME = 0x16,     /* c->s: hear one person louder or softer */
 	/* after authentication everything else travels inside this: */
 	ES_MSG_SEALED = 0x80,     /* [0x80][u64 counter][ciphertext][tag] */
 };
@@ -154,12 +162,54 @@ struct es_bundle_voice {
 	const uint8_t *opus; /* borrowed */
 };
 
+enum {
+	ES_MIX_MIRROR = 1u << 0, /* swap the decoded mix's left and right */
+};
+
 struct es_audio_down {
 	uint32_t tick;
 	uint8_t nvoices;
 	struct es_bundle_voice voice[ES_BUNDLE_VOICES_MAX];
+	uint32_t mix_stream; /* identity of the mix stream: a change means reset the decoder */
+	uint8_t mix_flags;   /* ES_MIX_* */
 	uint16_t mix_len; /* 0: no mixed stream in this bundle */
 	const uint8_t *mix; /* borrowed; stereo Opus */
+};
+
+struct es_floor_chunk {
+	uint32_t total;  /* length of the whole plan text */
+	uint32_t offset; /* where this piece goes */
+	uint16_t len;
+	const uint8_t *data; /* borrowed */
+};
+
+struct es_door_state {
+	uint16_t door;
+	uint8_t open;
+};
+
+struct es_doors {
+	uint16_t count; /* c->s: exactly 1 */
+	const struct es_door_state *door; /* encode: the states to send */
+	const uint8_t *raw; /* decode: the validated entries, borrowed; read with es_doors_at() */
+};
+
+/* Entry i (< count) of a decoded ES_MSG_DOORS. */
+struct es_door_state es_doors_at(const struct es_doors *d, unsigned i);
+
+struct es_knock {
+	uint16_t room;
+	uint16_t from; /* s->c only: who knocks (c->s: ignored, 0) */
+};
+
+struct es_whisper {
+	int32_t to;    /* c->s: person id, or -1 to stop; s->c: the whisperer's id */
+	uint8_t on;    /* s->c: whispering to you now or stopped */
+};
+
+struct es_volume {
+	uint16_t speaker;
+	uint16_t gain_q; /* Q12, 0 .. 4.0 */
 };
 
 struct es_server_key {
@@ -192,6 +242,11 @@ struct es_msg {
 		struct es_server_key server_key;
 		struct es_refused refused;
 		struct es_blob blob; /* HANDSHAKE1, HANDSHAKE2, SEALED */
+		struct es_floor_chunk floor;
+		struct es_doors doors;
+		struct es_knock knock;
+		struct es_whisper whisper;
+		struct es_volume volume;
 	} u;
 };
 

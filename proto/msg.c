@@ -23,6 +23,11 @@ const char *es_msg_type_name(uint8_t type)
 	case ES_MSG_HANDSHAKE2: return "handshake2";
 	case ES_MSG_REFUSED: return "refused";
 	case ES_MSG_SEALED: return "sealed";
+	case ES_MSG_FLOOR: return "floor";
+	case ES_MSG_DOORS: return "doors";
+	case ES_MSG_KNOCK: return "knock";
+	case ES_MSG_WHISPER: return "whisper";
+	case ES_MSG_VOLUME: return "volume";
 	default: return "unknown";
 	}
 }
@@ -159,10 +164,49 @@ int es_msg_encode(const struct es_msg *m, uint8_t *buf, size_t cap)
 			es_wr_u16(&w, v->len);
 			es_wr_bytes(&w, v->opus, v->len);
 		}
+		es_wr_u32(&w, d->mix_stream);
+		es_wr_u8(&w, d->mix_flags);
 		es_wr_u16(&w, d->mix_len);
 		es_wr_bytes(&w, d->mix, d->mix_len);
 		break;
 	}
+	case ES_MSG_FLOOR: {
+		const struct es_floor_chunk *f = &m->u.floor;
+		if (f->len == 0 || f->len > ES_FLOOR_CHUNK || f->total > ES_FLOOR_TEXT_MAX || f->offset > f->total ||
+		    f->len > f->total - f->offset)
+			return -EINVAL;
+		es_wr_u32(&w, f->total);
+		es_wr_u32(&w, f->offset);
+		es_wr_u16(&w, f->len);
+		es_wr_bytes(&w, f->data, f->len);
+		break;
+	}
+	case ES_MSG_DOORS:
+		if (m->u.doors.count == 0 || m->u.doors.count > ES_DOORS_MAX)
+			return -EINVAL;
+		es_wr_u16(&w, m->u.doors.count);
+		for (unsigned i = 0; i < m->u.doors.count; i++) {
+			struct es_door_state d = m->u.doors.door ? m->u.doors.door[i] : es_doors_at(&m->u.doors, i);
+			es_wr_u16(&w, d.door);
+			es_wr_u8(&w, d.open ? 1 : 0);
+		}
+		break;
+	case ES_MSG_KNOCK:
+		es_wr_u16(&w, m->u.knock.room);
+		es_wr_u16(&w, m->u.knock.from);
+		break;
+	case ES_MSG_WHISPER:
+		if (m->u.whisper.to < -1 || m->u.whisper.to > 65535)
+			return -EINVAL;
+		es_wr_u32(&w, (uint32_t)m->u.whisper.to);
+		es_wr_u8(&w, m->u.whisper.on ? 1 : 0);
+		break;
+	case ES_MSG_VOLUME:
+		if (m->u.volume.gain_q > 4 * 4096)
+			return -EINVAL;
+		es_wr_u16(&w, m->u.volume.speaker);
+		es_wr_u16(&w, m->u.volume.gain_q);
+		break;
 	case ES_MSG_SERVER_KEY:
 		es_wr_u16(&w, m->u.server_key.version);
 		es_wr_bytes(&w, m->u.server_key.key, 32);
@@ -281,12 +325,55 @@ int es_msg_decode(struct es_msg *m, const uint8_t *buf, size_t len)
 				return -EBADMSG;
 			v->opus = es_rd_take(&r, v->len);
 		}
+		d->mix_stream = es_rd_u32(&r);
+		d->mix_flags = es_rd_u8(&r);
 		d->mix_len = es_rd_u16(&r);
-		if (d->mix_len > ES_OPUS_MAX)
+		if (d->mix_len > ES_OPUS_MAX || (d->mix_flags & ~ES_MIX_MIRROR))
 			return -EBADMSG;
 		d->mix = d->mix_len ? es_rd_take(&r, d->mix_len) : NULL;
 		break;
 	}
+	case ES_MSG_FLOOR: {
+		struct es_floor_chunk *f = &m->u.floor;
+		f->total = es_rd_u32(&r);
+		f->offset = es_rd_u32(&r);
+		f->len = es_rd_u16(&r);
+		if (r.bad || f->len == 0 || f->len > ES_FLOOR_CHUNK || f->total > ES_FLOOR_TEXT_MAX || f->offset > f->total ||
+		    f->len > f->total - f->offset)
+			return -EBADMSG;
+		f->data = es_rd_take(&r, f->len);
+		break;
+	}
+	case ES_MSG_DOORS: {
+		struct es_doors *ds = &m->u.doors;
+		ds->count = es_rd_u16(&r);
+		if (r.bad || ds->count == 0 || ds->count > ES_DOORS_MAX)
+			return -EBADMSG;
+		ds->door = NULL;
+		ds->raw = es_rd_take(&r, 3u * ds->count);
+		for (unsigned i = 0; ds->raw && i < ds->count; i++)
+			if (ds->raw[3 * i + 2] > 1)
+				return -EBADMSG;
+		break;
+	}
+	case ES_MSG_KNOCK:
+		m->u.knock.room = es_rd_u16(&r);
+		m->u.knock.from = es_rd_u16(&r);
+		break;
+	case ES_MSG_WHISPER: {
+		uint32_t to = es_rd_u32(&r);
+		m->u.whisper.on = es_rd_u8(&r);
+		if ((to > 65535 && to != UINT32_MAX) || m->u.whisper.on > 1)
+			return -EBADMSG;
+		m->u.whisper.to = (int32_t)to;
+		break;
+	}
+	case ES_MSG_VOLUME:
+		m->u.volume.speaker = es_rd_u16(&r);
+		m->u.volume.gain_q = es_rd_u16(&r);
+		if (m->u.volume.gain_q > 4 * 4096)
+			return -EBADMSG;
+		break;
 	case ES_MSG_SERVER_KEY: {
 		m->u.server_key.version = es_rd_u16(&r);
 		const uint8_t *k = es_rd_take(&r, 32);
@@ -379,4 +466,10 @@ int es_join_payload_decode(struct es_join_payload *p, const uint8_t *buf, size_t
 	if (sl)
 		memcpy(p->secret, sec, sl);
 	return 0;
+}
+
+struct es_door_state es_doors_at(const struct es_doors *d, unsigned i)
+{
+	const uint8_t *p = d->raw + 3 * i;
+	return (struct es_door_state){(uint16_t)(p[0] | p[1] << 8), p[2]};
 }

@@ -41,7 +41,9 @@ static void truncations(const struct es_msg *m)
 	check_int_eq(es_msg_encode(m, buf, (size_t)n - 1), -ENOSPC);
 }
 
-static struct es_msg samples[9];
+static struct es_msg samples[14];
+static struct es_door_state doors_in[3] = {{1, 1}, {7, 0}, {4095, 1}};
+static uint8_t floor_text[100];
 
 static void make_samples(void)
 {
@@ -76,7 +78,21 @@ static void make_samples(void)
 	d->voice[1] = (struct es_bundle_voice){3, 4, 100, 1800, sizeof(opus_b), opus_b};
 	d->mix_len = sizeof(opus_mix);
 	d->mix = opus_mix;
+	d->mix_stream = 0x01020304;
+	d->mix_flags = ES_MIX_MIRROR;
+	memset(floor_text, 'x', sizeof(floor_text));
+	samples[9].type = ES_MSG_FLOOR;
+	samples[9].u.floor = (struct es_floor_chunk){1000, 900, 100, floor_text};
+	samples[10].type = ES_MSG_DOORS;
+	samples[10].u.doors = (struct es_doors){3, doors_in, NULL};
+	samples[11].type = ES_MSG_KNOCK;
+	samples[11].u.knock = (struct es_knock){3, 9};
+	samples[12].type = ES_MSG_WHISPER;
+	samples[12].u.whisper = (struct es_whisper){-1, 0};
+	samples[13].type = ES_MSG_VOLUME;
+	samples[13].u.volume = (struct es_volume){5, 8192};
 }
+
 
 int main(void)
 {
@@ -86,6 +102,26 @@ int main(void)
 		roundtrip(&samples[i], &out);
 		truncations(&samples[i]);
 	}
+	/* the new office messages carry what was put in */
+	roundtrip(&samples[10], &out);
+	check_int_eq(es_doors_at(&out.u.doors, 2).door, 4095);
+	check_int_eq(es_doors_at(&out.u.doors, 1).open, 0);
+	roundtrip(&samples[12], &out);
+	check_int_eq(out.u.whisper.to, -1);
+	/* a floor chunk that claims to run past the plan's end */
+	struct es_msg fl = samples[9];
+	fl.u.floor.offset = 950;
+	check_int_eq(es_msg_encode(&fl, buf, sizeof(buf)), -EINVAL);
+	int fn = es_msg_encode(&samples[9], buf, sizeof(buf));
+	buf[5] = 0xEE; /* offset 900 -> 0xEE84: past total */
+	check_int_eq(es_msg_decode(&out, buf, (size_t)fn), -EBADMSG);
+	/* a door state that is neither open nor closed */
+	fn = es_msg_encode(&samples[10], buf, sizeof(buf));
+	buf[fn - 1] = 2;
+	check_int_eq(es_msg_decode(&out, buf, (size_t)fn), -EBADMSG);
+	/* a volume over 4x */
+	uint8_t vol[5] = {ES_MSG_VOLUME, 1, 0, 0x01, 0x41};
+	check_int_eq(es_msg_decode(&out, vol, sizeof(vol)), -EBADMSG);
 
 	/* decoded fields are the ones encoded */
 	roundtrip(&samples[0], &out);
