@@ -1,0 +1,327 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Capture chain on speexdsp.  speex works best on 10 ms blocks (faster echo
+ * filter adaptation, finer noise tracking), so a 20 ms frame is processed as
+ * two 10 ms sub-frames; the voice decision is made once per frame.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <speex/speex_echo.h>
+#include <speex/speex_preprocess.h>
+
+#include "dsp.h"
+
+/* A frame counts as voice if it is this far above the tracked noise floor... */
+#define VAD_MARGIN_DB 9.0f
+/* ...and above this absolute level (a quiet room, a good mic: ~-70 dBFS). */
+#define VAD_ABS_FLOOR_DB -55.0f
+/* speex's speech probability (percent) that we count as a vote for voice */
+#define SPEECH_PROB_MIN 35
+/* The noise floor follows drops at once and rises this much per second. */
+#define NOISE_RISE_DB_PER_S 3.0f
+
+struct es_dsp {
+	struct es_dsp_opts o;
+	unsigned rate, frame, sub;
+
+	SpeexEchoState *echo;
+	SpeexPreprocessState *pp;
+	int16_t *aec_out;   /* sub samples */
+	int16_t *zeros;     /* sub samples: far end when none was given */
+
+	/* voice decision */
+	float level_db;
+	float noise_db;
+	bool noise_init;
+	unsigned hang_frames, hang_left;
+	bool voiced;
+
+	/* ring of the last processed frames: ring_n = preroll frames + current */
+	int16_t *ring;
+	unsigned ring_n, ring_pos;
+	unsigned unsent;    /* consecutive unsent frames before the current one */
+	unsigned preroll_n; /* what the last process call returned */
+	unsigned preroll_max;
+};
+
+void es_dsp_opts_default(struct es_dsp_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->aec = o->ns = o->agc = o->vad = true;
+}
+
+static void fill_defaults(struct es_dsp_opts *o)
+{
+	if (!o->filter_ms)
+		o->filter_ms = 200;
+	if (!o->hangover_ms)
+		o->hangover_ms = 300;
+	if (!o->preroll_ms)
+		o->preroll_ms = 60;
+	if (!o->ns_db)
+		o->ns_db = -25;
+	if (!o->agc_target)
+		o->agc_target = 8000;
+}
+
+static SpeexPreprocessState *pp_create(struct es_dsp *d)
+{
+	SpeexPreprocessState *pp = speex_preprocess_state_init((int)d->sub, (int)d->rate);
+	if (!pp)
+		return NULL;
+	int on;
+	on = d->o.ns;
+	speex_preprocess_ctl(pp, SPEEX_PREPROCESS_SET_DENOISE, &on);
+	int v = d->o.ns_db;
+	speex_preprocess_ctl(pp, SPEEX_PREPROCESS_SET_NOISE_SUPPRESS, &v);
+	on = d->o.agc;
+	speex_preprocess_ctl(pp, SPEEX_PREPROCESS_SET_AGC, &on);
+	if (d->o.agc) {
+		v = d->o.agc_target;
+		speex_preprocess_ctl(pp, SPEEX_PREPROCESS_SET_AGC_TARGET, &v);
+		v = 20; /* do not pump room noise up by more than 20 dB */
+		speex_preprocess_ctl(pp, SPEEX_PREPROCESS_SET_AGC_MAX_GAIN, &v);
+	}
+	/*
+	 * SPEEX_PREPROCESS_SET_VAD only prints "The VAD has been replaced by a
+	 * hack" to stderr (over the terminal UI); the speech probability it
+	 * would threshold is available without it through GET_PROB.
+	 */
+	on = 0;
+	speex_preprocess_ctl(pp, SPEEX_PREPROCESS_SET_DEREVERB, &on);
+	if (d->echo)
+		speex_preprocess_ctl(pp, SPEEX_PREPROCESS_SET_ECHO_STATE, d->echo);
+	return pp;
+}
+
+static void voice_reset(struct es_dsp *d)
+{
+	d->level_db = -100.0f;
+	d->noise_init = false;
+	d->noise_db = -100.0f;
+	d->hang_left = 0;
+	d->voiced = !d->o.vad;
+	d->ring_pos = 0;
+	d->unsent = 0;
+	d->preroll_n = 0;
+	memset(d->ring, 0, sizeof(int16_t) * d->frame * d->ring_n);
+}
+
+struct es_dsp *es_dsp_new(unsigned rate, unsigned frame, const struct es_dsp_opts *opts)
+{
+	struct es_dsp *d;
+	int err = ENOMEM;
+
+	if (rate < 8000 || rate > 96000 || frame == 0 || frame > rate / 10) {
+		errno = EINVAL;
+		return NULL;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		goto err_out;
+	if (opts)
+		d->o = *opts;
+	else
+		es_dsp_opts_default(&d->o);
+	fill_defaults(&d->o);
+	if (d->o.ns_db > 0 || d->o.agc_target < 0) {
+		err = EINVAL;
+		goto err_free;
+	}
+
+	d->rate = rate;
+	d->frame = frame;
+	d->sub = frame;
+	while (d->sub > rate / 100 && d->sub % 2 == 0)
+		d->sub /= 2;
+
+	unsigned frame_ms_x10 = frame * 10000u / rate; /* tenths of ms */
+	if (frame_ms_x10 == 0)
+		frame_ms_x10 = 1;
+	d->hang_frames = (d->o.hangover_ms * 10u + frame_ms_x10 - 1) / frame_ms_x10;
+	d->preroll_max = (d->o.preroll_ms * 10u + frame_ms_x10 - 1) / frame_ms_x10;
+	if (d->preroll_max > ES_DSP_MAX_PREROLL)
+		d->preroll_max = ES_DSP_MAX_PREROLL;
+	d->ring_n = d->preroll_max + 1;
+
+	d->aec_out = calloc(d->sub, sizeof(int16_t));
+	d->zeros = calloc(d->sub, sizeof(int16_t));
+	d->ring = calloc((size_t)d->frame * d->ring_n, sizeof(int16_t));
+	if (!d->aec_out || !d->zeros || !d->ring)
+		goto err_bufs;
+
+	if (d->o.aec) {
+		int tail = (int)((uint64_t)rate * d->o.filter_ms / 1000u);
+		d->echo = speex_echo_state_init((int)d->sub, tail);
+		if (!d->echo)
+			goto err_bufs;
+		int r = (int)rate;
+		speex_echo_ctl(d->echo, SPEEX_ECHO_SET_SAMPLING_RATE, &r);
+	}
+	/*
+	 * The preprocessor carries the residual echo suppression, but only
+	 * applies it with denoise on; without ns/agc/vad it would only add its
+	 * 10 ms overlap-add delay.
+	 */
+	if (d->o.ns || d->o.agc || d->o.vad) {
+		d->pp = pp_create(d);
+		if (!d->pp)
+			goto err_echo;
+	}
+	voice_reset(d);
+	return d;
+
+err_echo:
+	if (d->echo)
+		speex_echo_state_destroy(d->echo);
+err_bufs:
+	free(d->ring);
+	free(d->zeros);
+	free(d->aec_out);
+err_free:
+	free(d);
+err_out:
+	errno = err;
+	return NULL;
+}
+
+void es_dsp_free(struct es_dsp *d)
+{
+	if (!d)
+		return;
+	if (d->pp)
+		speex_preprocess_state_destroy(d->pp);
+	if (d->echo)
+		speex_echo_state_destroy(d->echo);
+	free(d->ring);
+	free(d->zeros);
+	free(d->aec_out);
+	free(d);
+}
+
+void es_dsp_reset(struct es_dsp *d)
+{
+	if (d->echo)
+		speex_echo_state_reset(d->echo);
+	if (d->pp) {
+		/* speex has no preprocess reset; rebuilding is the documented way */
+		SpeexPreprocessState *pp = pp_create(d);
+		if (pp) {
+			speex_preprocess_state_destroy(d->pp);
+			d->pp = pp;
+		}
+	}
+	voice_reset(d);
+}
+
+static float frame_level_db(const int16_t *x, unsigned n)
+{
+	double e = 0;
+	for (unsigned i = 0; i < n; i++)
+		e += (double)x[i] * x[i];
+	e /= (double)n * 32768.0 * 32768.0;
+	if (e < 1e-10)
+		return -100.0f;
+	return (float)(10.0 * log10(e));
+}
+
+/* Our decision for one frame: level against the noise floor, speex's opinion. */
+static bool raw_voice(struct es_dsp *d, float level, bool speex_says)
+{
+	float frame_s = (float)d->frame / (float)d->rate;
+
+	if (!d->noise_init) {
+		d->noise_db = level;
+		d->noise_init = true;
+	} else if (level < d->noise_db) {
+		d->noise_db = level;
+	} else {
+		d->noise_db += NOISE_RISE_DB_PER_S * frame_s;
+		if (d->noise_db > level)
+			d->noise_db = level;
+	}
+	bool loud = level > VAD_ABS_FLOOR_DB && level > d->noise_db + VAD_MARGIN_DB;
+	return loud && speex_says;
+}
+
+int es_dsp_process(struct es_dsp *d, int16_t *mic, const int16_t *far, bool *voiced)
+{
+	if (!d || !mic)
+		return -EINVAL;
+
+	bool speex_voice = false;
+	for (unsigned off = 0; off < d->frame; off += d->sub) {
+		int16_t *x = mic + off;
+		if (d->echo) {
+			speex_echo_cancellation(d->echo, x, far ? far + off : d->zeros, d->aec_out);
+			memcpy(x, d->aec_out, d->sub * sizeof(int16_t));
+		}
+		if (d->pp) {
+			speex_preprocess_run(d->pp, x);
+			int prob = 0;
+			speex_preprocess_ctl(d->pp, SPEEX_PREPROCESS_GET_PROB, &prob);
+			if (prob >= SPEECH_PROB_MIN)
+				speex_voice = true;
+		}
+	}
+	d->level_db = frame_level_db(mic, d->frame);
+
+	int16_t *slot = d->ring + (size_t)d->ring_pos * d->frame;
+	memcpy(slot, mic, d->frame * sizeof(int16_t));
+	d->ring_pos = (d->ring_pos + 1) % d->ring_n;
+
+	bool was = d->voiced;
+	if (d->o.vad) {
+		/* with the speex VAD off (no preprocessor) trust the level alone */
+		bool raw = raw_voice(d, d->level_db, d->pp ? speex_voice : true);
+		if (raw)
+			d->hang_left = d->hang_frames;
+		else if (d->hang_left)
+			d->hang_left--;
+		d->voiced = raw || d->hang_left > 0;
+	} else {
+		d->voiced = true;
+	}
+
+	d->preroll_n = 0;
+	if (d->voiced && !was) {
+		d->preroll_n = d->unsent < d->preroll_max ? d->unsent : d->preroll_max;
+	}
+	if (d->voiced)
+		d->unsent = 0;
+	else if (d->unsent < d->preroll_max)
+		d->unsent++;
+
+	if (voiced)
+		*voiced = d->voiced;
+	return (int)d->preroll_n;
+}
+
+const int16_t *es_dsp_preroll(const struct es_dsp *d, unsigned i)
+{
+	if (!d || i >= d->preroll_n)
+		return NULL;
+	/* ring_pos - 1 is the current frame; the pre-roll ends just before it */
+	unsigned idx = (d->ring_pos + d->ring_n - 1 - d->preroll_n + i) % d->ring_n;
+	return d->ring + (size_t)idx * d->frame;
+}
+
+unsigned es_dsp_delay(const struct es_dsp *d)
+{
+	/* speex_preprocess_run() overlap-adds: its output lags by one block */
+	return d && d->pp ? d->sub : 0;
+}
+
+float es_dsp_level_db(const struct es_dsp *d)
+{
+	return d ? d->level_db : -100.0f;
+}
+
+float es_dsp_level(const struct es_dsp *d)
+{
+	float l = (es_dsp_level_db(d) + 60.0f) / 60.0f;
+	return l < 0.0f ? 0.0f : l > 1.0f ? 1.0f : l;
+}
