@@ -35,6 +35,8 @@ static inline float delayed(const float *hist, const float *cur, int i, float d)
 	float frac = pos - (float)i0;
 	/* index < 0 reaches into the previous frame's tail: hist[ES_ITD_MAX + 1 + idx] */
 	float a = i0 >= 0 ? cur[i0] : hist[ES_ITD_MAX + 1 + i0];
+	if (frac == 0.0f)
+		return a; /* pos <= i, so i0 + 1 is past i only when pos is whole */
 	float b = i0 + 1 >= 0 ? cur[i0 + 1] : hist[ES_ITD_MAX + 2 + i0];
 	return a + (b - a) * frac;
 }

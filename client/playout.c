@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <opus.h>
+
+#include "earshot-mixer.h"
+#include "earshot-proto.h"
+#include "playout.h"
+
+#define SLOTS 32
+#define SLOT_BYTES 4096
+#define VOICES 8          /* forwarded voices tracked at once */
+#define VOICE_IDLE 25     /* ticks without a frame before a voice's state is dropped */
+#define END_AFTER 5       /* concealed ticks before we call the stream ended */
+#define MAX_DEPTH 12
+
+struct slot {
+	bool full;
+	uint32_t tick;
+	uint16_t len;
+	uint8_t data[SLOT_BYTES];
+};
+
+struct voice {
+	int speaker; /* -1 free */
+	OpusDecoder *dec;
+	struct es_voice_state st;
+	uint32_t last_tick;
+	float gain, azimuth;
+};
+
+struct es_playout {
+	struct slot slot[SLOTS];
+	uint32_t next;
+	bool playing, seen;
+	unsigned depth, misses;
+	OpusDecoder *mix_dec;
+	bool mix_active;
+	struct voice voice[VOICES];
+	struct es_limiter lim;
+	struct es_playout_stats st;
+	float acc[2 * ES_FRAME];
+	float mono[ES_FRAME];
+	int16_t pcm[2 * ES_FRAME];
+};
+
+struct es_playout *es_playout_new(unsigned depth)
+{
+	struct es_playout *p = calloc(1, sizeof(*p));
+	if (!p)
+		goto err;
+	int e;
+	p->mix_dec = opus_decoder_create(ES_RATE, 2, &e);
+	if (e != OPUS_OK)
+		goto err_p;
+	for (unsigned i = 0; i < VOICES; i++) {
+		p->voice[i].speaker = -1;
+		p->voice[i].dec = opus_decoder_create(ES_RATE, 1, &e);
+		if (e != OPUS_OK)
+			goto err_dec;
+	}
+	p->depth = depth < 1 ? 1 : depth > MAX_DEPTH ? MAX_DEPTH : depth;
+	es_limiter_init(&p->lim);
+	return p;
+
+err_dec:
+	for (unsigned i = 0; i < VOICES; i++)
+		if (p->voice[i].dec)
+			opus_decoder_destroy(p->voice[i].dec);
+	opus_decoder_destroy(p->mix_dec);
+err_p:
+	free(p);
+err:
+	errno = ENOMEM;
+	return NULL;
+}
+
+void es_playout_free(struct es_playout *p)
+{
+	if (!p)
+		return;
+	for (unsigned i = 0; i < VOICES; i++)
+		opus_decoder_destroy(p->voice[i].dec);
+	opus_decoder_destroy(p->mix_dec);
+	free(p);
+}
+
+void es_playout_reset(struct es_playout *p)
+{
+	for (unsigned i = 0; i < SLOTS; i++)
+		p->slot[i].full = false;
+	p->playing = p->seen = false;
+	p->misses = 0;
+}
+
+static unsigned queued(const struct es_playout *p)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < SLOTS; i++)
+		n += p->slot[i].full;
+	return n;
+}
+
+int es_playout_push(struct es_playout *p, const uint8_t *msg, size_t len)
+{
+	struct es_msg m;
+	if (len > SLOT_BYTES || es_msg_decode(&m, msg, len) < 0 || m.type != ES_MSG_AUDIO_DOWN) {
+		p->st.malformed++;
+		return -EBADMSG;
+	}
+	uint32_t t = m.u.down.tick;
+	if (p->playing) {
+		int32_t ahead = (int32_t)(t - p->next);
+		if (ahead < 0) {
+			p->st.late++;
+			return -EALREADY;
+		}
+		if (ahead >= SLOTS) { /* server restarted or a long gap */
+			es_playout_reset(p);
+		}
+	}
+	if (!p->playing) {
+		if (!p->seen || (int32_t)(t - p->next) < 0 || (int32_t)(t - p->next) >= SLOTS) {
+			if (p->seen && (int32_t)(t - p->next) >= SLOTS)
+				es_playout_reset(p);
+			p->next = t;
+		}
+		p->seen = true;
+	}
+	struct slot *s = &p->slot[t % SLOTS];
+	if (s->full && s->tick == t)
+		return -EALREADY;
+	s->full = true;
+	s->tick = t;
+	s->len = (uint16_t)len;
+	memcpy(s->data, msg, len);
+	p->st.bundles++;
+	return 0;
+}
+
+static struct voice *voice_for(struct es_playout *p, unsigned speaker, uint32_t tick)
+{
+	struct voice *free_v = NULL, *oldest = &p->voice[0];
+	for (unsigned i = 0; i < VOICES; i++) {
+		struct voice *v = &p->voice[i];
+		if (v->speaker == (int)speaker)
+			return v;
+		if (v->speaker < 0 && !free_v)
+			free_v = v;
+		if ((int32_t)(v->last_tick - oldest->last_tick) < 0)
+			oldest = v;
+	}
+	struct voice *v = free_v ? free_v : oldest;
+	v->speaker = (int)speaker;
+	opus_decoder_ctl(v->dec, OPUS_RESET_STATE);
+	es_voice_state_init(&v->st);
+	v->last_tick = tick;
+	return v;
+}
+
+static void render_voice(struct es_playout *p, struct voice *v, const uint8_t *opus, size_t len, int fec)
+{
+	opus_int16 pcm[ES_FRAME];
+	int n = opus_decode(v->dec, opus, (opus_int32)len, pcm, ES_FRAME, fec);
+	if (n != ES_FRAME)
+		return;
+	for (unsigned i = 0; i < ES_FRAME; i++)
+		p->mono[i] = pcm[i] * (1.0f / 32768.0f);
+	es_render_voice(&v->st, p->mono, v->gain, v->azimuth, p->acc);
+}
+
+static void add_mix(struct es_playout *p, const uint8_t *opus, size_t len, int fec)
+{
+	int n = opus_decode(p->mix_dec, opus, (opus_int32)len, p->pcm, ES_FRAME, fec);
+	if (n != ES_FRAME)
+		return;
+	for (unsigned i = 0; i < 2 * ES_FRAME; i++)
+		p->acc[i] += p->pcm[i] * (1.0f / 32768.0f);
+}
+
+/* Render one bundle (or conceal its loss using the next one for FEC). */
+static bool render(struct es_playout *p, const struct slot *s, const struct slot *next_s, uint32_t tick)
+{
+	struct es_msg m;
+	bool any = false;
+	if (s && es_msg_decode(&m, s->data, s->len) > 0) {
+		const struct es_audio_down *d = &m.u.down;
+		for (unsigned i = 0; i < d->nvoices; i++) {
+			struct voice *v = voice_for(p, d->voice[i].speaker, tick);
+			v->gain = es_gain_from_q(d->voice[i].gain_q);
+			v->azimuth = (float)d->voice[i].azimuth * (float)M_PI / 1800.0f;
+			v->last_tick = tick;
+			render_voice(p, v, d->voice[i].opus, d->voice[i].len, 0);
+			any = true;
+		}
+		if (d->mix_len) {
+			add_mix(p, d->mix, d->mix_len, 0);
+			p->mix_active = true;
+			any = true;
+		} else
+			p->mix_active = false;
+		return any;
+	}
+	/* lost: FEC from the next bundle where the same stream continues, else PLC */
+	struct es_msg nm;
+	bool have_next = next_s && es_msg_decode(&nm, next_s->data, next_s->len) > 0;
+	for (unsigned i = 0; i < VOICES; i++) {
+		struct voice *v = &p->voice[i];
+		if (v->speaker < 0 || tick - v->last_tick > 2)
+			continue;
+		const uint8_t *fec = NULL;
+		size_t fec_len = 0;
+		for (unsigned k = 0; have_next && k < nm.u.down.nvoices; k++)
+			if (nm.u.down.voice[k].speaker == v->speaker) {
+				fec = nm.u.down.voice[k].opus;
+				fec_len = nm.u.down.voice[k].len;
+			}
+		render_voice(p, v, fec, fec_len, fec != NULL);
+		any = true;
+	}
+	if (p->mix_active) {
+		if (have_next && nm.u.down.mix_len)
+			add_mix(p, nm.u.down.mix, nm.u.down.mix_len, 1);
+		else
+			add_mix(p, NULL, 0, 0);
+		any = true;
+	}
+	return any;
+}
+
+int es_playout_pull(struct es_playout *p, int16_t *out)
+{
+	memset(p->acc, 0, sizeof(p->acc));
+	bool any = false;
+	if (!p->playing && p->seen && queued(p) >= p->depth) {
+		p->playing = true;
+		p->misses = 0;
+	}
+	if (p->playing) {
+		/* clock drift: far more queued than wanted, skip one bundle */
+		if (queued(p) > p->depth + 4) {
+			struct slot *s = &p->slot[p->next % SLOTS];
+			if (s->full && s->tick == p->next)
+				s->full = false;
+			p->next++;
+			p->st.dropped_drift++;
+		}
+		uint32_t t = p->next++;
+		struct slot *s = &p->slot[t % SLOTS];
+		struct slot *n = &p->slot[(t + 1) % SLOTS];
+		bool have = s->full && s->tick == t;
+		bool have_next = n->full && n->tick == t + 1;
+		if (have) {
+			any = render(p, s, NULL, t);
+			s->full = false;
+			p->misses = 0;
+			p->st.played++;
+		} else {
+			p->st.lost++;
+			if (s->full && (int32_t)(s->tick - t) < 0)
+				s->full = false;
+			if (++p->misses > END_AFTER && queued(p) == 0) {
+				/* the stream ended (we hear nobody): wait for the next one */
+				p->playing = false;
+				p->seen = false;
+				p->mix_active = false;
+			} else {
+				any = render(p, NULL, have_next ? n : NULL, t);
+				p->st.concealed += any;
+			}
+		}
+		/* forget voices that have not been forwarded for a while */
+		for (unsigned i = 0; i < VOICES; i++)
+			if (p->voice[i].speaker >= 0 && t - p->voice[i].last_tick > VOICE_IDLE)
+				p->voice[i].speaker = -1;
+	}
+	es_limiter_run(&p->lim, p->acc, out, 2 * ES_FRAME);
+	return any;
+}
+
+void es_playout_get_stats(const struct es_playout *p, struct es_playout_stats *st)
+{
+	*st = p->st;
+	st->depth = p->depth;
+	st->queued = queued(p);
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Client playout: a jitter buffer of downlink bundles keyed by the server's
+ * tick, and the renderer that turns one bundle into 20 ms of stereo with the
+ * mixer's own code (forwarded voices rendered at the gain and direction the
+ * server chose, plus the decoded background mix).  Loss is concealed with
+ * Opus FEC when the next bundle is there, PLC otherwise.
+ */
+#ifndef EARSHOT_PLAYOUT_H
+#define EARSHOT_PLAYOUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct es_playout;
+
+struct es_playout_stats {
+	uint64_t bundles, played, lost, concealed, late, dropped_drift, malformed;
+	unsigned depth;  /* current target depth in ticks */
+	unsigned queued; /* bundles waiting now */
+};
+
+/* Returns NULL with errno set. */
+struct es_playout *es_playout_new(unsigned depth);
+void es_playout_free(struct es_playout *p);
+
+/*
+ * Queue one received ES_MSG_AUDIO_DOWN packet (the whole encoded message).
+ * The bytes are copied.  -EBADMSG for a malformed bundle, -EALREADY if late;
+ * both are counted in the stats, so callers may ignore the result.
+ */
+int es_playout_push(struct es_playout *p, const uint8_t *msg, size_t len);
+
+/*
+ * Produce the next 20 ms: 960 interleaved stereo frames into out.  Returns 1
+ * if anything audible was rendered, 0 for silence.
+ */
+int es_playout_pull(struct es_playout *p, int16_t *out);
+
+/* Forget everything queued (reconnect): the next bundle starts afresh. */
+void es_playout_reset(struct es_playout *p);
+
+void es_playout_get_stats(const struct es_playout *p, struct es_playout_stats *st);
+
+#endif

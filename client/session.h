@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The client's session with the daemon: connecting, joining, staying joined
+ * (reconnecting by itself with jittered exponential backoff), the roster of
+ * who is where, and one 20 ms audio step that sends the microphone frame and
+ * produces the speaker frame.  The caller owns the clock: it calls
+ * es_session_step() once per 20 ms, paced by a timer or by the sound card.
+ */
+#ifndef EARSHOT_SESSION_H
+#define EARSHOT_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "earshot-proto.h"
+
+#define ES_ROSTER_MAX 4096
+
+enum es_session_state {
+	ES_SESSION_CONNECTING,
+	ES_SESSION_JOINING,
+	ES_SESSION_JOINED,
+	ES_SESSION_BACKOFF, /* waiting to try again (lost, refused or busy) */
+};
+
+struct es_person_view {
+	bool present;
+	char name[ES_NAME_MAX + 1];
+	struct es_pos pos;
+	uint8_t flags;
+};
+
+struct es_session_config {
+	const char *server; /* ADDR:PORT */
+	const char *name;
+	struct es_pos pos;
+	uint8_t flags;      /* ES_PF_MUTED etc. at start */
+	unsigned jitter;    /* playout depth, ticks */
+	int bitrate;
+	bool verbose;
+};
+
+struct es_session;
+
+/* Returns NULL with errno set and a message on stderr. */
+struct es_session *es_session_new(const struct es_session_config *cfg);
+void es_session_free(struct es_session *s);
+
+/* The ENet socket, to wait on between steps. */
+int es_session_fd(const struct es_session *s);
+
+/* Handle whatever arrived on the network; call whenever the fd is readable. */
+void es_session_service(struct es_session *s);
+
+/*
+ * One 20 ms step: mic (960 mono samples, or NULL for nothing to send),
+ * voiced (false: the frame is not sent), out (960 stereo frames, always
+ * written).  Returns 1 if out carries something audible.
+ */
+int es_session_step(struct es_session *s, const int16_t *mic, bool voiced, int16_t *out);
+
+/* Walk to a place / change flags; sent at once if joined, kept for rejoin. */
+void es_session_move(struct es_session *s, const struct es_pos *pos);
+void es_session_set_flags(struct es_session *s, uint8_t flags);
+uint8_t es_session_flags(const struct es_session *s);
+
+enum es_session_state es_session_state(const struct es_session *s);
+const char *es_session_status(const struct es_session *s); /* human line */
+int es_session_my_id(const struct es_session *s);           /* -1 if not joined */
+const struct es_pos *es_session_pos(const struct es_session *s);
+const struct es_person_view *es_session_roster(const struct es_session *s, unsigned *n);
+
+struct es_session_stats {
+	uint64_t frames_sent, bytes_sent, bytes_received, packets_received;
+	uint64_t joins, reconnects, busy;
+	uint64_t bundles, played, lost, concealed, malformed;
+};
+void es_session_get_stats(const struct es_session *s, struct es_session_stats *st);
+
+#endif

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon's server: the ENet host, the people in it, and the 20 ms tick
+ * that turns their uplink audio into each listener's bundle.
+ */
+#ifndef EARSHOT_SERVER_H
+#define EARSHOT_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct es_server;
+
+struct es_server_config {
+	const char *listen;   /* "ADDR:PORT" */
+	unsigned max_people;
+	float range_m;
+	unsigned max_voices;
+	int bitrate;
+	int complexity;
+};
+
+void es_server_config_default(struct es_server_config *cfg);
+
+/* Counters for logs, tests and metrics.  Monotonic unless noted. */
+struct es_server_counters {
+	uint64_t ticks, ticks_late;
+	uint64_t packets_in, packets_out, bytes_in, bytes_out;
+	uint64_t drop_malformed, drop_unknown, drop_unjoined, drop_oversize, drop_late;
+	uint64_t joins, leaves, refused_full;
+	unsigned people; /* now */
+};
+
+/* Returns NULL with errno set (and a message on stderr) on failure. */
+struct es_server *es_server_new(const struct es_server_config *cfg);
+void es_server_free(struct es_server *s);
+
+/*
+ * Run until *stop becomes true (set from a signal handler).  Returns 0 on a
+ * clean stop, a negative errno on a fatal error.
+ */
+__attribute__((warn_unused_result)) int es_server_run(struct es_server *s, volatile int *stop);
+
+void es_server_get_counters(const struct es_server *s, struct es_server_counters *c);
+
+#endif

@@ -1,0 +1,255 @@
+# SPDX-License-Identifier: MIT
+"""Shared helpers for Earshot integration tests: free ports, processes,
+speech generation, WAV reading and envelope correlation.  Standard library
+only, so the tests run on a fresh machine."""
+import array
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+
+SKIP = 77
+
+
+def log(*a):
+    print(*a, flush=True)
+
+
+def free_udp_port():
+    """A UDP port nobody is bound to right now on 127.0.0.1."""
+    for _ in range(50):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        if port > 1024:
+            return port
+    raise RuntimeError("no free UDP port")
+
+
+def speak(text, path):
+    """Write speech to a WAV with flite (clear) or espeak-ng; None if neither."""
+    if shutil.which("flite"):
+        subprocess.run(["flite", "-t", text, "-o", path], check=True)
+        return path
+    if shutil.which("espeak-ng"):
+        subprocess.run(["espeak-ng", "-w", path, text], check=True)
+        return path
+    return None
+
+
+class Proc:
+    """A child process whose stderr goes to a log file, killed on exit."""
+
+    def __init__(self, argv, logpath, env=None):
+        self.argv = argv
+        self.logpath = logpath
+        self.logf = open(logpath, "wb")
+        self.p = subprocess.Popen(argv, stdout=self.logf, stderr=subprocess.STDOUT, env=env)
+
+    def wait(self, timeout):
+        return self.p.wait(timeout=timeout)
+
+    def stop(self, sig=signal.SIGTERM, timeout=5):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+            try:
+                self.p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.logf.close()
+        return self.p.returncode
+
+    def log_text(self):
+        self.logf.flush()
+        with open(self.logpath, "rb") as f:
+            return f.read().decode(errors="replace")
+
+
+def build_dir():
+    d = os.environ.get("EARSHOT_BUILD")
+    if not d:
+        d = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "build")
+    return os.path.abspath(d)
+
+
+def wait_for_log(proc, needle, timeout=5.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if needle in proc.log_text():
+            return True
+        if proc.p.poll() is not None:
+            return False
+        time.sleep(0.02)
+    return False
+
+
+def read_wav_mono(path):
+    """(rate, list of float samples in -1..1), channels averaged."""
+    with wave.open(path, "rb") as w:
+        ch, width, rate, n = w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()
+        assert width == 2, "16-bit only"
+        a = array.array("h")
+        a.frombytes(w.readframes(n))
+    if sys.byteorder == "big":
+        a.byteswap()
+    if ch == 1:
+        return rate, [x / 32768.0 for x in a]
+    return rate, [(a[i] + a[i + 1]) / 65536.0 for i in range(0, len(a) - 1, 2)]
+
+
+def read_wav_stereo(path):
+    with wave.open(path, "rb") as w:
+        assert w.getsampwidth() == 2 and w.getnchannels() == 2
+        rate = w.getframerate()
+        a = array.array("h")
+        a.frombytes(w.readframes(w.getnframes()))
+    if sys.byteorder == "big":
+        a.byteswap()
+    return rate, [x / 32768.0 for x in a[0::2]], [x / 32768.0 for x in a[1::2]]
+
+
+def envelope(samples, rate, hop_ms=10):
+    """RMS per hop: the loudness contour speech leaves in a signal."""
+    hop = int(rate * hop_ms / 1000)
+    out = []
+    for i in range(0, len(samples) - hop + 1, hop):
+        s = 0.0
+        for x in samples[i:i + hop]:
+            s += x * x
+        out.append(math.sqrt(s / hop))
+    return out
+
+
+def rms(samples):
+    return math.sqrt(sum(x * x for x in samples) / max(1, len(samples)))
+
+
+def peak(samples):
+    return max((abs(x) for x in samples), default=0.0)
+
+
+def best_correlation(ref, sig, max_lag):
+    """Normalised correlation of two envelopes at the best lag of sig behind
+    ref (0..max_lag hops).  Returns (corr, lag)."""
+    best = (-1.0, 0)
+    n = len(ref)
+    mr = sum(ref) / n
+    dr = [x - mr for x in ref]
+    er = math.sqrt(sum(x * x for x in dr))
+    for lag in range(0, max_lag + 1):
+        seg = sig[lag:lag + n]
+        if len(seg) < n:
+            seg = seg + [0.0] * (n - len(seg))
+        ms = sum(seg) / n
+        ds = [x - ms for x in seg]
+        es_ = math.sqrt(sum(x * x for x in ds))
+        if er == 0 or es_ == 0:
+            continue
+        c = sum(a * b for a, b in zip(dr, ds)) / (er * es_)
+        if c > best[0]:
+            best = (c, lag)
+    return best
+
+
+ASOUNDRC = """
+pcm.jackclock {{
+    type jack
+    playback_ports {{ 0 system:playback_1 }}
+    capture_ports  {{ 0 system:capture_1 }}
+}}
+pcm.fileout {{
+    type file
+    slave.pcm {{ type plug slave.pcm "jackclock" }}
+    file "{home}/played.raw"
+    format "raw"
+}}
+pcm.filein {{
+    type file
+    slave.pcm {{ type plug slave.pcm "jackclock" }}
+    file "/dev/null"
+    infile "{home}/in.raw"
+    format "raw"
+}}
+pcm.!default {{
+    type asym
+    playback.pcm "fileout"
+    capture.pcm "filein"
+}}
+"""
+
+
+class JackRig:
+    """A paced virtual sound card for the real PortAudio path (see
+    shared/ci-audio.md): jackd's dummy driver is the clock, ALSA's file
+    plugin feeds in.raw (s16le 48 kHz mono) to capture and records
+    playback (s16le 48 kHz, the stream's channels) to played.raw, one
+    HOME per client."""
+
+    def __init__(self, workdir):
+        self.dir = workdir
+        self.name = f"estest{os.getpid()}"
+        self.jackd = None
+
+    def available(self):
+        import glob
+        return shutil.which("jackd") is not None and bool(glob.glob("/usr/lib/*/alsa-lib/libasound_module_pcm_jack.so"))
+
+    def start(self):
+        env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1")
+        self.jackd = Proc(["jackd", "--no-realtime", "-n", self.name, "-d", "dummy", "-r", "48000", "-p", "256",
+                           "-C", "1", "-P", "1"], os.path.join(self.dir, "jackd.log"), env=env)
+        # jackd is ready when a client can attach; its log says so first
+        return wait_for_log(self.jackd, "dummy", 5.0) or self.jackd.p.poll() is None
+
+    def home(self, who, capture_samples):
+        h = os.path.join(self.dir, who)
+        os.makedirs(h, exist_ok=True)
+        with open(os.path.join(h, ".asoundrc"), "w") as f:
+            f.write(ASOUNDRC.format(home=h))
+        a = array.array("h", [max(-32768, min(32767, int(round(x * 32767)))) for x in capture_samples])
+        if sys.byteorder == "big":
+            a.byteswap()
+        with open(os.path.join(h, "in.raw"), "wb") as f:
+            f.write(a.tobytes())
+        return h
+
+    def env(self, home):
+        return dict(os.environ, HOME=home, JACK_DEFAULT_SERVER=self.name, JACK_NO_START_SERVER="1")
+
+    def stop(self):
+        if self.jackd:
+            self.jackd.stop()
+
+
+def read_raw(path, channels):
+    a = array.array("h")
+    with open(path, "rb") as f:
+        a.frombytes(f.read())
+    if sys.byteorder == "big":
+        a.byteswap()
+    if channels == 1:
+        return [x / 32768.0 for x in a]
+    return [(a[i] + a[i + 1]) / 65536.0 for i in range(0, len(a) - 1, 2)]
+
+
+def resample_linear(samples, rate_in, rate_out):
+    if rate_in == rate_out:
+        return list(samples)
+    n = int(len(samples) * rate_out / rate_in)
+    out = []
+    for i in range(n):
+        pos = i * rate_in / rate_out
+        j = int(pos)
+        f = pos - j
+        a = samples[j] if j < len(samples) else 0.0
+        b = samples[j + 1] if j + 1 < len(samples) else 0.0
+        out.append(a + (b - a) * f)
+    return out

@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""The real PortAudio path, without a sound card (shared/ci-audio.md): two
+clients on jackd-clocked virtual devices talk through earshotd.  alice's
+microphone carries a click and then speech; bob's speakers must carry the
+speech, and the click gives the mouth-to-ear latency on one clock."""
+import os
+import re
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from eslib import *  # noqa: E402,F403
+
+RATE = 48000
+CLICK_AT = 1.5          # seconds into alice's capture
+SPEECH_AT = 2.5
+ALICE_SECONDS = 10
+MIN_CORR = 0.7
+
+
+def main():
+    b = build_dir()
+    d = tempfile.mkdtemp(prefix="es-pa-")
+    rig = JackRig(d)
+    if not rig.available():
+        log("SKIP: jackd or the ALSA jack plugin is not installed")
+        return SKIP
+    wav = speak("Good morning Bob. The build is green and the release can go out today.", f"{d}/speech.wav")
+    if not wav:
+        log("SKIP: no speech synthesiser")
+        return SKIP
+    rate_in, speech = read_wav_mono(wav)
+    speech = resample_linear(speech, rate_in, RATE)
+    cap = [0.0] * int(ALICE_SECONDS * RATE)
+    k = int(CLICK_AT * RATE)
+    for i in range(480):  # 10 ms, 2 kHz burst
+        cap[k + i] = 0.7 * math.sin(2 * math.pi * 2000 * i / RATE)
+    s0 = int(SPEECH_AT * RATE)
+    cap[s0:s0 + len(speech)] = speech[:len(cap) - s0]
+
+    if not rig.start():
+        log("SKIP: jackd did not start:\n" + rig.jackd.log_text())
+        return SKIP
+    port = free_udp_port()
+    addr = f"127.0.0.1:{port}"
+    procs = []
+    try:
+        daemon = Proc([f"{b}/daemon/earshotd", "--listen", addr], f"{d}/earshotd.log")
+        procs.append(daemon)
+        if not wait_for_log(daemon, "listening on"):
+            log(daemon.log_text())
+            return 1
+        hb = rig.home("bob", [0.0] * (ALICE_SECONDS + 3) * RATE)
+        ha = rig.home("alice", cap)
+        cl = f"{b}/client/earshot"
+        bob = Proc([cl, "--server", addr, "--name", "bob", "--at", "1,0", "--seconds", str(ALICE_SECONDS + 2), "-v"],
+                   f"{d}/bob.log", env=rig.env(hb))
+        procs.append(bob)
+        if not wait_for_log(daemon, "bob joined", 10):
+            log("bob did not join:\n" + bob.log_text())
+            return 1
+        alice = Proc([cl, "--server", addr, "--name", "alice", "--at", "0,0", "--seconds", str(ALICE_SECONDS), "-v"],
+                     f"{d}/alice.log", env=rig.env(ha))
+        procs.append(alice)
+        for p in (alice, bob):
+            rc = p.wait(timeout=ALICE_SECONDS + 20)
+            if rc != 0:
+                log(f"{p.argv[4]} exited {rc}:\n{p.log_text()}")
+                return 1
+        alog, blog = alice.log_text(), bob.log_text()
+    finally:
+        for p in procs:
+            p.stop()
+        rig.stop()
+
+    ta = int(re.search(r"audio started at monotonic (\d+)", alog).group(1))
+    tb = int(re.search(r"audio started at monotonic (\d+)", blog).group(1))
+    played = read_raw(f"{hb}/played.raw", 2)
+    log(f"bob played {len(played) / RATE:.2f} s; alice captured from {(ta - tb) / 1e6:.1f} ms after bob started")
+    # the click: the first loud sample in bob's speakers
+    j = next((i for i, x in enumerate(played) if abs(x) > 0.05), None)
+    if j is None:
+        log("FAIL: nothing audible reached bob")
+        return 1
+    latency_ms = ((tb - ta) / 1e9 + (j - k) / RATE) * 1000
+    log(f"mouth-to-ear latency (click, through the server mix): {latency_ms:.1f} ms")
+    ok = True
+    if not (0 < latency_ms < 400):
+        log("FAIL: latency out of any sane range")
+        ok = False
+    # the speech: its loudness contour must be in bob's speakers after the click
+    env_ref = envelope(speech, RATE)
+    env_bob = envelope(played[j + int(0.5 * RATE):], RATE)
+    corr, lag = best_correlation(env_ref, env_bob, max_lag=min(300, max(0, len(env_bob) - len(env_ref))))
+    log(f"speech in bob's speakers: envelope correlation {corr:.3f}")
+    if corr < MIN_CORR:
+        log(f"FAIL: correlation {corr:.3f} < {MIN_CORR}")
+        ok = False
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
