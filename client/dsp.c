@@ -22,6 +22,26 @@
 #define SPEECH_PROB_MIN 35
 /* The noise floor follows drops at once and rises this much per second. */
 #define NOISE_RISE_DB_PER_S 3.0f
+/*
+ * While the far end plays, a frame the chain took down by more than this
+ * (output before AGC vs microphone) was mostly echo, not a talker: near-end
+ * speech survives cancellation, echo does not.
+ */
+#define ECHO_REMOVED_DB 20.0f
+/* The far end counts as playing while its decaying peak is above this. */
+#define FAR_ACTIVE_DB -60.0f
+/* How fast that peak decays: 200 ms of room tail is 12 dB. */
+#define FAR_DECAY_DB_PER_S 60.0f
+/*
+ * Echo leak: how loud (vs the far end's peak) the remains of echo come out
+ * of the chain, learnt from frames that were surely echo.  Frames no louder
+ * than that (+ margin) while the far end plays are echo too.  It follows
+ * increases at once, falls slowly, and is capped so that a talker louder
+ * than far-end - 10 dB is never taken for echo.
+ */
+#define LEAK_MARGIN_DB 6.0f
+#define LEAK_FALL_DB_PER_S 1.0f
+#define LEAK_MAX_DB -13.0f
 
 struct es_dsp {
 	struct es_dsp_opts o;
@@ -31,9 +51,15 @@ struct es_dsp {
 	SpeexPreprocessState *pp;
 	int16_t *aec_out;   /* sub samples */
 	int16_t *zeros;     /* sub samples: far end when none was given */
+	int16_t *far_line;  /* far_delay + frame samples: the far end, delayed */
+	unsigned far_delay; /* samples */
 
 	/* voice decision */
-	float level_db;
+	float level_db;     /* output, what is sent */
+	float prev_mic_db;
+	int agc_db;         /* the AGC's current gain */
+	float far_peak_db;
+	float leak_db;      /* -100: not learnt yet */
 	float noise_db;
 	bool noise_init;
 	unsigned hang_frames, hang_left;
@@ -100,6 +126,10 @@ static SpeexPreprocessState *pp_create(struct es_dsp *d)
 static void voice_reset(struct es_dsp *d)
 {
 	d->level_db = -100.0f;
+	d->agc_db = 0;
+	d->prev_mic_db = -100.0f;
+	d->far_peak_db = -100.0f;
+	d->leak_db = -100.0f;
 	d->noise_init = false;
 	d->noise_db = -100.0f;
 	d->hang_left = 0;
@@ -108,6 +138,7 @@ static void voice_reset(struct es_dsp *d)
 	d->unsent = 0;
 	d->preroll_n = 0;
 	memset(d->ring, 0, sizeof(int16_t) * d->frame * d->ring_n);
+	memset(d->far_line, 0, sizeof(int16_t) * ((size_t)d->far_delay + d->frame));
 }
 
 struct es_dsp *es_dsp_new(unsigned rate, unsigned frame, const struct es_dsp_opts *opts)
@@ -147,10 +178,16 @@ struct es_dsp *es_dsp_new(unsigned rate, unsigned frame, const struct es_dsp_opt
 		d->preroll_max = ES_DSP_MAX_PREROLL;
 	d->ring_n = d->preroll_max + 1;
 
+	if (d->o.far_delay_ms > 1000) {
+		err = EINVAL;
+		goto err_free;
+	}
+	d->far_delay = (unsigned)((uint64_t)rate * d->o.far_delay_ms / 1000u);
 	d->aec_out = calloc(d->sub, sizeof(int16_t));
 	d->zeros = calloc(d->sub, sizeof(int16_t));
 	d->ring = calloc((size_t)d->frame * d->ring_n, sizeof(int16_t));
-	if (!d->aec_out || !d->zeros || !d->ring)
+	d->far_line = calloc((size_t)d->far_delay + d->frame, sizeof(int16_t));
+	if (!d->aec_out || !d->zeros || !d->ring || !d->far_line)
 		goto err_bufs;
 
 	if (d->o.aec) {
@@ -178,6 +215,7 @@ err_echo:
 	if (d->echo)
 		speex_echo_state_destroy(d->echo);
 err_bufs:
+	free(d->far_line);
 	free(d->ring);
 	free(d->zeros);
 	free(d->aec_out);
@@ -196,6 +234,7 @@ void es_dsp_free(struct es_dsp *d)
 		speex_preprocess_state_destroy(d->pp);
 	if (d->echo)
 		speex_echo_state_destroy(d->echo);
+	free(d->far_line);
 	free(d->ring);
 	free(d->zeros);
 	free(d->aec_out);
@@ -228,10 +267,20 @@ static float frame_level_db(const int16_t *x, unsigned n)
 	return (float)(10.0 * log10(e));
 }
 
-/* Our decision for one frame: level against the noise floor, speex's opinion. */
-static bool raw_voice(struct es_dsp *d, float level, bool speex_says)
+/*
+ * Our decision for one frame.  The level used is the output before AGC (the
+ * AGC lifts room noise and echo remains as readily as speech), capped at
+ * the microphone's own level: a talker is always in the microphone signal,
+ * while what the echo canceller's filter tail adds after the far end
+ * stops is not.  Voice is then: well above the noise floor, above an
+ * absolute floor, speex agrees, and not echo: while the far end plays, a
+ * frame the canceller took down by ECHO_REMOVED_DB, or one no louder than
+ * the echo remains have been.
+ */
+static bool raw_voice(struct es_dsp *d, float out_db, float mic_db, bool speex_says)
 {
 	float frame_s = (float)d->frame / (float)d->rate;
+	float level = out_db < mic_db ? out_db : mic_db;
 
 	if (!d->noise_init) {
 		d->noise_db = level;
@@ -244,13 +293,43 @@ static bool raw_voice(struct es_dsp *d, float level, bool speex_says)
 			d->noise_db = level;
 	}
 	bool loud = level > VAD_ABS_FLOOR_DB && level > d->noise_db + VAD_MARGIN_DB;
-	return loud && speex_says;
+
+	bool echo = false;
+	if (d->echo && d->far_peak_db > FAR_ACTIVE_DB) {
+		float rel = out_db - d->far_peak_db;
+		if (out_db - mic_db < -ECHO_REMOVED_DB) {
+			echo = true;
+			if (rel > d->leak_db)
+				d->leak_db = rel < LEAK_MAX_DB ? rel : LEAK_MAX_DB;
+		}
+		if (d->leak_db > -100.0f && rel < d->leak_db + LEAK_MARGIN_DB)
+			echo = true;
+	}
+	if (d->leak_db > -100.0f)
+		d->leak_db -= LEAK_FALL_DB_PER_S * frame_s;
+	return loud && speex_says && !echo;
 }
 
 int es_dsp_process(struct es_dsp *d, int16_t *mic, const int16_t *far, bool *voiced)
 {
 	if (!d || !mic)
 		return -EINVAL;
+
+	float frame_s = (float)d->frame / (float)d->rate;
+	float mic_db = frame_level_db(mic, d->frame);
+	if (d->far_delay) {
+		/* known device latency: hand the canceller the far end when it is heard */
+		memmove(d->far_line, d->far_line + d->frame, d->far_delay * sizeof(int16_t));
+		if (far)
+			memcpy(d->far_line + d->far_delay, far, d->frame * sizeof(int16_t));
+		else
+			memset(d->far_line + d->far_delay, 0, d->frame * sizeof(int16_t));
+		far = d->far_line;
+	}
+	float far_db = far ? frame_level_db(far, d->frame) : -100.0f;
+	d->far_peak_db -= FAR_DECAY_DB_PER_S * frame_s;
+	if (d->far_peak_db < far_db)
+		d->far_peak_db = far_db;
 
 	bool speex_voice = false;
 	for (unsigned off = 0; off < d->frame; off += d->sub) {
@@ -265,9 +344,12 @@ int es_dsp_process(struct es_dsp *d, int16_t *mic, const int16_t *far, bool *voi
 			speex_preprocess_ctl(d->pp, SPEEX_PREPROCESS_GET_PROB, &prob);
 			if (prob >= SPEECH_PROB_MIN)
 				speex_voice = true;
+			if (d->o.agc)
+				speex_preprocess_ctl(d->pp, SPEEX_PREPROCESS_GET_AGC_GAIN, &d->agc_db);
 		}
 	}
 	d->level_db = frame_level_db(mic, d->frame);
+	float mic_now_db = mic_db;
 
 	int16_t *slot = d->ring + (size_t)d->ring_pos * d->frame;
 	memcpy(slot, mic, d->frame * sizeof(int16_t));
@@ -276,7 +358,10 @@ int es_dsp_process(struct es_dsp *d, int16_t *mic, const int16_t *far, bool *voi
 	bool was = d->voiced;
 	if (d->o.vad) {
 		/* with the speex VAD off (no preprocessor) trust the level alone */
-		bool raw = raw_voice(d, d->level_db, d->pp ? speex_voice : true);
+		/* the preprocessor's output lags 10 ms: it holds some of the last frame */
+		float mic_ref = d->pp && d->prev_mic_db > mic_db ? d->prev_mic_db : mic_db;
+		float pre_agc = d->level_db - (float)d->agc_db;
+		bool raw = raw_voice(d, pre_agc, mic_ref, d->pp ? speex_voice : true);
 		if (raw)
 			d->hang_left = d->hang_frames;
 		else if (d->hang_left)
@@ -295,6 +380,7 @@ int es_dsp_process(struct es_dsp *d, int16_t *mic, const int16_t *far, bool *voi
 	else if (d->unsent < d->preroll_max)
 		d->unsent++;
 
+	d->prev_mic_db = mic_now_db;
 	if (voiced)
 		*voiced = d->voiced;
 	return (int)d->preroll_n;

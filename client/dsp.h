@@ -6,11 +6,15 @@
  * One call per captured frame, on the audio path: no allocation, no I/O, no
  * clocks after es_dsp_new().  Not thread-safe; one owner.
  *
- * Voice activity is decided per frame from the processed signal: a frame is
- * "raw voiced" when its level is well above a tracked noise floor (and above
- * an absolute floor) and, with the speex VAD enabled, speex agrees.  The
- * reported decision then stays true for hangover_ms after the last raw voiced
- * frame so word ends and short pauses are not cut.
+ * Voice activity is decided per frame from the processed signal before AGC
+ * (capped at the microphone's own level): a frame is "raw voiced" when it is
+ * well above a tracked noise floor and an absolute floor (-55 dBFS), speex's
+ * speech probability agrees, and it is not echo.  Echo, while the far end
+ * plays: a frame the canceller took down by 20 dB or more, or one no louder
+ * (vs the far end) than such frames have been.  The reported decision stays
+ * true for hangover_ms after the last raw voiced frame so word ends and
+ * short pauses are not cut.  Before the canceller has converged (several
+ * seconds of far-end speech) echo can still pass as voice.
  *
  * Pre-roll: the chain does not delay audio (that would cost latency all day).
  * Instead it remembers the last preroll_ms of processed frames that were not
@@ -42,6 +46,15 @@ struct es_dsp_opts {
 	unsigned preroll_ms;   /* hand back this much audio before an onset [60] */
 	int ns_db;             /* noise attenuation in dB, negative [-25] */
 	int agc_target;        /* AGC target level, sample units [8000] */
+	/*
+	 * Known bulk delay from handing a frame to playback to hearing it in
+	 * the capture, e.g. PortAudio's outputLatency + inputLatency minus
+	 * ~10 ms of safety [0, at most 1000].  The far end is delayed by this
+	 * before the canceller sees it, so its filter only has to model the
+	 * room and converges faster.  Too large is worse than too small: echo
+	 * arriving before its reference cannot be cancelled at all.
+	 */
+	unsigned far_delay_ms;
 };
 
 /* Fill *o with all processing on and default tuning. */

@@ -100,7 +100,8 @@ struct scene {
 	int16_t *mic;      /* captured: echo + near + noise */
 };
 
-static void make_scene(struct scene *s, double secs, const float *near)
+/* delay: extra bulk delay of the echo path (sound card buffers), samples */
+static void make_scene(struct scene *s, double secs, const float *near, size_t delay)
 {
 	s->n = (size_t)(secs * RATE) / FRAME * FRAME;
 	float *farf = calloc(s->n, sizeof(float));
@@ -112,9 +113,12 @@ static void make_scene(struct scene *s, double secs, const float *near)
 		s->far[i] = to16(farf[i]);
 	for (size_t i = 0; i < s->n; i++) {
 		double e = 0;
-		size_t kmax = i + 1 < IR_LEN ? i + 1 : IR_LEN;
-		for (size_t k = 0; k < kmax; k++)
-			e += ir[k] * s->far[i - k];
+		if (i >= delay) {
+			size_t j = i - delay;
+			size_t kmax = j + 1 < IR_LEN ? j + 1 : IR_LEN;
+			for (size_t k = 0; k < kmax; k++)
+				e += ir[k] * s->far[j - k];
+		}
 		double noise = 32768 * 0.0005 * grand(); /* ~-66 dBFS */
 		s->mic[i] = to16(e + noise + (near ? near[i] : 0));
 	}
@@ -128,9 +132,12 @@ static void free_scene(struct scene *s)
 }
 
 /* Run the chain over the scene; energy (mean square) of output in [from, n). */
+static unsigned voiced_after; /* voiced frames in [from, n) of the last run */
+
 static double run_energy(const struct scene *s, const struct es_dsp_opts *o, size_t from,
 			 int16_t *out_all)
 {
+	voiced_after = 0;
 	struct es_dsp *d = es_dsp_new(RATE, FRAME, o);
 	check(d);
 	int16_t buf[FRAME];
@@ -141,6 +148,8 @@ static double run_energy(const struct scene *s, const struct es_dsp_opts *o, siz
 		check(es_dsp_process(d, buf, s->far + f, &v) >= 0);
 		if (out_all)
 			memcpy(out_all + f, buf, sizeof(buf));
+		if (f >= from && v)
+			voiced_after++;
 		if (f >= from)
 			for (int i = 0; i < FRAME; i++)
 				e += (double)buf[i] * buf[i];
@@ -153,7 +162,7 @@ static void test_erle(void)
 {
 	struct scene s;
 	make_ir();
-	make_scene(&s, 20.0, NULL);
+	make_scene(&s, 20.0, NULL, 0);
 	size_t from = s.n - 6 * RATE; /* last 6 s, after 14 s of convergence */
 
 	struct es_dsp_opts on = { .aec = true }, off = { .aec = false };
@@ -171,7 +180,43 @@ static void test_erle(void)
 	test_log("ERLE canceller + residual suppression (ns on both sides): %.1f dB", erle_full);
 	check(erle_lin >= 20.0);
 	check(erle_full >= 20.0);
+
+	/* the whole chain must not call the echo remains voice */
+	struct es_dsp_opts all = { .aec = true, .ns = true, .agc = true, .vad = true };
+	run_energy(&s, &all, from, NULL);
+	test_log("echo only, full chain: %u of %zu frames voiced after convergence", voiced_after,
+		 (s.n - from) / FRAME);
+	check(voiced_after <= (s.n - from) / FRAME / 20);
 	free_scene(&s);
+
+	/*
+	 * Sound cards add buffering between what was handed to playback and
+	 * what the microphone hears: the 200 ms filter must absorb it.
+	 */
+	const unsigned delays_ms[] = { 60, 120 };
+	for (unsigned i = 0; i < 2; i++) {
+		make_scene(&s, 20.0, NULL, delays_ms[i] * (RATE / 1000));
+		e_off = run_energy(&s, &off, from, NULL);
+		e_lin = run_energy(&s, &on, from, NULL);
+		erle_lin = 10 * log10(e_off / e_lin);
+		e_off_ns = run_energy(&s, &off_ns, from, NULL);
+		e_on_ns = run_energy(&s, &on_ns, from, NULL);
+		erle_full = 10 * log10(e_off_ns / e_on_ns);
+		test_log("ERLE with %u ms extra device delay: %.1f dB linear, %.1f dB with suppression",
+			 delays_ms[i], erle_lin, erle_full);
+		check(erle_lin >= 20.0);
+		check(erle_full >= 20.0);
+		if (delays_ms[i] == 120) {
+			/* the same, told the device latency (less a 20 ms margin) */
+			struct es_dsp_opts comp = { .aec = true, .far_delay_ms = 100 };
+			double e_comp = run_energy(&s, &comp, from, NULL);
+			double erle_comp = 10 * log10(e_off / e_comp);
+			test_log("ERLE with 120 ms device delay, 100 ms of it compensated: %.1f dB linear",
+				 erle_comp);
+			check(erle_comp >= 20.0);
+		}
+		free_scene(&s);
+	}
 }
 
 /*
@@ -216,7 +261,7 @@ static void test_doubletalk(void)
 	rng = save;
 
 	struct scene s;
-	make_scene(&s, 16.0, near);
+	make_scene(&s, 16.0, near, 0);
 	int16_t *out = calloc(s.n, sizeof(int16_t));
 	check(out);
 	/*
@@ -231,6 +276,35 @@ static void test_doubletalk(void)
 		 "%.1f dB (canceller + suppressor)", snr_lin, snr_full);
 	check(snr_lin >= 15.0);
 	check(snr_full >= 12.0);
+
+	/* and the voice decision still hears the talker through the echo */
+	struct es_dsp_opts all = { .aec = true, .ns = true, .agc = true, .vad = true };
+	struct es_dsp *d = es_dsp_new(RATE, FRAME, &all);
+	check(d);
+	unsigned talk = 0, talk_voiced = 0, far_only = 0, far_only_voiced = 0;
+	for (size_t f = 0; f + FRAME <= s.n; f += FRAME) {
+		int16_t buf[FRAME];
+		bool v;
+		memcpy(buf, s.mic + f, sizeof(buf));
+		check(es_dsp_process(d, buf, s.far + f, &v) >= 0);
+		if (f < 12 * (size_t)RATE)
+			continue;
+		double en = 0, ef = 0;
+		for (int i = 0; i < FRAME; i++) {
+			en += (double)near[f + i] * near[f + i];
+			ef += (double)s.far[f + i] * s.far[f + i];
+		}
+		if (10 * log10(en / FRAME / 1073741824.0 + 1e-12) > -45) {
+			talk++;
+			talk_voiced += v;
+		} else if (10 * log10(ef / FRAME / 1073741824.0 + 1e-12) > -40) {
+			far_only++;
+		}
+		(void)far_only_voiced;
+	}
+	es_dsp_free(d);
+	test_log("double talk: %u of %u near-end talking frames voiced", talk_voiced, talk);
+	check(talk > 50 && talk_voiced >= talk * 9 / 10);
 	free(out);
 	free(near);
 	free_scene(&s);
@@ -349,6 +423,8 @@ static void test_api(void)
 	check(es_dsp_new(48000, 0, NULL) == NULL && errno == EINVAL);
 	check(es_dsp_new(48000, 48000, NULL) == NULL && errno == EINVAL);
 	check(es_dsp_new(1000, 10, NULL) == NULL && errno == EINVAL);
+	struct es_dsp_opts bad = { .aec = true, .far_delay_ms = 5000 };
+	check(es_dsp_new(48000, 960, &bad) == NULL && errno == EINVAL);
 	es_dsp_free(NULL);
 
 	/* vad off: every frame is sent, no pre-roll */
@@ -378,6 +454,10 @@ static void test_api(void)
 
 int main(void)
 {
+	/* ES_TEST_SEED=n tries another synthetic room and talkers */
+	const char *seed = getenv("ES_TEST_SEED");
+	if (seed && *seed)
+		rng ^= strtoull(seed, NULL, 0) * 0x2545f4914f6cdd1dull;
 	test_api();
 	test_vad();
 	test_agc();
