@@ -229,6 +229,16 @@ static int run_headless(struct es_session *s, const struct opts *o)
 	return rc;
 }
 
+/* Index of the first frame whose sample reaches about -10 dBFS, or -1. */
+static int first_loud(const int16_t *pcm, int frames, int channels)
+{
+	for (int i = 0; i < frames; i++)
+		for (int c = 0; c < channels; c++)
+			if (abs(pcm[i * channels + c]) > 10000)
+				return i;
+	return -1;
+}
+
 /* With a sound card: blocking PortAudio I/O paces the loop. */
 static int run_device(struct es_session *s, const struct opts *o)
 {
@@ -267,14 +277,41 @@ static int run_device(struct es_session *s, const struct opts *o)
 			Pa_GetDeviceInfo(in)->name, Pa_GetDeviceInfo(outd)->name);
 	int16_t mic[ES_FRAME], out[2 * ES_FRAME];
 	uint64_t ticks = o->seconds > 0 ? (uint64_t)llround(o->seconds * 50.0) : 0;
+	/*
+	 * With -v, note when the first loud sound is captured and when the
+	 * first loud sound will leave the speakers, on CLOCK_MONOTONIC: two
+	 * clients' notes give mouth-to-ear latency (tests use a click).
+	 */
+	const PaStreamInfo *si = Pa_GetStreamInfo(st);
+	long out_buf = si ? lround(si->outputLatency * ES_RATE) : 0;
+	bool heard_mic = false, heard_out = false;
 	for (uint64_t t = 0; !stop && (!ticks || t < ticks); t++) {
 		e = Pa_ReadStream(st, mic, ES_FRAME);
+		int64_t t_read = now_ns();
 		if (e != paNoError && e != paInputOverflowed) {
 			fprintf(stderr, "earshot: audio input failed: %s\n", Pa_GetErrorText(e));
 			rc = 1;
 			break;
 		}
+		if (o->verbose && !heard_mic) {
+			int i = first_loud(mic, ES_FRAME, 1);
+			if (i >= 0) {
+				heard_mic = true;
+				fprintf(stderr, "earshot: first loud capture at monotonic %lld ns\n",
+					(long long)(t_read - (ES_FRAME - i) * 1000000000LL / ES_RATE));
+			}
+		}
 		es_session_step(s, mic, true, out);
+		if (o->verbose && !heard_out) {
+			int i = first_loud(out, ES_FRAME, 2);
+			long avail = Pa_GetStreamWriteAvailable(st);
+			if (i >= 0 && avail >= 0) {
+				heard_out = true;
+				long queued = out_buf > avail ? out_buf - avail : 0;
+				fprintf(stderr, "earshot: first loud playback at monotonic %lld ns\n",
+					(long long)(now_ns() + (queued + i) * 1000000000LL / ES_RATE));
+			}
+		}
 		e = Pa_WriteStream(st, out, ES_FRAME);
 		if (e != paNoError && e != paOutputUnderflowed) {
 			fprintf(stderr, "earshot: audio output failed: %s\n", Pa_GetErrorText(e));

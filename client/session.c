@@ -24,6 +24,7 @@ struct es_session {
 	ENetPeer *peer;
 	ENetAddress addr;
 	enum es_session_state state;
+	bool reset_pending;
 	int64_t state_since_ms;
 	int64_t retry_at_ms;
 	unsigned backoff_ms;
@@ -80,6 +81,31 @@ static int parse_server(const char *str, ENetAddress *a)
 	return 0;
 }
 
+/* ENet 1.3 hosts carry no user pointer: map ours back to its session. */
+#define OWNERS 16
+static struct {
+	ENetHost *host;
+	struct es_session *s;
+} owners[OWNERS];
+
+/* A reset from our server: it does not know us (it restarted). */
+static int ENET_CALLBACK intercept(ENetHost *host, ENetEvent *event)
+{
+	struct es_session *s = NULL;
+	for (unsigned i = 0; i < OWNERS && !s; i++)
+		if (owners[i].host == host)
+			s = owners[i].s;
+	if (!s || !es_is_reset(host->receivedData, host->receivedDataLength))
+		return 0;
+	if (host->receivedAddress.host != s->addr.host || host->receivedAddress.port != s->addr.port)
+		return 1; /* not from our server: ignore it */
+	if (s->peer && (s->state == ES_SESSION_JOINED || s->state == ES_SESSION_JOINING)) {
+		s->reset_pending = true;
+	}
+	(void)event;
+	return 1;
+}
+
 struct es_session *es_session_new(const struct es_session_config *cfg)
 {
 	struct es_session *s = calloc(1, sizeof(*s));
@@ -124,6 +150,13 @@ struct es_session *es_session_new(const struct es_session_config *cfg)
 		err = EIO;
 		goto err_playout;
 	}
+	for (unsigned i = 0; i < OWNERS; i++)
+		if (!owners[i].host) {
+			owners[i].host = s->host;
+			owners[i].s = s;
+			s->host->intercept = intercept;
+			break;
+		}
 	s->pos = cfg->pos;
 	s->flags = cfg->flags;
 	s->my_id = -1;
@@ -151,6 +184,9 @@ void es_session_free(struct es_session *s)
 		enet_peer_disconnect_now(s->peer, 0);
 		enet_host_flush(s->host);
 	}
+	for (unsigned i = 0; i < OWNERS; i++)
+		if (owners[i].s == s)
+			owners[i].host = NULL, owners[i].s = NULL;
 	enet_host_destroy(s->host);
 	es_playout_free(s->playout);
 	opus_encoder_destroy(s->enc);
@@ -218,6 +254,8 @@ static void on_connected(struct es_session *s)
 {
 	enet_peer_throttle_configure(s->peer, 5000, ENET_PEER_PACKET_THROTTLE_SCALE, 0);
 	s->peer->packetThrottle = ENET_PEER_PACKET_THROTTLE_SCALE;
+	/* a dead link is noticed in 2-4 s; a restarted server says so at once
+	 * with a reset datagram (see intercept) */
 	enet_peer_timeout(s->peer, 0, 2000, 4000);
 	struct es_msg m = {.type = ES_MSG_HELLO};
 	m.u.hello = (struct es_hello){ES_PROTO_VERSION, s->flags, s->pos, (uint8_t)strlen(s->name), s->name};
@@ -327,6 +365,13 @@ void es_session_service(struct es_session *s)
 static void housekeeping(struct es_session *s)
 {
 	int64_t t = now_ms();
+	if (s->reset_pending) {
+		s->reset_pending = false;
+		if (s->state == ES_SESSION_JOINED)
+			s->st.reconnects++;
+		s->backoff_ms = BACKOFF_MIN_MS;
+		backoff(s, 0, "the server restarted");
+	}
 	switch (s->state) {
 	case ES_SESSION_BACKOFF:
 		if (t >= s->retry_at_ms)

@@ -21,6 +21,7 @@
 
 #include "earshot-mixer.h"
 #include "earshot-proto.h"
+#include "log.h"
 #include "server.h"
 
 #define TICK_NS 20000000LL
@@ -46,8 +47,13 @@ struct peer_slot {
 	int person; /* -1 until joined */
 };
 
+#define RESET_SLOTS 1024
+#define RESET_EVERY_MS 250
+
 struct es_server {
 	struct es_server_config cfg;
+	/* last reset sent per hashed source address, to bound what we send */
+	int64_t reset_at[RESET_SLOTS];
 	ENetHost *host;
 	struct es_engine *engine;
 	struct person *people;
@@ -66,15 +72,19 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* One line per event through daemon/log.h: timestamp, level, journal-aware. */
 static void logf_(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void logf_(const char *level, const char *fmt, ...)
 {
+	char msg[ES_LOG_LINE_MAX];
 	va_list ap;
-	fprintf(stderr, "earshotd: %s: ", level);
+	enum es_log_level lv = ES_LOG_INFO;
+	if (es_log_level_parse(level, &lv) < 0)
+		lv = ES_LOG_INFO;
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	es_log(lv, "%s", msg);
 }
 
 void es_server_config_default(struct es_server_config *cfg)
@@ -85,6 +95,7 @@ void es_server_config_default(struct es_server_config *cfg)
 	cfg->max_voices = 6;
 	cfg->bitrate = 32000;
 	cfg->complexity = 5;
+	cfg->hooks = NULL;
 }
 
 /* "ADDR:PORT" with ADDR a dotted quad or a host name. */
@@ -107,6 +118,36 @@ static int parse_addr(const char *s, ENetAddress *a)
 		return -EINVAL;
 	a->port = (enet_uint16)port;
 	return 0;
+}
+
+/*
+ * Raw datagrams before ENet: traffic addressed to a peer slot that is not
+ * connected is from a session this process does not have (we restarted):
+ * answer with a reset so the client reconnects at once.  Returns 1 to
+ * consume the datagram, 0 to let ENet handle it.
+ */
+/* ENet 1.3 hosts carry no user pointer; the daemon has exactly one host. */
+static struct es_server *intercept_owner;
+
+static int ENET_CALLBACK intercept(ENetHost *host, ENetEvent *event)
+{
+	(void)event;
+	struct es_server *s = intercept_owner;
+	int id = es_enet_peer_id(host->receivedData, host->receivedDataLength);
+	if (id < 0 || id == 0xFFF || !s)
+		return 0;
+	if ((size_t)id < host->peerCount && host->peers[id].state != ENET_PEER_STATE_DISCONNECTED)
+		return 0;
+	uint32_t h = (host->receivedAddress.host * 2654435761u) ^ (host->receivedAddress.port * 40503u);
+	int64_t *last = &s->reset_at[h % RESET_SLOTS];
+	int64_t now = now_ns() / 1000000;
+	if (now - *last >= RESET_EVERY_MS) {
+		*last = now;
+		ENetBuffer b = {.data = (void *)ES_RESET_MAGIC, .dataLength = ES_RESET_LEN};
+		enet_socket_send(host->socket, &host->receivedAddress, &b, 1);
+		s->c.resets_sent++;
+	}
+	return 1;
 }
 
 struct es_server *es_server_new(const struct es_server_config *cfg)
@@ -156,6 +197,8 @@ struct es_server *es_server_new(const struct es_server_config *cfg)
 		logf_("error", "cannot listen on %s (in use, or not an address of this machine)", cfg->listen);
 		goto err_engine;
 	}
+	intercept_owner = s;
+	s->host->intercept = intercept;
 	/* slots[i] belongs to host->peers[i] for the host's whole life */
 	for (size_t i = 0; i < npeers; i++) {
 		s->slots[i].person = -1;
@@ -180,6 +223,8 @@ void es_server_free(struct es_server *s)
 		return;
 	if (s->host)
 		enet_host_destroy(s->host);
+	if (intercept_owner == s)
+		intercept_owner = NULL;
 	es_engine_free(s->engine);
 	free(s->slots);
 	free(s->leaves);
@@ -304,8 +349,15 @@ static void handle_hello(struct es_server *s, ENetPeer *peer, struct peer_slot *
 		return;
 	}
 	struct person *q = &s->people[id];
-	int r = es_engine_add(s->engine, (unsigned)id, (float)h->pos.x_cm / 100.0f, (float)h->pos.y_cm / 100.0f,
-			      pos_facing_rad(&h->pos));
+	struct es_pos pos = h->pos;
+	if (s->cfg.hooks && s->cfg.hooks->join) {
+		char name[ES_NAME_MAX + 1];
+		memcpy(name, h->name, h->name_len);
+		name[h->name_len] = 0;
+		s->cfg.hooks->join(s->cfg.hooks->ud, name, &pos.x_cm, &pos.y_cm, &pos.facing);
+	}
+	int r = es_engine_add(s->engine, (unsigned)id, (float)pos.x_cm / 100.0f, (float)pos.y_cm / 100.0f,
+			      pos_facing_rad(&pos));
 	if (r < 0) {
 		logf_("warn", "cannot add %.*s: %s", h->name_len, h->name, strerror(-r));
 		enet_peer_disconnect_later(peer, 0);
@@ -317,7 +369,7 @@ static void handle_hello(struct es_server *s, ENetPeer *peer, struct peer_slot *
 	memcpy(q->name, h->name, h->name_len);
 	q->name[h->name_len] = 0;
 	q->name_len = h->name_len;
-	q->pos = h->pos;
+	q->pos = pos;
 	q->flags = h->flags & (ES_PF_MUTED | ES_PF_FOCUS | ES_PF_THIN);
 	apply_flags(s, (unsigned)id);
 	slot->person = id;
@@ -343,6 +395,8 @@ static void person_leave(struct es_server *s, struct peer_slot *slot)
 	unsigned id = (unsigned)slot->person;
 	struct person *q = &s->people[id];
 	logf_("info", "%s left (#%u)", q->name, id);
+	if (s->cfg.hooks && s->cfg.hooks->place)
+		s->cfg.hooks->place(s->cfg.hooks->ud, q->name, q->pos.x_cm, q->pos.y_cm, q->pos.facing);
 	es_engine_remove(s->engine, id);
 	memset(q, 0, sizeof(*q));
 	slot->person = -1;
@@ -396,6 +450,8 @@ static void handle_packet(struct es_server *s, ENetPeer *peer, const ENetPacket 
 				   pos_facing_rad(&m.u.move)) == 0) {
 			q->pos = m.u.move;
 			q->dirty = true;
+			if (s->cfg.hooks && s->cfg.hooks->place)
+				s->cfg.hooks->place(s->cfg.hooks->ud, q->name, q->pos.x_cm, q->pos.y_cm, q->pos.facing);
 		} else
 			s->c.drop_malformed++;
 		break;
@@ -487,11 +543,14 @@ static void presence_batch(struct es_server *s)
 		}
 	}
 	s->nleaves = 0;
+	s->c.talking = s->c.muted = 0;
 	for (unsigned i = 0; i < s->cfg.max_people; i++) {
 		struct person *q = &s->people[i];
 		if (!q->used)
 			continue;
 		bool talking = !(q->flags & ES_PF_MUTED) && q->last_voice_tick && s->tick - q->last_voice_tick < TALK_HOLD_TICKS;
+		s->c.talking += talking;
+		s->c.muted += !!(q->flags & ES_PF_MUTED);
 		if (talking != q->talking) {
 			q->talking = talking;
 			q->dirty = true;
@@ -531,17 +590,29 @@ static void reap_prejoin(struct es_server *s)
 
 static int tick(struct es_server *s)
 {
+	int64_t start = now_ns();
 	s->tick++;
 	s->c.ticks++;
 	service(s); /* ENet's own timers (acks, timeouts) run on every tick */
 	int r = es_engine_tick(s->engine, emit, s);
-	if (r < 0)
-		logf_("error", "mixer tick failed: %s", strerror(-r));
+	if (r < 0) {
+		static struct es_log_ratelimit rl; /* a failing codec would fail every tick */
+		es_log_rl(&rl, (uint64_t)(now_ns() / 1000000), ES_LOG_ERROR, "mixer tick failed: %s", strerror(-r));
+	}
 	if (s->tick % PRESENCE_EVERY == 0)
 		presence_batch(s);
 	if (s->tick % 50 == 0)
 		reap_prejoin(s);
 	enet_host_flush(s->host);
+	if (s->cfg.hooks && s->cfg.hooks->tick) {
+		struct es_engine_stats es;
+		es_engine_get_stats(s->engine, &es);
+		s->c.plan_silent = es.listeners_silent;
+		s->c.plan_forward = es.listeners_forward;
+		s->c.plan_mix = es.listeners_mix;
+		s->c.encodes = es.encodes;
+		s->cfg.hooks->tick(s->cfg.hooks->ud, &s->c, (uint64_t)(now_ns() - start));
+	}
 	return 0;
 }
 

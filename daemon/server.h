@@ -11,6 +11,22 @@
 #include <stdio.h>
 
 struct es_server;
+struct es_server_counters;
+
+/*
+ * Optional calls out of the server thread into the service layer
+ * (earshotd.c: metrics, watchdog, remembered places).  NULL members are
+ * skipped.  They run on the tick thread: they must not block.
+ */
+struct es_server_hooks {
+	void *ud;
+	/* end of every tick; work_ns is how long the tick's work took */
+	void (*tick)(void *ud, const struct es_server_counters *c, uint64_t work_ns);
+	/* someone is being admitted: may change the place (cm, decidegrees) */
+	void (*join)(void *ud, const char *name, int32_t *x_cm, int32_t *y_cm, uint16_t *facing);
+	/* someone moved or left: remember where */
+	void (*place)(void *ud, const char *name, int32_t x_cm, int32_t y_cm, uint16_t facing);
+};
 
 struct es_server_config {
 	const char *listen;   /* "ADDR:PORT" */
@@ -19,6 +35,7 @@ struct es_server_config {
 	unsigned max_voices;
 	int bitrate;
 	int complexity;
+	const struct es_server_hooks *hooks; /* borrowed; NULL = none */
 };
 
 void es_server_config_default(struct es_server_config *cfg);
@@ -29,7 +46,12 @@ struct es_server_counters {
 	uint64_t packets_in, packets_out, bytes_in, bytes_out;
 	uint64_t drop_malformed, drop_unknown, drop_unjoined, drop_oversize, drop_late;
 	uint64_t joins, leaves, refused_full;
+	uint64_t resets_sent;
 	unsigned people; /* now */
+	/* gauges: talking and muted as of the last presence batch; plans and
+	 * encodes of the last tick */
+	unsigned talking, muted;
+	unsigned plan_silent, plan_forward, plan_mix, encodes;
 };
 
 /* Returns NULL with errno set (and a message on stderr) on failure. */

@@ -6,6 +6,12 @@
 
 /* Concealed ticks after which a silent stream counts as ended. */
 #define END_AFTER 3
+/*
+ * A sender that stalls and then delivers a burst leaves frames queued for
+ * good: one pop per tick never catches up.  When more than depth+1 frames
+ * have waited for TRIM_AFTER ticks in a row, the oldest is dropped.
+ */
+#define TRIM_AFTER 25
 
 void es_jitter_init(struct es_jitter *jb, unsigned depth)
 {
@@ -73,6 +79,17 @@ enum es_jb_result es_jitter_pop(struct es_jitter *jb, const struct es_jb_slot **
 		jb->playing = true;
 		jb->misses = 0;
 	}
+	if (es_jitter_queued(jb) > jb->depth + 1) {
+		if (++jb->excess >= TRIM_AFTER) {
+			struct es_jb_slot *old = &jb->slot[jb->next % ES_JB_SLOTS];
+			if (old->full && old->seq == jb->next)
+				old->full = false;
+			jb->next++;
+			jb->trimmed++;
+			jb->excess = 0;
+		}
+	} else
+		jb->excess = 0;
 	struct es_jb_slot *s = &jb->slot[jb->next % ES_JB_SLOTS];
 	uint32_t seq = jb->next++;
 	if (s->full && s->seq == seq) {

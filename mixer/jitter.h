@@ -25,6 +25,8 @@ struct es_jitter {
 	uint32_t next;     /* sequence number to play next */
 	unsigned depth;    /* frames to hold before starting */
 	unsigned misses;   /* consecutive ticks with nothing to play */
+	unsigned excess;   /* consecutive ticks with more than depth+1 queued */
+	uint64_t trimmed;  /* frames dropped to bring latency back down */
 	bool playing;
 	bool seen;
 };

@@ -173,6 +173,27 @@ __attribute__((warn_unused_result)) int es_msg_decode(struct es_msg *m, const ui
 /* A short constant name for a message type, for logs. */
 const char *es_msg_type_name(uint8_t type);
 
+/*
+ * A raw (non-ENet) datagram the daemon sends to an address that sends it
+ * ENet traffic for a session it does not have: after a restart, clients
+ * learn at once that they must reconnect instead of waiting for ENet's
+ * timeout.  It is smaller than any ENet datagram that can cause it, so it
+ * amplifies nothing, and it carries no state: a forged one only makes a
+ * client reconnect.
+ */
+#define ES_RESET_MAGIC "ES-RST01"
+#define ES_RESET_LEN 8
+
+/*
+ * Classify a raw datagram as the daemon's intercept sees it: returns the
+ * ENet peer id it is addressed to (0..4094), 0xFFF for a connect
+ * (no peer yet), or -EBADMSG if it is too short to be ENet.
+ */
+int es_enet_peer_id(const uint8_t *buf, size_t len);
+
+/* True if buf is a reset datagram. */
+int es_is_reset(const uint8_t *buf, size_t len);
+
 /* Q12 gain helpers, saturating. */
 uint16_t es_gain_to_q(float gain);
 float es_gain_from_q(uint16_t q);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <math.h>
+#include <string.h>
 
 #include "earshot-proto.h"
 #include "wire.h"
@@ -273,4 +274,18 @@ int es_msg_decode(struct es_msg *m, const uint8_t *buf, size_t len)
 	if (r.bad || r.left != 0)
 		return -EBADMSG;
 	return (int)len;
+}
+
+int es_enet_peer_id(const uint8_t *buf, size_t len)
+{
+	/* ENet protocol header: peerID (big-endian) whose low 12 bits are the
+	 * peer, bits 12-13 the session, 14-15 flags; then maybe sentTime */
+	if (len < 4)
+		return -EBADMSG;
+	return (int)(((unsigned)buf[0] << 8 | buf[1]) & 0x0FFF);
+}
+
+int es_is_reset(const uint8_t *buf, size_t len)
+{
+	return len == ES_RESET_LEN && memcmp(buf, ES_RESET_MAGIC, ES_RESET_LEN) == 0;
 }

@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: MIT */
+#include "metrics.h"
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+const double es_tick_buckets[ES_TICK_BUCKETS] = {
+	0.0005, 0.001, 0.002, 0.005, 0.010, 0.015, 0.020, 0.030, 0.050, 0.100, 0.250,
+};
+
+static const char *const drop_names[ES_DROP__COUNT] = {
+	[ES_DROP_MALFORMED] = "malformed",
+	[ES_DROP_UNKNOWN_TYPE] = "unknown_type",
+	[ES_DROP_TAMPERED] = "tampered",
+	[ES_DROP_REPLAYED] = "replayed",
+	[ES_DROP_STALE] = "stale",
+	[ES_DROP_UNAUTHENTICATED] = "unauthenticated",
+	[ES_DROP_RATE_LIMITED] = "rate_limited",
+	[ES_DROP_COOKIE] = "cookie",
+	[ES_DROP_OVERSIZE] = "oversize",
+	[ES_DROP_LATE] = "late",
+};
+
+static const char *const hs_fail_names[ES_HS_FAIL__COUNT] = {
+	[ES_HS_FAIL_MALFORMED] = "malformed",
+	[ES_HS_FAIL_DECRYPT] = "decrypt",
+	[ES_HS_FAIL_UNKNOWN_KEY] = "unknown_key",
+	[ES_HS_FAIL_REPLAYED] = "replayed",
+	[ES_HS_FAIL_BAD_INVITE] = "bad_invite",
+	[ES_HS_FAIL_TIMEOUT] = "timeout",
+	[ES_HS_FAIL_RATE_LIMITED] = "rate_limited",
+};
+
+static const char *const plan_names[ES_PLAN__COUNT] = {
+	[ES_PLAN_SILENT] = "silent",
+	[ES_PLAN_FORWARD] = "forward",
+	[ES_PLAN_MIX] = "mix",
+};
+
+const char *const es_metrics_names[] = {
+	"earshot_people_connected",
+	"earshot_people_talking",
+	"earshot_people_muted",
+	"earshot_ticks_total",
+	"earshot_ticks_late_total",
+	"earshot_tick_duration_seconds",
+	"earshot_packets_in_total",
+	"earshot_packets_out_total",
+	"earshot_bytes_in_total",
+	"earshot_bytes_out_total",
+	"earshot_packets_dropped_total",
+	"earshot_handshakes_total",
+	"earshot_handshake_failures_total",
+	"earshot_admissions_refused_total",
+	"earshot_plans",
+	"earshot_encodes_per_tick",
+	"earshot_degradation_level",
+	NULL,
+};
+
+void es_metrics_observe_tick(struct es_metrics_snapshot *s, double seconds)
+{
+	unsigned b = 0;
+	while (b < ES_TICK_BUCKETS && seconds > es_tick_buckets[b])
+		b++;
+	s->tick_bucket[b]++;
+	s->tick_seconds_sum += seconds;
+	s->ticks_total++;
+}
+
+struct out {
+	char *buf;
+	size_t size, len;
+};
+
+__attribute__((format(printf, 2, 3)))
+static void out_printf(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	size_t room = o->len < o->size ? o->size - o->len : 0;
+	va_start(ap, fmt);
+	int n = vsnprintf(room ? o->buf + o->len : NULL, room, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		o->len += (size_t)n;
+}
+
+static void head(struct out *o, const char *name, const char *type, const char *help)
+{
+	out_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void one(struct out *o, const char *name, const char *type, const char *help, uint64_t v)
+{
+	head(o, name, type, help);
+	out_printf(o, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void labelled(struct out *o, const char *name, const char *type, const char *help, const char *label,
+	const char *const *values, const uint64_t *v, unsigned n)
+{
+	head(o, name, type, help);
+	for (unsigned i = 0; i < n; i++)
+		out_printf(o, "%s{%s=\"%s\"} %llu\n", name, label, values[i], (unsigned long long)v[i]);
+}
+
+size_t es_metrics_format(const struct es_metrics_snapshot *s, char *buf, size_t size)
+{
+	struct out o = { buf, size, 0 };
+	if (size > 0)
+		buf[0] = '\0';
+
+	one(&o, "earshot_people_connected", "gauge", "People with an authenticated session.", s->people_connected);
+	one(&o, "earshot_people_talking", "gauge", "People whose voice reached the mixer in the last tick.", s->people_talking);
+	one(&o, "earshot_people_muted", "gauge", "Connected people who are muted.", s->people_muted);
+
+	one(&o, "earshot_ticks_total", "counter", "Mixer ticks run (one per 20 ms).", s->ticks_total);
+	one(&o, "earshot_ticks_late_total", "counter", "Ticks that started or finished after their deadline.", s->ticks_late_total);
+
+	head(&o, "earshot_tick_duration_seconds", "histogram", "Work time of one tick.");
+	uint64_t cum = 0;
+	for (unsigned b = 0; b < ES_TICK_BUCKETS; b++) {
+		cum += s->tick_bucket[b];
+		out_printf(&o, "earshot_tick_duration_seconds_bucket{le=\"%g\"} %llu\n", es_tick_buckets[b], (unsigned long long)cum);
+	}
+	cum += s->tick_bucket[ES_TICK_BUCKETS];
+	out_printf(&o, "earshot_tick_duration_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+	out_printf(&o, "earshot_tick_duration_seconds_sum %.9g\n", s->tick_seconds_sum);
+	out_printf(&o, "earshot_tick_duration_seconds_count %llu\n", (unsigned long long)cum);
+
+	one(&o, "earshot_packets_in_total", "counter", "UDP packets received.", s->packets_in_total);
+	one(&o, "earshot_packets_out_total", "counter", "UDP packets sent.", s->packets_out_total);
+	one(&o, "earshot_bytes_in_total", "counter", "Bytes received.", s->bytes_in_total);
+	one(&o, "earshot_bytes_out_total", "counter", "Bytes sent.", s->bytes_out_total);
+	labelled(&o, "earshot_packets_dropped_total", "counter", "Packets dropped, by reason.", "reason",
+		drop_names, s->packets_dropped_total, ES_DROP__COUNT);
+
+	one(&o, "earshot_handshakes_total", "counter", "Handshakes completed.", s->handshakes_total);
+	labelled(&o, "earshot_handshake_failures_total", "counter", "Handshakes refused, by reason.", "reason",
+		hs_fail_names, s->handshake_failures_total, ES_HS_FAIL__COUNT);
+	one(&o, "earshot_admissions_refused_total", "counter", "Joins answered \"busy, retry later\".",
+		s->admissions_refused_total);
+
+	labelled(&o, "earshot_plans", "gauge",
+		"Listeners by plan in the last tick: silent (nothing sent), forward (one voice's packet), mix (encoded).",
+		"kind", plan_names, s->plans, ES_PLAN__COUNT);
+	one(&o, "earshot_encodes_per_tick", "gauge", "Opus encodes in the last tick.", s->encodes_per_tick);
+	one(&o, "earshot_degradation_level", "gauge", "Load shedding level, 0 = full quality.", s->degradation_level);
+	return o.len;
+}
+
+/* ---- server -------------------------------------------------------------- */
+
+struct es_metrics {
+	struct MHD_Daemon *mhd;
+	uint16_t port;
+	pthread_mutex_t lock;
+	struct es_metrics_snapshot snap; /* under lock */
+};
+
+void es_metrics_publish(struct es_metrics *m, const struct es_metrics_snapshot *s)
+{
+	if (!m)
+		return;
+	pthread_mutex_lock(&m->lock);
+	memcpy(&m->snap, s, sizeof(*s));
+	pthread_mutex_unlock(&m->lock);
+}
+
+static enum MHD_Result queue_text(struct MHD_Connection *conn, unsigned status, const char *text)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+	enum MHD_Result r = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+	const char *version, const char *upload_data, size_t *upload_data_size, void **req_cls)
+{
+	struct es_metrics *m = cls;
+	struct es_metrics_snapshot snap;
+
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		return queue_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET\n");
+	if (*upload_data_size != 0)
+		return MHD_NO;
+	if (strcmp(url, "/") == 0)
+		return queue_text(conn, MHD_HTTP_OK, "earshotd: metrics at /metrics\n");
+	if (strcmp(url, "/metrics") != 0)
+		return queue_text(conn, MHD_HTTP_NOT_FOUND, "not found; metrics at /metrics\n");
+
+	pthread_mutex_lock(&m->lock);
+	memcpy(&snap, &m->snap, sizeof(snap));
+	pthread_mutex_unlock(&m->lock);
+
+	size_t need = es_metrics_format(&snap, NULL, 0);
+	char *text = malloc(need + 1);
+	if (!text)
+		return queue_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory\n");
+	size_t len = es_metrics_format(&snap, text, need + 1);
+	struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
+	enum MHD_Result r = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[256];
+	vsnprintf(line, sizeof(line), fmt, ap);
+	es_log_warn("metrics: %s", line);
+}
+
+struct es_metrics *es_metrics_start(const struct es_addr *addr)
+{
+	struct es_metrics *m;
+	int e;
+
+	if (!addr || addr->salen == 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return NULL;
+	e = pthread_mutex_init(&m->lock, NULL);
+	if (e) {
+		errno = e;
+		goto err_free;
+	}
+
+	struct sockaddr_storage sa = addr->sa;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+	if (sa.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	m->mhd = MHD_start_daemon(flags, addr->port, NULL, NULL, handle, m,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)16,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)8,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)5,
+		MHD_OPTION_END);
+	if (!m->mhd) {
+		/* MHD does not say why; the usual reason is the port */
+		e = errno ? errno : EADDRINUSE;
+		es_log_error("metrics: cannot listen on %s", addr->text);
+		goto err_mutex;
+	}
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(m->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	m->port = info ? info->port : addr->port;
+	return m;
+
+err_mutex:
+	pthread_mutex_destroy(&m->lock);
+	errno = e;
+err_free:
+	e = errno;
+	free(m);
+	errno = e;
+	return NULL;
+}
+
+void es_metrics_stop(struct es_metrics *m)
+{
+	if (!m)
+		return;
+	MHD_stop_daemon(m->mhd);
+	pthread_mutex_destroy(&m->lock);
+	free(m);
+}
+
+uint16_t es_metrics_port(const struct es_metrics *m)
+{
+	return m->port;
+}

@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: MIT */
+#include "service.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "notify.h"
+#include "saver.h"
+#include "state.h"
+
+#define SAVE_INTERVAL_MS 1000
+#define STATUS_EVERY_TICKS 500 /* 10 s */
+
+struct es_service {
+	struct es_config cfg;
+	int argc;
+	char **argv;
+	struct es_state_db *db;
+	struct es_saver *saver;
+	struct es_metrics *metrics;
+	struct es_notify notify;
+	struct es_metrics_snapshot snap;
+	struct es_server_hooks hooks;
+	volatile sig_atomic_t reload;
+	uint64_t ticks;
+};
+
+/* sd_notify failures are harmless to the floor, but worth a (rate-limited) word */
+static void notified(struct es_service *svc, int r, const char *what)
+{
+	static struct es_log_ratelimit rl;
+	if (r < 0)
+		es_log_rl(&rl, es_notify_now_usec() / 1000, ES_LOG_WARN, "sd_notify %s: %s", what, strerror(-r));
+}
+
+static int64_t unix_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+/* Interim identity until handshakes give us public keys (see service.h). */
+static void name_key(const char *name, uint8_t key[static ES_STATE_KEY_LEN])
+{
+	static const char ctx[] = "earshot name-only v0";
+	crypto_generichash(key, ES_STATE_KEY_LEN, (const uint8_t *)name, strlen(name),
+		(const uint8_t *)ctx, sizeof(ctx) - 1);
+}
+
+static void on_join(void *ud, const char *name, int32_t *x_cm, int32_t *y_cm, uint16_t *facing)
+{
+	struct es_service *svc = ud;
+	uint8_t key[ES_STATE_KEY_LEN];
+	name_key(name, key);
+
+	es_saver_lock(svc->saver);
+	struct es_person *p = es_state_find_key(svc->db, key);
+	if (p) {
+		/*
+		 * The protocol has no "no preference" place yet: a HELLO at the
+		 * origin facing north is what a client sends when not told
+		 * where to sit, so that is when the remembered place is used.
+		 */
+		if (p->has_place && *x_cm == 0 && *y_cm == 0 && *facing == 0) {
+			*x_cm = (int32_t)lrintf(p->x * 100.0f);
+			*y_cm = (int32_t)lrintf(p->y * 100.0f);
+			long dd = lrintf(p->facing * 1800.0f / (float)M_PI);
+			*facing = (uint16_t)(((dd % 3600) + 3600) % 3600);
+			es_log_info("%s is back: at their place %.2f,%.2f", name, (double)p->x, (double)p->y);
+		}
+		p->last_seen = unix_now();
+		es_saver_mark_dirty(svc->saver);
+	} else {
+		struct es_person np = { 0 };
+		memcpy(np.key, key, sizeof(key));
+		snprintf(np.name, sizeof(np.name), "%s", name);
+		np.last_seen = unix_now();
+		np.has_place = true;
+		np.x = (float)*x_cm / 100.0f;
+		np.y = (float)*y_cm / 100.0f;
+		np.facing = (float)*facing * (float)M_PI / 1800.0f;
+		int r = es_state_put(svc->db, &np);
+		if (r < 0)
+			es_log_warn("state: cannot remember %s: %s", name, strerror(-r));
+		else
+			es_saver_mark_dirty(svc->saver);
+	}
+	es_saver_unlock(svc->saver);
+}
+
+static void on_place(void *ud, const char *name, int32_t x_cm, int32_t y_cm, uint16_t facing)
+{
+	struct es_service *svc = ud;
+	uint8_t key[ES_STATE_KEY_LEN];
+	name_key(name, key);
+
+	es_saver_lock(svc->saver);
+	struct es_person *p = es_state_find_key(svc->db, key);
+	if (p) {
+		p->has_place = true;
+		p->x = (float)x_cm / 100.0f;
+		p->y = (float)y_cm / 100.0f;
+		p->facing = (float)facing * (float)M_PI / 1800.0f;
+		p->last_seen = unix_now();
+		es_saver_mark_dirty(svc->saver);
+	}
+	es_saver_unlock(svc->saver);
+}
+
+static void metrics_restart(struct es_service *svc)
+{
+	es_metrics_stop(svc->metrics);
+	svc->metrics = NULL;
+	if (!svc->cfg.metrics.text[0])
+		return;
+	svc->metrics = es_metrics_start(&svc->cfg.metrics);
+	if (!svc->metrics)
+		es_log_error("metrics: cannot serve on %s: %s; running without metrics",
+			svc->cfg.metrics.text, strerror(errno));
+	else
+		es_log_info("metrics on http://%s/metrics", svc->cfg.metrics.text);
+}
+
+/* SIGHUP, run from the tick: reading a small file is the only I/O here. */
+static void reload(struct es_service *svc)
+{
+	struct es_config nc;
+	notified(svc, es_notify_reloading(&svc->notify), "RELOADING");
+	int r = es_config_load(&nc, svc->argc, svc->argv, stderr);
+	if (r != 0) {
+		es_log_error("reload: configuration has errors (above); keeping the running one");
+		notified(svc, es_notify_ready(&svc->notify, "running; last reload failed"), "READY");
+		return;
+	}
+	if (nc.log_level != svc->cfg.log_level)
+		es_log_set_level(nc.log_level);
+	bool metrics_changed = strcmp(nc.metrics.text, svc->cfg.metrics.text) != 0;
+	const char *restart = NULL;
+	if (strcmp(nc.listen.text, svc->cfg.listen.text) != 0)
+		restart = "[server] listen";
+	else if (nc.max_people != svc->cfg.max_people)
+		restart = "[server] max_people";
+	else if (strcmp(nc.state_dir, svc->cfg.state_dir) != 0)
+		restart = "[server] state_dir";
+	else if (nc.range_m != svc->cfg.range_m || nc.max_voices != svc->cfg.max_voices ||
+		 nc.bitrate != svc->cfg.bitrate || nc.complexity != svc->cfg.complexity)
+		restart = "[audio]";
+	else if (strcmp(nc.floor_plan, svc->cfg.floor_plan) != 0)
+		restart = "[server] floor_plan";
+	if (restart)
+		es_log_warn("reload: %s changed; it takes effect at the next restart", restart);
+	/* keep what needs a restart, take the rest */
+	struct es_config keep = svc->cfg;
+	svc->cfg = nc;
+	svc->cfg.listen = keep.listen;
+	svc->cfg.max_people = keep.max_people;
+	memcpy(svc->cfg.state_dir, keep.state_dir, sizeof(keep.state_dir));
+	if (metrics_changed)
+		metrics_restart(svc);
+	es_log_info("reloaded %s", nc.config_path[0] ? nc.config_path : "(no config file: defaults and flags)");
+	notified(svc, es_notify_ready(&svc->notify, "running; configuration reloaded"), "READY");
+}
+
+static void on_tick(void *ud, const struct es_server_counters *c, uint64_t work_ns)
+{
+	struct es_service *svc = ud;
+	struct es_metrics_snapshot *m = &svc->snap;
+
+	svc->ticks++;
+	m->people_connected = c->people;
+	m->people_talking = c->talking;
+	m->people_muted = c->muted;
+	m->plans[ES_PLAN_SILENT] = c->plan_silent;
+	m->plans[ES_PLAN_FORWARD] = c->plan_forward;
+	m->plans[ES_PLAN_MIX] = c->plan_mix;
+	m->encodes_per_tick = c->encodes;
+	es_metrics_observe_tick(m, (double)work_ns / 1e9);
+	m->ticks_late_total = c->ticks_late;
+	m->packets_in_total = c->packets_in;
+	m->packets_out_total = c->packets_out;
+	m->bytes_in_total = c->bytes_in;
+	m->bytes_out_total = c->bytes_out;
+	m->packets_dropped_total[ES_DROP_MALFORMED] = c->drop_malformed;
+	m->packets_dropped_total[ES_DROP_UNKNOWN_TYPE] = c->drop_unknown;
+	m->packets_dropped_total[ES_DROP_UNAUTHENTICATED] = c->drop_unjoined;
+	m->packets_dropped_total[ES_DROP_OVERSIZE] = c->drop_oversize;
+	m->packets_dropped_total[ES_DROP_LATE] = c->drop_late;
+	m->handshakes_total = c->joins;
+	m->admissions_refused_total = c->refused_full;
+	es_metrics_publish(svc->metrics, m);
+
+	uint64_t now = es_notify_now_usec();
+	notified(svc, es_notify_watchdog(&svc->notify, now), "WATCHDOG");
+	if (svc->ticks % STATUS_EVERY_TICKS == 0)
+		notified(svc, es_notify_status(&svc->notify, "%u people, %u talking", c->people, c->talking), "STATUS");
+	if (svc->reload) {
+		svc->reload = 0;
+		reload(svc);
+	}
+}
+
+struct es_service *es_service_start(const struct es_config *cfg, int argc, char **argv)
+{
+	int r, e;
+	struct es_service *svc = calloc(1, sizeof(*svc));
+	if (!svc)
+		return NULL;
+	svc->cfg = *cfg;
+	svc->argc = argc;
+	svc->argv = argv;
+	es_notify_init(&svc->notify);
+
+	r = es_state_load(cfg->state_dir, &svc->db);
+	if (r < 0) {
+		e = -r;
+		es_log_error("cannot load the state from %s: %s", cfg->state_dir, strerror(e));
+		goto err_free;
+	}
+	es_log_info("state: %zu people enrolled, %zu invites pending (%s)", es_state_person_count(svc->db),
+		es_state_invite_count(svc->db), cfg->state_dir);
+	svc->saver = es_saver_start(svc->db, cfg->state_dir, SAVE_INTERVAL_MS);
+	if (!svc->saver) {
+		e = errno;
+		es_log_error("cannot start the state saver: %s", strerror(e));
+		goto err_db;
+	}
+	metrics_restart(svc);
+
+	svc->hooks = (struct es_server_hooks){
+		.ud = svc, .tick = on_tick, .join = on_join, .place = on_place,
+	};
+	return svc;
+
+err_db:
+	es_state_free(svc->db);
+err_free:
+	es_notify_clear(&svc->notify);
+	free(svc);
+	errno = e;
+	return NULL;
+}
+
+void es_service_stop(struct es_service *svc)
+{
+	if (!svc)
+		return;
+	es_metrics_stop(svc->metrics);
+	es_saver_stop(svc->saver); /* the final save */
+	es_notify_clear(&svc->notify);
+	es_state_free(svc->db);
+	free(svc);
+}
+
+const struct es_server_hooks *es_service_hooks(struct es_service *svc)
+{
+	return &svc->hooks;
+}
+
+void es_service_ready(struct es_service *svc, const char *status)
+{
+	notified(svc, es_notify_ready(&svc->notify, status), "READY");
+}
+
+void es_service_stopping(struct es_service *svc)
+{
+	notified(svc, es_notify_stopping(&svc->notify), "STOPPING");
+}
+
+void es_service_request_reload(struct es_service *svc)
+{
+	svc->reload = 1;
+}
+
+int es_service_check(const struct es_config *cfg, FILE *out, FILE *err)
+{
+	int r = es_config_check(cfg, err);
+	/* TODO(floor): when es_floor_parse lands in mixer/, parse the plan here */
+	if (r == 0) {
+		struct es_state_db *db = NULL;
+		enum es_log_level lv = es_log_get_level();
+		int s = es_state_load(cfg->state_dir, &db);
+		es_log_set_level(lv);
+		if (s < 0) {
+			fprintf(err, "[server] state_dir: %s: the state cannot be loaded: %s\n", cfg->state_dir, strerror(-s));
+			r = s;
+		} else if (s == 1) {
+			fprintf(err, "warning: [server] state_dir: %s/state is bad; state.prev would be used\n", cfg->state_dir);
+		}
+		es_state_free(db);
+	}
+	if (r == 0)
+		fprintf(out, "%s: configuration OK\n", cfg->config_path[0] ? cfg->config_path : "(defaults)");
+	return r;
+}

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The service layer of earshotd: what turns the server loop into a daemon
+ * an admin can run all year.  It owns the persistent state (and its saver
+ * thread), the metrics server and the systemd notifications, and plugs into
+ * the server through struct es_server_hooks:
+ *
+ *   tick  -> publish a metrics snapshot, ping the watchdog, run a pending
+ *            SIGHUP reload, refresh STATUS=
+ *   join  -> put a returning person back at their remembered place
+ *   place -> remember where people are (saved in the background)
+ *
+ * Until the secure sessions land, people are known by name only: their
+ * state key is BLAKE2b("earshot name-only v0", name).  With handshakes the
+ * join hook will get the real public key instead.
+ */
+#ifndef EARSHOT_SERVICE_H
+#define EARSHOT_SERVICE_H
+
+#include <stdio.h>
+
+#include "config.h"
+#include "server.h"
+
+struct es_service;
+
+/*
+ * Load the state from cfg->state_dir (refuses to start if it is corrupt
+ * beyond state.prev), start the saver thread and, if configured, the
+ * metrics server (a metrics port in use is logged, not fatal: voice comes
+ * first).  argc/argv are kept (borrowed) for SIGHUP reloads.  NULL with
+ * errno set, after logging why.
+ */
+struct es_service *es_service_start(const struct es_config *cfg, int argc, char **argv);
+
+/* Final save, stop the threads, free.  NULL is a no-op. */
+void es_service_stop(struct es_service *svc);
+
+/* Hooks for es_server_config.hooks; valid until es_service_stop(). */
+const struct es_server_hooks *es_service_hooks(struct es_service *svc);
+
+/* READY=1 with a status line; STOPPING=1.  No-ops outside systemd. */
+void es_service_ready(struct es_service *svc, const char *status);
+void es_service_stopping(struct es_service *svc);
+
+/*
+ * Ask for a reload (SIGHUP): async-signal-safe.  The next tick re-reads the
+ * config file, applies what can change live (log level, metrics address)
+ * and logs which changed settings wait for a restart.
+ */
+void es_service_request_reload(struct es_service *svc);
+
+/*
+ * --check-config: cfg was parsed; check the files it names (floor plan
+ * readable, state directory usable, state file loadable).  Prints problems
+ * on err and "configuration OK" on out.  0 or -errno.
+ */
+__attribute__((warn_unused_result))
+int es_service_check(const struct es_config *cfg, FILE *out, FILE *err);
+
+#endif

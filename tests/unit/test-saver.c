@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The background saver: a burst of changes becomes few saves, the last
+ * change is always on disk after stop, and the lock protects the state.
+ */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "saver.h"
+#include "test.h"
+
+int main(void)
+{
+	char dir[] = "/tmp/test-saver-XXXXXX";
+	check(mkdtemp(dir));
+	es_log_set_fd(open("/dev/null", O_WRONLY));
+	struct es_state_db *st = es_state_new();
+	check(st);
+	struct es_saver *sv = es_saver_start(st, dir, 50);
+	check(sv);
+
+	/* 1000 changes in a burst */
+	for (int i = 0; i < 1000; i++) {
+		struct es_person p = { 0 };
+		memcpy(p.key, &i, sizeof(i));
+		snprintf(p.name, sizeof(p.name), "p%d", i);
+		es_saver_lock(sv);
+		check_int_eq(es_state_put(st, &p), 0);
+		es_saver_mark_dirty(sv);
+		es_saver_unlock(sv);
+		if (i % 100 == 0)
+			usleep(10000);
+	}
+	usleep(200000);
+	unsigned long saves, failures;
+	es_saver_counts(sv, &saves, &failures);
+	check_int_eq(failures, 0);
+	check(saves >= 1 && saves <= 10);
+
+	/* one more change right before stop is saved by stop */
+	struct es_person last = { 0 };
+	memset(last.key, 0xee, sizeof(last.key));
+	snprintf(last.name, sizeof(last.name), "last");
+	es_saver_lock(sv);
+	check_int_eq(es_state_put(st, &last), 0);
+	es_saver_mark_dirty(sv);
+	es_saver_unlock(sv);
+	es_saver_stop(sv);
+	es_saver_stop(NULL);
+
+	struct es_state_db *back = NULL;
+	check_int_eq(es_state_load(dir, &back), 0);
+	check(es_state_equal(st, back));
+	check_int_eq(es_state_person_count(back), 1001);
+	es_state_free(back);
+	es_state_free(st);
+
+	char path[128];
+	snprintf(path, sizeof(path), "%s/state", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/state.prev", dir);
+	unlink(path);
+	rmdir(dir);
+	return 0;
+}
