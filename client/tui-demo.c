@@ -15,25 +15,28 @@
 
 #include "tui.h"
 
+/* A valid plan in the docs/FLOORPLAN.md format (rooms M, K, S), scale 0.5 m. */
 static const char *const floor_rows[] = {
-	"##########################################",
-	"#.........#..........#...................#",
-	"#..desk...#..........#....Meeting 1......#",
-	"#.........+..........+...................#",
-	"#.........#..........#...................#",
-	"######-####..........#####-###############",
-	"#........................................#",
-	"#........................................#",
-	"#..................Kitchen...............#",
-	"#........................................#",
-	"#####+#########################+##########",
-	"#.............#..........................#",
-	"#..Quiet......#...........Stage..........#",
-	"#.............#..........................#",
-	"##########################################",
+	"+------------------+-----------+-----------+",
+	"|..................|...........|...........|",
+	"|..o..o..o..o......|.....M.....|.....K.....|",
+	"|..==========......|...........|...........|",
+	"|..o..o..o..o......|....===....|...==......|",
+	"|..................|....===....|...........|",
+	"|..................+-----/-----+-----/-----+",
+	"|..........................................|",
+	"|..........................................|",
+	"|..o..o..o..o........................o..o..|",
+	"|..==========........................====..|",
+	"|..o..o..o..o........................o..o..|",
+	"|..........................................|",
+	"|..............+--------/--------+.........|",
+	"|..............|........S........|.........|",
+	"+--------------+-----------------+---------+",
 };
+#define SCALE 0.5f
 
-/* A floor bigger than any terminal: a grid of 20 m rooms with doors. */
+/* A floor bigger than any terminal: a grid of rooms with doors. */
 #define BIG_W 120
 #define BIG_H 60
 static char big_cells[BIG_H][BIG_W + 1];
@@ -43,15 +46,27 @@ static void make_big_floor(void)
 {
 	for (int y = 0; y < BIG_H; y++) {
 		for (int x = 0; x < BIG_W; x++) {
-			bool wall = x == 0 || y == 0 || x == BIG_W - 1 || y == BIG_H - 1 ||
-				    x % 20 == 0 || y % 15 == 0;
-			bool door = wall && ((x % 20 == 0 && y % 15 == 7) || (y % 15 == 0 && x % 20 == 10)) &&
-				    x > 0 && y > 0 && x < BIG_W - 1 && y < BIG_H - 1;
-			big_cells[y][x] = door ? '+' : wall ? '#' : '.';
+			bool vwall = x % 20 == 0 || x == BIG_W - 1;
+			bool hwall = y % 15 == 0 || y == BIG_H - 1;
+			char c = '.';
+			if (vwall && hwall)
+				c = '+';
+			else if (vwall)
+				c = y % 15 == 7 && x > 0 && x < BIG_W - 1 ? '/' : '|';
+			else if (hwall)
+				c = x % 20 == 10 && y > 0 && y < BIG_H - 1 ? '/' : '-';
+			big_cells[y][x] = c;
 		}
 		big_cells[y][BIG_W] = '\0';
 		big_rows[y] = big_cells[y];
 	}
+}
+
+/* Metres (x east, y north) of the centre of cell (col, row). */
+static void place(struct es_tui_person *p, unsigned rows, int col, int row)
+{
+	p->x = ((float)col + 0.5f) * SCALE;
+	p->y = ((float)rows - 1 - (float)row + 0.5f) * SCALE;
 }
 
 int main(int argc, char **argv)
@@ -70,24 +85,40 @@ int main(int argc, char **argv)
 	setlocale(LC_ALL, "");
 
 	struct es_tui_person people[] = {
-		{ 1, "Alice", 5.5f, 7.5f, ES_TUI_IS_ME, 0 },
-		{ 2, "Bob", 8.5f, 7.5f, ES_TUI_IS_TALKING, 0 },
-		{ 3, "Carol", 20.5f, 8.5f, ES_TUI_IS_MUTED, 0 },
-		{ 4, "Dave", 4.5f, 12.5f, ES_TUI_IS_FOCUS, 0 },
-		{ 5, "Eve", 30.5f, 2.5f, ES_TUI_IS_MEETING, 0 },
-		{ 6, "Frank", 14.5f, 2.5f, 0, 3.0f },
+		{ 1, "Alice", 0, 0, ES_TUI_IS_ME, 0 },
+		{ 2, "Bob", 0, 0, ES_TUI_IS_TALKING, 0 },
+		{ 3, "Carol", 0, 0, ES_TUI_IS_MUTED, 0 },
+		{ 4, "Dave", 0, 0, ES_TUI_IS_FOCUS, 0 },
+		{ 5, "Eve", 0, 0, ES_TUI_IS_MEETING, 0 },
+		{ 6, "Frank", 0, 0, 0, 3.0f },
 	};
 	const unsigned n = sizeof(people) / sizeof(people[0]);
+	const unsigned rows = big ? BIG_H : sizeof(floor_rows) / sizeof(floor_rows[0]);
 	if (big) {
 		/* me far from the origin: the map must scroll to keep me in view */
 		make_big_floor();
-		people[0].x = 101.5f, people[0].y = 50.5f;
-		people[1].x = 104.5f, people[1].y = 50.5f;
+		place(&people[0], rows, 101, 50);
+		place(&people[1], rows, 104, 50);
+		place(&people[2], rows, 5, 5);
+		place(&people[3], rows, 50, 20);
+		place(&people[4], rows, 70, 40);
+		place(&people[5], rows, 90, 10);
+	} else {
+		place(&people[0], rows, 10, 8);  /* me, 3 m from Bob */
+		place(&people[1], rows, 16, 8);
+		place(&people[2], rows, 30, 9);
+		place(&people[3], rows, 5, 12);
+		place(&people[4], rows, 26, 2);  /* in the meeting room */
+		place(&people[5], rows, 38, 3);  /* in the kitchen */
 	}
+	/* the kitchen door is closed */
+	static const struct es_tui_cell closed[] = { { 37, 6 } };
 	struct es_tui_view v = {
 		.floor_rows = big ? big_rows : floor_rows,
-		.floor_h = big ? BIG_H : sizeof(floor_rows) / sizeof(floor_rows[0]),
-		.cell_m = 1.0f,
+		.floor_h = rows,
+		.cell_m = SCALE,
+		.closed_doors = big ? NULL : closed,
+		.n_closed_doors = big ? 0 : 1,
 		.people = people,
 		.n_people = n,
 		.my_level = 0.4f,
@@ -118,10 +149,10 @@ int main(int argc, char **argv)
 					fprintf(log, "%s\n", es_tui_action_name(a.type));
 			}
 			switch (a.type) {
-			case ES_TUI_WALK_N: me->y -= 1; break;
-			case ES_TUI_WALK_S: me->y += 1; break;
-			case ES_TUI_WALK_E: me->x += 1; break;
-			case ES_TUI_WALK_W: me->x -= 1; break;
+			case ES_TUI_WALK_N: me->y += SCALE; break;
+			case ES_TUI_WALK_S: me->y -= SCALE; break;
+			case ES_TUI_WALK_E: me->x += SCALE; break;
+			case ES_TUI_WALK_W: me->x -= SCALE; break;
 			case ES_TUI_MUTE: v.muted = !v.muted; break;
 			case ES_TUI_FOCUS: me->flags ^= ES_TUI_IS_FOCUS; break;
 			case ES_TUI_PTT_DOWN: v.talking = true; break;
@@ -130,7 +161,7 @@ int main(int argc, char **argv)
 			case ES_TUI_GOTO:
 				for (unsigned i = 1; i < n; i++) {
 					if (people[i].id == a.person_id) {
-						me->x = people[i].x + 1;
+						me->x = people[i].x + SCALE;
 						me->y = people[i].y;
 					}
 				}

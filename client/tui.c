@@ -7,6 +7,7 @@
  * talk) without the UI keeping a model of its own.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,16 +278,46 @@ static unsigned floor_width(const struct es_tui_view *v)
 	return w;
 }
 
+/* Glyphs of the floor-plan format (docs/FLOORPLAN.md). */
+static bool is_wall(char c)
+{
+	return c == '#' || c == '|' || c == '-' || c == '+';
+}
+
 static attr_t cell_attr(const struct es_tui *t, char c)
 {
-	switch (c) {
-	case '#': case '|': case '-': case '=':
-		return pair(t, PAIR_WALL) | A_DIM;
-	case '+': case '/': case '\'': case 'D':
+	if (is_wall(c))
+		return pair(t, PAIR_WALL);
+	if (c == '/')
 		return pair(t, PAIR_DOOR) | A_BOLD;
-	default:
-		return A_NORMAL;
-	}
+	if (c >= 'A' && c <= 'Z') /* room letters: not to be taken for people */
+		return pair(t, PAIR_MEETING) | A_DIM;
+	return A_DIM; /* floor, desks, tables */
+}
+
+/*
+ * What goes into the second column of a cell drawn two columns wide:
+ * horizontal walls and tables stay continuous, the rest gets a gap.
+ */
+static char stretch_fill(char c, char next)
+{
+	if (c == '#' && next == '#')
+		return '#';
+	if ((c == '-' || c == '+' || c == '#') && (next == '-' || next == '+' || next == '#' || next == '/'))
+		return '-';
+	if (c == '/' && (next == '-' || next == '+'))
+		return '-';
+	if (c == '=' && next == '=')
+		return '=';
+	return ' ';
+}
+
+static bool door_closed(const struct es_tui_view *v, int col, int row)
+{
+	for (unsigned i = 0; i < v->n_closed_doors; i++)
+		if (v->closed_doors[i].col == col && v->closed_doors[i].row == row)
+			return true;
+	return false;
 }
 
 static int clampi(int v, int lo, int hi)
@@ -303,11 +334,12 @@ static const struct es_tui_person *find_me(const struct es_tui_view *v)
 	return NULL;
 }
 
+/* x east, y north, row 0 at the top (north): mixer/floor.c's convention */
 static void cell_of(const struct es_tui_view *v, float x, float y, int *cx, int *cy)
 {
 	float m = v->cell_m > 0 ? v->cell_m : 1.0f;
-	*cx = (int)(x / m);
-	*cy = (int)(y / m);
+	*cx = (int)floorf(x / m);
+	*cy = (int)v->floor_h - 1 - (int)floorf(y / m);
 }
 
 /* The floor in the box (y0, x0, h, w), scrolled so that I am in the middle. */
@@ -341,14 +373,17 @@ static void draw_map(struct es_tui *t, const struct es_tui_view *v, int y0, int 
 			char ch = row[fx];
 			if ((unsigned char)ch < 0x20 || (unsigned char)ch > 0x7e)
 				ch = '?';
+			char next = fx + 1 < rl ? row[fx + 1] : ' ';
 			attr_t a = cell_attr(t, ch);
+			if (ch == '/' && door_closed(v, fx, fy)) {
+				ch = '#'; /* a closed door blocks like a wall, in door colour */
+				a = pair(t, PAIR_MUTED) | A_BOLD;
+			}
 			mvaddch(y0 + r, x0 + c * zoom, (chtype)(unsigned char)ch | a);
 			if (zoom == 2) {
-				/* walls stay solid when stretched, the rest gets a gap */
-				char fill = (ch == '#' || ch == '-' || ch == '=') ? ch : ' ';
-				if (ch == '+' && fx + 1 < rl && (row[fx + 1] == '-' || row[fx + 1] == '#'))
-					fill = row[fx + 1];
-				mvaddch(y0 + r, x0 + c * zoom + 1, (chtype)(unsigned char)fill | cell_attr(t, fill));
+				char fill = stretch_fill(row[fx], next);
+				mvaddch(y0 + r, x0 + c * zoom + 1,
+					(chtype)(unsigned char)fill | cell_attr(t, fill));
 			}
 		}
 	}
@@ -444,8 +479,10 @@ static void draw_bar(struct es_tui *t, const struct es_tui_view *v, int cols)
 	attrset(pair(t, PAIR_BAR) | (t->color ? 0 : A_REVERSE));
 	mvhline(0, 0, ' ', cols);
 	int x = put_text(0, 0, " earshot ", cols);
-	if (v->status && x + 2 < cols)
-		x += put_text(0, x, v->status, cols - x - 22 > 10 ? cols - x - 22 : cols - x);
+	/* the status text gets what the meter (21 columns at the right) leaves */
+	int room = cols - 21 - 1 - x;
+	if (v->status && room > 0)
+		x += put_text(0, x, v->status, room);
 	attrset(A_NORMAL);
 
 	/* right end: mute state and input meter, 21 columns */
@@ -484,7 +521,8 @@ int es_tui_draw(struct es_tui *t, const struct es_tui_view *v)
 {
 	int rows, cols, r;
 
-	if (!t || !v || (v->floor_h && !v->floor_rows) || (v->n_people && !v->people))
+	if (!t || !v || (v->floor_h && !v->floor_rows) || (v->n_people && !v->people) ||
+	    (v->n_closed_doors && !v->closed_doors))
 		return -EINVAL;
 	r = keep_people(t, v);
 	if (r < 0)

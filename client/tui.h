@@ -44,16 +44,28 @@ enum es_tui_person_flags {
 struct es_tui_person {
 	uint32_t id;           /* non-zero, stable */
 	const char *name;      /* UTF-8 */
-	float x, y;            /* metres on the floor; y grows downwards (rows) */
+	float x, y;            /* metres, x east, y north (mixer/floor.c's convention) */
 	unsigned flags;        /* enum es_tui_person_flags */
 	float volume_db;       /* my personal volume for them, 0 = unchanged */
 };
 
+struct es_tui_cell {
+	uint16_t col, row;
+};
+
 struct es_tui_view {
-	/* the floor as text: rows of cells, one char each, cell_m metres square */
+	/*
+	 * The floor as text: rows of cells, one char each, cell_m metres
+	 * square, row 0 the northmost (es_floor_row(), es_floor_scale()).
+	 * Glyphs as in docs/FLOORPLAN.md: # | - + walls, / doors, = tables,
+	 * o desks, A..Z room letters; anything printable is drawn as is.
+	 */
 	const char *const *floor_rows;
 	unsigned floor_h;
 	float cell_m;
+	/* doors ('/' cells) that are closed now; drawn as a red '#' */
+	const struct es_tui_cell *closed_doors;
+	unsigned n_closed_doors;
 	const struct es_tui_person *people;
 	unsigned n_people;
 	float my_level;        /* input level 0..1 */

@@ -61,8 +61,9 @@ screen_has 'People \(6\)'
 for n in 'A Alice \(you\)' 'B Bob talking' 'C Carol muted' 'D Dave focus' 'E Eve meeting' 'F Frank \+3dB'; do
 	screen_has "$n"
 done
-screen_has '#\.\.desk\.\.\.#'
-screen_has '#\.\.\.\.A\.\.B\.'        # me and Bob on the map, 3 m apart
+screen_has '\|\.\.o\.\.o\.\.o\.\.o\.\.\.\.\.\.\|\.\.\.\.\.ME\.\.\.\.\|'  # desks, Eve in room M
+screen_has '\+-----/-----\+-----#-----\+'   # meeting door open, kitchen door closed
+screen_has '\|\.{9}A\.{5}B\.'              # me and Bob on the map, 3 m apart
 screen_has 'arrows walk g goto'
 screen_lacks 'MUTED'
 width=$(T capture-pane -p -t ui | awk '{ if (length($0) > w) w = length($0) } END { print w }')
@@ -70,8 +71,8 @@ width=$(T capture-pane -p -t ui | awk '{ if (length($0) > w) w = length($0) } EN
 
 # ---- keys -> actions, and the screen follows ----
 T send-keys -t ui Up;            wait_action walk-n
-screen_has '#\.\.\.\.A\.\.\.\.\.\.'   # moved up a row...
-screen_has '#\.\.\.\.\.\.\.B\.'      # ...Bob stayed
+screen_has '\|\.{9}A\.{32}\|'             # moved a row north...
+screen_has '\|\.{15}B\.'                  # ...Bob stayed
 T send-keys -t ui Down;          wait_action walk-s
 T send-keys -t ui Right;         wait_action walk-e
 T send-keys -t ui Left;          wait_action walk-w
@@ -119,7 +120,8 @@ if grep -qE '^(goto|whisper) .*zz|nobody' "$tmp/actions"; then fail "cancelled p
 # ---- more room: wider layout, stretched map, full help ----
 T resize-window -t ui -x 132 -y 40
 screen_has 'space talk  q quit'
-screen_has '##\. \. d e s k'
+screen_has '\| \. \. o \. \. o \. \. o'   # cells drawn two columns wide
+screen_has '\. \. ===================' 
 # ---- narrow: the panel goes under the map ----
 T resize-window -t ui -x 60 -y 24
 screen_has '^ *A Alice focus'
