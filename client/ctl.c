@@ -177,13 +177,14 @@ static int clear_stale(const char *path)
 	r = sockaddr_for(path, &sa);
 	if (r < 0)
 		return r;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* non-blocking: a live client with a full backlog answers EAGAIN, not a hang */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
 	int e = errno;
 	close(fd);
-	if (r == 0)
+	if (r == 0 || e == EAGAIN)
 		return -EADDRINUSE;
 	if (e != ECONNREFUSED)
 		return -e;
@@ -533,19 +534,22 @@ int es_ctl_send(const char *path, const char *cmd, char *reply, size_t reply_len
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		/* a full backlog answers EAGAIN on Unix sockets: wait once */
-		if (errno != EAGAIN && errno != EINPROGRESS) {
+	/*
+	 * A Unix socket connects at once or, with the listener's backlog full,
+	 * fails with EAGAIN without queueing: retry until the deadline.
+	 */
+	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN) {
 			r = -errno;
 			goto err_close;
 		}
-		r = wait_fd(fd, POLLOUT, deadline);
-		if (r < 0)
-			goto err_close;
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EISCONN) {
-			r = -errno;
+		if (now_ms() >= deadline) {
+			r = -ETIMEDOUT;
 			goto err_close;
 		}
+		poll(NULL, 0, 10);
 	}
 	if (!peer_is_us(fd)) {
 		r = -EPERM;

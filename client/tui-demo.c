@@ -91,6 +91,7 @@ int main(int argc, char **argv)
 		{ 4, "Dave", 0, 0, ES_TUI_IS_FOCUS, 0 },
 		{ 5, "Eve", 0, 0, ES_TUI_IS_MEETING, 0 },
 		{ 6, "Frank", 0, 0, 0, 3.0f },
+		{ 7, "\u00c9lodie \u5f20", 0, 0, 0, 0 }, /* UTF-8: Élodie 张 */
 	};
 	const unsigned n = sizeof(people) / sizeof(people[0]);
 	const unsigned rows = big ? BIG_H : sizeof(floor_rows) / sizeof(floor_rows[0]);
@@ -103,6 +104,7 @@ int main(int argc, char **argv)
 		place(&people[3], rows, 50, 20);
 		place(&people[4], rows, 70, 40);
 		place(&people[5], rows, 90, 10);
+		place(&people[6], rows, 10, 10);
 	} else {
 		place(&people[0], rows, 10, 8);  /* me, 3 m from Bob */
 		place(&people[1], rows, 16, 8);
@@ -110,6 +112,7 @@ int main(int argc, char **argv)
 		place(&people[3], rows, 5, 12);
 		place(&people[4], rows, 26, 2);  /* in the meeting room */
 		place(&people[5], rows, 38, 3);  /* in the kitchen */
+		place(&people[6], rows, 40, 12);
 	}
 	/* the kitchen door is closed */
 	static const struct es_tui_cell closed[] = { { 37, 6 } };

@@ -256,6 +256,25 @@ int main(void)
 	check(es_ctl_send(NULL, "status", buf, sizeof(buf), 0) == -ECONNREFUSED);
 	s = es_ctl_server_open(NULL);
 	check(s);
+
+	/* a client that never serves its socket: senders time out, do not hang */
+	int q[64], nq = 0;
+	for (; nq < 64; nq++) {
+		q[nq] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		check(q[nq] >= 0);
+		if (connect(q[nq], (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			check(errno == EAGAIN);
+			close(q[nq]);
+			break;
+		}
+	}
+	check(nq < 64); /* the backlog filled up */
+	check(es_ctl_send(NULL, "status", buf, sizeof(buf), 150) == -ETIMEDOUT);
+	/* and one that is stuck with the backlog full still counts as running */
+	errno = 0;
+	check(es_ctl_server_open(NULL) == NULL && errno == EADDRINUSE);
+	for (int i = 0; i < nq; i++)
+		close(q[i]);
 	es_ctl_server_free(s);
 
 	/* something else at the path is not ours to delete */
