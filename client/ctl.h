@@ -65,7 +65,8 @@ typedef int (*es_ctl_handler)(void *user, enum es_ctl_cmd cmd, char *reply, size
 /*
  * Create the directory (0700) if needed, check its owner and mode, remove a
  * stale socket left by a crashed client, bind and listen (non-blocking).
- * path NULL means es_ctl_default_path().  Returns NULL and errno:
+ * path NULL means es_ctl_default_path(); it is copied (the socket is
+ * unlinked at es_ctl_server_free()).  Returns NULL and errno:
  * EADDRINUSE when another client answers on the socket, EPERM when the
  * directory or an existing socket belongs to someone else or is too open,
  * EEXIST when something that is not a socket sits at the path.

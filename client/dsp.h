@@ -4,7 +4,8 @@
  * (speexdsp) and our own send/don't-send decision with hang-over and pre-roll.
  *
  * One call per captured frame, on the audio path: no allocation, no I/O, no
- * clocks after es_dsp_new().  Not thread-safe; one owner.
+ * clocks in es_dsp_process() (es_dsp_new() and es_dsp_reset() allocate).
+ * Not thread-safe; one owner.
  *
  * Voice activity is decided per frame from the processed signal before AGC
  * (capped at the microphone's own level): a frame is "raw voiced" when it is
@@ -16,14 +17,17 @@
  * short pauses are not cut.  Before the canceller has converged (several
  * seconds of far-end speech) echo can still pass as voice.
  *
- * Pre-roll: the chain does not delay audio (that would cost latency all day).
- * Instead it remembers the last preroll_ms of processed frames that were not
+ * Pre-roll: the chain does not delay audio to look ahead (that would cost
+ * latency all day; its only delay is the noise suppressor's 10 ms block,
+ * es_dsp_delay()).  Instead it remembers the last preroll_ms of processed frames that were not
  * sent.  On the frame where the decision turns from false to true,
  * es_dsp_process() returns how many such frames it holds; the caller sends
  * those first (es_dsp_preroll(), oldest first, with their original capture
  * sequence numbers) and then the current frame.  The first syllable is thus
  * never clipped; the receiver's jitter buffer sees a short burst at the start
- * of a talk spurt, which it absorbs like any other arrival jitter.
+ * of a talk spurt, which it absorbs like any other arrival jitter (the
+ * daemon's buffer trims the excess back down within the spurt).  A smaller
+ * preroll_ms trades onset safety for that transient latency.
  */
 #ifndef EARSHOT_CLIENT_DSP_H
 #define EARSHOT_CLIENT_DSP_H
