@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <locale.h>
+#include <math.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -85,13 +86,13 @@ int main(int argc, char **argv)
 	setlocale(LC_ALL, "");
 
 	struct es_tui_person people[] = {
-		{ 1, "Alice", 0, 0, ES_TUI_IS_ME, 0 },
-		{ 2, "Bob", 0, 0, ES_TUI_IS_TALKING, 0 },
-		{ 3, "Carol", 0, 0, ES_TUI_IS_MUTED, 0 },
-		{ 4, "Dave", 0, 0, ES_TUI_IS_FOCUS, 0 },
-		{ 5, "Eve", 0, 0, ES_TUI_IS_MEETING, 0 },
-		{ 6, "Frank", 0, 0, 0, 3.0f },
-		{ 7, "\u00c9lodie \u5f20", 0, 0, 0, 0 }, /* UTF-8: Élodie 张 */
+		{ .id = 1, .name = "Alice", .flags = ES_TUI_IS_ME, .volume_db = 0 },
+		{ .id = 2, .name = "Bob", .flags = ES_TUI_IS_TALKING, .volume_db = 0 },
+		{ .id = 3, .name = "Carol", .flags = ES_TUI_IS_MUTED, .volume_db = 0 },
+		{ .id = 4, .name = "Dave", .flags = ES_TUI_IS_FOCUS, .volume_db = 0 },
+		{ .id = 5, .name = "Eve", .flags = ES_TUI_IS_MEETING, .volume_db = 0 },
+		{ .id = 6, .name = "Frank", .flags = 0, .volume_db = 3.0f },
+		{ .id = 7, .name = "\u00c9lodie \u5f20", .flags = 0, .volume_db = 0 }, /* UTF-8: Élodie 张 */
 	};
 	const unsigned n = sizeof(people) / sizeof(people[0]);
 	const unsigned rows = big ? BIG_H : sizeof(floor_rows) / sizeof(floor_rows[0]);
@@ -157,6 +158,8 @@ int main(int argc, char **argv)
 			case ES_TUI_WALK_E: me->x += SCALE; break;
 			case ES_TUI_WALK_W: me->x -= SCALE; break;
 			case ES_TUI_MUTE: v.muted = !v.muted; break;
+			case ES_TUI_TURN_LEFT: me->facing -= (float)M_PI / 4; break;
+			case ES_TUI_TURN_RIGHT: me->facing += (float)M_PI / 4; break;
 			case ES_TUI_FOCUS: me->flags ^= ES_TUI_IS_FOCUS; break;
 			case ES_TUI_PTT_DOWN: v.talking = true; break;
 			case ES_TUI_PTT_UP: v.talking = false; break;

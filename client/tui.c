@@ -342,6 +342,30 @@ static void cell_of(const struct es_tui_view *v, float x, float y, int *cx, int 
 	*cy = (int)v->floor_h - 1 - (int)floorf(y / m);
 }
 
+/*
+ * Which way I face: an arrow in the cell ahead of me (8 directions), only
+ * over empty floor so it never hides a wall, a door or a person.
+ */
+static void draw_facing(struct es_tui *t, float facing, int y, int x, int by, int bx, int bh,
+			int bw, int zoom)
+{
+	static const char arrows[8] = { '^', '/', '>', '\\', 'v', '/', '<', '\\' };
+	static const int dcol[8] = { 0, 1, 1, 1, 0, -1, -1, -1 };
+	static const int drow[8] = { -1, -1, 0, 1, 1, 1, 0, -1 };
+	if (!isfinite(facing))
+		return;
+	float turns = facing / (2.0f * (float)M_PI);
+	int k = ((int)lroundf((turns - floorf(turns)) * 8.0f)) % 8;
+	int ay = y + drow[k], ax = x + dcol[k] * zoom;
+	if (ay < by || ay >= by + bh || ax < bx || ax >= bx + bw)
+		return;
+	chtype under = mvinch(ay, ax) & A_CHARTEXT;
+	if (under != '.' && under != ' ')
+		return;
+	mvaddch(ay, ax, (chtype)(unsigned char)arrows[k] | pair(t, PAIR_ME) | A_BOLD |
+			(t->color ? 0 : A_REVERSE));
+}
+
 /* The floor in the box (y0, x0, h, w), scrolled so that I am in the middle. */
 static void draw_map(struct es_tui *t, const struct es_tui_view *v, int y0, int x0, int h, int w)
 {
@@ -407,6 +431,8 @@ static void draw_map(struct es_tui *t, const struct es_tui_view *v, int y0, int 
 			attrset(a);
 			mvaddnwstr(y0 + sy, x0 + sx * zoom, wc, 1);
 			attrset(A_NORMAL);
+			if (p->flags & ES_TUI_IS_ME)
+				draw_facing(t, p->facing, y0 + sy, x0 + sx * zoom, y0, x0, h, vw * zoom, zoom);
 		}
 	}
 }
@@ -511,6 +537,29 @@ static void draw_bar(struct es_tui *t, const struct es_tui_view *v, int cols)
 	mvaddch(0, mx + 20, ']');
 }
 
+/* With nothing else to say: who is selected, how far, what the keys do. */
+static void selected_line(struct es_tui *t, const struct es_tui_view *v, int y, int cols)
+{
+	const struct es_tui_person *sel = NULL, *me = find_me(v);
+	for (unsigned i = 0; i < v->n_people; i++)
+		if (v->people[i].id == t->selected)
+			sel = &v->people[i];
+	if (!sel)
+		return;
+	char st[96], line[256];
+	flags_text(sel->flags, sel->volume_db, st, sizeof(st));
+	if (me) {
+		float d = hypotf(sel->x - me->x, sel->y - me->y);
+		snprintf(line, sizeof(line), "%s, %.1f m%s%s  (+/- volume, w whisper, g go)",
+			 sel->name ? sel->name : "?", d, st[0] ? "," : "", st);
+	} else {
+		snprintf(line, sizeof(line), "%s%s%s", sel->name ? sel->name : "?", st[0] ? "," : "", st);
+	}
+	attrset(A_BOLD);
+	put_text(y, 0, line, cols);
+	attrset(A_NORMAL);
+}
+
 static const char *default_help =
 	"arrows walk  <> turn  g go to  e room  d door  k knock  f focus  "
 	"w whisper  Tab select  +/- volume  m mute  space talk  q quit";
@@ -566,6 +615,8 @@ int es_tui_draw(struct es_tui *t, const struct es_tui_view *v)
 		attrset(A_NORMAL);
 	} else if (t->message[0]) {
 		put_text(rows - 2, 0, t->message, cols);
+	} else {
+		selected_line(t, v, rows - 2, cols);
 	}
 
 	const char *help = v->help ? v->help : (int)strlen(default_help) <= cols ? default_help : short_help;

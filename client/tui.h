@@ -47,6 +47,7 @@ struct es_tui_person {
 	float x, y;            /* metres, x east, y north (mixer/floor.c's convention) */
 	unsigned flags;        /* enum es_tui_person_flags */
 	float volume_db;       /* my personal volume for them, 0 = unchanged */
+	float facing;          /* radians, 0 = north, clockwise (es_azimuth()); drawn for me */
 };
 
 struct es_tui_cell {

@@ -73,7 +73,13 @@ screen_lacks 'MUTED'
 width=$(T capture-pane -p -t ui | awk '{ if (length($0) > w) w = length($0) } END { print w }')
 [ "$width" -le 80 ] || fail "line wider than 80 columns: $width"
 
+screen_has '\|\.{9}\^\.{32}\|'             # I face north: the arrow ahead of me
+
 # ---- keys -> actions, and the screen follows ----
+T send-keys -t ui '>' '>';       wait_action turn-right
+screen_has '\|\.{9}A>\.{4}B\.'              # two right turns: facing east
+T send-keys -t ui '<' '<'
+screen_has '\|\.{9}\^\.{32}\|'
 T send-keys -t ui Up;            wait_action walk-n
 screen_has '\|\.{9}A\.{32}\|'             # moved a row north...
 screen_has '\|\.{15}B\.'                  # ...Bob stayed
@@ -86,6 +92,7 @@ T send-keys -t ui m
 screen_lacks 'MUTED'
 T send-keys -t ui Tab;           wait_action 'select 2 Bob'
 screen_has '>B Bob talking'
+screen_has '^Bob, 3\.0 m, talking'       # the selection line under the map
 T send-keys -t ui +;             wait_action 'volume-up 2 Bob'
 screen_has 'Bob talking \+3dB'
 T send-keys -t ui -;             wait_action 'volume-down 2 Bob'
