@@ -612,3 +612,40 @@ err_close:
 	close(fd);
 	return r;
 }
+
+int es_ctl_command_main(const char *cmd, FILE *out, FILE *err)
+{
+	char path[SUN_PATH_MAX], reply[ES_CTL_LINE_MAX];
+	enum es_ctl_cmd c;
+
+	if (es_ctl_cmd_parse(cmd, &c) < 0) {
+		fprintf(err, "earshot: '%s' is not a control command (mute, unmute, toggle-mute, "
+			     "status, ptt-down, ptt-up)\n", cmd ? cmd : "");
+		return ES_CTL_EXIT_USAGE;
+	}
+	int r = es_ctl_default_path(path, sizeof(path));
+	if (r < 0) {
+		fprintf(err, "earshot: no usable control socket path: %s\n", strerror(-r));
+		return ES_CTL_EXIT_ERROR;
+	}
+	r = es_ctl_send(path, cmd, reply, sizeof(reply), 0);
+	if (r == -ENOENT || r == -ECONNREFUSED) {
+		fprintf(err, "earshot: not running (nothing answers on %s)\n", path);
+		return ES_CTL_EXIT_NOT_RUNNING;
+	}
+	if (r == -EPERM) {
+		fprintf(err, "earshot: refusing %s: it or its directory is not yours, or is open "
+			     "to others\n", path);
+		return ES_CTL_EXIT_ERROR;
+	}
+	if (r < 0) {
+		fprintf(err, "earshot: %s: %s\n", path, strerror(-r));
+		return ES_CTL_EXIT_ERROR;
+	}
+	if (strncmp(reply, "error:", 6) == 0) {
+		fprintf(err, "earshot: %s\n", reply);
+		return ES_CTL_EXIT_ERROR;
+	}
+	fprintf(out, "%s\n", reply);
+	return ES_CTL_EXIT_OK;
+}

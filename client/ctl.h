@@ -22,6 +22,7 @@
 #define EARSHOT_CLIENT_CTL_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #define ES_CTL_LINE_MAX 256   /* one command or reply line, with '\n' */
 #define ES_CTL_MAX_CONNS 8    /* concurrent control connections */
@@ -103,5 +104,18 @@ void es_ctl_server_free(struct es_ctl_server *s);
  */
 int es_ctl_send(const char *path, const char *cmd, char *reply, size_t reply_len,
 		unsigned timeout_ms) __attribute__((warn_unused_result));
+
+/*
+ * All of `earshot mute` (and unmute, toggle-mute, status, ptt-down,
+ * ptt-up): send cmd to the running client at the default path, print its
+ * reply to out, or a clear message to err, and return the exit status:
+ * ES_CTL_EXIT_OK, ES_CTL_EXIT_ERROR (an "error:" reply, a failure),
+ * ES_CTL_EXIT_USAGE (not a control command), ES_CTL_EXIT_NOT_RUNNING.
+ */
+#define ES_CTL_EXIT_OK 0
+#define ES_CTL_EXIT_ERROR 1
+#define ES_CTL_EXIT_USAGE 2
+#define ES_CTL_EXIT_NOT_RUNNING 3 /* as `systemctl status` says of a stopped unit */
+int es_ctl_command_main(const char *cmd, FILE *out, FILE *err);
 
 #endif

@@ -161,6 +161,24 @@ static void client_side(void)
 	check(strcmp(buf, "muted\n") == 0);
 	close(fd);
 
+	/* the whole `earshot mute` command: reply on out, exit status */
+	FILE *out = tmpfile(), *err = tmpfile();
+	check(out && err);
+	check_int_eq(es_ctl_command_main("toggle-mute", out, err), ES_CTL_EXIT_OK);
+	check_int_eq(es_ctl_command_main("ptt-up", out, err), ES_CTL_EXIT_ERROR);
+	check_int_eq(es_ctl_command_main("dance", out, err), ES_CTL_EXIT_USAGE);
+	check_int_eq(es_ctl_command_main("toggle-mute", out, err), ES_CTL_EXIT_OK);
+	rewind(out);
+	rewind(err);
+	char o[256] = "", e[512] = "";
+	check(fread(o, 1, sizeof(o) - 1, out) > 0);
+	check(fread(e, 1, sizeof(e) - 1, err) > 0);
+	check(strcmp(o, "unmuted\nmuted\n") == 0);
+	check(strstr(e, "earshot: error: Operation not supported\n") != NULL);
+	check(strstr(e, "'dance' is not a control command") != NULL);
+	fclose(out);
+	fclose(err);
+
 	/* more idle connections than slots: the newest still gets answered */
 	int idle[ES_CTL_MAX_CONNS + 2];
 	for (unsigned i = 0; i < ES_CTL_MAX_CONNS + 2; i++)
@@ -219,6 +237,10 @@ int main(void)
 
 	/* nobody running yet */
 	check(es_ctl_send(NULL, "status", buf, sizeof(buf), 0) == -ENOENT);
+	FILE *devnull = fopen("/dev/null", "w");
+	check(devnull);
+	check_int_eq(es_ctl_command_main("status", devnull, devnull), ES_CTL_EXIT_NOT_RUNNING);
+	fclose(devnull);
 
 	/* a too-open directory of ours is tightened */
 	check(mkdir(dir, 0755) == 0);
@@ -240,7 +262,7 @@ int main(void)
 	serve_until_child_exits(s, &state, pid);
 	test_log("control commands handled: %d", state.calls);
 	check(!state.muted && state.ptt);
-	check_int_eq(state.calls, 16);
+	check_int_eq(state.calls, 19);
 
 	es_ctl_server_free(s);
 	check(lstat(path, &st) < 0 && errno == ENOENT);
