@@ -17,7 +17,11 @@
 #include <enet/enet.h>
 #include <portaudio.h>
 
+#include <sodium.h>
+
+#include "earshot-crypto.h"
 #include "earshot-mixer.h"
+#include "identity.h"
 #include "session.h"
 #include "wav.h"
 
@@ -43,6 +47,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: earshot [OPTIONS]\n"
+		"       earshot join INVITE-CODE [--name NAME]\n"
+		"       earshot forget-server HOST:PORT\n"
 		"Join an Earshot office and talk to the colleagues within earshot.\n\n"
 		"  -s, --server HOST[:PORT]  daemon address (default 127.0.0.1:7700)\n"
 		"  -n, --name NAME           your name (default $USER)\n"
@@ -195,6 +201,10 @@ static int run_headless(struct es_session *s, const struct opts *o)
 			continue;
 		}
 		deadline += TICK_NS;
+		if (es_session_state(s) == ES_SESSION_FAILED) {
+			rc = 3;
+			break;
+		}
 		bool joined = es_session_state(s) == ES_SESSION_JOINED;
 		bool voiced = false;
 		if (joined && play && play_pos < play_frames) {
@@ -286,6 +296,10 @@ static int run_device(struct es_session *s, const struct opts *o)
 	long out_buf = si ? lround(si->outputLatency * ES_RATE) : 0;
 	bool heard_mic = false, heard_out = false;
 	for (uint64_t t = 0; !stop && (!ticks || t < ticks); t++) {
+		if (es_session_state(s) == ES_SESSION_FAILED) {
+			rc = 3;
+			break;
+		}
 		e = Pa_ReadStream(st, mic, ES_FRAME);
 		int64_t t_read = now_ns();
 		if (e != paNoError && e != paInputOverflowed) {
@@ -327,15 +341,123 @@ out_term:
 	return rc;
 }
 
+struct pin_ctx {
+	const char *dir, *server;
+};
+
+static void save_pin(void *ud, const uint8_t key[32])
+{
+	struct pin_ctx *pc = ud;
+	int r = es_known_server_set(pc->dir, pc->server, key);
+	if (r < 0)
+		fprintf(stderr, "earshot: cannot remember the server key in %s/known_servers: %s\n", pc->dir, strerror(-r));
+}
+
+/* Wait (up to 10 s) for the session to be joined or to fail. */
+static int wait_joined(struct es_session *s)
+{
+	int16_t out[2 * ES_FRAME];
+	int64_t end = now_ns() + 10 * 1000000000LL;
+	struct pollfd pfd = {.fd = es_session_fd(s), .events = POLLIN};
+	while (!stop && now_ns() < end) {
+		enum es_session_state st = es_session_state(s);
+		if (st == ES_SESSION_JOINED)
+			return 0;
+		if (st == ES_SESSION_FAILED)
+			return -EACCES;
+		struct timespec ts = {0, 20000000};
+		ppoll(&pfd, 1, &ts, NULL);
+		es_session_step(s, NULL, false, out);
+	}
+	return -ETIMEDOUT;
+}
+
 int main(int argc, char **argv)
 {
+	if (sodium_init() < 0 || enet_initialize() != 0) {
+		fprintf(stderr, "earshot: cannot initialise libsodium or ENet\n");
+		return 1;
+	}
+	char dir[4096];
+	int r = es_identity_dir(dir, sizeof(dir));
+	if (r < 0) {
+		fprintf(stderr, "earshot: no configuration directory (set HOME or XDG_CONFIG_HOME): %s\n", strerror(-r));
+		return 1;
+	}
+	/* subcommands that need no session */
+	if (argc >= 2 && strcmp(argv[1], "forget-server") == 0) {
+		if (argc != 3) {
+			fprintf(stderr, "usage: earshot forget-server HOST:PORT\n");
+			return 2;
+		}
+		r = es_known_server_forget(dir, argv[2]);
+		if (r < 0) {
+			fprintf(stderr, "earshot: %s: %s\n", argv[2], r == -ENOENT ? "no key pinned for it" : strerror(-r));
+			return 1;
+		}
+		printf("earshot: forgot the key of %s; it will be trusted again on first use\n", argv[2]);
+		return 0;
+	}
+	struct es_invite inv;
+	bool joining = false;
+	char server_buf[128];
+	if (argc >= 2 && strcmp(argv[1], "join") == 0) {
+		if (argc < 3 || es_invite_decode(&inv, argv[2], strlen(argv[2])) < 0) {
+			fprintf(stderr, "earshot: join: that is not an invite code (they start with '%s'); copy the whole code\n",
+				ES_INVITE_PREFIX);
+			return 2;
+		}
+		joining = true;
+		snprintf(server_buf, sizeof(server_buf), "%s:%u", inv.host, inv.port);
+		/* the remaining options apply as usual */
+		argv[2] = argv[0];
+		argc -= 2;
+		argv += 2;
+	}
+	struct es_client_defaults defs = {0};
+	if (es_defaults_load(dir, &defs) < 0)
+		return 2;
 	struct opts o = {0};
-	int r = parse_opts(argc, argv, &o);
+	r = parse_opts(argc, argv, &o);
 	if (r != 0)
 		return r > 0 ? 0 : 2;
-	if (enet_initialize() != 0) {
-		fprintf(stderr, "earshot: cannot initialise ENet\n");
+	/* earshot.conf fills in what the command line did not say */
+	bool server_given = false, name_given = false;
+	for (int i = 1; i < argc; i++) {
+		server_given |= !strcmp(argv[i], "--server") || !strcmp(argv[i], "-s") || !strncmp(argv[i], "--server=", 9);
+		name_given |= !strcmp(argv[i], "--name") || !strcmp(argv[i], "-n") || !strncmp(argv[i], "--name=", 7);
+	}
+	if (!server_given && defs.server[0])
+		o.server = defs.server;
+	if (!name_given && defs.name[0])
+		o.name = defs.name;
+	if (joining) {
+		o.server = server_buf;
+		if (!name_given)
+			o.name = inv.name;
+	}
+	struct es_keypair id;
+	r = es_identity_load(dir, &id);
+	if (r < 0) {
+		fprintf(stderr, "earshot: cannot load or make the identity key in %s: %s\n", dir, strerror(-r));
 		return 1;
+	}
+	uint8_t pinned[32];
+	bool have_pin;
+	if (joining) {
+		/* the invite names the server's key: pin it before connecting */
+		memcpy(pinned, inv.server_pub, 32);
+		have_pin = true;
+		r = es_known_server_set(dir, o.server, pinned);
+		if (r < 0)
+			fprintf(stderr, "earshot: cannot save the server key: %s\n", strerror(-r));
+	} else {
+		r = es_known_server_get(dir, o.server, pinned);
+		if (r < 0 && r != -ENOENT) {
+			fprintf(stderr, "earshot: %s/known_servers is damaged (%s): fix or remove it\n", dir, strerror(-r));
+			return 1;
+		}
+		have_pin = r == 0;
 	}
 	srand((unsigned)now_ns());
 	struct sigaction sa = {.sa_handler = on_signal};
@@ -344,16 +466,40 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	struct pin_ctx pc = {dir, o.server};
 	struct es_session_config cfg = {
 		.server = o.server, .name = o.name, .pos = o.pos,
 		.flags = o.muted ? ES_PF_MUTED : 0, .jitter = o.jitter, .bitrate = 24000, .verbose = o.verbose,
+		.identity = &id, .pinned = have_pin ? pinned : NULL,
+		.invite_secret = joining ? inv.secret : NULL,
+		.pin = save_pin, .pin_ud = &pc,
 	};
 	struct es_session *s = es_session_new(&cfg);
+	es_keypair_clear(&id);
 	if (!s) {
 		enet_deinitialize();
 		return 2;
 	}
-	int rc = o.headless ? run_headless(s, &o) : run_device(s, &o);
+	int rc;
+	if (joining) {
+		r = wait_joined(s);
+		es_invite_clear(&inv);
+		if (r == 0) {
+			struct es_client_defaults d = {0};
+			snprintf(d.server, sizeof(d.server), "%s", o.server);
+			snprintf(d.name, sizeof(d.name), "%s", o.name);
+			if (es_defaults_save(dir, &d) < 0)
+				fprintf(stderr, "earshot: joined, but cannot save %s/earshot.conf\n", dir);
+			printf("earshot: enrolled on %s as %s; from now on just run 'earshot'\n", o.server, o.name);
+			rc = 0;
+		} else {
+			fprintf(stderr, "earshot: could not join: %s\n", es_session_status(s));
+			rc = r == -EACCES ? 3 : 1;
+		}
+	} else
+		rc = o.headless ? run_headless(s, &o) : run_device(s, &o);
+	if (rc == 3)
+		fprintf(stderr, "earshot: %s\n", es_session_status(s));
 	if (o.verbose) {
 		struct es_session_stats k;
 		es_session_get_stats(s, &k);

@@ -9,6 +9,8 @@
 #include <enet/enet.h>
 #include <opus.h>
 
+#include <sodium.h>
+
 #include "earshot-mixer.h"
 #include "playout.h"
 #include "session.h"
@@ -25,6 +27,20 @@ struct es_session {
 	ENetAddress addr;
 	enum es_session_state state;
 	bool reset_pending;
+	/* security */
+	struct es_keypair id;
+	uint8_t pinned[32];
+	bool have_pin;
+	uint8_t secret[ES_INVITE_SECRET_BYTES];
+	bool have_secret;
+	uint8_t cookie_nonce[ES_COOKIE_NONCE_LEN];
+	bool cookie_wanted, cookie_ready;
+	uint32_t cookie;
+	struct es_noise hs;
+	struct es_cipher tx, rx;
+	bool authed;
+	uint8_t sealed[ES_MSG_MAX + ES_CIPHER_OVERHEAD + 1];
+	uint8_t plain[ES_MSG_MAX];
 	int64_t state_since_ms;
 	int64_t retry_at_ms;
 	unsigned backoff_ms;
@@ -95,9 +111,22 @@ static int ENET_CALLBACK intercept(ENetHost *host, ENetEvent *event)
 	for (unsigned i = 0; i < OWNERS && !s; i++)
 		if (owners[i].host == host)
 			s = owners[i].s;
-	if (!s || !es_is_reset(host->receivedData, host->receivedDataLength))
+	if (!s)
 		return 0;
-	if (host->receivedAddress.host != s->addr.host || host->receivedAddress.port != s->addr.port)
+	bool from_server = host->receivedAddress.host == s->addr.host && host->receivedAddress.port == s->addr.port;
+	if (es_cookie_is_raw(host->receivedData, host->receivedDataLength)) {
+		uint32_t c;
+		if (from_server && s->cookie_wanted &&
+		    es_cookie_reply_parse(host->receivedData, host->receivedDataLength, s->cookie_nonce, &c) == 0) {
+			s->cookie = c;
+			s->cookie_wanted = false;
+			s->cookie_ready = true;
+		}
+		return 1;
+	}
+	if (!es_is_reset(host->receivedData, host->receivedDataLength))
+		return 0;
+	if (!from_server)
 		return 1; /* not from our server: ignore it */
 	if (s->peer && (s->state == ES_SESSION_JOINED || s->state == ES_SESSION_JOINING)) {
 		s->reset_pending = true;
@@ -139,6 +168,22 @@ struct es_session *es_session_new(const struct es_session_config *cfg)
 		err = EINVAL;
 		goto err_enc;
 	}
+	if (!cfg->identity) {
+		fprintf(stderr, "earshot: no identity key\n");
+		goto err_enc;
+	}
+	s->id = *cfg->identity;
+	if (cfg->pinned) {
+		memcpy(s->pinned, cfg->pinned, 32);
+		s->have_pin = true;
+	}
+	if (cfg->invite_secret) {
+		memcpy(s->secret, cfg->invite_secret, sizeof(s->secret));
+		s->have_secret = true;
+	}
+	s->cfg.identity = NULL;
+	s->cfg.pinned = NULL;
+	s->cfg.invite_secret = NULL;
 	s->playout = es_playout_new(cfg->jitter);
 	if (!s->playout) {
 		err = errno;
@@ -190,6 +235,11 @@ void es_session_free(struct es_session *s)
 	enet_host_destroy(s->host);
 	es_playout_free(s->playout);
 	opus_encoder_destroy(s->enc);
+	es_keypair_clear(&s->id);
+	es_noise_clear(&s->hs);
+	es_cipher_clear(&s->tx);
+	es_cipher_clear(&s->rx);
+	sodium_memzero(s->secret, sizeof(s->secret));
 	free(s);
 }
 
@@ -205,8 +255,19 @@ static int send_msg(struct es_session *s, const struct es_msg *m)
 	int n = es_msg_encode(m, s->buf, sizeof(s->buf));
 	if (n < 0)
 		return n;
+	const uint8_t *bytes = s->buf;
+	if (s->authed) {
+		static const uint8_t ad = ES_MSG_SEALED;
+		s->sealed[0] = ES_MSG_SEALED;
+		int k = es_cipher_seal(&s->tx, &ad, 1, s->buf, (size_t)n, s->sealed + 1, sizeof(s->sealed) - 1);
+		if (k < 0)
+			return k;
+		bytes = s->sealed;
+		n = k + 1;
+	} else if (!es_msg_is_plain(m->type))
+		return -EPERM; /* nothing but the handshake leaves in the clear */
 	bool audio = m->type == ES_MSG_AUDIO_UP;
-	ENetPacket *p = enet_packet_create(s->buf, (size_t)n, audio ? ENET_PACKET_FLAG_UNSEQUENCED : ENET_PACKET_FLAG_RELIABLE);
+	ENetPacket *p = enet_packet_create(bytes, (size_t)n, audio ? ENET_PACKET_FLAG_UNSEQUENCED : ENET_PACKET_FLAG_RELIABLE);
 	if (!p)
 		return -ENOMEM;
 	if (enet_peer_send(s->peer, audio ? ES_CHAN_AUDIO : ES_CHAN_CONTROL, p) < 0) {
@@ -229,6 +290,11 @@ static void backoff(struct es_session *s, unsigned at_least_ms, const char *why)
 	if (wait < at_least_ms)
 		wait = at_least_ms;
 	s->backoff_ms = b * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : b * 2;
+	s->authed = false;
+	s->cookie_wanted = s->cookie_ready = false;
+	es_noise_clear(&s->hs);
+	es_cipher_clear(&s->tx);
+	es_cipher_clear(&s->rx);
 	s->state = ES_SESSION_BACKOFF;
 	s->retry_at_ms = now_ms() + wait;
 	s->my_id = -1;
@@ -238,16 +304,51 @@ static void backoff(struct es_session *s, unsigned at_least_ms, const char *why)
 	set_status(s, "%s; trying again in %.1f s", why, wait / 1000.0);
 }
 
+/* Give up for good (the user must act): say why. */
+static void fail(struct es_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(struct es_session *s, const char *fmt, ...)
+{
+	backoff(s, 0, "stopped");
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(s->status, sizeof(s->status), fmt, ap);
+	va_end(ap);
+	s->state = ES_SESSION_FAILED;
+	fprintf(stderr, "earshot: %s\n", s->status);
+}
+
+/*
+ * Step one of connecting: ask the server for a cookie from our ENet
+ * socket (the cookie is bound to our address and port); the reply comes
+ * back through intercept, and only then do we send ENet's CONNECT.
+ */
 static void start_connect(struct es_session *s)
 {
-	s->peer = enet_host_connect(s->host, &s->addr, ES_CHAN_COUNT, 0);
-	if (!s->peer) {
-		backoff(s, 0, "cannot start a connection");
+	randombytes_buf(s->cookie_nonce, sizeof(s->cookie_nonce));
+	uint8_t req[ES_COOKIE_REQUEST_LEN];
+	int n = es_cookie_request_build(s->cookie_nonce, req, sizeof(req));
+	if (n < 0) {
+		backoff(s, 0, "cannot build a cookie request");
+		return;
+	}
+	ENetBuffer b = {.data = req, .dataLength = (size_t)n};
+	s->cookie_wanted = true;
+	s->cookie_ready = false;
+	if (enet_socket_send(s->host->socket, &s->addr, &b, 1) < 0) {
+		backoff(s, 0, "cannot reach the server");
 		return;
 	}
 	s->state = ES_SESSION_CONNECTING;
 	s->state_since_ms = now_ms();
 	set_status(s, "connecting to %s", s->cfg.server);
+}
+
+static void connect_with_cookie(struct es_session *s)
+{
+	s->cookie_ready = false;
+	s->peer = enet_host_connect(s->host, &s->addr, ES_CHAN_COUNT, s->cookie);
+	if (!s->peer)
+		backoff(s, 0, "cannot start a connection");
 }
 
 static void on_connected(struct es_session *s)
@@ -257,15 +358,115 @@ static void on_connected(struct es_session *s)
 	/* a dead link is noticed in 2-4 s; a restarted server says so at once
 	 * with a reset datagram (see intercept) */
 	enet_peer_timeout(s->peer, 0, 2000, 4000);
-	struct es_msg m = {.type = ES_MSG_HELLO};
-	m.u.hello = (struct es_hello){ES_PROTO_VERSION, s->flags, s->pos, (uint8_t)strlen(s->name), s->name};
-	if (send_msg(s, &m) < 0) {
-		backoff(s, 0, "cannot send hello");
-		return;
-	}
+	/* the server speaks first: its key (ES_MSG_SERVER_KEY) */
 	s->state = ES_SESSION_JOINING;
 	s->state_since_ms = now_ms();
+	set_status(s, "securing the connection to %s", s->cfg.server);
+}
+
+/* The server's key arrived: check it against our pin, then handshake. */
+static void on_server_key(struct es_session *s, const struct es_server_key *k)
+{
+	char fp[ES_FINGERPRINT_LEN], pfp[ES_FINGERPRINT_LEN];
+	es_key_fingerprint(k->key, fp);
+	if (s->have_pin && sodium_memcmp(s->pinned, k->key, 32) != 0) {
+		es_key_fingerprint(s->pinned, pfp);
+		fail(s,
+		     "REFUSING TO CONNECT: the server at %s presents key %s, but you trust %s for it. "
+		     "If the server was reinstalled or its key replaced, check the new fingerprint with its admin "
+		     "('earshotctl fingerprint' on the server), then run 'earshot forget-server %s' and connect again. "
+		     "Otherwise someone may be impersonating the server.",
+		     s->cfg.server, fp, pfp, s->cfg.server);
+		return;
+	}
+	if (!s->have_pin) {
+		memcpy(s->pinned, k->key, 32);
+		s->have_pin = true;
+		fprintf(stderr, "earshot: trusting %s with key %s from now on (first use)\n", s->cfg.server, fp);
+		if (s->cfg.pin)
+			s->cfg.pin(s->cfg.pin_ud, k->key);
+	}
+	struct es_join_payload jp = {.hello = {ES_PROTO_VERSION, s->flags, s->pos, (uint8_t)strlen(s->name), s->name}};
+	if (s->have_secret) {
+		jp.has_secret = true;
+		memcpy(jp.secret, s->secret, sizeof(jp.secret));
+	}
+	uint8_t payload[ES_NOISE_PAYLOAD_MAX], msg1[ES_NOISE_MSG1_MAX], ts[ES_TAI64N_LEN];
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	es_timestamp_make(ts, (uint64_t)now.tv_sec, (uint32_t)now.tv_nsec);
+	int pn = es_join_payload_encode(&jp, payload, sizeof(payload));
+	sodium_memzero(&jp, sizeof(jp));
+	int n = pn < 0 ? pn :
+		es_noise_initiator_init(&s->hs, &s->id, s->pinned, (const uint8_t *)ES_NOISE_PROLOGUE,
+					sizeof(ES_NOISE_PROLOGUE) - 1);
+	if (n >= 0)
+		n = es_noise_write_msg1(&s->hs, ts, payload, (size_t)pn, msg1, sizeof(msg1));
+	sodium_memzero(payload, sizeof(payload));
+	struct es_msg m = {.type = ES_MSG_HANDSHAKE1};
+	m.u.blob = (struct es_blob){(uint16_t)(n > 0 ? n : 0), msg1};
+	if (n < 0 || send_msg(s, &m) < 0) {
+		backoff(s, 0, "cannot start the handshake");
+		return;
+	}
 	set_status(s, "joining as %s", s->name);
+}
+
+static void on_welcome(struct es_session *s, const struct es_welcome *w)
+{
+	s->my_id = w->id;
+	s->pos = w->pos;
+	s->state = ES_SESSION_JOINED;
+	s->backoff_ms = BACKOFF_MIN_MS;
+	s->st.joins++;
+	if (s->have_secret) {
+		/* an invite works once: it is spent now */
+		sodium_memzero(s->secret, sizeof(s->secret));
+		s->have_secret = false;
+	}
+	set_status(s, "joined %s as %s (#%d) at %.2f,%.2f", s->cfg.server, s->name, s->my_id, s->pos.x_cm / 100.0,
+		   s->pos.y_cm / 100.0);
+}
+
+static void on_handshake2(struct es_session *s, const struct es_blob *b)
+{
+	uint8_t payload[ES_NOISE_PAYLOAD_MAX];
+	int n = es_noise_read_msg2(&s->hs, b->data, b->len, payload, sizeof(payload));
+	struct es_msg w;
+	if (n < 0 || es_msg_decode(&w, payload, (size_t)n) < 0 || w.type != ES_MSG_WELCOME ||
+	    es_noise_split(&s->hs, &s->tx, &s->rx) < 0) {
+		backoff(s, 0, "the server's handshake reply did not verify");
+		return;
+	}
+	es_noise_clear(&s->hs);
+	s->authed = true;
+	on_welcome(s, &w.u.welcome);
+}
+
+static void on_refused(struct es_session *s, uint8_t reason)
+{
+	switch (reason) {
+	case ES_REFUSED_UNKNOWN_KEY:
+		fail(s, "the server at %s does not know this device's key and is invite-only: ask its admin for an "
+			"invite ('earshotctl invite NAME') and run 'earshot join CODE'", s->cfg.server);
+		break;
+	case ES_REFUSED_INVITE:
+		fail(s, "the invite was refused: it is unknown, already used or expired; ask for a new one");
+		break;
+	case ES_REFUSED_NAME_TAKEN:
+		fail(s, "the name '%s' belongs to someone else's key on %s: choose another with --name", s->name,
+		     s->cfg.server);
+		break;
+	case ES_REFUSED_VERSION:
+		fail(s, "the server at %s speaks another protocol version: update earshot", s->cfg.server);
+		break;
+	case ES_REFUSED_REPLAY:
+		backoff(s, 1000, "the server saw an older handshake of ours (is the clock right?)");
+		break;
+	default:
+		backoff(s, 1000, "the server refused the handshake");
+		break;
+	}
 }
 
 static void roster_apply(struct es_session *s, const struct es_presence *p)
@@ -300,34 +501,59 @@ static void on_packet(struct es_session *s, const ENetPacket *pkt)
 {
 	s->st.packets_received++;
 	s->st.bytes_received += pkt->dataLength;
-	if (pkt->dataLength > 0 && pkt->data[0] == ES_MSG_AUDIO_DOWN) {
-		if (s->state == ES_SESSION_JOINED)
-			es_playout_push(s->playout, pkt->data, pkt->dataLength);
-		return;
-	}
 	struct es_msg m;
 	if (es_msg_decode(&m, pkt->data, pkt->dataLength) < 0) {
 		s->st.malformed++;
 		return;
 	}
+	if (m.type != ES_MSG_SEALED) {
+		/* in the clear: only the steps before the session keys exist */
+		if (s->authed) {
+			s->st.malformed++;
+			return;
+		}
+		switch (m.type) {
+		case ES_MSG_SERVER_KEY:
+			if (s->state == ES_SESSION_JOINING)
+				on_server_key(s, &m.u.server_key);
+			break;
+		case ES_MSG_HANDSHAKE2:
+			on_handshake2(s, &m.u.blob);
+			break;
+		case ES_MSG_REFUSED:
+			on_refused(s, m.u.refused.reason);
+			break;
+		case ES_MSG_BUSY:
+			s->st.busy++;
+			backoff(s, m.u.busy.retry_after_ms, "server busy");
+			break;
+		default:
+			s->st.malformed++;
+			break;
+		}
+		return;
+	}
+	if (!s->authed) {
+		s->st.malformed++;
+		return;
+	}
+	static const uint8_t ad = ES_MSG_SEALED;
+	int n = es_cipher_open(&s->rx, &ad, 1, m.u.blob.data, m.u.blob.len, s->plain, sizeof(s->plain));
+	if (n < 0 || es_msg_decode(&m, s->plain, (size_t)n) < 0) {
+		s->st.malformed++;
+		return;
+	}
 	switch (m.type) {
-	case ES_MSG_WELCOME:
-		s->my_id = m.u.welcome.id;
-		s->pos = m.u.welcome.pos;
-		s->state = ES_SESSION_JOINED;
-		s->backoff_ms = BACKOFF_MIN_MS;
-		s->st.joins++;
-		set_status(s, "joined %s as %s (#%d) at %.2f,%.2f", s->cfg.server, s->name, s->my_id, s->pos.x_cm / 100.0,
-			   s->pos.y_cm / 100.0);
-		break;
-	case ES_MSG_BUSY:
-		s->st.busy++;
-		backoff(s, m.u.busy.retry_after_ms, "server busy");
+	case ES_MSG_AUDIO_DOWN:
+		if (s->state == ES_SESSION_JOINED)
+			es_playout_push(s->playout, s->plain, (size_t)n);
 		break;
 	case ES_MSG_BYE:
 		s->st.reconnects++;
 		backoff(s, 0, m.u.bye.reason == ES_BYE_RESTART ? "server restarting" :
-			      m.u.bye.reason == ES_BYE_REMOVED ? "removed by an admin" : "server said goodbye");
+			      m.u.bye.reason == ES_BYE_REMOVED ? "removed by an admin" :
+			      m.u.bye.reason == ES_BYE_REPLACED ? "this identity joined from elsewhere" :
+								  "server said goodbye");
 		break;
 	case ES_MSG_PRESENCE:
 		roster_apply(s, &m.u.presence);
@@ -378,11 +604,15 @@ static void housekeeping(struct es_session *s)
 			start_connect(s);
 		break;
 	case ES_SESSION_CONNECTING:
+		if (s->cookie_ready)
+			connect_with_cookie(s);
+		/* fall through */
 	case ES_SESSION_JOINING:
-		if (t - s->state_since_ms > CONNECT_TIMEOUT_MS)
+		if (t - s->state_since_ms > CONNECT_TIMEOUT_MS && s->state != ES_SESSION_BACKOFF)
 			backoff(s, 0, "no answer from the server");
 		break;
 	case ES_SESSION_JOINED:
+	case ES_SESSION_FAILED:
 		break;
 	}
 }

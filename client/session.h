@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "earshot-crypto.h"
 #include "earshot-proto.h"
 
 #define ES_ROSTER_MAX 4096
@@ -21,6 +22,7 @@ enum es_session_state {
 	ES_SESSION_JOINING,
 	ES_SESSION_JOINED,
 	ES_SESSION_BACKOFF, /* waiting to try again (lost, refused or busy) */
+	ES_SESSION_FAILED,  /* will not try again: see es_session_status() */
 };
 
 struct es_person_view {
@@ -36,6 +38,12 @@ struct es_session_config {
 	struct es_pos pos;
 	uint8_t flags;      /* ES_PF_MUTED etc. at start */
 	unsigned jitter;    /* playout depth, ticks */
+	const struct es_keypair *identity; /* ours; copied */
+	const uint8_t *pinned;  /* the server key we trust, or NULL: trust on first use */
+	const uint8_t *invite_secret; /* 16 bytes to redeem an invite, or NULL */
+	/* called once when a server key is first seen (trust on first use) */
+	void (*pin)(void *ud, const uint8_t key[32]);
+	void *pin_ud;
 	int bitrate;
 	bool verbose;
 };

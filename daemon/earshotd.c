@@ -58,6 +58,7 @@ int main(int argc, char **argv)
 	if (!service)
 		return 1;
 	cfg.hooks = es_service_hooks(service);
+	cfg.key_priv = es_service_server_key(service);
 
 	if (enet_initialize() != 0) {
 		fprintf(stderr, "earshotd: cannot initialise ENet\n");

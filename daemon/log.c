@@ -84,6 +84,8 @@ static bool stderr_is_journal(void)
 }
 
 static void log_write(enum es_log_level level, const char *suffix, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+static void log_write(enum es_log_level level, const char *suffix, const char *fmt, va_list ap)
 {
 	char line[ES_LOG_LINE_MAX];
 	size_t n = 0;

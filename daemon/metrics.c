@@ -220,6 +220,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	return r;
 }
 
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char line[256];

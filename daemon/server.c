@@ -19,6 +19,9 @@
 
 #include <enet/enet.h>
 
+#include <sodium.h>
+
+#include "earshot-crypto.h"
 #include "earshot-mixer.h"
 #include "earshot-proto.h"
 #include "log.h"
@@ -42,9 +45,28 @@ struct person {
 	bool dirty;        /* place or flags changed since last presence batch */
 };
 
+enum slot_state {
+	SLOT_IDLE,      /* ENet connected, waiting for handshake message 1 */
+	SLOT_QUEUED,    /* message 1 received, waiting for its turn */
+	SLOT_AUTHED,    /* handshake done: everything is sealed */
+};
+
 struct peer_slot {
 	int64_t connected_ms;
 	int person; /* -1 until joined */
+	enum slot_state st;
+	uint8_t key[32];         /* the client's static key, once authed */
+	struct es_cipher tx, rx; /* sealing to / opening from this peer */
+	uint16_t msg1_len;
+	uint8_t msg1[ES_NOISE_MSG1_MAX];
+};
+
+/* Per-address token buckets for cookie replies and handshakes. */
+#define RATE_SLOTS 4096
+struct bucket {
+	uint32_t host;
+	float tokens;
+	int64_t at_ms;
 };
 
 #define RESET_SLOTS 1024
@@ -63,7 +85,16 @@ struct es_server {
 	unsigned *leaves; /* ids left since the last presence batch */
 	unsigned nleaves;
 	uint8_t buf[ES_MSG_MAX];
+	uint8_t sealed[ES_MSG_MAX + ES_CIPHER_OVERHEAD + 1];
+	struct es_keypair key;
+	uint8_t cookie_secret[ES_COOKIE_SECRET_LEN];
+	struct bucket rate[RATE_SLOTS];
+	unsigned *hs_queue; /* ring of peer indices with a queued message 1 */
+	unsigned hs_head, hs_count;
 };
+
+#define HS_RATE 20.0f  /* handshakes per second and address, sustained */
+#define HS_BURST 60.0f
 
 static int64_t now_ns(void)
 {
@@ -96,6 +127,9 @@ void es_server_config_default(struct es_server_config *cfg)
 	cfg->bitrate = 32000;
 	cfg->complexity = 5;
 	cfg->hooks = NULL;
+	cfg->key_priv = NULL;
+	cfg->peers_per_address = 64;
+	cfg->handshakes_per_tick = 24;
 }
 
 /* "ADDR:PORT" with ADDR a dotted quad or a host name. */
@@ -129,22 +163,89 @@ static int parse_addr(const char *s, ENetAddress *a)
 /* ENet 1.3 hosts carry no user pointer; the daemon has exactly one host. */
 static struct es_server *intercept_owner;
 
+/* Take one token from addr's bucket (rate/s, burst); false if empty. */
+static bool rate_ok(struct es_server *s, uint32_t host, float rate, float burst)
+{
+	struct bucket *b = &s->rate[(host * 2654435761u) >> 20 & (RATE_SLOTS - 1)];
+	int64_t now = now_ns() / 1000000;
+	if (b->host != host || b->at_ms == 0) {
+		b->host = host;
+		b->tokens = burst;
+		b->at_ms = now;
+	}
+	b->tokens += (float)(now - b->at_ms) * rate / 1000.0f;
+	if (b->tokens > burst)
+		b->tokens = burst;
+	b->at_ms = now;
+	if (b->tokens < 1.0f)
+		return false;
+	b->tokens -= 1.0f;
+	return true;
+}
+
+/*
+ * Raw datagrams, before ENet sees them:
+ *  - cookie requests are answered statelessly (see earshot-crypto.h);
+ *  - a CONNECT is let through only with a valid cookie for its source
+ *    address, so a sender that cannot receive there never takes a slot;
+ *  - traffic for a peer slot that is not connected is from a session this
+ *    process does not have (we restarted): answer with a reset so the
+ *    client reconnects at once.
+ * Returns 1 to consume the datagram, 0 to let ENet handle it.
+ */
 static int ENET_CALLBACK intercept(ENetHost *host, ENetEvent *event)
 {
 	(void)event;
 	struct es_server *s = intercept_owner;
-	int id = es_enet_peer_id(host->receivedData, host->receivedDataLength);
-	if (id < 0 || id == 0xFFF || !s)
+	const uint8_t *buf = host->receivedData;
+	size_t len = host->receivedDataLength;
+	const ENetAddress *a = &host->receivedAddress;
+	if (!s)
+		return 0;
+	uint64_t slot = es_cookie_slot((uint64_t)(now_ns() / 1000000000LL));
+	if (es_cookie_is_raw(buf, len)) {
+		uint8_t nonce[ES_COOKIE_NONCE_LEN], reply[ES_COOKIE_REPLY_LEN];
+		if (es_cookie_request_parse(buf, len, nonce) < 0) {
+			s->c.drop_cookie++;
+			return 1;
+		}
+		if (!rate_ok(s, a->host, 50.0f, 100.0f)) {
+			s->c.drop_rate++;
+			return 1;
+		}
+		int n = es_cookie_reply_build(nonce, es_cookie_make(s->cookie_secret, a->host, a->port, slot), reply,
+					      sizeof(reply));
+		if (n > 0) {
+			ENetBuffer b = {.data = reply, .dataLength = (size_t)n};
+			enet_socket_send(host->socket, a, &b, 1);
+			s->c.cookies_sent++;
+		}
+		return 1;
+	}
+	uint32_t data;
+	int c = es_enet_connect_parse(buf, len, host->checksum != NULL, &data);
+	if (c < 0) {
+		s->c.drop_malformed++;
+		return 1;
+	}
+	if (c == 1) {
+		if (es_cookie_check(s->cookie_secret, a->host, a->port, slot, data) == 0)
+			return 0;
+		s->c.drop_cookie++;
+		return 1;
+	}
+	int id = es_enet_peer_id(buf, len);
+	if (id < 0 || id == 0xFFF)
 		return 0;
 	if ((size_t)id < host->peerCount && host->peers[id].state != ENET_PEER_STATE_DISCONNECTED)
 		return 0;
-	uint32_t h = (host->receivedAddress.host * 2654435761u) ^ (host->receivedAddress.port * 40503u);
+	uint32_t h = (a->host * 2654435761u) ^ (a->port * 40503u);
 	int64_t *last = &s->reset_at[h % RESET_SLOTS];
 	int64_t now = now_ns() / 1000000;
 	if (now - *last >= RESET_EVERY_MS) {
 		*last = now;
 		ENetBuffer b = {.data = (void *)ES_RESET_MAGIC, .dataLength = ES_RESET_LEN};
-		enet_socket_send(host->socket, &host->receivedAddress, &b, 1);
+		enet_socket_send(host->socket, a, &b, 1);
 		s->c.resets_sent++;
 	}
 	return 1;
@@ -189,8 +290,15 @@ struct es_server *es_server_new(const struct es_server_config *cfg)
 		goto err_engine;
 	size_t npeers = cfg->max_people + PEER_SLACK;
 	s->slots = calloc(npeers, sizeof(*s->slots));
-	if (!s->slots)
+	s->hs_queue = calloc(npeers, sizeof(*s->hs_queue));
+	if (!s->slots || !s->hs_queue)
 		goto err_engine;
+	if (!cfg->key_priv || es_noise_keypair_from_private(&s->key, cfg->key_priv) < 0) {
+		logf_("error", "no usable server key");
+		err = EINVAL;
+		goto err_engine;
+	}
+	randombytes_buf(s->cookie_secret, sizeof(s->cookie_secret));
 	s->host = enet_host_create(&addr, npeers, ES_CHAN_COUNT, 0, 0);
 	if (!s->host) {
 		err = EADDRINUSE;
@@ -199,6 +307,7 @@ struct es_server *es_server_new(const struct es_server_config *cfg)
 	}
 	intercept_owner = s;
 	s->host->intercept = intercept;
+	s->host->duplicatePeers = cfg->peers_per_address ? cfg->peers_per_address : 64;
 	/* slots[i] belongs to host->peers[i] for the host's whole life */
 	for (size_t i = 0; i < npeers; i++) {
 		s->slots[i].person = -1;
@@ -207,6 +316,8 @@ struct es_server *es_server_new(const struct es_server_config *cfg)
 	return s;
 
 err_engine:
+	es_keypair_clear(&s->key);
+	free(s->hs_queue);
 	free(s->slots);
 	free(s->leaves);
 	free(s->people);
@@ -226,6 +337,11 @@ void es_server_free(struct es_server *s)
 	if (intercept_owner == s)
 		intercept_owner = NULL;
 	es_engine_free(s->engine);
+	if (s->slots)
+		sodium_memzero(s->slots, (s->cfg.max_people + PEER_SLACK) * sizeof(*s->slots));
+	es_keypair_clear(&s->key);
+	sodium_memzero(s->cookie_secret, sizeof(s->cookie_secret));
+	free(s->hs_queue);
 	free(s->slots);
 	free(s->leaves);
 	free(s->people);
@@ -237,13 +353,39 @@ void es_server_get_counters(const struct es_server *s, struct es_server_counters
 	*c = s->c;
 }
 
-static int send_msg(struct es_server *s, ENetPeer *peer, const struct es_msg *m)
+/*
+ * Encode m for peer: in the clear before the handshake (only the types
+ * es_msg_is_plain allows), sealed with the peer's key after it.  Returns
+ * the bytes to send (in s->buf or s->sealed) and their length.
+ */
+static int frame_for(struct es_server *s, struct peer_slot *slot, const struct es_msg *m, const uint8_t **out)
 {
 	int n = es_msg_encode(m, s->buf, sizeof(s->buf));
 	if (n < 0)
 		return n;
+	if (slot->st != SLOT_AUTHED) {
+		if (!es_msg_is_plain(m->type))
+			return -EPERM;
+		*out = s->buf;
+		return n;
+	}
+	static const uint8_t ad = ES_MSG_SEALED;
+	s->sealed[0] = ES_MSG_SEALED;
+	int k = es_cipher_seal(&slot->tx, &ad, 1, s->buf, (size_t)n, s->sealed + 1, sizeof(s->sealed) - 1);
+	if (k < 0)
+		return k;
+	*out = s->sealed;
+	return k + 1;
+}
+
+static int send_msg(struct es_server *s, ENetPeer *peer, const struct es_msg *m)
+{
+	const uint8_t *bytes;
+	int n = frame_for(s, peer->data, m, &bytes);
+	if (n < 0)
+		return n;
 	bool audio = m->type == ES_MSG_AUDIO_DOWN;
-	ENetPacket *p = enet_packet_create(s->buf, (size_t)n, audio ? ENET_PACKET_FLAG_UNSEQUENCED : ENET_PACKET_FLAG_RELIABLE);
+	ENetPacket *p = enet_packet_create(bytes, (size_t)n, audio ? ENET_PACKET_FLAG_UNSEQUENCED : ENET_PACKET_FLAG_RELIABLE);
 	if (!p)
 		return -ENOMEM;
 	if (enet_peer_send(peer, audio ? ES_CHAN_AUDIO : ES_CHAN_CONTROL, p) < 0) {
@@ -255,26 +397,14 @@ static int send_msg(struct es_server *s, ENetPeer *peer, const struct es_msg *m)
 	return 0;
 }
 
-/* Send one encoded control message to everyone joined, sharing one packet. */
+/* Send a control message to everyone joined: each peer has its own key. */
 static void broadcast(struct es_server *s, const struct es_msg *m, int except)
 {
-	int n = es_msg_encode(m, s->buf, sizeof(s->buf));
-	if (n < 0)
-		return;
-	ENetPacket *p = enet_packet_create(s->buf, (size_t)n, ENET_PACKET_FLAG_RELIABLE);
-	if (!p)
-		return;
 	for (unsigned i = 0; i < s->cfg.max_people; i++) {
 		struct person *q = &s->people[i];
-		if (!q->used || (int)i == except)
-			continue;
-		if (enet_peer_send(q->peer, ES_CHAN_CONTROL, p) == 0) {
-			s->c.packets_out++;
-			s->c.bytes_out += (uint64_t)n;
-		}
+		if (q->used && (int)i != except)
+			(void)send_msg(s, q->peer, m);
 	}
-	if (p->referenceCount == 0)
-		enet_packet_destroy(p);
 }
 
 static float pos_facing_rad(const struct es_pos *p)
@@ -321,82 +451,197 @@ static void send_roster(struct es_server *s, unsigned to)
 		(void)send_msg(s, s->people[to].peer, &m);
 }
 
-static void handle_hello(struct es_server *s, ENetPeer *peer, struct peer_slot *slot, const struct es_hello *h)
+static int free_person_id(const struct es_server *s)
 {
-	if (slot->person >= 0) {
-		s->c.drop_malformed++; /* a second HELLO: ignore */
-		return;
-	}
-	if (h->version != ES_PROTO_VERSION) {
-		struct es_msg bye = {.type = ES_MSG_BYE, .u.bye.reason = ES_BYE_PROTOCOL};
-		(void)send_msg(s, peer, &bye);
-		enet_peer_disconnect_later(peer, 0);
-		return;
-	}
-	int id = -1;
 	for (unsigned i = 0; i < s->cfg.max_people; i++)
-		if (!s->people[i].used) {
-			id = (int)i;
-			break;
-		}
-	if (id < 0) {
-		s->c.refused_full++;
-		struct es_msg busy = {.type = ES_MSG_BUSY};
-		/* jitter the retry so refused people do not come back in lockstep */
-		busy.u.busy.retry_after_ms = 2000 + (uint32_t)(rand() % 3000);
-		(void)send_msg(s, peer, &busy);
-		enet_peer_disconnect_later(peer, 0);
-		return;
-	}
+		if (!s->people[i].used)
+			return (int)i;
+	return -1;
+}
+
+static void refuse(struct es_server *s, ENetPeer *peer, uint8_t reason)
+{
+	if (reason < 8)
+		s->c.refused[reason]++;
+	struct es_msg m = {.type = ES_MSG_REFUSED, .u.refused.reason = reason};
+	(void)send_msg(s, peer, &m);
+	enet_peer_disconnect_later(peer, 0);
+}
+
+static void busy(struct es_server *s, ENetPeer *peer)
+{
+	s->c.refused_full++;
+	struct es_msg m = {.type = ES_MSG_BUSY};
+	/* jitter the retry so refused people do not come back in lockstep */
+	m.u.busy.retry_after_ms = 2000 + randombytes_uniform(3000);
+	(void)send_msg(s, peer, &m);
+	enet_peer_disconnect_later(peer, 0);
+}
+
+static void person_leave(struct es_server *s, struct peer_slot *slot);
+
+/*
+ * Admit an authenticated person: room state exists from here on.  Returns
+ * the person id, or a negative errno.  The caller sends the WELCOME.
+ */
+static int admit(struct es_server *s, ENetPeer *peer, struct peer_slot *slot, const char *name,
+		 const struct es_hello *h)
+{
+	int id = free_person_id(s);
+	if (id < 0)
+		return -EBUSY;
 	struct person *q = &s->people[id];
 	struct es_pos pos = h->pos;
-	if (s->cfg.hooks && s->cfg.hooks->join) {
-		char name[ES_NAME_MAX + 1];
-		memcpy(name, h->name, h->name_len);
-		name[h->name_len] = 0;
-		s->cfg.hooks->join(s->cfg.hooks->ud, name, &pos.x_cm, &pos.y_cm, &pos.facing);
-	}
+	if (s->cfg.hooks && s->cfg.hooks->join)
+		s->cfg.hooks->join(s->cfg.hooks->ud, slot->key, name, &pos.x_cm, &pos.y_cm, &pos.facing);
 	int r = es_engine_add(s->engine, (unsigned)id, (float)pos.x_cm / 100.0f, (float)pos.y_cm / 100.0f,
 			      pos_facing_rad(&pos));
 	if (r < 0) {
-		logf_("warn", "cannot add %.*s: %s", h->name_len, h->name, strerror(-r));
-		enet_peer_disconnect_later(peer, 0);
-		return;
+		logf_("warn", "cannot add %s: %s", name, strerror(-r));
+		return r;
 	}
 	memset(q, 0, sizeof(*q));
 	q->used = true;
 	q->peer = peer;
-	memcpy(q->name, h->name, h->name_len);
-	q->name[h->name_len] = 0;
-	q->name_len = h->name_len;
+	size_t nl = strlen(name);
+	memcpy(q->name, name, nl + 1);
+	q->name_len = (uint8_t)nl;
 	q->pos = pos;
 	q->flags = h->flags & (ES_PF_MUTED | ES_PF_FOCUS | ES_PF_THIN);
 	apply_flags(s, (unsigned)id);
 	slot->person = id;
 	s->c.joins++;
 	s->c.people++;
+	return id;
+}
 
-	struct es_msg w = {.type = ES_MSG_WELCOME};
-	w.u.welcome = (struct es_welcome){ES_PROTO_VERSION, (uint16_t)id, q->pos};
-	(void)send_msg(s, peer, &w);
-	send_roster(s, (unsigned)id);
+/* Someone new is here: tell them who else is, and everyone else about them. */
+static void announce(struct es_server *s, unsigned id)
+{
+	struct person *q = &s->people[id];
+	send_roster(s, id);
 	struct es_msg j = {.type = ES_MSG_PRESENCE};
 	j.u.presence.count = 1;
-	presence_join_entry(q, (unsigned)id, &j.u.presence.entry[0]);
-	broadcast(s, &j, id);
-	logf_("info", "%s joined as #%d at %.2f,%.2f (%u here)", q->name, id, q->pos.x_cm / 100.0, q->pos.y_cm / 100.0,
+	presence_join_entry(q, id, &j.u.presence.entry[0]);
+	broadcast(s, &j, (int)id);
+	logf_("info", "%s joined as #%u at %.2f,%.2f (%u here)", q->name, id, q->pos.x_cm / 100.0, q->pos.y_cm / 100.0,
 	      s->c.people);
+}
+
+/*
+ * Answer one queued handshake message 1.  Cheap checks come first (room
+ * for one more), the Diffie-Hellman work after; nothing about the person
+ * exists until the handshake and the authorisation both succeed.
+ */
+static void handshake(struct es_server *s, ENetPeer *peer, struct peer_slot *slot)
+{
+	slot->st = SLOT_IDLE;
+	if (free_person_id(s) < 0) {
+		busy(s, peer);
+		return;
+	}
+	s->c.handshakes++;
+	struct es_noise hs;
+	uint8_t client[32], ts[ES_TAI64N_LEN], payload[ES_NOISE_PAYLOAD_MAX], reply[ES_NOISE_MSG2_MAX];
+	struct es_join_payload jp;
+	int n;
+	if (es_noise_responder_init(&hs, &s->key, (const uint8_t *)ES_NOISE_PROLOGUE, sizeof(ES_NOISE_PROLOGUE) - 1) < 0 ||
+	    (n = es_noise_read_msg1(&hs, slot->msg1, slot->msg1_len, client, ts, payload, sizeof(payload))) < 0 ||
+	    es_join_payload_decode(&jp, payload, (size_t)n) < 0) {
+		s->c.handshake_failures++;
+		es_noise_clear(&hs);
+		refuse(s, peer, ES_REFUSED_BAD_HANDSHAKE);
+		return;
+	}
+	if (jp.hello.version != ES_PROTO_VERSION) {
+		s->c.handshake_failures++;
+		es_noise_clear(&hs);
+		refuse(s, peer, ES_REFUSED_VERSION);
+		return;
+	}
+	char asked[ES_NAME_MAX + 1], name[ES_NAME_MAX + 1];
+	memcpy(asked, jp.hello.name, jp.hello.name_len);
+	asked[jp.hello.name_len] = 0;
+	memcpy(name, asked, sizeof(name));
+	if (s->cfg.hooks && s->cfg.hooks->authorize) {
+		int r = s->cfg.hooks->authorize(s->cfg.hooks->ud, client, ts, asked, jp.has_secret ? jp.secret : NULL, name);
+		if (r < 0) {
+			s->c.refused_auth++;
+			logf_("info", "refused a key asking to be '%s': reason %d", asked, -r);
+			es_noise_clear(&hs);
+			sodium_memzero(&jp, sizeof(jp));
+			refuse(s, peer, (uint8_t)-r);
+			return;
+		}
+	}
+	sodium_memzero(jp.secret, sizeof(jp.secret)); /* spent; the HELLO is still needed */
+	/* the same key again (a reconnect the old session has not noticed): the new session wins */
+	for (size_t i = 0; i < s->host->peerCount; i++) {
+		struct peer_slot *o = &s->slots[i];
+		if (o != slot && o->st == SLOT_AUTHED && sodium_memcmp(o->key, client, 32) == 0) {
+			struct es_msg bye = {.type = ES_MSG_BYE, .u.bye.reason = ES_BYE_REPLACED};
+			(void)send_msg(s, &s->host->peers[i], &bye);
+			person_leave(s, o);
+			o->st = SLOT_IDLE;
+			enet_peer_disconnect_later(&s->host->peers[i], 0);
+			s->c.replaced++;
+		}
+	}
+	memcpy(slot->key, client, 32);
+	int id = admit(s, peer, slot, name, &jp.hello);
+	if (id < 0) {
+		es_noise_clear(&hs);
+		if (id == -EBUSY)
+			busy(s, peer);
+		else
+			enet_peer_disconnect_later(peer, 0);
+		return;
+	}
+	struct es_msg w = {.type = ES_MSG_WELCOME};
+	w.u.welcome = (struct es_welcome){ES_PROTO_VERSION, (uint16_t)id, s->people[id].pos};
+	uint8_t wbuf[64];
+	int wn = es_msg_encode(&w, wbuf, sizeof(wbuf));
+	n = wn < 0 ? wn : es_noise_write_msg2(&hs, wbuf, (size_t)wn, reply, sizeof(reply));
+	if (n < 0 || es_noise_split(&hs, &slot->tx, &slot->rx) < 0) {
+		s->c.handshake_failures++;
+		es_noise_clear(&hs);
+		person_leave(s, slot);
+		enet_peer_disconnect_later(peer, 0);
+		return;
+	}
+	es_noise_clear(&hs);
+	struct es_msg m2 = {.type = ES_MSG_HANDSHAKE2, .u.blob = {(uint16_t)n, reply}};
+	(void)send_msg(s, peer, &m2); /* still in the clear: slot is not yet AUTHED */
+	slot->st = SLOT_AUTHED;
+	announce(s, (unsigned)id);
+}
+
+/* Work through queued handshakes, a bounded number per tick. */
+static void run_handshakes(struct es_server *s)
+{
+	unsigned budget = s->cfg.handshakes_per_tick ? s->cfg.handshakes_per_tick : 24;
+	size_t npeers = s->host->peerCount;
+	while (s->hs_count && budget--) {
+		unsigned i = s->hs_queue[s->hs_head];
+		s->hs_head = (unsigned)((s->hs_head + 1) % npeers);
+		s->hs_count--;
+		ENetPeer *peer = &s->host->peers[i];
+		if (s->slots[i].st == SLOT_QUEUED && peer->state == ENET_PEER_STATE_CONNECTED)
+			handshake(s, peer, &s->slots[i]);
+	}
 }
 
 static void person_leave(struct es_server *s, struct peer_slot *slot)
 {
+	es_cipher_clear(&slot->tx);
+	es_cipher_clear(&slot->rx);
 	if (slot->person < 0)
 		return;
 	unsigned id = (unsigned)slot->person;
 	struct person *q = &s->people[id];
 	logf_("info", "%s left (#%u)", q->name, id);
 	if (s->cfg.hooks && s->cfg.hooks->place)
-		s->cfg.hooks->place(s->cfg.hooks->ud, q->name, q->pos.x_cm, q->pos.y_cm, q->pos.facing);
+		s->cfg.hooks->place(s->cfg.hooks->ud, slot->key, q->name, q->pos.x_cm, q->pos.y_cm, q->pos.facing);
 	es_engine_remove(s->engine, id);
 	memset(q, 0, sizeof(*q));
 	slot->person = -1;
@@ -423,8 +668,50 @@ static void handle_packet(struct es_server *s, ENetPeer *peer, const ENetPacket 
 			s->c.drop_malformed++;
 		return;
 	}
-	if (m.type == ES_MSG_HELLO) {
-		handle_hello(s, peer, slot, &m.u.hello);
+	if (slot->st != SLOT_AUTHED) {
+		/* before the handshake only message 1 is accepted, once */
+		if (m.type != ES_MSG_HANDSHAKE1 || slot->st != SLOT_IDLE) {
+			s->c.drop_unjoined++;
+			return;
+		}
+		if (m.u.blob.len > sizeof(slot->msg1)) {
+			s->c.drop_oversize++;
+			return;
+		}
+		if (!rate_ok(s, peer->address.host, HS_RATE, HS_BURST)) {
+			s->c.drop_rate++;
+			refuse(s, peer, ES_REFUSED_RATE);
+			return;
+		}
+		memcpy(slot->msg1, m.u.blob.data, m.u.blob.len);
+		slot->msg1_len = m.u.blob.len;
+		slot->st = SLOT_QUEUED;
+		size_t npeers = s->host->peerCount;
+		s->hs_queue[(s->hs_head + s->hs_count) % npeers] = (unsigned)(peer - s->host->peers);
+		s->hs_count++;
+		return;
+	}
+	if (m.type != ES_MSG_SEALED) {
+		s->c.drop_unjoined++; /* plain traffic after the handshake */
+		return;
+	}
+	static const uint8_t ad = ES_MSG_SEALED;
+	r = es_cipher_open(&slot->rx, &ad, 1, m.u.blob.data, m.u.blob.len, s->buf, sizeof(s->buf));
+	if (r < 0) {
+		if (r == -EALREADY)
+			s->c.drop_replayed++;
+		else if (r == -ESTALE)
+			s->c.drop_stale++;
+		else
+			s->c.drop_tampered++;
+		return;
+	}
+	r = es_msg_decode(&m, s->buf, (size_t)r);
+	if (r < 0 || es_msg_is_plain(m.type)) {
+		if (r == -EPROTONOSUPPORT)
+			s->c.drop_unknown++;
+		else
+			s->c.drop_malformed++;
 		return;
 	}
 	if (slot->person < 0) {
@@ -451,7 +738,7 @@ static void handle_packet(struct es_server *s, ENetPeer *peer, const ENetPacket 
 			q->pos = m.u.move;
 			q->dirty = true;
 			if (s->cfg.hooks && s->cfg.hooks->place)
-				s->cfg.hooks->place(s->cfg.hooks->ud, q->name, q->pos.x_cm, q->pos.y_cm, q->pos.facing);
+				s->cfg.hooks->place(s->cfg.hooks->ud, slot->key, q->name, q->pos.x_cm, q->pos.y_cm, q->pos.facing);
 		} else
 			s->c.drop_malformed++;
 		break;
@@ -475,6 +762,11 @@ static void on_connect(struct es_server *s, ENetPeer *peer)
 	struct peer_slot *slot = peer->data;
 	slot->connected_ms = now_ns() / 1000000;
 	slot->person = -1;
+	slot->st = SLOT_IDLE;
+	/* the client checks this against the key it pinned before it says anything */
+	struct es_msg k = {.type = ES_MSG_SERVER_KEY, .u.server_key.version = ES_PROTO_VERSION};
+	memcpy(k.u.server_key.key, s->key.pub, 32);
+	(void)send_msg(s, peer, &k);
 }
 
 static void service(struct es_server *s)
@@ -492,6 +784,7 @@ static void service(struct es_server *s)
 			break;
 		case ENET_EVENT_TYPE_DISCONNECT:
 			person_leave(s, ev.peer->data);
+			((struct peer_slot *)ev.peer->data)->st = SLOT_IDLE;
 			break;
 		default:
 			break;
@@ -582,7 +875,7 @@ static void reap_prejoin(struct es_server *s)
 		if (peer->state == ENET_PEER_STATE_DISCONNECTED || slot->person >= 0)
 			continue;
 		if (peer->state == ENET_PEER_STATE_CONNECTED && now_ms - slot->connected_ms > PREJOIN_MS) {
-			s->c.drop_unjoined++;
+			s->c.prejoin_timeouts++;
 			enet_peer_reset(peer);
 		}
 	}
@@ -594,6 +887,7 @@ static int tick(struct es_server *s)
 	s->tick++;
 	s->c.ticks++;
 	service(s); /* ENet's own timers (acks, timeouts) run on every tick */
+	run_handshakes(s);
 	int r = es_engine_tick(s->engine, emit, s);
 	if (r < 0) {
 		static struct es_log_ratelimit rl; /* a failing codec would fail every tick */
@@ -601,7 +895,7 @@ static int tick(struct es_server *s)
 	}
 	if (s->tick % PRESENCE_EVERY == 0)
 		presence_batch(s);
-	if (s->tick % 50 == 0)
+	if (s->tick % 10 == 0)
 		reap_prejoin(s);
 	enet_host_flush(s->host);
 	if (s->cfg.hooks && s->cfg.hooks->tick) {

@@ -22,10 +22,22 @@ struct es_server_hooks {
 	void *ud;
 	/* end of every tick; work_ns is how long the tick's work took */
 	void (*tick)(void *ud, const struct es_server_counters *c, uint64_t work_ns);
+	/*
+	 * A handshake proved possession of key: may it join?  name_in is the
+	 * name the client asks for, invite_secret the 16-byte secret of an
+	 * invite it redeems (or NULL), ts the handshake's TAI64N timestamp.
+	 * Write the name to use to name_out and return 0, or return
+	 * -ES_REFUSED_* (a positive reason, negated).  NULL: everyone may
+	 * join under the name they ask for.
+	 */
+	int (*authorize)(void *ud, const uint8_t key[32], const uint8_t ts[12], const char *name_in,
+			 const uint8_t *invite_secret, char *name_out);
 	/* someone is being admitted: may change the place (cm, decidegrees) */
-	void (*join)(void *ud, const char *name, int32_t *x_cm, int32_t *y_cm, uint16_t *facing);
+	void (*join)(void *ud, const uint8_t key[32], const char *name, int32_t *x_cm, int32_t *y_cm,
+		     uint16_t *facing);
 	/* someone moved or left: remember where */
-	void (*place)(void *ud, const char *name, int32_t x_cm, int32_t y_cm, uint16_t facing);
+	void (*place)(void *ud, const uint8_t key[32], const char *name, int32_t x_cm, int32_t y_cm,
+		      uint16_t facing);
 };
 
 struct es_server_config {
@@ -36,6 +48,9 @@ struct es_server_config {
 	int bitrate;
 	int complexity;
 	const struct es_server_hooks *hooks; /* borrowed; NULL = none */
+	const uint8_t *key_priv;   /* 32-byte X25519 private key, copied; required */
+	unsigned peers_per_address; /* ENet peers from one IP address at once */
+	unsigned handshakes_per_tick; /* at most this many Noise responses per tick */
 };
 
 void es_server_config_default(struct es_server_config *cfg);
@@ -47,6 +62,10 @@ struct es_server_counters {
 	uint64_t drop_malformed, drop_unknown, drop_unjoined, drop_oversize, drop_late;
 	uint64_t joins, leaves, refused_full;
 	uint64_t resets_sent;
+	uint64_t cookies_sent, drop_cookie, drop_tampered, drop_replayed, drop_stale, drop_rate;
+	uint64_t handshakes, handshake_failures, refused_auth, replaced;
+	uint64_t refused[8];   /* handshakes refused, by ES_REFUSED_* reason */
+	uint64_t prejoin_timeouts; /* connected but not authenticated in time */
 	unsigned people; /* now */
 	/* gauges: talking and muted as of the last presence batch; plans and
 	 * encodes of the last tick */

@@ -9,7 +9,12 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <limits.h>
 
+#include "earshot-crypto.h"
+#include "earshot-proto.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
@@ -31,6 +36,8 @@ struct es_service {
 	struct es_server_hooks hooks;
 	volatile sig_atomic_t reload;
 	uint64_t ticks;
+	struct es_keypair key; /* the server's static key */
+	bool open_enrolment;
 };
 
 /* sd_notify failures are harmless to the floor, but worth a (rate-limited) word */
@@ -46,19 +53,123 @@ static int64_t unix_now(void)
 	return (int64_t)time(NULL);
 }
 
-/* Interim identity until handshakes give us public keys (see service.h). */
-static void name_key(const char *name, uint8_t key[static ES_STATE_KEY_LEN])
-{
-	static const char ctx[] = "earshot name-only v0";
-	crypto_generichash(key, ES_STATE_KEY_LEN, (const uint8_t *)name, strlen(name),
-		(const uint8_t *)ctx, sizeof(ctx) - 1);
-}
-
-static void on_join(void *ud, const char *name, int32_t *x_cm, int32_t *y_cm, uint16_t *facing)
+/*
+ * May this key join?  Enrolled keys may, once per handshake timestamp
+ * (replay protection across restarts: the timestamp is saved); a new key
+ * may enrol with a valid one-time invite, or, in open mode, under a name
+ * nobody else holds.  Runs on the tick thread; the state lock is only
+ * contended by the saver's copy.
+ */
+static int on_authorize(void *ud, const uint8_t key[32], const uint8_t ts[12], const char *name_in,
+			const uint8_t *invite_secret, char *name_out)
 {
 	struct es_service *svc = ud;
-	uint8_t key[ES_STATE_KEY_LEN];
-	name_key(name, key);
+	int r = 0;
+	es_saver_lock(svc->saver);
+	struct es_person *p = es_state_find_key(svc->db, key);
+	if (p) {
+		if (es_person_bump_timestamp(p, ts) < 0) {
+			r = -ES_REFUSED_REPLAY;
+			goto out;
+		}
+		snprintf(name_out, ES_NAME_MAX + 1, "%.*s", ES_NAME_MAX, p->name);
+		goto out_dirty;
+	}
+	struct es_person np = {0};
+	memcpy(np.key, key, ES_STATE_KEY_LEN);
+	memcpy(np.last_ts, ts, ES_STATE_TS_LEN);
+	np.last_seen = unix_now();
+	if (invite_secret) {
+		char code[ES_INVITE_CODE_LEN + 1];
+		es_state_invite_code(invite_secret, code);
+		int c = es_state_invite_consume(svc->db, code, unix_now(), np.name);
+		sodium_memzero(code, sizeof(code));
+		if (c < 0) {
+			es_log_info("an invite was presented that is %s", c == -ETIMEDOUT ? "expired" : "unknown or used");
+			r = -ES_REFUSED_INVITE;
+			goto out;
+		}
+		es_log_info("%s enrolled with an invite", np.name);
+	} else if (svc->open_enrolment) {
+		if (es_state_find_name(svc->db, name_in)) {
+			r = -ES_REFUSED_NAME_TAKEN;
+			goto out;
+		}
+		snprintf(np.name, sizeof(np.name), "%s", name_in);
+		es_log_info("%s enrolled (open enrolment)", np.name);
+	} else {
+		r = -ES_REFUSED_UNKNOWN_KEY;
+		goto out;
+	}
+	if (es_state_put(svc->db, &np) < 0) {
+		r = -ES_REFUSED_UNKNOWN_KEY;
+		goto out;
+	}
+	snprintf(name_out, ES_NAME_MAX + 1, "%.*s", ES_NAME_MAX, np.name);
+out_dirty:
+	es_saver_mark_dirty(svc->saver);
+out:
+	es_saver_unlock(svc->saver);
+	return r;
+}
+
+/*
+ * The server's static key: <state_dir>/server.key, 64 hex digits of the
+ * private key, mode 0600, made on first start and written atomically.
+ */
+static int server_key_load(const char *dir, struct es_keypair *kp)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	if (snprintf(path, sizeof(path), "%s/server.key", dir) >= (int)sizeof(path) ||
+	    snprintf(tmp, sizeof(tmp), "%s/server.key.tmp", dir) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		es_log_error("cannot make the state directory %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	FILE *f = fopen(path, "r");
+	if (f) {
+		char hex[80] = {0};
+		uint8_t priv[32];
+		size_t bin = 0;
+		bool ok = fgets(hex, sizeof(hex), f) != NULL &&
+			  sodium_hex2bin(priv, sizeof(priv), hex, strlen(hex), "\n", &bin, NULL) == 0 && bin == 32;
+		fclose(f);
+		int r = ok ? es_noise_keypair_from_private(kp, priv) : -EINVAL;
+		sodium_memzero(priv, sizeof(priv));
+		sodium_memzero(hex, sizeof(hex));
+		if (r < 0)
+			es_log_error("%s: not a server key (64 hex digits); move it away to make a new one", path);
+		return r;
+	}
+	if (errno != ENOENT) {
+		es_log_error("%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	es_noise_keypair(kp);
+	char hex[65];
+	sodium_bin2hex(hex, sizeof(hex), kp->priv, 32);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int r = 0;
+	if (fd < 0 || dprintf(fd, "%s\n", hex) < 0 || fsync(fd) < 0 || close(fd) < 0 || rename(tmp, path) < 0)
+		r = -errno;
+	sodium_memzero(hex, sizeof(hex));
+	if (r < 0) {
+		es_log_error("cannot write %s: %s", path, strerror(-r));
+		return r;
+	}
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	es_log_info("made a new server key in %s", path);
+	return 0;
+}
+
+static void on_join(void *ud, const uint8_t key[32], const char *name, int32_t *x_cm, int32_t *y_cm, uint16_t *facing)
+{
+	struct es_service *svc = ud;
 
 	es_saver_lock(svc->saver);
 	struct es_person *p = es_state_find_key(svc->db, key);
@@ -79,7 +190,7 @@ static void on_join(void *ud, const char *name, int32_t *x_cm, int32_t *y_cm, ui
 		es_saver_mark_dirty(svc->saver);
 	} else {
 		struct es_person np = { 0 };
-		memcpy(np.key, key, sizeof(key));
+		memcpy(np.key, key, ES_STATE_KEY_LEN);
 		snprintf(np.name, sizeof(np.name), "%s", name);
 		np.last_seen = unix_now();
 		np.has_place = true;
@@ -95,11 +206,10 @@ static void on_join(void *ud, const char *name, int32_t *x_cm, int32_t *y_cm, ui
 	es_saver_unlock(svc->saver);
 }
 
-static void on_place(void *ud, const char *name, int32_t x_cm, int32_t y_cm, uint16_t facing)
+static void on_place(void *ud, const uint8_t key[32], const char *name, int32_t x_cm, int32_t y_cm, uint16_t facing)
 {
 	struct es_service *svc = ud;
-	uint8_t key[ES_STATE_KEY_LEN];
-	name_key(name, key);
+	(void)name;
 
 	es_saver_lock(svc->saver);
 	struct es_person *p = es_state_find_key(svc->db, key);
@@ -192,7 +302,18 @@ static void on_tick(void *ud, const struct es_server_counters *c, uint64_t work_
 	m->packets_dropped_total[ES_DROP_UNAUTHENTICATED] = c->drop_unjoined;
 	m->packets_dropped_total[ES_DROP_OVERSIZE] = c->drop_oversize;
 	m->packets_dropped_total[ES_DROP_LATE] = c->drop_late;
-	m->handshakes_total = c->joins;
+	m->packets_dropped_total[ES_DROP_TAMPERED] = c->drop_tampered;
+	m->packets_dropped_total[ES_DROP_REPLAYED] = c->drop_replayed;
+	m->packets_dropped_total[ES_DROP_STALE] = c->drop_stale;
+	m->packets_dropped_total[ES_DROP_RATE_LIMITED] = c->drop_rate;
+	m->packets_dropped_total[ES_DROP_COOKIE] = c->drop_cookie;
+	m->handshakes_total = c->handshakes;
+	m->handshake_failures_total[ES_HS_FAIL_MALFORMED] = c->refused[ES_REFUSED_BAD_HANDSHAKE] + c->refused[ES_REFUSED_VERSION];
+	m->handshake_failures_total[ES_HS_FAIL_UNKNOWN_KEY] = c->refused[ES_REFUSED_UNKNOWN_KEY] + c->refused[ES_REFUSED_NAME_TAKEN];
+	m->handshake_failures_total[ES_HS_FAIL_REPLAYED] = c->refused[ES_REFUSED_REPLAY];
+	m->handshake_failures_total[ES_HS_FAIL_BAD_INVITE] = c->refused[ES_REFUSED_INVITE];
+	m->handshake_failures_total[ES_HS_FAIL_RATE_LIMITED] = c->refused[ES_REFUSED_RATE];
+	m->handshake_failures_total[ES_HS_FAIL_TIMEOUT] = c->prejoin_timeouts;
 	m->admissions_refused_total = c->refused_full;
 	es_metrics_publish(svc->metrics, m);
 
@@ -233,11 +354,23 @@ struct es_service *es_service_start(const struct es_config *cfg, int argc, char 
 	}
 	metrics_restart(svc);
 
+	if (server_key_load(cfg->state_dir, &svc->key) < 0) {
+		e = EINVAL;
+		goto err_saver;
+	}
+	char fp[ES_FINGERPRINT_LEN];
+	es_key_fingerprint(svc->key.pub, fp);
+	svc->open_enrolment = es_config_open_enrolment(cfg);
+	es_log_info("server key fingerprint %s; enrolment %s", fp,
+		    svc->open_enrolment ? "OPEN: any key that connects is enrolled" : "by invite only");
 	svc->hooks = (struct es_server_hooks){
-		.ud = svc, .tick = on_tick, .join = on_join, .place = on_place,
+		.ud = svc, .tick = on_tick, .authorize = on_authorize, .join = on_join, .place = on_place,
 	};
 	return svc;
 
+err_saver:
+	es_metrics_stop(svc->metrics);
+	es_saver_stop(svc->saver);
 err_db:
 	es_state_free(svc->db);
 err_free:
@@ -255,7 +388,18 @@ void es_service_stop(struct es_service *svc)
 	es_saver_stop(svc->saver); /* the final save */
 	es_notify_clear(&svc->notify);
 	es_state_free(svc->db);
+	es_keypair_clear(&svc->key);
 	free(svc);
+}
+
+const uint8_t *es_service_server_key(const struct es_service *svc)
+{
+	return svc->key.priv;
+}
+
+const uint8_t *es_service_server_pub(const struct es_service *svc)
+{
+	return svc->key.pub;
 }
 
 const struct es_server_hooks *es_service_hooks(struct es_service *svc)

@@ -17,6 +17,7 @@
 #ifndef EARSHOT_SERVICE_H
 #define EARSHOT_SERVICE_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "config.h"
@@ -38,6 +39,10 @@ void es_service_stop(struct es_service *svc);
 
 /* Hooks for es_server_config.hooks; valid until es_service_stop(). */
 const struct es_server_hooks *es_service_hooks(struct es_service *svc);
+
+/* The server's static key pair (private, public): 32 bytes each, valid until stop. */
+const uint8_t *es_service_server_key(const struct es_service *svc);
+const uint8_t *es_service_server_pub(const struct es_service *svc);
 
 /* READY=1 with a status line; STOPPING=1.  No-ops outside systemd. */
 void es_service_ready(struct es_service *svc, const char *status);

@@ -24,7 +24,7 @@
 struct es_state_db {
 	struct es_person *people;
 	size_t n_people, cap_people;
-	struct es_invite *invites;
+	struct es_pending_invite *invites;
 	size_t n_invites, cap_invites;
 	/* loaded from state.prev because "state" was bad: saves must not
 	 * rotate the bad file over the good previous one */
@@ -177,7 +177,7 @@ char *es_state_format(const struct es_state_db *st, size_t *len)
 		buf_printf(&b, "\n");
 	}
 	for (size_t i = 0; i < st->n_invites; i++) {
-		const struct es_invite *v = &st->invites[i];
+		const struct es_pending_invite *v = &st->invites[i];
 		buf_printf(&b, "invite ");
 		buf_hex(&b, v->hash, sizeof(v->hash));
 		buf_printf(&b, " %lld ", (long long)v->expires);
@@ -396,7 +396,7 @@ int es_state_parse(const uint8_t *buf, size_t len, struct es_state_db **out, cha
 			if (r < 0 || st->n_people != before + 1)
 				BAD("line %u: duplicate or invalid person (%s)", lineno, strerror(r < 0 ? -r : EEXIST));
 		} else if (kind && strcmp(kind, "invite") == 0) {
-			struct es_invite v = { 0 };
+			struct es_pending_invite v = { 0 };
 			char *f_hash = next_field(&rest), *f_exp = next_field(&rest), *f_name = next_field(&rest);
 			if (rest)
 				BAD("line %u: too many fields", lineno);
@@ -749,7 +749,7 @@ bool es_state_equal(const struct es_state_db *a, const struct es_state_db *b)
 			return false;
 	}
 	for (size_t i = 0; i < a->n_invites; i++) {
-		const struct es_invite *v = &a->invites[i], *w = &b->invites[i];
+		const struct es_pending_invite *v = &a->invites[i], *w = &b->invites[i];
 		if (memcmp(v->hash, w->hash, 32) || strcmp(v->name, w->name) || v->expires != w->expires)
 			return false;
 	}
@@ -780,11 +780,22 @@ static int invite_hash(const char *code, uint8_t hash[32])
 	return 0;
 }
 
-int es_state_invite_create(struct es_state_db *st, const char *name, int64_t now, int64_t ttl_s,
-	char code_out[static ES_INVITE_CODE_LEN + 1])
+void es_state_invite_code(const uint8_t secret[static ES_INVITE_SECRET_LEN], char code_out[static ES_INVITE_CODE_LEN + 1])
 {
-	uint8_t rnd[16];
-	struct es_invite v = { 0 };
+	/* 128 bits -> 26 base32 digits, 5 bits each (the last one has 3) */
+	for (unsigned i = 0; i < ES_INVITE_CODE_LEN; i++) {
+		unsigned bit = i * 5, byte = bit / 8, off = bit % 8;
+		unsigned w = (unsigned)secret[byte] << 8 | (byte + 1 < ES_INVITE_SECRET_LEN ? secret[byte + 1] : 0);
+		code_out[i] = b32[(w >> (11 - off)) & 31];
+	}
+	code_out[ES_INVITE_CODE_LEN] = '\0';
+}
+
+int es_state_invite_add(struct es_state_db *st, const char *name, int64_t now, int64_t ttl_s,
+	const uint8_t secret[static ES_INVITE_SECRET_LEN])
+{
+	struct es_pending_invite v = { 0 };
+	char code[ES_INVITE_CODE_LEN + 1];
 
 	if (!text_ok(name, ES_STATE_NAME_MAX) || name[0] == '\0' || ttl_s <= 0)
 		return -EINVAL;
@@ -795,24 +806,27 @@ int es_state_invite_create(struct es_state_db *st, const char *name, int64_t now
 		return -E2BIG;
 	if (state_grow((void **)&st->invites, &st->cap_invites, st->n_invites, sizeof(v)) < 0)
 		return -ENOMEM;
-
-	randombytes_buf(rnd, sizeof(rnd));
-	/* 128 bits -> 26 base32 digits, 5 bits each (the last one has 3) */
-	for (unsigned i = 0; i < ES_INVITE_CODE_LEN; i++) {
-		unsigned bit = i * 5, byte = bit / 8, off = bit % 8;
-		unsigned w = (unsigned)rnd[byte] << 8 | (byte + 1 < sizeof(rnd) ? rnd[byte + 1] : 0);
-		code_out[i] = b32[(w >> (11 - off)) & 31];
-	}
-	code_out[ES_INVITE_CODE_LEN] = '\0';
-	sodium_memzero(rnd, sizeof(rnd));
-
-	int r = invite_hash(code_out, v.hash);
+	es_state_invite_code(secret, code);
+	int r = invite_hash(code, v.hash);
+	sodium_memzero(code, sizeof(code));
 	if (r < 0)
 		return -EIO; /* cannot happen: the code is our own */
 	snprintf(v.name, sizeof(v.name), "%s", name);
 	v.expires = now + ttl_s;
 	st->invites[st->n_invites++] = v;
 	return 0;
+}
+
+int es_state_invite_create(struct es_state_db *st, const char *name, int64_t now, int64_t ttl_s,
+	char code_out[static ES_INVITE_CODE_LEN + 1])
+{
+	uint8_t rnd[ES_INVITE_SECRET_LEN];
+	randombytes_buf(rnd, sizeof(rnd));
+	int r = es_state_invite_add(st, name, now, ttl_s, rnd);
+	if (r == 0)
+		es_state_invite_code(rnd, code_out);
+	sodium_memzero(rnd, sizeof(rnd));
+	return r;
 }
 
 static void invite_remove(struct es_state_db *st, size_t i)
@@ -858,7 +872,7 @@ size_t es_state_invite_count(const struct es_state_db *st)
 	return st->n_invites;
 }
 
-const struct es_invite *es_state_invite(const struct es_state_db *st, size_t i)
+const struct es_pending_invite *es_state_invite(const struct es_state_db *st, size_t i)
 {
 	return i < st->n_invites ? &st->invites[i] : NULL;
 }

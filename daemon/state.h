@@ -45,6 +45,7 @@
 #define ES_STATE_NAME_MAX 64        /* bytes, without the NUL */
 #define ES_STATE_DESK_MAX 32
 #define ES_INVITE_CODE_LEN 26 /* base32 of 16 random bytes */
+#define ES_INVITE_SECRET_LEN 16
 #define ES_STATE_MAX_PEOPLE 100000
 #define ES_STATE_MAX_INVITES 10000
 
@@ -58,7 +59,7 @@ struct es_person {
 	uint8_t last_ts[ES_STATE_TS_LEN];   /* greatest handshake timestamp accepted */
 };
 
-struct es_invite {
+struct es_pending_invite {
 	uint8_t hash[32];             /* BLAKE2b-256 of the code; the code is not kept */
 	char name[ES_STATE_NAME_MAX + 1];
 	int64_t expires;              /* Unix seconds */
@@ -167,9 +168,20 @@ __attribute__((warn_unused_result))
 int es_state_invite_consume(struct es_state_db *st, const char *code, int64_t now,
 	char name_out[static ES_STATE_NAME_MAX + 1]);
 
+/*
+ * Register a one-time invite whose secret the caller chose (an invite token
+ * carries these 16 bytes; see proto's es_invite).  Same errors as create.
+ */
+__attribute__((warn_unused_result))
+int es_state_invite_add(struct es_state_db *st, const char *name, int64_t now, int64_t ttl_s,
+	const uint8_t secret[static ES_INVITE_SECRET_LEN]);
+
+/* The code a secret stands for, as es_state_invite_consume() takes it. */
+void es_state_invite_code(const uint8_t secret[static ES_INVITE_SECRET_LEN], char code_out[static ES_INVITE_CODE_LEN + 1]);
+
 /* Drop expired invites; returns how many. */
 size_t es_state_invite_prune(struct es_state_db *st, int64_t now);
 size_t es_state_invite_count(const struct es_state_db *st);
-const struct es_invite *es_state_invite(const struct es_state_db *st, size_t i);
+const struct es_pending_invite *es_state_invite(const struct es_state_db *st, size_t i);
 
 #endif

@@ -15,10 +15,13 @@
 #ifndef EARSHOT_PROTO_H
 #define EARSHOT_PROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define ES_PROTO_VERSION 1
+/* bound into every Noise handshake hash: both sides must agree */
+#define ES_NOISE_PROLOGUE "earshot/1"
 #define ES_DEFAULT_PORT 7700
 
 /* ENet channels. */
@@ -42,8 +45,25 @@ enum es_msg_type {
 	ES_MSG_STATE = 0x05,      /* c->s: muted, focus, ... */
 	ES_MSG_PRESENCE = 0x06,   /* s->c: who is where, deltas */
 	ES_MSG_BYE = 0x07,        /* s->c: you are being disconnected, why */
+	/* before authentication, in the clear: */
+	ES_MSG_SERVER_KEY = 0x08, /* s->c: the server's static public key */
+	ES_MSG_HANDSHAKE1 = 0x09, /* c->s: Noise IK message 1 (carries HELLO) */
+	ES_MSG_HANDSHAKE2 = 0x0A, /* s->c: Noise IK message 2 (carries WELCOME) */
+	ES_MSG_REFUSED = 0x0B,    /* s->c: not admitted, and why */
 	ES_MSG_AUDIO_UP = 0x10,   /* c->s: one 20 ms mono Opus frame */
 	ES_MSG_AUDIO_DOWN = 0x11, /* s->c: what this listener hears this tick */
+	/* after authentication everything else travels inside this: */
+	ES_MSG_SEALED = 0x80,     /* [0x80][u64 counter][ciphertext][tag] */
+};
+
+enum es_refused_reason {
+	ES_REFUSED_UNKNOWN_KEY = 1, /* not enrolled and no valid invite */
+	ES_REFUSED_INVITE = 2,      /* the invite is unknown, used or expired */
+	ES_REFUSED_REPLAY = 3,      /* handshake older than one already seen */
+	ES_REFUSED_NAME_TAKEN = 4,  /* open enrolment: that name is someone else's */
+	ES_REFUSED_BAD_HANDSHAKE = 5, /* could not be read: wrong server key? */
+	ES_REFUSED_RATE = 6,        /* too many attempts from this address */
+	ES_REFUSED_VERSION = 7,     /* protocol version not supported */
 };
 
 /* Person state flags (HELLO, STATE, PRESENCE). */
@@ -59,6 +79,7 @@ enum es_bye_reason {
 	ES_BYE_RESTART = 2,
 	ES_BYE_REMOVED = 3,
 	ES_BYE_PROTOCOL = 4,
+	ES_BYE_REPLACED = 5, /* the same key joined again from elsewhere */
 };
 
 struct es_pos {
@@ -141,6 +162,21 @@ struct es_audio_down {
 	const uint8_t *mix; /* borrowed; stereo Opus */
 };
 
+struct es_server_key {
+	uint16_t version;
+	uint8_t key[32];
+};
+
+struct es_refused {
+	uint8_t reason;
+};
+
+/* Handshake messages and sealed packets carry opaque bytes. */
+struct es_blob {
+	uint16_t len;
+	const uint8_t *data; /* borrowed */
+};
+
 struct es_msg {
 	uint8_t type;
 	union {
@@ -153,6 +189,9 @@ struct es_msg {
 		struct es_bye bye;
 		struct es_audio_up up;
 		struct es_audio_down down;
+		struct es_server_key server_key;
+		struct es_refused refused;
+		struct es_blob blob; /* HANDSHAKE1, HANDSHAKE2, SEALED */
 	} u;
 };
 
@@ -169,6 +208,24 @@ __attribute__((warn_unused_result)) int es_msg_encode(const struct es_msg *m, ui
  * unspecified.
  */
 __attribute__((warn_unused_result)) int es_msg_decode(struct es_msg *m, const uint8_t *buf, size_t len);
+
+/* True for the types that may (and must) travel in the clear. */
+int es_msg_is_plain(uint8_t type);
+
+/*
+ * The application payload of Noise message 1: the HELLO, and optionally the
+ * 16-byte secret of an invite being redeemed.  Encoded as
+ * [u8 hello_len][hello][u8 secret_len (0 or 16)][secret].
+ */
+#define ES_INVITE_SECRET_BYTES 16
+struct es_join_payload {
+	struct es_hello hello;
+	bool has_secret;
+	uint8_t secret[ES_INVITE_SECRET_BYTES];
+};
+
+__attribute__((warn_unused_result)) int es_join_payload_encode(const struct es_join_payload *p, uint8_t *buf, size_t cap);
+__attribute__((warn_unused_result)) int es_join_payload_decode(struct es_join_payload *p, const uint8_t *buf, size_t len);
 
 /* A short constant name for a message type, for logs. */
 const char *es_msg_type_name(uint8_t type);

@@ -18,6 +18,11 @@ const char *es_msg_type_name(uint8_t type)
 	case ES_MSG_BYE: return "bye";
 	case ES_MSG_AUDIO_UP: return "audio-up";
 	case ES_MSG_AUDIO_DOWN: return "audio-down";
+	case ES_MSG_SERVER_KEY: return "server-key";
+	case ES_MSG_HANDSHAKE1: return "handshake1";
+	case ES_MSG_HANDSHAKE2: return "handshake2";
+	case ES_MSG_REFUSED: return "refused";
+	case ES_MSG_SEALED: return "sealed";
 	default: return "unknown";
 	}
 }
@@ -158,6 +163,20 @@ int es_msg_encode(const struct es_msg *m, uint8_t *buf, size_t cap)
 		es_wr_bytes(&w, d->mix, d->mix_len);
 		break;
 	}
+	case ES_MSG_SERVER_KEY:
+		es_wr_u16(&w, m->u.server_key.version);
+		es_wr_bytes(&w, m->u.server_key.key, 32);
+		break;
+	case ES_MSG_REFUSED:
+		es_wr_u8(&w, m->u.refused.reason);
+		break;
+	case ES_MSG_HANDSHAKE1:
+	case ES_MSG_HANDSHAKE2:
+	case ES_MSG_SEALED:
+		if (m->u.blob.len == 0 || m->u.blob.len > ES_MSG_MAX - 1)
+			return -EINVAL;
+		es_wr_bytes(&w, m->u.blob.data, m->u.blob.len);
+		break;
 	default:
 		return -EINVAL;
 	}
@@ -268,6 +287,24 @@ int es_msg_decode(struct es_msg *m, const uint8_t *buf, size_t len)
 		d->mix = d->mix_len ? es_rd_take(&r, d->mix_len) : NULL;
 		break;
 	}
+	case ES_MSG_SERVER_KEY: {
+		m->u.server_key.version = es_rd_u16(&r);
+		const uint8_t *k = es_rd_take(&r, 32);
+		if (k)
+			memcpy(m->u.server_key.key, k, 32);
+		break;
+	}
+	case ES_MSG_REFUSED:
+		m->u.refused.reason = es_rd_u8(&r);
+		break;
+	case ES_MSG_HANDSHAKE1:
+	case ES_MSG_HANDSHAKE2:
+	case ES_MSG_SEALED:
+		if (r.left == 0 || r.left > ES_MSG_MAX - 1)
+			return -EBADMSG;
+		m->u.blob.len = (uint16_t)r.left;
+		m->u.blob.data = es_rd_take(&r, r.left);
+		break;
 	default:
 		return -EPROTONOSUPPORT;
 	}
@@ -288,4 +325,58 @@ int es_enet_peer_id(const uint8_t *buf, size_t len)
 int es_is_reset(const uint8_t *buf, size_t len)
 {
 	return len == ES_RESET_LEN && memcmp(buf, ES_RESET_MAGIC, ES_RESET_LEN) == 0;
+}
+
+int es_msg_is_plain(uint8_t type)
+{
+	switch (type) {
+	case ES_MSG_SERVER_KEY:
+	case ES_MSG_HANDSHAKE1:
+	case ES_MSG_HANDSHAKE2:
+	case ES_MSG_REFUSED:
+	case ES_MSG_BUSY:
+	case ES_MSG_SEALED:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int es_join_payload_encode(const struct es_join_payload *p, uint8_t *buf, size_t cap)
+{
+	uint8_t hello[64];
+	struct es_msg m = {.type = ES_MSG_HELLO, .u.hello = p->hello};
+	int n = es_msg_encode(&m, hello, sizeof(hello));
+	if (n < 0)
+		return n;
+	struct es_wr w;
+	es_wr_init(&w, buf, cap);
+	es_wr_u8(&w, (uint8_t)n);
+	es_wr_bytes(&w, hello, (size_t)n);
+	es_wr_u8(&w, p->has_secret ? ES_INVITE_SECRET_BYTES : 0);
+	if (p->has_secret)
+		es_wr_bytes(&w, p->secret, ES_INVITE_SECRET_BYTES);
+	return w.bad ? -ENOSPC : (int)w.len;
+}
+
+int es_join_payload_decode(struct es_join_payload *p, const uint8_t *buf, size_t len)
+{
+	struct es_rd r;
+	es_rd_init(&r, buf, len);
+	uint8_t hl = es_rd_u8(&r);
+	const uint8_t *h = es_rd_take(&r, hl);
+	uint8_t sl = es_rd_u8(&r);
+	if (r.bad || (sl != 0 && sl != ES_INVITE_SECRET_BYTES))
+		return -EBADMSG;
+	const uint8_t *sec = es_rd_take(&r, sl);
+	if (r.bad || r.left != 0)
+		return -EBADMSG;
+	struct es_msg m;
+	if (es_msg_decode(&m, h, hl) < 0 || m.type != ES_MSG_HELLO)
+		return -EBADMSG;
+	p->hello = m.u.hello;
+	p->has_secret = sl != 0;
+	if (sl)
+		memcpy(p->secret, sec, sl);
+	return 0;
 }

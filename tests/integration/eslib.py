@@ -48,6 +48,21 @@ class Proc:
     """A child process whose stderr goes to a log file, killed on exit."""
 
     def __init__(self, argv, logpath, env=None):
+        argv = list(argv)
+        caller_env = env
+        env = dict(caller_env if caller_env is not None else os.environ)
+        base = os.path.dirname(os.path.abspath(logpath))
+        prog = os.path.basename(argv[0])
+        if prog == "earshot" and not (caller_env and "XDG_CONFIG_HOME" in caller_env):
+            # one identity per person: the same --name is the same device
+            name = argv[argv.index("--name") + 1] if "--name" in argv else "default"
+            env["XDG_CONFIG_HOME"] = os.path.join(base, "config-" + name)
+        if prog == "earshotd" and "--state-dir" not in argv and "--config" not in argv:
+            # one state (and server key) per address: a restart keeps both
+            addr = argv[argv.index("--listen") + 1] if "--listen" in argv else "default"
+            sd = os.path.join(base, "state-" + addr.replace(":", "_"))
+            os.makedirs(sd, exist_ok=True)
+            argv += ["--state-dir", sd]
         self.argv = argv
         self.logpath = logpath
         self.logf = open(logpath, "wb")
