@@ -54,6 +54,7 @@ struct es_tui {
 	char message[160];
 
 	bool ptt;
+	bool show_keys;        /* the '?' key overlay */
 	int64_t ptt_last_ms;
 };
 
@@ -560,11 +561,66 @@ static void selected_line(struct es_tui *t, const struct es_tui_view *v, int y, 
 	attrset(A_NORMAL);
 }
 
+/* Every key, in a box over the map: '?' shows it, any key hides it. */
+static void draw_keys(int rows, int cols)
+{
+	static const char *const lines[] = {
+		"Keys",
+		"",
+		"arrows     walk",
+		"< >        turn left / right",
+		"g          go to someone's desk (Tab completes the name)",
+		"e          enter / leave the room here",
+		"d          open / close the door",
+		"k          knock",
+		"f          focus: hear only whispers and the stage",
+		"w          whisper to someone (again: stop)",
+		"Tab S-Tab  select a person",
+		"+ -        their volume, for me only",
+		"m          mute / unmute",
+		"space      push to talk (hold)",
+		"Ctrl-L     redraw",
+		"q          quit",
+		"",
+		"any key closes this",
+	};
+	const int n = (int)(sizeof(lines) / sizeof(lines[0]));
+	int w = 0;
+	for (int i = 0; i < n; i++)
+		if ((int)strlen(lines[i]) > w)
+			w = (int)strlen(lines[i]);
+	w += 4;
+	int h = n + 2;
+	if (w > cols)
+		w = cols;
+	if (h > rows - 2)
+		h = rows - 2;
+	int y0 = (rows - h) / 2, x0 = (cols - w) / 2;
+	for (int y = 0; y < h; y++)
+		mvhline(y0 + y, x0, ' ', w);
+	attrset(A_BOLD);
+	mvaddch(y0, x0, ACS_ULCORNER);
+	mvhline(y0, x0 + 1, ACS_HLINE, w - 2);
+	mvaddch(y0, x0 + w - 1, ACS_URCORNER);
+	mvaddch(y0 + h - 1, x0, ACS_LLCORNER);
+	mvhline(y0 + h - 1, x0 + 1, ACS_HLINE, w - 2);
+	mvaddch(y0 + h - 1, x0 + w - 1, ACS_LRCORNER);
+	mvvline(y0 + 1, x0, ACS_VLINE, h - 2);
+	mvvline(y0 + 1, x0 + w - 1, ACS_VLINE, h - 2);
+	attrset(A_NORMAL);
+	for (int i = 0; i < n && i < h - 2; i++) {
+		if (i == 0)
+			attrset(A_BOLD);
+		put_text(y0 + 1 + i, x0 + 2, lines[i], w - 4);
+		attrset(A_NORMAL);
+	}
+}
+
 static const char *default_help =
 	"arrows walk  <> turn  g go to  e room  d door  k knock  f focus  "
-	"w whisper  Tab select  +/- volume  m mute  space talk  q quit";
+	"w whisper  Tab select  +- volume  m mute  ? all keys  q quit";
 static const char *short_help = /* fits 79 columns */
-	"arrows walk g goto e room d door k knock f focus w whisper Tab +- vol m mute q";
+	"arrows walk g goto e room d door k knock f focus w whisper +- vol m mute ? q";
 
 int es_tui_draw(struct es_tui *t, const struct es_tui_view *v)
 {
@@ -618,6 +674,9 @@ int es_tui_draw(struct es_tui *t, const struct es_tui_view *v)
 	} else {
 		selected_line(t, v, rows - 2, cols);
 	}
+
+	if (t->show_keys)
+		draw_keys(rows, cols);
 
 	const char *help = v->help ? v->help : (int)strlen(default_help) <= cols ? default_help : short_help;
 	attrset(A_DIM);
@@ -765,6 +824,12 @@ int es_tui_poll_key(struct es_tui *t, struct es_tui_action *out)
 			out->type = ES_TUI_REDRAW;
 			return 1;
 		}
+		if (t->show_keys) {
+			/* any key closes the overlay, and only does that */
+			t->show_keys = false;
+			out->type = ES_TUI_REDRAW;
+			return 1;
+		}
 		if (key == ' ' && t->prompt == PROMPT_NONE) {
 			t->ptt_last_ms = now_ms();
 			if (!t->ptt) {
@@ -810,6 +875,10 @@ int es_tui_poll_key(struct es_tui *t, struct es_tui_action *out)
 			for (unsigned i = 0; i < t->n_people; i++)
 				if (t->people[i].id == t->selected)
 					snprintf(out->name, sizeof(out->name), "%s", t->people[i].name);
+			break;
+		case '?': case 'h': case KEY_F(1):
+			t->show_keys = true;
+			a = ES_TUI_REDRAW;
 			break;
 		case 12: /* Ctrl-L */
 			clearok(curscr, TRUE);

@@ -15,7 +15,8 @@
  * Keys: arrows walk, < > turn, g go to someone's desk (name prompt, Tab
  * completes), e enter/leave room, d door, k knock, f focus, w whisper
  * (prompt), Tab / Shift-Tab select a person, + - volume of the selected
- * person, m mute, space push-to-talk, q quit.
+ * person, m mute, space push-to-talk, ? (h, F1) all keys, Ctrl-L redraw,
+ * q quit.
  *
  * Push-to-talk: terminals report no key release, so the TUI sends
  * ES_TUI_PTT_DOWN on the first space and ES_TUI_PTT_UP once no space

@@ -69,6 +69,7 @@ screen_has '\|\.\.o\.\.o\.\.o\.\.o\.\.\.\.\.\.\|\.\.\.\.\.ME\.\.\.\.\|'  # desks
 screen_has '\+-----/-----\+-----#-----\+'   # meeting door open, kitchen door closed
 screen_has '\|\.{9}A\.{5}B\.'              # me and Bob on the map, 3 m apart
 screen_has 'arrows walk g goto'
+screen_has '\? q$'
 screen_lacks 'MUTED'
 width=$(T capture-pane -p -t ui | awk '{ if (length($0) > w) w = length($0) } END { print w }')
 [ "$width" -le 80 ] || fail "line wider than 80 columns: $width"
@@ -80,6 +81,11 @@ T send-keys -t ui '>' '>';       wait_action turn-right
 screen_has '\|\.{9}A>\.{4}B\.'              # two right turns: facing east
 T send-keys -t ui '<' '<'
 screen_has '\|\.{9}\^\.{32}\|'
+T send-keys -t ui '?'
+screen_has "g +go to someone's desk"   # the key overlay
+T send-keys -t ui q                # any key only closes it...
+screen_lacks "go to someone's desk"
+grep -qx quit "$tmp/actions" && fail "q while the overlay was open quit"
 T send-keys -t ui Up;            wait_action walk-n
 screen_has '\|\.{9}A\.{32}\|'             # moved a row north...
 screen_has '\|\.{15}B\.'                  # ...Bob stayed
@@ -130,7 +136,7 @@ if grep -qE '^(goto|whisper) .*zz|nobody' "$tmp/actions"; then fail "cancelled p
 
 # ---- more room: wider layout, stretched map, full help ----
 T resize-window -t ui -x 132 -y 40
-screen_has 'space talk  q quit'
+screen_has '\? all keys  q quit$'
 screen_has '\| \. \. o \. \. o \. \. o'   # cells drawn two columns wide
 screen_has '\. \. ===================' 
 # ---- narrow: the panel goes under the map ----
