@@ -93,6 +93,8 @@ int main(int argc, char **argv)
 		{ .id = 5, .name = "Eve", .flags = ES_TUI_IS_MEETING, .volume_db = 0 },
 		{ .id = 6, .name = "Frank", .flags = 0, .volume_db = 3.0f },
 		{ .id = 7, .name = "\u00c9lodie \u5f20", .flags = 0, .volume_db = 0 }, /* UTF-8: Élodie 张 */
+		/* a hostile name: escape sequence, right-to-left override, bad UTF-8 */
+		{ .id = 8, .name = "Mallory\x1b[2J\u202eX\xff", .flags = 0, .volume_db = 0 },
 	};
 	const unsigned n = sizeof(people) / sizeof(people[0]);
 	const unsigned rows = big ? BIG_H : sizeof(floor_rows) / sizeof(floor_rows[0]);
@@ -106,6 +108,7 @@ int main(int argc, char **argv)
 		place(&people[4], rows, 70, 40);
 		place(&people[5], rows, 90, 10);
 		place(&people[6], rows, 10, 10);
+		place(&people[7], rows, 12, 10);
 	} else {
 		place(&people[0], rows, 10, 8);  /* me, 3 m from Bob */
 		place(&people[1], rows, 16, 8);
@@ -114,6 +117,7 @@ int main(int argc, char **argv)
 		place(&people[4], rows, 26, 2);  /* in the meeting room */
 		place(&people[5], rows, 38, 3);  /* in the kitchen */
 		place(&people[6], rows, 40, 12);
+		place(&people[7], rows, 20, 1);
 	}
 	/* the kitchen door is closed */
 	static const struct es_tui_cell closed[] = { { 37, 6 } };

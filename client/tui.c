@@ -180,6 +180,17 @@ static attr_t pair(const struct es_tui *t, short p)
 }
 
 /*
+ * Names come from other people: characters that reorder the text around
+ * them (bidi embeddings, overrides, isolates) could make one name look
+ * like another, so they are shown as '?' like control characters.
+ */
+static bool bidi_control(wchar_t wc)
+{
+	return wc == 0x061c || (wc >= 0x200e && wc <= 0x200f) || (wc >= 0x202a && wc <= 0x202e) ||
+	       (wc >= 0x2066 && wc <= 0x2069);
+}
+
+/*
  * Put UTF-8 text at (y, x), at most maxcols display columns, control and
  * undecodable bytes shown as '?'.  Returns the columns used.
  */
@@ -200,7 +211,7 @@ static int put_text(int y, int x, const char *s, int maxcols)
 			n = 1;
 		}
 		int w = wcwidth(wc);
-		if (w < 0 || iswcntrl((wint_t)wc)) {
+		if (w < 0 || iswcntrl((wint_t)wc) || bidi_control(wc)) {
 			wc = L'?';
 			w = 1;
 		}

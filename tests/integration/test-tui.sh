@@ -35,6 +35,15 @@ wait_action() {
 	fail "no action '$1'"
 }
 
+# wait_action_prefix TEXT: a logged line starts with TEXT (5 s)
+wait_action_prefix() {
+	for _ in $(seq 100); do
+		grep -qF -- "$1" "$tmp/actions" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	fail "no action starting '$1'"
+}
+
 # screen_has REGEX / screen_lacks REGEX (retried for 3 s: curses repaints async)
 screen_has() {
 	for _ in $(seq 60); do
@@ -60,11 +69,12 @@ start() { # start COLS ROWS [big]
 # ---- 80x24: map, people, status ----
 start 80 24
 screen_has '^ earshot connected to demo\.example:4545'
-screen_has 'People \(7\)'
+screen_has 'People \(8\)'
 for n in 'A Alice \(you\)' 'B Bob talking' 'C Carol muted' 'D Dave focus' 'E Eve meeting' 'F Frank \+3dB'; do
 	screen_has "$n"
 done
 if [ -n "$utf8" ]; then screen_has 'É Élodie 张'; else screen_has '\? \?+lodie'; fi
+screen_has 'M Mallory\?\[2J\?+X\?'   # escape, RTL override, bad UTF-8 shown as '?'
 screen_has '\|\.\.o\.\.o\.\.o\.\.o\.\.\.\.\.\.\|\.\.\.\.\.ME\.\.\.\.\|'  # desks, Eve in room M
 screen_has '\+-----/-----\+-----#-----\+'   # meeting door open, kitchen door closed
 screen_has '\|\.{9}A\.{5}B\.'              # me and Bob on the map, 3 m apart
@@ -102,8 +112,10 @@ screen_has '^Bob, 3\.0 m, talking'       # the selection line under the map
 T send-keys -t ui +;             wait_action 'volume-up 2 Bob'
 screen_has 'Bob talking \+3dB'
 T send-keys -t ui -;             wait_action 'volume-down 2 Bob'
+T send-keys -t ui BTab;          wait_action_prefix 'select 8 Mallory'
 T send-keys -t ui BTab;          wait_action 'select 7 Élodie 张'
-T send-keys -t ui Tab
+T send-keys -t ui Tab Tab        # on past Mallory, round to Bob
+screen_has '>B Bob talking'
 
 T send-keys -t ui g
 screen_has '^Go to:'
@@ -153,7 +165,7 @@ T kill-session -t ui >/dev/null 2>&1
 # ---- a floor larger than the terminal scrolls to me ----
 start 80 24 big
 screen_has 'A\.\.B\.'
-screen_has 'People \(7\)'
+screen_has 'People \(8\)'
 T send-keys -t ui q;             wait_action bye
 
 echo "ok: terminal UI"
