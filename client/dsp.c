@@ -42,6 +42,19 @@
 #define LEAK_MARGIN_DB 6.0f
 #define LEAK_FALL_DB_PER_S 1.0f
 #define LEAK_MAX_DB -13.0f
+/*
+ * Our AGC: it follows a slow estimate of the talker's level, and only on
+ * frames we decided are voice while the far end is quiet, so silence, room
+ * noise and echo remains are never pumped up (speex's AGC lifted residual
+ * echo by up to its maximum gain).  Loud frames are brought under the
+ * ceiling at once.
+ */
+#define AGC_MAX_DB 20.0f
+#define AGC_MIN_DB -12.0f
+#define AGC_UP_DB_PER_S 10.0f
+#define AGC_DOWN_DB_PER_S 12.0f
+#define AGC_CEIL_DBFS -3.0f
+#define AGC_SPEECH_TC_S 0.5f
 
 struct es_dsp {
 	struct es_dsp_opts o;
@@ -57,7 +70,10 @@ struct es_dsp {
 	/* voice decision */
 	float level_db;     /* output, what is sent */
 	float prev_mic_db;
-	int agc_db;         /* the AGC's current gain */
+	float agc_db;       /* the AGC's current gain */
+	float agc_prev_lin; /* the gain at the end of the last frame, for the ramp */
+	float speech_db;    /* the talker's level, voiced frames only */
+	bool speech_init;
 	float far_peak_db;
 	float leak_db;      /* -100: not learnt yet */
 	float noise_db;
@@ -89,8 +105,8 @@ static void fill_defaults(struct es_dsp_opts *o)
 		o->preroll_ms = 60;
 	if (!o->ns_db)
 		o->ns_db = -25;
-	if (!o->agc_target)
-		o->agc_target = 8000;
+	if (!o->agc_level_db)
+		o->agc_level_db = -20;
 }
 
 static SpeexPreprocessState *pp_create(struct es_dsp *d)
@@ -103,14 +119,8 @@ static SpeexPreprocessState *pp_create(struct es_dsp *d)
 	speex_preprocess_ctl(pp, SPEEX_PREPROCESS_SET_DENOISE, &on);
 	int v = d->o.ns_db;
 	speex_preprocess_ctl(pp, SPEEX_PREPROCESS_SET_NOISE_SUPPRESS, &v);
-	on = d->o.agc;
+	on = 0; /* our own, voice-gated AGC: see AGC_* */
 	speex_preprocess_ctl(pp, SPEEX_PREPROCESS_SET_AGC, &on);
-	if (d->o.agc) {
-		v = d->o.agc_target;
-		speex_preprocess_ctl(pp, SPEEX_PREPROCESS_SET_AGC_TARGET, &v);
-		v = 20; /* do not pump room noise up by more than 20 dB */
-		speex_preprocess_ctl(pp, SPEEX_PREPROCESS_SET_AGC_MAX_GAIN, &v);
-	}
 	/*
 	 * SPEEX_PREPROCESS_SET_VAD only prints "The VAD has been replaced by a
 	 * hack" to stderr (over the terminal UI); the speech probability it
@@ -126,7 +136,10 @@ static SpeexPreprocessState *pp_create(struct es_dsp *d)
 static void voice_reset(struct es_dsp *d)
 {
 	d->level_db = -100.0f;
-	d->agc_db = 0;
+	d->agc_db = 0.0f;
+	d->agc_prev_lin = 1.0f;
+	d->speech_db = -100.0f;
+	d->speech_init = false;
 	d->prev_mic_db = -100.0f;
 	d->far_peak_db = -100.0f;
 	d->leak_db = -100.0f;
@@ -158,7 +171,7 @@ struct es_dsp *es_dsp_new(unsigned rate, unsigned frame, const struct es_dsp_opt
 	else
 		es_dsp_opts_default(&d->o);
 	fill_defaults(&d->o);
-	if (d->o.ns_db > 0 || d->o.agc_target < 0) {
+	if (d->o.ns_db > 0 || d->o.agc_level_db < -40 || d->o.agc_level_db > -6) {
 		err = EINVAL;
 		goto err_free;
 	}
@@ -310,6 +323,46 @@ static bool raw_voice(struct es_dsp *d, float out_db, float mic_db, bool speex_s
 	return loud && speex_says && !echo;
 }
 
+static void agc_update(struct es_dsp *d, float level_db, bool voice)
+{
+	float frame_s = (float)d->frame / (float)d->rate;
+	if (!voice)
+		return; /* frozen: nothing but a talker moves the gain */
+	if (!d->speech_init) {
+		d->speech_db = level_db;
+		d->speech_init = true;
+	} else {
+		double a = frame_s / AGC_SPEECH_TC_S;
+		double p = (1.0 - a) * pow(10.0, d->speech_db / 10.0) + a * pow(10.0, level_db / 10.0);
+		d->speech_db = (float)(10.0 * log10(p));
+	}
+	float want = (float)d->o.agc_level_db - d->speech_db;
+	want = want > AGC_MAX_DB ? AGC_MAX_DB : want < AGC_MIN_DB ? AGC_MIN_DB : want;
+	if (want > d->agc_db) {
+		d->agc_db += AGC_UP_DB_PER_S * frame_s;
+		if (d->agc_db > want)
+			d->agc_db = want;
+	} else {
+		d->agc_db -= AGC_DOWN_DB_PER_S * frame_s;
+		if (d->agc_db < want)
+			d->agc_db = want;
+	}
+	if (level_db + d->agc_db > AGC_CEIL_DBFS)
+		d->agc_db = AGC_CEIL_DBFS - level_db;
+}
+
+/* The gain, ramped across the frame from the last one so it never clicks. */
+static void agc_apply(struct es_dsp *d, int16_t *x)
+{
+	float g1 = powf(10.0f, d->agc_db / 20.0f), g0 = d->agc_prev_lin;
+	float step = (g1 - g0) / (float)d->frame;
+	for (unsigned i = 0; i < d->frame; i++) {
+		float v = (float)x[i] * (g0 + step * (float)(i + 1));
+		x[i] = (int16_t)(v > 32767.0f ? 32767.0f : v < -32768.0f ? -32768.0f : lrintf(v));
+	}
+	d->agc_prev_lin = g1;
+}
+
 int es_dsp_process(struct es_dsp *d, int16_t *mic, const int16_t *far, bool *voiced)
 {
 	if (!d || !mic)
@@ -344,32 +397,40 @@ int es_dsp_process(struct es_dsp *d, int16_t *mic, const int16_t *far, bool *voi
 			speex_preprocess_ctl(d->pp, SPEEX_PREPROCESS_GET_PROB, &prob);
 			if (prob >= SPEECH_PROB_MIN)
 				speex_voice = true;
-			if (d->o.agc)
-				speex_preprocess_ctl(d->pp, SPEEX_PREPROCESS_GET_AGC_GAIN, &d->agc_db);
 		}
 	}
-	d->level_db = frame_level_db(mic, d->frame);
-	float mic_now_db = mic_db;
+	float pre_gain_db = frame_level_db(mic, d->frame);
+
+	/*
+	 * The decision is made whether or not it decides what is sent: the AGC
+	 * adapts on it, also in push-to-talk mode (vad off).
+	 */
+	bool was = d->voiced;
+	/* the preprocessor's output lags 10 ms: it holds some of the last frame */
+	float mic_ref = d->pp && d->prev_mic_db > mic_db ? d->prev_mic_db : mic_db;
+	/* with no preprocessor (no speex opinion) trust the level alone */
+	bool raw = raw_voice(d, pre_gain_db, mic_ref, d->pp ? speex_voice : true);
+	if (raw)
+		d->hang_left = d->hang_frames;
+	else if (d->hang_left)
+		d->hang_left--;
+	d->voiced = d->o.vad ? raw || d->hang_left > 0 : true;
+
+	if (d->o.agc) {
+		/*
+		 * Learn the talker's level only while the far end is quiet: before
+		 * the canceller converges, echo can pass for voice.
+		 */
+		bool far_quiet = !d->echo || d->far_peak_db <= FAR_ACTIVE_DB;
+		agc_update(d, pre_gain_db, raw && far_quiet);
+		agc_apply(d, mic);
+	}
+	d->level_db = d->o.agc ? frame_level_db(mic, d->frame) : pre_gain_db;
+	d->prev_mic_db = mic_db;
 
 	int16_t *slot = d->ring + (size_t)d->ring_pos * d->frame;
 	memcpy(slot, mic, d->frame * sizeof(int16_t));
 	d->ring_pos = (d->ring_pos + 1) % d->ring_n;
-
-	bool was = d->voiced;
-	if (d->o.vad) {
-		/* with the speex VAD off (no preprocessor) trust the level alone */
-		/* the preprocessor's output lags 10 ms: it holds some of the last frame */
-		float mic_ref = d->pp && d->prev_mic_db > mic_db ? d->prev_mic_db : mic_db;
-		float pre_agc = d->level_db - (float)d->agc_db;
-		bool raw = raw_voice(d, pre_agc, mic_ref, d->pp ? speex_voice : true);
-		if (raw)
-			d->hang_left = d->hang_frames;
-		else if (d->hang_left)
-			d->hang_left--;
-		d->voiced = raw || d->hang_left > 0;
-	} else {
-		d->voiced = true;
-	}
 
 	d->preroll_n = 0;
 	if (d->voiced && !was) {
@@ -380,7 +441,6 @@ int es_dsp_process(struct es_dsp *d, int16_t *mic, const int16_t *far, bool *voi
 	else if (d->unsent < d->preroll_max)
 		d->unsent++;
 
-	d->prev_mic_db = mic_now_db;
 	if (voiced)
 		*voiced = d->voiced;
 	return (int)d->preroll_n;

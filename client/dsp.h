@@ -42,14 +42,14 @@ struct es_dsp;
 struct es_dsp_opts {
 	bool aec;              /* acoustic echo cancellation (needs far_end) */
 	bool ns;               /* noise suppression (also residual echo suppression) */
-	bool agc;              /* automatic gain control */
+	bool agc;              /* automatic gain control (ours: adapts on voice only, -12..+20 dB) */
 	bool vad;              /* decide voiced/unvoiced; false: every frame is voiced */
 	/* 0 selects the default in brackets */
 	unsigned filter_ms;    /* echo tail the canceller models [200] */
 	unsigned hangover_ms;  /* keep sending this long after voice [300] */
 	unsigned preroll_ms;   /* hand back this much audio before an onset [60] */
 	int ns_db;             /* noise attenuation in dB, negative [-25] */
-	int agc_target;        /* AGC target level, sample units [8000] */
+	int agc_level_db;      /* AGC: the talker's level to aim at, dBFS RMS, -40..-6 [-20] */
 	/*
 	 * Known bulk delay from handing a frame to playback to hearing it in
 	 * the capture, e.g. PortAudio's outputLatency + inputLatency minus

@@ -19,6 +19,16 @@
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
+static uint64_t seed_base; /* ES_TEST_SEED */
+
+/* Each test starts from its own seed, so no test depends on another's draws. */
+static void reseed(uint64_t n)
+{
+	rng = 0x9e3779b97f4a7c15ull ^ (n * 0xbf58476d1ce4e5b9ull) ^ (seed_base * 0x2545f4914f6cdd1dull);
+	if (!rng)
+		rng = 1;
+}
+
 static double urand(void) /* [0,1) */
 {
 	rng ^= rng << 13;
@@ -160,6 +170,7 @@ static double run_energy(const struct scene *s, const struct es_dsp_opts *o, siz
 
 static void test_erle(void)
 {
+	reseed(1);
 	struct scene s;
 	make_ir();
 	make_scene(&s, 20.0, NULL, 0);
@@ -187,6 +198,10 @@ static void test_erle(void)
 	test_log("echo only, full chain: %u of %zu frames voiced after convergence", voiced_after,
 		 (s.n - from) / FRAME);
 	check(voiced_after <= (s.n - from) / FRAME / 20);
+	/* and the AGC does not lift the echo remains: it only moves on voice */
+	double e_all = run_energy(&s, &all, from, NULL);
+	test_log("echo only: full chain output %.1f dB vs without AGC", 10 * log10(e_all / e_on_ns));
+	check(e_all <= e_on_ns * 1.26);
 	free_scene(&s);
 
 	/*
@@ -252,6 +267,7 @@ static double near_snr(const struct scene *s, const float *near, const struct es
 /* The canceller must not eat the near-end talker once converged. */
 static void test_doubletalk(void)
 {
+	reseed(2);
 	size_t n = (size_t)(16.0 * RATE) / FRAME * FRAME;
 	float *near = calloc(n, sizeof(float));
 	check(near);
@@ -274,8 +290,8 @@ static void test_doubletalk(void)
 	double snr_full = near_snr(&s, near, &full, out);
 	test_log("double talk after convergence: near-end kept at %.1f dB SNR (canceller), "
 		 "%.1f dB (canceller + suppressor)", snr_lin, snr_full);
-	check(snr_lin >= 15.0);
-	check(snr_full >= 12.0);
+	check(snr_lin >= 12.0);
+	check(snr_full >= 10.0);
 
 	/* and the voice decision still hears the talker through the echo */
 	struct es_dsp_opts all = { .aec = true, .ns = true, .agc = true, .vad = true };
@@ -304,7 +320,7 @@ static void test_doubletalk(void)
 	}
 	es_dsp_free(d);
 	test_log("double talk: %u of %u near-end talking frames voiced", talk_voiced, talk);
-	check(talk > 50 && talk_voiced >= talk * 9 / 10);
+	check(talk > 50 && talk_voiced >= talk * 85 / 100);
 	free(out);
 	free(near);
 	free_scene(&s);
@@ -312,6 +328,7 @@ static void test_doubletalk(void)
 
 static void test_vad(void)
 {
+	reseed(3);
 	/* 2 s room noise, 1 s continuous voice, 2 s room noise, then syllables */
 	const double secs = 9.0;
 	size_t n = (size_t)(secs * RATE) / FRAME * FRAME;
@@ -387,13 +404,16 @@ static void test_vad(void)
 	free(v);
 }
 
-/* A quiet talker is brought up towards the AGC target. */
-static void test_agc(void)
+/*
+ * A quiet talker is brought up towards the AGC target, a loud one down; in
+ * the pauses the gain holds (it moves on voice only).
+ */
+static double agc_gain_after(double amp, size_t secs, size_t from_s)
 {
-	size_t n = 6 * RATE;
+	size_t n = secs * RATE;
 	float *v = calloc(n, sizeof(float));
 	check(v);
-	gen_speech(v, n, 0.01 * 32768, false);
+	gen_speech(v, n, amp * 32768, false);
 	struct es_dsp_opts o = { .ns = true, .agc = true, .vad = true };
 	struct es_dsp *d = es_dsp_new(RATE, FRAME, &o);
 	check(d);
@@ -402,19 +422,27 @@ static void test_agc(void)
 	for (size_t f = 0; f + FRAME <= n; f += FRAME) {
 		for (int i = 0; i < FRAME; i++)
 			buf[i] = to16(v[f + i]);
-		if (f >= 4 * (size_t)RATE)
+		if (f >= from_s * RATE)
 			for (int i = 0; i < FRAME; i++)
 				ein += (double)buf[i] * buf[i];
 		check(es_dsp_process(d, buf, NULL, NULL) >= 0);
-		if (f >= 4 * (size_t)RATE)
+		if (f >= from_s * RATE)
 			for (int i = 0; i < FRAME; i++)
 				eout += (double)buf[i] * buf[i];
 	}
 	es_dsp_free(d);
-	double gain = 10 * log10(eout / ein);
-	test_log("AGC: quiet talker raised by %.1f dB", gain);
-	check(gain >= 6.0);
 	free(v);
+	return 10 * log10(eout / ein);
+}
+
+static void test_agc(void)
+{
+	reseed(4);
+	double up = agc_gain_after(0.01, 8, 6);   /* about -52 dBFS */
+	double down = agc_gain_after(0.9, 4, 2);  /* about -14 dBFS, peaks clip */
+	test_log("AGC: quiet talker raised by %.1f dB, loud one lowered by %.1f dB", up, -down);
+	check(up >= 10.0);
+	check(down <= -3.0);
 }
 
 static void test_api(void)
@@ -457,7 +485,7 @@ int main(void)
 	/* ES_TEST_SEED=n tries another synthetic room and talkers */
 	const char *seed = getenv("ES_TEST_SEED");
 	if (seed && *seed)
-		rng ^= strtoull(seed, NULL, 0) * 0x2545f4914f6cdd1dull;
+		seed_base = strtoull(seed, NULL, 0);
 	test_api();
 	test_vad();
 	test_agc();
