@@ -208,11 +208,36 @@ static void serve_until_child_exits(struct es_ctl_server *s, struct state *st, p
 	check(!"client child did not finish");
 }
 
+static char tmpl[] = "/tmp/es-ctl-XXXXXX";
+static pid_t main_pid;
+
+/* A failed check exits: leave no temporary tree behind (parent only). */
+static void cleanup(void)
+{
+	char p[400];
+	if (getpid() != main_pid || !tmpl[0])
+		return;
+	static const char *const files[] = { "earshot/ctl", "other.sock" };
+	for (unsigned i = 0; i < 2; i++) {
+		snprintf(p, sizeof(p), "%s/%s", tmpl, files[i]);
+		unlink(p);
+	}
+	static const char *const dirs[] = { "earshot", "elsewhere" };
+	for (unsigned i = 0; i < 2; i++) {
+		snprintf(p, sizeof(p), "%s/%s", tmpl, dirs[i]);
+		if (rmdir(p) < 0)
+			unlink(p); /* the symlink case */
+	}
+	rmdir(tmpl);
+}
+
 int main(void)
 {
-	char tmpl[] = "/tmp/es-ctl-XXXXXX", dir[300], buf[256];
+	char dir[300], buf[256];
 	struct stat st;
 	check(mkdtemp(tmpl));
+	main_pid = getpid();
+	atexit(cleanup);
 
 	/* default path: XDG runtime dir, else /tmp/earshot-$UID */
 	unsetenv("XDG_RUNTIME_DIR");
@@ -338,5 +363,6 @@ int main(void)
 	es_ctl_server_free(s);
 
 	check(rmdir(tmpl) == 0);
+	tmpl[0] = '\0'; /* gone: nothing for cleanup() to do */
 	return 0;
 }
