@@ -52,7 +52,7 @@ struct es_session {
 	OpusEncoder *enc;
 	struct es_playout *playout;
 	struct es_person_view roster[ES_ROSTER_MAX];
-	char status[160];
+	char status[512]; /* the key-change refusal alone is ~400 bytes */
 	struct es_session_stats st;
 	uint8_t buf[ES_MSG_MAX];
 	uint8_t opus[ES_OPUS_MAX];
