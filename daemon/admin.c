@@ -685,7 +685,11 @@ static void accept_some(struct es_admin *a)
 				c = &a->conn[i];
 		if (!c) {
 			static const char busy[] = "error: too many admin connections; try again\n";
+			char sink[ES_ADMIN_LINE_MAX];
 			(void)!send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+			/* what it already sent, unread, would turn our close into a reset that loses the answer */
+			(void)!recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
+			shutdown(fd, SHUT_WR);
 			close(fd);
 			continue;
 		}

@@ -149,9 +149,11 @@ int main(int argc, char **argv)
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		int e = errno;
-		if (e == ENOENT || e == ECONNREFUSED)
+		if (e == ENOENT)
 			fprintf(stderr, "earshotctl: earshotd is not running (no socket at %s)%s\n", path,
 				state_dir || sock ? "" : "; give its state directory with --state-dir");
+		else if (e == ECONNREFUSED || e == ENOTSOCK)
+			fprintf(stderr, "earshotctl: earshotd is not running (nothing answers on %s)\n", path);
 		else if (e == EACCES)
 			fprintf(stderr, "earshotctl: %s: permission denied: run as the user earshotd runs as (or root)\n", path);
 		else

@@ -64,7 +64,7 @@ def main():
         rc, out, err = alice("forget-server", addr)
         check(rc == 0, f"earshot forget-server {addr} (exit {rc}): {out.strip()}")
         rc, out, err = alice("--server", addr, "--name", "alice", "--headless", "--seconds", "2")
-        check(rc == 0 and fp_b in err, f"alice now trusts B on first use and joins (exit {rc})")
+        check(rc == 0 and fp_b in err, f"alice now trusts B on first use and joins (exit {rc}): {err.strip()}")
         check(wait_for_log(db, "alice joined", 2), "B admitted her")
     finally:
         for p in procs:
