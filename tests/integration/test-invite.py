@@ -101,6 +101,11 @@ def main():
         check(rc == 0, f"dave's invite, made before the restart, works after it (exit {rc})")
         rc, out, err = run([ctl, "--state-dir", state, "enrolled"])
         check(rc == 0 and "2 enrolled, 0 invites pending" in err, "now two enrolled: " + err.strip())
+
+        rc, out, err = run([ctl, "--state-dir", state, "remove", "carol", "--forget"])
+        check(rc == 0 and "un-enrolled" in err, "remove carol --forget: " + err.strip())
+        rc, out, err = run([cl, "--headless", "--seconds", "2"], device("carol"))
+        check(rc == 3 and "invite" in err, f"carol's key is refused from then on (exit {rc})")
     finally:
         for p in procs:
             p.stop()

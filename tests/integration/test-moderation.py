@@ -119,8 +119,24 @@ def main():
         check(wait_for_log(daemon, "bob left", 2), "the daemon logs that bob left")
         rc, out, err = ctl_run("people")
         check(rc == 0 and "bob" not in out and "1 connected" in err, "people no longer lists bob")
+        bob_log = bob.log_text()
+
+        # the admin's mute holds on bob's key: he comes back muted
+        bob2 = Proc([cl, "--server", addr, "--name", "bob", "--at", "1.5,0", "--headless", "--seconds", "30", "-v"],
+                    f"{d}/bob2.log")
+        procs.append(bob2)
+        check(wait_for_log(bob2, "an admin muted you", 5) and daemon.log_text().count("bob joined") == 2,
+              "bob rejoins and is told at once that he is still muted")
+        rc, out, err = ctl_run("people")
+        check(re.search(r"^#\d+ bob .*admin-muted", out, re.M), "people shows him admin-muted again")
+        rc, out, err = ctl_run("unmute", "bob")
+        check(rc == 0 and wait_for_log(bob2, "an admin unmuted you", 2), "unmute bob reaches his client")
+        rc, out, err = ctl_run("remove", "bob", "--forget")
+        check(rc == 0 and "un-enrolled" in err, "remove bob --forget")
+        rc, out, err = ctl_run("enrolled")
+        check(rc == 0 and not re.search(r"^\S+ bob ", out, re.M), "bob is no longer enrolled")
         alice.wait(timeout=SECONDS + 10)
-        alice_log, bob_log = alice.log_text(), bob.log_text()
+        alice_log = alice.log_text()
     finally:
         for p in procs:
             p.stop()
