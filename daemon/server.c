@@ -31,7 +31,20 @@
 #define PREJOIN_MS 2000
 #define PRESENCE_EVERY 5   /* ticks between presence delta batches */
 #define TALK_HOLD_TICKS 10 /* talking shows for 200 ms after the last frame */
-#define PEER_SLACK 64      /* ENet slots above max_people, to answer "busy" */
+/*
+ * ENet slots above max_people, so that arrivals over the limit still get a
+ * slot long enough to be told "busy, retry after N s" (a refused slot is
+ * free again one round trip later).  ENet allows 4095 peers per host.
+ */
+static size_t peer_slots(unsigned max_people)
+{
+	size_t slack = max_people / 2 < 256 ? 256 : max_people / 2;
+	size_t n = max_people + slack;
+	return n > ENET_PROTOCOL_MAXIMUM_PEER_ID ? ENET_PROTOCOL_MAXIMUM_PEER_ID : n;
+}
+
+#define HS_MIN_PER_TICK 4       /* handshakes answered per tick, whatever the load */
+#define HS_SLACK_NS 3000000LL   /* more only while this much of the tick is left */
 
 struct person {
 	bool used;
@@ -44,6 +57,7 @@ struct person {
 	bool talking;      /* as last announced */
 	uint64_t last_voice_tick;
 	bool dirty;        /* place or flags changed since last presence batch */
+	bool announce;     /* joined since the last presence batch */
 };
 
 enum slot_state {
@@ -238,11 +252,28 @@ static int ENET_CALLBACK intercept(ENetHost *host, ENetEvent *event)
 		s->c.drop_cookie++;
 		return 1;
 	}
+	/*
+	 * Everything else is ENet traffic for an existing peer.  Mirror the
+	 * checks ENet makes before it silently ignores a datagram, so that
+	 * junk is counted rather than vanishing.
+	 */
 	int id = es_enet_peer_id(buf, len);
-	if (id < 0 || id == 0xFFF)
+	if (id < 0 || id == 0xFFF || (size_t)id >= host->peerCount) {
+		s->c.drop_malformed++; /* only a CONNECT may come without a peer */
+		return 1;
+	}
+	ENetPeer *peer = &host->peers[id];
+	if (peer->state != ENET_PEER_STATE_DISCONNECTED && peer->state != ENET_PEER_STATE_ZOMBIE) {
+		unsigned session = ((unsigned)buf[0] >> 4) & 3;
+		if (peer->address.host != a->host || peer->address.port != a->port ||
+		    (peer->outgoingPeerID < ENET_PROTOCOL_MAXIMUM_PEER_ID && session != peer->incomingSessionID)) {
+			s->c.drop_malformed++;
+			return 1;
+		}
 		return 0;
-	if ((size_t)id < host->peerCount && host->peers[id].state != ENET_PEER_STATE_DISCONNECTED)
-		return 0;
+	}
+	/* a session this process does not have: tell the sender to reconnect */
+	s->c.drop_nosession++;
 	uint32_t h = (a->host * 2654435761u) ^ (a->port * 40503u);
 	int64_t *last = &s->reset_at[h % RESET_SLOTS];
 	int64_t now = now_ns() / 1000000;
@@ -265,8 +296,8 @@ struct es_server *es_server_new(const struct es_server_config *cfg)
 	s->cfg = *cfg;
 	int err = ENOMEM;
 	ENetAddress addr;
-	if (cfg->max_people == 0 || cfg->max_people + PEER_SLACK > ENET_PROTOCOL_MAXIMUM_PEER_ID) {
-		logf_("error", "max people must be 1..%d", ENET_PROTOCOL_MAXIMUM_PEER_ID - PEER_SLACK);
+	if (cfg->max_people == 0 || cfg->max_people + 64 > ENET_PROTOCOL_MAXIMUM_PEER_ID) {
+		logf_("error", "max people must be 1..%d", ENET_PROTOCOL_MAXIMUM_PEER_ID - 64);
 		err = EINVAL;
 		goto err_free;
 	}
@@ -292,7 +323,7 @@ struct es_server *es_server_new(const struct es_server_config *cfg)
 	s->leaves = calloc(cfg->max_people, sizeof(*s->leaves));
 	if (!s->people || !s->leaves)
 		goto err_engine;
-	size_t npeers = cfg->max_people + PEER_SLACK;
+	size_t npeers = peer_slots(cfg->max_people);
 	s->slots = calloc(npeers, sizeof(*s->slots));
 	s->hs_queue = calloc(npeers, sizeof(*s->hs_queue));
 	s->muted_keys = calloc(cfg->max_people, sizeof(*s->muted_keys));
@@ -344,7 +375,7 @@ void es_server_free(struct es_server *s)
 		intercept_owner = NULL;
 	es_engine_free(s->engine);
 	if (s->slots)
-		sodium_memzero(s->slots, (s->cfg.max_people + PEER_SLACK) * sizeof(*s->slots));
+		sodium_memzero(s->slots, peer_slots(s->cfg.max_people) * sizeof(*s->slots));
 	es_keypair_clear(&s->key);
 	sodium_memzero(s->cookie_secret, sizeof(s->cookie_secret));
 	free(s->muted_keys);
@@ -555,10 +586,9 @@ static void announce(struct es_server *s, unsigned id)
 {
 	struct person *q = &s->people[id];
 	send_roster(s, id);
-	struct es_msg j = {.type = ES_MSG_PRESENCE};
-	j.u.presence.count = 1;
-	presence_join_entry(q, id, &j.u.presence.entry[0]);
-	broadcast(s, &j, (int)id);
+	/* everyone else hears of the newcomer in the next presence batch: one
+	 * message for many joins, not one per join (a join storm is N^2 otherwise) */
+	q->announce = true;
 	if (q->admin_muted)
 		tell_admin(s, id, 0); /* an admin's mute outlasts a reconnect */
 	logf_("info", "%s joined as #%u at %.2f,%.2f (%u here)", q->name, id, q->pos.x_cm / 100.0, q->pos.y_cm / 100.0,
@@ -653,19 +683,37 @@ static void handshake(struct es_server *s, ENetPeer *peer, struct peer_slot *slo
 	announce(s, (unsigned)id);
 }
 
-/* Work through queued handshakes, a bounded number per tick. */
-static void run_handshakes(struct es_server *s)
+/* Answer the oldest queued handshake, if any.  Returns false if none. */
+static bool handshake_one(struct es_server *s)
 {
-	unsigned budget = s->cfg.handshakes_per_tick ? s->cfg.handshakes_per_tick : 24;
 	size_t npeers = s->host->peerCount;
-	while (s->hs_count && budget--) {
+	while (s->hs_count) {
 		unsigned i = s->hs_queue[s->hs_head];
 		s->hs_head = (unsigned)((s->hs_head + 1) % npeers);
 		s->hs_count--;
 		ENetPeer *peer = &s->host->peers[i];
-		if (s->slots[i].st == SLOT_QUEUED && peer->state == ENET_PEER_STATE_CONNECTED)
+		if (s->slots[i].st == SLOT_QUEUED && peer->state == ENET_PEER_STATE_CONNECTED) {
 			handshake(s, peer, &s->slots[i]);
+			return true;
+		}
 	}
+	return false;
+}
+
+/*
+ * Handshakes cost ~0.2 ms of X25519 each.  A few are answered every tick
+ * whatever the load, so joins always progress; the rest are answered
+ * between ticks while the next deadline is far enough away (see
+ * es_server_run), so a join storm uses the tick's slack and never delays
+ * the audio of people already talking.
+ */
+static void run_handshakes(struct es_server *s)
+{
+	unsigned budget = s->cfg.handshakes_per_tick ? s->cfg.handshakes_per_tick : HS_MIN_PER_TICK;
+	if (budget > HS_MIN_PER_TICK)
+		budget = HS_MIN_PER_TICK;
+	while (budget-- && handshake_one(s))
+		;
 }
 
 static void person_leave(struct es_server *s, struct peer_slot *slot)
@@ -886,6 +934,15 @@ static void presence_batch(struct es_server *s)
 			q->talking = talking;
 			q->dirty = true;
 		}
+		if (q->announce) {
+			q->announce = q->dirty = false;
+			presence_join_entry(q, i, &p->entry[p->count++]);
+			if (p->count == ES_PRESENCE_MAX) {
+				broadcast(s, &m, -1);
+				p->count = 0;
+			}
+			continue;
+		}
 		if (!q->dirty)
 			continue;
 		q->dirty = false;
@@ -914,7 +971,7 @@ static void reap_prejoin(struct es_server *s)
 			continue;
 		if (peer->state == ENET_PEER_STATE_CONNECTED && now_ms - slot->connected_ms > PREJOIN_MS) {
 			s->c.prejoin_timeouts++;
-			enet_peer_reset(peer);
+			enet_peer_disconnect_now(peer, 0); /* tells the peer, then frees the slot */
 		}
 	}
 }
@@ -989,6 +1046,12 @@ int es_server_run(struct es_server *s, volatile int *stop)
 			continue;
 		}
 		int64_t wait = deadline - now;
+		if (s->hs_count && wait > HS_SLACK_NS) {
+			service(s); /* what arrived first, then one more handshake */
+			if (handshake_one(s))
+				enet_host_flush(s->host);
+			continue;
+		}
 		struct timespec ts = {.tv_sec = wait / 1000000000LL, .tv_nsec = wait % 1000000000LL};
 		unsigned nx = s->poll.fds ? s->poll.fds(s->poll.ud, s->tick, pfd + 1, ES_SERVER_POLL_MAX) : 0;
 		if (nx > ES_SERVER_POLL_MAX)

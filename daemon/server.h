@@ -68,7 +68,8 @@ struct es_server_counters {
 	uint64_t cookies_sent, drop_cookie, drop_tampered, drop_replayed, drop_stale, drop_rate;
 	uint64_t handshakes, handshake_failures, refused_auth, replaced;
 	uint64_t refused[8];   /* handshakes refused, by ES_REFUSED_* reason */
-	uint64_t prejoin_timeouts; /* connected but not authenticated in time */
+	uint64_t prejoin_timeouts;
+	uint64_t drop_nosession; /* ENet traffic for a session we do not have */ /* connected but not authenticated in time */
 	unsigned people; /* now */
 	/* gauges: talking and muted as of the last presence batch; plans and
 	 * encodes of the last tick */

@@ -14,6 +14,7 @@
 #include <limits.h>
 
 #include "earshot-crypto.h"
+#include "earshot-mixer.h"
 #include "earshot-proto.h"
 #include "log.h"
 #include "metrics.h"
@@ -299,7 +300,7 @@ static void on_tick(void *ud, const struct es_server_counters *c, uint64_t work_
 	m->bytes_out_total = c->bytes_out;
 	m->packets_dropped_total[ES_DROP_MALFORMED] = c->drop_malformed;
 	m->packets_dropped_total[ES_DROP_UNKNOWN_TYPE] = c->drop_unknown;
-	m->packets_dropped_total[ES_DROP_UNAUTHENTICATED] = c->drop_unjoined;
+	m->packets_dropped_total[ES_DROP_UNAUTHENTICATED] = c->drop_unjoined + c->drop_nosession;
 	m->packets_dropped_total[ES_DROP_OVERSIZE] = c->drop_oversize;
 	m->packets_dropped_total[ES_DROP_LATE] = c->drop_late;
 	m->packets_dropped_total[ES_DROP_TAMPERED] = c->drop_tampered;
@@ -467,20 +468,66 @@ void es_service_request_reload(struct es_service *svc)
 	svc->reload = 1;
 }
 
+/* Parse the plan as the daemon will; errors as "FILE:LINE:COL: why". */
+static int check_floor_plan(const char *path, FILE *err)
+{
+	int r = 0;
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		r = -errno;
+		fprintf(err, "[server] floor_plan: %s: %s\n", path, strerror(errno));
+		return r;
+	}
+	char *text = malloc(ES_FLOOR_MAX_TEXT + 1);
+	if (!text) {
+		r = -ENOMEM;
+		goto err_close;
+	}
+	size_t len = fread(text, 1, ES_FLOOR_MAX_TEXT + 1, f);
+	if (ferror(f)) {
+		fprintf(err, "[server] floor_plan: %s: read error\n", path);
+		r = -EIO;
+		goto err_free;
+	}
+	if (len > ES_FLOOR_MAX_TEXT) {
+		fprintf(err, "[server] floor_plan: %s: larger than %u bytes\n", path, ES_FLOOR_MAX_TEXT);
+		r = -EFBIG;
+		goto err_free;
+	}
+	struct es_floor_error fe = { 0 };
+	struct es_floor *floor = es_floor_parse(text, len, &fe);
+	if (!floor) {
+		r = -errno;
+		if (errno == EBADMSG)
+			fprintf(err, "%s:%d:%d: %s\n", path, fe.line, fe.col, fe.msg);
+		else
+			fprintf(err, "[server] floor_plan: %s: %s\n", path, strerror(errno));
+		goto err_free;
+	}
+	es_floor_free(floor);
+
+err_free:
+	free(text);
+err_close:
+	fclose(f);
+	return r;
+}
+
 int es_service_check(const struct es_config *cfg, FILE *out, FILE *err)
 {
 	int r = es_config_check(cfg, err);
-	/* TODO(floor): when es_floor_parse lands in mixer/, parse the plan here */
+	if (r == 0 && cfg->floor_plan[0])
+		r = check_floor_plan(cfg->floor_plan, err);
 	if (r == 0) {
+		/* warnings (a fall back to state.prev) and errors only */
 		struct es_state_db *db = NULL;
 		enum es_log_level lv = es_log_get_level();
+		es_log_set_level(ES_LOG_WARN);
 		int s = es_state_load(cfg->state_dir, &db);
 		es_log_set_level(lv);
 		if (s < 0) {
 			fprintf(err, "[server] state_dir: %s: the state cannot be loaded: %s\n", cfg->state_dir, strerror(-s));
 			r = s;
-		} else if (s == 1) {
-			fprintf(err, "warning: [server] state_dir: %s/state is bad; state.prev would be used\n", cfg->state_dir);
 		}
 		es_state_free(db);
 	}

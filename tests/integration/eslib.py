@@ -268,3 +268,33 @@ def resample_linear(samples, rate_in, rate_out):
         b = samples[j + 1] if j + 1 < len(samples) else 0.0
         out.append(a + (b - a) * f)
     return out
+
+
+def free_tcp_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def metrics(addr):
+    """Prometheus text from earshotd's metrics endpoint as {name{labels}: value}."""
+    import urllib.request
+    with urllib.request.urlopen(f"http://{addr}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            k, v = line.rsplit(" ", 1)
+            out[k] = float(v)
+    return out
+
+
+def client_stats(log_text):
+    """The counters a client prints at exit with -v."""
+    import re
+    m = re.search(r"bundles (\d+) played (\d+) lost (\d+) concealed (\d+)", log_text)
+    if not m:
+        return None
+    return dict(zip(("bundles", "played", "lost", "concealed"), map(int, m.groups())))

@@ -28,6 +28,27 @@ METRICS = [
 ]
 
 
+GOOD_PLAN = """earshot-floor 1
+name "Small office"
+scale 0.5
+door-loss 10
+grid
++-----------------+------+
+|.................|.M....|
+|..o..o..o..o.....|..==..|
+|..==========...../..==..|
+|..o..o..o..o.....|......|
+|.................+--+---+
+|..................../.F.|
++--------------------+---+
+end
+room M "Orion" meeting
+room F "Booth" focus
+desks A 2 2 13 4
+door 21 6 closed
+"""
+
+
 def free_tcp_port():
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.bind(("127.0.0.1", 0))
@@ -117,7 +138,25 @@ def check_config(b, d):
     if r.returncode != 1 or "floor_plan" not in r.stderr:
         log(f"missing floor plan accepted: {r.returncode} {r.stderr}")
         return False
-    # a good one
+    # a floor plan that does not parse: its own file, line and column
+    plan = os.path.join(d, "bad.plan")
+    with open(plan, "w") as f:
+        f.write("earshot-floor 1\nname \"x\"\nscale banana\n")
+    r = subprocess.run([f"{b}/daemon/earshotd", "--check-config", "--config", "/dev/null",
+                        "--floor-plan", plan, "--state-dir", os.path.join(d, "state")],
+                       capture_output=True, text=True)
+    if r.returncode != 1 or (plan + ":3:") not in r.stderr:
+        log(f"bad floor plan accepted or not located: {r.returncode} {r.stderr}")
+        return False
+    # a good one, with a good plan
+    with open(plan, "w") as f:
+        f.write(GOOD_PLAN)
+    r = subprocess.run([f"{b}/daemon/earshotd", "--check-config", "--config", "/dev/null",
+                        "--floor-plan", plan, "--state-dir", os.path.join(d, "state")],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        log(f"good floor plan rejected: {r.returncode} {r.stderr}")
+        return False
     good = os.path.join(d, "good.conf")
     with open(good, "w") as f:
         f.write("[server]\nlisten = 127.0.0.1:7700\n[audio]\nrange_m = 12\n")

@@ -1,0 +1,592 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * es-load: many simulated people against one earshotd, from one process,
+ * over the real protocol (cookie, ENet, Noise IK, sealed packets).  Voice
+ * is pre-encoded Opus (encoded once at start, never in the loop).  Loopback
+ * only; every loop is bounded in count and time.
+ *
+ *   es-load --server 127.0.0.1:7700 --pairs 50 --people 2000 --storm 1 --hold 10
+ *
+ * Phases: the talking pairs join and talk; then --people arrivals connect,
+ * spread evenly over --storm seconds, and stay --hold seconds (with
+ * --office, some of them hold desk conversations that take turns, and
+ * eight meet).  Measured: admitted, refused "busy" (and the retry-after
+ * they were told), time to an answer and to the first mixed audio, frames
+ * expected and received, and the pairs' loss during the storm.  With
+ * --metrics, the daemon's own tick figures; with --pid, its CPU time and
+ * resident memory.  The last line printed is one JSON object.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <enet/enet.h>
+#include <opus.h>
+#include <sodium.h>
+
+#include "earshot-crypto.h"
+#include "earshot-proto.h"
+
+#define TICK_NS 20000000LL
+#define MAX_PEOPLE 8000
+#define PER_HOST 40      /* simulated people per ENet host (one source address) */
+#define FRAMES 250       /* 5 s of pre-encoded voice, looped */
+
+enum cstate { C_IDLE, C_CONNECTING, C_WAIT_KEY, C_HS_SENT, C_JOINED, C_BUSY, C_REFUSED, C_FAILED };
+
+enum role { R_SILENT, R_PAIR, R_CONVO, R_MEETING };
+
+struct client {
+	enum cstate st;
+	enum role role;
+	int host;
+	ENetPeer *peer;
+	struct es_keypair id;
+	struct es_noise hs;
+	struct es_cipher tx, rx;
+	float x, y;
+	int group;       /* conversation or pair index */
+	int turn;        /* position in the group's speaking order */
+	uint32_t seq;
+	int64_t t_start, t_answer, t_first_audio;
+	uint64_t frames_rx, frames_rx_window;
+	uint32_t retry_ms;
+	char name[16];
+};
+
+struct host {
+	ENetHost *h;
+	uint32_t addr; /* network order */
+	uint8_t nonce[ES_COOKIE_NONCE_LEN];
+	uint32_t cookie;
+	bool have_cookie;
+	int64_t cookie_at;
+};
+
+static struct client *cl;
+static struct host *hosts;
+static int nhosts, npeople;
+static ENetAddress server;
+static uint8_t frames[FRAMES][ES_OPUS_MAX];
+static int frame_len[FRAMES];
+static int64_t window_start, window_end; /* the storm, for the pairs' loss */
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int host_of(ENetHost *h)
+{
+	for (int i = 0; i < nhosts; i++)
+		if (hosts[i].h == h)
+			return i;
+	return -1;
+}
+
+static int ENET_CALLBACK intercept(ENetHost *h, ENetEvent *ev)
+{
+	(void)ev;
+	if (!es_cookie_is_raw(h->receivedData, h->receivedDataLength))
+		return 0;
+	int i = host_of(h);
+	uint32_t c;
+	if (i >= 0 && es_cookie_reply_parse(h->receivedData, h->receivedDataLength, hosts[i].nonce, &c) == 0) {
+		hosts[i].cookie = c;
+		hosts[i].have_cookie = true;
+		hosts[i].cookie_at = now_ns();
+	}
+	return 1;
+}
+
+static void ask_cookie(struct host *ho)
+{
+	randombytes_buf(ho->nonce, sizeof(ho->nonce));
+	uint8_t req[ES_COOKIE_REQUEST_LEN];
+	int n = es_cookie_request_build(ho->nonce, req, sizeof(req));
+	ENetBuffer b = {.data = req, .dataLength = (size_t)n};
+	enet_socket_send(ho->h->socket, &server, &b, 1);
+}
+
+/* Speech-like test voice: noise shaped into syllables, encoded once. */
+static int make_frames(void)
+{
+	int e;
+	OpusEncoder *enc = opus_encoder_create(48000, 1, OPUS_APPLICATION_VOIP, &e);
+	if (e != OPUS_OK)
+		return -1;
+	opus_encoder_ctl(enc, OPUS_SET_BITRATE(24000));
+	opus_encoder_ctl(enc, OPUS_SET_INBAND_FEC(1));
+	opus_encoder_ctl(enc, OPUS_SET_PACKET_LOSS_PERC(10));
+	int16_t pcm[960];
+	uint32_t rng = 12345;
+	double ph = 0;
+	for (int f = 0; f < FRAMES; f++) {
+		for (int i = 0; i < 960; i++) {
+			double t = (f * 960 + i) / 48000.0;
+			double env = 0.5 + 0.5 * sin(2 * M_PI * 4.0 * t); /* ~4 syllables a second */
+			rng = rng * 1664525u + 1013904223u;
+			double noise = ((double)(rng >> 16) / 32768.0 - 1.0) * 0.3;
+			ph += 2 * M_PI * (140.0 + 30.0 * sin(2 * M_PI * 0.5 * t)) / 48000.0;
+			pcm[i] = (int16_t)(8000.0 * env * (0.7 * sin(ph) + noise));
+		}
+		frame_len[f] = opus_encode(enc, pcm, 960, frames[f], ES_OPUS_MAX);
+		if (frame_len[f] <= 0)
+			return -1;
+	}
+	opus_encoder_destroy(enc);
+	return 0;
+}
+
+static int send_plain(struct client *c, const struct es_msg *m)
+{
+	uint8_t b[ES_MSG_MAX];
+	int n = es_msg_encode(m, b, sizeof(b));
+	if (n < 0)
+		return n;
+	ENetPacket *p = enet_packet_create(b, (size_t)n, ENET_PACKET_FLAG_RELIABLE);
+	return p && enet_peer_send(c->peer, ES_CHAN_CONTROL, p) == 0 ? 0 : -EIO;
+}
+
+static int send_sealed(struct client *c, const struct es_msg *m, bool audio)
+{
+	uint8_t plain[ES_MSG_MAX], out[ES_MSG_MAX + 64];
+	int n = es_msg_encode(m, plain, sizeof(plain));
+	if (n < 0)
+		return n;
+	static const uint8_t ad = ES_MSG_SEALED;
+	out[0] = ES_MSG_SEALED;
+	int k = es_cipher_seal(&c->tx, &ad, 1, plain, (size_t)n, out + 1, sizeof(out) - 1);
+	if (k < 0)
+		return k;
+	ENetPacket *p = enet_packet_create(out, (size_t)k + 1, audio ? ENET_PACKET_FLAG_UNSEQUENCED : ENET_PACKET_FLAG_RELIABLE);
+	return p && enet_peer_send(c->peer, audio ? ES_CHAN_AUDIO : ES_CHAN_CONTROL, p) == 0 ? 0 : -EIO;
+}
+
+static void start(struct client *c)
+{
+	struct host *ho = &hosts[c->host];
+	c->t_start = now_ns();
+	c->peer = enet_host_connect(ho->h, &server, ES_CHAN_COUNT, ho->cookie);
+	if (!c->peer) {
+		c->st = C_FAILED;
+		return;
+	}
+	c->peer->data = c;
+	c->st = C_CONNECTING;
+}
+
+static void on_key(struct client *c, const struct es_server_key *k)
+{
+	struct es_pos pos = {(int32_t)lrintf(c->x * 100), (int32_t)lrintf(c->y * 100), 0};
+	struct es_join_payload jp = {.hello = {ES_PROTO_VERSION, 0, pos, (uint8_t)strlen(c->name), c->name}};
+	uint8_t payload[ES_NOISE_PAYLOAD_MAX], msg1[ES_NOISE_MSG1_MAX], ts[ES_TAI64N_LEN];
+	struct timespec rt;
+	clock_gettime(CLOCK_REALTIME, &rt);
+	es_timestamp_make(ts, (uint64_t)rt.tv_sec, (uint32_t)rt.tv_nsec);
+	int pn = es_join_payload_encode(&jp, payload, sizeof(payload));
+	int n = -1;
+	if (pn > 0 && es_noise_initiator_init(&c->hs, &c->id, k->key, (const uint8_t *)ES_NOISE_PROLOGUE,
+					      sizeof(ES_NOISE_PROLOGUE) - 1) == 0)
+		n = es_noise_write_msg1(&c->hs, ts, payload, (size_t)pn, msg1, sizeof(msg1));
+	struct es_msg m = {.type = ES_MSG_HANDSHAKE1, .u.blob = {(uint16_t)(n > 0 ? n : 0), msg1}};
+	if (n <= 0 || send_plain(c, &m) < 0) {
+		c->st = C_FAILED;
+		return;
+	}
+	c->st = C_HS_SENT;
+}
+
+static void on_receive(struct client *c, const uint8_t *data, size_t len)
+{
+	struct es_msg m;
+	if (es_msg_decode(&m, data, len) < 0)
+		return;
+	int64_t t = now_ns();
+	switch (m.type) {
+	case ES_MSG_SERVER_KEY:
+		if (c->st == C_WAIT_KEY)
+			on_key(c, &m.u.server_key);
+		return;
+	case ES_MSG_HANDSHAKE2: {
+		uint8_t w[ES_NOISE_PAYLOAD_MAX];
+		int n = es_noise_read_msg2(&c->hs, m.u.blob.data, m.u.blob.len, w, sizeof(w));
+		if (n < 0 || es_noise_split(&c->hs, &c->tx, &c->rx) < 0) {
+			c->st = C_FAILED;
+			return;
+		}
+		c->st = C_JOINED;
+		c->t_answer = t;
+		return;
+	}
+	case ES_MSG_BUSY:
+		c->st = C_BUSY;
+		c->t_answer = t;
+		c->retry_ms = m.u.busy.retry_after_ms;
+		return;
+	case ES_MSG_REFUSED:
+		c->st = C_REFUSED;
+		c->t_answer = t;
+		return;
+	case ES_MSG_SEALED: {
+		uint8_t plain[ES_MSG_MAX];
+		static const uint8_t ad = ES_MSG_SEALED;
+		int n = es_cipher_open(&c->rx, &ad, 1, m.u.blob.data, m.u.blob.len, plain, sizeof(plain));
+		if (n > 0 && plain[0] == ES_MSG_AUDIO_DOWN) {
+			c->frames_rx++;
+			if (!c->t_first_audio)
+				c->t_first_audio = t;
+			if (t >= window_start && t < window_end)
+				c->frames_rx_window++;
+		}
+		return;
+	}
+	default:
+		return;
+	}
+}
+
+static void service_all(void)
+{
+	ENetEvent ev;
+	for (int i = 0; i < nhosts; i++) {
+		while (enet_host_service(hosts[i].h, &ev, 0) > 0) {
+			struct client *c = ev.peer ? ev.peer->data : NULL;
+			switch (ev.type) {
+			case ENET_EVENT_TYPE_CONNECT:
+				if (c) {
+					enet_peer_throttle_configure(ev.peer, 5000, ENET_PEER_PACKET_THROTTLE_SCALE, 0);
+					ev.peer->packetThrottle = ENET_PEER_PACKET_THROTTLE_SCALE;
+					c->st = C_WAIT_KEY;
+				}
+				break;
+			case ENET_EVENT_TYPE_RECEIVE:
+				if (c)
+					on_receive(c, ev.packet->data, ev.packet->dataLength);
+				enet_packet_destroy(ev.packet);
+				break;
+			case ENET_EVENT_TYPE_DISCONNECT:
+				if (c && c->st != C_BUSY && c->st != C_REFUSED)
+					c->st = C_FAILED;
+				if (c)
+					c->peer = NULL;
+				break;
+			default:
+				break;
+			}
+		}
+	}
+}
+
+/* Who talks this tick: pairs always; conversations take turns every 5 s; the meeting every 4 s. */
+static bool talking(const struct client *c, uint64_t tick)
+{
+	switch (c->role) {
+	case R_PAIR:
+		return true;
+	case R_CONVO:
+		return (int)((tick / 250 + (uint64_t)c->group) % 4) == c->turn;
+	case R_MEETING:
+		return (int)((tick / 200) % 8) == c->turn;
+	default:
+		return false;
+	}
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double pct(int64_t *v, int n, double p)
+{
+	if (n == 0)
+		return -1;
+	qsort(v, (size_t)n, sizeof(*v), cmp_i64);
+	int i = (int)ceil(p * n) - 1;
+	return (double)v[i < 0 ? 0 : i >= n ? n - 1 : i] / 1e6;
+}
+
+/* The daemon's CPU seconds and resident KiB from /proc. */
+static void proc_usage(int pid, double *cpu_s, long *rss_kib)
+{
+	char path[64], buf[1024];
+	*cpu_s = -1;
+	*rss_kib = -1;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (f) {
+		if (fgets(buf, sizeof(buf), f)) {
+			char *p = strrchr(buf, ')');
+			unsigned long ut, st;
+			if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
+				*cpu_s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+		}
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "r");
+	if (f) {
+		while (fgets(buf, sizeof(buf), f))
+			if (sscanf(buf, "VmRSS: %ld", rss_kib) == 1)
+				break;
+		fclose(f);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *srv = "127.0.0.1:7700", *metrics = NULL;
+	int pairs = 0, people = 0, pid = 0, convos = 0, meeting = 0;
+	double storm = 1.0, hold = 5.0, max_s = 120;
+	bool near = true;
+	static const struct option lo[] = {
+		{"server", 1, NULL, 's'}, {"pairs", 1, NULL, 'p'}, {"people", 1, NULL, 'n'}, {"storm", 1, NULL, 'S'},
+		{"hold", 1, NULL, 'H'}, {"pid", 1, NULL, 'P'}, {"office", 0, NULL, 'o'}, {"max-seconds", 1, NULL, 'M'},
+		{"spread", 0, NULL, 'f'}, {"metrics", 1, NULL, 'm'}, {0},
+	};
+	int o;
+	while ((o = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (o) {
+		case 's': srv = optarg; break;
+		case 'p': pairs = atoi(optarg); break;
+		case 'n': people = atoi(optarg); break;
+		case 'S': storm = atof(optarg); break;
+		case 'H': hold = atof(optarg); break;
+		case 'P': pid = atoi(optarg); break;
+		case 'o': convos = 60; meeting = 8; break;
+		case 'M': max_s = atof(optarg); break;
+		case 'f': near = false; break;
+		case 'm': metrics = optarg; break;
+		default:
+			fprintf(stderr, "usage: es-load --server ADDR [--pairs P] [--people N] [--storm S] [--hold S] "
+					"[--office] [--spread] [--pid PID] [--max-seconds S]\n");
+			return 2;
+		}
+	}
+	(void)metrics;
+	npeople = 2 * pairs + people;
+	if (npeople <= 0 || npeople > MAX_PEOPLE || storm <= 0 || hold < 0 || max_s <= 0 || max_s > 3600) {
+		fprintf(stderr, "es-load: 1..%d people, positive times, at most an hour\n", MAX_PEOPLE);
+		return 2;
+	}
+	if (sodium_init() < 0 || enet_initialize() != 0 || make_frames() < 0)
+		return 1;
+	char host[64];
+	const char *colon = strrchr(srv, ':');
+	if (!colon || (size_t)(colon - srv) >= sizeof(host))
+		return 2;
+	memcpy(host, srv, (size_t)(colon - srv));
+	host[colon - srv] = 0;
+	if (enet_address_set_host_ip(&server, host) != 0)
+		return 2;
+	server.port = (enet_uint16)atoi(colon + 1);
+
+	nhosts = (npeople + PER_HOST - 1) / PER_HOST;
+	hosts = calloc((size_t)nhosts, sizeof(*hosts));
+	cl = calloc((size_t)npeople, sizeof(*cl));
+	for (int i = 0; i < nhosts; i++) {
+		ENetAddress a = {.host = htonl(0x7F000000u + 10u + (uint32_t)(i % 240)), .port = 0};
+		hosts[i].h = enet_host_create(&a, PER_HOST, ES_CHAN_COUNT, 0, 0);
+		if (!hosts[i].h) {
+			fprintf(stderr, "es-load: cannot create host %d\n", i);
+			return 1;
+		}
+		hosts[i].h->intercept = intercept;
+		hosts[i].addr = a.host;
+	}
+	/* roles and places: pairs 30 m apart from each other (beyond earshot),
+	 * newcomers near a pair (they hear it) or spread over the floor */
+	srand(7);
+	int side = (int)ceil(sqrt(pairs > 0 ? pairs : 1));
+	for (int i = 0; i < npeople; i++) {
+		struct client *c = &cl[i];
+		c->host = i / PER_HOST;
+		es_noise_keypair(&c->id);
+		snprintf(c->name, sizeof(c->name), "p%d", i);
+		if (i < 2 * pairs) {
+			int p = i / 2;
+			c->role = R_PAIR;
+			c->group = p;
+			c->x = (float)(p % side) * 30.0f + (float)(i % 2) * 1.5f;
+			c->y = (float)(p / side) * 30.0f;
+		} else {
+			int k = i - 2 * pairs;
+			if (near && pairs > 0) {
+				int p = k % pairs;
+				float ang = (float)k * 2.399963f, r = 2.0f + 2.0f * (float)(k % 3);
+				c->x = (float)(p % side) * 30.0f + r * cosf(ang);
+				c->y = (float)(p / side) * 30.0f + r * sinf(ang);
+			} else {
+				/* a desk floor: 2 m grid, 100 m wide */
+				c->x = (float)(k % 50) * 2.0f;
+				c->y = 200.0f + (float)(k / 50) * 2.0f;
+			}
+			if (convos && k < convos * 3) { /* 60 conversations of 3 */
+				c->role = R_CONVO;
+				c->group = k / 3;
+				c->turn = k % 3;
+				c->x = (float)(c->group % 10) * 10.0f + (float)c->turn;
+				c->y = 200.0f + (float)(c->group / 10) * 10.0f;
+			} else if (meeting && k >= convos * 3 && k < convos * 3 + meeting) {
+				c->role = R_MEETING;
+				c->turn = k - convos * 3;
+				c->x = 150.0f + (float)(c->turn % 4);
+				c->y = 150.0f + (float)(c->turn / 4);
+			}
+		}
+	}
+	for (int i = 0; i < nhosts; i++)
+		ask_cookie(&hosts[i]);
+
+	int64_t t0 = now_ns(), deadline = t0 + TICK_NS, hard_end = t0 + (int64_t)(max_s * 1e9);
+	int64_t storm_at = -1, end_at = -1;
+	uint64_t tick = 0, expected_pair_ticks = 0;
+	int started = 0;
+	double cpu0 = -1, cpu1 = -1;
+	long rss1 = -1, rss0 = -1;
+	while (now_ns() < hard_end) {
+		int64_t t = now_ns();
+		if (t < deadline) {
+			service_all();
+			struct timespec ts = {0, 1000000};
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		deadline += TICK_NS;
+		tick++;
+		service_all();
+		/* refresh cookies before they age out (30..60 s) */
+		for (int i = 0; i < nhosts; i++)
+			if (!hosts[i].have_cookie || t - hosts[i].cookie_at > 25000000000LL) {
+				if (tick % 10 == 0)
+					ask_cookie(&hosts[i]);
+			}
+		/* phase 1: the pairs join at once; phase 2 (storm) once they all talk */
+		int pairs_joined = 0;
+		for (int i = 0; i < 2 * pairs; i++)
+			pairs_joined += cl[i].st == C_JOINED;
+		for (int i = 0; i < 2 * pairs; i++)
+			if (cl[i].st == C_IDLE && hosts[cl[i].host].have_cookie) {
+				start(&cl[i]);
+				started++;
+			}
+		if (storm_at < 0 && pairs_joined == 2 * pairs && (pairs == 0 || tick > 100)) {
+			storm_at = t;
+			window_start = t;
+			window_end = t + (int64_t)(storm * 1e9);
+			if (pid)
+				proc_usage(pid, &cpu0, &rss0);
+			fprintf(stderr, "es-load: %d pairs talking; storm of %d over %.1f s\n", pairs, people, storm);
+		}
+		if (storm_at >= 0) {
+			double frac = (double)(t - storm_at) / (storm * 1e9);
+			int due = 2 * pairs + (int)((frac > 1 ? 1 : frac) * people);
+			for (int i = 2 * pairs; i < due && i < npeople; i++)
+				if (cl[i].st == C_IDLE && hosts[cl[i].host].have_cookie) {
+					start(&cl[i]);
+					started++;
+				}
+			if (t >= window_start && t < window_end)
+				expected_pair_ticks++;
+			if (end_at < 0 && frac >= 1)
+				end_at = t + (int64_t)(hold * 1e9);
+			if (end_at >= 0 && t >= end_at)
+				break;
+		}
+		/* voices */
+		for (int i = 0; i < npeople; i++) {
+			struct client *c = &cl[i];
+			if (c->st != C_JOINED || !talking(c, tick))
+				continue;
+			int f = (int)(c->seq % FRAMES);
+			struct es_msg m = {.type = ES_MSG_AUDIO_UP};
+			m.u.up = (struct es_audio_up){c->seq, ES_PF_TALKING, (uint16_t)frame_len[f], frames[f]};
+			send_sealed(c, &m, true);
+			c->seq++;
+		}
+		for (int i = 0; i < nhosts; i++)
+			enet_host_flush(hosts[i].h);
+	}
+	if (pid)
+		proc_usage(pid, &cpu1, &rss1);
+	double wall = (double)(now_ns() - (storm_at > 0 ? storm_at : t0)) / 1e9;
+
+	/* results */
+	int admitted = 0, busy = 0, refused = 0, failed = 0, pending = 0, answered_late = 0;
+	int64_t *ans = calloc((size_t)npeople, sizeof(int64_t)), *ttfa = calloc((size_t)npeople, sizeof(int64_t));
+	int nans = 0, nttfa = 0, heard = 0;
+	uint64_t min_retry = UINT64_MAX, max_retry = 0;
+	for (int i = 2 * pairs; i < npeople; i++) {
+		struct client *c = &cl[i];
+		switch (c->st) {
+		case C_JOINED: admitted++; break;
+		case C_BUSY: busy++; break;
+		case C_REFUSED: refused++; break;
+		case C_FAILED: failed++; break;
+		default: pending++; break;
+		}
+		if (c->t_answer) {
+			ans[nans++] = c->t_answer - c->t_start;
+			answered_late += c->t_answer - c->t_start > 1000000000LL;
+		}
+		if (c->st == C_BUSY) {
+			min_retry = c->retry_ms < min_retry ? c->retry_ms : min_retry;
+			max_retry = c->retry_ms > max_retry ? c->retry_ms : max_retry;
+		}
+		if (c->t_first_audio) {
+			ttfa[nttfa++] = c->t_first_audio - c->t_start;
+			heard++;
+		}
+	}
+	uint64_t pair_rx = 0;
+	int pairs_ok = 0;
+	for (int i = 0; i < 2 * pairs; i++) {
+		pair_rx += cl[i].frames_rx_window;
+		pairs_ok += cl[i].st == C_JOINED;
+	}
+	double pair_expected = (double)expected_pair_ticks * 2 * pairs;
+	double pair_loss = pair_expected > 0 ? 1.0 - (double)pair_rx / pair_expected : 0;
+	if (pair_loss < 0)
+		pair_loss = 0; /* a tick's bundle can land just inside the window edge */
+	double a50 = pct(ans, nans, 0.5), a99 = pct(ans, nans, 0.99);
+	double f50 = pct(ttfa, nttfa, 0.5), f99 = pct(ttfa, nttfa, 0.99);
+	printf("arrivals %d: admitted %d, busy %d (retry after %llu..%llu ms), refused %d, failed %d, no answer %d\n",
+	       people, admitted, busy, busy ? (unsigned long long)min_retry : 0ULL, (unsigned long long)max_retry, refused,
+	       failed, pending);
+	printf("time to an answer: p50 %.0f ms, p99 %.0f ms (%d over 1 s)\n", a50, a99, answered_late);
+	printf("time to first audio: p50 %.0f ms, p99 %.0f ms (%d heard anyone)\n", f50, f99, heard);
+	printf("pairs already talking: %d of %d still in; frames %llu of %.0f expected during the storm: loss %.3f %%\n",
+	       pairs_ok, 2 * pairs, (unsigned long long)pair_rx, pair_expected, 100 * pair_loss);
+	double cpu = cpu1 >= 0 && cpu0 >= 0 ? (cpu1 - cpu0) / wall : -1;
+	if (pid)
+		printf("daemon: %.1f %% of a core over %.1f s, resident %ld KiB (was %ld)\n", 100 * cpu, wall, rss1, rss0);
+	printf("{\"arrivals\":%d,\"pairs\":%d,\"admitted\":%d,\"busy\":%d,\"refused\":%d,\"failed\":%d,\"no_answer\":%d,"
+	       "\"answer_ms_p50\":%.1f,\"answer_ms_p99\":%.1f,\"answered_over_1s\":%d,\"first_audio_ms_p50\":%.1f,"
+	       "\"first_audio_ms_p99\":%.1f,\"heard\":%d,\"pair_loss_pct\":%.3f,\"retry_min_ms\":%llu,\"retry_max_ms\":%llu,"
+	       "\"daemon_cpu_core\":%.3f,\"daemon_rss_kib\":%ld,\"seconds\":%.1f}\n",
+	       people, pairs, admitted, busy, refused, failed, pending, a50, a99, answered_late, f50, f99, heard,
+	       100 * pair_loss, busy ? (unsigned long long)min_retry : 0ULL, (unsigned long long)max_retry, cpu, rss1, wall);
+	for (int i = 0; i < npeople; i++)
+		if (cl[i].peer)
+			enet_peer_disconnect_now(cl[i].peer, 0);
+	for (int i = 0; i < nhosts; i++) {
+		enet_host_flush(hosts[i].h);
+		enet_host_destroy(hosts[i].h);
+	}
+	free(ans);
+	free(ttfa);
+	free(cl);
+	free(hosts);
+	return 0;
+}
