@@ -82,6 +82,7 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void rp_vadd(struct reply *rp, bool final, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 static void rp_vadd(struct reply *rp, bool final, const char *fmt, va_list ap)
 {
 	size_t room = rp->cap - rp->len;
