@@ -541,7 +541,7 @@ size_t es_admin_execute(struct es_admin *a, const char *line, char *out, size_t 
 		 strcmp(argv[0], "fingerprint") == 0)
 		rp_final(&rp, "error: '%s' takes no arguments", argv[0]);
 	else
-		rp_final(&rp, "error: unknown command '%.40s' (try 'help')", shown);
+		rp_final(&rp, "error: unknown command '%.40s' (try 'help')", argv[0]);
 	/* one log line: the command and how it ended (the reply's last line) */
 	const char *last = rp.buf;
 	for (size_t i = 0; i + 1 < rp.len; i++)
