@@ -511,6 +511,9 @@ int main(int argc, char **argv)
 			(unsigned long long)k.frames_sent, (unsigned long long)k.bytes_sent, (unsigned long long)k.packets_received,
 			(unsigned long long)k.bytes_received, (unsigned long long)k.bundles, (unsigned long long)k.played,
 			(unsigned long long)k.lost, (unsigned long long)k.concealed, (unsigned long long)k.joins);
+		fprintf(stderr, "earshot: udp sent %llu B in %llu datagrams, received %llu B in %llu datagrams\n",
+			(unsigned long long)k.udp_sent_bytes, (unsigned long long)k.udp_sent_datagrams,
+			(unsigned long long)k.udp_received_bytes, (unsigned long long)k.udp_received_datagrams);
 	}
 	es_session_free(s);
 	enet_deinitialize();

@@ -37,6 +37,9 @@ struct es_playout {
 	uint32_t next;
 	bool playing, seen;
 	unsigned depth, misses;
+	unsigned min_depth, hold;
+	uint32_t pulls; /* this buffer's clock: one per 20 ms pulled */
+	struct es_jitter_est est;
 	OpusDecoder *mix_dec;
 	bool mix_active;
 	struct voice voice[VOICES];
@@ -63,6 +66,8 @@ struct es_playout *es_playout_new(unsigned depth)
 			goto err_dec;
 	}
 	p->depth = depth < 1 ? 1 : depth > MAX_DEPTH ? MAX_DEPTH : depth;
+	p->min_depth = p->depth;
+	es_jitter_est_init(&p->est);
 	es_limiter_init(&p->lim);
 	return p;
 
@@ -112,6 +117,14 @@ int es_playout_push(struct es_playout *p, const uint8_t *msg, size_t len)
 		return -EBADMSG;
 	}
 	uint32_t t = m.u.down.tick;
+	/* arrival offset against our clock: its spread is the jitter */
+	es_jitter_est_observe(&p->est, (int32_t)(p->pulls - t));
+	unsigned want = es_jitter_est_depth(&p->est, p->min_depth, MAX_DEPTH);
+	if (want > p->depth) {
+		if (p->playing)
+			p->hold += want - p->depth; /* stretch now rather than drop late bundles */
+		p->depth = want;
+	}
 	if (p->playing) {
 		int32_t ahead = (int32_t)(t - p->next);
 		if (ahead < 0) {
@@ -235,6 +248,11 @@ int es_playout_pull(struct es_playout *p, int16_t *out)
 {
 	memset(p->acc, 0, sizeof(p->acc));
 	bool any = false;
+	p->pulls++;
+	es_jitter_est_tick(&p->est);
+	unsigned want = es_jitter_est_depth(&p->est, p->min_depth, MAX_DEPTH);
+	if (want < p->depth)
+		p->depth = want; /* shrinks slowly: the estimate decays over seconds */
 	if (!p->playing && p->seen && queued(p) >= p->depth) {
 		p->playing = true;
 		p->misses = 0;
@@ -247,6 +265,14 @@ int es_playout_pull(struct es_playout *p, int16_t *out)
 				s->full = false;
 			p->next++;
 			p->st.dropped_drift++;
+		}
+		if (p->hold) {
+			/* growing: conceal one tick without advancing the timeline */
+			p->hold--;
+			any = render(p, NULL, NULL, p->next - 1);
+			p->st.concealed += any;
+			es_limiter_run(&p->lim, p->acc, out, 2 * ES_FRAME);
+			return any;
 		}
 		uint32_t t = p->next++;
 		struct slot *s = &p->slot[t % SLOTS];

@@ -18,6 +18,7 @@
 #define CONNECT_TIMEOUT_MS 2000
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 8000
+#define COOKIE_RESEND_MS 250
 
 struct es_session {
 	struct es_session_config cfg;
@@ -35,6 +36,7 @@ struct es_session {
 	bool have_secret;
 	uint8_t cookie_nonce[ES_COOKIE_NONCE_LEN];
 	bool cookie_wanted, cookie_ready;
+	int64_t cookie_sent_ms;
 	uint32_t cookie;
 	struct es_noise hs;
 	struct es_cipher tx, rx;
@@ -323,19 +325,25 @@ static void fail(struct es_session *s, const char *fmt, ...)
  * socket (the cookie is bound to our address and port); the reply comes
  * back through intercept, and only then do we send ENet's CONNECT.
  */
+static int send_cookie_request(struct es_session *s)
+{
+	uint8_t req[ES_COOKIE_REQUEST_LEN];
+	int n = es_cookie_request_build(s->cookie_nonce, req, sizeof(req));
+	if (n < 0)
+		return n;
+	ENetBuffer b = {.data = req, .dataLength = (size_t)n};
+	s->cookie_sent_ms = now_ms();
+	return enet_socket_send(s->host->socket, &s->addr, &b, 1) < 0 ? -EIO : 0;
+}
+
 static void start_connect(struct es_session *s)
 {
 	randombytes_buf(s->cookie_nonce, sizeof(s->cookie_nonce));
-	uint8_t req[ES_COOKIE_REQUEST_LEN];
-	int n = es_cookie_request_build(s->cookie_nonce, req, sizeof(req));
-	if (n < 0) {
-		backoff(s, 0, "cannot build a cookie request");
-		return;
-	}
-	ENetBuffer b = {.data = req, .dataLength = (size_t)n};
+	int n = 0;
+	(void)n;
 	s->cookie_wanted = true;
 	s->cookie_ready = false;
-	if (enet_socket_send(s->host->socket, &s->addr, &b, 1) < 0) {
+	if (send_cookie_request(s) < 0) {
 		backoff(s, 0, "cannot reach the server");
 		return;
 	}
@@ -359,6 +367,7 @@ static void on_connected(struct es_session *s)
 	/* a dead link is noticed in 2-4 s; a restarted server says so at once
 	 * with a reset datagram (see intercept) */
 	enet_peer_timeout(s->peer, 0, 2000, 4000);
+	enet_peer_ping_interval(s->peer, 1000); /* keep-alive: about 0.5 kbit/s with the server's */
 	/* the server speaks first: its key (ES_MSG_SERVER_KEY) */
 	s->state = ES_SESSION_JOINING;
 	s->state_since_ms = now_ms();
@@ -630,6 +639,8 @@ static void housekeeping(struct es_session *s)
 	case ES_SESSION_CONNECTING:
 		if (s->cookie_ready)
 			connect_with_cookie(s);
+		else if (s->cookie_wanted && t - s->cookie_sent_ms >= COOKIE_RESEND_MS)
+			send_cookie_request(s); /* lost on the way, or the answer was: ask again */
 		/* fall through */
 	case ES_SESSION_JOINING:
 		if (t - s->state_since_ms > CONNECT_TIMEOUT_MS && s->state != ES_SESSION_BACKOFF)
@@ -712,6 +723,10 @@ const struct es_person_view *es_session_roster(const struct es_session *s, unsig
 void es_session_get_stats(const struct es_session *s, struct es_session_stats *st)
 {
 	*st = s->st;
+	st->udp_sent_bytes = s->host->totalSentData;
+	st->udp_sent_datagrams = s->host->totalSentPackets;
+	st->udp_received_bytes = s->host->totalReceivedData;
+	st->udp_received_datagrams = s->host->totalReceivedPackets;
 	struct es_playout_stats ps;
 	es_playout_get_stats(s->playout, &ps);
 	st->bundles = ps.bundles;

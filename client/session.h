@@ -82,6 +82,8 @@ struct es_session_stats {
 	uint64_t frames_sent, bytes_sent, bytes_received, packets_received;
 	uint64_t joins, reconnects, busy;
 	uint64_t bundles, played, lost, concealed, malformed;
+	/* everything on the wire, as ENet counts it (UDP payloads) */
+	uint64_t udp_sent_bytes, udp_sent_datagrams, udp_received_bytes, udp_received_datagrams;
 };
 void es_session_get_stats(const struct es_session *s, struct es_session_stats *st);
 

@@ -844,6 +844,8 @@ static void on_connect(struct es_server *s, ENetPeer *peer)
 	enet_peer_throttle_configure(peer, 5000, ENET_PEER_PACKET_THROTTLE_SCALE, 0);
 	peer->packetThrottle = ENET_PEER_PACKET_THROTTLE_SCALE;
 	enet_peer_timeout(peer, 0, 3000, 6000);
+	/* a silent client costs only pings: ours every 2 s, theirs every 1 s */
+	enet_peer_ping_interval(peer, 2000);
 	struct peer_slot *slot = peer->data;
 	slot->connected_ms = now_ns() / 1000000;
 	slot->person = -1;

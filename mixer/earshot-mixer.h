@@ -84,6 +84,31 @@ void es_limiter_init(struct es_limiter *l);
 /* Limit n interleaved samples of acc (floats) into out (int16). */
 void es_limiter_run(struct es_limiter *l, const float *acc, int16_t *out, size_t n);
 
+/* ---- jitter estimate --------------------------------------------------- */
+
+/*
+ * How deep a jitter buffer should be, learned from arrivals.  Time is the
+ * caller's tick: for every frame that arrives, pass (tick now - the
+ * frame's own sequence number); the spread of that offset above its
+ * recent minimum is the jitter in ticks.  Attack is immediate, decay slow
+ * (about 3 s from 4 ticks to 1), so a buffer grows at once when the
+ * network gets worse and shrinks only when it has been calm for a while.
+ */
+struct es_jitter_est {
+	int32_t min_offset; /* smallest offset seen in this window */
+	int32_t next_min;   /* smallest offset seen in the window being built */
+	unsigned window;    /* observations in the window being built */
+	float peak;         /* decaying maximum spread, ticks */
+	bool primed;
+};
+
+void es_jitter_est_init(struct es_jitter_est *e);
+void es_jitter_est_observe(struct es_jitter_est *e, int32_t offset);
+/* Called once per tick: lets the peak decay. */
+void es_jitter_est_tick(struct es_jitter_est *e);
+/* Target depth in ticks: one frame plus the jitter, within [lo, hi]. */
+unsigned es_jitter_est_depth(const struct es_jitter_est *e, unsigned lo, unsigned hi);
+
 /* ---- the tick engine ---------------------------------------------------- */
 
 /*

@@ -17,6 +17,8 @@ void es_jitter_init(struct es_jitter *jb, unsigned depth)
 {
 	memset(jb, 0, sizeof(*jb));
 	jb->depth = depth < 1 ? 1 : depth > ES_JB_SLOTS / 2 ? ES_JB_SLOTS / 2 : depth;
+	jb->min_depth = jb->depth;
+	es_jitter_est_init(&jb->est);
 }
 
 unsigned es_jitter_queued(const struct es_jitter *jb)
@@ -37,6 +39,14 @@ int es_jitter_push(struct es_jitter *jb, uint32_t seq, const uint8_t *data, size
 {
 	if (len == 0 || len > ES_JB_FRAME_MAX)
 		return -EMSGSIZE;
+	/* arrival offset against this buffer's clock: its spread is the jitter */
+	es_jitter_est_observe(&jb->est, (int32_t)(jb->ticks - seq));
+	unsigned want = es_jitter_est_depth(&jb->est, jb->min_depth, ES_JB_SLOTS / 2);
+	if (want > jb->depth) {
+		if (jb->playing)
+			jb->hold += want - jb->depth; /* stretch now rather than drop late frames */
+		jb->depth = want;
+	}
 	if (jb->playing) {
 		int32_t ahead = (int32_t)(seq - jb->next);
 		if (ahead < 0)
@@ -73,6 +83,12 @@ int es_jitter_push(struct es_jitter *jb, uint32_t seq, const uint8_t *data, size
 enum es_jb_result es_jitter_pop(struct es_jitter *jb, const struct es_jb_slot **frame)
 {
 	*frame = NULL;
+	jb->ticks++;
+	es_jitter_est_tick(&jb->est);
+	/* shrink slowly: the estimate decays, and the trim below drops the excess */
+	unsigned want = es_jitter_est_depth(&jb->est, jb->min_depth, ES_JB_SLOTS / 2);
+	if (want < jb->depth)
+		jb->depth = want;
 	if (!jb->playing) {
 		if (!jb->seen || es_jitter_queued(jb) < jb->depth)
 			return ES_JB_NONE;
@@ -90,6 +106,11 @@ enum es_jb_result es_jitter_pop(struct es_jitter *jb, const struct es_jb_slot **
 		}
 	} else
 		jb->excess = 0;
+	if (jb->hold) {
+		/* the buffer is growing: conceal one tick without advancing */
+		jb->hold--;
+		return ES_JB_LOST;
+	}
 	struct es_jb_slot *s = &jb->slot[jb->next % ES_JB_SLOTS];
 	uint32_t seq = jb->next++;
 	if (s->full && s->seq == seq) {

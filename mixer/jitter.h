@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "earshot-mixer.h"
+
 #define ES_JB_SLOTS 16
 #define ES_JB_FRAME_MAX 400 /* uplink frames are ~60-120 B; refuse anything silly */
 
@@ -23,7 +25,11 @@ struct es_jb_slot {
 struct es_jitter {
 	struct es_jb_slot slot[ES_JB_SLOTS];
 	uint32_t next;     /* sequence number to play next */
-	unsigned depth;    /* frames to hold before starting */
+	unsigned depth;    /* frames to hold before starting: adapts to jitter */
+	unsigned min_depth;
+	unsigned hold;     /* ticks to conceal without advancing: the buffer is growing */
+	uint32_t ticks;    /* pops so far: this buffer's clock */
+	struct es_jitter_est est;
 	unsigned misses;   /* consecutive ticks with nothing to play */
 	unsigned excess;   /* consecutive ticks with more than depth+1 queued */
 	uint64_t trimmed;  /* frames dropped to bring latency back down */
@@ -38,6 +44,7 @@ enum es_jb_result {
 	ES_JB_LOST = 3,  /* lost and no FEC: conceal */
 };
 
+/* depth: the smallest depth; it grows with measured jitter up to ES_JB_SLOTS / 2. */
 void es_jitter_init(struct es_jitter *jb, unsigned depth);
 
 /* 0, -EALREADY (late or duplicate), -EMSGSIZE. */

@@ -301,18 +301,22 @@ static int halfopen(const char *server)
 		return 1;
 	int64_t t0 = now_ms();
 	end = t0 + 8000;
+	int rc = 1;
 	while (now_ms() < end) {
 		if (enet_host_service(p.host, &ev, 10) > 0) {
 			if (ev.type == ENET_EVENT_TYPE_DISCONNECT) {
 				printf("probe: a silent peer was dropped after %lld ms\n", (long long)(now_ms() - t0));
-				return now_ms() - t0 <= 4000 ? 0 : 1;
+				rc = now_ms() - t0 <= 4000 ? 0 : 1;
+				break;
 			}
 			if (ev.type == ENET_EVENT_TYPE_RECEIVE)
 				enet_packet_destroy(ev.packet);
 		}
 	}
-	printf("probe: a silent peer was still connected after 8 s\n");
-	return 1;
+	if (rc && now_ms() >= end)
+		printf("probe: a silent peer was still connected after 8 s\n");
+	enet_host_destroy(p.host);
+	return rc;
 }
 
 /* ---- flood ---------------------------------------------------------------- */
