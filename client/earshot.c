@@ -431,10 +431,13 @@ int main(int argc, char **argv)
 		o.server = defs.server;
 	if (!name_given && defs.name[0])
 		o.name = defs.name;
+	char name_buf[ES_INVITE_NAME_MAX + 1];
 	if (joining) {
 		o.server = server_buf;
+		/* a copy: the invite is wiped, name and all, once it is spent */
+		snprintf(name_buf, sizeof(name_buf), "%s", inv.name);
 		if (!name_given)
-			o.name = inv.name;
+			o.name = name_buf;
 	}
 	struct es_keypair id;
 	r = es_identity_load(dir, &id);

@@ -153,6 +153,7 @@ static int rewrite_known(const char *dir, const char *server, const uint8_t *pub
 	r = read_known(dir, buf, KNOWN_MAX);
 	if (r < 0)
 		goto out;
+	out[0] = 0; /* forgetting the only server leaves nothing to copy */
 	size_t sl = strlen(server), o = 0;
 	*found = false;
 	for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {

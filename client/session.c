@@ -49,11 +49,12 @@ struct es_session {
 	int my_id;
 	struct es_pos pos;
 	uint8_t flags;
+	bool admin_muted; /* an admin muted us: nothing is sent until they unmute */
 	uint32_t seq;
 	OpusEncoder *enc;
 	struct es_playout *playout;
 	struct es_person_view roster[ES_ROSTER_MAX];
-	char status[160];
+	char status[512]; /* the key-change refusal alone is ~400 bytes */
 	struct es_session_stats st;
 	uint8_t buf[ES_MSG_MAX];
 	uint8_t opus[ES_OPUS_MAX];
@@ -425,6 +426,7 @@ static void on_welcome(struct es_session *s, const struct es_welcome *w)
 {
 	s->my_id = w->id;
 	s->pos = w->pos;
+	s->admin_muted = false; /* the server says again right after, if it still holds */
 	s->state = ES_SESSION_JOINED;
 	s->backoff_ms = BACKOFF_MIN_MS;
 	s->st.joins++;
@@ -506,6 +508,20 @@ static void roster_apply(struct es_session *s, const struct es_presence *p)
 	}
 }
 
+/* An admin muted, unmuted or moved us: always worth a line on stderr. */
+static void on_admin(struct es_session *s, const struct es_admin_notice *a)
+{
+	bool muted = a->flags & ES_ADMIN_MUTED;
+	if (muted != s->admin_muted)
+		fprintf(stderr, "earshot: %s\n", muted ? "an admin muted you: nothing you say is heard until they unmute you" :
+							"an admin unmuted you");
+	s->admin_muted = muted;
+	if (a->flags & ES_ADMIN_MOVED) {
+		s->pos = a->pos; /* our place now, and where a rejoin puts us */
+		fprintf(stderr, "earshot: an admin moved you to %.2f,%.2f\n", s->pos.x_cm / 100.0, s->pos.y_cm / 100.0);
+	}
+}
+
 static void on_packet(struct es_session *s, const ENetPacket *pkt)
 {
 	s->st.packets_received++;
@@ -558,11 +574,19 @@ static void on_packet(struct es_session *s, const ENetPacket *pkt)
 			es_playout_push(s->playout, s->plain, (size_t)n);
 		break;
 	case ES_MSG_BYE:
+		if (m.u.bye.reason == ES_BYE_REMOVED) {
+			/* coming straight back would undo the admin's decision */
+			fail(s, "removed from %s by an admin; run earshot again to rejoin (if you still may)",
+			     s->cfg.server);
+			break;
+		}
 		s->st.reconnects++;
 		backoff(s, 0, m.u.bye.reason == ES_BYE_RESTART ? "server restarting" :
-			      m.u.bye.reason == ES_BYE_REMOVED ? "removed by an admin" :
 			      m.u.bye.reason == ES_BYE_REPLACED ? "this identity joined from elsewhere" :
 								  "server said goodbye");
+		break;
+	case ES_MSG_ADMIN:
+		on_admin(s, &m.u.admin);
 		break;
 	case ES_MSG_PRESENCE:
 		roster_apply(s, &m.u.presence);
@@ -632,7 +656,7 @@ int es_session_step(struct es_session *s, const int16_t *mic, bool voiced, int16
 {
 	es_session_service(s);
 	housekeeping(s);
-	if (s->state == ES_SESSION_JOINED && mic && voiced && !(s->flags & ES_PF_MUTED)) {
+	if (s->state == ES_SESSION_JOINED && mic && voiced && !(s->flags & ES_PF_MUTED) && !s->admin_muted) {
 		int n = opus_encode(s->enc, mic, ES_FRAME, s->opus, sizeof(s->opus));
 		if (n > 0) {
 			struct es_msg m = {.type = ES_MSG_AUDIO_UP};

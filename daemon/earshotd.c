@@ -9,6 +9,7 @@
 
 #include <enet/enet.h>
 
+#include "admin.h"
 #include "config.h"
 #include "log.h"
 #include "server.h"
@@ -80,6 +81,16 @@ int main(int argc, char **argv)
 		es_service_stop(service);
 		return 1;
 	}
+	/* earshotctl's socket; the daemon runs without it rather than not at all,
+	 * unless another daemon is serving the same state directory */
+	struct es_admin_config ac = {.state_dir = conf.state_dir, .listen = cfg.listen, .server = s, .service = service};
+	struct es_admin *admin = es_admin_start(&ac);
+	if (!admin && errno == EADDRINUSE) {
+		es_server_free(s);
+		enet_deinitialize();
+		es_service_stop(service);
+		return 1;
+	}
 	es_log_info("listening on %s (up to %u people); join with: earshot --server %s --name YOU",
 		cfg.listen, cfg.max_people, cfg.listen);
 	char status[128];
@@ -87,6 +98,7 @@ int main(int argc, char **argv)
 	es_service_ready(service, status);
 	int r = es_server_run(s, &stop);
 	es_service_stopping(service);
+	es_admin_stop(admin);
 	struct es_server_counters k;
 	es_server_get_counters(s, &k);
 	es_log_info(

@@ -53,6 +53,7 @@ struct person {
 	uint8_t name_len;
 	struct es_pos pos;
 	uint8_t flags;     /* ES_PF_* as last told by the client */
+	bool admin_muted;  /* an admin muted them: their audio is dropped */
 	bool talking;      /* as last announced */
 	uint64_t last_voice_tick;
 	bool dirty;        /* place or flags changed since last presence batch */
@@ -105,6 +106,9 @@ struct es_server {
 	struct bucket rate[RATE_SLOTS];
 	unsigned *hs_queue; /* ring of peer indices with a queued message 1 */
 	unsigned hs_head, hs_count;
+	struct es_server_poll poll; /* extra fds (admin socket); fds NULL = none */
+	uint8_t (*muted_keys)[32];  /* keys an admin muted, max_people of them */
+	unsigned nmuted;
 };
 
 #define HS_RATE 20.0f  /* handshakes per second and address, sustained */
@@ -322,7 +326,8 @@ struct es_server *es_server_new(const struct es_server_config *cfg)
 	size_t npeers = peer_slots(cfg->max_people);
 	s->slots = calloc(npeers, sizeof(*s->slots));
 	s->hs_queue = calloc(npeers, sizeof(*s->hs_queue));
-	if (!s->slots || !s->hs_queue)
+	s->muted_keys = calloc(cfg->max_people, sizeof(*s->muted_keys));
+	if (!s->slots || !s->hs_queue || !s->muted_keys)
 		goto err_engine;
 	if (!cfg->key_priv || es_noise_keypair_from_private(&s->key, cfg->key_priv) < 0) {
 		logf_("error", "no usable server key");
@@ -348,6 +353,7 @@ struct es_server *es_server_new(const struct es_server_config *cfg)
 
 err_engine:
 	es_keypair_clear(&s->key);
+	free(s->muted_keys);
 	free(s->hs_queue);
 	free(s->slots);
 	free(s->leaves);
@@ -372,6 +378,7 @@ void es_server_free(struct es_server *s)
 		sodium_memzero(s->slots, peer_slots(s->cfg.max_people) * sizeof(*s->slots));
 	es_keypair_clear(&s->key);
 	sodium_memzero(s->cookie_secret, sizeof(s->cookie_secret));
+	free(s->muted_keys);
 	free(s->hs_queue);
 	free(s->slots);
 	free(s->leaves);
@@ -447,17 +454,25 @@ static float pos_facing_rad(const struct es_pos *p)
 static void apply_flags(struct es_server *s, unsigned id)
 {
 	const struct person *q = &s->people[id];
-	unsigned f = (q->flags & ES_PF_MUTED ? ES_ENGINE_MUTED : 0) | (q->flags & ES_PF_FOCUS ? ES_ENGINE_FOCUS : 0);
+	unsigned f = (q->flags & ES_PF_MUTED || q->admin_muted ? ES_ENGINE_MUTED : 0) |
+		     (q->flags & ES_PF_FOCUS ? ES_ENGINE_FOCUS : 0);
 	int r = es_engine_set_flags(s->engine, id, f);
 	if (r < 0)
 		logf_("warn", "cannot set flags of #%u: %s", id, strerror(-r));
+}
+
+/* Flags as presence shows them: the client's, talking, and an admin's mute. */
+static uint8_t presence_flags(const struct person *q)
+{
+	return (uint8_t)(q->flags | (q->talking ? ES_PF_TALKING : 0) |
+			 (q->admin_muted ? ES_PF_MUTED | ES_PF_ADMIN_MUTED : 0));
 }
 
 static void presence_join_entry(const struct person *q, unsigned id, struct es_presence_entry *e)
 {
 	e->id = (uint16_t)id;
 	e->kind = ES_PRESENCE_JOIN;
-	e->flags = (uint8_t)(q->flags | (q->talking ? ES_PF_TALKING : 0));
+	e->flags = presence_flags(q);
 	e->pos = q->pos;
 	e->name_len = q->name_len;
 	e->name = q->name;
@@ -511,6 +526,25 @@ static void busy(struct es_server *s, ENetPeer *peer)
 
 static void person_leave(struct es_server *s, struct peer_slot *slot);
 
+/* Index of key among the admin-muted keys, or -1. */
+static int muted_key_index(const struct es_server *s, const uint8_t key[32])
+{
+	for (unsigned i = 0; i < s->nmuted; i++)
+		if (sodium_memcmp(s->muted_keys[i], key, 32) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* Tell someone what an admin imposes on them (ES_MSG_ADMIN). */
+static void tell_admin(struct es_server *s, unsigned id, uint8_t extra)
+{
+	struct person *q = &s->people[id];
+	struct es_msg m = {.type = ES_MSG_ADMIN};
+	m.u.admin.flags = (uint8_t)((q->admin_muted ? ES_ADMIN_MUTED : 0) | extra);
+	m.u.admin.pos = q->pos;
+	(void)send_msg(s, q->peer, &m);
+}
+
 /*
  * Admit an authenticated person: room state exists from here on.  Returns
  * the person id, or a negative errno.  The caller sends the WELCOME.
@@ -539,6 +573,7 @@ static int admit(struct es_server *s, ENetPeer *peer, struct peer_slot *slot, co
 	q->name_len = (uint8_t)nl;
 	q->pos = pos;
 	q->flags = h->flags & (ES_PF_MUTED | ES_PF_FOCUS | ES_PF_THIN);
+	q->admin_muted = muted_key_index(s, slot->key) >= 0;
 	apply_flags(s, (unsigned)id);
 	slot->person = id;
 	s->c.joins++;
@@ -554,6 +589,8 @@ static void announce(struct es_server *s, unsigned id)
 	/* everyone else hears of the newcomer in the next presence batch: one
 	 * message for many joins, not one per join (a join storm is N^2 otherwise) */
 	q->announce = true;
+	if (q->admin_muted)
+		tell_admin(s, id, 0); /* an admin's mute outlasts a reconnect */
 	logf_("info", "%s joined as #%u at %.2f,%.2f (%u here)", q->name, id, q->pos.x_cm / 100.0, q->pos.y_cm / 100.0,
 	      s->c.people);
 }
@@ -770,7 +807,7 @@ static void handle_packet(struct es_server *s, ENetPeer *peer, const ENetPacket 
 	struct person *q = &s->people[id];
 	switch (m.type) {
 	case ES_MSG_AUDIO_UP:
-		if (q->flags & ES_PF_MUTED)
+		if (q->flags & ES_PF_MUTED || q->admin_muted)
 			break; /* a muted client should send nothing; be sure */
 		r = es_engine_push(s->engine, id, m.u.up.seq, m.u.up.opus, m.u.up.len);
 		if (r == -EALREADY)
@@ -891,9 +928,10 @@ static void presence_batch(struct es_server *s)
 		struct person *q = &s->people[i];
 		if (!q->used)
 			continue;
-		bool talking = !(q->flags & ES_PF_MUTED) && q->last_voice_tick && s->tick - q->last_voice_tick < TALK_HOLD_TICKS;
+		bool muted = q->flags & ES_PF_MUTED || q->admin_muted;
+		bool talking = !muted && q->last_voice_tick && s->tick - q->last_voice_tick < TALK_HOLD_TICKS;
 		s->c.talking += talking;
-		s->c.muted += !!(q->flags & ES_PF_MUTED);
+		s->c.muted += muted;
 		if (talking != q->talking) {
 			q->talking = talking;
 			q->dirty = true;
@@ -913,7 +951,7 @@ static void presence_batch(struct es_server *s)
 		p->entry[p->count++] = (struct es_presence_entry){
 			.id = (uint16_t)i,
 			.kind = ES_PRESENCE_UPDATE,
-			.flags = (uint8_t)(q->flags | (q->talking ? ES_PF_TALKING : 0)),
+			.flags = presence_flags(q),
 			.pos = q->pos,
 		};
 		if (p->count == ES_PRESENCE_MAX) {
@@ -992,7 +1030,7 @@ static void say_goodbye(struct es_server *s, uint8_t reason)
 int es_server_run(struct es_server *s, volatile int *stop)
 {
 	int64_t deadline = now_ns() + TICK_NS;
-	struct pollfd pfd = {.fd = s->host->socket, .events = POLLIN};
+	struct pollfd pfd[1 + ES_SERVER_POLL_MAX] = {{.fd = s->host->socket, .events = POLLIN}};
 	while (!*stop) {
 		int64_t now = now_ns();
 		if (now >= deadline) {
@@ -1017,12 +1055,111 @@ int es_server_run(struct es_server *s, volatile int *stop)
 			continue;
 		}
 		struct timespec ts = {.tv_sec = wait / 1000000000LL, .tv_nsec = wait % 1000000000LL};
-		int pr = ppoll(&pfd, 1, &ts, NULL);
+		unsigned nx = s->poll.fds ? s->poll.fds(s->poll.ud, s->tick, pfd + 1, ES_SERVER_POLL_MAX) : 0;
+		if (nx > ES_SERVER_POLL_MAX)
+			nx = ES_SERVER_POLL_MAX;
+		int pr = ppoll(pfd, 1 + nx, &ts, NULL);
 		if (pr < 0 && errno != EINTR)
 			return -errno;
-		if (pr > 0)
+		if (pr > 0 && pfd[0].revents)
 			service(s);
+		bool extra = false;
+		for (unsigned i = 1; pr > 0 && i <= nx; i++)
+			extra |= pfd[i].revents != 0;
+		if (extra)
+			s->poll.ready(s->poll.ud, s->tick, pfd + 1, nx);
 	}
 	say_goodbye(s, ES_BYE_RESTART);
+	return 0;
+}
+
+/* ==== moderation (the admin socket, daemon/admin.c) ====================== */
+
+void es_server_set_poll(struct es_server *s, const struct es_server_poll *p)
+{
+	if (p && p->fds && p->ready)
+		s->poll = *p;
+	else
+		s->poll = (struct es_server_poll){0};
+}
+
+unsigned es_server_max_people(const struct es_server *s)
+{
+	return s->cfg.max_people;
+}
+
+int es_server_person(const struct es_server *s, unsigned id, struct es_server_person *out)
+{
+	if (id >= s->cfg.max_people || !s->people[id].used)
+		return 0;
+	const struct person *q = &s->people[id];
+	const struct peer_slot *slot = q->peer->data;
+	out->id = id;
+	memcpy(out->name, q->name, sizeof(out->name));
+	memcpy(out->key, slot->key, 32);
+	out->pos = q->pos;
+	out->flags = presence_flags(q);
+	return 1;
+}
+
+int es_server_find(const struct es_server *s, const char *name)
+{
+	for (unsigned i = 0; i < s->cfg.max_people; i++)
+		if (s->people[i].used && strcmp(s->people[i].name, name) == 0)
+			return (int)i;
+	return -ENOENT;
+}
+
+int es_server_admin_mute(struct es_server *s, unsigned id, bool muted)
+{
+	if (id >= s->cfg.max_people || !s->people[id].used)
+		return -ENOENT;
+	struct person *q = &s->people[id];
+	const struct peer_slot *slot = q->peer->data;
+	int k = muted_key_index(s, slot->key);
+	if (muted && k < 0) {
+		if (s->nmuted >= s->cfg.max_people)
+			return -ENOSPC;
+		memcpy(s->muted_keys[s->nmuted++], slot->key, 32);
+	} else if (!muted && k >= 0) {
+		memcpy(s->muted_keys[k], s->muted_keys[--s->nmuted], 32);
+	}
+	q->admin_muted = muted;
+	apply_flags(s, id);
+	q->dirty = true;
+	tell_admin(s, id, 0);
+	return 0;
+}
+
+int es_server_admin_move(struct es_server *s, unsigned id, const struct es_pos *pos)
+{
+	if (id >= s->cfg.max_people || !s->people[id].used)
+		return -ENOENT;
+	if (pos->facing >= 3600)
+		return -EINVAL;
+	struct person *q = &s->people[id];
+	int r = es_engine_move(s->engine, id, (float)pos->x_cm / 100.0f, (float)pos->y_cm / 100.0f, pos_facing_rad(pos));
+	if (r < 0)
+		return r;
+	q->pos = *pos;
+	q->dirty = true;
+	struct peer_slot *slot = q->peer->data;
+	if (s->cfg.hooks && s->cfg.hooks->place)
+		s->cfg.hooks->place(s->cfg.hooks->ud, slot->key, q->name, q->pos.x_cm, q->pos.y_cm, q->pos.facing);
+	tell_admin(s, id, ES_ADMIN_MOVED);
+	return 0;
+}
+
+int es_server_admin_remove(struct es_server *s, unsigned id, uint8_t bye_reason)
+{
+	if (id >= s->cfg.max_people || !s->people[id].used)
+		return -ENOENT;
+	ENetPeer *peer = s->people[id].peer;
+	struct peer_slot *slot = peer->data;
+	struct es_msg bye = {.type = ES_MSG_BYE, .u.bye.reason = bye_reason};
+	(void)send_msg(s, peer, &bye);
+	person_leave(s, slot);
+	slot->st = SLOT_IDLE;
+	enet_peer_disconnect_later(peer, 0);
 	return 0;
 }

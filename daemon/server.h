@@ -6,9 +6,12 @@
 #ifndef EARSHOT_SERVER_H
 #define EARSHOT_SERVER_H
 
+#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include "earshot-proto.h"
 
 struct es_server;
 struct es_server_counters;
@@ -85,5 +88,54 @@ void es_server_free(struct es_server *s);
 __attribute__((warn_unused_result)) int es_server_run(struct es_server *s, volatile int *stop);
 
 void es_server_get_counters(const struct es_server *s, struct es_server_counters *c);
+
+/*
+ * More file descriptors for the loop to wait on besides ENet's socket (the
+ * admin socket and its clients).  Before every wait, fds() fills up to max
+ * entries (fd and events) and returns how many; after a wait in which any
+ * of them reported, ready() gets them back with revents.  tick is the
+ * server's tick count, so the owner can budget its work per tick (an fd
+ * with events 0 is not woken for).  Both run on the tick thread and must
+ * not block.  p is copied; NULL removes it.
+ */
+#define ES_SERVER_POLL_MAX 8
+struct es_server_poll {
+	void *ud;
+	unsigned (*fds)(void *ud, uint64_t tick, struct pollfd *fds, unsigned max);
+	void (*ready)(void *ud, uint64_t tick, const struct pollfd *fds, unsigned n);
+};
+void es_server_set_poll(struct es_server *s, const struct es_server_poll *p);
+
+/*
+ * Moderation, for the admin socket.  Call only from the tick thread (from
+ * the poll hook).  People are addressed by id, 0 .. es_server_max_people()-1.
+ */
+struct es_server_person {
+	unsigned id;
+	char name[ES_NAME_MAX + 1];
+	uint8_t key[32];
+	struct es_pos pos;
+	uint8_t flags;     /* ES_PF_*, as presence shows them */
+};
+
+unsigned es_server_max_people(const struct es_server *s);
+/* 1 and *out filled if someone has that id, else 0. */
+int es_server_person(const struct es_server *s, unsigned id, struct es_server_person *out);
+/* The id of the person connected under exactly that name, or -ENOENT. */
+__attribute__((warn_unused_result)) int es_server_find(const struct es_server *s, const char *name);
+
+/*
+ * Admin mute: the server drops their audio and tells their client
+ * (ES_MSG_ADMIN) and everyone (presence).  It sticks to their key until
+ * unmuted, across reconnects, for the life of this process.  0, -ENOENT
+ * (nobody with that id), -ENOSPC (too many muted keys).
+ */
+__attribute__((warn_unused_result)) int es_server_admin_mute(struct es_server *s, unsigned id, bool muted);
+
+/* Move someone: mixer, presence, remembered place, and their client.  0, -ENOENT, -EINVAL. */
+__attribute__((warn_unused_result)) int es_server_admin_move(struct es_server *s, unsigned id, const struct es_pos *pos);
+
+/* Disconnect someone, telling their client why (ES_BYE_*).  0 or -ENOENT. */
+__attribute__((warn_unused_result)) int es_server_admin_remove(struct es_server *s, unsigned id, uint8_t bye_reason);
 
 #endif

@@ -393,6 +393,51 @@ void es_service_stop(struct es_service *svc)
 	free(svc);
 }
 
+int es_service_invite_add(struct es_service *svc, const char *name, int64_t ttl_s, const uint8_t secret[16])
+{
+	if (ttl_s <= 0)
+		ttl_s = svc->cfg.invite_ttl_s;
+	es_saver_lock(svc->saver);
+	int r = es_state_invite_add(svc->db, name, unix_now(), ttl_s, secret);
+	if (r == 0)
+		es_saver_mark_dirty(svc->saver);
+	es_saver_unlock(svc->saver);
+	return r;
+}
+
+size_t es_service_enrolled(struct es_service *svc,
+			   void (*fn)(void *ud, const struct es_person *p, const struct es_pending_invite *v), void *ud)
+{
+	es_saver_lock(svc->saver);
+	size_t n = es_state_person_count(svc->db);
+	for (size_t i = 0; i < n; i++)
+		fn(ud, es_state_person_const(svc->db, i), NULL);
+	size_t ni = es_state_invite_count(svc->db);
+	for (size_t i = 0; i < ni; i++)
+		fn(ud, NULL, es_state_invite(svc->db, i));
+	es_saver_unlock(svc->saver);
+	return n;
+}
+
+int es_service_forget(struct es_service *svc, const char *name, uint8_t key_out[32])
+{
+	int r = -ENOENT;
+	es_saver_lock(svc->saver);
+	struct es_person *p = es_state_find_name(svc->db, name);
+	if (p) {
+		uint8_t key[ES_STATE_KEY_LEN];
+		memcpy(key, p->key, sizeof(key));
+		r = es_state_remove(svc->db, key);
+		if (r == 0) {
+			if (key_out)
+				memcpy(key_out, key, sizeof(key));
+			es_saver_mark_dirty(svc->saver);
+		}
+	}
+	es_saver_unlock(svc->saver);
+	return r;
+}
+
 const uint8_t *es_service_server_key(const struct es_service *svc)
 {
 	return svc->key.priv;

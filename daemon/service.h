@@ -44,6 +44,31 @@ const struct es_server_hooks *es_service_hooks(struct es_service *svc);
 const uint8_t *es_service_server_key(const struct es_service *svc);
 const uint8_t *es_service_server_pub(const struct es_service *svc);
 
+/*
+ * For the admin socket (tick thread).  Each takes the state lock briefly;
+ * changes are saved in the background like every other state change.
+ *
+ * es_service_invite_add: register a one-time invite for name whose 16-byte
+ * secret the caller chose, valid ttl_s seconds (0: the configured
+ * [security] invite_ttl_s).  0, -EEXIST (someone enrolled has that name),
+ * -E2BIG (too many pending), -EINVAL (bad name).
+ *
+ * es_service_enrolled: call fn for every enrolled person, then for every
+ * pending invite (person NULL), under the lock: fn must not block or call
+ * back into the service.  Returns the number of people.
+ *
+ * es_service_forget: un-enrol the person called name; their key goes to
+ * key_out (may be NULL).  0 or -ENOENT.
+ */
+__attribute__((warn_unused_result))
+int es_service_invite_add(struct es_service *svc, const char *name, int64_t ttl_s, const uint8_t secret[16]);
+struct es_person;
+struct es_pending_invite;
+size_t es_service_enrolled(struct es_service *svc,
+			   void (*fn)(void *ud, const struct es_person *p, const struct es_pending_invite *v), void *ud);
+__attribute__((warn_unused_result))
+int es_service_forget(struct es_service *svc, const char *name, uint8_t key_out[32]);
+
 /* READY=1 with a status line; STOPPING=1.  No-ops outside systemd. */
 void es_service_ready(struct es_service *svc, const char *status);
 void es_service_stopping(struct es_service *svc);

@@ -53,6 +53,7 @@ enum es_msg_type {
 	ES_MSG_HANDSHAKE1 = 0x09, /* c->s: Noise IK message 1 (carries HELLO) */
 	ES_MSG_HANDSHAKE2 = 0x0A, /* s->c: Noise IK message 2 (carries WELCOME) */
 	ES_MSG_REFUSED = 0x0B,    /* s->c: not admitted, and why */
+	ES_MSG_ADMIN = 0x0C,      /* s->c: an admin muted, unmuted or moved you */
 	ES_MSG_AUDIO_UP = 0x10,   /* c->s: one 20 ms mono Opus frame */
 	ES_MSG_AUDIO_DOWN = 0x11, /* s->c: what this listener hears this tick */
 	ES_MSG_FLOOR = 0x12,      /* s->c: a piece of the floor plan's text */
@@ -80,6 +81,7 @@ enum {
 	ES_PF_FOCUS = 1u << 1,
 	ES_PF_TALKING = 1u << 2, /* presence only: set by the server */
 	ES_PF_THIN = 1u << 3,    /* wants one server-rendered stream */
+	ES_PF_ADMIN_MUTED = 1u << 4, /* presence only: muted by an admin */
 };
 
 enum es_bye_reason {
@@ -221,6 +223,24 @@ struct es_refused {
 	uint8_t reason;
 };
 
+/*
+ * What an admin imposes on a person (ES_MSG_ADMIN), sent when it changes
+ * and again after each join while it holds.  ES_ADMIN_MUTED: the server
+ * drops their audio until an admin unmutes them, whatever the client's own
+ * mute says.  ES_ADMIN_MOVED: pos is the place the admin moved them to
+ * (the client should take it as its own); without it pos is just where the
+ * server has them.
+ */
+enum {
+	ES_ADMIN_MUTED = 1u << 0,
+	ES_ADMIN_MOVED = 1u << 1,
+};
+
+struct es_admin_notice {
+	uint8_t flags;
+	struct es_pos pos;
+};
+
 /* Handshake messages and sealed packets carry opaque bytes. */
 struct es_blob {
 	uint16_t len;
@@ -241,6 +261,7 @@ struct es_msg {
 		struct es_audio_down down;
 		struct es_server_key server_key;
 		struct es_refused refused;
+		struct es_admin_notice admin;
 		struct es_blob blob; /* HANDSHAKE1, HANDSHAKE2, SEALED */
 		struct es_floor_chunk floor;
 		struct es_doors doors;

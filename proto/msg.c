@@ -22,6 +22,7 @@ const char *es_msg_type_name(uint8_t type)
 	case ES_MSG_HANDSHAKE1: return "handshake1";
 	case ES_MSG_HANDSHAKE2: return "handshake2";
 	case ES_MSG_REFUSED: return "refused";
+	case ES_MSG_ADMIN: return "admin";
 	case ES_MSG_SEALED: return "sealed";
 	case ES_MSG_FLOOR: return "floor";
 	case ES_MSG_DOORS: return "doors";
@@ -214,6 +215,12 @@ int es_msg_encode(const struct es_msg *m, uint8_t *buf, size_t cap)
 	case ES_MSG_REFUSED:
 		es_wr_u8(&w, m->u.refused.reason);
 		break;
+	case ES_MSG_ADMIN:
+		if (m->u.admin.flags & ~(ES_ADMIN_MUTED | ES_ADMIN_MOVED) || m->u.admin.pos.facing >= 3600)
+			return -EINVAL;
+		es_wr_u8(&w, m->u.admin.flags);
+		wr_pos(&w, &m->u.admin.pos);
+		break;
 	case ES_MSG_HANDSHAKE1:
 	case ES_MSG_HANDSHAKE2:
 	case ES_MSG_SEALED:
@@ -383,6 +390,12 @@ int es_msg_decode(struct es_msg *m, const uint8_t *buf, size_t len)
 	}
 	case ES_MSG_REFUSED:
 		m->u.refused.reason = es_rd_u8(&r);
+		break;
+	case ES_MSG_ADMIN:
+		m->u.admin.flags = es_rd_u8(&r);
+		if (m->u.admin.flags & ~(ES_ADMIN_MUTED | ES_ADMIN_MOVED))
+			r.bad = true;
+		rd_pos(&r, &m->u.admin.pos);
 		break;
 	case ES_MSG_HANDSHAKE1:
 	case ES_MSG_HANDSHAKE2:

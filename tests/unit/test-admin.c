@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The admin commands without a socket: es_admin_execute() against a real
+ * server (on a loopback port, nobody connected), a real service (state in
+ * a temporary directory) and the default floor plan, which the daemon does
+ * not load yet, so rooms and doors are tested here.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <enet/enet.h>
+
+#include "admin.h"
+#include "config.h"
+#include "earshot-crypto.h"
+#include "earshot-mixer.h"
+#include "log.h"
+#include "server.h"
+#include "service.h"
+#include "test.h"
+
+static struct es_admin *admin;
+static char reply[64 * 1024];
+
+/* Run a command; returns its final line. */
+static const char *cmd(const char *line)
+{
+	size_t n = es_admin_execute(admin, line, reply, sizeof(reply));
+	check(n > 0 && reply[n - 1] == '\n');
+	reply[n - 1] = 0;
+	char *last = strrchr(reply, '\n');
+	return last ? last + 1 : reply;
+}
+
+static bool starts(const char *s, const char *prefix)
+{
+	if (strncmp(s, prefix, strlen(prefix)) != 0) {
+		test_log("expected '%s...', got '%s'", prefix, s);
+		return false;
+	}
+	return true;
+}
+
+static bool room_doors_open(struct es_floor *f, const char *name, bool open)
+{
+	for (unsigned i = 0; i < es_floor_room_count(f); i++) {
+		if (strcmp(es_floor_room_name(f, i), name) != 0)
+			continue;
+		const unsigned *doors;
+		int n = es_floor_room_doors(f, i, &doors);
+		check(n > 0);
+		for (int k = 0; k < n; k++)
+			if (es_floor_door_is_open(f, doors[k]) != open)
+				return false;
+		return true;
+	}
+	return false;
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/es-test-admin-XXXXXX";
+	check(mkdtemp(dir) != NULL);
+	check(enet_initialize() == 0);
+	es_log_set_level(ES_LOG_WARN);
+
+	struct es_config conf;
+	es_config_defaults(&conf);
+	snprintf(conf.state_dir, sizeof(conf.state_dir), "%s", dir);
+	conf.metrics.text[0] = 0;
+	struct es_service *svc = es_service_start(&conf, 0, NULL);
+	check(svc != NULL);
+
+	struct es_server_config cfg;
+	es_server_config_default(&cfg);
+	cfg.max_people = 8;
+	cfg.hooks = es_service_hooks(svc);
+	cfg.key_priv = es_service_server_key(svc);
+	char listen[32];
+	struct es_server *s = NULL;
+	for (int tries = 0; !s && tries < 20; tries++) {
+		snprintf(listen, sizeof(listen), "127.0.0.1:%d", 20000 + (int)(((unsigned)getpid() * 7919u + (unsigned)tries * 104729u) % 40000));
+		cfg.listen = listen;
+		s = es_server_new(&cfg);
+	}
+	check(s != NULL);
+	struct es_floor *floor = es_floor_default();
+	check(floor != NULL);
+	struct es_admin_config ac = {.state_dir = dir, .listen = listen, .server = s, .service = svc, .floor = floor};
+	admin = es_admin_start(&ac);
+	check(admin != NULL);
+	char sock[300];
+	snprintf(sock, sizeof(sock), "%s/admin.sock", dir);
+	check(access(sock, F_OK) == 0);
+
+	/* reading */
+	check(strcmp(cmd("help"), "ok") == 0);
+	check(strcmp(cmd("people"), "ok: 0 connected") == 0);
+	check(starts(cmd("people now"), "error: 'people' takes no arguments"));
+	check(strcmp(cmd("fingerprint"), "ok") == 0);
+	char fp[ES_FINGERPRINT_LEN];
+	es_key_fingerprint(es_service_server_pub(svc), fp);
+	check(strncmp(reply, fp, strlen(fp)) == 0);
+
+	/* invites: the token names this server, its key, the name */
+	check(starts(cmd("invite carol"), "ok: a one-time invite for carol"));
+	struct es_invite inv;
+	check(es_invite_decode(&inv, reply, strcspn(reply, "\n")) == 0);
+	check(strcmp(inv.name, "carol") == 0 && strcmp(inv.host, "127.0.0.1") == 0);
+	check(memcmp(inv.server_pub, es_service_server_pub(svc), 32) == 0);
+	char want[40];
+	snprintf(want, sizeof(want), "%u", inv.port);
+	check(strstr(listen, want) != NULL);
+	check(starts(cmd("invite \"Bob Smith\" office.example.com:7700 48"), "ok: a one-time invite for Bob Smith to office.example.com:7700, valid 48 h"));
+	check(es_invite_decode(&inv, reply, strcspn(reply, "\n")) == 0);
+	check(strcmp(inv.name, "Bob Smith") == 0 && strcmp(inv.host, "office.example.com") == 0 && inv.port == 7700);
+	es_invite_clear(&inv);
+	check(starts(cmd("invite"), "error: usage: invite NAME"));
+	check(starts(cmd("invite dave nowhere"), "error: 'nowhere' is neither HOST:PORT"));
+	check(starts(cmd("invite dave host:0"), "error: 'host:0' is not HOST:PORT"));
+	check(starts(cmd("invite \"dave"), "error: unbalanced double quote"));
+	check(starts(cmd("invite abcdefghijklmnopqrstuvwxyz0123456789"), "error: a name is 1 to 32 bytes"));
+	check(starts(cmd("enrolled"), "ok: 0 enrolled, 2 invites pending"));
+	check(strstr(reply, "invite Bob Smith expires ") != NULL);
+
+	/* moderation of people who are not here */
+	check(strcmp(cmd("mute bob"), "error: nobody called 'bob' is connected") == 0);
+	check(strcmp(cmd("unmute \"Bob Smith\""), "error: nobody called 'Bob Smith' is connected") == 0);
+	check(starts(cmd("move bob 1,2"), "error: nobody called 'bob' is connected"));
+	check(starts(cmd("move bob here"), "error: usage: move NAME X,Y"));
+	check(starts(cmd("move bob 1,2 north"), "error: facing 'north' is not a number"));
+	check(starts(cmd("remove bob"), "error: nobody called 'bob' is connected (add --forget"));
+	check(starts(cmd("remove bob --now"), "error: usage: remove NAME [--forget]"));
+	check(starts(cmd("remove bob --forget"), "error: nobody called 'bob' is connected or enrolled"));
+
+	/* rooms and doors */
+	check(room_doors_open(floor, "Booth 1", true));
+	check(starts(cmd("close-room \"Booth 1\""), "ok: closed the"));
+	check(room_doors_open(floor, "Booth 1", false));
+	check(room_doors_open(floor, "Orion", true)); /* only that room */
+	check(starts(cmd("open-room \"Booth 1\""), "ok: opened the"));
+	check(room_doors_open(floor, "Booth 1", true));
+	check(starts(cmd("close-room Attic"), "error: no room called 'Attic' on the floor (rooms: 'Orion', "));
+	check(starts(cmd("close-room"), "error: usage: close-room ROOM"));
+
+	/* odd input */
+	check(strcmp(cmd(""), "error: empty command (try 'help')") == 0);
+	check(strcmp(cmd("frobnicate x"), "error: unknown command 'frobnicate' (try 'help')") == 0);
+	check(starts(cmd("mute \x1b[31mbob"), "error: nobody called '"));
+	check(starts(cmd("a b c d e f g h i"), "error: too many words"));
+
+	es_admin_stop(admin);
+	check(access(sock, F_OK) < 0 && errno == ENOENT);
+	es_floor_free(floor);
+	es_server_free(s);
+	es_service_stop(svc);
+	enet_deinitialize();
+	char rm[128];
+	snprintf(rm, sizeof(rm), "rm -rf '%s'", dir);
+	check(system(rm) == 0);
+	printf("admin commands: ok\n");
+	return 0;
+}
