@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The tick engine's insides, shared by engine.c (people, speakers, the tick
+ * driver), plan.c (who hears whom, and how it is delivered) and stream.c
+ * (the encoder pool: rendering and encoding mix streams).  Private to mixer/.
+ */
+#ifndef EARSHOT_ENGINE_PRIVATE_H
+#define EARSHOT_ENGINE_PRIVATE_H
+
+#include <opus.h>
+
+#include "earshot-mixer.h"
+#include "jitter.h"
+
+#define CAND_MAX 24 /* audible voices kept per listener per tick, loudest first */
+#define FWD_MAX ES_ENGINE_FORWARD_MAX
+#define K_MAX ES_ENGINE_K_MAX
+/*
+ * Forwarded frames are uplink frames (at most ES_JB_FRAME_MAX bytes each), so
+ * capping a mix at what is left of the bundle after three of them keeps every
+ * bundle within ES_ENGINE_BUNDLE_MAX by construction.
+ */
+#define MIX_MAX (ES_ENGINE_BUNDLE_MAX - FWD_MAX * ES_JB_FRAME_MAX)
+#define THIN_MAX (ES_ENGINE_THIN_MAX_BPS / 8 / 50) /* bytes per 20 ms */
+#define NO_ROOM (-1)
+
+/* One audible voice at one listener (or at a shared mix's reference place). */
+struct cand {
+	uint16_t id;
+	bool exact; /* nearer than exact_m, or a whisper: never in a shared mix */
+	float gain; /* linear, personal volume included */
+	float az;   /* radians, + right */
+};
+
+/* Where a voice is heard from: a listener, or a shared mix's reference. */
+struct place {
+	float x, y, facing;
+	int room;
+};
+
+/* Render state of one voice inside one mix stream. */
+struct slot {
+	int speaker; /* -1: free */
+	unsigned last_tick;
+	float last_az;
+	struct es_voice_state st;
+};
+
+struct person {
+	bool present;
+	float x, y, facing;
+	unsigned flags;
+	int whisper_to; /* -1: not whispering */
+	int room;       /* from the floor plan, NO_ROOM without one */
+	bool on_stage;
+
+	/* as a speaker */
+	struct es_jitter jb;
+	OpusDecoder *dec;
+	bool active;            /* has audio (frame or concealment) this tick */
+	const uint8_t *pkt;     /* this tick's own frame, NULL when concealed */
+	size_t pkt_len;
+	uint16_t seq;
+	float pcm[ES_FRAME];
+
+	/* as a listener: personal volumes */
+	struct {
+		int speaker;
+		float gain;
+	} vol[ES_ENGINE_VOLUMES];
+
+	/* as a listener: this tick's plan */
+	unsigned ncand;
+	struct cand cand[CAND_MAX];
+	unsigned nm;              /* cand[0..nm-1]: what must be heard (K, 20 dB) */
+	unsigned nf;
+	uint8_t f[FWD_MAX];       /* indices into cand: forwarded */
+	unsigned nr;
+	uint8_t r[K_MAX];         /* indices into cand: needed in the mix */
+	bool personal;            /* needs a stream of its own */
+	int stream;               /* stream this tick, -1 none */
+
+	/* as a listener: last tick, for stickiness */
+	int prev_stream;
+	uint32_t prev_stream_id;
+	unsigned nprev_fwd;
+	uint16_t prev_fwd[FWD_MAX];
+};
+
+/*
+ * One encoder of the pool and the mix stream it currently carries.  A slot
+ * keeps its encoder for life; a stream keeps its slot while it has members,
+ * so a client's decoder sees one continuous Opus stream.
+ */
+struct stream {
+	bool used;
+	uint32_t id;       /* changes when the slot starts a new stream */
+	OpusEncoder *enc;
+	int level;         /* load level the encoder is set to, -1 unknown */
+	int owner;         /* personal stream of this listener, -1: shared */
+	bool thin;
+	struct place ref;  /* shared: where its gains and directions are taken */
+	unsigned nset;
+	uint16_t set[K_MAX]; /* shared: the voices it may carry (fixed for life) */
+	unsigned members;    /* listeners on it this tick */
+	/* what to render this tick */
+	unsigned nr;
+	struct cand r[K_MAX];
+	struct slot slots[K_MAX + 2];
+	struct es_limiter lim;
+	uint8_t pkt[MIX_MAX];
+	int len;
+};
+
+struct es_engine {
+	struct es_engine_config cfg;
+	struct person *people;
+	unsigned *active; /* ids of active speakers this tick */
+	unsigned nactive;
+	struct stream *streams;
+	unsigned *order; /* scratch: listener ids */
+	uint32_t next_stream_id;
+	unsigned level_floor, level_adapt;
+	float cost_avg; /* smoothed reported tick cost, us */
+	unsigned calm_ticks;
+	struct es_engine_stats stats;
+	float acc[2 * ES_FRAME];
+	int16_t pcm16[2 * ES_FRAME];
+	opus_int16 dec16[ES_FRAME];
+};
+
+/* plan.c */
+void es_plan_listeners(struct es_engine *e);
+void es_plan_streams(struct es_engine *e);
+bool es_voice_at(const struct es_engine *e, const struct place *p, int listener, unsigned sid, struct cand *c);
+
+/* stream.c */
+int es_streams_init(struct es_engine *e);
+void es_streams_clear(struct es_engine *e);
+int es_stream_alloc(struct es_engine *e, int owner, const struct place *ref);
+void es_stream_release(struct es_engine *e, unsigned i);
+__attribute__((warn_unused_result)) int es_streams_run(struct es_engine *e, unsigned tick);
+void es_streams_forget_speaker(struct es_engine *e, unsigned id);
+
+static inline unsigned es_level(const struct es_engine *e)
+{
+	return e->level_floor > e->level_adapt ? e->level_floor : e->level_adapt;
+}
+
+#endif

@@ -1,0 +1,378 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Who hears whom, and how it is delivered.
+ *
+ * For every listener, every tick: the audible voices with their gain and
+ * direction (distance, walls and doors, stage, whisper, focus, personal
+ * volume), the K loudest of them minus those 20 dB under the loudest, and a
+ * split of that set into
+ *   - up to three voices forwarded as the speakers' own packets: the exact
+ *     (near, or whispered) ones first, then the loudest, with a little
+ *     preference for what was forwarded last tick so voices do not flap
+ *     between packet and mix;
+ *   - the rest, which needs a mix.  A mix is shared by every listener for
+ *     whom each of its voices is within group_db and group_deg of what they
+ *     would hear exactly, so one render and one encode serve a group.  Only
+ *     when that cannot hold (more than three voices that must be exact, or a
+ *     thin link) does a listener get a personal stream.
+ *
+ * Shared mixes are sticky: a listener stays on last tick's stream while it
+ * still fits, so its client decodes one continuous Opus stream.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine-private.h"
+
+static float personal_volume(const struct person *l, unsigned sid)
+{
+	for (unsigned v = 0; v < ES_ENGINE_VOLUMES; v++)
+		if (l->vol[v].speaker == (int)sid)
+			return l->vol[v].gain;
+	return 1.0f;
+}
+
+/*
+ * Walls and doors between a place and a speaker: a gain factor (exactly 0
+ * through a closed door) and where the sound appears to come from.  Without
+ * a floor plan sound travels freely.
+ */
+static float path_factor(const struct es_engine *e, const struct place *p, const struct person *s, float *ax, float *ay)
+{
+	(void)e;
+	(void)p;
+	*ax = s->x;
+	*ay = s->y;
+	return 1.0f;
+}
+
+bool es_voice_at(const struct es_engine *e, const struct place *p, int listener, unsigned sid, struct cand *c)
+{
+	const struct person *s = &e->people[sid];
+	const struct person *l = listener >= 0 ? &e->people[listener] : NULL;
+	const struct es_acoustics *ac = &e->cfg.ac;
+	float dx = s->x - p->x, dy = s->y - p->y;
+	float d2 = dx * dx + dy * dy;
+	float ax, ay, g;
+
+	if (s->whisper_to >= 0) {
+		/* a whisper reaches its one listener at full level, nobody else */
+		if (listener != s->whisper_to)
+			return false;
+		if (path_factor(e, p, s, &ax, &ay) == 0.0f)
+			return false; /* ... but not through a closed door */
+		c->id = (uint16_t)sid;
+		c->exact = true;
+		c->gain = personal_volume(l, sid);
+		c->az = es_azimuth(p->x, p->y, p->facing, s->x, s->y);
+		return c->gain > 0.0f;
+	}
+	bool focus = l && (l->flags & ES_ENGINE_FOCUS);
+	if (focus && !s->on_stage)
+		return false;
+	bool in_range = d2 < ac->range_m * ac->range_m;
+	if (!in_range && !s->on_stage)
+		return false;
+	float f = path_factor(e, p, s, &ax, &ay);
+	if (f == 0.0f)
+		return false; /* closed door: exactly nothing */
+	float d = sqrtf(d2);
+	g = focus ? 0.0f : es_distance_gain(ac, d) * f;
+	if (s->on_stage && g < e->cfg.stage_gain) {
+		/* the stage is heard floor-wide at a fixed level, from the stage */
+		g = e->cfg.stage_gain;
+		ax = s->x;
+		ay = s->y;
+	}
+	if (l)
+		g *= personal_volume(l, sid);
+	if (!(g > 0.0f))
+		return false;
+	c->id = (uint16_t)sid;
+	c->exact = d < e->cfg.exact_m;
+	c->gain = g;
+	c->az = es_azimuth(p->x, p->y, p->facing, ax, ay);
+	return true;
+}
+
+static void insert_cand(struct person *l, const struct cand *c)
+{
+	unsigned pos = l->ncand < CAND_MAX ? l->ncand++ : CAND_MAX;
+	while (pos > 0 && l->cand[pos - 1].gain < c->gain) {
+		if (pos < CAND_MAX)
+			l->cand[pos] = l->cand[pos - 1];
+		pos--;
+	}
+	if (pos < CAND_MAX)
+		l->cand[pos] = *c;
+}
+
+static bool was_forwarded(const struct person *l, unsigned id)
+{
+	for (unsigned k = 0; k < l->nprev_fwd; k++)
+		if (l->prev_fwd[k] == id)
+			return true;
+	return false;
+}
+
+/* Pick the forwarded voices among cand[0..nm-1]; the rest go to the mix. */
+static void split(struct es_engine *e, struct person *l)
+{
+	float score[K_MAX];
+	unsigned nexact = 0;
+	for (unsigned i = 0; i < l->nm; i++) {
+		const struct cand *c = &l->cand[i];
+		nexact += c->exact;
+		/* exact voices first; 1.5 dB of loyalty to last tick's choice */
+		score[i] = c->gain * (was_forwarded(l, c->id) ? 1.19f : 1.0f) + (c->exact ? 1000.0f : 0.0f);
+	}
+	bool taken[K_MAX] = {false};
+	for (unsigned k = 0; k < FWD_MAX; k++) {
+		int best = -1;
+		for (unsigned i = 0; i < l->nm; i++)
+			if (!taken[i] && (best < 0 || score[i] > score[best]))
+				best = (int)i;
+		taken[best] = true;
+		l->f[l->nf++] = (uint8_t)best;
+	}
+	for (unsigned i = 0; i < l->nm; i++)
+		if (!taken[i])
+			l->r[l->nr++] = (uint8_t)i;
+	/* more exact voices than packets: the rest is rendered for this listener alone */
+	l->personal = nexact > FWD_MAX;
+	(void)e;
+}
+
+void es_plan_listeners(struct es_engine *e)
+{
+	const struct es_acoustics *ac = &e->cfg.ac;
+	float drop = powf(10.0f, -ac->drop_db / 20.0f);
+	for (unsigned lid = 0; lid < e->cfg.max_people; lid++) {
+		struct person *l = &e->people[lid];
+		if (!l->present)
+			continue;
+		l->ncand = l->nm = l->nf = l->nr = 0;
+		l->personal = false;
+		l->stream = -1;
+		struct place p = {l->x, l->y, l->facing, l->room};
+		for (unsigned k = 0; k < e->nactive; k++) {
+			unsigned sid = e->active[k];
+			struct cand c;
+			if (sid != lid && es_voice_at(e, &p, (int)lid, sid, &c))
+				insert_cand(l, &c);
+		}
+		if (l->ncand == 0)
+			continue;
+		l->nm = l->ncand < ac->max_voices ? l->ncand : ac->max_voices;
+		float floor_gain = l->cand[0].gain * drop;
+		while (l->nm > 1 && l->cand[l->nm - 1].gain < floor_gain)
+			l->nm--;
+		if (l->flags & ES_ENGINE_THIN) {
+			for (unsigned i = 0; i < l->nm; i++)
+				l->r[l->nr++] = (uint8_t)i;
+			l->personal = true;
+		} else if (l->nm <= FWD_MAX) {
+			for (unsigned i = 0; i < l->nm; i++)
+				l->f[l->nf++] = (uint8_t)i;
+		} else {
+			split(e, l);
+		}
+	}
+}
+
+static float fold(float az)
+{
+	/* a stereo render cannot tell front from back: compare what is heard */
+	return asinf(sinf(az));
+}
+
+static const struct cand *find_cand(const struct person *l, unsigned id)
+{
+	for (unsigned i = 0; i < l->ncand; i++)
+		if (l->cand[i].id == id)
+			return &l->cand[i];
+	return NULL;
+}
+
+static bool forwarded_to(const struct person *l, unsigned id)
+{
+	for (unsigned k = 0; k < l->nf; k++)
+		if (l->cand[l->f[k]].id == id)
+			return true;
+	return false;
+}
+
+/*
+ * May listener l take shared stream st for its mix?  Everything st carries
+ * must be something l hears (not forwarded to it, not exact for it) within
+ * group_db and group_deg of l's own gain and direction; everything l needs
+ * in its mix must be in st; and l's total stays within K.
+ */
+static bool compatible(const struct es_engine *e, const struct person *l, const struct stream *st)
+{
+	if (st->ref.room != l->room || st->nr == 0 || l->nf + st->nr > e->cfg.ac.max_voices)
+		return false;
+	for (unsigned i = 0; i < l->nr; i++) {
+		unsigned id = l->cand[l->r[i]].id;
+		bool found = false;
+		for (unsigned j = 0; j < st->nr && !found; j++)
+			found = st->r[j].id == id;
+		if (!found)
+			return false;
+	}
+	float max_ratio = powf(10.0f, e->cfg.group_db / 20.0f);
+	float max_rad = e->cfg.group_deg * (float)M_PI / 180.0f;
+	for (unsigned j = 0; j < st->nr; j++) {
+		const struct cand *sc = &st->r[j];
+		const struct cand *lc = find_cand(l, sc->id);
+		if (!lc || lc->exact || forwarded_to(l, sc->id))
+			return false;
+		if (sc->gain > lc->gain * max_ratio || lc->gain > sc->gain * max_ratio)
+			return false;
+		if (fabsf(fold(sc->az) - fold(lc->az)) > max_rad)
+			return false;
+	}
+	return true;
+}
+
+/* What a shared stream carries this tick: its voices that speak, as heard at its place. */
+static void shared_voices(const struct es_engine *e, struct stream *st)
+{
+	st->nr = 0;
+	for (unsigned i = 0; i < st->nset; i++) {
+		unsigned id = st->set[i];
+		if (id >= e->cfg.max_people || !e->people[id].present || !e->people[id].active)
+			continue;
+		struct cand c;
+		if (es_voice_at(e, &st->ref, -1, id, &c))
+			st->r[st->nr++] = c;
+	}
+}
+
+static int by_need_desc(const void *a, const void *b, void *ud)
+{
+	const struct es_engine *e = ud;
+	unsigned na = e->people[*(const unsigned *)a].nr, nb = e->people[*(const unsigned *)b].nr;
+	if (na != nb)
+		return na > nb ? -1 : 1;
+	return *(const unsigned *)a < *(const unsigned *)b ? -1 : 1;
+}
+
+static bool near_ref(const struct stream *st, const struct person *l)
+{
+	float dx = st->ref.x - l->x, dy = st->ref.y - l->y;
+	return dx * dx + dy * dy < 64.0f;
+}
+
+static void join(struct es_engine *e, struct person *l, unsigned i)
+{
+	l->stream = (int)i;
+	e->streams[i].members++;
+}
+
+/* Open a shared stream at l's place for l's mix voices; false if l cannot use it. */
+static bool open_shared(struct es_engine *e, unsigned lid)
+{
+	struct person *l = &e->people[lid];
+	struct place p = {l->x, l->y, l->facing, l->room};
+	int i = es_stream_alloc(e, -1, &p);
+	if (i < 0)
+		return false;
+	struct stream *st = &e->streams[i];
+	st->nset = 0;
+	for (unsigned k = 0; k < l->nr; k++)
+		st->set[st->nset++] = l->cand[l->r[k]].id;
+	shared_voices(e, st);
+	if (!compatible(e, l, st)) {
+		/* personal volume (or a whisper) makes l's own view differ */
+		es_stream_release(e, (unsigned)i);
+		return false;
+	}
+	join(e, l, (unsigned)i);
+	return true;
+}
+
+void es_plan_streams(struct es_engine *e)
+{
+	unsigned n = e->cfg.max_streams;
+	for (unsigned i = 0; i < n; i++) {
+		struct stream *st = &e->streams[i];
+		st->members = 0;
+		if (st->used && st->owner < 0)
+			shared_voices(e, st);
+	}
+
+	/* stay on last tick's stream while it still fits */
+	unsigned nwait = 0;
+	for (unsigned lid = 0; lid < e->cfg.max_people; lid++) {
+		struct person *l = &e->people[lid];
+		if (!l->present || l->nr == 0)
+			continue;
+		int ps = l->prev_stream;
+		if (ps >= 0) {
+			struct stream *st = &e->streams[ps];
+			if (st->used && st->id == l->prev_stream_id) {
+				if (l->personal ? st->owner == (int)lid && st->thin == !!(l->flags & ES_ENGINE_THIN)
+						: st->owner < 0 && compatible(e, l, st)) {
+					join(e, l, (unsigned)ps);
+					continue;
+				}
+			}
+		}
+		e->order[nwait++] = lid;
+	}
+
+	/*
+	 * The rest, neediest first: a stream opened for a listener who needs
+	 * three voices can serve neighbours who need one of them, not the
+	 * other way round.
+	 */
+	qsort_r(e->order, nwait, sizeof(*e->order), by_need_desc, e);
+	for (unsigned w = 0; w < nwait; w++) {
+		unsigned lid = e->order[w];
+		struct person *l = &e->people[lid];
+		/* a personal stream left behind by this listener goes first */
+		if (l->prev_stream >= 0 && e->streams[l->prev_stream].used && e->streams[l->prev_stream].owner == (int)lid &&
+		    e->streams[l->prev_stream].members == 0)
+			es_stream_release(e, (unsigned)l->prev_stream);
+		if (!l->personal) {
+			bool done = false;
+			for (unsigned i = 0; i < n && !done; i++) {
+				struct stream *st = &e->streams[i];
+				if (st->used && st->owner < 0 && near_ref(st, l) && compatible(e, l, st)) {
+					join(e, l, i);
+					done = true;
+				}
+			}
+			if (done || open_shared(e, lid))
+				continue;
+		}
+		struct place p = {l->x, l->y, l->facing, l->room};
+		int i = es_stream_alloc(e, (int)lid, &p);
+		if (i < 0) {
+			/* no encoder left: keep the forwarded voices, shed the mix */
+			e->stats.listeners_shed++;
+			l->nr = 0;
+			continue;
+		}
+		join(e, l, (unsigned)i);
+	}
+
+	/* personal streams render their listener's voices exactly; idle streams end */
+	for (unsigned i = 0; i < n; i++) {
+		struct stream *st = &e->streams[i];
+		if (!st->used)
+			continue;
+		if (st->members == 0) {
+			es_stream_release(e, i);
+			continue;
+		}
+		if (st->owner >= 0) {
+			const struct person *l = &e->people[st->owner];
+			st->nr = 0;
+			for (unsigned k = 0; k < l->nr; k++)
+				st->r[st->nr++] = l->cand[l->r[k]];
+		}
+	}
+}

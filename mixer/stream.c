@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The encoder pool and the mix streams it carries: render, limit, encode.
+ *
+ * Stereo encoders are 46 KB each and most people, most of the time, need
+ * none (they hear nobody, or only forwarded voices), so the engine owns a
+ * fixed pool allocated up front.  A stream holds its encoder for as long as
+ * it has listeners; a new stream on a reused encoder starts from a reset
+ * state under a new id, which tells the client to reset its decoder too.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine-private.h"
+
+#define NSLOTS (K_MAX + 2)
+
+/*
+ * Complexity and bitrate per load level.  Complexity is where the time goes
+ * (stereo 20 ms: 84 us at 0, 163 at 5, 287 at 10 on the reference box);
+ * bitrate is trimmed with it so the downlink shrinks under load too.
+ */
+static void level_settings(const struct es_engine *e, unsigned level, bool thin, int *complexity, int *bitrate)
+{
+	static const int cx[ES_ENGINE_LOAD_MAX + 1] = {10, 3, 1, 0};
+	static const float br[ES_ENGINE_LOAD_MAX + 1] = {1.0f, 0.85f, 0.75f, 0.65f};
+	int c = level == 0 ? e->cfg.complexity : cx[level];
+	*complexity = c < e->cfg.complexity ? c : e->cfg.complexity;
+	int b = (int)((float)(thin ? e->cfg.thin_bitrate : e->cfg.bitrate) * br[level]);
+	*bitrate = b < 12000 ? 12000 : b;
+}
+
+int es_streams_init(struct es_engine *e)
+{
+	e->streams = calloc(e->cfg.max_streams, sizeof(*e->streams));
+	if (!e->streams)
+		return -ENOMEM;
+	for (unsigned i = 0; i < e->cfg.max_streams; i++) {
+		struct stream *st = &e->streams[i];
+		int err;
+		st->enc = opus_encoder_create(ES_RATE, 2, OPUS_APPLICATION_VOIP, &err);
+		if (err != OPUS_OK || !st->enc)
+			goto err;
+		if (opus_encoder_ctl(st->enc, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE)) != OPUS_OK ||
+		    opus_encoder_ctl(st->enc, OPUS_SET_INBAND_FEC(1)) != OPUS_OK ||
+		    opus_encoder_ctl(st->enc, OPUS_SET_PACKET_LOSS_PERC(5)) != OPUS_OK)
+			goto err;
+		st->level = -1;
+	}
+	return 0;
+err:
+	es_streams_clear(e);
+	return -ENOMEM;
+}
+
+void es_streams_clear(struct es_engine *e)
+{
+	if (!e->streams)
+		return;
+	for (unsigned i = 0; i < e->cfg.max_streams; i++)
+		if (e->streams[i].enc)
+			opus_encoder_destroy(e->streams[i].enc);
+	free(e->streams);
+	e->streams = NULL;
+}
+
+int es_stream_alloc(struct es_engine *e, int owner, const struct place *ref)
+{
+	for (unsigned i = 0; i < e->cfg.max_streams; i++) {
+		struct stream *st = &e->streams[i];
+		if (st->used)
+			continue;
+		OpusEncoder *enc = st->enc;
+		if (opus_encoder_ctl(enc, OPUS_RESET_STATE) != OPUS_OK)
+			return -EIO;
+		int level = st->level;
+		memset(st, 0, sizeof(*st));
+		st->enc = enc;
+		st->level = level;
+		st->used = true;
+		if (++e->next_stream_id == 0)
+			++e->next_stream_id;
+		st->id = e->next_stream_id;
+		st->owner = owner;
+		st->thin = owner >= 0 && (e->people[owner].flags & ES_ENGINE_THIN);
+		st->ref = *ref;
+		st->len = 0;
+		for (unsigned s = 0; s < NSLOTS; s++)
+			st->slots[s].speaker = -1;
+		es_limiter_init(&st->lim);
+		return (int)i;
+	}
+	return -ENOSPC;
+}
+
+void es_stream_release(struct es_engine *e, unsigned i)
+{
+	e->streams[i].used = false;
+	e->streams[i].members = 0;
+	e->streams[i].len = 0;
+}
+
+void es_streams_forget_speaker(struct es_engine *e, unsigned id)
+{
+	for (unsigned i = 0; i < e->cfg.max_streams; i++) {
+		struct stream *st = &e->streams[i];
+		for (unsigned s = 0; s < NSLOTS; s++)
+			if (st->slots[s].speaker == (int)id)
+				st->slots[s].speaker = -1;
+		for (unsigned k = 0; k < st->nset; k++)
+			if (st->set[k] == id)
+				st->set[k] = UINT16_MAX; /* never present: ids are < 65535 */
+	}
+}
+
+static struct slot *find_slot(struct stream *st, unsigned id)
+{
+	for (unsigned s = 0; s < NSLOTS; s++)
+		if (st->slots[s].speaker == (int)id)
+			return &st->slots[s];
+	return NULL;
+}
+
+/*
+ * Render this tick's voices.  A voice that was in the stream last tick and
+ * is not now is rendered once more towards gain 0 (the render ramps across
+ * the frame), so leaving a mix is a fade, not a cut.
+ */
+static void render(struct es_engine *e, struct stream *st, unsigned tick)
+{
+	memset(e->acc, 0, sizeof(e->acc));
+	bool keep[NSLOTS] = {false};
+	for (unsigned k = 0; k < st->nr; k++) {
+		struct slot *sl = find_slot(st, st->r[k].id);
+		if (sl)
+			keep[sl - st->slots] = true;
+	}
+	for (unsigned s = 0; s < NSLOTS; s++) {
+		struct slot *sl = &st->slots[s];
+		if (sl->speaker < 0 || keep[s])
+			continue;
+		const struct person *sp = &e->people[sl->speaker];
+		if (sl->last_tick + 1 == tick && sp->present && sp->active)
+			es_render_voice(&sl->st, sp->pcm, 0.0f, sl->last_az, e->acc);
+		sl->speaker = -1;
+	}
+	for (unsigned k = 0; k < st->nr; k++) {
+		const struct cand *c = &st->r[k];
+		struct slot *sl = find_slot(st, c->id);
+		if (!sl) {
+			sl = find_slot(st, (unsigned)-1);
+			if (!sl)
+				continue; /* cannot happen: NSLOTS > K_MAX */
+			sl->speaker = c->id;
+			es_voice_state_init(&sl->st);
+		}
+		sl->last_tick = tick;
+		sl->last_az = c->az;
+		es_render_voice(&sl->st, e->people[c->id].pcm, c->gain, c->az, e->acc);
+	}
+}
+
+int es_streams_run(struct es_engine *e, unsigned tick)
+{
+	unsigned level = es_level(e);
+	for (unsigned i = 0; i < e->cfg.max_streams; i++) {
+		struct stream *st = &e->streams[i];
+		if (!st->used || st->members == 0)
+			continue;
+		if (st->level != (int)level) {
+			int cx, br;
+			level_settings(e, level, st->thin, &cx, &br);
+			if (opus_encoder_ctl(st->enc, OPUS_SET_COMPLEXITY(cx)) != OPUS_OK ||
+			    opus_encoder_ctl(st->enc, OPUS_SET_BITRATE(br)) != OPUS_OK)
+				return -EIO;
+			st->level = (int)level;
+		}
+		render(e, st, tick);
+		es_limiter_run(&st->lim, e->acc, e->pcm16, 2 * ES_FRAME);
+		/* a thin stream is capped at 40 kbit/s whatever the encoder's rate control does */
+		int cap = st->thin ? THIN_MAX : MIX_MAX;
+		int n = opus_encode(st->enc, e->pcm16, ES_FRAME, st->pkt, cap);
+		e->stats.encodes++;
+		if (n < 0)
+			return -EIO;
+		st->len = n;
+		if (st->owner < 0)
+			e->stats.streams_shared++;
+		else
+			e->stats.streams_personal++;
+	}
+	return 0;
+}
