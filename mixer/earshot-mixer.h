@@ -136,6 +136,12 @@ enum {
 	ES_ENGINE_MUTED = 1u << 0,
 	ES_ENGINE_FOCUS = 1u << 1, /* hears only whispers and the stage; heard by nobody */
 	ES_ENGINE_THIN = 1u << 2,  /* thin link: one server-rendered stream, <= 40 kbit/s */
+	/*
+	 * On stage: heard across the whole floor at stage_gain (or louder when
+	 * near), except inside closed rooms.  Standing in a stage room of the
+	 * floor plan has the same effect; the flag serves floors without one.
+	 */
+	ES_ENGINE_STAGE = 1u << 3,
 };
 
 __attribute__((warn_unused_result)) int es_engine_set_flags(struct es_engine *e, unsigned id, unsigned flags);

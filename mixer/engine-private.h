@@ -122,6 +122,7 @@ struct es_engine {
 	uint32_t next_stream_id;
 	unsigned level_floor, level_adapt;
 	float cost_avg; /* smoothed reported tick cost, us */
+	float group_ratio, group_rad; /* group_db and group_deg, as used */
 	unsigned calm_ticks;
 	struct es_engine_stats stats;
 	float acc[2 * ES_FRAME];

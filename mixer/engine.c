@@ -48,6 +48,8 @@ struct es_engine *es_engine_new(const struct es_engine_config *cfg)
 	if (!e)
 		goto err;
 	e->cfg = *cfg;
+	e->group_ratio = powf(10.0f, cfg->group_db / 20.0f);
+	e->group_rad = cfg->group_deg * (float)M_PI / 180.0f;
 	if (e->cfg.thin_bitrate > ES_ENGINE_THIN_MAX_BPS)
 		e->cfg.thin_bitrate = ES_ENGINE_THIN_MAX_BPS;
 	e->people = calloc(cfg->max_people, sizeof(*e->people));

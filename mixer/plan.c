@@ -51,6 +51,7 @@ bool es_voice_at(const struct es_engine *e, const struct place *p, int listener,
 {
 	const struct person *s = &e->people[sid];
 	const struct person *l = listener >= 0 ? &e->people[listener] : NULL;
+	bool stage = s->on_stage || (s->flags & ES_ENGINE_STAGE);
 	const struct es_acoustics *ac = &e->cfg.ac;
 	float dx = s->x - p->x, dy = s->y - p->y;
 	float d2 = dx * dx + dy * dy;
@@ -69,17 +70,17 @@ bool es_voice_at(const struct es_engine *e, const struct place *p, int listener,
 		return c->gain > 0.0f;
 	}
 	bool focus = l && (l->flags & ES_ENGINE_FOCUS);
-	if (focus && !s->on_stage)
+	if (focus && !stage)
 		return false;
 	bool in_range = d2 < ac->range_m * ac->range_m;
-	if (!in_range && !s->on_stage)
+	if (!in_range && !stage)
 		return false;
 	float f = path_factor(e, p, s, &ax, &ay);
 	if (f == 0.0f)
 		return false; /* closed door: exactly nothing */
 	float d = sqrtf(d2);
 	g = focus ? 0.0f : es_distance_gain(ac, d) * f;
-	if (s->on_stage && g < e->cfg.stage_gain) {
+	if (stage && g < e->cfg.stage_gain) {
 		/* the stage is heard floor-wide at a fixed level, from the stage */
 		g = e->cfg.stage_gain;
 		ax = s->x;
@@ -195,38 +196,38 @@ static const struct cand *find_cand(const struct person *l, unsigned id)
 	return NULL;
 }
 
-static bool forwarded_to(const struct person *l, unsigned id)
+static bool in_stream(const struct stream *st, unsigned id)
 {
-	for (unsigned k = 0; k < l->nf; k++)
-		if (l->cand[l->f[k]].id == id)
+	for (unsigned j = 0; j < st->nr; j++)
+		if (st->r[j].id == id)
 			return true;
 	return false;
 }
 
 /*
  * May listener l take shared stream st for its mix?  Everything st carries
- * must be something l hears (not forwarded to it, not exact for it) within
- * group_db and group_deg of l's own gain and direction; everything l needs
- * in its mix must be in st; and l's total stays within K.
+ * must be something l hears, not exact for it, within group_db and
+ * group_deg of l's own gain and direction.  What l must hear and st does
+ * not carry is forwarded, so that must be at most three voices, and l's
+ * total stays within K.  The stream decides the split, not the listener:
+ * any voice that is not exact may go either way, which is what lets
+ * neighbours who hear slightly different sets share one mix.
  */
 static bool compatible(const struct es_engine *e, const struct person *l, const struct stream *st)
 {
-	if (st->ref.room != l->room || st->nr == 0 || l->nf + st->nr > e->cfg.ac.max_voices)
+	if (st->ref.room != l->room || st->nr == 0)
 		return false;
-	for (unsigned i = 0; i < l->nr; i++) {
-		unsigned id = l->cand[l->r[i]].id;
-		bool found = false;
-		for (unsigned j = 0; j < st->nr && !found; j++)
-			found = st->r[j].id == id;
-		if (!found)
-			return false;
-	}
-	float max_ratio = powf(10.0f, e->cfg.group_db / 20.0f);
-	float max_rad = e->cfg.group_deg * (float)M_PI / 180.0f;
+	unsigned out = 0;
+	for (unsigned i = 0; i < l->nm; i++)
+		out += !in_stream(st, l->cand[i].id);
+	if (out > FWD_MAX || out + st->nr > e->cfg.ac.max_voices)
+		return false;
+	float max_ratio = e->group_ratio;
+	float max_rad = e->group_rad;
 	for (unsigned j = 0; j < st->nr; j++) {
 		const struct cand *sc = &st->r[j];
 		const struct cand *lc = find_cand(l, sc->id);
-		if (!lc || lc->exact || forwarded_to(l, sc->id))
+		if (!lc || lc->exact)
 			return false;
 		if (sc->gain > lc->gain * max_ratio || lc->gain > sc->gain * max_ratio)
 			return false;
@@ -265,10 +266,21 @@ static bool near_ref(const struct stream *st, const struct person *l)
 	return dx * dx + dy * dy < 64.0f;
 }
 
+/* Put l on stream i; for a shared stream, forward exactly what it lacks. */
 static void join(struct es_engine *e, struct person *l, unsigned i)
 {
+	struct stream *st = &e->streams[i];
 	l->stream = (int)i;
-	e->streams[i].members++;
+	st->members++;
+	if (st->owner >= 0)
+		return;
+	l->nf = l->nr = 0;
+	for (unsigned k = 0; k < l->nm; k++) {
+		if (in_stream(st, l->cand[k].id))
+			l->r[l->nr++] = (uint8_t)k;
+		else
+			l->f[l->nf++] = (uint8_t)k;
+	}
 }
 
 /* Open a shared stream at l's place for l's mix voices; false if l cannot use it. */
