@@ -143,7 +143,6 @@ struct conv {
 static struct conv conv[MAXCONV + 1];
 static unsigned nconv;
 static uint32_t *seq;
-static unsigned *voice_of, *pos_in_voice;
 
 static void setup_talk(bool meeting)
 {
@@ -158,7 +157,7 @@ static void setup_talk(bool meeting)
 		struct conv *cv = &conv[nconv++];
 		cv->n = 2 + rnd() % 3;
 		for (unsigned k = 0; k < cv->n; k++)
-			cv->member[k] = c * 6 + k * (k % 2 ? 3 : 1) % 6; /* across and along the cluster */
+			cv->member[k] = c * 6 + (unsigned[]){0, 3, 1, 4}[k]; /* across, then along the cluster */
 		cv->talker = 0;
 		cv->overlap = -1;
 		cv->turn_left = 50 + rnd() % 300;
@@ -380,7 +379,8 @@ static void run(const char *name, unsigned ticks, unsigned warm, unsigned nsampl
 		for (unsigned k = 0; k < nt; k++) {
 			unsigned id = ids[k];
 			const struct frame *fr = &speech[id % NVOICE][(tick + id) % NFRAMES];
-			(void)es_engine_push(e, id, seq[id]++, fr->data, (size_t)fr->len);
+			if (es_engine_push(e, id, seq[id]++, fr->data, (size_t)fr->len) < 0)
+				exit(1);
 		}
 		struct sink s = {0};
 		if (es_engine_tick(e, on_emit, &s) < 0) {

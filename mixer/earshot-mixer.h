@@ -234,6 +234,7 @@ struct es_engine_stats {
 	unsigned listeners_shed;     /* lost their background: encoder pool empty */
 	unsigned streams_shared, streams_personal;
 	unsigned forwarded;          /* forwarded voice entries */
+	unsigned group_encodes;      /* of encodes, mono speaker-group premixes */
 	uint64_t bytes_out;          /* Opus payload bytes emitted */
 	unsigned load_level;
 };

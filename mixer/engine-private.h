@@ -24,6 +24,21 @@
 #define THIN_MAX (ES_ENGINE_THIN_MAX_BPS / 8 / 50) /* bytes per 20 ms */
 #define NO_ROOM (-1)
 
+#define DECIM_TAPS 48
+
+/* A decimating low-pass, 48 kHz to 48/factor kHz. */
+struct es_decim {
+	unsigned factor, ntaps;
+	float taps[DECIM_TAPS];
+};
+
+/* Per-level encoder settings of background streams. */
+struct level_set {
+	int rate;       /* encoder sample rate */
+	int complexity;
+	float bitrate;  /* times the configured bitrate */
+};
+
 /* One audible voice at one listener (or at a shared mix's reference place). */
 struct cand {
 	uint16_t id;
@@ -36,6 +51,42 @@ struct cand {
 struct place {
 	float x, y, facing;
 	int room;
+};
+
+/* A forwarded entry: a speaker's own frame, or a speaker group's premix. */
+struct fwd {
+	uint16_t id;   /* person id, or the group's wire id */
+	int16_t group; /* index into groups, -1: a person */
+	float gain, az;
+};
+
+#define GROUP_MEMBERS 6
+
+/*
+ * A speaker group: voices that talk close together (a desk conversation
+ * with two people at once).  Far enough away they sound like one source, so
+ * the engine premixes them once into a mono frame that it forwards like a
+ * voice, with each listener's own gain and direction.  One mono encode for
+ * the group instead of a stereo encode per listener group.
+ */
+struct group {
+	bool used;
+	bool wanted;  /* forwarded to someone this tick: encode */
+	uint32_t hash;
+	uint16_t vid; /* speaker id on the wire, >= max_people */
+	OpusEncoder *enc;
+	int level;
+	unsigned n;
+	uint16_t member[GROUP_MEMBERS]; /* sorted */
+	uint8_t wq[GROUP_MEMBERS];      /* weight, in steps of group_db down */
+	float w[GROUP_MEMBERS];         /* the same, linear */
+	int room;
+	uint16_t seq;
+	int rate;
+	float dhist[DECIM_TAPS - 1];
+	struct es_limiter lim;
+	uint8_t pkt[ES_JB_FRAME_MAX];
+	int len;
 };
 
 /* Render state of one voice inside one mix stream. */
@@ -78,6 +129,8 @@ struct person {
 	unsigned nr;
 	uint8_t r[K_MAX];         /* indices into cand: needed in the mix */
 	bool personal;            /* needs a stream of its own */
+	unsigned nfe;
+	struct fwd fe[FWD_MAX];   /* what is forwarded, final */
 	int stream;               /* stream this tick, -1 none */
 
 	/* as a listener: last tick, for stickiness */
@@ -108,6 +161,8 @@ struct stream {
 	struct cand r[K_MAX];
 	struct slot slots[K_MAX + 2];
 	struct es_limiter lim;
+	int rate;          /* encoder sample rate */
+	float dhist[2 * (DECIM_TAPS - 1)];
 	uint8_t pkt[MIX_MAX];
 	int len;
 };
@@ -118,6 +173,11 @@ struct es_engine {
 	unsigned *active; /* ids of active speakers this tick */
 	unsigned nactive;
 	struct stream *streams;
+	struct group *groups;
+	int16_t *group_ht; /* member-set hash -> group index, -1 empty */
+	unsigned group_ht_size;
+	unsigned ngroups_max;
+	uint16_t next_vid;
 	unsigned *order; /* scratch: listener ids */
 	uint32_t next_stream_id;
 	unsigned level_floor, level_adapt;
@@ -125,7 +185,9 @@ struct es_engine {
 	float group_ratio, group_rad; /* group_db and group_deg, as used */
 	unsigned calm_ticks;
 	struct es_engine_stats stats;
+	struct es_decim decim16, decim8;
 	float acc[2 * ES_FRAME];
+	int16_t low16[2 * ES_FRAME];
 	int16_t pcm16[2 * ES_FRAME];
 	opus_int16 dec16[ES_FRAME];
 };
@@ -134,6 +196,15 @@ struct es_engine {
 void es_plan_listeners(struct es_engine *e);
 void es_plan_streams(struct es_engine *e);
 bool es_voice_at(const struct es_engine *e, const struct place *p, int listener, unsigned sid, struct cand *c);
+const struct cand *es_find_cand(const struct person *l, unsigned id);
+float es_fold(float az);
+
+/* group.c */
+int es_groups_init(struct es_engine *e);
+void es_groups_clear(struct es_engine *e);
+void es_groups_begin(struct es_engine *e);
+bool es_groups_forward(struct es_engine *e, struct person *l);
+__attribute__((warn_unused_result)) int es_groups_run(struct es_engine *e);
 
 /* stream.c */
 int es_streams_init(struct es_engine *e);
@@ -142,6 +213,15 @@ int es_stream_alloc(struct es_engine *e, int owner, const struct place *ref);
 void es_stream_release(struct es_engine *e, unsigned i);
 __attribute__((warn_unused_result)) int es_streams_run(struct es_engine *e, unsigned tick);
 void es_streams_forget_speaker(struct es_engine *e, unsigned id);
+
+/* decimate.c */
+void es_decim_init(struct es_decim *d, unsigned factor);
+void es_decimate(const struct es_decim *d, float *hist, const int16_t *in, unsigned ch, int16_t *out);
+
+/* stream.c: settings per load level; and encode at the level's rate */
+const struct level_set *es_level_set(unsigned level);
+__attribute__((warn_unused_result)) int es_encode_at(struct es_engine *e, OpusEncoder *enc, int rate, float *dhist,
+						     unsigned ch, uint8_t *pkt, int cap);
 
 static inline unsigned es_level(const struct es_engine *e)
 {

@@ -48,6 +48,8 @@ struct es_engine *es_engine_new(const struct es_engine_config *cfg)
 	if (!e)
 		goto err;
 	e->cfg = *cfg;
+	es_decim_init(&e->decim16, 3);
+	es_decim_init(&e->decim8, 6);
 	e->group_ratio = powf(10.0f, cfg->group_db / 20.0f);
 	e->group_rad = cfg->group_deg * (float)M_PI / 180.0f;
 	if (e->cfg.thin_bitrate > ES_ENGINE_THIN_MAX_BPS)
@@ -63,8 +65,12 @@ struct es_engine *es_engine_new(const struct es_engine_config *cfg)
 		goto err_order;
 	if (es_streams_init(e) < 0)
 		goto err_streams;
+	if (es_groups_init(e) < 0)
+		goto err_groups;
 	return e;
 
+err_groups:
+	es_streams_clear(e);
 err_streams:
 	free(e->order);
 err_order:
@@ -89,6 +95,7 @@ void es_engine_free(struct es_engine *e)
 {
 	if (!e)
 		return;
+	es_groups_clear(e);
 	es_streams_clear(e);
 	for (unsigned i = 0; i < e->cfg.max_people; i++)
 		person_clear(&e->people[i]);
@@ -336,29 +343,42 @@ static void emit_all(struct es_engine *e, es_engine_emit_fn emit, void *ud)
 				bytes = out.mix_len;
 			}
 		}
-		for (unsigned k = 0; k < l->nf; k++) {
-			const struct cand *c = &l->cand[l->f[k]];
-			const struct person *sp = &e->people[c->id];
-			if (!sp->pkt || bytes + sp->pkt_len > ES_ENGINE_BUNDLE_MAX)
+		for (unsigned k = 0; k < l->nfe; k++) {
+			const struct fwd *f = &l->fe[k];
+			const uint8_t *pkt;
+			size_t len;
+			uint16_t seq;
+			if (f->group >= 0) {
+				const struct group *g = &e->groups[f->group];
+				pkt = g->pkt;
+				len = (size_t)g->len;
+				seq = g->seq;
+			} else {
+				const struct person *sp = &e->people[f->id];
+				pkt = sp->pkt;
+				len = sp->pkt_len;
+				seq = sp->seq;
+			}
+			if (!pkt || len == 0 || bytes + len > ES_ENGINE_BUNDLE_MAX)
 				continue; /* concealed: the client conceals too */
-			out.voice[out.nvoices].speaker = c->id;
-			out.voice[out.nvoices].seq = sp->seq;
-			out.voice[out.nvoices].gain = c->gain;
-			out.voice[out.nvoices].azimuth = c->az;
-			out.voice[out.nvoices].opus = sp->pkt;
-			out.voice[out.nvoices].len = sp->pkt_len;
+			out.voice[out.nvoices].speaker = f->id;
+			out.voice[out.nvoices].seq = seq;
+			out.voice[out.nvoices].gain = f->gain;
+			out.voice[out.nvoices].azimuth = f->az;
+			out.voice[out.nvoices].opus = pkt;
+			out.voice[out.nvoices].len = len;
 			out.nvoices++;
-			bytes += sp->pkt_len;
+			bytes += len;
 		}
 		/* remember for stickiness next tick */
-		l->nprev_fwd = l->nf;
-		for (unsigned k = 0; k < l->nf; k++)
-			l->prev_fwd[k] = l->cand[l->f[k]].id;
+		l->nprev_fwd = l->nfe;
+		for (unsigned k = 0; k < l->nfe; k++)
+			l->prev_fwd[k] = l->fe[k].id;
 		l->prev_stream = l->stream;
 		l->prev_stream_id = l->stream >= 0 ? e->streams[l->stream].id : 0;
 
 		if (out.nvoices == 0 && out.mix_len == 0) {
-			if (l->nf == 0)
+			if (l->nfe == 0)
 				s->listeners_silent++;
 			continue;
 		}
@@ -383,13 +403,18 @@ int es_engine_tick(struct es_engine *e, es_engine_emit_fn emit, void *ud)
 	s->listeners_shared = s->listeners_shed = 0;
 	s->streams_shared = s->streams_personal = 0;
 	s->forwarded = 0;
+	s->group_encodes = 0;
 	s->bytes_out = 0;
 	s->load_level = es_level(e);
 
 	decode_speakers(e);
+	es_groups_begin(e);
 	es_plan_listeners(e);
 	es_plan_streams(e);
-	int r = es_streams_run(e, tick);
+	int r = es_groups_run(e);
+	if (r < 0)
+		return r;
+	r = es_streams_run(e, tick);
 	if (r < 0)
 		return r;
 	emit_all(e, emit, ud);

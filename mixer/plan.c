@@ -153,7 +153,7 @@ void es_plan_listeners(struct es_engine *e)
 		struct person *l = &e->people[lid];
 		if (!l->present)
 			continue;
-		l->ncand = l->nm = l->nf = l->nr = 0;
+		l->ncand = l->nm = l->nf = l->nr = l->nfe = 0;
 		l->personal = false;
 		l->stream = -1;
 		struct place p = {l->x, l->y, l->facing, l->room};
@@ -176,19 +176,19 @@ void es_plan_listeners(struct es_engine *e)
 		} else if (l->nm <= FWD_MAX) {
 			for (unsigned i = 0; i < l->nm; i++)
 				l->f[l->nf++] = (uint8_t)i;
-		} else {
+		} else if (!es_groups_forward(e, l)) {
 			split(e, l);
 		}
 	}
 }
 
-static float fold(float az)
+float es_fold(float az)
 {
 	/* a stereo render cannot tell front from back: compare what is heard */
 	return asinf(sinf(az));
 }
 
-static const struct cand *find_cand(const struct person *l, unsigned id)
+const struct cand *es_find_cand(const struct person *l, unsigned id)
 {
 	for (unsigned i = 0; i < l->ncand; i++)
 		if (l->cand[i].id == id)
@@ -226,12 +226,12 @@ static bool compatible(const struct es_engine *e, const struct person *l, const 
 	float max_rad = e->group_rad;
 	for (unsigned j = 0; j < st->nr; j++) {
 		const struct cand *sc = &st->r[j];
-		const struct cand *lc = find_cand(l, sc->id);
+		const struct cand *lc = es_find_cand(l, sc->id);
 		if (!lc || lc->exact)
 			return false;
 		if (sc->gain > lc->gain * max_ratio || lc->gain > sc->gain * max_ratio)
 			return false;
-		if (fabsf(fold(sc->az) - fold(lc->az)) > max_rad)
+		if (fabsf(es_fold(sc->az) - es_fold(lc->az)) > max_rad)
 			return false;
 	}
 	return true;
@@ -369,6 +369,17 @@ void es_plan_streams(struct es_engine *e)
 			continue;
 		}
 		join(e, l, (unsigned)i);
+	}
+
+	/* what is forwarded, for those not already served by speaker groups */
+	for (unsigned lid = 0; lid < e->cfg.max_people; lid++) {
+		struct person *l = &e->people[lid];
+		if (!l->present || l->nfe)
+			continue;
+		for (unsigned k = 0; k < l->nf; k++) {
+			const struct cand *c = &l->cand[l->f[k]];
+			l->fe[l->nfe++] = (struct fwd){c->id, -1, c->gain, c->az};
+		}
 	}
 
 	/* personal streams render their listener's voices exactly; idle streams end */

@@ -17,18 +17,41 @@
 #define NSLOTS (K_MAX + 2)
 
 /*
- * Complexity and bitrate per load level.  Complexity is where the time goes
- * (stereo 20 ms: 84 us at 0, 163 at 5, 287 at 10 on the reference box);
- * bitrate is trimmed with it so the downlink shrinks under load too.
+ * Encoder settings per load level.  Complexity is where the time goes
+ * (stereo 20 ms: 84 us at 0, 163 at 5, 287 at 10 on the reference box), and
+ * past that the sample rate: at 16 and 8 kHz SILK costs a third to a half
+ * of the 48 kHz price.  Only mixes shed quality this way; near voices are
+ * forwarded untouched whatever the load.
  */
-static void level_settings(const struct es_engine *e, unsigned level, bool thin, int *complexity, int *bitrate)
+static const struct level_set levels[ES_ENGINE_LOAD_MAX + 1] = {
+	{48000, 10, 1.0f}, /* complexity: the configured one */
+	{48000, 2, 0.85f},
+	{16000, 1, 0.75f},
+	{8000, 0, 0.65f},
+};
+
+const struct level_set *es_level_set(unsigned level)
 {
-	static const int cx[ES_ENGINE_LOAD_MAX + 1] = {10, 3, 1, 0};
-	static const float br[ES_ENGINE_LOAD_MAX + 1] = {1.0f, 0.85f, 0.75f, 0.65f};
-	int c = level == 0 ? e->cfg.complexity : cx[level];
-	*complexity = c < e->cfg.complexity ? c : e->cfg.complexity;
-	int b = (int)((float)(thin ? e->cfg.thin_bitrate : e->cfg.bitrate) * br[level]);
-	*bitrate = b < 12000 ? 12000 : b;
+	return &levels[level > ES_ENGINE_LOAD_MAX ? ES_ENGINE_LOAD_MAX : level];
+}
+
+int es_encode_at(struct es_engine *e, OpusEncoder *enc, int rate, float *dhist, unsigned ch, uint8_t *pkt, int cap)
+{
+	if (rate == ES_RATE)
+		return opus_encode(enc, e->pcm16, ES_FRAME, pkt, cap);
+	const struct es_decim *d = rate == 16000 ? &e->decim16 : &e->decim8;
+	es_decimate(d, dhist, e->pcm16, ch, e->low16);
+	return opus_encode(enc, e->low16, ES_FRAME / (int)d->factor, pkt, cap);
+}
+
+static int setup_encoder(OpusEncoder *enc, int rate, unsigned ch)
+{
+	if (opus_encoder_init(enc, rate, (int)ch, OPUS_APPLICATION_VOIP) != OPUS_OK ||
+	    opus_encoder_ctl(enc, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE)) != OPUS_OK ||
+	    opus_encoder_ctl(enc, OPUS_SET_INBAND_FEC(1)) != OPUS_OK ||
+	    opus_encoder_ctl(enc, OPUS_SET_PACKET_LOSS_PERC(5)) != OPUS_OK)
+		return -EIO;
+	return 0;
 }
 
 int es_streams_init(struct es_engine *e)
@@ -40,13 +63,10 @@ int es_streams_init(struct es_engine *e)
 		struct stream *st = &e->streams[i];
 		int err;
 		st->enc = opus_encoder_create(ES_RATE, 2, OPUS_APPLICATION_VOIP, &err);
-		if (err != OPUS_OK || !st->enc)
-			goto err;
-		if (opus_encoder_ctl(st->enc, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE)) != OPUS_OK ||
-		    opus_encoder_ctl(st->enc, OPUS_SET_INBAND_FEC(1)) != OPUS_OK ||
-		    opus_encoder_ctl(st->enc, OPUS_SET_PACKET_LOSS_PERC(5)) != OPUS_OK)
+		if (err != OPUS_OK || !st->enc || setup_encoder(st->enc, ES_RATE, 2) < 0)
 			goto err;
 		st->level = -1;
+		st->rate = ES_RATE;
 	}
 	return 0;
 err:
@@ -74,10 +94,11 @@ int es_stream_alloc(struct es_engine *e, int owner, const struct place *ref)
 		OpusEncoder *enc = st->enc;
 		if (opus_encoder_ctl(enc, OPUS_RESET_STATE) != OPUS_OK)
 			return -EIO;
-		int level = st->level;
+		int level = st->level, rate = st->rate;
 		memset(st, 0, sizeof(*st));
 		st->enc = enc;
 		st->level = level;
+		st->rate = rate;
 		st->used = true;
 		if (++e->next_stream_id == 0)
 			++e->next_stream_id;
@@ -169,10 +190,21 @@ int es_streams_run(struct es_engine *e, unsigned tick)
 		if (!st->used || st->members == 0)
 			continue;
 		if (st->level != (int)level) {
-			int cx, br;
-			level_settings(e, level, st->thin, &cx, &br);
+			const struct level_set *ls = es_level_set(level);
+			if (ls->rate != st->rate) {
+				/* a new rate is a new stream: the client resets its decoder */
+				if (setup_encoder(st->enc, ls->rate, 2) < 0)
+					return -EIO;
+				st->rate = ls->rate;
+				memset(st->dhist, 0, sizeof(st->dhist));
+				if (++e->next_stream_id == 0)
+					++e->next_stream_id;
+				st->id = e->next_stream_id;
+			}
+			int cx = ls->complexity < e->cfg.complexity ? ls->complexity : e->cfg.complexity;
+			int br = (int)((float)(st->thin ? e->cfg.thin_bitrate : e->cfg.bitrate) * ls->bitrate);
 			if (opus_encoder_ctl(st->enc, OPUS_SET_COMPLEXITY(cx)) != OPUS_OK ||
-			    opus_encoder_ctl(st->enc, OPUS_SET_BITRATE(br)) != OPUS_OK)
+			    opus_encoder_ctl(st->enc, OPUS_SET_BITRATE(br < 12000 ? 12000 : br)) != OPUS_OK)
 				return -EIO;
 			st->level = (int)level;
 		}
@@ -180,7 +212,7 @@ int es_streams_run(struct es_engine *e, unsigned tick)
 		es_limiter_run(&st->lim, e->acc, e->pcm16, 2 * ES_FRAME);
 		/* a thin stream is capped at 40 kbit/s whatever the encoder's rate control does */
 		int cap = st->thin ? THIN_MAX : MIX_MAX;
-		int n = opus_encode(st->enc, e->pcm16, ES_FRAME, st->pkt, cap);
+		int n = es_encode_at(e, st->enc, st->rate, st->dhist, 2, st->pkt, cap);
 		e->stats.encodes++;
 		if (n < 0)
 			return -EIO;

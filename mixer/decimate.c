@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Band-limit and decimate a 48 kHz mix for a low-rate encoder.  Under load
+ * the background streams are encoded at 16 or 8 kHz, where Opus (SILK) costs
+ * a third to a half of its 48 kHz price; an encoder fed 48 kHz with a
+ * bandwidth cap would resample internally and save far less.  A windowed
+ * sinc low-pass, evaluated only at the kept samples.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "engine-private.h"
+
+void es_decim_init(struct es_decim *d, unsigned factor)
+{
+	memset(d, 0, sizeof(*d));
+	d->factor = factor;
+	d->ntaps = factor * 8 > DECIM_TAPS ? DECIM_TAPS : factor * 8;
+	float fc = 0.45f / (float)factor; /* of the input rate: 0.9 x the output Nyquist */
+	float sum = 0.0f, mid = (float)(d->ntaps - 1) / 2.0f;
+	for (unsigned i = 0; i < d->ntaps; i++) {
+		float x = (float)i - mid;
+		float s = x == 0.0f ? 2.0f * fc : sinf(2.0f * (float)M_PI * fc * x) / ((float)M_PI * x);
+		float w = 0.42f - 0.5f * cosf(2.0f * (float)M_PI * (float)i / (float)(d->ntaps - 1)) +
+			  0.08f * cosf(4.0f * (float)M_PI * (float)i / (float)(d->ntaps - 1));
+		d->taps[i] = s * w;
+		sum += d->taps[i];
+	}
+	for (unsigned i = 0; i < d->ntaps; i++)
+		d->taps[i] /= sum;
+}
+
+void es_decimate(const struct es_decim *d, float *hist, const int16_t *in, unsigned ch, int16_t *out)
+{
+	float buf[DECIM_TAPS + ES_FRAME];
+	unsigned h = d->ntaps - 1, nout = ES_FRAME / d->factor;
+	for (unsigned c = 0; c < ch; c++) {
+		float *hc = hist + c * (DECIM_TAPS - 1);
+		memcpy(buf, hc, h * sizeof(float));
+		for (unsigned i = 0; i < ES_FRAME; i++)
+			buf[h + i] = in[i * ch + c];
+		for (unsigned o = 0; o < nout; o++) {
+			const float *x = buf + (o + 1) * d->factor - 1; /* newest sample at x[h] */
+			float acc = 0.0f;
+			for (unsigned t = 0; t < d->ntaps; t++)
+				acc += d->taps[t] * x[h - t];
+			long v = lrintf(acc);
+			out[o * ch + c] = (int16_t)(v > 32767 ? 32767 : v < -32768 ? -32768 : v);
+		}
+		memcpy(hc, buf + ES_FRAME, h * sizeof(float));
+	}
+}

@@ -1,0 +1,404 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Speaker groups: far voices that talk close together, premixed once.
+ *
+ * The expensive thing a mixer does is a stereo encode per distinct mix, and
+ * stereo mixes are hard to share because every listener sits and faces
+ * somewhere else.  But what makes a listener need a mix at all is hearing
+ * more than three voices, and in an office those come in clumps: a desk
+ * conversation with two people talking at once, heard from across the room.
+ * From far enough away such a clump sounds like one source, so it is
+ * premixed once, listener-independently, into a mono Opus frame and
+ * forwarded like a voice: each listener's client renders it with that
+ * listener's gain and direction, exactly as it renders a speaker's own
+ * frame.  A listener uses a group only when every voice in it is at least
+ * exact_m away and within group_db and group_deg of the group's rendering;
+ * otherwise the voices are handled one by one as before.
+ *
+ * Groups are formed anew each tick from the active speakers (a greedy
+ * partition in id order, so an unchanged set of talkers gives unchanged
+ * groups); a group whose members did not change keeps its encoder and wire
+ * id, so its stream is continuous.  A changed group is a new stream under a
+ * new wire id, and the client's per-speaker rules (fade in a new speaker,
+ * conceal and fade out one that vanished) make the hand-over a crossfade.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+
+#include "engine-private.h"
+
+static int setup_mono(OpusEncoder *enc, int rate)
+{
+	if (opus_encoder_init(enc, rate, 1, OPUS_APPLICATION_VOIP) != OPUS_OK ||
+	    opus_encoder_ctl(enc, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE)) != OPUS_OK ||
+	    opus_encoder_ctl(enc, OPUS_SET_INBAND_FEC(1)) != OPUS_OK ||
+	    opus_encoder_ctl(enc, OPUS_SET_PACKET_LOSS_PERC(5)) != OPUS_OK)
+		return -EIO;
+	return 0;
+}
+
+int es_groups_init(struct es_engine *e)
+{
+	/* wire ids for groups live above the people's ids */
+	unsigned room = 65535u - e->cfg.max_people;
+	e->ngroups_max = e->cfg.max_streams < room ? e->cfg.max_streams : room;
+	e->next_vid = (uint16_t)e->cfg.max_people;
+	if (e->ngroups_max == 0)
+		return 0;
+	e->groups = calloc(e->ngroups_max, sizeof(*e->groups));
+	e->group_ht_size = 1;
+	while (e->group_ht_size < 2 * e->ngroups_max)
+		e->group_ht_size <<= 1;
+	e->group_ht = calloc(e->group_ht_size, sizeof(*e->group_ht));
+	if (!e->groups || !e->group_ht)
+		goto err;
+	for (unsigned i = 0; i < e->ngroups_max; i++) {
+		int err;
+		struct group *g = &e->groups[i];
+		g->enc = opus_encoder_create(ES_RATE, 1, OPUS_APPLICATION_VOIP, &err);
+		if (err != OPUS_OK || !g->enc || setup_mono(g->enc, ES_RATE) < 0)
+			goto err;
+		g->level = -1;
+		g->rate = ES_RATE;
+	}
+	return 0;
+err:
+	es_groups_clear(e);
+	return -ENOMEM;
+}
+
+void es_groups_clear(struct es_engine *e)
+{
+	free(e->group_ht);
+	e->group_ht = NULL;
+	if (!e->groups)
+		return;
+	for (unsigned i = 0; i < e->ngroups_max; i++)
+		if (e->groups[i].enc)
+			opus_encoder_destroy(e->groups[i].enc);
+	free(e->groups);
+	e->groups = NULL;
+}
+
+static bool vid_in_use(const struct es_engine *e, uint16_t vid)
+{
+	for (unsigned i = 0; i < e->ngroups_max; i++)
+		if (e->groups[i].used && e->groups[i].vid == vid)
+			return true;
+	return false;
+}
+
+static uint16_t new_vid(struct es_engine *e)
+{
+	do {
+		if (e->next_vid < e->cfg.max_people || e->next_vid == UINT16_MAX)
+			e->next_vid = (uint16_t)e->cfg.max_people;
+		e->next_vid++;
+	} while (vid_in_use(e, (uint16_t)(e->next_vid - 1)));
+	return (uint16_t)(e->next_vid - 1);
+}
+
+static uint32_t set_hash(const uint16_t *m, const uint8_t *wq, unsigned n)
+{
+	uint32_t h = 2166136261u;
+	for (unsigned i = 0; i < n; i++)
+		h = (h ^ ((uint32_t)m[i] << 8 ^ wq[i])) * 16777619u;
+	return h;
+}
+
+static int lookup(const struct es_engine *e, const uint16_t *m, const uint8_t *wq, unsigned n, uint32_t h)
+{
+	unsigned mask = e->group_ht_size - 1;
+	for (unsigned i = h & mask;; i = (i + 1) & mask) {
+		int gi = e->group_ht[i];
+		if (gi < 0)
+			return -1;
+		const struct group *g = &e->groups[gi];
+		if (g->n == n && !memcmp(g->member, m, n * sizeof(*m)) && !memcmp(g->wq, wq, n))
+			return gi;
+	}
+}
+
+static void ht_insert(struct es_engine *e, int gi)
+{
+	unsigned mask = e->group_ht_size - 1;
+	unsigned i = e->groups[gi].hash & mask;
+	while (e->group_ht[i] >= 0)
+		i = (i + 1) & mask;
+	e->group_ht[i] = (int16_t)gi;
+}
+
+void es_groups_begin(struct es_engine *e)
+{
+	if (!e->groups)
+		return;
+	for (unsigned i = 0; i < e->group_ht_size; i++)
+		e->group_ht[i] = -1;
+	for (unsigned i = 0; i < e->ngroups_max; i++) {
+		e->groups[i].wanted = false;
+		if (e->groups[i].used)
+			ht_insert(e, (int)i);
+	}
+}
+
+static int group_get(struct es_engine *e, const uint16_t *m, const uint8_t *wq, unsigned n)
+{
+	uint32_t h = set_hash(m, wq, n);
+	int gi = lookup(e, m, wq, n, h);
+	if (gi >= 0)
+		return gi;
+	for (unsigned i = 0; i < e->ngroups_max; i++) {
+		struct group *g = &e->groups[i];
+		if (g->used)
+			continue;
+		if (opus_encoder_ctl(g->enc, OPUS_RESET_STATE) != OPUS_OK)
+			return -EIO;
+		g->used = true;
+		g->vid = new_vid(e);
+		g->n = n;
+		memcpy(g->member, m, n * sizeof(*m));
+		memcpy(g->wq, wq, n);
+		float step = logf(e->group_ratio);
+		for (unsigned k = 0; k < n; k++)
+			g->w[k] = expf(-(float)wq[k] * step);
+		g->hash = h;
+		g->seq = 0;
+		memset(g->dhist, 0, sizeof(g->dhist));
+		es_limiter_init(&g->lim);
+		ht_insert(e, (int)i);
+		return (int)i;
+	}
+	return -ENOSPC;
+}
+
+/* One forwarded entry while planning: a set of l's cands rendered as one. */
+struct entry {
+	unsigned mask; /* bits: indices into l->cand */
+	bool exact;
+	float gain, az;
+};
+
+/*
+ * Render a set of l's cands as one source.  The premix weighs each voice by
+ * its level relative to the set's loudest, quantised to steps of group_db
+ * (so neighbours who hear nearly the same balance land on the same group),
+ * and the listener plays the premix at one gain and one direction.  Fills
+ * m[] with the sorted member ids and wq[] with their weight steps, *gain
+ * and *az with the rendering for l, and returns how far the worst member is
+ * from what l would hear exactly, in tolerances (<= 1 fits).
+ */
+static float as_one(const struct es_engine *e, const struct person *l, unsigned mask, bool weigh, uint16_t *m,
+		    uint8_t *wq, unsigned *count, float *gain, float *az)
+{
+	float lmax = -1e30f, sx = 0.0f, cy = 0.0f, step = logf(e->group_ratio);
+	unsigned n = 0;
+	for (unsigned i = 0; i < l->nm; i++)
+		if (mask & (1u << i)) {
+			float lg = logf(l->cand[i].gain);
+			lmax = lg > lmax ? lg : lmax;
+		}
+	float fit = 0.0f;
+	for (unsigned i = 0; i < l->nm; i++) {
+		if (!(mask & (1u << i)))
+			continue;
+		const struct cand *c = &l->cand[i];
+		float q = weigh && step > 0.0f ? roundf((lmax - logf(c->gain)) / step) : 0.0f;
+		if (q > 20.0f)
+			q = 20.0f;
+		uint8_t w = (uint8_t)q;
+		fit += logf(c->gain) + (float)w * step;
+		sx += sinf(c->az);
+		cy += cosf(c->az);
+		/* sorted by id */
+		unsigned pos = n++;
+		while (pos > 0 && m[pos - 1] > c->id) {
+			m[pos] = m[pos - 1];
+			wq[pos] = wq[pos - 1];
+			pos--;
+		}
+		m[pos] = c->id;
+		wq[pos] = w;
+	}
+	*count = n;
+	float lgain = fit / (float)n;
+	*gain = expf(lgain);
+	*az = atan2f(sx, cy);
+	float fa = es_fold(*az), worst = 0.0f;
+	for (unsigned i = 0; i < l->nm; i++) {
+		if (!(mask & (1u << i)))
+			continue;
+		const struct cand *c = &l->cand[i];
+		float w = 0.0f;
+		for (unsigned k = 0; k < n; k++)
+			if (m[k] == c->id)
+				w = (float)wq[k] * step;
+		float dg = step > 0.0f ? fabsf(logf(c->gain) - (lgain - w)) / step : 0.0f;
+		float da = e->group_rad > 0.0f ? fabsf(es_fold(c->az) - fa) / e->group_rad : 1e9f;
+		float x = dg > da ? dg : da;
+		worst = x > worst ? x : worst;
+	}
+	return worst;
+}
+
+/*
+ * Try to serve listener l, who must hear more than three voices, with at
+ * most three forwarded entries, by merging far voices that, from where l
+ * sits, come from about one place (each within group_db and group_deg of
+ * the merged rendering) into speaker groups.  A merge that yields a group
+ * somebody already uses wins, so neighbours converge on the same groups and
+ * one mono encode serves them all; otherwise the tightest merge wins.
+ * Fills l->fe and returns true, or returns false and leaves l's plan alone.
+ */
+static bool merge(struct es_engine *e, struct person *l, bool weigh)
+{
+	struct entry en[K_MAX];
+	unsigned n = l->nm;
+	for (unsigned i = 0; i < n; i++)
+		en[i] = (struct entry){1u << i, l->cand[i].exact, l->cand[i].gain, l->cand[i].az};
+	while (n > FWD_MAX) {
+		int bi = -1, bj = -1;
+		float best = 1e30f, bg = 0.0f, ba = 0.0f;
+		for (unsigned i = 0; i < n; i++) {
+			if (en[i].exact)
+				continue;
+			for (unsigned j = i + 1; j < n; j++) {
+				unsigned u = en[i].mask | en[j].mask;
+				if (en[j].exact || (unsigned)__builtin_popcount(u) > GROUP_MEMBERS)
+					continue;
+				float g, a;
+				uint16_t m[GROUP_MEMBERS];
+				uint8_t wq[GROUP_MEMBERS];
+				unsigned k;
+				float w = as_one(e, l, u, weigh, m, wq, &k, &g, &a);
+				if (w > 1.0f)
+					continue;
+				if (lookup(e, m, wq, k, set_hash(m, wq, k)) >= 0)
+					w -= 10.0f; /* somebody already has it: it costs nothing */
+				if (w < best) {
+					best = w;
+					bi = (int)i;
+					bj = (int)j;
+					bg = g;
+					ba = a;
+				}
+			}
+		}
+		if (bi < 0) {
+			static int dbg;
+			if (getenv("ES_DEBUG") && dbg++ < 12) {
+				fprintf(stderr, "fail l=%u facing %.0f:", (unsigned)(l - e->people), l->facing * 57.3f);
+				for (unsigned i = 0; i < l->nm; i++)
+					fprintf(stderr, " [%u %.1fdB %.0fdeg%s]", l->cand[i].id, 20 * log10f(l->cand[i].gain), l->cand[i].az * 57.3f, l->cand[i].exact ? " X" : "");
+				fprintf(stderr, " entries %u\n", n);
+			}
+			return false;
+		}
+		en[bi].mask |= en[bj].mask;
+		en[bi].gain = bg;
+		en[bi].az = ba;
+		en[bj] = en[--n];
+	}
+	struct fwd fe[FWD_MAX];
+	for (unsigned k = 0; k < n; k++) {
+		if (__builtin_popcount(en[k].mask) == 1) {
+			unsigned i = (unsigned)__builtin_ctz(en[k].mask);
+			fe[k] = (struct fwd){l->cand[i].id, -1, l->cand[i].gain, l->cand[i].az};
+			continue;
+		}
+		uint16_t m[GROUP_MEMBERS];
+		uint8_t wq[GROUP_MEMBERS];
+		unsigned cnt;
+		float g, a;
+		(void)as_one(e, l, en[k].mask, weigh, m, wq, &cnt, &g, &a);
+		int gi = group_get(e, m, wq, cnt);
+		if (gi < 0)
+			return false; /* pool empty: a stereo mix may still do */
+		fe[k] = (struct fwd){e->groups[gi].vid, (int16_t)gi, en[k].gain, en[k].az};
+	}
+	/* loudest first, as everywhere */
+	for (unsigned k = 0; k < n; k++) {
+		unsigned pos = k;
+		struct fwd x = fe[k];
+		while (pos > 0 && l->fe[pos - 1].gain < x.gain) {
+			l->fe[pos] = l->fe[pos - 1];
+			pos--;
+		}
+		l->fe[pos] = x;
+		if (x.group >= 0)
+			e->groups[x.group].wanted = true;
+	}
+	l->nfe = n;
+	l->nf = l->nr = 0;
+	return true;
+}
+
+/*
+ * Plain premixes (equal weights) first: they fit fewer listeners each but
+ * are the same for everybody who hears the clump at about one level, so
+ * they are shared most.  Weighted ones rescue the rest.
+ */
+bool es_groups_forward(struct es_engine *e, struct person *l)
+{
+	if (!e->groups)
+		return false;
+	return merge(e, l, false) || merge(e, l, true);
+}
+
+int es_groups_run(struct es_engine *e)
+{
+	if (!e->groups)
+		return 0;
+	unsigned level = es_level(e);
+	for (unsigned i = 0; i < e->ngroups_max; i++) {
+		struct group *g = &e->groups[i];
+		if (!g->used)
+			continue;
+		if (!g->wanted) {
+			/* nobody needs it any more: the stream ends, the encoder returns to the pool */
+			g->used = false;
+			continue;
+		}
+		if (g->level != (int)level) {
+			const struct level_set *ls = es_level_set(level);
+			if (ls->rate != g->rate) {
+				/* a new rate is a new stream: a new wire id, so clients start a fresh decoder */
+				if (setup_mono(g->enc, ls->rate) < 0)
+					return -EIO;
+				g->rate = ls->rate;
+				memset(g->dhist, 0, sizeof(g->dhist));
+				g->vid = new_vid(e);
+				g->seq = 0;
+			}
+			int c = ls->complexity < e->cfg.complexity ? ls->complexity : e->cfg.complexity;
+			/* the premix stands in for uplink voices: their rate, trimmed under load */
+			if (opus_encoder_ctl(g->enc, OPUS_SET_COMPLEXITY(c)) != OPUS_OK ||
+			    opus_encoder_ctl(g->enc, OPUS_SET_BITRATE((int)(24000.0f * ls->bitrate))) != OPUS_OK)
+				return -EIO;
+			g->level = (int)level;
+		}
+		/* sum at unit gain; the limiter catches two people shouting at once */
+		float *acc = e->acc;
+		memset(acc, 0, ES_FRAME * sizeof(float));
+		for (unsigned k = 0; k < g->n; k++) {
+			const struct person *sp = &e->people[g->member[k]];
+			if (!sp->present || !sp->active)
+				continue;
+			const float *pcm = sp->pcm;
+			float w = g->w[k];
+			for (unsigned j = 0; j < ES_FRAME; j++)
+				acc[j] += w * pcm[j];
+		}
+		es_limiter_run(&g->lim, acc, e->pcm16, ES_FRAME);
+		int n = es_encode_at(e, g->enc, g->rate, g->dhist, 1, g->pkt, sizeof(g->pkt));
+		e->stats.encodes++;
+		e->stats.group_encodes++;
+		if (n < 0)
+			return -EIO;
+		g->len = n;
+		g->seq++;
+	}
+	return 0;
+}
