@@ -15,7 +15,7 @@ void es_decim_init(struct es_decim *d, unsigned factor)
 {
 	memset(d, 0, sizeof(*d));
 	d->factor = factor;
-	d->ntaps = factor * 8 > DECIM_TAPS ? DECIM_TAPS : factor * 8;
+	d->ntaps = factor * 6 > DECIM_TAPS ? DECIM_TAPS : factor * 6;
 	float fc = 0.45f / (float)factor; /* of the input rate: 0.9 x the output Nyquist */
 	float sum = 0.0f, mid = (float)(d->ntaps - 1) / 2.0f;
 	for (unsigned i = 0; i < d->ntaps; i++) {
@@ -30,7 +30,7 @@ void es_decim_init(struct es_decim *d, unsigned factor)
 		d->taps[i] /= sum;
 }
 
-void es_decimate(const struct es_decim *d, float *hist, const int16_t *in, unsigned ch, int16_t *out)
+void es_decimate(const struct es_decim *d, float *hist, const float *in, unsigned ch, float *out)
 {
 	float buf[DECIM_TAPS + ES_FRAME];
 	unsigned h = d->ntaps - 1, nout = ES_FRAME / d->factor;
@@ -44,8 +44,7 @@ void es_decimate(const struct es_decim *d, float *hist, const int16_t *in, unsig
 			float acc = 0.0f;
 			for (unsigned t = 0; t < d->ntaps; t++)
 				acc += d->taps[t] * x[h - t];
-			long v = lrintf(acc);
-			out[o * ch + c] = (int16_t)(v > 32767 ? 32767 : v < -32768 ? -32768 : v);
+			out[o * ch + c] = acc;
 		}
 		memcpy(hc, buf + ES_FRAME, h * sizeof(float));
 	}

@@ -187,7 +187,7 @@ struct es_engine {
 	struct es_engine_stats stats;
 	struct es_decim decim16, decim8;
 	float acc[2 * ES_FRAME];
-	int16_t low16[2 * ES_FRAME];
+	float lowf[2 * ES_FRAME];
 	int16_t pcm16[2 * ES_FRAME];
 	opus_int16 dec16[ES_FRAME];
 };
@@ -216,12 +216,13 @@ void es_streams_forget_speaker(struct es_engine *e, unsigned id);
 
 /* decimate.c */
 void es_decim_init(struct es_decim *d, unsigned factor);
-void es_decimate(const struct es_decim *d, float *hist, const int16_t *in, unsigned ch, int16_t *out);
+void es_decimate(const struct es_decim *d, float *hist, const float *in, unsigned ch, float *out);
 
 /* stream.c: settings per load level; and encode at the level's rate */
 const struct level_set *es_level_set(unsigned level);
+/* Limit e->acc (ch channels at 48 kHz) and encode it at `rate`. */
 __attribute__((warn_unused_result)) int es_encode_at(struct es_engine *e, OpusEncoder *enc, int rate, float *dhist,
-						     unsigned ch, uint8_t *pkt, int cap);
+						     struct es_limiter *lim, unsigned ch, uint8_t *pkt, int cap);
 
 static inline unsigned es_level(const struct es_engine *e)
 {

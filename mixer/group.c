@@ -391,8 +391,7 @@ int es_groups_run(struct es_engine *e)
 			for (unsigned j = 0; j < ES_FRAME; j++)
 				acc[j] += w * pcm[j];
 		}
-		es_limiter_run(&g->lim, acc, e->pcm16, ES_FRAME);
-		int n = es_encode_at(e, g->enc, g->rate, g->dhist, 1, g->pkt, sizeof(g->pkt));
+		int n = es_encode_at(e, g->enc, g->rate, g->dhist, &g->lim, 1, g->pkt, sizeof(g->pkt));
 		e->stats.encodes++;
 		e->stats.group_encodes++;
 		if (n < 0)

@@ -35,13 +35,19 @@ const struct level_set *es_level_set(unsigned level)
 	return &levels[level > ES_ENGINE_LOAD_MAX ? ES_ENGINE_LOAD_MAX : level];
 }
 
-int es_encode_at(struct es_engine *e, OpusEncoder *enc, int rate, float *dhist, unsigned ch, uint8_t *pkt, int cap)
+/* At a low rate, decimate first: the limiter then runs on fewer samples. */
+int es_encode_at(struct es_engine *e, OpusEncoder *enc, int rate, float *dhist, struct es_limiter *lim, unsigned ch,
+		 uint8_t *pkt, int cap)
 {
-	if (rate == ES_RATE)
+	if (rate == ES_RATE) {
+		es_limiter_run(lim, e->acc, e->pcm16, ch * ES_FRAME);
 		return opus_encode(enc, e->pcm16, ES_FRAME, pkt, cap);
+	}
 	const struct es_decim *d = rate == 16000 ? &e->decim16 : &e->decim8;
-	es_decimate(d, dhist, e->pcm16, ch, e->low16);
-	return opus_encode(enc, e->low16, ES_FRAME / (int)d->factor, pkt, cap);
+	unsigned n = ES_FRAME / d->factor;
+	es_decimate(d, dhist, e->acc, ch, e->lowf);
+	es_limiter_run(lim, e->lowf, e->pcm16, ch * n);
+	return opus_encode(enc, e->pcm16, (int)n, pkt, cap);
 }
 
 static int setup_encoder(OpusEncoder *enc, int rate, unsigned ch)
@@ -209,10 +215,9 @@ int es_streams_run(struct es_engine *e, unsigned tick)
 			st->level = (int)level;
 		}
 		render(e, st, tick);
-		es_limiter_run(&st->lim, e->acc, e->pcm16, 2 * ES_FRAME);
 		/* a thin stream is capped at 40 kbit/s whatever the encoder's rate control does */
 		int cap = st->thin ? THIN_MAX : MIX_MAX;
-		int n = es_encode_at(e, st->enc, st->rate, st->dhist, 2, st->pkt, cap);
+		int n = es_encode_at(e, st->enc, st->rate, st->dhist, &st->lim, 2, st->pkt, cap);
 		e->stats.encodes++;
 		if (n < 0)
 			return -EIO;
