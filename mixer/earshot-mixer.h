@@ -249,4 +249,157 @@ __attribute__((warn_unused_result)) int es_engine_tick(struct es_engine *e, es_e
 
 void es_engine_get_stats(const struct es_engine *e, struct es_engine_stats *st);
 
+/* ==== floor plans (mixer/floor.c, mixer/floor-default.c) ================= */
+/*
+ * A floor plan: a character grid of square cells `scale` metres wide, with
+ * walls, doors, desks and named rooms.  The text format is documented in
+ * docs/FLOORPLAN.md.
+ *
+ * Coordinates.  Positions are in metres, x east, y NORTH (up on the screen),
+ * so that es_azimuth()'s bearing (0 = +y, clockwise positive) is a compass
+ * bearing and left/right in the ears matches the drawn plan.  Cell (col,row),
+ * row 0 being the top line of the grid, covers
+ *   x in [col*scale, (col+1)*scale],  y in [(rows-1-row)*scale, (rows-row)*scale]
+ * (a point exactly on a cell edge belongs to one of the two cells).
+ * Use es_floor_cell_at() / es_floor_cell_center() to convert; do not assume.
+ *
+ * A floor is not thread-safe.  All queries are read-only except the door
+ * setters; none allocates, so they may run on the tick path.
+ */
+#define ES_FLOOR_MAX_COLS 1024
+#define ES_FLOOR_MAX_ROWS 1024
+#define ES_FLOOR_MAX_DESKS 4096
+#define ES_FLOOR_MAX_ROOMS 1024
+#define ES_FLOOR_MAX_DOORS 4096
+#define ES_FLOOR_MAX_TEXT (4u << 20) /* bytes of plan text */
+#define ES_FLOOR_LABEL_MAX 32        /* desk label, including the NUL */
+#define ES_FLOOR_NAME_MAX 64         /* room / floor name, including the NUL */
+
+struct es_floor;
+
+/* Where and why a plan was refused: 1-based line and column of the text. */
+struct es_floor_error {
+	int line, col;
+	char msg[128];
+};
+
+enum es_room_kind {
+	ES_ROOM_OPEN = 0, /* a walled but otherwise ordinary area ("open") */
+	ES_ROOM_MEETING,  /* "meeting" */
+	ES_ROOM_FOCUS,    /* "focus" booth */
+	ES_ROOM_KITCHEN,  /* "kitchen" */
+	ES_ROOM_STAGE,    /* "stage": the floor knows only the area; heard-by-all is the engine's rule */
+};
+
+/* "open", "meeting", ...; NULL for an unknown kind. */
+const char *es_room_kind_name(enum es_room_kind kind);
+
+/*
+ * Parse a plan from text (len bytes, need not be NUL-terminated; at most
+ * ES_FLOOR_MAX_TEXT).  The text is copied.  Returns NULL on failure with
+ * errno EBADMSG (err, if not NULL, says where and why) or ENOMEM.
+ */
+__attribute__((warn_unused_result)) struct es_floor *es_floor_parse(const char *text, size_t len, struct es_floor_error *err);
+
+/* The built-in office: 240 desks, 3 meeting rooms, kitchen, stage, 2 focus booths. NULL+errno. */
+__attribute__((warn_unused_result)) struct es_floor *es_floor_default(void);
+
+/*
+ * A new floor repeating f nx times east and ny times south (grid tiles).
+ * Tile k = ty*nx + tx (k = 0 top left) keeps f's labels for k == 0; others get
+ * desk label "<label>.<k>" and room name "<name> <k+1>".  Doors start as they
+ * are in f now.  NULL+errno: E2BIG (over a cap), ENOMEM, EINVAL (nx or ny 0, or
+ * a generated label too long or clashing with one of f's own labels).
+ */
+__attribute__((warn_unused_result)) struct es_floor *es_floor_tile(const struct es_floor *f, unsigned nx, unsigned ny);
+
+/* A deep copy, door states included.  NULL+errno. */
+__attribute__((warn_unused_result)) struct es_floor *es_floor_clone(const struct es_floor *f);
+
+/* es_floor_free(NULL) is a no-op. */
+void es_floor_free(struct es_floor *f);
+
+/*
+ * The plan text the floor was parsed from (generated, for a tiled or default
+ * floor): send it to clients so they draw the same plan.  Owned by f, valid
+ * until es_floor_free(); NUL-terminated, *len (if not NULL) without the NUL.
+ * It holds the doors' initial states, not their current ones.
+ */
+const char *es_floor_to_text(const struct es_floor *f, size_t *len);
+
+/* Size and drawing. */
+const char *es_floor_name(const struct es_floor *f);
+float es_floor_scale(const struct es_floor *f);       /* metres per cell */
+unsigned es_floor_cols(const struct es_floor *f);
+unsigned es_floor_rows(const struct es_floor *f);
+float es_floor_width_m(const struct es_floor *f);     /* cols * scale */
+float es_floor_height_m(const struct es_floor *f);    /* rows * scale */
+/* Row `row` of the grid as drawn: cols characters plus a NUL, owned by f.  NULL if out of range. */
+const char *es_floor_row(const struct es_floor *f, unsigned row);
+/* Cell under a point: 0, or -ERANGE when outside the grid (or NaN). */
+int es_floor_cell_at(const struct es_floor *f, float x, float y, unsigned *col, unsigned *row);
+/* Centre of a cell in metres (no range check). */
+void es_floor_cell_center(const struct es_floor *f, unsigned col, unsigned row, float *x, float *y);
+/* Can a person stand here: inside the grid, not a wall or a table ('='). */
+bool es_floor_walkable(const struct es_floor *f, float x, float y);
+
+/* Rooms: indices 0 .. count-1, in the order of the plan's room lines. */
+unsigned es_floor_room_count(const struct es_floor *f);
+/* Room under a point, or -1 for open space, walls and outside.  A door cell belongs to its room.  O(1). */
+int es_floor_room_at(const struct es_floor *f, float x, float y);
+const char *es_floor_room_name(const struct es_floor *f, unsigned room); /* NULL if out of range */
+/* The room's kind, or -EINVAL if out of range. */
+int es_floor_room_kind(const struct es_floor *f, unsigned room);
+/* The room's doors: count returned, *doors (if not NULL) points at that many door indices owned by f. -EINVAL if out of range. */
+int es_floor_room_doors(const struct es_floor *f, unsigned room, const unsigned **doors);
+/* Close every door of the room.  0 or -EINVAL. */
+__attribute__((warn_unused_result)) int es_floor_room_close(struct es_floor *f, unsigned room);
+
+/* Doors: indices 0 .. count-1 in reading order of the grid. */
+unsigned es_floor_door_count(const struct es_floor *f);
+/* 0 or -EINVAL. */
+__attribute__((warn_unused_result)) int es_floor_door_set_open(struct es_floor *f, unsigned door, bool open);
+bool es_floor_door_is_open(const struct es_floor *f, unsigned door); /* false if out of range */
+/* Door centre in metres and the room it opens into.  0 or -EINVAL.  Any out-pointer may be NULL. */
+int es_floor_door(const struct es_floor *f, unsigned door, float *x, float *y, unsigned *room);
+/* Door whose cell is under the point, or -1. */
+int es_floor_door_at(const struct es_floor *f, float x, float y);
+/* Linear gain of one open door (the plan's door-loss, default 10 dB: 0.316). */
+float es_floor_door_gain(const struct es_floor *f);
+
+/* Desks: indices 0 .. count-1 in reading order of the grid. */
+unsigned es_floor_desk_count(const struct es_floor *f);
+/* Desk seat centre in metres and its label (owned by f).  0 or -EINVAL.  Out-pointers may be NULL. */
+int es_floor_desk(const struct es_floor *f, unsigned desk, float *x, float *y, const char **label);
+/* Desk index by label (exact, case-sensitive), or -ENOENT.  O(log n). */
+int es_floor_desk_find(const struct es_floor *f, const char *label);
+
+/*
+ * Acoustic path from a speaker at (sx,sy) to a listener at (lx,ly), metres.
+ * Returns the factor in [0,1] that walls and doors apply to the voice; the
+ * caller applies distance on top, as es_distance_gain(ac, *path_len_m).
+ *
+ *  - same room, or both in open space with no wall or door cell on the
+ *    straight line: 1; apparent source = speaker; path = straight distance.
+ *  - open space with a wall (or a door cell) on the straight line: 0.  Sound
+ *    does not go round corners.
+ *  - one in a room, the other outside it: through the room's open door with
+ *    the shortest path speaker -> door -> listener whose outside leg is clear
+ *    of walls: the door gain (-10 dB by default); apparent source = that door's
+ *    centre; path = |speaker-door| + |door-listener|.  No open door, or only
+ *    blocked outside legs: 0.  Closed doors pass exactly 0, both ways.
+ *  - two different rooms: through an open door of each (speaker's door a,
+ *    listener's door b, a->b clear): door gain squared; apparent = b;
+ *    path = |s-a| + |a-b| + |b-l|; shortest such; else 0.
+ * When 0 is returned, apparent = speaker and path = straight distance.
+ * path_len_m is never less than the straight distance, so callers may skip
+ * pairs already beyond hearing range.  Cost: O(1) in one room, else one line
+ * walk (cells on the line) per door (pair) tried.  ax, ay, path_len_m may be
+ * NULL.  Non-finite positions give 0.
+ */
+float es_floor_path(const struct es_floor *f, float sx, float sy, float lx, float ly,
+		    float *ax, float *ay, float *path_len_m);
+
+/* ==== end of floor plans ================================================= */
+
 #endif
