@@ -5,8 +5,8 @@
  * style: every listener gets its own mix and its own encode), same input,
  * same run.
  *
- * Scenario "office": `people` at desks (clusters of six, two rows facing
- * each other), 60 desk conversations of 2-4 people taking turns (with some
+ * Scenario "office": `people` at desks of the default office tiled (clusters
+ * of eight around a table, facing it), 60 desk conversations of 2-4 people taking turns (with some
  * overlap, about 70 voices at once), one meeting of 8, everyone else silent.
  * Scenario "allhands": one voice on the stage, heard by everybody; the desks
  * listen, the meeting goes on.
@@ -113,24 +113,91 @@ struct pos {
 
 static struct pos *place;
 static unsigned npeople;
-static unsigned stage_id, nclusters;
+static unsigned stage_id;
+static struct es_floor *plan;
+static int meeting_room = -1;
+static unsigned meeting_member[8];
+static float stage_x, stage_y;
+static unsigned tiles_x, tiles_y;
 
+static char cell_char(float x, float y)
+{
+	unsigned c, r;
+	if (es_floor_cell_at(plan, x, y, &c, &r) < 0)
+		return '|';
+	return es_floor_row(plan, r)[c];
+}
+
+/* Walkable cells of a room, in reading order, at most max. */
+static unsigned room_spots(int room, float *xs, float *ys, unsigned max, bool by_table)
+{
+	unsigned n = 0;
+	float s = es_floor_scale(plan);
+	for (unsigned r = 0; r < es_floor_rows(plan) && n < max; r++)
+		for (unsigned c = 0; c < es_floor_cols(plan) && n < max; c++) {
+			float x, y;
+			es_floor_cell_center(plan, c, r, &x, &y);
+			if (es_floor_room_at(plan, x, y) != room || !es_floor_walkable(plan, x, y))
+				continue;
+			if (by_table && cell_char(x, y - s) != '=' && cell_char(x, y + s) != '=')
+				continue;
+			/* every other cell: people sit a metre apart */
+			if (by_table && (c % 2))
+				continue;
+			xs[n] = x;
+			ys[n] = y;
+			n++;
+		}
+	return n;
+}
+
+/*
+ * The tiled default office: enough tiles of 240 desks for everyone, people
+ * at the first desks in reading order, facing their cluster's table.  Each
+ * tile keeps its outer walls, so a tile is one walled floor of the building.
+ */
 static void layout(unsigned n)
 {
+	struct es_floor *base = es_floor_default();
+	if (!base) {
+		perror("es_floor_default");
+		exit(1);
+	}
+	unsigned per = es_floor_desk_count(base), tiles = (n + per - 1) / per;
+	tiles_x = (unsigned)ceil(sqrt((double)tiles));
+	tiles_y = (tiles + tiles_x - 1) / tiles_x;
+	plan = es_floor_tile(base, tiles_x, tiles_y);
+	es_floor_free(base);
+	if (!plan || es_floor_desk_count(plan) < n) {
+		fprintf(stderr, "cannot tile the default office for %u people\n", n);
+		exit(1);
+	}
 	place = calloc(n + 1, sizeof(*place));
 	npeople = n;
-	nclusters = (n + 5) / 6;
-	unsigned cols = (unsigned)ceil(sqrt(nclusters * 5.6 / 7.2));
+	float s = es_floor_scale(plan);
 	for (unsigned i = 0; i < n; i++) {
-		unsigned c = i / 6, k = i % 6;
-		float cx = (float)(c % cols) * 7.2f, cy = (float)(c / cols) * 5.6f;
-		place[i].x = cx + 0.8f + 1.6f * (float)(k % 3);
-		place[i].y = cy + (k < 3 ? 0.8f : 2.4f);
-		place[i].facing = k < 3 ? 0.0f : (float)M_PI; /* facing the opposite row */
+		float x, y;
+		if (es_floor_desk(plan, i, &x, &y, NULL) < 0)
+			exit(1);
+		place[i].x = x;
+		place[i].y = y;
+		place[i].facing = cell_char(x, y - s) == '=' ? (float)M_PI : 0.0f; /* y is north */
+	}
+	for (unsigned r = 0; r < es_floor_room_count(plan); r++) {
+		int kind = es_floor_room_kind(plan, r);
+		float xs[64], ys[64];
+		if (kind == ES_ROOM_MEETING && meeting_room < 0) {
+			meeting_room = (int)r;
+		} else if (kind == ES_ROOM_STAGE && stage_x == 0.0f) {
+			unsigned k = room_spots((int)r, xs, ys, 64, false);
+			stage_x = xs[k / 2];
+			stage_y = ys[k / 2];
+		}
 	}
 }
 
 /* ---- who talks ------------------------------------------------------------ */
+
 
 struct conv {
 	unsigned member[8];
@@ -142,39 +209,79 @@ struct conv {
 
 static struct conv conv[MAXCONV + 1];
 static unsigned nconv;
-static uint32_t *seq;
 
 static void setup_talk(bool meeting)
 {
-	/* 60 conversations in distinct clusters, 2-4 people each */
-	bool *used = calloc(nclusters, 1);
+	/*
+	 * 60 conversations at distinct desk clusters: a desk, and one to three
+	 * of its nearest neighbours at the same table.
+	 */
+	bool *used = calloc(npeople, 1);
 	nconv = 0;
-	while (nconv < 60 && nconv < nclusters - 1) {
-		unsigned c = rnd() % (nclusters - 1);
-		if (used[c] || c * 6 + 6 > npeople)
-			continue;
-		used[c] = true;
-		struct conv *cv = &conv[nconv++];
-		cv->n = 2 + rnd() % 3;
-		for (unsigned k = 0; k < cv->n; k++)
-			cv->member[k] = c * 6 + (unsigned[]){0, 3, 1, 4}[k]; /* across, then along the cluster */
-		cv->talker = 0;
-		cv->overlap = -1;
-		cv->turn_left = 50 + rnd() % 300;
-	}
 	if (meeting) {
-		/* the meeting: eight people around one cluster table, one talking at a time */
-		unsigned c;
-		do
-			c = rnd() % (nclusters - 2);
-		while (used[c] || used[c + 1]);
+		/* the meeting: eight people leave their desks for the first meeting room */
+		float xs[64], ys[64];
+		unsigned k = room_spots(meeting_room, xs, ys, 64, true);
+		if (k < 8) {
+			fprintf(stderr, "meeting room too small\n");
+			exit(1);
+		}
 		struct conv *cv = &conv[nconv++];
 		cv->n = 8;
-		for (unsigned k = 0; k < 8; k++)
-			cv->member[k] = c * 6 + k;
+		for (unsigned i = 0; i < 8; i++) {
+			unsigned id;
+			do
+				id = rnd() % npeople;
+			while (used[id]);
+			used[id] = true;
+			place[id].x = xs[i];
+			place[id].y = ys[i];
+			place[id].facing = cell_char(xs[i], ys[i] - es_floor_scale(plan)) == '=' ? (float)M_PI : 0.0f;
+			cv->member[i] = meeting_member[i] = id;
+		}
 		cv->talker = 0;
 		cv->overlap = -1;
 		cv->turn_left = 100 + rnd() % 300;
+	}
+	unsigned tries = 0;
+	while (nconv < 60 + (meeting ? 1 : 0) && tries++ < 100000) {
+		unsigned d = rnd() % npeople;
+		if (used[d])
+			continue;
+		struct conv *cv = &conv[nconv];
+		cv->n = 2 + rnd() % 3;
+		cv->member[0] = d;
+		unsigned got = 1;
+		for (unsigned want = 1; want < cv->n; want++) {
+			int best = -1;
+			float bd = 2.6f * 2.6f;
+			for (unsigned j = 0; j < npeople; j++) {
+				float dx = place[j].x - place[d].x, dy = place[j].y - place[d].y;
+				bool taken = used[j];
+				for (unsigned k = 0; k < got; k++)
+					taken |= cv->member[k] == j;
+				if (!taken && dx * dx + dy * dy < bd) {
+					bd = dx * dx + dy * dy;
+					best = (int)j;
+				}
+			}
+			if (best < 0)
+				break;
+			cv->member[got++] = (unsigned)best;
+		}
+		if (got < 2)
+			continue;
+		cv->n = got;
+		/* nobody else starts a conversation at this table */
+		for (unsigned j = 0; j < npeople; j++) {
+			float dx = place[j].x - place[d].x, dy = place[j].y - place[d].y;
+			if (dx * dx + dy * dy < 4.0f * 4.0f)
+				used[j] = true;
+		}
+		cv->talker = 0;
+		cv->overlap = -1;
+		cv->turn_left = 50 + rnd() % 300;
+		nconv++;
 	}
 	free(used);
 }
@@ -202,8 +309,8 @@ static unsigned talkers(unsigned *ids, bool with_convs, bool allhands)
 {
 	unsigned n = 0;
 	for (unsigned i = 0; i < nconv; i++) {
-		if (!with_convs && conv[i].n != 8)
-			continue; /* during the all-hands only the meeting goes on */
+		if (!with_convs)
+			continue; /* during the all-hands everybody listens */
 		ids[n++] = conv[i].member[conv[i].talker];
 		if (conv[i].overlap >= 0)
 			ids[n++] = conv[i].member[conv[i].overlap];
@@ -353,15 +460,19 @@ static void run(const char *name, unsigned ticks, unsigned warm, unsigned nsampl
 		perror("es_engine_new");
 		exit(1);
 	}
+	es_engine_set_floor(e, plan);
 	for (unsigned i = 0; i < npeople; i++)
 		if (es_engine_add(e, i, place[i].x, place[i].y, place[i].facing) < 0)
 			exit(1);
-	stage_id = npeople;
-	if (allhands) {
-		if (es_engine_add(e, stage_id, place[npeople - 1].x * 0.5f, -4.0f, 0.0f) < 0 ||
-		    es_engine_set_flags(e, stage_id, ES_ENGINE_STAGE) < 0)
+	/* the meeting room's doors: closed for the meeting, open for the all-hands */
+	const unsigned *doors;
+	int nd = es_floor_room_doors(plan, (unsigned)meeting_room, &doors);
+	for (int i = 0; i < nd; i++)
+		if (es_floor_door_set_open(plan, doors[i], allhands) < 0)
 			exit(1);
-	}
+	stage_id = npeople;
+	if (allhands && es_engine_add(e, stage_id, stage_x, stage_y, 0.0f) < 0)
+		exit(1);
 	if (pin_level >= 0)
 		es_engine_set_load_level(e, (unsigned)pin_level);
 
@@ -492,8 +603,9 @@ int main(int argc, char **argv)
 	}
 	make_speech();
 	layout(people);
-	seq = calloc(people + 2, sizeof(*seq));
 	setup_talk(true);
+	printf("floor: default office tiled %ux%u (%.0f m x %.0f m, %u desks), %u people, %u conversations + a closed meeting of 8\n",
+	       tiles_x, tiles_y, es_floor_width_m(plan), es_floor_height_m(plan), es_floor_desk_count(plan), people, nconv - 1);
 
 	struct result office, allhands;
 	run("office", ticks, warm, nsample, every, false, level, &office);
@@ -511,7 +623,7 @@ int main(int argc, char **argv)
 	       office.shared, office.silent, office.shed, office.bytes_per_listener, office.bytes_per_receiver, office.max_bundle,
 	       office.load_level, people, allhands.p50, allhands.p99, allhands.naive_p50, allhands.naive_p50 / allhands.p50,
 	       allhands.encodes, allhands.fwd);
-	free(seq);
 	free(place);
+	es_floor_free(plan);
 	return 0;
 }

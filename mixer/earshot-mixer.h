@@ -147,6 +147,17 @@ enum {
 __attribute__((warn_unused_result)) int es_engine_set_flags(struct es_engine *e, unsigned id, unsigned flags);
 
 /*
+ * Use floor plan f for walls, doors, rooms and the stage (NULL: open space
+ * everywhere, the default).  f is borrowed: the caller keeps ownership and
+ * keeps it alive until es_engine_free() or another es_engine_set_floor().
+ * The caller opens and closes doors on f directly; the engine reads the
+ * door states on every tick.  People's rooms are looked up again here and
+ * on every es_engine_add()/es_engine_move().
+ */
+struct es_floor;
+void es_engine_set_floor(struct es_engine *e, const struct es_floor *f);
+
+/*
  * Whisper: while set, `from` is heard by `to` only, at full level whatever
  * the distance and walls, and also from or into focus mode (a whisper is a
  * deliberate act).  A closed door still isolates completely: a whisper does

@@ -169,6 +169,7 @@ struct stream {
 
 struct es_engine {
 	struct es_engine_config cfg;
+	const struct es_floor *floor; /* borrowed, may be NULL */
 	struct person *people;
 	unsigned *active; /* ids of active speakers this tick */
 	unsigned nactive;
@@ -193,6 +194,7 @@ struct es_engine {
 };
 
 /* plan.c */
+void es_place_person(struct es_engine *e, struct person *p);
 void es_plan_listeners(struct es_engine *e);
 void es_plan_streams(struct es_engine *e);
 bool es_voice_at(const struct es_engine *e, const struct place *p, int listener, unsigned sid, struct cand *c);

@@ -139,6 +139,7 @@ int es_engine_add(struct es_engine *e, unsigned id, float x, float y, float faci
 	p->y = y;
 	p->facing = facing;
 	p->present = true;
+	es_place_person(e, p);
 	return 0;
 }
 
@@ -174,7 +175,16 @@ int es_engine_move(struct es_engine *e, unsigned id, float x, float y, float fac
 	p->x = x;
 	p->y = y;
 	p->facing = facing;
+	es_place_person(e, p);
 	return 0;
+}
+
+void es_engine_set_floor(struct es_engine *e, const struct es_floor *f)
+{
+	e->floor = f;
+	for (unsigned i = 0; i < e->cfg.max_people; i++)
+		if (e->people[i].present)
+			es_place_person(e, &e->people[i]);
 }
 
 int es_engine_set_flags(struct es_engine *e, unsigned id, unsigned flags)

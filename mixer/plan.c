@@ -33,18 +33,54 @@ static float personal_volume(const struct person *l, unsigned sid)
 	return 1.0f;
 }
 
+void es_place_person(struct es_engine *e, struct person *p)
+{
+	p->room = NO_ROOM;
+	p->on_stage = false;
+	if (!e->floor)
+		return;
+	int r = es_floor_room_at(e->floor, p->x, p->y);
+	if (r < 0)
+		return;
+	p->room = r;
+	p->on_stage = es_floor_room_kind(e->floor, (unsigned)r) == ES_ROOM_STAGE;
+}
+
+/* A room with no open door: nothing gets in or out. */
+static bool room_closed(const struct es_floor *f, int room)
+{
+	if (room < 0)
+		return false;
+	const unsigned *doors;
+	int n = es_floor_room_doors(f, (unsigned)room, &doors);
+	for (int i = 0; i < n; i++)
+		if (es_floor_door_is_open(f, doors[i]))
+			return false;
+	return true;
+}
+
+/* Is there a closed room between the two?  Then nothing passes, whatever else applies. */
+static bool isolated(const struct es_engine *e, int room_a, int room_b)
+{
+	return e->floor && room_a != room_b && (room_closed(e->floor, room_a) || room_closed(e->floor, room_b));
+}
+
 /*
  * Walls and doors between a place and a speaker: a gain factor (exactly 0
- * through a closed door) and where the sound appears to come from.  Without
- * a floor plan sound travels freely.
+ * through a closed door), where the sound appears to come from (the door it
+ * comes through) and the length of its path.  Without a floor plan sound
+ * travels freely.
  */
-static float path_factor(const struct es_engine *e, const struct place *p, const struct person *s, float *ax, float *ay)
+static float path_factor(const struct es_engine *e, const struct place *p, const struct person *s, float *ax, float *ay,
+			 float *len)
 {
-	(void)e;
-	(void)p;
-	*ax = s->x;
-	*ay = s->y;
-	return 1.0f;
+	if (!e->floor) {
+		*ax = s->x;
+		*ay = s->y;
+		*len = hypotf(s->x - p->x, s->y - p->y);
+		return 1.0f;
+	}
+	return es_floor_path(e->floor, s->x, s->y, p->x, p->y, ax, ay, len);
 }
 
 bool es_voice_at(const struct es_engine *e, const struct place *p, int listener, unsigned sid, struct cand *c)
@@ -61,7 +97,7 @@ bool es_voice_at(const struct es_engine *e, const struct place *p, int listener,
 		/* a whisper reaches its one listener at full level, nobody else */
 		if (listener != s->whisper_to)
 			return false;
-		if (path_factor(e, p, s, &ax, &ay) == 0.0f)
+		if (isolated(e, p->room, s->room))
 			return false; /* ... but not through a closed door */
 		c->id = (uint16_t)sid;
 		c->exact = true;
@@ -75,12 +111,10 @@ bool es_voice_at(const struct es_engine *e, const struct place *p, int listener,
 	bool in_range = d2 < ac->range_m * ac->range_m;
 	if (!in_range && !stage)
 		return false;
-	float f = path_factor(e, p, s, &ax, &ay);
-	if (f == 0.0f)
-		return false; /* closed door: exactly nothing */
-	float d = sqrtf(d2);
-	g = focus ? 0.0f : es_distance_gain(ac, d) * f;
-	if (stage && g < e->cfg.stage_gain) {
+	float d = sqrtf(d2), len = d;
+	float f = in_range && !focus ? path_factor(e, p, s, &ax, &ay, &len) : 0.0f;
+	g = f > 0.0f ? es_distance_gain(ac, len) * f : 0.0f;
+	if (stage && g < e->cfg.stage_gain && !isolated(e, p->room, s->room)) {
 		/* the stage is heard floor-wide at a fixed level, from the stage */
 		g = e->cfg.stage_gain;
 		ax = s->x;
@@ -89,7 +123,7 @@ bool es_voice_at(const struct es_engine *e, const struct place *p, int listener,
 	if (l)
 		g *= personal_volume(l, sid);
 	if (!(g > 0.0f))
-		return false;
+		return false; /* out of range, behind a wall, or a closed door: exactly nothing */
 	c->id = (uint16_t)sid;
 	c->exact = d < e->cfg.exact_m;
 	c->gain = g;
