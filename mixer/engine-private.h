@@ -184,6 +184,7 @@ struct es_engine {
 	unsigned level_floor, level_adapt;
 	float cost_avg; /* smoothed reported tick cost, us */
 	float group_ratio, group_rad; /* group_db and group_deg, as used */
+	unsigned k_eff;               /* K in force this tick */
 	unsigned calm_ticks;
 	struct es_engine_stats stats;
 	struct es_decim decim16, decim8;

@@ -181,6 +181,13 @@ static void split(struct es_engine *e, struct person *l)
 
 void es_plan_listeners(struct es_engine *e)
 {
+	/*
+	 * Under the heaviest load each mix carries at most four voices (the
+	 * least K may be): fewer listeners then need a mix at all.  Quality
+	 * goes before people do.
+	 */
+	unsigned k = e->cfg.ac.max_voices;
+	e->k_eff = es_level(e) >= ES_ENGINE_LOAD_MAX && k > 4 ? 4 : k;
 	const struct es_acoustics *ac = &e->cfg.ac;
 	float drop = powf(10.0f, -ac->drop_db / 20.0f);
 	for (unsigned lid = 0; lid < e->cfg.max_people; lid++) {
@@ -199,7 +206,7 @@ void es_plan_listeners(struct es_engine *e)
 		}
 		if (l->ncand == 0)
 			continue;
-		l->nm = l->ncand < ac->max_voices ? l->ncand : ac->max_voices;
+		l->nm = l->ncand < e->k_eff ? l->ncand : e->k_eff;
 		float floor_gain = l->cand[0].gain * drop;
 		while (l->nm > 1 && l->cand[l->nm - 1].gain < floor_gain)
 			l->nm--;
@@ -254,7 +261,7 @@ static bool compatible(const struct es_engine *e, const struct person *l, const 
 	unsigned out = 0;
 	for (unsigned i = 0; i < l->nm; i++)
 		out += !in_stream(st, l->cand[i].id);
-	if (out > FWD_MAX || out + st->nr > e->cfg.ac.max_voices)
+	if (out > FWD_MAX || out + st->nr > e->k_eff)
 		return false;
 	float max_ratio = e->group_ratio;
 	float max_rad = e->group_rad;
