@@ -40,11 +40,16 @@ void es_decimate(const struct es_decim *d, float *hist, const float *in, unsigne
 		for (unsigned i = 0; i < ES_FRAME; i++)
 			buf[h + i] = in[i * ch + c];
 		for (unsigned o = 0; o < nout; o++) {
-			const float *x = buf + (o + 1) * d->factor - 1; /* newest sample at x[h] */
-			float acc = 0.0f;
-			for (unsigned t = 0; t < d->ntaps; t++)
-				acc += d->taps[t] * x[h - t];
-			out[o * ch + c] = acc;
+			/* oldest sample of this output's window first; taps are symmetric */
+			const float *x = buf + (o + 1) * d->factor - 1;
+			float a[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+			unsigned t = 0;
+			for (; t + 4 <= d->ntaps; t += 4)
+				for (unsigned k = 0; k < 4; k++)
+					a[k] += d->taps[t + k] * x[t + k];
+			for (; t < d->ntaps; t++)
+				a[0] += d->taps[t] * x[t];
+			out[o * ch + c] = (a[0] + a[1]) + (a[2] + a[3]);
 		}
 		memcpy(hc, buf + ES_FRAME, h * sizeof(float));
 	}
