@@ -24,7 +24,7 @@ void es_engine_config_default(struct es_engine_config *cfg)
 	es_acoustics_default(&cfg->ac);
 	cfg->max_people = 256;
 	cfg->jitter_frames = 2;
-	cfg->bitrate = 32000;
+	cfg->bitrate = 48000;
 	cfg->complexity = 5;
 	cfg->max_streams = 64;
 	cfg->exact_m = 4.0f;
@@ -50,8 +50,12 @@ struct es_engine *es_engine_new(const struct es_engine_config *cfg)
 	e->cfg = *cfg;
 	es_decim_init(&e->decim16, 3);
 	es_decim_init(&e->decim8, 6);
-	e->group_ratio = powf(10.0f, cfg->group_db / 20.0f);
-	e->group_rad = cfg->group_deg * (float)M_PI / 180.0f;
+	/*
+	 * Plan with a fifth of each tolerance in reserve: the codec moves levels
+	 * and stereo balance a little too, and what is promised is what arrives.
+	 */
+	e->group_ratio = powf(10.0f, 0.8f * cfg->group_db / 20.0f);
+	e->group_rad = 0.8f * cfg->group_deg * (float)M_PI / 180.0f;
 	if (e->cfg.thin_bitrate > ES_ENGINE_THIN_MAX_BPS)
 		e->cfg.thin_bitrate = ES_ENGINE_THIN_MAX_BPS;
 	e->people = calloc(cfg->max_people, sizeof(*e->people));
