@@ -566,8 +566,9 @@ static void test_many(void)
 			check_near(haz, az, 30.0);
 			if (hypotf(vx[v] - lx, vy[v] - ly) < 4.0f) {
 				/* within 4 m: exact */
+				/* (in the lateral domain: angles near +-90 degrees are ill-conditioned) */
 				check_near(got, want, 0.5);
-				check_near(haz, az, 5.0);
+				check_near(sin(haz * M_PI / 180.0), sin(az * M_PI / 180.0), 0.03);
 			}
 		}
 		check(heard <= ac.max_voices);
