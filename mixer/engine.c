@@ -18,6 +18,10 @@
 
 #include "engine-private.h"
 
+#define MARGIN 0.9f
+
+#define MARGIN 0.9f
+
 void es_engine_config_default(struct es_engine_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -50,12 +54,8 @@ struct es_engine *es_engine_new(const struct es_engine_config *cfg)
 	e->cfg = *cfg;
 	es_decim_init(&e->decim16, 3);
 	es_decim_init(&e->decim8, 6);
-	/*
-	 * Plan with a fifth of each tolerance in reserve: the codec moves levels
-	 * and stereo balance a little too, and what is promised is what arrives.
-	 */
-	e->group_ratio = powf(10.0f, 0.8f * cfg->group_db / 20.0f);
-	e->group_rad = 0.8f * cfg->group_deg * (float)M_PI / 180.0f;
+	e->group_ratio = powf(10.0f, MARGIN * cfg->group_db / 20.0f);
+	e->group_rad = MARGIN * cfg->group_deg * (float)M_PI / 180.0f;
 	if (e->cfg.thin_bitrate > ES_ENGINE_THIN_MAX_BPS)
 		e->cfg.thin_bitrate = ES_ENGINE_THIN_MAX_BPS;
 	e->people = calloc(cfg->max_people, sizeof(*e->people));
