@@ -18,9 +18,13 @@
 
 #include "engine-private.h"
 
-#define MARGIN 0.9f
-
-#define MARGIN 0.9f
+/*
+ * Tolerances are planned in full: test-engine measures what arrives through
+ * the codec at load level 0 and finds it within them.  Lower this to keep a
+ * reserve for the codec's own level and balance errors (0.9 costs about 15 %
+ * more encodes in bench-office).
+ */
+#define MARGIN 1.0f
 
 void es_engine_config_default(struct es_engine_config *cfg)
 {
