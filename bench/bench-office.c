@@ -448,6 +448,8 @@ struct result {
 	unsigned max_bundle;
 };
 
+static bool adapt = true;
+
 static void run(const char *name, unsigned ticks, unsigned warm, unsigned nsample, unsigned naive_every, bool allhands,
 		int pin_level, struct result *res)
 {
@@ -504,7 +506,8 @@ static void run(const char *name, unsigned ticks, unsigned warm, unsigned nsampl
 			exit(1);
 		}
 		double dt = now_us() - t0;
-		es_engine_report_tick_us(e, (unsigned)dt);
+		if (adapt)
+			es_engine_report_tick_us(e, (unsigned)dt);
 		if (getenv("BENCH_DIAG") && tick == warm) {
 			unsigned mh[64] = {0};
 			for (unsigned k = 0; k < 65536; k++)
@@ -592,8 +595,12 @@ int main(int argc, char **argv)
 			every = (unsigned)atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--level") && i + 1 < argc)
 			level = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--fixed-level") && i + 1 < argc) {
+			level = atoi(argv[++i]);
+			adapt = false; /* the engine is not told the tick cost: it stays there */
+		}
 		else {
-			fprintf(stderr, "usage: %s [--people N] [--ticks N] [--naive-sample N] [--naive-every N] [--level 0-3]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--people N] [--ticks N] [--naive-sample N] [--naive-every N] [--level 0-3 | --fixed-level 0-3]\n", argv[0]);
 			return 2;
 		}
 	}
