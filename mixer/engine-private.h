@@ -45,6 +45,8 @@ struct cand {
 	bool exact; /* nearer than exact_m, or a whisper: never in a shared mix */
 	float gain; /* linear, personal volume included */
 	float az;   /* radians, + right */
+	/* the same, precomputed for planning: ln gain, sin/cos az, folded az */
+	float lg, sn, cs, fold;
 };
 
 /* Where a voice is heard from: a listener, or a shared mix's reference. */
@@ -199,6 +201,7 @@ void es_place_person(struct es_engine *e, struct person *p);
 void es_plan_listeners(struct es_engine *e);
 void es_plan_streams(struct es_engine *e);
 bool es_voice_at(const struct es_engine *e, const struct place *p, int listener, unsigned sid, struct cand *c);
+void es_cand_derive(struct cand *c);
 const struct cand *es_find_cand(const struct person *l, unsigned id);
 float es_fold(float az);
 

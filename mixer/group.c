@@ -197,7 +197,7 @@ static float as_one(const struct es_engine *e, const struct person *l, unsigned 
 	unsigned n = 0;
 	for (unsigned i = 0; i < l->nm; i++)
 		if (mask & (1u << i)) {
-			float lg = logf(l->cand[i].gain);
+			float lg = l->cand[i].lg;
 			lmax = lg > lmax ? lg : lmax;
 		}
 	float fit = 0.0f;
@@ -205,13 +205,13 @@ static float as_one(const struct es_engine *e, const struct person *l, unsigned 
 		if (!(mask & (1u << i)))
 			continue;
 		const struct cand *c = &l->cand[i];
-		float q = weigh && step > 0.0f ? roundf((lmax - logf(c->gain)) / step) : 0.0f;
+		float q = weigh && step > 0.0f ? roundf((lmax - c->lg) / step) : 0.0f;
 		if (q > 20.0f)
 			q = 20.0f;
 		uint8_t w = (uint8_t)q;
-		fit += logf(c->gain) + (float)w * step;
-		sx += sinf(c->az);
-		cy += cosf(c->az);
+		fit += c->lg + (float)w * step;
+		sx += c->sn;
+		cy += c->cs;
 		/* sorted by id */
 		unsigned pos = n++;
 		while (pos > 0 && m[pos - 1] > c->id) {
@@ -226,7 +226,8 @@ static float as_one(const struct es_engine *e, const struct person *l, unsigned 
 	float lgain = fit / (float)n;
 	*gain = expf(lgain);
 	*az = atan2f(sx, cy);
-	float fa = es_fold(*az), worst = 0.0f;
+	float r = sqrtf(sx * sx + cy * cy);
+	float fa = r > 0.0f ? asinf(fmaxf(-1.0f, fminf(1.0f, sx / r))) : 0.0f, worst = 0.0f;
 	for (unsigned i = 0; i < l->nm; i++) {
 		if (!(mask & (1u << i)))
 			continue;
@@ -235,8 +236,8 @@ static float as_one(const struct es_engine *e, const struct person *l, unsigned 
 		for (unsigned k = 0; k < n; k++)
 			if (m[k] == c->id)
 				w = (float)wq[k] * step;
-		float dg = step > 0.0f ? fabsf(logf(c->gain) - (lgain - w)) / step : 0.0f;
-		float da = e->group_rad > 0.0f ? fabsf(es_fold(c->az) - fa) / e->group_rad : 1e9f;
+		float dg = step > 0.0f ? fabsf(c->lg - (lgain - w)) / step : 0.0f;
+		float da = e->group_rad > 0.0f ? fabsf(c->fold - fa) / e->group_rad : 1e9f;
 		float x = dg > da ? dg : da;
 		worst = x > worst ? x : worst;
 	}

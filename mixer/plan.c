@@ -131,6 +131,14 @@ bool es_voice_at(const struct es_engine *e, const struct place *p, int listener,
 	return true;
 }
 
+void es_cand_derive(struct cand *c)
+{
+	c->lg = logf(c->gain);
+	c->sn = sinf(c->az);
+	c->cs = cosf(c->az);
+	c->fold = asinf(c->sn);
+}
+
 static void insert_cand(struct person *l, const struct cand *c)
 {
 	unsigned pos = l->ncand < CAND_MAX ? l->ncand++ : CAND_MAX;
@@ -201,8 +209,10 @@ void es_plan_listeners(struct es_engine *e)
 		for (unsigned k = 0; k < e->nactive; k++) {
 			unsigned sid = e->active[k];
 			struct cand c;
-			if (sid != lid && es_voice_at(e, &p, (int)lid, sid, &c))
+			if (sid != lid && es_voice_at(e, &p, (int)lid, sid, &c)) {
+				es_cand_derive(&c);
 				insert_cand(l, &c);
+			}
 		}
 		if (l->ncand == 0)
 			continue;
@@ -272,7 +282,7 @@ static bool compatible(const struct es_engine *e, const struct person *l, const 
 			return false;
 		if (sc->gain > lc->gain * max_ratio || lc->gain > sc->gain * max_ratio)
 			return false;
-		if (fabsf(es_fold(sc->az) - es_fold(lc->az)) > max_rad)
+		if (fabsf(sc->fold - lc->fold) > max_rad)
 			return false;
 	}
 	return true;
@@ -287,8 +297,10 @@ static void shared_voices(const struct es_engine *e, struct stream *st)
 		if (id >= e->cfg.max_people || !e->people[id].present || !e->people[id].active)
 			continue;
 		struct cand c;
-		if (es_voice_at(e, &st->ref, -1, id, &c))
+		if (es_voice_at(e, &st->ref, -1, id, &c)) {
+			es_cand_derive(&c);
 			st->r[st->nr++] = c;
+		}
 	}
 }
 
