@@ -175,6 +175,9 @@ struct es_engine {
 	struct person *people;
 	unsigned *active; /* ids of active speakers this tick */
 	unsigned nactive;
+	/* the same, as arrays for the listener loop: position, and whether only distance decides */
+	float *ax, *ay;
+	bool *plain;
 	struct stream *streams;
 	struct group *groups;
 	int16_t *group_ht; /* member-set hash -> group index, -1 empty */

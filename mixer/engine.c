@@ -69,7 +69,10 @@ struct es_engine *es_engine_new(const struct es_engine_config *cfg)
 	if (!e->active)
 		goto err_active;
 	e->order = calloc(cfg->max_people, sizeof(*e->order));
-	if (!e->order)
+	e->ax = calloc(cfg->max_people, sizeof(*e->ax));
+	e->ay = calloc(cfg->max_people, sizeof(*e->ay));
+	e->plain = calloc(cfg->max_people, sizeof(*e->plain));
+	if (!e->order || !e->ax || !e->ay || !e->plain)
 		goto err_order;
 	if (es_streams_init(e) < 0)
 		goto err_streams;
@@ -80,8 +83,11 @@ struct es_engine *es_engine_new(const struct es_engine_config *cfg)
 err_groups:
 	es_streams_clear(e);
 err_streams:
-	free(e->order);
 err_order:
+	free(e->plain);
+	free(e->ay);
+	free(e->ax);
+	free(e->order);
 	free(e->active);
 err_active:
 	free(e->people);
@@ -107,6 +113,9 @@ void es_engine_free(struct es_engine *e)
 	es_streams_clear(e);
 	for (unsigned i = 0; i < e->cfg.max_people; i++)
 		person_clear(&e->people[i]);
+	free(e->plain);
+	free(e->ay);
+	free(e->ax);
 	free(e->order);
 	free(e->active);
 	free(e->people);
@@ -329,6 +338,9 @@ static void decode_speakers(struct es_engine *e)
 		for (unsigned i = 0; i < ES_FRAME; i++)
 			p->pcm[i] = e->dec16[i] * (1.0f / 32768.0f);
 		p->active = true;
+		e->ax[e->nactive] = p->x;
+		e->ay[e->nactive] = p->y;
+		e->plain[e->nactive] = p->whisper_to < 0 && !p->on_stage && !(p->flags & ES_ENGINE_STAGE);
 		e->active[e->nactive++] = id;
 	}
 	e->stats.speakers = e->nactive;

@@ -206,7 +206,12 @@ void es_plan_listeners(struct es_engine *e)
 		l->personal = false;
 		l->stream = -1;
 		struct place p = {l->x, l->y, l->facing, l->room};
+		float r2 = ac->range_m * ac->range_m;
 		for (unsigned k = 0; k < e->nactive; k++) {
+			/* most of the floor is out of earshot: decide that in a few instructions */
+			float dx = e->ax[k] - l->x, dy = e->ay[k] - l->y;
+			if (e->plain[k] && dx * dx + dy * dy >= r2)
+				continue;
 			unsigned sid = e->active[k];
 			struct cand c;
 			if (sid != lid && es_voice_at(e, &p, (int)lid, sid, &c)) {
