@@ -15,7 +15,7 @@ void es_decim_init(struct es_decim *d, unsigned factor)
 {
 	memset(d, 0, sizeof(*d));
 	d->factor = factor;
-	d->ntaps = factor * 6 > DECIM_TAPS ? DECIM_TAPS : factor * 6;
+	d->ntaps = factor * 4 > DECIM_TAPS ? DECIM_TAPS : factor * 4;
 	float fc = 0.45f / (float)factor; /* of the input rate: 0.9 x the output Nyquist */
 	float sum = 0.0f, mid = (float)(d->ntaps - 1) / 2.0f;
 	for (unsigned i = 0; i < d->ntaps; i++) {
