@@ -154,6 +154,7 @@ struct stream {
 	int level;         /* load level the encoder is set to, -1 unknown */
 	int owner;         /* personal stream of this listener, -1: shared */
 	bool thin;
+	bool fixed;        /* shared, one voice at a gain and direction fixed for life (no place) */
 	struct place ref;  /* shared: where its gains and directions are taken */
 	unsigned nset;
 	uint16_t set[K_MAX]; /* shared: the voices it may carry (fixed for life) */
@@ -169,8 +170,16 @@ struct stream {
 	int len;
 };
 
+/* One listener's view of one voice it could take from a mix (plan.c's cover). */
+struct view {
+	uint16_t voice, listener;
+	int room;
+	float lg, fold;
+};
+
 struct es_engine {
 	struct es_engine_config cfg;
+	struct view *views; /* scratch: max_people * K_MAX */
 	const struct es_floor *floor; /* borrowed, may be NULL */
 	struct person *people;
 	unsigned *active; /* ids of active speakers this tick */

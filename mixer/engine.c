@@ -72,7 +72,8 @@ struct es_engine *es_engine_new(const struct es_engine_config *cfg)
 	e->ax = calloc(cfg->max_people, sizeof(*e->ax));
 	e->ay = calloc(cfg->max_people, sizeof(*e->ay));
 	e->plain = calloc(cfg->max_people, sizeof(*e->plain));
-	if (!e->order || !e->ax || !e->ay || !e->plain)
+	e->views = calloc((size_t)cfg->max_people * K_MAX, sizeof(*e->views));
+	if (!e->order || !e->ax || !e->ay || !e->plain || !e->views)
 		goto err_order;
 	if (es_streams_init(e) < 0)
 		goto err_streams;
@@ -84,6 +85,7 @@ err_groups:
 	es_streams_clear(e);
 err_streams:
 err_order:
+	free(e->views);
 	free(e->plain);
 	free(e->ay);
 	free(e->ax);
@@ -113,6 +115,7 @@ void es_engine_free(struct es_engine *e)
 	es_streams_clear(e);
 	for (unsigned i = 0; i < e->cfg.max_people; i++)
 		person_clear(&e->people[i]);
+	free(e->views);
 	free(e->plain);
 	free(e->ay);
 	free(e->ax);

@@ -296,6 +296,11 @@ static bool compatible(const struct es_engine *e, const struct person *l, const 
 /* What a shared stream carries this tick: its voices that speak, as heard at its place. */
 static void shared_voices(const struct es_engine *e, struct stream *st)
 {
+	if (st->fixed) {
+		unsigned id = st->set[0];
+		st->nr = id < e->cfg.max_people && e->people[id].present && e->people[id].active;
+		return;
+	}
 	st->nr = 0;
 	for (unsigned i = 0; i < st->nset; i++) {
 		unsigned id = st->set[i];
@@ -320,6 +325,8 @@ static int by_need_desc(const void *a, const void *b, void *ud)
 
 static bool near_ref(const struct stream *st, const struct person *l)
 {
+	if (st->fixed)
+		return true;
 	float dx = st->ref.x - l->x, dy = st->ref.y - l->y;
 	return dx * dx + dy * dy < 64.0f;
 }
@@ -363,6 +370,113 @@ static bool open_shared(struct es_engine *e, unsigned lid)
 	return true;
 }
 
+static int by_room_voice(const void *a, const void *b)
+{
+	const struct view *x = a, *y = b;
+	if (x->room != y->room)
+		return x->room < y->room ? -1 : 1;
+	if (x->voice != y->voice)
+		return x->voice < y->voice ? -1 : 1;
+	return x->listener < y->listener ? -1 : x->listener > y->listener;
+}
+
+static bool in_box(const struct view *v, float lg, float fold, float tg, float ta)
+{
+	return fabsf(v->lg - lg) <= tg && fabsf(v->fold - fold) <= ta;
+}
+
+/*
+ * Listeners who must hear exactly one voice more than can be forwarded may
+ * take any one of their voices that is not exact from a mix.  Seen as
+ * points (level, folded direction) per voice, listeners whose points for
+ * one voice lie within the tolerances of a common centre can share one
+ * stream carrying that voice at the centre's gain and direction.  A greedy
+ * cover picks the voice and centre that serve the most listeners still
+ * waiting, again and again while a stream would serve two or more; the
+ * rest are left to the general path.  Rendering at the centre of its
+ * listeners, rather than at the first listener's seat, uses the whole
+ * tolerance both ways.
+ */
+static void cover_single(struct es_engine *e, unsigned *nwait)
+{
+	struct view *vw = e->views;
+	unsigned nv = 0;
+	for (unsigned w = 0; w < *nwait; w++) {
+		struct person *l = &e->people[e->order[w]];
+		if (l->personal || l->nm != FWD_MAX + 1)
+			continue;
+		for (unsigned i = 0; i < l->nm; i++)
+			if (!l->cand[i].exact)
+				vw[nv++] = (struct view){l->cand[i].id, (uint16_t)e->order[w], l->room, l->cand[i].lg,
+							 l->cand[i].fold};
+	}
+	if (nv < 2)
+		return;
+	qsort(vw, nv, sizeof(*vw), by_room_voice);
+	float tg = logf(e->group_ratio), ta = e->group_rad;
+	for (;;) {
+		unsigned best = 1, ba = 0, bb = 0;
+		float bg = 0.0f, bf = 0.0f;
+		for (unsigned a = 0; a < nv;) {
+			unsigned b = a;
+			while (b < nv && vw[b].room == vw[a].room && vw[b].voice == vw[a].voice)
+				b++;
+			for (unsigned q = a; q < b && b - a > best; q++) {
+				if (e->people[vw[q].listener].stream >= 0)
+					continue;
+				float lo_g = vw[q].lg, hi_g = lo_g, lo_a = vw[q].fold, hi_a = lo_a;
+				for (unsigned p = a; p < b; p++)
+					if (e->people[vw[p].listener].stream < 0 && in_box(&vw[p], vw[q].lg, vw[q].fold, tg, ta)) {
+						lo_g = fminf(lo_g, vw[p].lg);
+						hi_g = fmaxf(hi_g, vw[p].lg);
+						lo_a = fminf(lo_a, vw[p].fold);
+						hi_a = fmaxf(hi_a, vw[p].fold);
+					}
+				float cg = 0.5f * (lo_g + hi_g), cf = 0.5f * (lo_a + hi_a);
+				unsigned count = 0;
+				for (unsigned p = a; p < b; p++)
+					count += e->people[vw[p].listener].stream < 0 && in_box(&vw[p], cg, cf, tg, ta);
+				if (count > best) {
+					best = count;
+					ba = a;
+					bb = b;
+					bg = cg;
+					bf = cf;
+				}
+			}
+			a = b;
+		}
+		if (best < 2)
+			break;
+		struct place ref = {0.0f, 0.0f, 0.0f, vw[ba].room};
+		int si = es_stream_alloc(e, -1, &ref);
+		if (si < 0)
+			break;
+		struct stream *st = &e->streams[si];
+		st->fixed = true;
+		st->nset = 1;
+		st->set[0] = vw[ba].voice;
+		st->r[0] = (struct cand){.id = vw[ba].voice, .exact = false, .gain = expf(bg), .az = bf};
+		es_cand_derive(&st->r[0]);
+		st->nr = 1;
+		for (unsigned p = ba; p < bb; p++) {
+			struct person *l = &e->people[vw[p].listener];
+			if (l->stream < 0 && in_box(&vw[p], bg, bf, tg, ta) && compatible(e, l, st))
+				join(e, l, (unsigned)si);
+		}
+		if (st->members == 0) {
+			es_stream_release(e, (unsigned)si);
+			break;
+		}
+	}
+	/* those served leave the queue */
+	unsigned k = 0;
+	for (unsigned w = 0; w < *nwait; w++)
+		if (e->people[e->order[w]].stream < 0)
+			e->order[k++] = e->order[w];
+	*nwait = k;
+}
+
 void es_plan_streams(struct es_engine *e)
 {
 	unsigned n = e->cfg.max_streams;
@@ -398,6 +512,7 @@ void es_plan_streams(struct es_engine *e)
 	 * three voices can serve neighbours who need one of them, not the
 	 * other way round.
 	 */
+	cover_single(e, &nwait);
 	qsort_r(e->order, nwait, sizeof(*e->order), by_need_desc, e);
 	for (unsigned w = 0; w < nwait; w++) {
 		unsigned lid = e->order[w];
