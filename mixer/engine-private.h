@@ -74,6 +74,7 @@ struct fwd {
 struct group {
 	bool used;
 	bool wanted;  /* forwarded to someone this tick: encode */
+	unsigned users; /* listeners it is forwarded to this tick */
 	uint32_t hash;
 	uint16_t vid; /* speaker id on the wire, >= max_people */
 	OpusEncoder *enc;

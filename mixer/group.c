@@ -139,6 +139,7 @@ void es_groups_begin(struct es_engine *e)
 		e->group_ht[i] = -1;
 	for (unsigned i = 0; i < e->ngroups_max; i++) {
 		e->groups[i].wanted = false;
+		e->groups[i].users = 0;
 		if (e->groups[i].used)
 			ht_insert(e, (int)i);
 	}
@@ -328,8 +329,10 @@ static bool merge(struct es_engine *e, struct person *l, bool weigh)
 			pos--;
 		}
 		l->fe[pos] = x;
-		if (x.group >= 0)
+		if (x.group >= 0) {
 			e->groups[x.group].wanted = true;
+			e->groups[x.group].users++;
+		}
 	}
 	l->nfe = n;
 	l->nf = l->nr = 0;
@@ -357,6 +360,9 @@ int es_groups_run(struct es_engine *e)
 		struct group *g = &e->groups[i];
 		if (!g->used)
 			continue;
+		if (getenv("ES_DEBUG_GROUPS") && g->wanted)
+			fprintf(stderr, "group users %u n %u w %u%u%u\n", g->users, g->n, g->wq[0], g->n > 1 ? g->wq[1] : 9,
+				g->n > 2 ? g->wq[2] : 9);
 		if (!g->wanted) {
 			/* nobody needs it any more: the stream ends, the encoder returns to the pool */
 			g->used = false;
