@@ -132,6 +132,7 @@ struct person {
 	unsigned nr;
 	uint8_t r[K_MAX];         /* indices into cand: needed in the mix */
 	bool personal;            /* needs a stream of its own */
+	bool defer;               /* four voices: waits for es_groups_cover() */
 	unsigned nfe;
 	struct fwd fe[FWD_MAX];   /* what is forwarded, final */
 	int stream;               /* stream this tick, -1 none */
@@ -171,6 +172,8 @@ struct stream {
 	int len;
 };
 
+struct gcand;
+
 /* One listener's view of one voice it could take from a mix (plan.c's cover). */
 struct view {
 	uint16_t voice, listener;
@@ -181,6 +184,7 @@ struct view {
 struct es_engine {
 	struct es_engine_config cfg;
 	struct view *views; /* scratch: max_people * K_MAX */
+	struct gcand *gcands; /* scratch: max_people * 6 */
 	const struct es_floor *floor; /* borrowed, may be NULL */
 	struct person *people;
 	unsigned *active; /* ids of active speakers this tick */
@@ -222,6 +226,8 @@ float es_fold(float az);
 int es_groups_init(struct es_engine *e);
 void es_groups_clear(struct es_engine *e);
 void es_groups_begin(struct es_engine *e);
+void es_groups_cover(struct es_engine *e);
+struct gcand *es_gcands_new(unsigned max_people);
 bool es_groups_forward(struct es_engine *e, struct person *l);
 __attribute__((warn_unused_result)) int es_groups_run(struct es_engine *e);
 

@@ -73,7 +73,8 @@ struct es_engine *es_engine_new(const struct es_engine_config *cfg)
 	e->ay = calloc(cfg->max_people, sizeof(*e->ay));
 	e->plain = calloc(cfg->max_people, sizeof(*e->plain));
 	e->views = calloc((size_t)cfg->max_people * K_MAX, sizeof(*e->views));
-	if (!e->order || !e->ax || !e->ay || !e->plain || !e->views)
+	e->gcands = es_gcands_new(cfg->max_people);
+	if (!e->order || !e->ax || !e->ay || !e->plain || !e->views || !e->gcands)
 		goto err_order;
 	if (es_streams_init(e) < 0)
 		goto err_streams;
@@ -85,6 +86,7 @@ err_groups:
 	es_streams_clear(e);
 err_streams:
 err_order:
+	free(e->gcands);
 	free(e->views);
 	free(e->plain);
 	free(e->ay);
@@ -115,6 +117,7 @@ void es_engine_free(struct es_engine *e)
 	es_streams_clear(e);
 	for (unsigned i = 0; i < e->cfg.max_people; i++)
 		person_clear(&e->people[i]);
+	free(e->gcands);
 	free(e->views);
 	free(e->plain);
 	free(e->ay);
@@ -443,6 +446,7 @@ int es_engine_tick(struct es_engine *e, es_engine_emit_fn emit, void *ud)
 	decode_speakers(e);
 	es_groups_begin(e);
 	es_plan_listeners(e);
+	es_groups_cover(e);
 	es_plan_streams(e);
 	int r = es_groups_run(e);
 	if (r < 0)

@@ -339,6 +339,121 @@ static bool merge(struct es_engine *e, struct person *l, bool weigh)
 	return true;
 }
 
+/* A pair of one listener's voices that could be premixed for it. */
+struct gcand {
+	uint64_t key; /* the group: ids and weights */
+	uint16_t listener;
+	uint8_t mask; /* bits: indices into the listener's cands */
+	float gain, az;
+};
+
+struct gcand *es_gcands_new(unsigned max_people)
+{
+	return calloc((size_t)max_people * 6, sizeof(struct gcand)); /* C(4,2) pairs each */
+}
+
+static int by_key(const void *a, const void *b)
+{
+	const struct gcand *x = a, *y = b;
+	return x->key < y->key ? -1 : x->key > y->key;
+}
+
+/*
+ * Listeners who must hear four voices (one more than can be forwarded) can
+ * be served by premixing any two of them that, from where they sit, come
+ * from about one place.  Many listeners can use the same pair, so rather
+ * than letting each pick its own, pick the pairs by popularity: a greedy
+ * cover takes the pair (with its weights) that serves the most listeners
+ * still waiting, again and again while one serves two or more.  Listeners
+ * left over go on to shared one-voice mixes (plan_streams), then to a
+ * group or mix of their own.
+ */
+void es_groups_cover(struct es_engine *e)
+{
+	if (!e->groups)
+		return;
+	struct gcand *gc = e->gcands;
+	unsigned n = 0;
+	for (unsigned lid = 0; lid < e->cfg.max_people; lid++) {
+		struct person *l = &e->people[lid];
+		if (!l->present || !l->defer)
+			continue;
+		for (unsigned i = 0; i < l->nm; i++)
+			for (unsigned j = i + 1; j < l->nm; j++) {
+				if (l->cand[i].exact || l->cand[j].exact)
+					continue;
+				unsigned mask = 1u << i | 1u << j;
+				uint16_t m[GROUP_MEMBERS];
+				uint8_t wq[GROUP_MEMBERS];
+				unsigned cnt;
+				float g, a;
+				if (as_one(e, l, mask, false, m, wq, &cnt, &g, &a) > 1.0f &&
+				    as_one(e, l, mask, true, m, wq, &cnt, &g, &a) > 1.0f)
+					continue;
+				uint64_t key = (uint64_t)m[0] << 48 | (uint64_t)m[1] << 32 | (uint64_t)wq[0] << 8 | wq[1];
+				gc[n++] = (struct gcand){key, (uint16_t)lid, (uint8_t)mask, g, a};
+			}
+	}
+	if (n < 2)
+		return;
+	qsort(gc, n, sizeof(*gc), by_key);
+	for (;;) {
+		float best = 1.5f;
+		unsigned ba = 0, bb = 0;
+		for (unsigned a = 0; a < n;) {
+			unsigned b = a, count = 0;
+			while (b < n && gc[b].key == gc[a].key) {
+				count += e->people[gc[b].listener].defer;
+				b++;
+			}
+			if ((float)count > best - 0.5f) {
+				/* last tick's group keeps its stream: ties go to it */
+				uint16_t m[2] = {(uint16_t)(gc[a].key >> 48), (uint16_t)(gc[a].key >> 32)};
+				uint8_t wq[2] = {(uint8_t)(gc[a].key >> 8), (uint8_t)gc[a].key};
+				float score = (float)count + (lookup(e, m, wq, 2, set_hash(m, wq, 2)) >= 0 ? 0.5f : 0.0f);
+				if (score > best) {
+					best = score;
+					ba = a;
+					bb = b;
+				}
+			}
+			a = b;
+		}
+		if (bb == 0)
+			break;
+		uint16_t m[2] = {(uint16_t)(gc[ba].key >> 48), (uint16_t)(gc[ba].key >> 32)};
+		uint8_t wq[2] = {(uint8_t)(gc[ba].key >> 8), (uint8_t)gc[ba].key};
+		int gi = group_get(e, m, wq, 2);
+		if (gi < 0)
+			break;
+		for (unsigned k = ba; k < bb; k++) {
+			struct person *l = &e->people[gc[k].listener];
+			if (!l->defer)
+				continue;
+			struct fwd fe[FWD_MAX];
+			unsigned nfe = 0;
+			fe[nfe++] = (struct fwd){e->groups[gi].vid, (int16_t)gi, gc[k].gain, gc[k].az};
+			for (unsigned i = 0; i < l->nm; i++)
+				if (!(gc[k].mask & (1u << i)))
+					fe[nfe++] = (struct fwd){l->cand[i].id, -1, l->cand[i].gain, l->cand[i].az};
+			/* loudest first */
+			for (unsigned x = 0; x < nfe; x++)
+				for (unsigned y = x + 1; y < nfe; y++)
+					if (fe[y].gain > fe[x].gain) {
+						struct fwd t = fe[x];
+						fe[x] = fe[y];
+						fe[y] = t;
+					}
+			memcpy(l->fe, fe, sizeof(fe));
+			l->nfe = nfe;
+			l->nf = l->nr = 0;
+			l->defer = false;
+			e->groups[gi].wanted = true;
+			e->groups[gi].users++;
+		}
+	}
+}
+
 /*
  * Plain premixes (equal weights) first: they fit fewer listeners each but
  * are the same for everybody who hears the clump at about one level, so

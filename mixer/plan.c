@@ -204,6 +204,7 @@ void es_plan_listeners(struct es_engine *e)
 			continue;
 		l->ncand = l->nm = l->nf = l->nr = l->nfe = 0;
 		l->personal = false;
+		l->defer = false;
 		l->stream = -1;
 		struct place p = {l->x, l->y, l->facing, l->room};
 		float r2 = ac->range_m * ac->range_m;
@@ -232,8 +233,12 @@ void es_plan_listeners(struct es_engine *e)
 		} else if (l->nm <= FWD_MAX) {
 			for (unsigned i = 0; i < l->nm; i++)
 				l->f[l->nf++] = (uint8_t)i;
-		} else if (!es_groups_forward(e, l)) {
+		} else {
+			/* four voices: es_groups_cover() may find a pair shared by many; else the same as below */
 			split(e, l);
+			l->defer = !l->personal && l->nm == FWD_MAX + 1;
+			if (!l->defer && es_groups_forward(e, l))
+				continue;
 		}
 	}
 }
@@ -521,6 +526,9 @@ void es_plan_streams(struct es_engine *e)
 		if (l->prev_stream >= 0 && e->streams[l->prev_stream].used && e->streams[l->prev_stream].owner == (int)lid &&
 		    e->streams[l->prev_stream].members == 0)
 			es_stream_release(e, (unsigned)l->prev_stream);
+		/* four voices and nobody to share with: a premix of its own is a mono encode, a mix a stereo one */
+		if (l->defer && es_groups_forward(e, l))
+			continue;
 		if (!l->personal) {
 			bool done = false;
 			for (unsigned i = 0; i < n && !done; i++) {
