@@ -225,8 +225,6 @@ static float as_one(const struct es_engine *e, const struct person *l, unsigned 
 	}
 	*count = n;
 	float lgain = fit / (float)n;
-	*gain = expf(lgain);
-	*az = atan2f(sx, cy);
 	float r = sqrtf(sx * sx + cy * cy);
 	float fa = r > 0.0f ? asinf(fmaxf(-1.0f, fminf(1.0f, sx / r))) : 0.0f, worst = 0.0f;
 	for (unsigned i = 0; i < l->nm; i++) {
@@ -241,6 +239,11 @@ static float as_one(const struct es_engine *e, const struct person *l, unsigned 
 		float da = e->group_rad > 0.0f ? fabsf(c->fold - fa) / e->group_rad : 1e9f;
 		float x = dg > da ? dg : da;
 		worst = x > worst ? x : worst;
+	}
+	if (worst <= 1.0f) {
+		/* only what fits is ever rendered */
+		*gain = expf(lgain);
+		*az = atan2f(sx, cy);
 	}
 	return worst;
 }
@@ -270,7 +273,7 @@ static bool merge(struct es_engine *e, struct person *l, bool weigh)
 				unsigned u = en[i].mask | en[j].mask;
 				if (en[j].exact || (unsigned)__builtin_popcount(u) > GROUP_MEMBERS)
 					continue;
-				float g, a;
+				float g = 0.0f, a = 0.0f;
 				uint16_t m[GROUP_MEMBERS];
 				uint8_t wq[GROUP_MEMBERS];
 				unsigned k;
@@ -313,7 +316,7 @@ static bool merge(struct es_engine *e, struct person *l, bool weigh)
 		uint16_t m[GROUP_MEMBERS];
 		uint8_t wq[GROUP_MEMBERS];
 		unsigned cnt;
-		float g, a;
+		float g = 0.0f, a = 0.0f;
 		(void)as_one(e, l, en[k].mask, weigh, m, wq, &cnt, &g, &a);
 		int gi = group_get(e, m, wq, cnt);
 		if (gi < 0)
@@ -386,7 +389,7 @@ void es_groups_cover(struct es_engine *e)
 				uint16_t m[GROUP_MEMBERS];
 				uint8_t wq[GROUP_MEMBERS];
 				unsigned cnt;
-				float g, a;
+				float g = 0.0f, a = 0.0f;
 				if (as_one(e, l, mask, false, m, wq, &cnt, &g, &a) > 1.0f &&
 				    as_one(e, l, mask, true, m, wq, &cnt, &g, &a) > 1.0f)
 					continue;
