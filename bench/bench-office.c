@@ -468,7 +468,6 @@ static void run(const char *name, unsigned ticks, unsigned warm, unsigned nsampl
 	struct es_engine_config cfg;
 	es_engine_config_default(&cfg);
 	cfg.max_people = npeople + 1;
-	cfg.max_streams = 256;
 	struct es_engine *e = es_engine_new(&cfg);
 	if (!e) {
 		perror("es_engine_new");

@@ -34,7 +34,7 @@ void es_engine_config_default(struct es_engine_config *cfg)
 	cfg->jitter_frames = 2;
 	cfg->bitrate = 48000;
 	cfg->complexity = 5;
-	cfg->max_streams = 64;
+	cfg->max_streams = 0; /* auto */
 	cfg->exact_m = 4.0f;
 	cfg->group_db = 3.0f;
 	cfg->group_deg = 30.0f;
@@ -45,7 +45,7 @@ void es_engine_config_default(struct es_engine_config *cfg)
 struct es_engine *es_engine_new(const struct es_engine_config *cfg)
 {
 	if (!cfg || cfg->max_people == 0 || cfg->max_people > 65535 || cfg->ac.max_voices < 4 ||
-	    cfg->ac.max_voices > K_MAX || cfg->max_streams == 0 || cfg->max_streams > 65535 ||
+	    cfg->ac.max_voices > K_MAX || cfg->max_streams > 65535 ||
 	    cfg->bitrate < 6000 || cfg->bitrate > 256000 || cfg->complexity < 0 || cfg->complexity > 10 ||
 	    !(cfg->group_db >= 0.0f) || !(cfg->group_deg >= 0.0f) || !(cfg->stage_gain >= 0.0f) ||
 	    !(cfg->exact_m >= 0.0f) || cfg->thin_bitrate < 6000) {
@@ -56,6 +56,8 @@ struct es_engine *es_engine_new(const struct es_engine_config *cfg)
 	if (!e)
 		goto err;
 	e->cfg = *cfg;
+	if (e->cfg.max_streams == 0) /* auto: an office day of 2000 uses about 160 */
+		e->cfg.max_streams = cfg->max_people / 8 > 64 ? cfg->max_people / 8 : 64;
 	es_decim_init(&e->decim16, 3);
 	es_decim_init(&e->decim8, 6);
 	e->group_ratio = powf(10.0f, MARGIN * cfg->group_db / 20.0f);
