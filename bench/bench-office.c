@@ -468,6 +468,8 @@ static void run(const char *name, unsigned ticks, unsigned warm, unsigned nsampl
 	struct es_engine_config cfg;
 	es_engine_config_default(&cfg);
 	cfg.max_people = npeople + 1;
+	if (!adapt)
+		cfg.tick_budget_us = 0; /* held at one level: no guard either */
 	struct es_engine *e = es_engine_new(&cfg);
 	if (!e) {
 		perror("es_engine_new");
@@ -621,7 +623,7 @@ int main(int argc, char **argv)
 			level = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--fixed-level") && i + 1 < argc) {
 			level = atoi(argv[++i]);
-			adapt = false; /* the engine is not told the tick cost: it stays there */
+			adapt = false; /* the engine is not told the tick cost, and its guard is off: it stays there */
 		}
 		else {
 			fprintf(stderr, "usage: %s [--people N] [--ticks N] [--naive-sample N] [--naive-every N] [--level 0-3 | --fixed-level 0-3]\n", argv[0]);

@@ -114,6 +114,13 @@ struct es_engine_config {
 	float group_deg;       /* ... and within this many degrees of its direction (30) */
 	float stage_gain;      /* level at which the stage is heard across the floor (0.5) */
 	int thin_bitrate;      /* thin-link stream bitrate, capped at ES_ENGINE_THIN_MAX_BPS */
+	/*
+	 * Before encoding, the engine estimates the tick's cost from its plan
+	 * (encodes at reference prices per load level) and steps the load level
+	 * up at once if the estimate exceeds this many microseconds (default
+	 * 10000, half the tick); 0 turns that guard off.
+	 */
+	unsigned tick_budget_us;
 };
 
 #define ES_ENGINE_K_MAX 8          /* largest max_voices */

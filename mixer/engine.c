@@ -40,6 +40,7 @@ void es_engine_config_default(struct es_engine_config *cfg)
 	cfg->group_deg = 30.0f;
 	cfg->stage_gain = 0.5f;
 	cfg->thin_bitrate = 32000;
+	cfg->tick_budget_us = 10000;
 }
 
 struct es_engine *es_engine_new(const struct es_engine_config *cfg)
@@ -432,6 +433,27 @@ static void emit_all(struct es_engine *e, es_engine_emit_fn emit, void *ud)
 	}
 }
 
+/*
+ * The guard against a slow tick before it happens.  Adapting from measured
+ * cost reacts a tick late, and the first tick after a join storm (everyone
+ * at once, at level 0) could take ten times the budget.  The plan says how
+ * many streams will be encoded; at the reference machine's prices per
+ * encode for each level, step up now until the estimate fits the budget.
+ */
+static void guard(struct es_engine *e)
+{
+	static const unsigned us_per_encode[ES_ENGINE_LOAD_MAX + 1] = {170, 110, 60, 40};
+	unsigned n = 0;
+	for (unsigned i = 0; i < e->cfg.max_streams; i++)
+		n += e->streams[i].used && e->streams[i].members > 0;
+	for (unsigned i = 0; i < e->ngroups_max; i++)
+		n += e->groups[i].used && e->groups[i].wanted;
+	unsigned fixed = 30 * e->nactive + 2000; /* decodes, planning */
+	while (e->cfg.tick_budget_us && es_level(e) < ES_ENGINE_LOAD_MAX &&
+	       fixed + n * us_per_encode[es_level(e)] > e->cfg.tick_budget_us)
+		e->level_adapt++;
+}
+
 int es_engine_tick(struct es_engine *e, es_engine_emit_fn emit, void *ud)
 {
 	struct es_engine_stats *s = &e->stats;
@@ -450,6 +472,8 @@ int es_engine_tick(struct es_engine *e, es_engine_emit_fn emit, void *ud)
 	es_plan_listeners(e);
 	es_groups_cover(e);
 	es_plan_streams(e);
+	guard(e);
+	s->load_level = es_level(e);
 	int r = es_groups_run(e);
 	if (r < 0)
 		return r;
