@@ -460,7 +460,7 @@ struct result {
 	unsigned max_bundle;
 };
 
-static bool adapt = true;
+static bool adapt = true, mirror = false;
 
 static void run(const char *name, unsigned ticks, unsigned warm, unsigned nsample, unsigned naive_every, bool allhands,
 		int pin_level, struct result *res)
@@ -470,6 +470,7 @@ static void run(const char *name, unsigned ticks, unsigned warm, unsigned nsampl
 	cfg.max_people = npeople + 1;
 	if (!adapt)
 		cfg.tick_budget_us = 0; /* held at one level: no guard either */
+	cfg.mirror_mixes = mirror;
 	struct es_engine *e = es_engine_new(&cfg);
 	if (!e) {
 		perror("es_engine_new");
@@ -621,12 +622,14 @@ int main(int argc, char **argv)
 			every = (unsigned)atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--level") && i + 1 < argc)
 			level = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--mirror"))
+			mirror = true; /* mixes may be mirrored for listeners facing the other way */
 		else if (!strcmp(argv[i], "--fixed-level") && i + 1 < argc) {
 			level = atoi(argv[++i]);
 			adapt = false; /* the engine is not told the tick cost, and its guard is off: it stays there */
 		}
 		else {
-			fprintf(stderr, "usage: %s [--people N] [--ticks N] [--naive-sample N] [--naive-every N] [--level 0-3 | --fixed-level 0-3]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--people N] [--ticks N] [--naive-sample N] [--naive-every N] [--level 0-3 | --fixed-level 0-3] [--mirror]\n", argv[0]);
 			return 2;
 		}
 	}

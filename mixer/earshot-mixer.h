@@ -121,6 +121,13 @@ struct es_engine_config {
 	 * 10000, half the tick); 0 turns that guard off.
 	 */
 	unsigned tick_budget_us;
+	/*
+	 * Let one stereo mix serve listeners facing opposite ways: those for
+	 * whom it is right with left and right swapped get it with mix_mirror
+	 * set.  Only for clients that honour mix_mirror (the downlink bundle has
+	 * no field for it yet), so off by default.
+	 */
+	bool mirror_mixes;
 };
 
 #define ES_ENGINE_K_MAX 8          /* largest max_voices */
@@ -215,7 +222,7 @@ __attribute__((warn_unused_result)) int es_engine_push(struct es_engine *e, unsi
  *   opus_decode(NULL) and rendered at gain 0, which ramps it out; then its
  *   state is dropped.
  * - mix (if mix_len) is stereo Opus; decode it with the decoder of stream
- *   `mix_stream` and add it.  When mix_stream differs from the previous
+ *   `mix_stream`, swap its channels if mix_mirror, and add it.  When mix_stream differs from the previous
  *   tick's, the stream changed identity: reset the mix decoder
  *   (OPUS_RESET_STATE) first.  mix_stream is 0 when there is no mix.
  * - then es_limiter_run() the sum.
@@ -238,6 +245,7 @@ struct es_engine_out {
 	uint32_t mix_stream;  /* identity of the mix stream, 0 = none */
 	unsigned mix_voices;  /* voices audible in the mix this tick */
 	bool mix_shared;      /* the mix is shared with other listeners */
+	bool mix_mirror;      /* swap the decoded mix's left and right (only with cfg.mirror_mixes) */
 };
 
 typedef void (*es_engine_emit_fn)(void *ud, const struct es_engine_out *out);

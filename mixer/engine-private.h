@@ -133,6 +133,8 @@ struct person {
 	uint8_t r[K_MAX];         /* indices into cand: needed in the mix */
 	bool personal;            /* needs a stream of its own */
 	bool defer;               /* four voices: waits for es_groups_cover() */
+	bool mirror;              /* this tick's mix is to be heard with left and right swapped */
+	bool mirror_fit;          /* scratch: how the last compatible() fitted */
 	unsigned nfe;
 	struct fwd fe[FWD_MAX];   /* what is forwarded, final */
 	int stream;               /* stream this tick, -1 none */

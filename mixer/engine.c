@@ -379,6 +379,7 @@ static void emit_all(struct es_engine *e, es_engine_emit_fn emit, void *ud)
 				out.mix_stream = st->id;
 				out.mix_voices = st->nr;
 				out.mix_shared = st->owner < 0;
+				out.mix_mirror = l->mirror;
 				bytes = out.mix_len;
 			}
 		}

@@ -274,8 +274,9 @@ static bool in_stream(const struct stream *st, unsigned id)
  * any voice that is not exact may go either way, which is what lets
  * neighbours who hear slightly different sets share one mix.
  */
-static bool compatible(const struct es_engine *e, const struct person *l, const struct stream *st)
+static bool compatible(const struct es_engine *e, struct person *l, const struct stream *st)
 {
+	l->mirror_fit = false;
 	if (st->ref.room != l->room || st->nr == 0)
 		return false;
 	unsigned out = 0;
@@ -285,6 +286,8 @@ static bool compatible(const struct es_engine *e, const struct person *l, const 
 		return false;
 	float max_ratio = e->group_ratio;
 	float max_rad = e->group_rad;
+	/* as it is, or (if the client can) with left and right swapped */
+	bool plain = true, mirrored = e->cfg.mirror_mixes;
 	for (unsigned j = 0; j < st->nr; j++) {
 		const struct cand *sc = &st->r[j];
 		const struct cand *lc = es_find_cand(l, sc->id);
@@ -292,9 +295,12 @@ static bool compatible(const struct es_engine *e, const struct person *l, const 
 			return false;
 		if (sc->gain > lc->gain * max_ratio || lc->gain > sc->gain * max_ratio)
 			return false;
-		if (fabsf(sc->fold - lc->fold) > max_rad)
+		plain = plain && fabsf(sc->fold - lc->fold) <= max_rad;
+		mirrored = mirrored && fabsf(sc->fold + lc->fold) <= max_rad;
+		if (!plain && !mirrored)
 			return false;
 	}
+	l->mirror_fit = !plain;
 	return true;
 }
 
@@ -341,6 +347,7 @@ static void join(struct es_engine *e, struct person *l, unsigned i)
 {
 	struct stream *st = &e->streams[i];
 	l->stream = (int)i;
+	l->mirror = st->owner < 0 && l->mirror_fit;
 	st->members++;
 	if (st->owner >= 0)
 		return;
@@ -410,10 +417,15 @@ static void cover_single(struct es_engine *e, unsigned *nwait)
 		struct person *l = &e->people[e->order[w]];
 		if (l->personal || l->nm != FWD_MAX + 1)
 			continue;
-		for (unsigned i = 0; i < l->nm; i++)
-			if (!l->cand[i].exact)
+		for (unsigned i = 0; i < l->nm; i++) {
+			if (l->cand[i].exact)
+				continue;
+			vw[nv++] = (struct view){l->cand[i].id, (uint16_t)e->order[w], l->room, l->cand[i].lg, l->cand[i].fold};
+			/* mirrored, it may also share a mix made for someone facing the other way */
+			if (e->cfg.mirror_mixes && fabsf(l->cand[i].fold) > 0.01f)
 				vw[nv++] = (struct view){l->cand[i].id, (uint16_t)e->order[w], l->room, l->cand[i].lg,
-							 l->cand[i].fold};
+							 -l->cand[i].fold};
+		}
 	}
 	if (nv < 2)
 		return;

@@ -90,6 +90,7 @@ struct client {
 	bool self;
 	uint64_t got_ids;  /* forwarded speakers ever received (ids < 64) */
 	unsigned mixes;    /* mix frames ever received */
+	unsigned mirrored; /* of which mirrored */
 };
 
 static float rec[NREC][TICKS_MAX][2 * ES_FRAME]; /* recorded output */
@@ -173,8 +174,12 @@ static void client_tick(struct client *c, unsigned me, const struct es_engine_ou
 			c->mix_stream = out->mix_stream;
 			int n = opus_decode(c->mixdec, out->mix, (opus_int32)out->mix_len, d16, ES_FRAME, 0);
 			check_int_eq(n, ES_FRAME);
-			for (unsigned i = 0; i < 2 * ES_FRAME; i++)
-				c->acc[i] += d16[i] / 32768.0f;
+			unsigned sw = out->mix_mirror ? 1 : 0; /* mirrored: left is right */
+			for (unsigned i = 0; i < ES_FRAME; i++) {
+				c->acc[2 * i] += d16[2 * i + sw] / 32768.0f;
+				c->acc[2 * i + 1] += d16[2 * i + 1 - sw] / 32768.0f;
+			}
+			c->mirrored += out->mix_mirror;
 		}
 		c->got = true;
 		c->nvoices = out->nvoices;
@@ -215,12 +220,15 @@ static void on_emit(void *ud, const struct es_engine_out *out)
 static bool present[MAXP], talking[MAXP];
 static unsigned emits[MAXP];
 
+static bool mirror_mixes;
+
 static struct es_engine *scene_new(unsigned k)
 {
 	struct es_engine_config cfg;
 	es_engine_config_default(&cfg);
 	cfg.max_people = MAXP;
 	cfg.ac.max_voices = k;
+	cfg.mirror_mixes = mirror_mixes;
 	struct es_engine *e = es_engine_new(&cfg);
 	check(e);
 	memset(present, 0, sizeof(present));
@@ -527,8 +535,11 @@ static void test_many(void)
 	run(e, 40);
 	struct es_engine_stats st;
 	es_engine_get_stats(e, &st);
-	test_log("many: %u encodes (%u group premixes, %u shared streams) for 6 listeners", st.encodes, st.group_encodes,
-		 st.streams_shared);
+	unsigned mirrored = 0;
+	for (unsigned l = 0; l < 6; l++)
+		mirrored += cl[l].mirrored;
+	test_log("many%s: %u encodes (%u group premixes, %u shared streams) for 6 listeners; %u mirrored mix frames",
+		 mirror_mixes ? " (mirrored mixes allowed)" : "", st.encodes, st.group_encodes, st.streams_shared, mirrored);
 	for (unsigned l = 0; l < 6; l++) {
 		/* what the listener should hear: the K loudest within 20 dB */
 		float lx = (float)(l % 3) * 1.5f, ly = (float)(l / 3) * 1.0f, lf = l < 3 ? 0.0f : (float)M_PI;
@@ -574,6 +585,43 @@ static void test_many(void)
 		check(heard <= ac.max_voices);
 		check(cl[l].bytes <= ES_ENGINE_BUNDLE_MAX);
 	}
+	scene_free(e);
+}
+
+/*
+ * Two people on opposite sides of a table (facing each other) with two near
+ * voices and two far ones, far left and far right: each needs one far voice
+ * in a mix.  With mirrored mixes allowed, one mix serves both (swapped for
+ * one of them), and each still hears it on the correct side.
+ */
+static void test_mirror(void)
+{
+	mirror_mixes = true;
+	struct es_engine *e = scene_new(6);
+	mirror_mixes = false;
+	add(e, 0, 0.0f, 0.0f, 0.0f, 0, false);           /* facing north */
+	add(e, 1, 0.0f, 1.0f, (float)M_PI, 0, false);    /* across the table, facing south */
+	add(e, 10, 1.5f, 0.5f, 0.0f, 400.0f, true);      /* near */
+	add(e, 11, -1.5f, 0.5f, 0.0f, 500.0f, true);     /* near */
+	add(e, 12, -9.0f, 0.3f, 0.0f, 600.0f, true);     /* far west */
+	add(e, 13, 9.0f, 0.7f, 0.0f, 700.0f, true);      /* far east */
+	run(e, 30);
+	test_log("mirror: listener 0 mix stream %u (%u mirrored), listener 1 mix stream %u (%u mirrored)", cl[0].mix_stream,
+		 cl[0].mirrored, cl[1].mix_stream, cl[1].mirrored);
+	check(cl[0].mix_stream != 0 && cl[0].mix_stream == cl[1].mix_stream);
+	check((cl[0].mirrored > 0) != (cl[1].mirrored > 0));
+	struct es_acoustics ac;
+	es_acoustics_default(&ac);
+	for (unsigned l = 0; l < 2; l++)
+		for (unsigned v = 12; v < 14; v++) {
+			float lx = 0.0f, ly = l ? 1.0f : 0.0f, lf = l ? (float)M_PI : 0.0f;
+			float sx = v == 12 ? -9.0f : 9.0f, sy = v == 12 ? 0.3f : 0.7f, hz = v == 12 ? 600.0f : 700.0f;
+			double az = fold_deg(es_azimuth(lx, ly, lf, sx, sy)), haz = heard_deg(l, hz, 10, 30);
+			double want = db(es_distance_gain(&ac, hypotf(sx - lx, sy - ly))), got = level_db(l, hz, 0.3f, 10, 30);
+			test_log("  listener %u voice %u: %6.2f dB (exact %6.2f), %5.1f deg (exact %5.1f)", l, v, got, want, haz, az);
+			check_near(got, want, 3.0);
+			check_near(haz, az, 30.0);
+		}
 	scene_free(e);
 }
 
@@ -684,6 +732,10 @@ int main(void)
 	test_focus_whisper_stage();
 	test_volume();
 	test_many();
+	mirror_mixes = true; /* a mix made for one side of the table also serves the other */
+	test_many();
+	mirror_mixes = false;
+	test_mirror();
 	test_loud();
 	test_moving();
 	test_caps();
