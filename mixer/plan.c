@@ -215,10 +215,8 @@ void es_plan_listeners(struct es_engine *e)
 				continue;
 			unsigned sid = e->active[k];
 			struct cand c;
-			if (sid != lid && es_voice_at(e, &p, (int)lid, sid, &c)) {
-				es_cand_derive(&c);
+			if (sid != lid && es_voice_at(e, &p, (int)lid, sid, &c))
 				insert_cand(l, &c);
-			}
 		}
 		if (l->ncand == 0)
 			continue;
@@ -226,6 +224,10 @@ void es_plan_listeners(struct es_engine *e)
 		float floor_gain = l->cand[0].gain * drop;
 		while (l->nm > 1 && l->cand[l->nm - 1].gain < floor_gain)
 			l->nm--;
+		/* only those who hear more than can be forwarded are planned any further */
+		if (l->nm > FWD_MAX || (l->flags & ES_ENGINE_THIN))
+			for (unsigned i = 0; i < l->ncand; i++)
+				es_cand_derive(&l->cand[i]);
 		if (l->flags & ES_ENGINE_THIN) {
 			for (unsigned i = 0; i < l->nm; i++)
 				l->r[l->nr++] = (uint8_t)i;
