@@ -26,7 +26,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdio.h>
 
 #include "engine-private.h"
 
@@ -291,16 +290,8 @@ static bool merge(struct es_engine *e, struct person *l, bool weigh)
 				}
 			}
 		}
-		if (bi < 0) {
-			static int dbg;
-			if (getenv("ES_DEBUG") && dbg++ < 12) {
-				fprintf(stderr, "fail l=%u facing %.0f:", (unsigned)(l - e->people), l->facing * 57.3f);
-				for (unsigned i = 0; i < l->nm; i++)
-					fprintf(stderr, " [%u %.1fdB %.0fdeg%s]", l->cand[i].id, 20 * log10f(l->cand[i].gain), l->cand[i].az * 57.3f, l->cand[i].exact ? " X" : "");
-				fprintf(stderr, " entries %u\n", n);
-			}
+		if (bi < 0)
 			return false;
-		}
 		en[bi].mask |= en[bj].mask;
 		en[bi].gain = bg;
 		en[bi].az = ba;
@@ -478,9 +469,6 @@ int es_groups_run(struct es_engine *e)
 		struct group *g = &e->groups[i];
 		if (!g->used)
 			continue;
-		if (getenv("ES_DEBUG_GROUPS") && g->wanted)
-			fprintf(stderr, "group users %u n %u w %u%u%u\n", g->users, g->n, g->wq[0], g->n > 1 ? g->wq[1] : 9,
-				g->n > 2 ? g->wq[2] : 9);
 		if (!g->wanted) {
 			/* nobody needs it any more: the stream ends, the encoder returns to the pool */
 			g->used = false;
