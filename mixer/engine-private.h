@@ -65,11 +65,9 @@ struct fwd {
 #define GROUP_MEMBERS 6
 
 /*
- * A speaker group: voices that talk close together (a desk conversation
- * with two people at once).  Far enough away they sound like one source, so
- * the engine premixes them once into a mono frame that it forwards like a
- * voice, with each listener's own gain and direction.  One mono encode for
- * the group instead of a stereo encode per listener group.
+ * A speaker group: a premix of far voices that some listeners hear from
+ * about one direction, encoded once (mono) and forwarded to each of them as
+ * one voice with their own gain and direction (group.c).
  */
 struct group {
 	bool used;

@@ -1,26 +1,29 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Speaker groups: far voices that talk close together, premixed once.
+ * Speaker groups: far voices that, from where a listener sits, come from
+ * about one place, premixed once and forwarded like a voice.
  *
- * The expensive thing a mixer does is a stereo encode per distinct mix, and
+ * The expensive thing a mixer does is an encode per distinct mix, and
  * stereo mixes are hard to share because every listener sits and faces
- * somewhere else.  But what makes a listener need a mix at all is hearing
- * more than three voices, and in an office those come in clumps: a desk
- * conversation with two people talking at once, heard from across the room.
- * From far enough away such a clump sounds like one source, so it is
- * premixed once, listener-independently, into a mono Opus frame and
- * forwarded like a voice: each listener's client renders it with that
- * listener's gain and direction, exactly as it renders a speaker's own
- * frame.  A listener uses a group only when every voice in it is at least
- * exact_m away and within group_db and group_deg of the group's rendering;
- * otherwise the voices are handled one by one as before.
+ * somewhere else.  What makes a listener need a mix at all is hearing more
+ * than three voices.  But two far voices that reach a listener from within
+ * group_deg of one direction can be premixed, listener-independently, into
+ * one mono Opus frame (each weighted by its level relative to the louder,
+ * in steps of group_db) and forwarded as one entry of the bundle: the
+ * client renders it with that listener's gain and direction exactly as it
+ * renders a speaker's own frame.  A premix is only the set of voices and
+ * their weights, so everyone for whom that set fits shares one mono encode,
+ * whatever their position or facing.  Voices within exact_m are never
+ * premixed.
  *
- * Groups are formed anew each tick from the active speakers (a greedy
- * partition in id order, so an unchanged set of talkers gives unchanged
- * groups); a group whose members did not change keeps its encoder and wire
- * id, so its stream is continuous.  A changed group is a new stream under a
- * new wire id, and the client's per-speaker rules (fade in a new speaker,
- * conceal and fade out one that vanished) make the hand-over a crossfade.
+ * Which pairs: for listeners of exactly four voices a greedy cover picks the
+ * pairs that serve the most listeners (es_groups_cover); for others, or
+ * those left over, each listener merges the tightest pairs itself,
+ * preferring groups that exist already (es_groups_forward).  A group keeps
+ * its encoder and wire id (a speaker id above the people's) while someone
+ * is forwarded it, so its stream is continuous; a group nobody wants ends,
+ * and a new one gets a new wire id, so the client's per-speaker rules (fade
+ * in a new speaker; conceal and fade out one that vanished) crossfade.
  */
 #include <errno.h>
 #include <math.h>
