@@ -10,11 +10,17 @@
  *     (near, or whispered) ones first, then the loudest, with a little
  *     preference for what was forwarded last tick so voices do not flap
  *     between packet and mix;
- *   - the rest, which needs a mix.  A mix is shared by every listener for
+ *   - the rest, which needs something encoded.  First choice: premix far
+ *     voices that come from about one direction into speaker groups
+ *     (group.c), forwarded as one entry each, so that three entries carry
+ *     it all.  Else a stereo background mix, shared by every listener for
  *     whom each of its voices is within group_db and group_deg of what they
- *     would hear exactly, so one render and one encode serve a group.  Only
- *     when that cannot hold (more than three voices that must be exact, or a
- *     thin link) does a listener get a personal stream.
+ *     would hear exactly (optionally with left and right swapped, for those
+ *     facing the other way), so one render and one encode serve a group;
+ *     a mix of one voice is placed at the centre of its listeners by a
+ *     greedy cover.  Only when that cannot hold (more than three voices
+ *     that must be exact, or a thin link) does a listener get a personal
+ *     stream.
  *
  * Shared mixes are sticky: a listener stays on last tick's stream while it
  * still fits, so its client decodes one continuous Opus stream.
