@@ -214,17 +214,21 @@ __attribute__((warn_unused_result)) int es_engine_push(struct es_engine *e, unsi
  * storage valid until the next es_engine_tick().
  *
  * What the client does with it (the daemon carries it in ES_MSG_AUDIO_DOWN):
- * - voice[0..nvoices-1] are speakers' own mono Opus frames.  Keep one Opus
- *   decoder and one struct es_voice_state per forwarded speaker; decode the
- *   frame and es_render_voice() it at `gain` and `azimuth` into the stereo
- *   accumulator.  A speaker forwarded last tick and absent now (lost frame,
- *   or moved into the mix, or out of earshot) is concealed once with
- *   opus_decode(NULL) and rendered at gain 0, which ramps it out; then its
- *   state is dropped.
+ * - voice[0..nvoices-1] are mono Opus frames: a speaker's own frame, or
+ *   (speaker >= max_people) the engine's premix of a few far voices that
+ *   reach this listener from about one direction, a "speaker group".  Both
+ *   are handled alike: keep one Opus decoder and one struct es_voice_state
+ *   per speaker id; decode the frame and es_render_voice() it at `gain` and
+ *   `azimuth` into the stereo accumulator.  A speaker forwarded last tick
+ *   and absent now (lost frame, moved into the mix or into a group, out of
+ *   earshot) is concealed once with opus_decode(NULL) and rendered at gain
+ *   0, which ramps it out; then its state is dropped.  Group ids are not
+ *   people: do not show them as such.
  * - mix (if mix_len) is stereo Opus; decode it with the decoder of stream
- *   `mix_stream`, swap its channels if mix_mirror, and add it.  When mix_stream differs from the previous
- *   tick's, the stream changed identity: reset the mix decoder
- *   (OPUS_RESET_STATE) first.  mix_stream is 0 when there is no mix.
+ *   `mix_stream`, swap its channels if mix_mirror, and add it.  When
+ *   mix_stream differs from the previous tick's, the stream changed
+ *   identity: reset the mix decoder (OPUS_RESET_STATE) first.  mix_stream
+ *   is 0 when there is no mix.
  * - then es_limiter_run() the sum.
  * nvoices * frame + mix_len never exceeds ES_ENGINE_BUNDLE_MAX; for a thin
  * listener nvoices is 0 and the mix is at most 100 bytes (40 kbit/s).
