@@ -94,7 +94,7 @@ void es_limiter_run(struct es_limiter *l, const float *acc, int16_t *out, size_t
 struct es_engine;
 
 struct es_engine_config {
-	struct es_acoustics ac; /* ac.max_voices (K) must be 4..ES_ENGINE_K_MAX */
+	struct es_acoustics ac; /* ac.max_voices (K): 1..ES_ENGINE_K_MAX (4 or more for real use) */
 	unsigned max_people;   /* ids are 0 .. max_people-1 */
 	unsigned jitter_frames; /* speaker jitter buffer target depth, in ticks */
 	int bitrate;           /* stereo mix encoder bitrate at load level 0, bit/s */

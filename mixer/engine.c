@@ -45,7 +45,7 @@ void es_engine_config_default(struct es_engine_config *cfg)
 
 struct es_engine *es_engine_new(const struct es_engine_config *cfg)
 {
-	if (!cfg || cfg->max_people == 0 || cfg->max_people > 65535 || cfg->ac.max_voices < 4 ||
+	if (!cfg || cfg->max_people == 0 || cfg->max_people > 65535 || cfg->ac.max_voices < 1 ||
 	    cfg->ac.max_voices > K_MAX || cfg->max_streams > 65535 ||
 	    cfg->bitrate < 6000 || cfg->bitrate > 256000 || cfg->complexity < 0 || cfg->complexity > 10 ||
 	    !(cfg->group_db >= 0.0f) || !(cfg->group_deg >= 0.0f) || !(cfg->stage_gain >= 0.0f) ||
