@@ -106,7 +106,7 @@ struct es_engine_config {
 	 * that must be exact).  When the pool is empty a listener sheds the
 	 * background and keeps its forwarded voices.  As many mono encoders
 	 * (about 25 KB each) serve speaker-group premixes.  0 (the default):
-	 * max(64, max_people / 8).
+	 * max(128, max_people / 4).
 	 */
 	unsigned max_streams;
 	float exact_m;         /* voices nearer than this are exact: never in a shared mix (4 m) */

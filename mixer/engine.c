@@ -57,8 +57,8 @@ struct es_engine *es_engine_new(const struct es_engine_config *cfg)
 	if (!e)
 		goto err;
 	e->cfg = *cfg;
-	if (e->cfg.max_streams == 0) /* auto: an office day of 2000 uses about 160 */
-		e->cfg.max_streams = cfg->max_people / 8 > 64 ? cfg->max_people / 8 : 64;
+	if (e->cfg.max_streams == 0) /* auto: an office day of 2000 uses about 85 stereo, 70 mono */
+		e->cfg.max_streams = cfg->max_people / 4 > 128 ? cfg->max_people / 4 : 128;
 	es_decim_init(&e->decim16, 3);
 	es_decim_init(&e->decim8, 6);
 	e->group_ratio = powf(10.0f, MARGIN * cfg->group_db / 20.0f);
