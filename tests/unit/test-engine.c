@@ -724,6 +724,128 @@ static void test_caps(void)
 	scene_free(e);
 }
 
+/*
+ * Churn: people arrive, leave, walk, mute, focus, whisper, go thin, and the
+ * meeting room's door opens and closes, at random, for 300 ticks.  Every
+ * bundle keeps the rules: nobody hears themselves, nothing crosses a closed
+ * door, at most three voices, caps hold.
+ */
+static struct es_floor *churn_floor;
+static int churn_room;
+static bool churn_closed;
+static float px[MAXP], py[MAXP];
+static unsigned pflags[MAXP];
+
+static void churn_emit(void *ud, const struct es_engine_out *out)
+{
+	(void)ud;
+	unsigned me = out->listener;
+	check(out->nvoices <= ES_ENGINE_FORWARD_MAX);
+	size_t bytes = out->mix_len;
+	int my_room = es_floor_room_at(churn_floor, px[me], py[me]);
+	for (unsigned k = 0; k < out->nvoices; k++) {
+		unsigned sp = out->voice[k].speaker;
+		check(sp != me);
+		check(out->voice[k].len > 0 && out->voice[k].opus);
+		bytes += out->voice[k].len;
+		if (sp < MAXP) {
+			int room = es_floor_room_at(churn_floor, px[sp], py[sp]);
+			/* a closed room: nothing in or out */
+			if (churn_closed && (room == churn_room) != (my_room == churn_room))
+				check(!"a voice crossed a closed door");
+		}
+	}
+	check(bytes <= ES_ENGINE_BUNDLE_MAX);
+	if (pflags[me] & ES_ENGINE_THIN) {
+		check_int_eq(out->nvoices, 0);
+		check(out->mix_len <= 100);
+	}
+	check(out->nvoices > 0 || out->mix_len > 0);
+}
+
+static uint32_t churn_seed = 12345;
+
+static unsigned churn_rnd(void)
+{
+	churn_seed = churn_seed * 1103515245u + 12345u;
+	return (churn_seed >> 8) & 0xffffff;
+}
+
+static void test_churn(void)
+{
+	churn_floor = es_floor_default();
+	check(churn_floor);
+	churn_room = room_named(churn_floor, "Orion");
+	struct es_engine_config cfg;
+	es_engine_config_default(&cfg);
+	cfg.max_people = MAXP;
+	cfg.max_streams = 8; /* small: the pool runs dry and listeners shed */
+	cfg.mirror_mixes = true;
+	struct es_engine *e = es_engine_new(&cfg);
+	check(e);
+	es_engine_set_floor(e, churn_floor);
+	bool here[MAXP] = {false};
+	for (unsigned id = 0; id < 32; id++)
+		speaker_init(id, 200.0f + 50.0f * (float)id, 0.3f, 24000);
+	for (unsigned t = 0; t < 300; t++) {
+		for (unsigned n = 0; n < 4; n++) {
+			unsigned id = churn_rnd() % 32, what = churn_rnd() % 10;
+			/* most people sit around Orion's door, inside and out */
+			float x = 36.0f + (float)(churn_rnd() % 1200) / 100.0f, y = 15.0f + (float)(churn_rnd() % 700) / 100.0f;
+			if (!here[id]) {
+				check_int_eq(es_engine_add(e, id, x, y, (float)(churn_rnd() % 628) / 100.0f), 0);
+				here[id] = true;
+				pflags[id] = 0;
+				px[id] = x;
+				py[id] = y;
+			} else if (what == 0) {
+				es_engine_remove(e, id);
+				here[id] = false;
+			} else if (what < 4) {
+				check_int_eq(es_engine_move(e, id, x, y, (float)(churn_rnd() % 628) / 100.0f), 0);
+				px[id] = x;
+				py[id] = y;
+			} else if (what < 6) {
+				unsigned f = churn_rnd() % 16;
+				check_int_eq(es_engine_set_flags(e, id, f), 0);
+				pflags[id] = f;
+			} else if (what == 6) {
+				unsigned to = churn_rnd() % 32;
+				int r = es_engine_whisper(e, id, to == id || !here[to] ? -1 : (int)to);
+				check(r == 0);
+			} else if (what == 7) {
+				unsigned sp = churn_rnd() % 32;
+				float g = (float)(churn_rnd() % 300) / 100.0f;
+				int r = es_engine_set_volume(e, id, sp, g);
+				check(r == 0 || r == -EINVAL || r == -ENOSPC); /* itself, or a full table */
+			} else if (what == 8) {
+				churn_closed = !churn_closed;
+				if (churn_closed)
+					check_int_eq(es_floor_room_close(churn_floor, (unsigned)churn_room), 0);
+				else {
+					const unsigned *doors;
+					int nd = es_floor_room_doors(churn_floor, (unsigned)churn_room, &doors);
+					for (int i = 0; i < nd; i++)
+						check_int_eq(es_floor_door_set_open(churn_floor, doors[i], true), 0);
+				}
+			} else {
+				es_engine_set_load_level(e, churn_rnd() % 4);
+			}
+		}
+		for (unsigned id = 0; id < 32; id++)
+			if (here[id] && churn_rnd() % 3)
+				speak(e, id, t);
+		check_int_eq(es_engine_tick(e, churn_emit, NULL), 0);
+		es_engine_report_tick_us(e, churn_rnd() % 20000);
+	}
+	struct es_engine_stats st;
+	es_engine_get_stats(e, &st);
+	test_log("churn: 300 ticks, %llu frames in, %llu late, last tick %u encodes, %u shed", (unsigned long long)st.frames_in,
+		 (unsigned long long)st.frames_late, st.encodes, st.listeners_shed);
+	es_engine_free(e);
+	es_floor_free(churn_floor);
+}
+
 int main(void)
 {
 	test_distance();
@@ -739,6 +861,7 @@ int main(void)
 	test_loud();
 	test_moving();
 	test_caps();
+	test_churn();
 	for (unsigned i = 0; i < MAXP; i++)
 		if (spk[i].enc)
 			opus_encoder_destroy(spk[i].enc);
