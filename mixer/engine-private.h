@@ -84,7 +84,6 @@ struct group {
 	int room;
 	uint16_t seq;
 	int rate;
-	float dhist[DECIM_TAPS - 1];
 	struct es_limiter lim;
 	uint8_t pkt[ES_JB_FRAME_MAX];
 	int len;
@@ -114,6 +113,11 @@ struct person {
 	size_t pkt_len;
 	uint16_t seq;
 	float pcm[ES_FRAME];
+	/* the same at the low rate of the load level, when mixes are encoded below 48 kHz */
+	float pcm_lo[ES_FRAME / 3];
+	float lo_hist[DECIM_TAPS - 1];
+	int lo_rate;
+	unsigned lo_tick;
 
 	/* as a listener: personal volumes */
 	struct {
@@ -167,7 +171,6 @@ struct stream {
 	struct slot slots[K_MAX + 2];
 	struct es_limiter lim;
 	int rate;          /* encoder sample rate */
-	float dhist[2 * (DECIM_TAPS - 1)];
 	uint8_t pkt[MIX_MAX];
 	int len;
 };
@@ -245,9 +248,14 @@ void es_decimate(const struct es_decim *d, float *hist, const float *in, unsigne
 
 /* stream.c: settings per load level; and encode at the level's rate */
 const struct level_set *es_level_set(unsigned level);
-/* Limit e->acc (ch channels at 48 kHz) and encode it at `rate`. */
-__attribute__((warn_unused_result)) int es_encode_at(struct es_engine *e, OpusEncoder *enc, int rate, float *dhist,
+/*
+ * Limit and encode this stream's frame: e->acc (48 kHz) when rate is
+ * ES_RATE, else e->lowf (already at `rate`).  ch channels, interleaved.
+ */
+__attribute__((warn_unused_result)) int es_encode_at(struct es_engine *e, OpusEncoder *enc, int rate,
 						     struct es_limiter *lim, unsigned ch, uint8_t *pkt, int cap);
+/* Decimate every active speaker to the load level's rate, if it is below 48 kHz. */
+void es_speakers_lowrate(struct es_engine *e, unsigned tick);
 
 static inline unsigned es_level(const struct es_engine *e)
 {

@@ -475,6 +475,7 @@ int es_engine_tick(struct es_engine *e, es_engine_emit_fn emit, void *ud)
 	es_plan_streams(e);
 	guard(e);
 	s->load_level = es_level(e);
+	es_speakers_lowrate(e, tick);
 	int r = es_groups_run(e);
 	if (r < 0)
 		return r;

@@ -169,7 +169,6 @@ static int group_get(struct es_engine *e, const uint16_t *m, const uint8_t *wq, 
 			g->w[k] = expf(-(float)wq[k] * step);
 		g->hash = h;
 		g->seq = 0;
-		memset(g->dhist, 0, sizeof(g->dhist));
 		es_limiter_init(&g->lim);
 		ht_insert(e, (int)i);
 		return (int)i;
@@ -484,8 +483,7 @@ int es_groups_run(struct es_engine *e)
 				if (setup_mono(g->enc, ls->rate) < 0)
 					return -EIO;
 				g->rate = ls->rate;
-				memset(g->dhist, 0, sizeof(g->dhist));
-				g->vid = new_vid(e);
+						g->vid = new_vid(e);
 				g->seq = 0;
 			}
 			int c = ls->complexity < e->cfg.complexity ? ls->complexity : e->cfg.complexity;
@@ -495,19 +493,21 @@ int es_groups_run(struct es_engine *e)
 				return -EIO;
 			g->level = (int)level;
 		}
-		/* sum at unit gain; the limiter catches two people shouting at once */
-		float *acc = e->acc;
-		memset(acc, 0, ES_FRAME * sizeof(float));
+		/* sum at their weights, at the encoder's rate; the limiter catches two people shouting at once */
+		bool lo = g->rate < ES_RATE;
+		unsigned len = lo ? (unsigned)(ES_FRAME / (ES_RATE / g->rate)) : ES_FRAME;
+		float *acc = lo ? e->lowf : e->acc;
+		memset(acc, 0, len * sizeof(float));
 		for (unsigned k = 0; k < g->n; k++) {
 			const struct person *sp = &e->people[g->member[k]];
 			if (!sp->present || !sp->active)
 				continue;
-			const float *pcm = sp->pcm;
+			const float *pcm = lo ? sp->pcm_lo : sp->pcm;
 			float w = g->w[k];
-			for (unsigned j = 0; j < ES_FRAME; j++)
+			for (unsigned j = 0; j < len; j++)
 				acc[j] += w * pcm[j];
 		}
-		int n = es_encode_at(e, g->enc, g->rate, g->dhist, &g->lim, 1, g->pkt, sizeof(g->pkt));
+		int n = es_encode_at(e, g->enc, g->rate, &g->lim, 1, g->pkt, sizeof(g->pkt));
 		e->stats.encodes++;
 		e->stats.group_encodes++;
 		if (n < 0)

@@ -9,6 +9,7 @@
  * state under a new id, which tells the client to reset its decoder too.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,19 +36,91 @@ const struct level_set *es_level_set(unsigned level)
 	return &levels[level > ES_ENGINE_LOAD_MAX ? ES_ENGINE_LOAD_MAX : level];
 }
 
-/* At a low rate, decimate first: the limiter then runs on fewer samples. */
-int es_encode_at(struct es_engine *e, OpusEncoder *enc, int rate, float *dhist, struct es_limiter *lim, unsigned ch,
-		 uint8_t *pkt, int cap)
+/* The decimation factor of a rate below 48 kHz (1 at 48 kHz). */
+static unsigned factor_of(int rate)
 {
-	if (rate == ES_RATE) {
-		es_limiter_run(lim, e->acc, e->pcm16, ch * ES_FRAME);
-		return opus_encode(enc, e->pcm16, ES_FRAME, pkt, cap);
-	}
-	const struct es_decim *d = rate == 16000 ? &e->decim16 : &e->decim8;
-	unsigned n = ES_FRAME / d->factor;
-	es_decimate(d, dhist, e->acc, ch, e->lowf);
-	es_limiter_run(lim, e->lowf, e->pcm16, ch * n);
+	return rate >= ES_RATE ? 1u : (unsigned)(ES_RATE / rate);
+}
+
+int es_encode_at(struct es_engine *e, OpusEncoder *enc, int rate, struct es_limiter *lim, unsigned ch, uint8_t *pkt,
+		 int cap)
+{
+	unsigned f = factor_of(rate), n = ES_FRAME / f;
+	es_limiter_run(lim, f == 1 ? e->acc : e->lowf, e->pcm16, ch * n);
 	return opus_encode(enc, e->pcm16, (int)n, pkt, cap);
+}
+
+/*
+ * Under load the mixes are made at the encoder's low rate: each speaker is
+ * band-limited and decimated once, here, rather than every mix it is in at
+ * 48 kHz.  A speaker who was not decimated last tick at this rate starts
+ * with an empty filter history.
+ */
+void es_speakers_lowrate(struct es_engine *e, unsigned tick)
+{
+	int rate = es_level_set(es_level(e))->rate;
+	if (rate >= ES_RATE)
+		return;
+	const struct es_decim *d = rate == 16000 ? &e->decim16 : &e->decim8;
+	for (unsigned k = 0; k < e->nactive; k++) {
+		struct person *p = &e->people[e->active[k]];
+		if (p->lo_rate != rate || p->lo_tick + 1 != tick)
+			memset(p->lo_hist, 0, sizeof(p->lo_hist));
+		es_decimate(d, p->lo_hist, p->pcm, 1, p->pcm_lo);
+		p->lo_rate = rate;
+		p->lo_tick = tick;
+	}
+}
+
+/* es_render_voice()'s fractional delay, on n-sample frames. */
+static inline float delayed_lo(const float *hist, const float *cur, int i, float d)
+{
+	float pos = (float)i - (d > 0.0f ? d : 0.0f);
+	int i0 = (int)floorf(pos);
+	float frac = pos - (float)i0;
+	float a = i0 >= 0 ? cur[i0] : hist[ES_ITD_MAX + 1 + i0];
+	if (frac == 0.0f)
+		return a;
+	float b = i0 + 1 >= 0 ? cur[i0 + 1] : hist[ES_ITD_MAX + 2 + i0];
+	return a + (b - a) * frac;
+}
+
+/*
+ * es_render_voice() at a rate f times below 48 kHz, on n samples: the same
+ * equal-power pan and ramps, the interaural delay in samples of this rate.
+ * A stream renders at one rate for life (a new rate is a new stream), so
+ * the state's delays and history are always in this rate's samples.
+ */
+static void render_lo(struct es_voice_state *st, const float *mono, unsigned n, unsigned f, float gain, float az,
+		      float *acc)
+{
+	float lat = sinf(az), theta = (lat + 1.0f) * (float)M_PI_4;
+	float gl = gain * cosf(theta), gr = gain * sinf(theta);
+	float itd = fabsf(lat) * (float)ES_ITD_MAX / (float)f;
+	float dl = lat > 0.0f ? itd : 0.0f, dr = lat < 0.0f ? itd : 0.0f;
+	if (!st->primed) {
+		st->gain_l = st->gain_r = 0.0f;
+		st->delay_l = dl;
+		st->delay_r = dr;
+		st->primed = true;
+	}
+	float inv = 1.0f / (float)n;
+	float sgl = (gl - st->gain_l) * inv, sgr = (gr - st->gain_r) * inv;
+	float sdl = (dl - st->delay_l) * inv, sdr = (dr - st->delay_r) * inv;
+	float cgl = st->gain_l, cgr = st->gain_r, cdl = st->delay_l, cdr = st->delay_r;
+	for (unsigned i = 0; i < n; i++) {
+		cgl += sgl;
+		cgr += sgr;
+		cdl += sdl;
+		cdr += sdr;
+		acc[2 * i] += delayed_lo(st->hist, mono, (int)i, cdl) * cgl;
+		acc[2 * i + 1] += delayed_lo(st->hist, mono, (int)i, cdr) * cgr;
+	}
+	st->gain_l = gl;
+	st->gain_r = gr;
+	st->delay_l = dl;
+	st->delay_r = dr;
+	memcpy(st->hist, mono + n - (ES_ITD_MAX + 1), sizeof(st->hist));
 }
 
 static int setup_encoder(OpusEncoder *enc, int rate, unsigned ch)
@@ -156,7 +229,9 @@ static struct slot *find_slot(struct stream *st, unsigned id)
  */
 static void render(struct es_engine *e, struct stream *st, unsigned tick)
 {
-	memset(e->acc, 0, sizeof(e->acc));
+	unsigned f = factor_of(st->rate), n = ES_FRAME / f;
+	float *acc = f == 1 ? e->acc : e->lowf;
+	memset(acc, 0, 2 * n * sizeof(float));
 	bool keep[NSLOTS] = {false};
 	for (unsigned k = 0; k < st->nr; k++) {
 		struct slot *sl = find_slot(st, st->r[k].id);
@@ -168,8 +243,12 @@ static void render(struct es_engine *e, struct stream *st, unsigned tick)
 		if (sl->speaker < 0 || keep[s])
 			continue;
 		const struct person *sp = &e->people[sl->speaker];
-		if (sl->last_tick + 1 == tick && sp->present && sp->active)
-			es_render_voice(&sl->st, sp->pcm, 0.0f, sl->last_az, e->acc);
+		if (sl->last_tick + 1 == tick && sp->present && sp->active) {
+			if (f == 1)
+				es_render_voice(&sl->st, sp->pcm, 0.0f, sl->last_az, acc);
+			else
+				render_lo(&sl->st, sp->pcm_lo, n, f, 0.0f, sl->last_az, acc);
+		}
 		sl->speaker = -1;
 	}
 	for (unsigned k = 0; k < st->nr; k++) {
@@ -184,7 +263,11 @@ static void render(struct es_engine *e, struct stream *st, unsigned tick)
 		}
 		sl->last_tick = tick;
 		sl->last_az = c->az;
-		es_render_voice(&sl->st, e->people[c->id].pcm, c->gain, c->az, e->acc);
+		const struct person *sp = &e->people[c->id];
+		if (f == 1)
+			es_render_voice(&sl->st, sp->pcm, c->gain, c->az, acc);
+		else
+			render_lo(&sl->st, sp->pcm_lo, n, f, c->gain, c->az, acc);
 	}
 }
 
@@ -202,7 +285,9 @@ int es_streams_run(struct es_engine *e, unsigned tick)
 				if (setup_encoder(st->enc, ls->rate, 2) < 0)
 					return -EIO;
 				st->rate = ls->rate;
-				memset(st->dhist, 0, sizeof(st->dhist));
+				for (unsigned s = 0; s < NSLOTS; s++)
+					st->slots[s].speaker = -1; /* render states are per rate */
+				es_limiter_init(&st->lim);
 				if (++e->next_stream_id == 0)
 					++e->next_stream_id;
 				st->id = e->next_stream_id;
@@ -217,7 +302,7 @@ int es_streams_run(struct es_engine *e, unsigned tick)
 		render(e, st, tick);
 		/* a thin stream is capped at 40 kbit/s whatever the encoder's rate control does */
 		int cap = st->thin ? THIN_MAX : MIX_MAX;
-		int n = es_encode_at(e, st->enc, st->rate, st->dhist, &st->lim, 2, st->pkt, cap);
+		int n = es_encode_at(e, st->enc, st->rate, &st->lim, 2, st->pkt, cap);
 		e->stats.encodes++;
 		if (n < 0)
 			return -EIO;
