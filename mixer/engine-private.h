@@ -177,6 +177,12 @@ struct stream {
 
 struct gcand;
 
+/* A run of one group key in the sorted pairs (group.c). */
+struct grun {
+	unsigned a, b;
+	float bonus;
+};
+
 /* One listener's view of one voice it could take from a mix (plan.c's cover). */
 struct view {
 	uint16_t voice, listener;
@@ -188,6 +194,7 @@ struct es_engine {
 	struct es_engine_config cfg;
 	struct view *views; /* scratch: max_people * K_MAX */
 	struct gcand *gcands; /* scratch: max_people * 6 */
+	struct grun *gruns;   /* scratch: as many */
 	const struct es_floor *floor; /* borrowed, may be NULL */
 	struct person *people;
 	unsigned *active; /* ids of active speakers this tick */
@@ -231,6 +238,7 @@ void es_groups_clear(struct es_engine *e);
 void es_groups_begin(struct es_engine *e);
 void es_groups_cover(struct es_engine *e);
 struct gcand *es_gcands_new(unsigned max_people);
+struct grun *es_gruns_new(unsigned max_people);
 bool es_groups_forward(struct es_engine *e, struct person *l);
 __attribute__((warn_unused_result)) int es_groups_run(struct es_engine *e);
 

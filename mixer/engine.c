@@ -77,7 +77,8 @@ struct es_engine *es_engine_new(const struct es_engine_config *cfg)
 	e->plain = calloc(cfg->max_people, sizeof(*e->plain));
 	e->views = calloc((size_t)cfg->max_people * K_MAX, sizeof(*e->views));
 	e->gcands = es_gcands_new(cfg->max_people);
-	if (!e->order || !e->ax || !e->ay || !e->plain || !e->views || !e->gcands)
+	e->gruns = es_gruns_new(cfg->max_people);
+	if (!e->order || !e->ax || !e->ay || !e->plain || !e->views || !e->gcands || !e->gruns)
 		goto err_order;
 	if (es_streams_init(e) < 0)
 		goto err_streams;
@@ -89,6 +90,7 @@ err_groups:
 	es_streams_clear(e);
 err_streams:
 err_order:
+	free(e->gruns);
 	free(e->gcands);
 	free(e->views);
 	free(e->plain);
@@ -120,6 +122,7 @@ void es_engine_free(struct es_engine *e)
 	es_streams_clear(e);
 	for (unsigned i = 0; i < e->cfg.max_people; i++)
 		person_clear(&e->people[i]);
+	free(e->gruns);
 	free(e->gcands);
 	free(e->views);
 	free(e->plain);

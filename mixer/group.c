@@ -348,6 +348,20 @@ struct gcand *es_gcands_new(unsigned max_people)
 	return calloc((size_t)max_people * 6, sizeof(struct gcand)); /* C(4,2) pairs each */
 }
 
+struct grun *es_gruns_new(unsigned max_people)
+{
+	return calloc((size_t)max_people * 6, sizeof(struct grun));
+}
+
+static int by_len_desc(const void *a, const void *b)
+{
+	const struct grun *x = a, *y = b;
+	unsigned lx = x->b - x->a, ly = y->b - y->a;
+	if (lx != ly)
+		return lx > ly ? -1 : 1;
+	return x->a < y->a ? -1 : x->a > y->a;
+}
+
 static int by_key(const void *a, const void *b)
 {
 	const struct gcand *x = a, *y = b;
@@ -393,27 +407,35 @@ void es_groups_cover(struct es_engine *e)
 	if (n < 2)
 		return;
 	qsort(gc, n, sizeof(*gc), by_key);
+	/* runs of one key, longest first, each knowing whether its group exists */
+	struct grun *runs = e->gruns;
+	unsigned nr = 0;
+	for (unsigned a = 0; a < n;) {
+		unsigned b = a;
+		while (b < n && gc[b].key == gc[a].key)
+			b++;
+		uint16_t m[2] = {(uint16_t)(gc[a].key >> 48), (uint16_t)(gc[a].key >> 32)};
+		uint8_t wq[2] = {(uint8_t)(gc[a].key >> 8), (uint8_t)gc[a].key};
+		/* last tick's group keeps its stream: ties go to it */
+		runs[nr++] = (struct grun){a, b, lookup(e, m, wq, 2, set_hash(m, wq, 2)) >= 0 ? 0.5f : 0.0f};
+		a = b;
+	}
+	qsort(runs, nr, sizeof(*runs), by_len_desc);
 	for (;;) {
 		float best = 1.5f;
 		unsigned ba = 0, bb = 0;
-		for (unsigned a = 0; a < n;) {
-			unsigned b = a, count = 0;
-			while (b < n && gc[b].key == gc[a].key) {
-				count += e->people[gc[b].listener].defer;
-				b++;
+		for (unsigned r = 0; r < nr; r++) {
+			if ((float)(runs[r].b - runs[r].a) + 0.5f <= best)
+				break; /* no shorter run can win */
+			unsigned count = 0;
+			for (unsigned k = runs[r].a; k < runs[r].b; k++)
+				count += e->people[gc[k].listener].defer;
+			float score = (float)count + runs[r].bonus;
+			if (score > best) {
+				best = score;
+				ba = runs[r].a;
+				bb = runs[r].b;
 			}
-			if ((float)count > best - 0.5f) {
-				/* last tick's group keeps its stream: ties go to it */
-				uint16_t m[2] = {(uint16_t)(gc[a].key >> 48), (uint16_t)(gc[a].key >> 32)};
-				uint8_t wq[2] = {(uint8_t)(gc[a].key >> 8), (uint8_t)gc[a].key};
-				float score = (float)count + (lookup(e, m, wq, 2, set_hash(m, wq, 2)) >= 0 ? 0.5f : 0.0f);
-				if (score > best) {
-					best = score;
-					ba = a;
-					bb = b;
-				}
-			}
-			a = b;
 		}
 		if (bb == 0)
 			break;
