@@ -228,7 +228,9 @@ __attribute__((warn_unused_result)) int es_engine_push(struct es_engine *e, unsi
  *   `mix_stream`, swap its channels if mix_mirror, and add it.  When
  *   mix_stream differs from the previous tick's, the stream changed
  *   identity: reset the mix decoder (OPUS_RESET_STATE) first.  mix_stream
- *   is 0 when there is no mix.
+ *   is 0 when there is no mix.  A mix that stops (none this tick after one
+ *   last tick) is concealed once with opus_decode(NULL) and faded out
+ *   linearly across that frame, or it ends in a click.
  * - then es_limiter_run() the sum.
  * nvoices * frame + mix_len never exceeds ES_ENGINE_BUNDLE_MAX; for a thin
  * listener nvoices is 0 and the mix is at most 100 bytes (40 kbit/s).

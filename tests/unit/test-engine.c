@@ -91,6 +91,8 @@ struct client {
 	uint64_t got_ids;  /* forwarded speakers ever received (ids < 64) */
 	unsigned mixes;    /* mix frames ever received */
 	unsigned mirrored; /* of which mirrored */
+	bool mix_now, mix_was;
+	unsigned mix_swap;
 };
 
 static float rec[NREC][TICKS_MAX][2 * ES_FRAME]; /* recorded output */
@@ -180,12 +182,25 @@ static void client_tick(struct client *c, unsigned me, const struct es_engine_ou
 				c->acc[2 * i + 1] += d16[2 * i + 1 - sw] / 32768.0f;
 			}
 			c->mirrored += out->mix_mirror;
+			c->mix_swap = sw;
 		}
 		c->got = true;
+		c->mix_now = out->mix_len > 0;
 		c->nvoices = out->nvoices;
 		c->mix_len = (unsigned)out->mix_len;
 		c->bytes = (unsigned)bytes;
 	}
+	/* a mix that stopped: conceal once and fade it out across the frame */
+	if (c->mix_was && !(out && c->mix_now)) {
+		int n = opus_decode(c->mixdec, NULL, 0, d16, ES_FRAME, 0);
+		check_int_eq(n, ES_FRAME);
+		for (unsigned i = 0; i < ES_FRAME; i++) {
+			float g = 1.0f - (float)(i + 1) / ES_FRAME;
+			c->acc[2 * i] += g * d16[2 * i + c->mix_swap] / 32768.0f;
+			c->acc[2 * i + 1] += g * d16[2 * i + 1 - c->mix_swap] / 32768.0f;
+		}
+	}
+	c->mix_was = out && c->mix_now;
 	/* voices that vanished: conceal once, ramp out, forget */
 	for (unsigned i = 0; i < 16; i++) {
 		struct fvoice *v = &c->v[i];
