@@ -119,12 +119,47 @@ unsigned es_jitter_est_depth(const struct es_jitter_est *e, unsigned lo, unsigne
 struct es_engine;
 
 struct es_engine_config {
-	struct es_acoustics ac;
+	struct es_acoustics ac; /* ac.max_voices (K): 1..ES_ENGINE_K_MAX (4 or more for real use) */
 	unsigned max_people;   /* ids are 0 .. max_people-1 */
 	unsigned jitter_frames; /* speaker jitter buffer target depth, in ticks */
-	int bitrate;           /* stereo mix encoder bitrate, bit/s */
-	int complexity;        /* Opus complexity 0..10 */
+	int bitrate;           /* stereo mix encoder bitrate at load level 0, bit/s */
+	int complexity;        /* Opus complexity 0..10 at load level 0 */
+	/*
+	 * Stereo encoders in the pool (46 KB each), allocated by es_engine_new.
+	 * One serves one mix stream: a background mix shared by a group of
+	 * listeners, or a personal stream (thin link, or more than three voices
+	 * that must be exact).  When the pool is empty a listener sheds the
+	 * background and keeps its forwarded voices.  As many mono encoders
+	 * (about 25 KB each) serve speaker-group premixes.  0 (the default):
+	 * max(128, max_people / 4).
+	 */
+	unsigned max_streams;
+	float exact_m;         /* voices nearer than this are exact: never in a shared mix (4 m) */
+	float group_db;        /* a shared mix is within this many dB of each member's own gain (3) */
+	float group_deg;       /* ... and within this many degrees of its direction (30) */
+	float stage_gain;      /* level at which the stage is heard across the floor (0.5) */
+	int thin_bitrate;      /* thin-link stream bitrate, capped at ES_ENGINE_THIN_MAX_BPS */
+	/*
+	 * Before encoding, the engine estimates the tick's cost from its plan
+	 * (encodes at reference prices per load level) and steps the load level
+	 * up at once if the estimate exceeds this many microseconds (default
+	 * 10000, half the tick); 0 turns that guard off.
+	 */
+	unsigned tick_budget_us;
+	/*
+	 * Let one stereo mix serve listeners facing opposite ways: those for
+	 * whom it is right with left and right swapped get it with mix_mirror
+	 * set.  Only for clients that honour mix_mirror (the downlink bundle has
+	 * no field for it yet), so off by default.
+	 */
+	bool mirror_mixes;
 };
+
+#define ES_ENGINE_K_MAX 8          /* largest max_voices */
+#define ES_ENGINE_FORWARD_MAX 3    /* forwarded voices per listener per tick */
+#define ES_ENGINE_BUNDLE_MAX 2000  /* Opus bytes per listener per tick (100 kbit/s) */
+#define ES_ENGINE_THIN_MAX_BPS 40000
+#define ES_ENGINE_LOAD_MAX 3
 
 void es_engine_config_default(struct es_engine_config *cfg);
 
@@ -140,10 +175,57 @@ __attribute__((warn_unused_result)) int es_engine_move(struct es_engine *e, unsi
 /* Person flags for the engine. */
 enum {
 	ES_ENGINE_MUTED = 1u << 0,
-	ES_ENGINE_FOCUS = 1u << 1,
+	ES_ENGINE_FOCUS = 1u << 1, /* hears only whispers and the stage; heard by nobody */
+	ES_ENGINE_THIN = 1u << 2,  /* thin link: one server-rendered stream, <= 40 kbit/s */
+	/*
+	 * On stage: heard across the whole floor at stage_gain (or louder when
+	 * near), except inside closed rooms.  Standing in a stage room of the
+	 * floor plan has the same effect; the flag serves floors without one.
+	 */
+	ES_ENGINE_STAGE = 1u << 3,
 };
 
 __attribute__((warn_unused_result)) int es_engine_set_flags(struct es_engine *e, unsigned id, unsigned flags);
+
+/*
+ * Use floor plan f for walls, doors, rooms and the stage (NULL: open space
+ * everywhere, the default).  f is borrowed: the caller keeps ownership and
+ * keeps it alive until es_engine_free() or another es_engine_set_floor().
+ * The caller opens and closes doors on f directly; the engine reads the
+ * door states on every tick.  People's rooms are looked up again here and
+ * on every es_engine_add()/es_engine_move().
+ */
+struct es_floor;
+void es_engine_set_floor(struct es_engine *e, const struct es_floor *f);
+
+/*
+ * Whisper: while set, `from` is heard by `to` only, at full level whatever
+ * the distance and walls, and also from or into focus mode (a whisper is a
+ * deliberate act).  A closed door still isolates completely: a whisper does
+ * not cross it either way.  to = -1 ends the whisper.  -ENOENT if either is
+ * not present, -EINVAL if from == to.
+ */
+__attribute__((warn_unused_result)) int es_engine_whisper(struct es_engine *e, unsigned from, int to);
+
+/*
+ * Personal volume: `listener` hears `speaker` at `gain` times the normal
+ * level (0 silences, up to 4).  Each listener keeps a small table of
+ * ES_ENGINE_VOLUMES entries; gain 1 removes an entry.  -ENOSPC when full,
+ * -EINVAL on a bad gain, -ENOENT for an absent listener.
+ */
+#define ES_ENGINE_VOLUMES 8
+__attribute__((warn_unused_result)) int es_engine_set_volume(struct es_engine *e, unsigned listener, unsigned speaker, float gain);
+
+/*
+ * Load level 0 (best quality) .. ES_ENGINE_LOAD_MAX (cheapest): lower
+ * encoder complexity and bitrate.  The daemon may set a floor; the engine
+ * also adapts by itself from the tick cost the caller measured and reports
+ * with es_engine_report_tick_us() (the library has no clock).  The level in
+ * force is max(floor, adaptive).
+ */
+void es_engine_set_load_level(struct es_engine *e, unsigned level);
+void es_engine_report_tick_us(struct es_engine *e, unsigned us);
+unsigned es_engine_load_level(const struct es_engine *e);
 
 /*
  * Queue one uplink Opus frame from speaker id with its sequence number.
@@ -155,6 +237,28 @@ __attribute__((warn_unused_result)) int es_engine_push(struct es_engine *e, unsi
 /*
  * Output for one listener for one tick.  voices/mix point into engine
  * storage valid until the next es_engine_tick().
+ *
+ * What the client does with it (the daemon carries it in ES_MSG_AUDIO_DOWN):
+ * - voice[0..nvoices-1] are mono Opus frames: a speaker's own frame, or
+ *   (speaker >= max_people) the engine's premix of a few far voices that
+ *   reach this listener from about one direction, a "speaker group".  Both
+ *   are handled alike: keep one Opus decoder and one struct es_voice_state
+ *   per speaker id; decode the frame and es_render_voice() it at `gain` and
+ *   `azimuth` into the stereo accumulator.  A speaker forwarded last tick
+ *   and absent now (lost frame, moved into the mix or into a group, out of
+ *   earshot) is concealed once with opus_decode(NULL) and rendered at gain
+ *   0, which ramps it out; then its state is dropped.  Group ids are not
+ *   people: do not show them as such.
+ * - mix (if mix_len) is stereo Opus; decode it with the decoder of stream
+ *   `mix_stream`, swap its channels if mix_mirror, and add it.  When
+ *   mix_stream differs from the previous tick's, the stream changed
+ *   identity: reset the mix decoder (OPUS_RESET_STATE) first.  mix_stream
+ *   is 0 when there is no mix.  A mix that stops (none this tick after one
+ *   last tick) is concealed once with opus_decode(NULL) and faded out
+ *   linearly across that frame, or it ends in a click.
+ * - then es_limiter_run() the sum.
+ * nvoices * frame + mix_len never exceeds ES_ENGINE_BUNDLE_MAX; for a thin
+ * listener nvoices is 0 and the mix is at most 100 bytes (40 kbit/s).
  */
 struct es_engine_out {
 	unsigned listener;
@@ -162,13 +266,17 @@ struct es_engine_out {
 	struct {
 		unsigned speaker;
 		uint16_t seq;
-		float gain;
-		float azimuth;
+		float gain;     /* linear, includes personal volume */
+		float azimuth;  /* radians, + right, relative to the listener's facing */
 		const uint8_t *opus;
 		size_t len;
-	} voice[3];
+	} voice[ES_ENGINE_FORWARD_MAX];
 	const uint8_t *mix;
 	size_t mix_len;
+	uint32_t mix_stream;  /* identity of the mix stream, 0 = none */
+	unsigned mix_voices;  /* voices audible in the mix this tick */
+	bool mix_shared;      /* the mix is shared with other listeners */
+	bool mix_mirror;      /* swap the decoded mix's left and right (only with cfg.mirror_mixes) */
 };
 
 typedef void (*es_engine_emit_fn)(void *ud, const struct es_engine_out *out);
@@ -180,6 +288,14 @@ struct es_engine_stats {
 	unsigned listeners_silent, listeners_forward, listeners_mix;
 	unsigned encodes;    /* encodes this tick */
 	unsigned decodes;    /* decodes this tick */
+	/* this tick: */
+	unsigned listeners_shared;   /* of listeners_mix, those on a shared mix */
+	unsigned listeners_shed;     /* lost their background: encoder pool empty */
+	unsigned streams_shared, streams_personal;
+	unsigned forwarded;          /* forwarded voice entries */
+	unsigned group_encodes;      /* of encodes, mono speaker-group premixes */
+	uint64_t bytes_out;          /* Opus payload bytes emitted */
+	unsigned load_level;
 };
 
 /*

@@ -20,6 +20,19 @@ void es_limiter_init(struct es_limiter *l)
 void es_limiter_run(struct es_limiter *l, const float *acc, int16_t *out, size_t n)
 {
 	float g = l->gain;
+	if (g == 1.0f) {
+		/* the common case, nothing near full scale: a plain conversion */
+		float peak = 0.0f;
+		for (size_t i = 0; i < n; i++)
+			peak = fmaxf(peak, fabsf(acc[i]));
+		if (peak <= CEILING) {
+			for (size_t i = 0; i < n; i++) {
+				float v = acc[i] * 32768.0f;
+				out[i] = (int16_t)(v >= 0.0f ? v + 0.5f : v - 0.5f);
+			}
+			return;
+		}
+	}
 	for (size_t i = 0; i + 1 < n + 1; i += 2) {
 		float a = acc[i];
 		float b = i + 1 < n ? acc[i + 1] : 0.0f;

@@ -30,7 +30,8 @@ static void target(float gain, float azimuth, float *gl, float *gr, float *dl, f
 /* Sample at fractional delay d (0..ES_ITD_MAX) before index i of cur. */
 static inline float delayed(const float *hist, const float *cur, int i, float d)
 {
-	float pos = (float)i - d;
+	/* a ramp's rounding can leave d a hair below 0: never read ahead of i */
+	float pos = (float)i - (d > 0.0f ? d : 0.0f);
 	int i0 = (int)floorf(pos);
 	float frac = pos - (float)i0;
 	/* index < 0 reaches into the previous frame's tail: hist[ES_ITD_MAX + 1 + idx] */

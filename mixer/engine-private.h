@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The tick engine's insides, shared by engine.c (people, speakers, the tick
+ * driver), plan.c (who hears whom, and how it is delivered) and stream.c
+ * (the encoder pool: rendering and encoding mix streams).  Private to mixer/.
+ */
+#ifndef EARSHOT_ENGINE_PRIVATE_H
+#define EARSHOT_ENGINE_PRIVATE_H
+
+#include <opus.h>
+
+#include "earshot-mixer.h"
+#include "jitter.h"
+
+#define CAND_MAX 24 /* audible voices kept per listener per tick, loudest first */
+#define FWD_MAX ES_ENGINE_FORWARD_MAX
+#define K_MAX ES_ENGINE_K_MAX
+/*
+ * Forwarded frames are uplink frames (at most ES_JB_FRAME_MAX bytes each), so
+ * capping a mix at what is left of the bundle after three of them keeps every
+ * bundle within ES_ENGINE_BUNDLE_MAX by construction.
+ */
+#define MIX_MAX (ES_ENGINE_BUNDLE_MAX - FWD_MAX * ES_JB_FRAME_MAX)
+#define THIN_MAX (ES_ENGINE_THIN_MAX_BPS / 8 / 50) /* bytes per 20 ms */
+#define NO_ROOM (-1)
+
+#define DECIM_TAPS 48
+
+/* A decimating low-pass, 48 kHz to 48/factor kHz. */
+struct es_decim {
+	unsigned factor, ntaps;
+	float taps[DECIM_TAPS];
+};
+
+/* Per-level encoder settings of background streams. */
+struct level_set {
+	int rate;       /* encoder sample rate */
+	int complexity;
+	float bitrate;  /* times the configured bitrate */
+};
+
+/* One audible voice at one listener (or at a shared mix's reference place). */
+struct cand {
+	uint16_t id;
+	bool exact; /* nearer than exact_m, or a whisper: never in a shared mix */
+	float gain; /* linear, personal volume included */
+	float az;   /* radians, + right */
+	/* the same, precomputed for planning: ln gain, sin/cos az, folded az */
+	float lg, sn, cs, fold;
+};
+
+/* Where a voice is heard from: a listener, or a shared mix's reference. */
+struct place {
+	float x, y, facing;
+	int room;
+};
+
+/* A forwarded entry: a speaker's own frame, or a speaker group's premix. */
+struct fwd {
+	uint16_t id;   /* person id, or the group's wire id */
+	int16_t group; /* index into groups, -1: a person */
+	float gain, az;
+};
+
+#define GROUP_MEMBERS 6
+
+/*
+ * A speaker group: a premix of far voices that some listeners hear from
+ * about one direction, encoded once (mono) and forwarded to each of them as
+ * one voice with their own gain and direction (group.c).
+ */
+struct group {
+	bool used;
+	bool wanted;  /* forwarded to someone this tick: encode */
+	unsigned users; /* listeners it is forwarded to this tick */
+	uint32_t hash;
+	uint16_t vid; /* speaker id on the wire, >= max_people */
+	OpusEncoder *enc;
+	int level;
+	unsigned n;
+	uint16_t member[GROUP_MEMBERS]; /* sorted */
+	uint8_t wq[GROUP_MEMBERS];      /* weight, in steps of group_db down */
+	float w[GROUP_MEMBERS];         /* the same, linear */
+	int room;
+	uint16_t seq;
+	int rate;
+	struct es_limiter lim;
+	uint8_t pkt[ES_JB_FRAME_MAX];
+	int len;
+};
+
+/* Render state of one voice inside one mix stream. */
+struct slot {
+	int speaker; /* -1: free */
+	unsigned last_tick;
+	float last_az;
+	struct es_voice_state st;
+};
+
+struct person {
+	bool present;
+	float x, y, facing;
+	unsigned flags;
+	int whisper_to; /* -1: not whispering */
+	int room;       /* from the floor plan, NO_ROOM without one */
+	bool on_stage;
+
+	/* as a speaker */
+	struct es_jitter jb;
+	OpusDecoder *dec;
+	bool active;            /* has audio (frame or concealment) this tick */
+	const uint8_t *pkt;     /* this tick's own frame, NULL when concealed */
+	size_t pkt_len;
+	uint16_t seq;
+	float pcm[ES_FRAME];
+	/* the same at the low rate of the load level, when mixes are encoded below 48 kHz */
+	float pcm_lo[ES_FRAME / 3];
+	float lo_hist[DECIM_TAPS - 1];
+	int lo_rate;
+	unsigned lo_tick;
+
+	/* as a listener: personal volumes */
+	struct {
+		int speaker;
+		float gain;
+	} vol[ES_ENGINE_VOLUMES];
+
+	/* as a listener: this tick's plan */
+	unsigned ncand;
+	struct cand cand[CAND_MAX];
+	unsigned nm;              /* cand[0..nm-1]: what must be heard (K, 20 dB) */
+	unsigned nf;
+	uint8_t f[FWD_MAX];       /* indices into cand: forwarded */
+	unsigned nr;
+	uint8_t r[K_MAX];         /* indices into cand: needed in the mix */
+	bool personal;            /* needs a stream of its own */
+	bool defer;               /* four voices: waits for es_groups_cover() */
+	bool mirror;              /* this tick's mix is to be heard with left and right swapped */
+	bool mirror_fit;          /* scratch: how the last compatible() fitted */
+	unsigned nfe;
+	struct fwd fe[FWD_MAX];   /* what is forwarded, final */
+	int stream;               /* stream this tick, -1 none */
+
+	/* as a listener: last tick, for stickiness */
+	int prev_stream;
+	uint32_t prev_stream_id;
+	unsigned nprev_fwd;
+	uint16_t prev_fwd[FWD_MAX];
+};
+
+/*
+ * One encoder of the pool and the mix stream it currently carries.  A slot
+ * keeps its encoder for life; a stream keeps its slot while it has members,
+ * so a client's decoder sees one continuous Opus stream.
+ */
+struct stream {
+	bool used;
+	uint32_t id;       /* changes when the slot starts a new stream */
+	OpusEncoder *enc;
+	int level;         /* load level the encoder is set to, -1 unknown */
+	int owner;         /* personal stream of this listener, -1: shared */
+	bool thin;
+	bool fixed;        /* shared, one voice at a gain and direction fixed for life (no place) */
+	struct place ref;  /* shared: where its gains and directions are taken */
+	unsigned nset;
+	uint16_t set[K_MAX]; /* shared: the voices it may carry (fixed for life) */
+	unsigned members;    /* listeners on it this tick */
+	/* what to render this tick */
+	unsigned nr;
+	struct cand r[K_MAX];
+	struct slot slots[K_MAX + 2];
+	struct es_limiter lim;
+	int rate;          /* encoder sample rate */
+	uint8_t pkt[MIX_MAX];
+	int len;
+};
+
+struct gcand;
+
+/* A run of one group key in the sorted pairs (group.c). */
+struct grun {
+	unsigned a, b;
+	float bonus;
+};
+
+/* One listener's view of one voice it could take from a mix (plan.c's cover). */
+struct view {
+	uint16_t voice, listener;
+	int room;
+	float lg, fold;
+};
+
+struct es_engine {
+	struct es_engine_config cfg;
+	struct view *views; /* scratch: max_people * K_MAX */
+	struct gcand *gcands; /* scratch: max_people * 6 */
+	struct grun *gruns;   /* scratch: as many */
+	const struct es_floor *floor; /* borrowed, may be NULL */
+	struct person *people;
+	unsigned *active; /* ids of active speakers this tick */
+	unsigned nactive;
+	/* the same, as arrays for the listener loop: position, and whether only distance decides */
+	float *ax, *ay;
+	bool *plain;
+	struct stream *streams;
+	struct group *groups;
+	int16_t *group_ht; /* member-set hash -> group index, -1 empty */
+	unsigned group_ht_size;
+	unsigned ngroups_max;
+	uint16_t next_vid;
+	unsigned *order; /* scratch: listener ids */
+	uint32_t next_stream_id;
+	unsigned level_floor, level_adapt;
+	float cost_avg; /* smoothed reported tick cost, us */
+	float group_ratio, group_rad; /* group_db and group_deg, as used */
+	unsigned k_eff;               /* K in force this tick */
+	unsigned calm_ticks;
+	struct es_engine_stats stats;
+	struct es_decim decim16, decim8;
+	float acc[2 * ES_FRAME];
+	float lowf[2 * ES_FRAME];
+	int16_t pcm16[2 * ES_FRAME];
+	opus_int16 dec16[ES_FRAME];
+};
+
+/* plan.c */
+void es_place_person(struct es_engine *e, struct person *p);
+void es_plan_listeners(struct es_engine *e);
+void es_plan_streams(struct es_engine *e);
+bool es_voice_at(const struct es_engine *e, const struct place *p, int listener, unsigned sid, struct cand *c);
+void es_cand_derive(struct cand *c);
+const struct cand *es_find_cand(const struct person *l, unsigned id);
+float es_fold(float az);
+
+/* group.c */
+int es_groups_init(struct es_engine *e);
+void es_groups_clear(struct es_engine *e);
+void es_groups_begin(struct es_engine *e);
+void es_groups_cover(struct es_engine *e);
+struct gcand *es_gcands_new(unsigned max_people);
+struct grun *es_gruns_new(unsigned max_people);
+bool es_groups_forward(struct es_engine *e, struct person *l);
+__attribute__((warn_unused_result)) int es_groups_run(struct es_engine *e);
+
+/* stream.c */
+int es_streams_init(struct es_engine *e);
+void es_streams_clear(struct es_engine *e);
+int es_stream_alloc(struct es_engine *e, int owner, const struct place *ref);
+void es_stream_release(struct es_engine *e, unsigned i);
+__attribute__((warn_unused_result)) int es_streams_run(struct es_engine *e, unsigned tick);
+void es_streams_forget_speaker(struct es_engine *e, unsigned id);
+
+/* decimate.c */
+void es_decim_init(struct es_decim *d, unsigned factor);
+void es_decimate(const struct es_decim *d, float *hist, const float *in, unsigned ch, float *out);
+
+/* stream.c: settings per load level; and encode at the level's rate */
+const struct level_set *es_level_set(unsigned level);
+/*
+ * Limit and encode this stream's frame: e->acc (48 kHz) when rate is
+ * ES_RATE, else e->lowf (already at `rate`).  ch channels, interleaved.
+ */
+__attribute__((warn_unused_result)) int es_encode_at(struct es_engine *e, OpusEncoder *enc, int rate,
+						     struct es_limiter *lim, unsigned ch, uint8_t *pkt, int cap);
+/* Decimate every active speaker to the load level's rate, if it is below 48 kHz. */
+void es_speakers_lowrate(struct es_engine *e, unsigned tick);
+
+static inline unsigned es_level(const struct es_engine *e)
+{
+	return e->level_floor > e->level_adapt ? e->level_floor : e->level_adapt;
+}
+
+#endif

@@ -1,0 +1,602 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Who hears whom, and how it is delivered.
+ *
+ * For every listener, every tick: the audible voices with their gain and
+ * direction (distance, walls and doors, stage, whisper, focus, personal
+ * volume), the K loudest of them minus those 20 dB under the loudest, and a
+ * split of that set into
+ *   - up to three voices forwarded as the speakers' own packets: the exact
+ *     (near, or whispered) ones first, then the loudest, with a little
+ *     preference for what was forwarded last tick so voices do not flap
+ *     between packet and mix;
+ *   - the rest, which needs something encoded.  First choice: premix far
+ *     voices that come from about one direction into speaker groups
+ *     (group.c), forwarded as one entry each, so that three entries carry
+ *     it all.  Else a stereo background mix, shared by every listener for
+ *     whom each of its voices is within group_db and group_deg of what they
+ *     would hear exactly (optionally with left and right swapped, for those
+ *     facing the other way), so one render and one encode serve a group;
+ *     a mix of one voice is placed at the centre of its listeners by a
+ *     greedy cover.  Only when that cannot hold (more than three voices
+ *     that must be exact, or a thin link) does a listener get a personal
+ *     stream.
+ *
+ * Shared mixes are sticky: a listener stays on last tick's stream while it
+ * still fits, so its client decodes one continuous Opus stream.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine-private.h"
+
+static float personal_volume(const struct person *l, unsigned sid)
+{
+	for (unsigned v = 0; v < ES_ENGINE_VOLUMES; v++)
+		if (l->vol[v].speaker == (int)sid)
+			return l->vol[v].gain;
+	return 1.0f;
+}
+
+void es_place_person(struct es_engine *e, struct person *p)
+{
+	p->room = NO_ROOM;
+	p->on_stage = false;
+	if (!e->floor)
+		return;
+	int r = es_floor_room_at(e->floor, p->x, p->y);
+	if (r < 0)
+		return;
+	p->room = r;
+	p->on_stage = es_floor_room_kind(e->floor, (unsigned)r) == ES_ROOM_STAGE;
+}
+
+/* A room with no open door: nothing gets in or out. */
+static bool room_closed(const struct es_floor *f, int room)
+{
+	if (room < 0)
+		return false;
+	const unsigned *doors;
+	int n = es_floor_room_doors(f, (unsigned)room, &doors);
+	for (int i = 0; i < n; i++)
+		if (es_floor_door_is_open(f, doors[i]))
+			return false;
+	return true;
+}
+
+/* Is there a closed room between the two?  Then nothing passes, whatever else applies. */
+static bool isolated(const struct es_engine *e, int room_a, int room_b)
+{
+	return e->floor && room_a != room_b && (room_closed(e->floor, room_a) || room_closed(e->floor, room_b));
+}
+
+/*
+ * Walls and doors between a place and a speaker: a gain factor (exactly 0
+ * through a closed door), where the sound appears to come from (the door it
+ * comes through) and the length of its path.  Without a floor plan sound
+ * travels freely.
+ */
+static float path_factor(const struct es_engine *e, const struct place *p, const struct person *s, float *ax, float *ay,
+			 float *len)
+{
+	if (!e->floor) {
+		*ax = s->x;
+		*ay = s->y;
+		*len = hypotf(s->x - p->x, s->y - p->y);
+		return 1.0f;
+	}
+	return es_floor_path(e->floor, s->x, s->y, p->x, p->y, ax, ay, len);
+}
+
+bool es_voice_at(const struct es_engine *e, const struct place *p, int listener, unsigned sid, struct cand *c)
+{
+	const struct person *s = &e->people[sid];
+	const struct person *l = listener >= 0 ? &e->people[listener] : NULL;
+	bool stage = s->on_stage || (s->flags & ES_ENGINE_STAGE);
+	const struct es_acoustics *ac = &e->cfg.ac;
+	float dx = s->x - p->x, dy = s->y - p->y;
+	float d2 = dx * dx + dy * dy;
+	float ax, ay, g;
+
+	if (s->whisper_to >= 0) {
+		/* a whisper reaches its one listener at full level, nobody else */
+		if (listener != s->whisper_to)
+			return false;
+		if (isolated(e, p->room, s->room))
+			return false; /* ... but not through a closed door */
+		c->id = (uint16_t)sid;
+		c->exact = true;
+		c->gain = personal_volume(l, sid);
+		c->az = es_azimuth(p->x, p->y, p->facing, s->x, s->y);
+		return c->gain > 0.0f;
+	}
+	bool focus = l && (l->flags & ES_ENGINE_FOCUS);
+	if (focus && !stage)
+		return false;
+	bool in_range = d2 < ac->range_m * ac->range_m;
+	if (!in_range && !stage)
+		return false;
+	float d = sqrtf(d2), len = d;
+	float f = in_range && !focus ? path_factor(e, p, s, &ax, &ay, &len) : 0.0f;
+	g = f > 0.0f ? es_distance_gain(ac, len) * f : 0.0f;
+	if (stage && g < e->cfg.stage_gain && !isolated(e, p->room, s->room)) {
+		/* the stage is heard floor-wide at a fixed level, from the stage */
+		g = e->cfg.stage_gain;
+		ax = s->x;
+		ay = s->y;
+	}
+	if (l)
+		g *= personal_volume(l, sid);
+	if (!(g > 0.0f))
+		return false; /* out of range, behind a wall, or a closed door: exactly nothing */
+	c->id = (uint16_t)sid;
+	c->exact = d < e->cfg.exact_m;
+	c->gain = g;
+	c->az = es_azimuth(p->x, p->y, p->facing, ax, ay);
+	return true;
+}
+
+void es_cand_derive(struct cand *c)
+{
+	c->lg = logf(c->gain);
+	c->sn = sinf(c->az);
+	c->cs = cosf(c->az);
+	c->fold = asinf(c->sn);
+}
+
+static void insert_cand(struct person *l, const struct cand *c)
+{
+	unsigned pos = l->ncand < CAND_MAX ? l->ncand++ : CAND_MAX;
+	while (pos > 0 && l->cand[pos - 1].gain < c->gain) {
+		if (pos < CAND_MAX)
+			l->cand[pos] = l->cand[pos - 1];
+		pos--;
+	}
+	if (pos < CAND_MAX)
+		l->cand[pos] = *c;
+}
+
+static bool was_forwarded(const struct person *l, unsigned id)
+{
+	for (unsigned k = 0; k < l->nprev_fwd; k++)
+		if (l->prev_fwd[k] == id)
+			return true;
+	return false;
+}
+
+/* Pick the forwarded voices among cand[0..nm-1]; the rest go to the mix. */
+static void split(struct es_engine *e, struct person *l)
+{
+	float score[K_MAX];
+	unsigned nexact = 0;
+	for (unsigned i = 0; i < l->nm; i++) {
+		const struct cand *c = &l->cand[i];
+		nexact += c->exact;
+		/* exact voices first; 1.5 dB of loyalty to last tick's choice */
+		score[i] = c->gain * (was_forwarded(l, c->id) ? 1.19f : 1.0f) + (c->exact ? 1000.0f : 0.0f);
+	}
+	bool taken[K_MAX] = {false};
+	for (unsigned k = 0; k < FWD_MAX; k++) {
+		int best = -1;
+		for (unsigned i = 0; i < l->nm; i++)
+			if (!taken[i] && (best < 0 || score[i] > score[best]))
+				best = (int)i;
+		taken[best] = true;
+		l->f[l->nf++] = (uint8_t)best;
+	}
+	for (unsigned i = 0; i < l->nm; i++)
+		if (!taken[i])
+			l->r[l->nr++] = (uint8_t)i;
+	/* more exact voices than packets: the rest is rendered for this listener alone */
+	l->personal = nexact > FWD_MAX;
+	(void)e;
+}
+
+void es_plan_listeners(struct es_engine *e)
+{
+	/*
+	 * Under the heaviest load each mix carries at most four voices (the
+	 * least K may be): fewer listeners then need a mix at all.  Quality
+	 * goes before people do.
+	 */
+	unsigned k = e->cfg.ac.max_voices;
+	e->k_eff = es_level(e) >= ES_ENGINE_LOAD_MAX && k > 4 ? 4 : k;
+	const struct es_acoustics *ac = &e->cfg.ac;
+	float drop = powf(10.0f, -ac->drop_db / 20.0f);
+	for (unsigned lid = 0; lid < e->cfg.max_people; lid++) {
+		struct person *l = &e->people[lid];
+		if (!l->present)
+			continue;
+		l->ncand = l->nm = l->nf = l->nr = l->nfe = 0;
+		l->personal = false;
+		l->defer = false;
+		l->stream = -1;
+		struct place p = {l->x, l->y, l->facing, l->room};
+		float r2 = ac->range_m * ac->range_m;
+		for (unsigned k = 0; k < e->nactive; k++) {
+			/* most of the floor is out of earshot: decide that in a few instructions */
+			float dx = e->ax[k] - l->x, dy = e->ay[k] - l->y;
+			if (e->plain[k] && dx * dx + dy * dy >= r2)
+				continue;
+			unsigned sid = e->active[k];
+			struct cand c;
+			if (sid != lid && es_voice_at(e, &p, (int)lid, sid, &c))
+				insert_cand(l, &c);
+		}
+		if (l->ncand == 0)
+			continue;
+		l->nm = l->ncand < e->k_eff ? l->ncand : e->k_eff;
+		float floor_gain = l->cand[0].gain * drop;
+		while (l->nm > 1 && l->cand[l->nm - 1].gain < floor_gain)
+			l->nm--;
+		/* only those who hear more than can be forwarded are planned any further */
+		if (l->nm > FWD_MAX || (l->flags & ES_ENGINE_THIN))
+			for (unsigned i = 0; i < l->ncand; i++)
+				es_cand_derive(&l->cand[i]);
+		if (l->flags & ES_ENGINE_THIN) {
+			for (unsigned i = 0; i < l->nm; i++)
+				l->r[l->nr++] = (uint8_t)i;
+			l->personal = true;
+		} else if (l->nm <= FWD_MAX) {
+			for (unsigned i = 0; i < l->nm; i++)
+				l->f[l->nf++] = (uint8_t)i;
+		} else {
+			/* four voices: es_groups_cover() may find a pair shared by many; else the same as below */
+			split(e, l);
+			l->defer = !l->personal && l->nm == FWD_MAX + 1;
+			if (!l->defer && es_groups_forward(e, l))
+				continue;
+		}
+	}
+}
+
+float es_fold(float az)
+{
+	/* a stereo render cannot tell front from back: compare what is heard */
+	return asinf(sinf(az));
+}
+
+const struct cand *es_find_cand(const struct person *l, unsigned id)
+{
+	for (unsigned i = 0; i < l->ncand; i++)
+		if (l->cand[i].id == id)
+			return &l->cand[i];
+	return NULL;
+}
+
+static bool in_stream(const struct stream *st, unsigned id)
+{
+	for (unsigned j = 0; j < st->nr; j++)
+		if (st->r[j].id == id)
+			return true;
+	return false;
+}
+
+/*
+ * May listener l take shared stream st for its mix?  Everything st carries
+ * must be something l hears, not exact for it, within group_db and
+ * group_deg of l's own gain and direction.  What l must hear and st does
+ * not carry is forwarded, so that must be at most three voices, and l's
+ * total stays within K.  The stream decides the split, not the listener:
+ * any voice that is not exact may go either way, which is what lets
+ * neighbours who hear slightly different sets share one mix.
+ */
+static bool compatible(const struct es_engine *e, struct person *l, const struct stream *st)
+{
+	l->mirror_fit = false;
+	if (st->ref.room != l->room || st->nr == 0)
+		return false;
+	unsigned out = 0;
+	for (unsigned i = 0; i < l->nm; i++)
+		out += !in_stream(st, l->cand[i].id);
+	if (out > FWD_MAX || out + st->nr > e->k_eff)
+		return false;
+	float max_ratio = e->group_ratio;
+	float max_rad = e->group_rad;
+	/* as it is, or (if the client can) with left and right swapped */
+	bool plain = true, mirrored = e->cfg.mirror_mixes;
+	for (unsigned j = 0; j < st->nr; j++) {
+		const struct cand *sc = &st->r[j];
+		const struct cand *lc = es_find_cand(l, sc->id);
+		if (!lc || lc->exact)
+			return false;
+		if (sc->gain > lc->gain * max_ratio || lc->gain > sc->gain * max_ratio)
+			return false;
+		plain = plain && fabsf(sc->fold - lc->fold) <= max_rad;
+		mirrored = mirrored && fabsf(sc->fold + lc->fold) <= max_rad;
+		if (!plain && !mirrored)
+			return false;
+	}
+	l->mirror_fit = !plain;
+	return true;
+}
+
+/* What a shared stream carries this tick: its voices that speak, as heard at its place. */
+static void shared_voices(const struct es_engine *e, struct stream *st)
+{
+	if (st->fixed) {
+		unsigned id = st->set[0];
+		st->nr = id < e->cfg.max_people && e->people[id].present && e->people[id].active;
+		return;
+	}
+	st->nr = 0;
+	for (unsigned i = 0; i < st->nset; i++) {
+		unsigned id = st->set[i];
+		if (id >= e->cfg.max_people || !e->people[id].present || !e->people[id].active)
+			continue;
+		struct cand c;
+		if (es_voice_at(e, &st->ref, -1, id, &c)) {
+			es_cand_derive(&c);
+			st->r[st->nr++] = c;
+		}
+	}
+}
+
+static int by_need_desc(const void *a, const void *b, void *ud)
+{
+	const struct es_engine *e = ud;
+	unsigned na = e->people[*(const unsigned *)a].nr, nb = e->people[*(const unsigned *)b].nr;
+	if (na != nb)
+		return na > nb ? -1 : 1;
+	return *(const unsigned *)a < *(const unsigned *)b ? -1 : 1;
+}
+
+static bool near_ref(const struct stream *st, const struct person *l)
+{
+	if (st->fixed)
+		return true;
+	float dx = st->ref.x - l->x, dy = st->ref.y - l->y;
+	return dx * dx + dy * dy < 64.0f;
+}
+
+/* Put l on stream i; for a shared stream, forward exactly what it lacks. */
+static void join(struct es_engine *e, struct person *l, unsigned i)
+{
+	struct stream *st = &e->streams[i];
+	l->stream = (int)i;
+	l->mirror = st->owner < 0 && l->mirror_fit;
+	st->members++;
+	if (st->owner >= 0)
+		return;
+	l->nf = l->nr = 0;
+	for (unsigned k = 0; k < l->nm; k++) {
+		if (in_stream(st, l->cand[k].id))
+			l->r[l->nr++] = (uint8_t)k;
+		else
+			l->f[l->nf++] = (uint8_t)k;
+	}
+}
+
+/* Open a shared stream at l's place for l's mix voices; false if l cannot use it. */
+static bool open_shared(struct es_engine *e, unsigned lid)
+{
+	struct person *l = &e->people[lid];
+	struct place p = {l->x, l->y, l->facing, l->room};
+	int i = es_stream_alloc(e, -1, &p);
+	if (i < 0)
+		return false;
+	struct stream *st = &e->streams[i];
+	st->nset = 0;
+	for (unsigned k = 0; k < l->nr; k++)
+		st->set[st->nset++] = l->cand[l->r[k]].id;
+	shared_voices(e, st);
+	if (!compatible(e, l, st)) {
+		/* personal volume (or a whisper) makes l's own view differ */
+		es_stream_release(e, (unsigned)i);
+		return false;
+	}
+	join(e, l, (unsigned)i);
+	return true;
+}
+
+static int by_room_voice(const void *a, const void *b)
+{
+	const struct view *x = a, *y = b;
+	if (x->room != y->room)
+		return x->room < y->room ? -1 : 1;
+	if (x->voice != y->voice)
+		return x->voice < y->voice ? -1 : 1;
+	return x->listener < y->listener ? -1 : x->listener > y->listener;
+}
+
+static bool in_box(const struct view *v, float lg, float fold, float tg, float ta)
+{
+	return fabsf(v->lg - lg) <= tg && fabsf(v->fold - fold) <= ta;
+}
+
+/*
+ * Listeners who must hear exactly one voice more than can be forwarded may
+ * take any one of their voices that is not exact from a mix.  Seen as
+ * points (level, folded direction) per voice, listeners whose points for
+ * one voice lie within the tolerances of a common centre can share one
+ * stream carrying that voice at the centre's gain and direction.  A greedy
+ * cover picks the voice and centre that serve the most listeners still
+ * waiting, again and again while a stream would serve two or more; the
+ * rest are left to the general path.  Rendering at the centre of its
+ * listeners, rather than at the first listener's seat, uses the whole
+ * tolerance both ways.
+ */
+static void cover_single(struct es_engine *e, unsigned *nwait)
+{
+	struct view *vw = e->views;
+	unsigned nv = 0;
+	for (unsigned w = 0; w < *nwait; w++) {
+		struct person *l = &e->people[e->order[w]];
+		if (l->personal || l->nm != FWD_MAX + 1)
+			continue;
+		for (unsigned i = 0; i < l->nm; i++) {
+			if (l->cand[i].exact)
+				continue;
+			vw[nv++] = (struct view){l->cand[i].id, (uint16_t)e->order[w], l->room, l->cand[i].lg, l->cand[i].fold};
+			/* mirrored, it may also share a mix made for someone facing the other way */
+			if (e->cfg.mirror_mixes && fabsf(l->cand[i].fold) > 0.01f)
+				vw[nv++] = (struct view){l->cand[i].id, (uint16_t)e->order[w], l->room, l->cand[i].lg,
+							 -l->cand[i].fold};
+		}
+	}
+	if (nv < 2)
+		return;
+	qsort(vw, nv, sizeof(*vw), by_room_voice);
+	float tg = logf(e->group_ratio), ta = e->group_rad;
+	for (;;) {
+		unsigned best = 1, ba = 0, bb = 0;
+		float bg = 0.0f, bf = 0.0f;
+		for (unsigned a = 0; a < nv;) {
+			unsigned b = a;
+			while (b < nv && vw[b].room == vw[a].room && vw[b].voice == vw[a].voice)
+				b++;
+			for (unsigned q = a; q < b && b - a > best; q++) {
+				if (e->people[vw[q].listener].stream >= 0)
+					continue;
+				float lo_g = vw[q].lg, hi_g = lo_g, lo_a = vw[q].fold, hi_a = lo_a;
+				for (unsigned p = a; p < b; p++)
+					if (e->people[vw[p].listener].stream < 0 && in_box(&vw[p], vw[q].lg, vw[q].fold, tg, ta)) {
+						lo_g = fminf(lo_g, vw[p].lg);
+						hi_g = fmaxf(hi_g, vw[p].lg);
+						lo_a = fminf(lo_a, vw[p].fold);
+						hi_a = fmaxf(hi_a, vw[p].fold);
+					}
+				float cg = 0.5f * (lo_g + hi_g), cf = 0.5f * (lo_a + hi_a);
+				unsigned count = 0;
+				for (unsigned p = a; p < b; p++)
+					count += e->people[vw[p].listener].stream < 0 && in_box(&vw[p], cg, cf, tg, ta);
+				if (count > best) {
+					best = count;
+					ba = a;
+					bb = b;
+					bg = cg;
+					bf = cf;
+				}
+			}
+			a = b;
+		}
+		if (best < 2)
+			break;
+		struct place ref = {0.0f, 0.0f, 0.0f, vw[ba].room};
+		int si = es_stream_alloc(e, -1, &ref);
+		if (si < 0)
+			break;
+		struct stream *st = &e->streams[si];
+		st->fixed = true;
+		st->nset = 1;
+		st->set[0] = vw[ba].voice;
+		st->r[0] = (struct cand){.id = vw[ba].voice, .exact = false, .gain = expf(bg), .az = bf};
+		es_cand_derive(&st->r[0]);
+		st->nr = 1;
+		for (unsigned p = ba; p < bb; p++) {
+			struct person *l = &e->people[vw[p].listener];
+			if (l->stream < 0 && in_box(&vw[p], bg, bf, tg, ta) && compatible(e, l, st))
+				join(e, l, (unsigned)si);
+		}
+		if (st->members == 0) {
+			es_stream_release(e, (unsigned)si);
+			break;
+		}
+	}
+	/* those served leave the queue */
+	unsigned k = 0;
+	for (unsigned w = 0; w < *nwait; w++)
+		if (e->people[e->order[w]].stream < 0)
+			e->order[k++] = e->order[w];
+	*nwait = k;
+}
+
+void es_plan_streams(struct es_engine *e)
+{
+	unsigned n = e->cfg.max_streams;
+	for (unsigned i = 0; i < n; i++) {
+		struct stream *st = &e->streams[i];
+		st->members = 0;
+		if (st->used && st->owner < 0)
+			shared_voices(e, st);
+	}
+
+	/* stay on last tick's stream while it still fits */
+	unsigned nwait = 0;
+	for (unsigned lid = 0; lid < e->cfg.max_people; lid++) {
+		struct person *l = &e->people[lid];
+		if (!l->present || l->nr == 0)
+			continue;
+		int ps = l->prev_stream;
+		if (ps >= 0) {
+			struct stream *st = &e->streams[ps];
+			if (st->used && st->id == l->prev_stream_id) {
+				if (l->personal ? st->owner == (int)lid && st->thin == !!(l->flags & ES_ENGINE_THIN)
+						: st->owner < 0 && compatible(e, l, st)) {
+					join(e, l, (unsigned)ps);
+					continue;
+				}
+			}
+		}
+		e->order[nwait++] = lid;
+	}
+
+	/*
+	 * The rest, neediest first: a stream opened for a listener who needs
+	 * three voices can serve neighbours who need one of them, not the
+	 * other way round.
+	 */
+	cover_single(e, &nwait);
+	qsort_r(e->order, nwait, sizeof(*e->order), by_need_desc, e);
+	for (unsigned w = 0; w < nwait; w++) {
+		unsigned lid = e->order[w];
+		struct person *l = &e->people[lid];
+		/* a personal stream left behind by this listener goes first */
+		if (l->prev_stream >= 0 && e->streams[l->prev_stream].used && e->streams[l->prev_stream].owner == (int)lid &&
+		    e->streams[l->prev_stream].members == 0)
+			es_stream_release(e, (unsigned)l->prev_stream);
+		/* four voices and nobody to share with: a premix of its own is a mono encode, a mix a stereo one */
+		if (l->defer && es_groups_forward(e, l))
+			continue;
+		if (!l->personal) {
+			bool done = false;
+			for (unsigned i = 0; i < n && !done; i++) {
+				struct stream *st = &e->streams[i];
+				if (st->used && st->owner < 0 && near_ref(st, l) && compatible(e, l, st)) {
+					join(e, l, i);
+					done = true;
+				}
+			}
+			if (done || open_shared(e, lid))
+				continue;
+		}
+		struct place p = {l->x, l->y, l->facing, l->room};
+		int i = es_stream_alloc(e, (int)lid, &p);
+		if (i < 0) {
+			/* no encoder left: keep the forwarded voices, shed the mix */
+			e->stats.listeners_shed++;
+			l->nr = 0;
+			continue;
+		}
+		join(e, l, (unsigned)i);
+	}
+
+	/* what is forwarded, for those not already served by speaker groups */
+	for (unsigned lid = 0; lid < e->cfg.max_people; lid++) {
+		struct person *l = &e->people[lid];
+		if (!l->present || l->nfe)
+			continue;
+		for (unsigned k = 0; k < l->nf; k++) {
+			const struct cand *c = &l->cand[l->f[k]];
+			l->fe[l->nfe++] = (struct fwd){c->id, -1, c->gain, c->az};
+		}
+	}
+
+	/* personal streams render their listener's voices exactly; idle streams end */
+	for (unsigned i = 0; i < n; i++) {
+		struct stream *st = &e->streams[i];
+		if (!st->used)
+			continue;
+		if (st->members == 0) {
+			es_stream_release(e, i);
+			continue;
+		}
+		if (st->owner >= 0) {
+			const struct person *l = &e->people[st->owner];
+			st->nr = 0;
+			for (unsigned k = 0; k < l->nr; k++)
+				st->r[st->nr++] = l->cand[l->r[k]];
+		}
+	}
+}

@@ -1,0 +1,316 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The encoder pool and the mix streams it carries: render, limit, encode.
+ *
+ * Stereo encoders are 46 KB each and most people, most of the time, need
+ * none (they hear nobody, or only forwarded voices), so the engine owns a
+ * fixed pool allocated up front.  A stream holds its encoder for as long as
+ * it has listeners; a new stream on a reused encoder starts from a reset
+ * state under a new id, which tells the client to reset its decoder too.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine-private.h"
+
+#define NSLOTS (K_MAX + 2)
+
+/*
+ * Encoder settings per load level.  Complexity is where the time goes
+ * (stereo 20 ms: 84 us at 0, 163 at 5, 287 at 10 on the reference box), and
+ * past that the sample rate: at 16 and 8 kHz SILK costs a third to a half
+ * of the 48 kHz price.  Only mixes shed quality this way; near voices are
+ * forwarded untouched whatever the load.
+ */
+static const struct level_set levels[ES_ENGINE_LOAD_MAX + 1] = {
+	{48000, 10, 1.0f}, /* complexity: the configured one */
+	{48000, 2, 0.85f},
+	{16000, 1, 0.75f},
+	{8000, 0, 0.65f},
+};
+
+const struct level_set *es_level_set(unsigned level)
+{
+	return &levels[level > ES_ENGINE_LOAD_MAX ? ES_ENGINE_LOAD_MAX : level];
+}
+
+/* The decimation factor of a rate below 48 kHz (1 at 48 kHz). */
+static unsigned factor_of(int rate)
+{
+	return rate >= ES_RATE ? 1u : (unsigned)(ES_RATE / rate);
+}
+
+int es_encode_at(struct es_engine *e, OpusEncoder *enc, int rate, struct es_limiter *lim, unsigned ch, uint8_t *pkt,
+		 int cap)
+{
+	unsigned f = factor_of(rate), n = ES_FRAME / f;
+	es_limiter_run(lim, f == 1 ? e->acc : e->lowf, e->pcm16, ch * n);
+	return opus_encode(enc, e->pcm16, (int)n, pkt, cap);
+}
+
+/*
+ * Under load the mixes are made at the encoder's low rate: each speaker is
+ * band-limited and decimated once, here, rather than every mix it is in at
+ * 48 kHz.  A speaker who was not decimated last tick at this rate starts
+ * with an empty filter history.
+ */
+void es_speakers_lowrate(struct es_engine *e, unsigned tick)
+{
+	int rate = es_level_set(es_level(e))->rate;
+	if (rate >= ES_RATE)
+		return;
+	const struct es_decim *d = rate == 16000 ? &e->decim16 : &e->decim8;
+	for (unsigned k = 0; k < e->nactive; k++) {
+		struct person *p = &e->people[e->active[k]];
+		if (p->lo_rate != rate || p->lo_tick + 1 != tick)
+			memset(p->lo_hist, 0, sizeof(p->lo_hist));
+		es_decimate(d, p->lo_hist, p->pcm, 1, p->pcm_lo);
+		p->lo_rate = rate;
+		p->lo_tick = tick;
+	}
+}
+
+/* es_render_voice()'s fractional delay, on n-sample frames. */
+static inline float delayed_lo(const float *hist, const float *cur, int i, float d)
+{
+	float pos = (float)i - (d > 0.0f ? d : 0.0f);
+	int i0 = (int)floorf(pos);
+	float frac = pos - (float)i0;
+	float a = i0 >= 0 ? cur[i0] : hist[ES_ITD_MAX + 1 + i0];
+	if (frac == 0.0f)
+		return a;
+	float b = i0 + 1 >= 0 ? cur[i0 + 1] : hist[ES_ITD_MAX + 2 + i0];
+	return a + (b - a) * frac;
+}
+
+/*
+ * es_render_voice() at a rate f times below 48 kHz, on n samples: the same
+ * equal-power pan and ramps, the interaural delay in samples of this rate.
+ * A stream renders at one rate for life (a new rate is a new stream), so
+ * the state's delays and history are always in this rate's samples.
+ */
+static void render_lo(struct es_voice_state *st, const float *mono, unsigned n, unsigned f, float gain, float az,
+		      float *acc)
+{
+	float lat = sinf(az), theta = (lat + 1.0f) * (float)M_PI_4;
+	float gl = gain * cosf(theta), gr = gain * sinf(theta);
+	float itd = fabsf(lat) * (float)ES_ITD_MAX / (float)f;
+	float dl = lat > 0.0f ? itd : 0.0f, dr = lat < 0.0f ? itd : 0.0f;
+	if (!st->primed) {
+		st->gain_l = st->gain_r = 0.0f;
+		st->delay_l = dl;
+		st->delay_r = dr;
+		st->primed = true;
+	}
+	float inv = 1.0f / (float)n;
+	float sgl = (gl - st->gain_l) * inv, sgr = (gr - st->gain_r) * inv;
+	float sdl = (dl - st->delay_l) * inv, sdr = (dr - st->delay_r) * inv;
+	float cgl = st->gain_l, cgr = st->gain_r, cdl = st->delay_l, cdr = st->delay_r;
+	for (unsigned i = 0; i < n; i++) {
+		cgl += sgl;
+		cgr += sgr;
+		cdl += sdl;
+		cdr += sdr;
+		acc[2 * i] += delayed_lo(st->hist, mono, (int)i, cdl) * cgl;
+		acc[2 * i + 1] += delayed_lo(st->hist, mono, (int)i, cdr) * cgr;
+	}
+	st->gain_l = gl;
+	st->gain_r = gr;
+	st->delay_l = dl;
+	st->delay_r = dr;
+	memcpy(st->hist, mono + n - (ES_ITD_MAX + 1), sizeof(st->hist));
+}
+
+static int setup_encoder(OpusEncoder *enc, int rate, unsigned ch)
+{
+	if (opus_encoder_init(enc, rate, (int)ch, OPUS_APPLICATION_VOIP) != OPUS_OK ||
+	    opus_encoder_ctl(enc, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE)) != OPUS_OK ||
+	    opus_encoder_ctl(enc, OPUS_SET_INBAND_FEC(1)) != OPUS_OK ||
+	    opus_encoder_ctl(enc, OPUS_SET_PACKET_LOSS_PERC(5)) != OPUS_OK)
+		return -EIO;
+	return 0;
+}
+
+int es_streams_init(struct es_engine *e)
+{
+	e->streams = calloc(e->cfg.max_streams, sizeof(*e->streams));
+	if (!e->streams)
+		return -ENOMEM;
+	for (unsigned i = 0; i < e->cfg.max_streams; i++) {
+		struct stream *st = &e->streams[i];
+		int err;
+		st->enc = opus_encoder_create(ES_RATE, 2, OPUS_APPLICATION_VOIP, &err);
+		if (err != OPUS_OK || !st->enc || setup_encoder(st->enc, ES_RATE, 2) < 0)
+			goto err;
+		st->level = -1;
+		st->rate = ES_RATE;
+	}
+	return 0;
+err:
+	es_streams_clear(e);
+	return -ENOMEM;
+}
+
+void es_streams_clear(struct es_engine *e)
+{
+	if (!e->streams)
+		return;
+	for (unsigned i = 0; i < e->cfg.max_streams; i++)
+		if (e->streams[i].enc)
+			opus_encoder_destroy(e->streams[i].enc);
+	free(e->streams);
+	e->streams = NULL;
+}
+
+int es_stream_alloc(struct es_engine *e, int owner, const struct place *ref)
+{
+	for (unsigned i = 0; i < e->cfg.max_streams; i++) {
+		struct stream *st = &e->streams[i];
+		if (st->used)
+			continue;
+		OpusEncoder *enc = st->enc;
+		if (opus_encoder_ctl(enc, OPUS_RESET_STATE) != OPUS_OK)
+			return -EIO;
+		int level = st->level, rate = st->rate;
+		memset(st, 0, sizeof(*st));
+		st->enc = enc;
+		st->level = level;
+		st->rate = rate;
+		st->used = true;
+		if (++e->next_stream_id == 0)
+			++e->next_stream_id;
+		st->id = e->next_stream_id;
+		st->owner = owner;
+		st->thin = owner >= 0 && (e->people[owner].flags & ES_ENGINE_THIN);
+		st->ref = *ref;
+		st->len = 0;
+		for (unsigned s = 0; s < NSLOTS; s++)
+			st->slots[s].speaker = -1;
+		es_limiter_init(&st->lim);
+		return (int)i;
+	}
+	return -ENOSPC;
+}
+
+void es_stream_release(struct es_engine *e, unsigned i)
+{
+	e->streams[i].used = false;
+	e->streams[i].members = 0;
+	e->streams[i].len = 0;
+}
+
+void es_streams_forget_speaker(struct es_engine *e, unsigned id)
+{
+	for (unsigned i = 0; i < e->cfg.max_streams; i++) {
+		struct stream *st = &e->streams[i];
+		for (unsigned s = 0; s < NSLOTS; s++)
+			if (st->slots[s].speaker == (int)id)
+				st->slots[s].speaker = -1;
+		for (unsigned k = 0; k < st->nset; k++)
+			if (st->set[k] == id)
+				st->set[k] = UINT16_MAX; /* never present: ids are < 65535 */
+	}
+}
+
+static struct slot *find_slot(struct stream *st, unsigned id)
+{
+	for (unsigned s = 0; s < NSLOTS; s++)
+		if (st->slots[s].speaker == (int)id)
+			return &st->slots[s];
+	return NULL;
+}
+
+/*
+ * Render this tick's voices.  A voice that was in the stream last tick and
+ * is not now is rendered once more towards gain 0 (the render ramps across
+ * the frame), so leaving a mix is a fade, not a cut.
+ */
+static void render(struct es_engine *e, struct stream *st, unsigned tick)
+{
+	unsigned f = factor_of(st->rate), n = ES_FRAME / f;
+	float *acc = f == 1 ? e->acc : e->lowf;
+	memset(acc, 0, 2 * n * sizeof(float));
+	bool keep[NSLOTS] = {false};
+	for (unsigned k = 0; k < st->nr; k++) {
+		struct slot *sl = find_slot(st, st->r[k].id);
+		if (sl)
+			keep[sl - st->slots] = true;
+	}
+	for (unsigned s = 0; s < NSLOTS; s++) {
+		struct slot *sl = &st->slots[s];
+		if (sl->speaker < 0 || keep[s])
+			continue;
+		const struct person *sp = &e->people[sl->speaker];
+		if (sl->last_tick + 1 == tick && sp->present && sp->active) {
+			if (f == 1)
+				es_render_voice(&sl->st, sp->pcm, 0.0f, sl->last_az, acc);
+			else
+				render_lo(&sl->st, sp->pcm_lo, n, f, 0.0f, sl->last_az, acc);
+		}
+		sl->speaker = -1;
+	}
+	for (unsigned k = 0; k < st->nr; k++) {
+		const struct cand *c = &st->r[k];
+		struct slot *sl = find_slot(st, c->id);
+		if (!sl) {
+			sl = find_slot(st, (unsigned)-1);
+			if (!sl)
+				continue; /* cannot happen: NSLOTS > K_MAX */
+			sl->speaker = c->id;
+			es_voice_state_init(&sl->st);
+		}
+		sl->last_tick = tick;
+		sl->last_az = c->az;
+		const struct person *sp = &e->people[c->id];
+		if (f == 1)
+			es_render_voice(&sl->st, sp->pcm, c->gain, c->az, acc);
+		else
+			render_lo(&sl->st, sp->pcm_lo, n, f, c->gain, c->az, acc);
+	}
+}
+
+int es_streams_run(struct es_engine *e, unsigned tick)
+{
+	unsigned level = es_level(e);
+	for (unsigned i = 0; i < e->cfg.max_streams; i++) {
+		struct stream *st = &e->streams[i];
+		if (!st->used || st->members == 0)
+			continue;
+		if (st->level != (int)level) {
+			const struct level_set *ls = es_level_set(level);
+			if (ls->rate != st->rate) {
+				/* a new rate is a new stream: the client resets its decoder */
+				if (setup_encoder(st->enc, ls->rate, 2) < 0)
+					return -EIO;
+				st->rate = ls->rate;
+				for (unsigned s = 0; s < NSLOTS; s++)
+					st->slots[s].speaker = -1; /* render states are per rate */
+				es_limiter_init(&st->lim);
+				if (++e->next_stream_id == 0)
+					++e->next_stream_id;
+				st->id = e->next_stream_id;
+			}
+			int cx = ls->complexity < e->cfg.complexity ? ls->complexity : e->cfg.complexity;
+			int br = (int)((float)(st->thin ? e->cfg.thin_bitrate : e->cfg.bitrate) * ls->bitrate);
+			if (opus_encoder_ctl(st->enc, OPUS_SET_COMPLEXITY(cx)) != OPUS_OK ||
+			    opus_encoder_ctl(st->enc, OPUS_SET_BITRATE(br < 12000 ? 12000 : br)) != OPUS_OK)
+				return -EIO;
+			st->level = (int)level;
+		}
+		render(e, st, tick);
+		/* a thin stream is capped at 40 kbit/s whatever the encoder's rate control does */
+		int cap = st->thin ? THIN_MAX : MIX_MAX;
+		int n = es_encode_at(e, st->enc, st->rate, &st->lim, 2, st->pkt, cap);
+		e->stats.encodes++;
+		if (n < 0)
+			return -EIO;
+		st->len = n;
+		if (st->owner < 0)
+			e->stats.streams_shared++;
+		else
+			e->stats.streams_personal++;
+	}
+	return 0;
+}

@@ -1,0 +1,889 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The tick engine end to end, on the real codec: speakers send Opus frames
+ * of whole-cycle tones, the engine plans and encodes, and a model client
+ * decodes what is emitted exactly as the real one will (forwarded voices
+ * through es_render_voice() at the Q12 gain and decidegree azimuth of the
+ * wire, the mix through a stereo decoder reset on a new stream id, then the
+ * limiter).  Levels are measured per tone frequency (Goertzel), so one
+ * listener's output tells how loud, and from where, each voice arrived.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <opus.h>
+
+#include "earshot-mixer.h"
+#include "test.h"
+
+#define MAXP 64
+#define NREC 8        /* listeners whose output is recorded */
+#define TICKS_MAX 160
+
+static double db(double g)
+{
+	return 20.0 * log10(g);
+}
+
+/* ---- speakers ----------------------------------------------------------- */
+
+struct speaker {
+	OpusEncoder *enc;
+	float hz, amp;
+	unsigned phase;
+};
+
+static struct speaker spk[MAXP];
+
+static void speaker_init(unsigned id, float hz, float amp, int bitrate)
+{
+	int err;
+	struct speaker *s = &spk[id];
+	if (s->enc)
+		opus_encoder_destroy(s->enc);
+	s->enc = opus_encoder_create(ES_RATE, 1, OPUS_APPLICATION_AUDIO, &err);
+	check(err == OPUS_OK);
+	check(opus_encoder_ctl(s->enc, OPUS_SET_BITRATE(bitrate)) == OPUS_OK);
+	check(opus_encoder_ctl(s->enc, OPUS_SET_COMPLEXITY(10)) == OPUS_OK);
+	s->hz = hz;
+	s->amp = amp;
+	s->phase = 0;
+}
+
+static void speak(struct es_engine *e, unsigned id, uint32_t tick)
+{
+	struct speaker *s = &spk[id];
+	int16_t pcm[ES_FRAME];
+	for (unsigned i = 0; i < ES_FRAME; i++)
+		pcm[i] = (int16_t)lrintf(s->amp * 32767.0f * sinf(2.0f * (float)M_PI * s->hz * (float)(s->phase + i) / ES_RATE));
+	s->phase = (s->phase + ES_FRAME) % ES_RATE;
+	uint8_t pkt[400];
+	int n = opus_encode(s->enc, pcm, ES_FRAME, pkt, sizeof(pkt));
+	check(n > 0);
+	check_int_eq(es_engine_push(e, id, tick, pkt, (size_t)n), 0);
+}
+
+/* ---- the model client --------------------------------------------------- */
+
+struct fvoice {
+	int speaker; /* -1 free */
+	OpusDecoder *dec;
+	struct es_voice_state st;
+	bool now;
+	float gain, az;
+};
+
+struct client {
+	struct fvoice v[16];
+	OpusDecoder *mixdec;
+	uint32_t mix_stream;
+	struct es_limiter lim;
+	float acc[2 * ES_FRAME];
+	int16_t out[2 * ES_FRAME];
+	/* what arrived this tick */
+	bool got;
+	unsigned nvoices, mix_len, bytes;
+	bool self;
+	uint64_t got_ids;  /* forwarded speakers ever received (ids < 64) */
+	unsigned mixes;    /* mix frames ever received */
+	unsigned mirrored; /* of which mirrored */
+	bool mix_now, mix_was;
+	unsigned mix_swap;
+};
+
+static float rec[NREC][TICKS_MAX][2 * ES_FRAME]; /* recorded output */
+
+static struct client cl[MAXP];
+static unsigned tick_now;
+static struct es_engine *eng;
+
+static void client_init(struct client *c)
+{
+	int err;
+	memset(c, 0, sizeof(*c));
+	for (unsigned i = 0; i < 16; i++)
+		c->v[i].speaker = -1;
+	c->mixdec = opus_decoder_create(ES_RATE, 2, &err);
+	check(err == OPUS_OK);
+	es_limiter_init(&c->lim);
+}
+
+static void client_clear(struct client *c)
+{
+	for (unsigned i = 0; i < 16; i++)
+		if (c->v[i].dec)
+			opus_decoder_destroy(c->v[i].dec);
+	opus_decoder_destroy(c->mixdec);
+}
+
+static struct fvoice *voice_for(struct client *c, unsigned speaker)
+{
+	struct fvoice *free_v = NULL;
+	for (unsigned i = 0; i < 16; i++) {
+		if (c->v[i].speaker == (int)speaker)
+			return &c->v[i];
+		if (c->v[i].speaker < 0 && !free_v)
+			free_v = &c->v[i];
+	}
+	check(free_v);
+	int err;
+	if (!free_v->dec)
+		free_v->dec = opus_decoder_create(ES_RATE, 1, &err);
+	else
+		check(opus_decoder_ctl(free_v->dec, OPUS_RESET_STATE) == OPUS_OK);
+	free_v->speaker = (int)speaker;
+	es_voice_state_init(&free_v->st);
+	return free_v;
+}
+
+/* What the client does with one bundle (out may be NULL: nothing arrived). */
+static void client_tick(struct client *c, unsigned me, const struct es_engine_out *out)
+{
+	float pcm[ES_FRAME];
+	opus_int16 d16[2 * ES_FRAME];
+	memset(c->acc, 0, sizeof(c->acc));
+	for (unsigned i = 0; i < 16; i++)
+		c->v[i].now = false;
+	if (out) {
+		size_t bytes = out->mix_len;
+		for (unsigned k = 0; k < out->nvoices; k++) {
+			/* as on the wire: Q12 gain, decidegrees */
+			float gain = (float)lrintf(out->voice[k].gain * 4096.0f) / 4096.0f;
+			float az = (float)lrintf(out->voice[k].azimuth * 1800.0f / (float)M_PI) * (float)M_PI / 1800.0f;
+			struct fvoice *v = voice_for(c, out->voice[k].speaker);
+			int n = opus_decode(v->dec, out->voice[k].opus, (opus_int32)out->voice[k].len, d16, ES_FRAME, 0);
+			check_int_eq(n, ES_FRAME);
+			for (unsigned i = 0; i < ES_FRAME; i++)
+				pcm[i] = d16[i] / 32768.0f;
+			es_render_voice(&v->st, pcm, gain, az, c->acc);
+			v->now = true;
+			v->gain = gain;
+			v->az = az;
+			bytes += out->voice[k].len;
+			if (out->voice[k].speaker == me)
+				c->self = true;
+			if (out->voice[k].speaker < 64)
+				c->got_ids |= 1ull << out->voice[k].speaker;
+		}
+		if (out->mix_len) {
+			c->mixes++;
+			if (out->mix_stream != c->mix_stream)
+				check(opus_decoder_ctl(c->mixdec, OPUS_RESET_STATE) == OPUS_OK);
+			c->mix_stream = out->mix_stream;
+			int n = opus_decode(c->mixdec, out->mix, (opus_int32)out->mix_len, d16, ES_FRAME, 0);
+			check_int_eq(n, ES_FRAME);
+			unsigned sw = out->mix_mirror ? 1 : 0; /* mirrored: left is right */
+			for (unsigned i = 0; i < ES_FRAME; i++) {
+				c->acc[2 * i] += d16[2 * i + sw] / 32768.0f;
+				c->acc[2 * i + 1] += d16[2 * i + 1 - sw] / 32768.0f;
+			}
+			c->mirrored += out->mix_mirror;
+			c->mix_swap = sw;
+		}
+		c->got = true;
+		c->mix_now = out->mix_len > 0;
+		c->nvoices = out->nvoices;
+		c->mix_len = (unsigned)out->mix_len;
+		c->bytes = (unsigned)bytes;
+	}
+	/* a mix that stopped: conceal once and fade it out across the frame */
+	if (c->mix_was && !(out && c->mix_now)) {
+		int n = opus_decode(c->mixdec, NULL, 0, d16, ES_FRAME, 0);
+		check_int_eq(n, ES_FRAME);
+		for (unsigned i = 0; i < ES_FRAME; i++) {
+			float g = 1.0f - (float)(i + 1) / ES_FRAME;
+			c->acc[2 * i] += g * d16[2 * i + c->mix_swap] / 32768.0f;
+			c->acc[2 * i + 1] += g * d16[2 * i + 1 - c->mix_swap] / 32768.0f;
+		}
+	}
+	c->mix_was = out && c->mix_now;
+	/* voices that vanished: conceal once, ramp out, forget */
+	for (unsigned i = 0; i < 16; i++) {
+		struct fvoice *v = &c->v[i];
+		if (v->speaker < 0 || v->now)
+			continue;
+		int n = opus_decode(v->dec, NULL, 0, d16, ES_FRAME, 0);
+		check_int_eq(n, ES_FRAME);
+		for (unsigned j = 0; j < ES_FRAME; j++)
+			pcm[j] = d16[j] / 32768.0f;
+		es_render_voice(&v->st, pcm, 0.0f, v->az, c->acc);
+		v->speaker = -1;
+	}
+	es_limiter_run(&c->lim, c->acc, c->out, 2 * ES_FRAME);
+	if (tick_now < TICKS_MAX && me < NREC)
+		for (unsigned i = 0; i < 2 * ES_FRAME; i++)
+			rec[me][tick_now][i] = c->out[i] / 32768.0f;
+}
+
+static bool emitted[MAXP];
+
+static void on_emit(void *ud, const struct es_engine_out *out)
+{
+	(void)ud;
+	check(out->listener < MAXP);
+	check(!emitted[out->listener]); /* one bundle per listener per tick */
+	emitted[out->listener] = true;
+	client_tick(&cl[out->listener], out->listener, out);
+}
+
+/* ---- a scene ------------------------------------------------------------ */
+
+static bool present[MAXP], talking[MAXP];
+static unsigned emits[MAXP];
+
+static bool mirror_mixes;
+
+static struct es_engine *scene_new(unsigned k)
+{
+	struct es_engine_config cfg;
+	es_engine_config_default(&cfg);
+	cfg.max_people = MAXP;
+	cfg.ac.max_voices = k;
+	cfg.mirror_mixes = mirror_mixes;
+	struct es_engine *e = es_engine_new(&cfg);
+	check(e);
+	memset(present, 0, sizeof(present));
+	memset(talking, 0, sizeof(talking));
+	memset(emits, 0, sizeof(emits));
+	for (unsigned i = 0; i < MAXP; i++)
+		client_init(&cl[i]);
+	tick_now = 0;
+	eng = e;
+	return e;
+}
+
+static void scene_free(struct es_engine *e)
+{
+	for (unsigned i = 0; i < MAXP; i++)
+		client_clear(&cl[i]);
+	es_engine_free(e);
+}
+
+static void add(struct es_engine *e, unsigned id, float x, float y, float facing, float hz, bool talks)
+{
+	check_int_eq(es_engine_add(e, id, x, y, facing), 0);
+	present[id] = true;
+	talking[id] = talks;
+	if (talks)
+		speaker_init(id, hz, 0.3f, 64000);
+}
+
+static void run(struct es_engine *e, unsigned ticks)
+{
+	for (unsigned t = 0; t < ticks; t++, tick_now++) {
+		for (unsigned i = 0; i < MAXP; i++)
+			if (present[i] && talking[i])
+				speak(e, i, tick_now);
+		memset(emitted, 0, sizeof(emitted));
+		check_int_eq(es_engine_tick(e, on_emit, NULL), 0);
+		for (unsigned i = 0; i < MAXP; i++) {
+			if (!present[i])
+				continue;
+			if (emitted[i])
+				emits[i]++;
+			else
+				client_tick(&cl[i], i, NULL);
+		}
+	}
+}
+
+/* Power of a tone in one channel over ticks [from, to) of a listener's recording (Goertzel). */
+static double tone_power(unsigned id, unsigned ch, float hz, unsigned from, unsigned to)
+{
+	double w = 2.0 * M_PI * hz / ES_RATE, cw = 2.0 * cos(w), p = 0.0;
+	for (unsigned t = from; t < to; t++) {
+		double s1 = 0, s2 = 0;
+		for (unsigned i = 0; i < ES_FRAME; i++) {
+			double s0 = rec[id][t][2 * i + ch] + cw * s1 - s2;
+			s2 = s1;
+			s1 = s0;
+		}
+		double pw = s1 * s1 + s2 * s2 - cw * s1 * s2;
+		p += pw * 4.0 / ((double)ES_FRAME * ES_FRAME) / 2.0; /* mean square of a sine of that amplitude */
+	}
+	return p / (to - from);
+}
+
+/* Level of a tone at a listener, L+R power, in dB relative to the sender's tone. */
+static double level_db(unsigned id, float hz, float amp, unsigned from, unsigned to)
+{
+	double p = tone_power(id, 0, hz, from, to) + tone_power(id, 1, hz, from, to);
+	return 10.0 * log10(p / (amp * amp / 2.0) + 1e-30);
+}
+
+/* Lateral direction heard, as a folded azimuth in degrees, from the L/R balance. */
+static double heard_deg(unsigned id, float hz, unsigned from, unsigned to)
+{
+	double l = sqrt(tone_power(id, 0, hz, from, to)), r = sqrt(tone_power(id, 1, hz, from, to));
+	double theta = atan2(r, l);             /* 0 .. pi/2 */
+	double lat = theta / M_PI_4 - 1.0;     /* -1 .. 1 */
+	return asin(fmax(-1.0, fmin(1.0, lat))) * 180.0 / M_PI;
+}
+
+static double fold_deg(double az)
+{
+	return asin(sin(az)) * 180.0 / M_PI;
+}
+
+static bool silent(unsigned id, unsigned from, unsigned to)
+{
+	for (unsigned t = from; t < to; t++)
+		for (unsigned i = 0; i < 2 * ES_FRAME; i++)
+			if (rec[id][t][i] != 0.0f)
+				return false;
+	return true;
+}
+
+/* ---- the tests ---------------------------------------------------------- */
+
+static void test_distance(void)
+{
+	struct es_engine *e = scene_new(6);
+	struct es_acoustics ac;
+	es_acoustics_default(&ac);
+	/* one speaker, listeners on a line at growing distances, each alone with it */
+	add(e, 0, 0.0f, 0.0f, 0.0f, 400.0f, true);
+	const float d[] = {1.0f, 2.0f, 3.0f, 6.0f, 10.0f, 13.0f};
+	for (unsigned i = 0; i < 6; i++)
+		add(e, 1 + i, 0.0f, d[i], (float)M_PI, 0, false); /* facing the speaker */
+	run(e, 40);
+	for (unsigned i = 0; i < 6; i++) {
+		double want = db(es_distance_gain(&ac, d[i]));
+		double got = level_db(1 + i, 400.0f, 0.3f, 10, 40);
+		test_log("distance %5.1f m: expected %6.2f dB, got %6.2f dB", d[i], want, got);
+		check_near(got, want, 0.5);
+		/* one voice: forwarded, never mixed */
+		check_int_eq(cl[1 + i].nvoices, 1);
+		check_int_eq(cl[1 + i].mix_len, 0);
+		check(!cl[1 + i].self);
+	}
+	/* the speaker hears nobody (not itself): nothing is sent to it */
+	check_int_eq(emits[0], 0);
+	check(silent(0, 0, 40));
+	/* beyond range: nothing at all */
+	add(e, 20, 0.0f, -16.0f, 0.0f, 0, false);
+	run(e, 10);
+	check_int_eq(emits[20], 0);
+	scene_free(e);
+}
+
+static void test_left_right(void)
+{
+	struct es_engine *e = scene_new(6);
+	/* listener at the origin facing north (+y); one voice east, one west */
+	add(e, 0, 0.0f, 0.0f, 0.0f, 0, false);
+	add(e, 1, 3.0f, 0.0f, 0.0f, 500.0f, true);  /* east: right */
+	add(e, 2, -3.0f, 0.5f, 0.0f, 700.0f, true); /* west: left */
+	run(e, 30);
+	double r_right = tone_power(0, 1, 500.0f, 10, 30), r_left = tone_power(0, 0, 500.0f, 10, 30);
+	double l_right = tone_power(0, 1, 700.0f, 10, 30), l_left = tone_power(0, 0, 700.0f, 10, 30);
+	test_log("east voice R/L %.1f dB, west voice L/R %.1f dB", 10 * log10(r_right / r_left), 10 * log10(l_left / l_right));
+	check(r_right > 100.0 * r_left);
+	check(l_left > 10.0 * l_right);
+	/* turn around (face south): east is now on the left */
+	check_int_eq(es_engine_move(e, 0, 0.0f, 0.0f, (float)M_PI), 0);
+	run(e, 30);
+	check(tone_power(0, 0, 500.0f, 40, 60) > 100.0 * tone_power(0, 1, 500.0f, 40, 60));
+	scene_free(e);
+}
+
+static int room_named(const struct es_floor *f, const char *name)
+{
+	for (unsigned i = 0; i < es_floor_room_count(f); i++)
+		if (strcmp(es_floor_room_name(f, i), name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void test_doors(void)
+{
+	struct es_floor *f = es_floor_default();
+	check(f);
+	int orion = room_named(f, "Orion");
+	check(orion >= 0);
+	struct es_engine *e = scene_new(6);
+	es_engine_set_floor(e, f);
+	float ix, iy, ox, oy;
+	es_floor_cell_center(f, 84, 7, &ix, &iy); /* inside Orion, near its west door */
+	es_floor_cell_center(f, 76, 7, &ox, &oy); /* outside, on the open floor */
+	check_int_eq(es_floor_room_at(f, ix, iy), orion);
+	check_int_eq(es_floor_room_at(f, ox, oy), -1);
+	add(e, 0, ix, iy, 0.0f, 400.0f, true);    /* in the meeting */
+	add(e, 1, ox, oy, 0.0f, 600.0f, false);   /* outside */
+	add(e, 2, ix, iy - 2.0f, 0.0f, 0, false); /* in the meeting, listening */
+	add(e, 3, ox, oy - 2.0f, 0.0f, 0, false); /* outside, listening */
+
+	/* closed: the meeting reaches nobody outside, not one packet, exact digital silence */
+	check_int_eq(es_floor_room_close(f, (unsigned)orion), 0);
+	run(e, 30);
+	check(emits[2] >= 25);
+	check_int_eq(emits[1], 0);
+	check_int_eq(emits[3], 0);
+	check(silent(1, 0, 30) && silent(3, 0, 30));
+	/* ... and the other way: the floor reaches nobody inside */
+	talking[0] = false;
+	talking[1] = true;
+	speaker_init(1, 600.0f, 0.3f, 64000);
+	run(e, 5); /* the meeting's last frames drain from its jitter buffer */
+	unsigned before = emits[2];
+	run(e, 25);
+	check(emits[3] >= 25);
+	check_int_eq(emits[2], before);
+	check(silent(2, 35, 60));
+	test_log("closed door: 0 packets and exact digital silence both ways");
+
+	/* open: heard through the door, attenuated, from the door */
+	const unsigned *doors;
+	int nd = es_floor_room_doors(f, (unsigned)orion, &doors);
+	check(nd >= 1);
+	for (int i = 0; i < nd; i++)
+		check_int_eq(es_floor_door_set_open(f, doors[i], true), 0);
+	talking[0] = true;
+	talking[1] = false;
+	run(e, 30);
+	struct es_acoustics ac;
+	es_acoustics_default(&ac);
+	float len;
+	float fct = es_floor_path(f, ix, iy, ox, oy - 2.0f, NULL, NULL, &len);
+	double want = db(fct * es_distance_gain(&ac, len));
+	double open_space = db(es_distance_gain(&ac, hypotf(ix - ox, iy - oy + 2.0f)));
+	double got = level_db(3, 400.0f, 0.3f, 70, 90);
+	test_log("open door: %.2f dB (expected %.2f; open space at that distance %.2f)", got, want, open_space);
+	check_near(got, want, 0.5);
+	check(got < open_space - 6.0);
+	scene_free(e);
+	es_floor_free(f);
+}
+
+static void test_focus_whisper_stage(void)
+{
+	struct es_floor *f = es_floor_default();
+	check(f);
+	int stage = room_named(f, "Stage");
+	check(stage >= 0);
+	struct es_engine *e = scene_new(6);
+	es_engine_set_floor(e, f);
+	float sx, sy, fx, fy;
+	es_floor_cell_center(f, 15, 38, &sx, &sy); /* on the stage */
+	es_floor_cell_center(f, 75, 1, &fx, &fy);  /* far corner of the open floor */
+	check_int_eq(es_floor_room_at(f, sx, sy), stage);
+	check(hypotf(sx - fx, sy - fy) > 30.0f);
+	add(e, 0, fx, fy, 0.0f, 0, false);                 /* focus listener */
+	add(e, 1, fx + 1.0f, fy, 0.0f, 500.0f, true);      /* talks next to them */
+	add(e, 2, fx - 1.5f, fy - 1.0f, 0.0f, 0, false);   /* bystander */
+	add(e, 3, fx - 20.0f, fy - 3.0f, 0.0f, 700.0f, true); /* whisperer, far away */
+	add(e, 4, sx, sy, 0.0f, 900.0f, false);            /* on the stage, silent for now */
+	check_int_eq(es_engine_set_flags(e, 0, ES_ENGINE_FOCUS), 0);
+	check_int_eq(es_engine_whisper(e, 3, 0), 0);
+	run(e, 30);
+	/* focus: the neighbour is not heard; the whisper is, at full level, from far away */
+	double neigh = level_db(0, 500.0f, 0.3f, 10, 30), wh = level_db(0, 700.0f, 0.3f, 10, 30);
+	test_log("focus: neighbour %.1f dB, whisper from 20 m %.2f dB", neigh, wh);
+	check(!(cl[0].got_ids & (1ull << 1)) && cl[0].mixes == 0); /* not one packet of it */
+	check(neigh < -50.0);
+	check_near(wh, 0.0, 0.5);
+	/* the whisper reaches nobody else, however close */
+	check(!(cl[2].got_ids & (1ull << 3)) && cl[2].mixes == 0);
+	check(level_db(2, 700.0f, 0.3f, 10, 30) < -50.0);
+	check(level_db(2, 500.0f, 0.3f, 10, 30) > -10.0);
+	/* the stage: heard floor-wide at the stage level, by the focused one too */
+	talking[4] = true;
+	speaker_init(4, 900.0f, 0.3f, 64000);
+	check_int_eq(es_engine_whisper(e, 3, -1), 0);
+	run(e, 30);
+	struct es_engine_config cfg;
+	es_engine_config_default(&cfg);
+	double st0 = level_db(0, 900.0f, 0.3f, 40, 60), st2 = level_db(2, 900.0f, 0.3f, 40, 60);
+	test_log("stage from %.0f m: focus listener %.2f dB, bystander %.2f dB (stage level %.2f dB)", hypotf(sx - fx, sy - fy),
+		 st0, st2, db(cfg.stage_gain));
+	check_near(st0, db(cfg.stage_gain), 0.5);
+	check_near(st2, db(cfg.stage_gain), 0.5);
+	/* a focused speaker is heard by nobody */
+	check_int_eq(es_engine_set_flags(e, 1, ES_ENGINE_FOCUS), 0);
+	run(e, 5);
+	cl[2].got_ids = 0;
+	run(e, 25);
+	check(!(cl[2].got_ids & (1ull << 1)) && cl[2].mixes == 0);
+	check(level_db(2, 500.0f, 0.3f, 70, 90) < -50.0);
+	scene_free(e);
+	es_floor_free(f);
+}
+
+static void test_volume(void)
+{
+	struct es_engine *e = scene_new(6);
+	add(e, 0, 0.0f, 0.0f, 0.0f, 0, false);
+	add(e, 1, 0.0f, 2.0f, 0.0f, 400.0f, true);
+	add(e, 2, 2.0f, 2.0f, 0.0f, 0, false); /* as far from the speaker */
+	check_int_eq(es_engine_set_volume(e, 0, 1, 0.5f), 0);
+	run(e, 30);
+	double a = level_db(0, 400.0f, 0.3f, 10, 30), b = level_db(2, 400.0f, 0.3f, 10, 30);
+	test_log("personal volume 0.5: %.2f dB vs %.2f dB for a neighbour", a, b);
+	check_near(a - b, db(0.5), 0.5);
+	check_int_eq(es_engine_set_volume(e, 0, 1, 0.0f), 0);
+	unsigned before = emits[0];
+	run(e, 20);
+	check_int_eq(emits[0], before); /* muted for them: nothing more sent */
+	scene_free(e);
+}
+
+/*
+ * Many voices at one listener: at most K, and each voice, forwarded, in a
+ * premixed group or in a shared mix, within 3 dB and 30 degrees of exact.
+ */
+static void test_many(unsigned level)
+{
+	struct es_engine *e = scene_new(6);
+	struct es_acoustics ac;
+	es_acoustics_default(&ac);
+	/* at the top load level: 4 voices at most, mixes at 8 kHz */
+	es_engine_set_load_level(e, level);
+	unsigned k = level == ES_ENGINE_LOAD_MAX ? 4 : ac.max_voices;
+	/* listeners in a small cluster, voices spread around at 2 to 12 m */
+	for (unsigned i = 0; i < 6; i++)
+		add(e, i, (float)(i % 3) * 1.5f, (float)(i / 3) * 1.0f, i < 3 ? 0.0f : (float)M_PI, 0, false);
+	const float vx[] = {6.0f, -7.0f, 1.0f, 9.0f, -3.0f, 5.5f, -9.5f, 0.5f};
+	const float vy[] = {7.0f, 5.0f, 10.0f, -6.0f, -8.0f, 1.0f, -1.0f, 3.0f};
+	for (unsigned v = 0; v < 8; v++)
+		add(e, 10 + v, vx[v], vy[v], 0.0f, 350.0f + 100.0f * (float)v, true);
+	run(e, 40);
+	struct es_engine_stats st;
+	es_engine_get_stats(e, &st);
+	unsigned mirrored = 0;
+	for (unsigned l = 0; l < 6; l++)
+		mirrored += cl[l].mirrored;
+	test_log("many at load level %u%s: %u encodes (%u group premixes, %u shared streams) for 6 listeners; %u mirrored mix frames",
+		 level, mirror_mixes ? " (mirrored mixes allowed)" : "", st.encodes, st.group_encodes, st.streams_shared, mirrored);
+	for (unsigned l = 0; l < 6; l++) {
+		/* what the listener should hear: the K loudest within 20 dB */
+		float lx = (float)(l % 3) * 1.5f, ly = (float)(l / 3) * 1.0f, lf = l < 3 ? 0.0f : (float)M_PI;
+		float g[8];
+		unsigned order[8];
+		for (unsigned v = 0; v < 8; v++) {
+			g[v] = es_distance_gain(&ac, hypotf(vx[v] - lx, vy[v] - ly));
+			order[v] = v;
+		}
+		for (unsigned i = 0; i < 8; i++)
+			for (unsigned j = i + 1; j < 8; j++)
+				if (g[order[j]] > g[order[i]]) {
+					unsigned t = order[i];
+					order[i] = order[j];
+					order[j] = t;
+				}
+		unsigned heard = 0;
+		for (unsigned i = 0; i < 8; i++) {
+			unsigned v = order[i];
+			float hz = 350.0f + 100.0f * (float)v;
+			double got = level_db(l, hz, 0.3f, 20, 40);
+			bool must = i < k && g[v] >= g[order[0]] * 0.1f;
+			/* delivered, rather than codec noise in its bin */
+			if (got > db(g[v]) - 10.0)
+				heard++;
+			if (!must) {
+				test_log("  listener %u voice %u at %4.1f m: %6.2f dB (not required)", l, v, hypotf(vx[v] - lx, vy[v] - ly), got);
+				continue;
+			}
+			double want = db(g[v]);
+			double az = fold_deg(es_azimuth(lx, ly, lf, vx[v], vy[v])), haz = heard_deg(l, hz, 20, 40);
+			test_log("  listener %u voice %u at %4.1f m: %6.2f dB (exact %6.2f), %5.1f deg (exact %5.1f)", l, v,
+				 hypotf(vx[v] - lx, vy[v] - ly), got, want, haz, az);
+			check_near(got, want, 3.0);
+			check_near(haz, az, 30.0);
+			if (hypotf(vx[v] - lx, vy[v] - ly) < 4.0f) {
+				/* within 4 m: exact */
+				/* (in the lateral domain: angles near +-90 degrees are ill-conditioned) */
+				check_near(got, want, 0.5);
+				check_near(sin(haz * M_PI / 180.0), sin(az * M_PI / 180.0), 0.03);
+			}
+		}
+		check(heard <= k);
+		check(cl[l].bytes <= ES_ENGINE_BUNDLE_MAX);
+	}
+	scene_free(e);
+}
+
+/*
+ * Two people on opposite sides of a table (facing each other) with two near
+ * voices and two far ones, far left and far right: each needs one far voice
+ * in a mix.  With mirrored mixes allowed, one mix serves both (swapped for
+ * one of them), and each still hears it on the correct side.
+ */
+static void test_mirror(void)
+{
+	mirror_mixes = true;
+	struct es_engine *e = scene_new(6);
+	mirror_mixes = false;
+	add(e, 0, 0.0f, 0.0f, 0.0f, 0, false);           /* facing north */
+	add(e, 1, 0.0f, 1.0f, (float)M_PI, 0, false);    /* across the table, facing south */
+	add(e, 10, 1.5f, 0.5f, 0.0f, 400.0f, true);      /* near */
+	add(e, 11, -1.5f, 0.5f, 0.0f, 500.0f, true);     /* near */
+	add(e, 12, -9.0f, 0.3f, 0.0f, 600.0f, true);     /* far west */
+	add(e, 13, 9.0f, 0.7f, 0.0f, 700.0f, true);      /* far east */
+	run(e, 30);
+	test_log("mirror: listener 0 mix stream %u (%u mirrored), listener 1 mix stream %u (%u mirrored)", cl[0].mix_stream,
+		 cl[0].mirrored, cl[1].mix_stream, cl[1].mirrored);
+	check(cl[0].mix_stream != 0 && cl[0].mix_stream == cl[1].mix_stream);
+	check((cl[0].mirrored > 0) != (cl[1].mirrored > 0));
+	struct es_acoustics ac;
+	es_acoustics_default(&ac);
+	for (unsigned l = 0; l < 2; l++)
+		for (unsigned v = 12; v < 14; v++) {
+			float lx = 0.0f, ly = l ? 1.0f : 0.0f, lf = l ? (float)M_PI : 0.0f;
+			float sx = v == 12 ? -9.0f : 9.0f, sy = v == 12 ? 0.3f : 0.7f, hz = v == 12 ? 600.0f : 700.0f;
+			double az = fold_deg(es_azimuth(lx, ly, lf, sx, sy)), haz = heard_deg(l, hz, 10, 30);
+			double want = db(es_distance_gain(&ac, hypotf(sx - lx, sy - ly))), got = level_db(l, hz, 0.3f, 10, 30);
+			test_log("  listener %u voice %u: %6.2f dB (exact %6.2f), %5.1f deg (exact %5.1f)", l, v, got, want, haz, az);
+			check_near(got, want, 3.0);
+			check_near(haz, az, 30.0);
+		}
+	scene_free(e);
+}
+
+/* Sixteen loud voices around one listener, and a thin listener beside: the outputs never clip. */
+static void test_loud(void)
+{
+	struct es_engine *e = scene_new(6);
+	add(e, 0, 0.0f, 0.0f, 0.0f, 0, false);
+	add(e, 1, 0.3f, 0.0f, 0.0f, 0, false);
+	check_int_eq(es_engine_set_flags(e, 1, ES_ENGINE_THIN), 0);
+	for (unsigned v = 0; v < 16; v++) {
+		float a = 2.0f * (float)M_PI * (float)v / 16.0f;
+		add(e, 10 + v, 1.2f * sinf(a), 1.2f * cosf(a), 0.0f, 200.0f + 50.0f * (float)v, true);
+		spk[10 + v].amp = 0.95f;
+	}
+	run(e, 30);
+	for (unsigned l = 0; l < 2; l++) {
+		float peak = 0.0f;
+		double p = 0.0;
+		for (unsigned t = 5; t < 30; t++)
+			for (unsigned i = 0; i < 2 * ES_FRAME; i++) {
+				peak = fmaxf(peak, fabsf(rec[l][t][i]));
+				p += (double)rec[l][t][i] * rec[l][t][i];
+			}
+		double rms = sqrt(p / (25.0 * 2 * ES_FRAME));
+		test_log("16 loud voices, listener %u: peak %.4f of full scale, rms %.1f dBFS", l, peak, db(rms));
+		check(peak <= 32767.0f / 32768.0f);
+		check(db(rms) > -20.0); /* limited, not muted */
+	}
+	scene_free(e);
+}
+
+/*
+ * A speaker walks past at 1.5 m/s (3 cm per tick) from 6 m on the left to
+ * 6 m on the right, with other voices around so it moves between forwarded,
+ * grouped and mixed.  The output's largest step from one sample to the next
+ * stays within a bound set by the tone itself.
+ */
+static void test_moving(void)
+{
+	struct es_engine *e = scene_new(6);
+	add(e, 0, 0.0f, 0.0f, 0.0f, 0, false);
+	add(e, 1, -6.0f, 1.0f, 0.0f, 300.0f, true);
+	/* four more voices make a mix necessary */
+	add(e, 2, 4.0f, 8.0f, 0.0f, 0, true);
+	add(e, 3, -5.0f, 8.0f, 0.0f, 0, true);
+	add(e, 4, 8.0f, -4.0f, 0.0f, 0, true);
+	add(e, 5, -7.0f, -6.0f, 0.0f, 0, true);
+	for (unsigned v = 2; v < 6; v++)
+		speaker_init(v, 300.0f, 0.1f, 64000); /* quiet, same pitch: steps add up at most */
+	float max_step = 0.0f;
+	for (unsigned t = 0; t < 150; t++) {
+		float x = -6.0f + 0.03f * 3.0f * (float)t; /* 9 cm per tick: a brisk 4.5 m/s, harsher than walking */
+		check_int_eq(es_engine_move(e, 1, x, 1.0f, 0.0f), 0);
+		run(e, 1);
+		if (tick_now < 10 || tick_now >= TICKS_MAX)
+			continue;
+		const float *r = rec[0][tick_now - 1], *p = rec[0][tick_now - 2];
+		for (unsigned i = 0; i < ES_FRAME; i++)
+			for (unsigned c = 0; c < 2; c++) {
+				float prev = i ? r[2 * (i - 1) + c] : p[2 * (ES_FRAME - 1) + c];
+				max_step = fmaxf(max_step, fabsf(r[2 * i + c] - prev));
+			}
+	}
+	/* the sum of all five tones at full gain changes by at most this per sample */
+	float bound = 2.0f * (float)M_PI * 300.0f / ES_RATE * (0.3f + 4 * 0.1f);
+	test_log("moving speaker: largest sample step %.4f, bound %.4f (all tones in phase at full gain)", max_step, bound);
+	check(max_step <= bound);
+	scene_free(e);
+}
+
+/* The thin link: one stream of at most 40 kbit/s; any bundle: at most 100 kbit/s. */
+static void test_caps(void)
+{
+	struct es_engine *e = scene_new(6);
+	add(e, 0, 0.0f, 0.0f, 0.0f, 0, false);
+	add(e, 1, 0.5f, 0.0f, 0.0f, 0, false);
+	check_int_eq(es_engine_set_flags(e, 0, ES_ENGINE_THIN), 0);
+	for (unsigned v = 0; v < 6; v++) {
+		add(e, 10 + v, 2.0f * (float)v - 5.0f, 2.5f, 0.0f, 300.0f + 150.0f * (float)v, true);
+		speaker_init(10 + v, 300.0f + 150.0f * (float)v, 0.5f, 150000); /* fat uplink frames, ~375 B */
+	}
+	unsigned thin_bytes = 0, thin_max = 0, fat_max = 0;
+	run(e, 3); /* jitter buffers fill */
+	for (unsigned t = 0; t < 50; t++) {
+		cl[0].got = false;
+		run(e, 1);
+		check(cl[0].got);
+		check_int_eq(cl[0].nvoices, 0);
+		thin_bytes += cl[0].bytes;
+		thin_max = cl[0].bytes > thin_max ? cl[0].bytes : thin_max;
+		fat_max = cl[1].bytes > fat_max ? cl[1].bytes : fat_max;
+		check(cl[0].bytes <= 100);
+		check(cl[1].bytes <= ES_ENGINE_BUNDLE_MAX);
+	}
+	test_log("thin: %.1f kbit/s average, largest frame %u B (cap 100); largest bundle %u B (cap %u)",
+		 thin_bytes * 8.0 / 50 / 20.0, thin_max, fat_max, ES_ENGINE_BUNDLE_MAX);
+	check(thin_bytes * 8.0 / (50 * 0.020) <= 40000.0);
+	check(fat_max > 1000); /* the cap was really tested */
+	scene_free(e);
+}
+
+/*
+ * Churn: people arrive, leave, walk, mute, focus, whisper, go thin, and the
+ * meeting room's door opens and closes, at random, for 300 ticks.  Every
+ * bundle keeps the rules: nobody hears themselves, nothing crosses a closed
+ * door, at most three voices, caps hold.
+ */
+static struct es_floor *churn_floor;
+static int churn_room;
+static bool churn_closed;
+static float px[MAXP], py[MAXP];
+static unsigned pflags[MAXP];
+
+static void churn_emit(void *ud, const struct es_engine_out *out)
+{
+	(void)ud;
+	unsigned me = out->listener;
+	check(out->nvoices <= ES_ENGINE_FORWARD_MAX);
+	size_t bytes = out->mix_len;
+	int my_room = es_floor_room_at(churn_floor, px[me], py[me]);
+	for (unsigned k = 0; k < out->nvoices; k++) {
+		unsigned sp = out->voice[k].speaker;
+		check(sp != me);
+		check(out->voice[k].len > 0 && out->voice[k].opus);
+		bytes += out->voice[k].len;
+		if (sp < MAXP) {
+			int room = es_floor_room_at(churn_floor, px[sp], py[sp]);
+			/* a closed room: nothing in or out */
+			if (churn_closed && (room == churn_room) != (my_room == churn_room))
+				check(!"a voice crossed a closed door");
+		}
+	}
+	check(bytes <= ES_ENGINE_BUNDLE_MAX);
+	if (pflags[me] & ES_ENGINE_THIN) {
+		check_int_eq(out->nvoices, 0);
+		check(out->mix_len <= 100);
+	}
+	check(out->nvoices > 0 || out->mix_len > 0);
+}
+
+static uint32_t churn_seed = 12345;
+
+static unsigned churn_rnd(void)
+{
+	churn_seed = churn_seed * 1103515245u + 12345u;
+	return (churn_seed >> 8) & 0xffffff;
+}
+
+static void test_churn(void)
+{
+	churn_floor = es_floor_default();
+	check(churn_floor);
+	churn_room = room_named(churn_floor, "Orion");
+	struct es_engine_config cfg;
+	es_engine_config_default(&cfg);
+	cfg.max_people = MAXP;
+	cfg.max_streams = 8; /* small: the pool runs dry and listeners shed */
+	cfg.mirror_mixes = true;
+	struct es_engine *e = es_engine_new(&cfg);
+	check(e);
+	es_engine_set_floor(e, churn_floor);
+	bool here[MAXP] = {false};
+	for (unsigned id = 0; id < 32; id++)
+		speaker_init(id, 200.0f + 50.0f * (float)id, 0.3f, 24000);
+	for (unsigned t = 0; t < 300; t++) {
+		for (unsigned n = 0; n < 4; n++) {
+			unsigned id = churn_rnd() % 32, what = churn_rnd() % 10;
+			/* most people sit around Orion's door, inside and out */
+			float x = 36.0f + (float)(churn_rnd() % 1200) / 100.0f, y = 15.0f + (float)(churn_rnd() % 700) / 100.0f;
+			if (!here[id]) {
+				check_int_eq(es_engine_add(e, id, x, y, (float)(churn_rnd() % 628) / 100.0f), 0);
+				here[id] = true;
+				pflags[id] = 0;
+				px[id] = x;
+				py[id] = y;
+			} else if (what == 0) {
+				es_engine_remove(e, id);
+				here[id] = false;
+			} else if (what < 4) {
+				check_int_eq(es_engine_move(e, id, x, y, (float)(churn_rnd() % 628) / 100.0f), 0);
+				px[id] = x;
+				py[id] = y;
+			} else if (what < 6) {
+				unsigned f = churn_rnd() % 16;
+				check_int_eq(es_engine_set_flags(e, id, f), 0);
+				pflags[id] = f;
+			} else if (what == 6) {
+				unsigned to = churn_rnd() % 32;
+				int r = es_engine_whisper(e, id, to == id || !here[to] ? -1 : (int)to);
+				check(r == 0);
+			} else if (what == 7) {
+				unsigned sp = churn_rnd() % 32;
+				float g = (float)(churn_rnd() % 300) / 100.0f;
+				int r = es_engine_set_volume(e, id, sp, g);
+				check(r == 0 || r == -EINVAL || r == -ENOSPC); /* itself, or a full table */
+			} else if (what == 8) {
+				churn_closed = !churn_closed;
+				if (churn_closed)
+					check_int_eq(es_floor_room_close(churn_floor, (unsigned)churn_room), 0);
+				else {
+					const unsigned *doors;
+					int nd = es_floor_room_doors(churn_floor, (unsigned)churn_room, &doors);
+					for (int i = 0; i < nd; i++)
+						check_int_eq(es_floor_door_set_open(churn_floor, doors[i], true), 0);
+				}
+			} else {
+				es_engine_set_load_level(e, churn_rnd() % 4);
+			}
+		}
+		for (unsigned id = 0; id < 32; id++)
+			if (here[id] && churn_rnd() % 3)
+				speak(e, id, t);
+		check_int_eq(es_engine_tick(e, churn_emit, NULL), 0);
+		es_engine_report_tick_us(e, churn_rnd() % 20000);
+	}
+	struct es_engine_stats st;
+	es_engine_get_stats(e, &st);
+	test_log("churn: 300 ticks, %llu frames in, %llu late, last tick %u encodes, %u shed", (unsigned long long)st.frames_in,
+		 (unsigned long long)st.frames_late, st.encodes, st.listeners_shed);
+	es_engine_free(e);
+	es_floor_free(churn_floor);
+}
+
+int main(void)
+{
+	test_distance();
+	test_left_right();
+	test_doors();
+	test_focus_whisper_stage();
+	test_volume();
+	test_many(0);
+	mirror_mixes = true; /* a mix made for one side of the table also serves the other */
+	test_many(0);
+	mirror_mixes = false;
+	test_many(ES_ENGINE_LOAD_MAX);
+	test_mirror();
+	test_loud();
+	test_moving();
+	test_caps();
+	test_churn();
+	for (unsigned i = 0; i < MAXP; i++)
+		if (spk[i].enc)
+			opus_encoder_destroy(spk[i].enc);
+	printf("engine: ok\n");
+	return 0;
+}
