@@ -25,7 +25,8 @@ struct slot {
 };
 
 struct voice {
-	int speaker; /* -1 free */
+	int speaker; /* -1 free; ids at or above the server's max people are speaker groups */
+	bool heard;  /* rendered in the last bundle */
 	OpusDecoder *dec;
 	struct es_voice_state st;
 	uint32_t last_tick;
@@ -42,6 +43,8 @@ struct es_playout {
 	struct es_jitter_est est;
 	OpusDecoder *mix_dec;
 	bool mix_active;
+	uint32_t mix_stream; /* identity of the stream mix_dec follows */
+	bool mix_mirror;
 	struct voice voice[VOICES];
 	struct es_limiter lim;
 	struct es_playout_stats st;
@@ -185,13 +188,21 @@ static void render_voice(struct es_playout *p, struct voice *v, const uint8_t *o
 	es_render_voice(&v->st, p->mono, v->gain, v->azimuth, p->acc);
 }
 
-static void add_mix(struct es_playout *p, const uint8_t *opus, size_t len, int fec)
+/*
+ * Decode one mix frame and add it; fade != 0 ramps it from 1 to 0 across
+ * the frame (a mix that stopped: conceal once and fade, no click).
+ */
+static void add_mix(struct es_playout *p, const uint8_t *opus, size_t len, int fec, bool fade)
 {
 	int n = opus_decode(p->mix_dec, opus, (opus_int32)len, p->pcm, ES_FRAME, fec);
 	if (n != ES_FRAME)
 		return;
-	for (unsigned i = 0; i < 2 * ES_FRAME; i++)
-		p->acc[i] += p->pcm[i] * (1.0f / 32768.0f);
+	int l = p->mix_mirror ? 1 : 0, r = 1 - l;
+	for (unsigned i = 0; i < ES_FRAME; i++) {
+		float g = fade ? 1.0f - (float)(i + 1) / ES_FRAME : 1.0f;
+		p->acc[2 * i] += p->pcm[2 * i + l] * (g / 32768.0f);
+		p->acc[2 * i + 1] += p->pcm[2 * i + r] * (g / 32768.0f);
+	}
 }
 
 /* Render one bundle (or conceal its loss using the next one for FEC). */
@@ -201,20 +212,42 @@ static bool render(struct es_playout *p, const struct slot *s, const struct slot
 	bool any = false;
 	if (s && es_msg_decode(&m, s->data, s->len) > 0) {
 		const struct es_audio_down *d = &m.u.down;
+		for (unsigned i = 0; i < VOICES; i++)
+			p->voice[i].heard = false;
 		for (unsigned i = 0; i < d->nvoices; i++) {
 			struct voice *v = voice_for(p, d->voice[i].speaker, tick);
 			v->gain = es_gain_from_q(d->voice[i].gain_q);
 			v->azimuth = (float)d->voice[i].azimuth * (float)M_PI / 1800.0f;
 			v->last_tick = tick;
+			v->heard = true;
 			render_voice(p, v, d->voice[i].opus, d->voice[i].len, 0);
 			any = true;
 		}
+		/* a voice forwarded last tick and gone now: conceal once at gain 0,
+		 * which es_render_voice ramps down to, then forget it */
+		for (unsigned i = 0; i < VOICES; i++) {
+			struct voice *v = &p->voice[i];
+			if (v->speaker >= 0 && !v->heard && v->last_tick == tick - 1) {
+				v->gain = 0.0f;
+				render_voice(p, v, NULL, 0, 0);
+			}
+		}
 		if (d->mix_len) {
-			add_mix(p, d->mix, d->mix_len, 0);
+			if (!p->mix_active || d->mix_stream != p->mix_stream) {
+				/* another stream: its first frame must not meet the old decoder state */
+				if (p->mix_active)
+					add_mix(p, NULL, 0, 0, true);
+				opus_decoder_ctl(p->mix_dec, OPUS_RESET_STATE);
+				p->mix_stream = d->mix_stream;
+			}
+			p->mix_mirror = d->mix_flags & ES_MIX_MIRROR;
+			add_mix(p, d->mix, d->mix_len, 0, false);
 			p->mix_active = true;
 			any = true;
-		} else
+		} else if (p->mix_active) {
+			add_mix(p, NULL, 0, 0, true); /* the mix stopped: fade it out */
 			p->mix_active = false;
+		}
 		return any;
 	}
 	/* lost: FEC from the next bundle where the same stream continues, else PLC */
@@ -235,10 +268,10 @@ static bool render(struct es_playout *p, const struct slot *s, const struct slot
 		any = true;
 	}
 	if (p->mix_active) {
-		if (have_next && nm.u.down.mix_len)
-			add_mix(p, nm.u.down.mix, nm.u.down.mix_len, 1);
+		if (have_next && nm.u.down.mix_len && nm.u.down.mix_stream == p->mix_stream)
+			add_mix(p, nm.u.down.mix, nm.u.down.mix_len, 1, false);
 		else
-			add_mix(p, NULL, 0, 0);
+			add_mix(p, NULL, 0, 0, false);
 		any = true;
 	}
 	return any;

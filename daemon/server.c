@@ -906,6 +906,8 @@ static void emit(void *ud, const struct es_engine_out *out)
 	}
 	d->mix_len = (uint16_t)out->mix_len;
 	d->mix = out->mix;
+	d->mix_stream = out->mix_stream;
+	d->mix_flags = out->mix_mirror ? ES_MIX_MIRROR : 0;
 	(void)send_msg(s, q->peer, &m);
 }
 
