@@ -39,6 +39,7 @@ struct opts {
 	const char *server, *name, *play, *record;
 	double seconds; /* <= 0: until the play file ends, or forever */
 	bool headless, muted, verbose;
+	bool place; /* --at given: sit exactly there */
 	struct es_pos pos;
 	unsigned jitter;
 };
@@ -102,6 +103,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 's': o->server = optarg; break;
 		case 'n': o->name = optarg; break;
 		case 'a':
+			o->place = true;
 			if (parse_at(optarg, &o->pos) < 0) {
 				fprintf(stderr, "earshot: --at: expected X,Y in metres (e.g. 3.0,4.5), got '%s'\n", optarg);
 				return -EINVAL;
@@ -472,7 +474,7 @@ int main(int argc, char **argv)
 	struct pin_ctx pc = {dir, o.server};
 	struct es_session_config cfg = {
 		.server = o.server, .name = o.name, .pos = o.pos,
-		.flags = o.muted ? ES_PF_MUTED : 0, .jitter = o.jitter, .bitrate = 24000, .verbose = o.verbose,
+		.flags = (o.muted ? ES_PF_MUTED : 0) | (o.place ? ES_PF_PLACE : 0), .jitter = o.jitter, .bitrate = 24000, .verbose = o.verbose,
 		.identity = &id, .pinned = have_pin ? pinned : NULL,
 		.invite_secret = joining ? inv.secret : NULL,
 		.pin = save_pin, .pin_ud = &pc,

@@ -426,6 +426,8 @@ static void on_welcome(struct es_session *s, const struct es_welcome *w)
 {
 	s->my_id = w->id;
 	s->pos = w->pos;
+	/* after a reconnect, come back exactly here */
+	s->flags |= ES_PF_PLACE;
 	s->admin_muted = false; /* the server says again right after, if it still holds */
 	s->state = ES_SESSION_JOINED;
 	s->backoff_ms = BACKOFF_MIN_MS;
@@ -682,8 +684,8 @@ void es_session_move(struct es_session *s, const struct es_pos *pos)
 
 void es_session_set_flags(struct es_session *s, uint8_t flags)
 {
-	s->flags = flags & (ES_PF_MUTED | ES_PF_FOCUS | ES_PF_THIN);
-	struct es_msg m = {.type = ES_MSG_STATE, .u.state.flags = s->flags};
+	s->flags = (flags & (ES_PF_MUTED | ES_PF_FOCUS | ES_PF_THIN)) | (s->flags & ES_PF_PLACE);
+	struct es_msg m = {.type = ES_MSG_STATE, .u.state.flags = s->flags & (ES_PF_MUTED | ES_PF_FOCUS | ES_PF_THIN)};
 	if (s->state == ES_SESSION_JOINED)
 		(void)send_msg(s, &m);
 	enet_host_flush(s->host);

@@ -47,17 +47,21 @@ static const struct setting settings[] = {
 	{ "server", "listen", "listen", 'l', T_ADDR4, OFF(listen), 0, 0, "ADDR:PORT",
 	  "UDP address for clients (default " ES_CONFIG_DEFAULT_LISTEN ")" },
 	{ "server", "floor_plan", "floor-plan", 0, T_PATH, OFF(floor_plan), 0, 0, "FILE",
-	  "floor plan file (default: built-in office)" },
+	  "floor plan file; builtin = the built-in office (default), none = open space" },
+	{ "server", "floor_tile_x", "floor-tile-x", 0, T_UINT, OFF(floor_tile_x), 1, 16, "N",
+	  "repeat the floor plan N times east (default 1)" },
+	{ "server", "floor_tile_y", "floor-tile-y", 0, T_UINT, OFF(floor_tile_y), 1, 16, "N",
+	  "repeat the floor plan N times south (default 1)" },
 	{ "server", "state_dir", "state-dir", 0, T_DIR, OFF(state_dir), 0, 0, "DIR",
 	  "persistent state (default $STATE_DIRECTORY or " ES_CONFIG_DEFAULT_STATE_DIR ")" },
 	{ "server", "max_people", "max-people", 'n', T_UINT, OFF(max_people), 1, 4000, "N",
 	  "people admitted at once (default 2000)" },
 	{ "audio", "range_m", "range", 'r', T_FLOAT, OFF(range_m), 1, 100, "METRES",
 	  "hearing range (default 15)" },
-	{ "audio", "max_voices", "max-voices", 0, T_UINT, OFF(max_voices), 1, 32, "N",
+	{ "audio", "max_voices", "max-voices", 0, T_UINT, OFF(max_voices), 1, 8, "N",
 	  "voices in one mix at most (default 6)" },
 	{ "audio", "bitrate", "bitrate", 0, T_UINT, OFF(bitrate), 6000, 256000, "BPS",
-	  "Opus bitrate of each mix, bit/s (default 32000)" },
+	  "Opus bitrate of each mix, bit/s (default 48000)" },
 	{ "audio", "complexity", "complexity", 0, T_UINT, OFF(complexity), 0, 10, "N",
 	  "Opus encoder complexity 0-10 (default 5)" },
 	{ "metrics", "listen", "metrics-listen", 0, T_ADDR_OPT, OFF(metrics), 0, 0, "ADDR:PORT",
@@ -88,7 +92,9 @@ void es_config_defaults(struct es_config *cfg)
 	cfg->max_people = 2000;
 	cfg->range_m = 15.0f;
 	cfg->max_voices = 6;
-	cfg->bitrate = 32000;
+	cfg->bitrate = 48000;
+	cfg->floor_tile_x = 1;
+	cfg->floor_tile_y = 1;
 	cfg->complexity = 5;
 	cfg->enrol = ES_ENROL_AUTO;
 	cfg->invite_ttl_s = 7 * 24 * 3600;

@@ -52,6 +52,7 @@ struct es_config {
 	char floor_plan[PATH_MAX];       /* empty = built-in office */
 	char state_dir[PATH_MAX];
 	unsigned max_people;
+	unsigned floor_tile_x, floor_tile_y; /* the plan repeated east and south */
 	/* [audio] */
 	float range_m;                   /* hearing range, metres */
 	unsigned max_voices;             /* voices in one mix at most */

@@ -58,6 +58,9 @@ struct person {
 	uint64_t last_voice_tick;
 	bool dirty;        /* place or flags changed since last presence batch */
 	bool announce;     /* joined since the last presence batch */
+	int desk;          /* floor desk held while here, -1 none */
+	int whisper_to;    /* person whispered to, -1 none */
+	int64_t last_knock_ms;
 };
 
 enum slot_state {
@@ -104,6 +107,8 @@ struct es_server {
 	struct es_keypair key;
 	uint8_t cookie_secret[ES_COOKIE_SECRET_LEN];
 	struct bucket rate[RATE_SLOTS];
+	uint8_t *desk_taken; /* per floor desk: someone sits there now */
+	unsigned ndesks;
 	unsigned *hs_queue; /* ring of peer indices with a queued message 1 */
 	unsigned hs_head, hs_count;
 	struct es_server_poll poll; /* extra fds (admin socket); fds NULL = none */
@@ -319,6 +324,11 @@ struct es_server *es_server_new(const struct es_server_config *cfg)
 		logf_("error", "cannot create the mixer: %s", strerror(err));
 		goto err_free;
 	}
+	es_engine_set_floor(s->engine, cfg->floor);
+	s->ndesks = cfg->floor ? es_floor_desk_count(cfg->floor) : 0;
+	s->desk_taken = calloc(s->ndesks ? s->ndesks : 1, 1);
+	if (!s->desk_taken)
+		goto err_engine;
 	s->people = calloc(cfg->max_people, sizeof(*s->people));
 	s->leaves = calloc(cfg->max_people, sizeof(*s->leaves));
 	if (!s->people || !s->leaves)
@@ -352,6 +362,7 @@ struct es_server *es_server_new(const struct es_server_config *cfg)
 	return s;
 
 err_engine:
+	free(s->desk_taken);
 	es_keypair_clear(&s->key);
 	free(s->muted_keys);
 	free(s->hs_queue);
@@ -455,7 +466,7 @@ static void apply_flags(struct es_server *s, unsigned id)
 {
 	const struct person *q = &s->people[id];
 	unsigned f = (q->flags & ES_PF_MUTED || q->admin_muted ? ES_ENGINE_MUTED : 0) |
-		     (q->flags & ES_PF_FOCUS ? ES_ENGINE_FOCUS : 0);
+		     (q->flags & ES_PF_FOCUS ? ES_ENGINE_FOCUS : 0) | (q->flags & ES_PF_THIN ? ES_ENGINE_THIN : 0);
 	int r = es_engine_set_flags(s->engine, id, f);
 	if (r < 0)
 		logf_("warn", "cannot set flags of #%u: %s", id, strerror(-r));
@@ -525,6 +536,7 @@ static void busy(struct es_server *s, ENetPeer *peer)
 }
 
 static void person_leave(struct es_server *s, struct peer_slot *slot);
+static void whisper_notice(struct es_server *s, unsigned to, unsigned from, bool on);
 
 /* Index of key among the admin-muted keys, or -1. */
 static int muted_key_index(const struct es_server *s, const uint8_t key[32])
@@ -559,6 +571,21 @@ static int admit(struct es_server *s, ENetPeer *peer, struct peer_slot *slot, co
 	struct es_pos pos = h->pos;
 	if (s->cfg.hooks && s->cfg.hooks->join)
 		s->cfg.hooks->join(s->cfg.hooks->ud, slot->key, name, &pos.x_cm, &pos.y_cm, &pos.facing);
+	if (h->flags & ES_PF_PLACE)
+		pos = h->pos; /* they said where: that wins over memory */
+	int desk = -1;
+	if (!(h->flags & ES_PF_PLACE) && pos.x_cm == 0 && pos.y_cm == 0 && pos.facing == 0) {
+		/* no place asked for and none remembered: the first free desk */
+		for (unsigned i = 0; i < s->ndesks && desk < 0; i++)
+			if (!s->desk_taken[i])
+				desk = (int)i;
+		float dx, dy;
+		if (desk >= 0 && es_floor_desk(s->cfg.floor, (unsigned)desk, &dx, &dy, NULL) == 0) {
+			pos.x_cm = (int32_t)lrintf(dx * 100.0f);
+			pos.y_cm = (int32_t)lrintf(dy * 100.0f);
+		} else
+			desk = -1;
+	}
 	int r = es_engine_add(s->engine, (unsigned)id, (float)pos.x_cm / 100.0f, (float)pos.y_cm / 100.0f,
 			      pos_facing_rad(&pos));
 	if (r < 0) {
@@ -574,6 +601,10 @@ static int admit(struct es_server *s, ENetPeer *peer, struct peer_slot *slot, co
 	q->pos = pos;
 	q->flags = h->flags & (ES_PF_MUTED | ES_PF_FOCUS | ES_PF_THIN);
 	q->admin_muted = muted_key_index(s, slot->key) >= 0;
+	q->desk = desk;
+	q->whisper_to = -1;
+	if (desk >= 0)
+		s->desk_taken[desk] = 1;
 	apply_flags(s, (unsigned)id);
 	slot->person = id;
 	s->c.joins++;
@@ -725,6 +756,13 @@ static void person_leave(struct es_server *s, struct peer_slot *slot)
 	unsigned id = (unsigned)slot->person;
 	struct person *q = &s->people[id];
 	logf_("info", "%s left (#%u)", q->name, id);
+	if (q->desk >= 0 && (unsigned)q->desk < s->ndesks)
+		s->desk_taken[q->desk] = 0;
+	if (q->whisper_to >= 0)
+		whisper_notice(s, (unsigned)q->whisper_to, id, false);
+	for (unsigned i = 0; i < s->cfg.max_people; i++)
+		if (s->people[i].used && s->people[i].whisper_to == (int)id)
+			s->people[i].whisper_to = -1; /* the engine forgets whispers to the leaver */
 	if (s->cfg.hooks && s->cfg.hooks->place)
 		s->cfg.hooks->place(s->cfg.hooks->ud, slot->key, q->name, q->pos.x_cm, q->pos.y_cm, q->pos.facing);
 	es_engine_remove(s->engine, id);
@@ -733,6 +771,128 @@ static void person_leave(struct es_server *s, struct peer_slot *slot)
 	s->leaves[s->nleaves++] = id;
 	s->c.leaves++;
 	s->c.people--;
+}
+
+/* Tell `to` that `from` whispers to them now (or stopped). */
+static void whisper_notice(struct es_server *s, unsigned to, unsigned from, bool on)
+{
+	if (to >= s->cfg.max_people || !s->people[to].used)
+		return;
+	struct es_msg m = {.type = ES_MSG_WHISPER, .u.whisper = {(int32_t)from, on ? 1 : 0}};
+	(void)send_msg(s, s->people[to].peer, &m);
+}
+
+/*
+ * A move the floor allows: onto a cell one can stand on, and not into a
+ * room whose doors are all closed from outside it (knock first).
+ */
+static bool move_allowed(const struct es_server *s, const struct person *q, float x, float y)
+{
+	const struct es_floor *f = s->cfg.floor;
+	if (!f)
+		return true;
+	if (!es_floor_walkable(f, x, y))
+		return false;
+	int to = es_floor_room_at(f, x, y);
+	int from = es_floor_room_at(f, (float)q->pos.x_cm / 100.0f, (float)q->pos.y_cm / 100.0f);
+	if (to < 0 || to == from)
+		return true;
+	const unsigned *doors;
+	int nd = es_floor_room_doors(f, (unsigned)to, &doors);
+	for (int i = 0; i < nd; i++)
+		if (es_floor_door_is_open(f, doors[i]))
+			return true;
+	return false;
+}
+
+/* Send the floor plan's text in pieces, to one person who asked for it. */
+static void send_floor(struct es_server *s, ENetPeer *peer)
+{
+	if (!s->cfg.floor)
+		return;
+	size_t len;
+	const char *text = es_floor_to_text(s->cfg.floor, &len);
+	if (!text || len == 0 || len > ES_FLOOR_TEXT_MAX)
+		return;
+	for (size_t off = 0; off < len; off += ES_FLOOR_CHUNK) {
+		size_t n = len - off < ES_FLOOR_CHUNK ? len - off : ES_FLOOR_CHUNK;
+		struct es_msg m = {.type = ES_MSG_FLOOR};
+		m.u.floor = (struct es_floor_chunk){(uint32_t)len, (uint32_t)off, (uint16_t)n, (const uint8_t *)text + off};
+		(void)send_msg(s, peer, &m);
+	}
+	/* doors as they are now, not as the text first drew them */
+	unsigned nd = es_floor_door_count(s->cfg.floor);
+	static struct es_door_state ds[ES_DOORS_MAX];
+	for (unsigned i = 0; i < nd;) {
+		unsigned k = 0;
+		for (; k < ES_DOORS_MAX && i < nd; k++, i++)
+			ds[k] = (struct es_door_state){(uint16_t)i, es_floor_door_is_open(s->cfg.floor, i)};
+		struct es_msg m = {.type = ES_MSG_DOORS, .u.doors = {(uint16_t)k, ds, NULL}};
+		(void)send_msg(s, peer, &m);
+	}
+}
+
+/* Open or close a door: whoever stands within reach of it (3 m) may. */
+static void handle_door(struct es_server *s, unsigned id, const struct es_doors *d)
+{
+	struct es_floor *f = s->cfg.floor;
+	struct person *q = &s->people[id];
+	if (!f || d->count != 1) {
+		s->c.drop_malformed++;
+		return;
+	}
+	struct es_door_state st = es_doors_at(d, 0);
+	float x, y;
+	unsigned room;
+	if (es_floor_door(f, st.door, &x, &y, &room) < 0 ||
+	    hypotf(x - (float)q->pos.x_cm / 100.0f, y - (float)q->pos.y_cm / 100.0f) > 3.0f) {
+		s->c.moves_refused++;
+		return;
+	}
+	if (es_floor_door_is_open(f, st.door) == (bool)st.open || es_floor_door_set_open(f, st.door, st.open) < 0)
+		return;
+	s->c.doors_changed++;
+	logf_("info", "%s %s a door of %s", q->name, st.open ? "opened" : "closed", es_floor_room_name(f, room));
+	struct es_msg m = {.type = ES_MSG_DOORS, .u.doors = {1, &st, NULL}};
+	broadcast(s, &m, -1);
+}
+
+/* A knock on a room reaches the people inside it; at most one a second each. */
+static void handle_knock(struct es_server *s, unsigned id, uint16_t room)
+{
+	struct person *q = &s->people[id];
+	int64_t now = now_ns() / 1000000;
+	if (!s->cfg.floor || room >= es_floor_room_count(s->cfg.floor) || now - q->last_knock_ms < 1000) {
+		s->c.drop_malformed++;
+		return;
+	}
+	q->last_knock_ms = now;
+	s->c.knocks++;
+	struct es_msg m = {.type = ES_MSG_KNOCK, .u.knock = {room, (uint16_t)id}};
+	for (unsigned i = 0; i < s->cfg.max_people; i++) {
+		struct person *o = &s->people[i];
+		if (o->used && es_floor_room_at(s->cfg.floor, (float)o->pos.x_cm / 100.0f, (float)o->pos.y_cm / 100.0f) ==
+				       (int)room)
+			(void)send_msg(s, o->peer, &m);
+	}
+}
+
+static void handle_whisper(struct es_server *s, unsigned id, int32_t to)
+{
+	struct person *q = &s->people[id];
+	if (to >= 0 && ((unsigned)to >= s->cfg.max_people || !s->people[to].used || (unsigned)to == id)) {
+		s->c.drop_malformed++;
+		return;
+	}
+	if (es_engine_whisper(s->engine, id, to) < 0) {
+		s->c.drop_malformed++;
+		return;
+	}
+	if (q->whisper_to >= 0 && q->whisper_to != to)
+		whisper_notice(s, (unsigned)q->whisper_to, id, false);
+	if (to >= 0)
+		whisper_notice(s, (unsigned)to, id, true);
+	q->whisper_to = to;
 }
 
 static void handle_packet(struct es_server *s, ENetPeer *peer, const ENetPacket *pkt)
@@ -818,6 +978,11 @@ static void handle_packet(struct es_server *s, ENetPeer *peer, const ENetPacket 
 			q->last_voice_tick = s->tick;
 		break;
 	case ES_MSG_MOVE:
+		if (!move_allowed(s, q, (float)m.u.move.x_cm / 100.0f, (float)m.u.move.y_cm / 100.0f)) {
+			s->c.moves_refused++;
+			tell_admin(s, id, ES_ADMIN_MOVED); /* you are still here */
+			break;
+		}
 		if (es_engine_move(s->engine, id, (float)m.u.move.x_cm / 100.0f, (float)m.u.move.y_cm / 100.0f,
 				   pos_facing_rad(&m.u.move)) == 0) {
 			q->pos = m.u.move;
@@ -831,6 +996,23 @@ static void handle_packet(struct es_server *s, ENetPeer *peer, const ENetPacket 
 		q->flags = m.u.state.flags & (ES_PF_MUTED | ES_PF_FOCUS | ES_PF_THIN);
 		apply_flags(s, id);
 		q->dirty = true;
+		break;
+	case ES_MSG_DOORS:
+		handle_door(s, id, &m.u.doors);
+		break;
+	case ES_MSG_KNOCK:
+		handle_knock(s, id, m.u.knock.room);
+		break;
+	case ES_MSG_WHISPER:
+		handle_whisper(s, id, m.u.whisper.to);
+		break;
+	case ES_MSG_VOLUME:
+		if (m.u.volume.speaker >= s->cfg.max_people ||
+		    es_engine_set_volume(s->engine, id, m.u.volume.speaker, es_gain_from_q(m.u.volume.gain_q)) < 0)
+			s->c.drop_malformed++;
+		break;
+	case ES_MSG_FLOOR_GET:
+		send_floor(s, peer);
 		break;
 	default:
 		s->c.drop_unknown++; /* a server-to-client type from a client */
@@ -997,6 +1179,11 @@ static int tick(struct es_server *s)
 	if (s->tick % 10 == 0)
 		reap_prejoin(s);
 	enet_host_flush(s->host);
+	/* the engine sheds quality (complexity, sample rate, voices per mix) as
+	 * its share of the tick nears the budget, and restores it when it falls */
+	int64_t work_us = (now_ns() - start) / 1000;
+	es_engine_report_tick_us(s->engine, (unsigned)(work_us > 1000000 ? 1000000 : work_us));
+	s->c.load_level = es_engine_load_level(s->engine);
 	if (s->cfg.hooks && s->cfg.hooks->tick) {
 		struct es_engine_stats es;
 		es_engine_get_stats(s->engine, &es);

@@ -52,6 +52,7 @@ struct es_server_config {
 	int complexity;
 	const struct es_server_hooks *hooks; /* borrowed; NULL = none */
 	const uint8_t *key_priv;   /* 32-byte X25519 private key, copied; required */
+	struct es_floor *floor;    /* borrowed, NULL: open space; doors change on it */
 	unsigned peers_per_address; /* ENet peers from one IP address at once */
 	unsigned handshakes_per_tick; /* at most this many Noise responses per tick */
 };
@@ -75,6 +76,8 @@ struct es_server_counters {
 	 * encodes of the last tick */
 	unsigned talking, muted;
 	unsigned plan_silent, plan_forward, plan_mix, encodes;
+	unsigned load_level; /* the engine's degradation level now, 0 = best */
+	uint64_t moves_refused, doors_changed, knocks;
 };
 
 /* Returns NULL with errno set (and a message on stderr) on failure. */

@@ -292,6 +292,7 @@ static void on_tick(void *ud, const struct es_server_counters *c, uint64_t work_
 	m->plans[ES_PLAN_FORWARD] = c->plan_forward;
 	m->plans[ES_PLAN_MIX] = c->plan_mix;
 	m->encodes_per_tick = c->encodes;
+	m->degradation_level = c->load_level;
 	es_metrics_observe_tick(m, (double)work_ns / 1e9);
 	m->ticks_late_total = c->ticks_late;
 	m->packets_in_total = c->packets_in;
@@ -516,7 +517,7 @@ err_close:
 int es_service_check(const struct es_config *cfg, FILE *out, FILE *err)
 {
 	int r = es_config_check(cfg, err);
-	if (r == 0 && cfg->floor_plan[0])
+	if (r == 0 && cfg->floor_plan[0] && strcmp(cfg->floor_plan, "none") != 0 && strcmp(cfg->floor_plan, "builtin") != 0)
 		r = check_floor_plan(cfg->floor_plan, err);
 	if (r == 0) {
 		/* warnings (a fall back to state.prev) and errors only */

@@ -61,6 +61,7 @@ enum es_msg_type {
 	ES_MSG_KNOCK = 0x14,      /* c->s: knock on a room; s->c: someone knocks */
 	ES_MSG_WHISPER = 0x15,    /* c->s: whisper to someone (or stop); s->c: who whispers to you */
 	ES_MSG_VOLUME = 0x16,     /* c->s: hear one person louder or softer */
+	ES_MSG_FLOOR_GET = 0x17,  /* c->s: send me the floor plan (no body) */
 	/* after authentication everything else travels inside this: */
 	ES_MSG_SEALED = 0x80,     /* [0x80][u64 counter][ciphertext][tag] */
 };
@@ -81,6 +82,7 @@ enum {
 	ES_PF_FOCUS = 1u << 1,
 	ES_PF_TALKING = 1u << 2, /* presence only: set by the server */
 	ES_PF_THIN = 1u << 3,    /* wants one server-rendered stream */
+	ES_PF_PLACE = 1u << 4,   /* HELLO only: sit exactly where I said, not at my remembered place or a free desk */
 	ES_PF_ADMIN_MUTED = 1u << 4, /* presence only: muted by an admin */
 };
 

@@ -29,6 +29,7 @@ const char *es_msg_type_name(uint8_t type)
 	case ES_MSG_KNOCK: return "knock";
 	case ES_MSG_WHISPER: return "whisper";
 	case ES_MSG_VOLUME: return "volume";
+	case ES_MSG_FLOOR_GET: return "floor-get";
 	default: return "unknown";
 	}
 }
@@ -201,6 +202,8 @@ int es_msg_encode(const struct es_msg *m, uint8_t *buf, size_t cap)
 			return -EINVAL;
 		es_wr_u32(&w, (uint32_t)m->u.whisper.to);
 		es_wr_u8(&w, m->u.whisper.on ? 1 : 0);
+		break;
+	case ES_MSG_FLOOR_GET:
 		break;
 	case ES_MSG_VOLUME:
 		if (m->u.volume.gain_q > 4 * 4096)
@@ -375,6 +378,8 @@ int es_msg_decode(struct es_msg *m, const uint8_t *buf, size_t len)
 		m->u.whisper.to = (int32_t)to;
 		break;
 	}
+	case ES_MSG_FLOOR_GET:
+		break;
 	case ES_MSG_VOLUME:
 		m->u.volume.speaker = es_rd_u16(&r);
 		m->u.volume.gain_q = es_rd_u16(&r);

@@ -57,6 +57,9 @@ class Proc:
             # one identity per person: the same --name is the same device
             name = argv[argv.index("--name") + 1] if "--name" in argv else "default"
             env["XDG_CONFIG_HOME"] = os.path.join(base, "config-" + name)
+        if prog == "earshotd" and not any(a.startswith("--floor-plan") for a in argv) and "--config" not in argv:
+            # acoustics by distance alone unless a test asks for an office
+            argv += ["--floor-plan", "none"]
         if prog == "earshotd" and "--state-dir" not in argv and "--config" not in argv:
             # one state (and server key) per address: a restart keeps both
             addr = argv[argv.index("--listen") + 1] if "--listen" in argv else "default"

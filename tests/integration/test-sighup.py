@@ -51,13 +51,13 @@ def conversation(b, d, tag, reload):
         if not wait_for_log(daemon, "listening on"):
             log(daemon.log_text())
             return None
-        bob = Proc([cl, "--server", addr, "--name", "bob", "--at", "1.5,0", "--record", f"{d}/{tag}-bob.wav",
+        bob = Proc([cl, "--server", addr, "--name", "bob", "--at", "11.5,10", "--record", f"{d}/{tag}-bob.wav",
                     "--seconds", str(TALK_S + 3), "-v"], f"{d}/{tag}-bob.log")
         procs.append(bob)
         if not wait_for_log(daemon, "bob joined"):
             log(bob.log_text())
             return None
-        alice = Proc([cl, "--server", addr, "--name", "alice", "--at", "0,1", "--play", f"{d}/tone.wav",
+        alice = Proc([cl, "--server", addr, "--name", "alice", "--at", "10,10", "--play", f"{d}/tone.wav",
                       "--record", f"{d}/{tag}-alice.wav", "--seconds", str(TALK_S + 1), "-v"], f"{d}/{tag}-alice.log")
         procs.append(alice)
         if not wait_for_log(daemon, "alice joined"):
