@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <enet/enet.h>
 #include <portaudio.h>
@@ -21,6 +22,8 @@
 
 #include "earshot-crypto.h"
 #include "earshot-mixer.h"
+#include "app.h"
+#include "ctl.h"
 #include "identity.h"
 #include "session.h"
 #include "wav.h"
@@ -38,7 +41,8 @@ static void on_signal(int sig)
 struct opts {
 	const char *server, *name, *play, *record;
 	double seconds; /* <= 0: until the play file ends, or forever */
-	bool headless, muted, verbose;
+	bool headless, muted, verbose, no_ui, no_aec, ptt, list_devices, thin;
+	const char *input_device, *output_device;
 	bool place; /* --at given: sit exactly there */
 	struct es_pos pos;
 	unsigned jitter;
@@ -49,6 +53,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: earshot [OPTIONS]\n"
 		"       earshot join INVITE-CODE [--name NAME]\n"
+		"       earshot mute | unmute | toggle-mute | status   (talk to the running client)\n"
 		"       earshot forget-server HOST:PORT\n"
 		"Join an Earshot office and talk to the colleagues within earshot.\n\n"
 		"  -s, --server HOST[:PORT]  daemon address (default 127.0.0.1:7700)\n"
@@ -60,7 +65,14 @@ static void usage(FILE *f)
 		"      --record FILE.wav     headless: write what you hear (48 kHz stereo)\n"
 		"      --seconds S           headless: run for S seconds\n"
 		"      --headless            no sound card, no terminal UI\n"
-		"      --jitter TICKS        playout buffer depth in 20 ms ticks (default 2)\n"
+		"      --jitter TICKS        smallest playout buffer, 20 ms ticks (default 2; it grows with jitter)\n"
+		"      --input-device NAME   capture from this device (number or part of its name)\n"
+		"      --output-device NAME  play to this device\n"
+		"      --list-devices        list the audio devices and exit\n"
+		"      --no-ui               no terminal UI (just the audio)\n"
+		"      --no-aec              no echo cancellation (headphones)\n"
+		"      --ptt                 push-to-talk: send only while the space key is held\n"
+		"      --thin                a thin link: ask for one server-rendered stream (<= 40 kbit/s)\n"
 		"  -v, --verbose             say what the connection is doing\n"
 		"  -h, --help                show this help\n"
 		"  -V, --version             show the version\n");
@@ -83,13 +95,18 @@ static int parse_at(const char *s, struct es_pos *pos)
 
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
-	enum { OPT_PLAY = 1000, OPT_RECORD, OPT_SECONDS, OPT_HEADLESS, OPT_JITTER };
+	enum { OPT_PLAY = 1000, OPT_RECORD, OPT_SECONDS, OPT_HEADLESS, OPT_JITTER, OPT_IN, OPT_OUT, OPT_LIST, OPT_NOUI,
+	       OPT_NOAEC, OPT_PTT, OPT_THIN };
 	static const struct option lo[] = {
 		{"server", required_argument, NULL, 's'}, {"name", required_argument, NULL, 'n'},
 		{"at", required_argument, NULL, 'a'},     {"facing", required_argument, NULL, 'f'},
 		{"muted", no_argument, NULL, 'm'},        {"play", required_argument, NULL, OPT_PLAY},
 		{"record", required_argument, NULL, OPT_RECORD}, {"seconds", required_argument, NULL, OPT_SECONDS},
 		{"headless", no_argument, NULL, OPT_HEADLESS},   {"jitter", required_argument, NULL, OPT_JITTER},
+		{"input-device", required_argument, NULL, OPT_IN}, {"output-device", required_argument, NULL, OPT_OUT},
+		{"list-devices", no_argument, NULL, OPT_LIST},   {"no-ui", no_argument, NULL, OPT_NOUI},
+		{"no-aec", no_argument, NULL, OPT_NOAEC},        {"ptt", no_argument, NULL, OPT_PTT},
+		{"thin", no_argument, NULL, OPT_THIN},
 		{"verbose", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},      {0},
 	};
@@ -139,6 +156,13 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->jitter = (unsigned)j;
 			break;
 		}
+		case OPT_IN: o->input_device = optarg; break;
+		case OPT_OUT: o->output_device = optarg; break;
+		case OPT_LIST: o->list_devices = true; break;
+		case OPT_NOUI: o->no_ui = true; break;
+		case OPT_NOAEC: o->no_aec = true; break;
+		case OPT_PTT: o->ptt = true; break;
+		case OPT_THIN: o->thin = true; break;
 		case 'v': o->verbose = true; break;
 		case 'h': usage(stdout); return 1;
 		case 'V': printf("earshot %s\n", EARSHOT_VERSION); return 1;
@@ -241,108 +265,6 @@ static int run_headless(struct es_session *s, const struct opts *o)
 	return rc;
 }
 
-/* Index of the first frame whose sample reaches about -10 dBFS, or -1. */
-static int first_loud(const int16_t *pcm, int frames, int channels)
-{
-	for (int i = 0; i < frames; i++)
-		for (int c = 0; c < channels; c++)
-			if (abs(pcm[i * channels + c]) > 10000)
-				return i;
-	return -1;
-}
-
-/* With a sound card: blocking PortAudio I/O paces the loop. */
-static int run_device(struct es_session *s, const struct opts *o)
-{
-	PaError e = Pa_Initialize();
-	if (e != paNoError) {
-		fprintf(stderr, "earshot: cannot start audio: %s\n", Pa_GetErrorText(e));
-		return 2;
-	}
-	int rc = 0;
-	PaDeviceIndex in = Pa_GetDefaultInputDevice(), outd = Pa_GetDefaultOutputDevice();
-	if (in == paNoDevice || outd == paNoDevice) {
-		fprintf(stderr, "earshot: no %s audio device found. Connect a headset or microphone, or use --headless "
-				"(with --play/--record) to run without one.\n",
-			in == paNoDevice ? (outd == paNoDevice ? "input or output" : "input") : "output");
-		rc = 2;
-		goto out_term;
-	}
-	PaStreamParameters ip = {.device = in, .channelCount = 1, .sampleFormat = paInt16,
-				 .suggestedLatency = Pa_GetDeviceInfo(in)->defaultLowInputLatency};
-	PaStreamParameters op = {.device = outd, .channelCount = 2, .sampleFormat = paInt16,
-				 .suggestedLatency = Pa_GetDeviceInfo(outd)->defaultLowOutputLatency};
-	PaStream *st;
-	e = Pa_OpenStream(&st, &ip, &op, ES_RATE, ES_FRAME, paNoFlag, NULL, NULL);
-	if (e != paNoError) {
-		fprintf(stderr, "earshot: cannot open the audio device: %s\n", Pa_GetErrorText(e));
-		rc = 2;
-		goto out_term;
-	}
-	if ((e = Pa_StartStream(st)) != paNoError) {
-		fprintf(stderr, "earshot: cannot start the audio device: %s\n", Pa_GetErrorText(e));
-		rc = 2;
-		goto out_close;
-	}
-	if (o->verbose)
-		fprintf(stderr, "earshot: audio started at monotonic %lld ns (%s / %s)\n", (long long)now_ns(),
-			Pa_GetDeviceInfo(in)->name, Pa_GetDeviceInfo(outd)->name);
-	int16_t mic[ES_FRAME], out[2 * ES_FRAME];
-	uint64_t ticks = o->seconds > 0 ? (uint64_t)llround(o->seconds * 50.0) : 0;
-	/*
-	 * With -v, note when the first loud sound is captured and when the
-	 * first loud sound will leave the speakers, on CLOCK_MONOTONIC: two
-	 * clients' notes give mouth-to-ear latency (tests use a click).
-	 */
-	const PaStreamInfo *si = Pa_GetStreamInfo(st);
-	long out_buf = si ? lround(si->outputLatency * ES_RATE) : 0;
-	bool heard_mic = false, heard_out = false;
-	for (uint64_t t = 0; !stop && (!ticks || t < ticks); t++) {
-		if (es_session_state(s) == ES_SESSION_FAILED) {
-			rc = 3;
-			break;
-		}
-		e = Pa_ReadStream(st, mic, ES_FRAME);
-		int64_t t_read = now_ns();
-		if (e != paNoError && e != paInputOverflowed) {
-			fprintf(stderr, "earshot: audio input failed: %s\n", Pa_GetErrorText(e));
-			rc = 1;
-			break;
-		}
-		if (o->verbose && !heard_mic) {
-			int i = first_loud(mic, ES_FRAME, 1);
-			if (i >= 0) {
-				heard_mic = true;
-				fprintf(stderr, "earshot: first loud capture at monotonic %lld ns\n",
-					(long long)(t_read - (ES_FRAME - i) * 1000000000LL / ES_RATE));
-			}
-		}
-		es_session_step(s, mic, true, out);
-		if (o->verbose && !heard_out) {
-			int i = first_loud(out, ES_FRAME, 2);
-			long avail = Pa_GetStreamWriteAvailable(st);
-			if (i >= 0 && avail >= 0) {
-				heard_out = true;
-				long queued = out_buf > avail ? out_buf - avail : 0;
-				fprintf(stderr, "earshot: first loud playback at monotonic %lld ns\n",
-					(long long)(now_ns() + (queued + i) * 1000000000LL / ES_RATE));
-			}
-		}
-		e = Pa_WriteStream(st, out, ES_FRAME);
-		if (e != paNoError && e != paOutputUnderflowed) {
-			fprintf(stderr, "earshot: audio output failed: %s\n", Pa_GetErrorText(e));
-			rc = 1;
-			break;
-		}
-	}
-	Pa_StopStream(st);
-out_close:
-	Pa_CloseStream(st);
-out_term:
-	Pa_Terminate();
-	return rc;
-}
-
 struct pin_ctx {
 	const char *dir, *server;
 };
@@ -387,6 +309,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/* subcommands that need no session */
+	if (argc == 2 && (strcmp(argv[1], "mute") == 0 || strcmp(argv[1], "unmute") == 0 ||
+			  strcmp(argv[1], "toggle-mute") == 0 || strcmp(argv[1], "status") == 0 ||
+			  strcmp(argv[1], "ptt-down") == 0 || strcmp(argv[1], "ptt-up") == 0))
+		return es_ctl_command_main(argv[1], stdout, stderr);
 	if (argc >= 2 && strcmp(argv[1], "forget-server") == 0) {
 		if (argc != 3) {
 			fprintf(stderr, "usage: earshot forget-server HOST:PORT\n");
@@ -416,6 +342,9 @@ int main(int argc, char **argv)
 		argc -= 2;
 		argv += 2;
 	}
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--list-devices") == 0)
+			return es_app_list_devices();
 	struct es_client_defaults defs = {0};
 	if (es_defaults_load(dir, &defs) < 0)
 		return 2;
@@ -474,7 +403,7 @@ int main(int argc, char **argv)
 	struct pin_ctx pc = {dir, o.server};
 	struct es_session_config cfg = {
 		.server = o.server, .name = o.name, .pos = o.pos,
-		.flags = (o.muted ? ES_PF_MUTED : 0) | (o.place ? ES_PF_PLACE : 0), .jitter = o.jitter, .bitrate = 24000, .verbose = o.verbose,
+		.flags = (o.muted ? ES_PF_MUTED : 0) | (o.place ? ES_PF_PLACE : 0) | (o.thin ? ES_PF_THIN : 0), .jitter = o.jitter, .bitrate = 24000, .verbose = o.verbose,
 		.identity = &id, .pinned = have_pin ? pinned : NULL,
 		.invite_secret = joining ? inv.secret : NULL,
 		.pin = save_pin, .pin_ud = &pc,
@@ -501,8 +430,16 @@ int main(int argc, char **argv)
 			fprintf(stderr, "earshot: could not join: %s\n", es_session_status(s));
 			rc = r == -EACCES ? 3 : 1;
 		}
-	} else
-		rc = o.headless ? run_headless(s, &o) : run_device(s, &o);
+	} else if (o.headless)
+		rc = run_headless(s, &o);
+	else {
+		struct es_app_opts ao = {
+			.ui = !o.no_ui && isatty(STDOUT_FILENO) && isatty(STDIN_FILENO), .aec = !o.no_aec, .ptt = o.ptt,
+			.verbose = o.verbose, .seconds = o.seconds, .input_device = o.input_device,
+			.output_device = o.output_device, .stop = &stop,
+		};
+		rc = es_app_run(s, &ao);
+	}
 	if (rc == 3)
 		fprintf(stderr, "earshot: %s\n", es_session_status(s));
 	if (o.verbose) {

@@ -42,6 +42,14 @@ struct es_session {
 	struct es_cipher tx, rx;
 	bool authed;
 	uint8_t sealed[ES_MSG_MAX + ES_CIPHER_OVERHEAD + 1];
+	/* the floor, when asked for */
+	bool want_floor, floor_asked;
+	char *floor_text;
+	uint32_t floor_total, floor_have;
+	struct es_floor *floor;
+	int whisper_to, whisper_from;
+	char event[160];
+	bool event_new;
 	uint8_t plain[ES_MSG_MAX];
 	int64_t state_since_ms;
 	int64_t retry_at_ms;
@@ -208,6 +216,7 @@ struct es_session *es_session_new(const struct es_session_config *cfg)
 	s->pos = cfg->pos;
 	s->flags = cfg->flags;
 	s->my_id = -1;
+	s->whisper_to = s->whisper_from = -1;
 	s->backoff_ms = BACKOFF_MIN_MS;
 	s->state = ES_SESSION_BACKOFF;
 	s->retry_at_ms = now_ms();
@@ -238,6 +247,8 @@ void es_session_free(struct es_session *s)
 	enet_host_destroy(s->host);
 	es_playout_free(s->playout);
 	opus_encoder_destroy(s->enc);
+	es_floor_free(s->floor);
+	free(s->floor_text);
 	es_keypair_clear(&s->id);
 	es_noise_clear(&s->hs);
 	es_cipher_clear(&s->tx);
@@ -294,6 +305,8 @@ static void backoff(struct es_session *s, unsigned at_least_ms, const char *why)
 		wait = at_least_ms;
 	s->backoff_ms = b * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : b * 2;
 	s->authed = false;
+	s->floor_asked = false;
+	s->whisper_from = -1;
 	s->cookie_wanted = s->cookie_ready = false;
 	es_noise_clear(&s->hs);
 	es_cipher_clear(&s->tx);
@@ -524,6 +537,47 @@ static void on_admin(struct es_session *s, const struct es_admin_notice *a)
 	}
 }
 
+static void set_event(struct es_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_event(struct es_session *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(s->event, sizeof(s->event), fmt, ap);
+	va_end(ap);
+	s->event_new = true;
+	if (s->cfg.verbose)
+		fprintf(stderr, "earshot: %s\n", s->event);
+}
+
+/* Pieces of the plan text arrive in order on the reliable channel. */
+static void on_floor_chunk(struct es_session *s, const struct es_floor_chunk *c)
+{
+	if (c->offset == 0) {
+		free(s->floor_text);
+		s->floor_text = malloc(c->total ? c->total : 1);
+		s->floor_total = c->total;
+		s->floor_have = 0;
+	}
+	if (!s->floor_text || c->total != s->floor_total || c->offset != s->floor_have) {
+		s->st.malformed++;
+		return;
+	}
+	memcpy(s->floor_text + c->offset, c->data, c->len);
+	s->floor_have += c->len;
+	if (s->floor_have < s->floor_total)
+		return;
+	struct es_floor_error fe;
+	struct es_floor *f = es_floor_parse(s->floor_text, s->floor_total, &fe);
+	free(s->floor_text);
+	s->floor_text = NULL;
+	if (!f) {
+		set_event(s, "the server's floor plan does not parse (line %d: %s)", fe.line, fe.msg);
+		return;
+	}
+	es_floor_free(s->floor);
+	s->floor = f;
+}
+
 static void on_packet(struct es_session *s, const ENetPacket *pkt)
 {
 	s->st.packets_received++;
@@ -593,6 +647,35 @@ static void on_packet(struct es_session *s, const ENetPacket *pkt)
 	case ES_MSG_PRESENCE:
 		roster_apply(s, &m.u.presence);
 		break;
+	case ES_MSG_FLOOR:
+		on_floor_chunk(s, &m.u.floor);
+		break;
+	case ES_MSG_DOORS:
+		for (unsigned i = 0; s->floor && i < m.u.doors.count; i++) {
+			struct es_door_state d = es_doors_at(&m.u.doors, i);
+			if (es_floor_door_set_open(s->floor, d.door, d.open) < 0)
+				s->st.malformed++;
+		}
+		break;
+	case ES_MSG_KNOCK: {
+		const char *room = s->floor ? es_floor_room_name(s->floor, m.u.knock.room) : NULL;
+		const char *who = m.u.knock.from < ES_ROSTER_MAX && s->roster[m.u.knock.from].present ?
+					  s->roster[m.u.knock.from].name : "someone";
+		set_event(s, "%s knocks on %s", who, room ? room : "the door");
+		break;
+	}
+	case ES_MSG_WHISPER: {
+		int from = m.u.whisper.to;
+		const char *who = from >= 0 && from < ES_ROSTER_MAX && s->roster[from].present ? s->roster[from].name : "someone";
+		if (m.u.whisper.on) {
+			s->whisper_from = from;
+			set_event(s, "%s whispers to you", who);
+		} else if (s->whisper_from == from) {
+			s->whisper_from = -1;
+			set_event(s, "%s stopped whispering", who);
+		}
+		break;
+	}
 	default:
 		s->st.malformed++;
 		break;
@@ -654,19 +737,42 @@ static void housekeeping(struct es_session *s)
 	}
 }
 
+static void send_voice(struct es_session *s, const int16_t *pcm, uint32_t seq)
+{
+	int n = opus_encode(s->enc, pcm, ES_FRAME, s->opus, sizeof(s->opus));
+	if (n <= 0)
+		return;
+	struct es_msg m = {.type = ES_MSG_AUDIO_UP};
+	m.u.up = (struct es_audio_up){seq, ES_PF_TALKING, (uint16_t)n, s->opus};
+	if (send_msg(s, &m) == 0)
+		s->st.frames_sent++;
+}
+
+/* Muted (by us or by an admin) means nothing leaves the machine. */
+static bool may_send(const struct es_session *s)
+{
+	return s->state == ES_SESSION_JOINED && !(s->flags & ES_PF_MUTED) && !s->admin_muted;
+}
+
+int es_session_step_preroll(struct es_session *s, const int16_t *mic, bool voiced, const int16_t *const *pre,
+			    unsigned npre, int16_t *out)
+{
+	if (voiced && may_send(s))
+		for (unsigned i = 0; i < npre; i++)
+			send_voice(s, pre[i], s->seq - npre + i);
+	return es_session_step(s, mic, voiced, out);
+}
+
 int es_session_step(struct es_session *s, const int16_t *mic, bool voiced, int16_t *out)
 {
 	es_session_service(s);
 	housekeeping(s);
-	if (s->state == ES_SESSION_JOINED && mic && voiced && !(s->flags & ES_PF_MUTED) && !s->admin_muted) {
-		int n = opus_encode(s->enc, mic, ES_FRAME, s->opus, sizeof(s->opus));
-		if (n > 0) {
-			struct es_msg m = {.type = ES_MSG_AUDIO_UP};
-			m.u.up = (struct es_audio_up){s->seq, ES_PF_TALKING, (uint16_t)n, s->opus};
-			if (send_msg(s, &m) == 0)
-				s->st.frames_sent++;
-		}
+	if (s->state == ES_SESSION_JOINED && s->want_floor && !s->floor_asked) {
+		struct es_msg g = {.type = ES_MSG_FLOOR_GET};
+		s->floor_asked = send_msg(s, &g) == 0;
 	}
+	if (mic && voiced && may_send(s))
+		send_voice(s, mic, s->seq);
 	/* the sequence counts time, sent or not, so the server sees gaps as gaps */
 	s->seq++;
 	int audible = es_playout_pull(s->playout, out);
@@ -736,4 +842,61 @@ void es_session_get_stats(const struct es_session *s, struct es_session_stats *s
 	st->lost = ps.lost;
 	st->concealed = ps.concealed;
 	st->malformed += ps.malformed;
+}
+
+void es_session_want_floor(struct es_session *s)
+{
+	s->want_floor = true;
+}
+
+const struct es_floor *es_session_floor(const struct es_session *s)
+{
+	return s->floor;
+}
+
+void es_session_door(struct es_session *s, unsigned door, bool open)
+{
+	struct es_door_state d = {(uint16_t)door, open ? 1 : 0};
+	struct es_msg m = {.type = ES_MSG_DOORS, .u.doors = {1, &d, NULL}};
+	if (s->state == ES_SESSION_JOINED)
+		(void)send_msg(s, &m);
+}
+
+void es_session_knock(struct es_session *s, unsigned room)
+{
+	struct es_msg m = {.type = ES_MSG_KNOCK, .u.knock = {(uint16_t)room, 0}};
+	if (s->state == ES_SESSION_JOINED)
+		(void)send_msg(s, &m);
+}
+
+void es_session_whisper(struct es_session *s, int to)
+{
+	struct es_msg m = {.type = ES_MSG_WHISPER, .u.whisper = {to < 0 ? -1 : to, 0}};
+	if (s->state == ES_SESSION_JOINED && send_msg(s, &m) == 0)
+		s->whisper_to = to < 0 ? -1 : to;
+}
+
+int es_session_whisper_to(const struct es_session *s)
+{
+	return s->whisper_to;
+}
+
+int es_session_whisper_from(const struct es_session *s)
+{
+	return s->whisper_from;
+}
+
+void es_session_volume(struct es_session *s, unsigned speaker, float gain)
+{
+	struct es_msg m = {.type = ES_MSG_VOLUME, .u.volume = {(uint16_t)speaker, es_gain_to_q(gain)}};
+	if (s->state == ES_SESSION_JOINED)
+		(void)send_msg(s, &m);
+}
+
+const char *es_session_event(struct es_session *s)
+{
+	if (!s->event_new)
+		return NULL;
+	s->event_new = false;
+	return s->event;
 }

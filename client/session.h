@@ -67,6 +67,30 @@ void es_session_service(struct es_session *s);
  */
 int es_session_step(struct es_session *s, const int16_t *mic, bool voiced, int16_t *out);
 
+/*
+ * As es_session_step, but when voice has just started, first send the
+ * npre frames of pre-roll (oldest first, 960 samples each) under the
+ * sequence numbers they were captured at, so first syllables are not lost.
+ */
+int es_session_step_preroll(struct es_session *s, const int16_t *mic, bool voiced, const int16_t *const *pre,
+			    unsigned npre, int16_t *out);
+
+/* The floor plan: asked for once joined (es_session_want_floor), NULL until complete. */
+struct es_floor;
+void es_session_want_floor(struct es_session *s);
+const struct es_floor *es_session_floor(const struct es_session *s);
+
+/* Office actions (sent at once if joined). */
+void es_session_door(struct es_session *s, unsigned door, bool open);
+void es_session_knock(struct es_session *s, unsigned room);
+void es_session_whisper(struct es_session *s, int to); /* -1 stops */
+int es_session_whisper_to(const struct es_session *s);  /* whom I whisper to, -1 */
+int es_session_whisper_from(const struct es_session *s); /* who whispers to me, -1 */
+void es_session_volume(struct es_session *s, unsigned speaker, float gain);
+
+/* The next thing to tell the user ("Bob knocks on Orion"), or NULL. */
+const char *es_session_event(struct es_session *s);
+
 /* Walk to a place / change flags; sent at once if joined, kept for rejoin. */
 void es_session_move(struct es_session *s, const struct es_pos *pos);
 void es_session_set_flags(struct es_session *s, uint8_t flags);

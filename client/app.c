@@ -1,0 +1,470 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <portaudio.h>
+
+#include "app.h"
+#include "ctl.h"
+#include "dsp.h"
+#include "earshot-mixer.h"
+#include "tui.h"
+
+#define STEP_M 0.5f            /* one walk key: one floor cell of the default office */
+#define VOLUME_STEP_DB 3.0f
+#define REDRAW_EVERY 5         /* frames: the UI is drawn 10 times a second */
+
+struct app {
+	struct es_session *s;
+	const struct es_app_opts *o;
+	struct es_tui *tui;
+	bool ptt_held, quit;
+	float volume_db[ES_ROSTER_MAX];
+	float level;
+	bool voiced;
+	bool ui_failed;
+	char msg[160];
+};
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static PaDeviceIndex find_device(const char *name, bool input)
+{
+	if (!name)
+		return input ? Pa_GetDefaultInputDevice() : Pa_GetDefaultOutputDevice();
+	char *end;
+	long idx = strtol(name, &end, 10);
+	if (*end == 0 && idx >= 0 && idx < Pa_GetDeviceCount())
+		return (PaDeviceIndex)idx;
+	for (PaDeviceIndex i = 0; i < Pa_GetDeviceCount(); i++) {
+		const PaDeviceInfo *d = Pa_GetDeviceInfo(i);
+		if (d && strstr(d->name, name) && (input ? d->maxInputChannels : d->maxOutputChannels) > 0)
+			return i;
+	}
+	return paNoDevice;
+}
+
+int es_app_list_devices(void)
+{
+	if (Pa_Initialize() != paNoError) {
+		fprintf(stderr, "earshot: cannot start audio\n");
+		return 1;
+	}
+	int n = Pa_GetDeviceCount();
+	if (n <= 0)
+		printf("no audio devices\n");
+	for (int i = 0; i < n; i++) {
+		const PaDeviceInfo *d = Pa_GetDeviceInfo(i);
+		printf("%2d  %-40s in %d out %d%s%s\n", i, d->name, d->maxInputChannels, d->maxOutputChannels,
+		       i == Pa_GetDefaultInputDevice() ? "  [default input]" : "",
+		       i == Pa_GetDefaultOutputDevice() ? "  [default output]" : "");
+	}
+	Pa_Terminate();
+	return 0;
+}
+
+/* ---- mute from anywhere: the control socket ------------------------------- */
+
+static int on_ctl(void *user, enum es_ctl_cmd cmd, char *reply, size_t len)
+{
+	struct app *a = user;
+	uint8_t f = es_session_flags(a->s);
+	switch (cmd) {
+	case ES_CTL_MUTE: f |= ES_PF_MUTED; break;
+	case ES_CTL_UNMUTE: f &= (uint8_t)~ES_PF_MUTED; break;
+	case ES_CTL_TOGGLE_MUTE: f ^= ES_PF_MUTED; break;
+	case ES_CTL_PTT_DOWN: a->ptt_held = true; break;
+	case ES_CTL_PTT_UP: a->ptt_held = false; break;
+	case ES_CTL_STATUS: break;
+	}
+	if (cmd == ES_CTL_MUTE || cmd == ES_CTL_UNMUTE || cmd == ES_CTL_TOGGLE_MUTE)
+		es_session_set_flags(a->s, f);
+	f = es_session_flags(a->s);
+	snprintf(reply, len, "%s\n%s", f & ES_PF_MUTED ? "muted" : "unmuted", es_session_status(a->s));
+	return 0;
+}
+
+/* ---- what the keys do ------------------------------------------------------ */
+
+static float my_x(const struct es_session *s)
+{
+	return (float)es_session_pos(s)->x_cm / 100.0f;
+}
+
+static float my_y(const struct es_session *s)
+{
+	return (float)es_session_pos(s)->y_cm / 100.0f;
+}
+
+static void go_to(struct app *a, float x, float y, float facing)
+{
+	const struct es_floor *f = es_session_floor(a->s);
+	if (f && !es_floor_walkable(f, x, y)) {
+		snprintf(a->msg, sizeof(a->msg), "something is in the way");
+		return;
+	}
+	float deg = facing * 180.0f / (float)M_PI;
+	deg = fmodf(fmodf(deg, 360.0f) + 360.0f, 360.0f);
+	struct es_pos p = {(int32_t)lrintf(x * 100.0f), (int32_t)lrintf(y * 100.0f), (uint16_t)((int)lrintf(deg * 10.0f) % 3600)};
+	es_session_move(a->s, &p);
+}
+
+static float my_facing(const struct es_session *s)
+{
+	return (float)es_session_pos(s)->facing * (float)M_PI / 1800.0f;
+}
+
+/* The nearest door within reach (3 m), or -1. */
+static int near_door(const struct es_floor *f, float x, float y, float *dx, float *dy, unsigned *room)
+{
+	int best = -1;
+	float bd = 3.0f;
+	for (unsigned i = 0; f && i < es_floor_door_count(f); i++) {
+		float px, py;
+		unsigned r;
+		if (es_floor_door(f, i, &px, &py, &r) < 0)
+			continue;
+		float d = hypotf(px - x, py - y);
+		if (d <= bd) {
+			bd = d;
+			best = (int)i;
+			*dx = px, *dy = py, *room = r;
+		}
+	}
+	return best;
+}
+
+/* A free spot beside (x, y): the first walkable of a few around it. */
+static bool spot_near(const struct es_floor *f, float x, float y, float r, float *ox, float *oy)
+{
+	for (int k = 0; k < 16; k++) {
+		float ang = (float)k * (float)M_PI / 8.0f;
+		float px = x + r * sinf(ang), py = y + r * cosf(ang);
+		if (!f || es_floor_walkable(f, px, py)) {
+			*ox = px, *oy = py;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void enter_or_leave(struct app *a)
+{
+	const struct es_floor *f = es_session_floor(a->s);
+	float x = my_x(a->s), y = my_y(a->s), dx, dy;
+	unsigned room;
+	if (!f || near_door(f, x, y, &dx, &dy, &room) < 0) {
+		snprintf(a->msg, sizeof(a->msg), "no door within reach");
+		return;
+	}
+	bool inside = es_floor_room_at(f, x, y) == (int)room;
+	/* step through: to the first walkable spot beyond the door on the other side */
+	for (float r = 1.0f; r <= 2.5f; r += 0.5f)
+		for (int k = 0; k < 8; k++) {
+			float ang = (float)k * (float)M_PI / 4.0f;
+			float px = dx + r * sinf(ang), py = dy + r * cosf(ang);
+			bool in = es_floor_room_at(f, px, py) == (int)room;
+			if (es_floor_walkable(f, px, py) && in != inside) {
+				go_to(a, px, py, ang);
+				snprintf(a->msg, sizeof(a->msg), "%s %s", inside ? "left" : "entered", es_floor_room_name(f, room));
+				return;
+			}
+		}
+}
+
+static int person_index(uint32_t tui_id)
+{
+	return tui_id ? (int)tui_id - 1 : -1;
+}
+
+static void on_action(struct app *a, const struct es_tui_action *act)
+{
+	const struct es_floor *f = es_session_floor(a->s);
+	float x = my_x(a->s), y = my_y(a->s), face = my_facing(a->s);
+	unsigned n;
+	const struct es_person_view *roster = es_session_roster(a->s, &n);
+	int who = person_index(act->person_id);
+	bool present = who >= 0 && (unsigned)who < n && roster[who].present;
+	float dx, dy;
+	unsigned room;
+	switch (act->type) {
+	case ES_TUI_WALK_N: go_to(a, x, y + STEP_M, 0.0f); break;
+	case ES_TUI_WALK_S: go_to(a, x, y - STEP_M, (float)M_PI); break;
+	case ES_TUI_WALK_E: go_to(a, x + STEP_M, y, (float)M_PI_2); break;
+	case ES_TUI_WALK_W: go_to(a, x - STEP_M, y, -(float)M_PI_2); break;
+	case ES_TUI_TURN_LEFT: go_to(a, x, y, face - (float)M_PI_4); break;
+	case ES_TUI_TURN_RIGHT: go_to(a, x, y, face + (float)M_PI_4); break;
+	case ES_TUI_GOTO:
+		if (present) {
+			float px = (float)roster[who].pos.x_cm / 100.0f, py = (float)roster[who].pos.y_cm / 100.0f, ox, oy;
+			if (spot_near(f, px, py, 1.0f, &ox, &oy)) {
+				go_to(a, ox, oy, atan2f(px - ox, py - oy));
+				snprintf(a->msg, sizeof(a->msg), "went to %s", roster[who].name);
+			}
+		}
+		break;
+	case ES_TUI_ENTER_LEAVE: enter_or_leave(a); break;
+	case ES_TUI_DOOR: {
+		int d = near_door(f, x, y, &dx, &dy, &room);
+		if (d < 0) {
+			snprintf(a->msg, sizeof(a->msg), "no door within reach");
+			break;
+		}
+		bool open = !es_floor_door_is_open(f, (unsigned)d);
+		es_session_door(a->s, (unsigned)d, open);
+		snprintf(a->msg, sizeof(a->msg), "%s the door of %s", open ? "opening" : "closing", es_floor_room_name(f, room));
+		break;
+	}
+	case ES_TUI_KNOCK:
+		if (near_door(f, x, y, &dx, &dy, &room) >= 0) {
+			es_session_knock(a->s, room);
+			snprintf(a->msg, sizeof(a->msg), "knocking on %s...", es_floor_room_name(f, room));
+		} else
+			snprintf(a->msg, sizeof(a->msg), "no door within reach");
+		break;
+	case ES_TUI_FOCUS:
+		es_session_set_flags(a->s, es_session_flags(a->s) ^ ES_PF_FOCUS);
+		break;
+	case ES_TUI_WHISPER:
+		if (present) {
+			bool stop = es_session_whisper_to(a->s) == who;
+			es_session_whisper(a->s, stop ? -1 : who);
+			snprintf(a->msg, sizeof(a->msg), stop ? "stopped whispering" : "whispering to %s", roster[who].name);
+		}
+		break;
+	case ES_TUI_VOLUME_UP:
+	case ES_TUI_VOLUME_DOWN:
+		if (present) {
+			float v = a->volume_db[who] + (act->type == ES_TUI_VOLUME_UP ? VOLUME_STEP_DB : -VOLUME_STEP_DB);
+			v = v > 12.0f ? 12.0f : v < -60.0f ? -60.0f : v;
+			a->volume_db[who] = v;
+			es_session_volume(a->s, (unsigned)who, v <= -60.0f ? 0.0f : powf(10.0f, v / 20.0f));
+		}
+		break;
+	case ES_TUI_MUTE:
+		es_session_set_flags(a->s, es_session_flags(a->s) ^ ES_PF_MUTED);
+		break;
+	case ES_TUI_PTT_DOWN: a->ptt_held = true; break;
+	case ES_TUI_PTT_UP: a->ptt_held = false; break;
+	case ES_TUI_QUIT: a->quit = true; break;
+	default: break;
+	}
+}
+
+static void draw(struct app *a)
+{
+	static struct es_tui_person people[ES_ROSTER_MAX];
+	static const char *rows[ES_FLOOR_MAX_ROWS];
+	static struct es_tui_cell closed[ES_DOORS_MAX];
+	unsigned n, np = 0, nc = 0;
+	const struct es_person_view *roster = es_session_roster(a->s, &n);
+	const struct es_floor *f = es_session_floor(a->s);
+	int me = es_session_my_id(a->s);
+	for (unsigned i = 0; i < n; i++) {
+		if (!roster[i].present)
+			continue;
+		float x = (float)roster[i].pos.x_cm / 100.0f, y = (float)roster[i].pos.y_cm / 100.0f;
+		unsigned fl = 0;
+		fl |= roster[i].flags & ES_PF_TALKING ? ES_TUI_IS_TALKING : 0;
+		fl |= roster[i].flags & ES_PF_MUTED ? ES_TUI_IS_MUTED : 0;
+		fl |= roster[i].flags & ES_PF_FOCUS ? ES_TUI_IS_FOCUS : 0;
+		fl |= (int)i == me ? ES_TUI_IS_ME : 0;
+		fl |= (int)i == es_session_whisper_to(a->s) || (int)i == es_session_whisper_from(a->s) ? ES_TUI_IS_WHISPER : 0;
+		int room = f ? es_floor_room_at(f, x, y) : -1;
+		if (room >= 0 && es_floor_room_kind(f, (unsigned)room) == ES_ROOM_MEETING)
+			fl |= ES_TUI_IS_MEETING;
+		people[np++] = (struct es_tui_person){i + 1, roster[i].name, x, y, fl, a->volume_db[i],
+						     (float)roster[i].pos.facing * (float)M_PI / 1800.0f};
+	}
+	unsigned h = 0;
+	if (f) {
+		h = es_floor_rows(f);
+		for (unsigned r = 0; r < h && r < ES_FLOOR_MAX_ROWS; r++)
+			rows[r] = es_floor_row(f, r);
+		for (unsigned d = 0; d < es_floor_door_count(f) && nc < ES_DOORS_MAX; d++) {
+			float x, y;
+			unsigned col, row;
+			if (!es_floor_door_is_open(f, d) && es_floor_door(f, d, &x, &y, NULL) == 0 &&
+			    es_floor_cell_at(f, x, y, &col, &row) == 0)
+				closed[nc++] = (struct es_tui_cell){(uint16_t)col, (uint16_t)row};
+		}
+	}
+	uint8_t fl = es_session_flags(a->s);
+	struct es_tui_view v = {
+		.floor_rows = f ? rows : NULL, .floor_h = h, .cell_m = f ? es_floor_scale(f) : 1.0f,
+		.closed_doors = closed, .n_closed_doors = nc, .people = people, .n_people = np,
+		.my_level = a->level, .muted = fl & ES_PF_MUTED, .talking = a->voiced,
+		.status = es_session_status(a->s), .help = NULL,
+	};
+	const char *ev = es_session_event(a->s);
+	if (ev)
+		snprintf(a->msg, sizeof(a->msg), "%s", ev);
+	if (a->msg[0]) {
+		es_tui_message(a->tui, a->msg);
+		a->msg[0] = 0;
+	}
+	if (es_tui_draw(a->tui, &v) < 0)
+		a->ui_failed = true;
+}
+
+/* Index of the first sample at about -10 dBFS, or -1. */
+static int first_loud(const int16_t *pcm, int frames, int channels)
+{
+	for (int i = 0; i < frames; i++)
+		for (int c = 0; c < channels; c++)
+			if (abs(pcm[i * channels + c]) > 10000)
+				return i;
+	return -1;
+}
+
+int es_app_run(struct es_session *s, const struct es_app_opts *o)
+{
+	struct app a = {.s = s, .o = o};
+	PaError e = Pa_Initialize();
+	if (e != paNoError) {
+		fprintf(stderr, "earshot: cannot start audio: %s\n", Pa_GetErrorText(e));
+		return 2;
+	}
+	int rc = 0;
+	PaStream *st = NULL;
+	struct es_dsp *dsp = NULL;
+	struct es_ctl_server *ctl = NULL;
+	PaDeviceIndex in = find_device(o->input_device, true), out = find_device(o->output_device, false);
+	if (in == paNoDevice || out == paNoDevice) {
+		if (o->input_device || o->output_device)
+			fprintf(stderr, "earshot: no audio device matches '%s' (see earshot --list-devices)\n",
+				in == paNoDevice ? (o->input_device ? o->input_device : "default input")
+						 : (o->output_device ? o->output_device : "default output"));
+		else
+			fprintf(stderr, "earshot: no %s audio device found. Connect a headset or microphone, or use "
+					"--headless (with --play/--record) to run without one.\n",
+				in == paNoDevice ? (out == paNoDevice ? "input or output" : "input") : "output");
+		rc = 2;
+		goto out_term;
+	}
+	PaStreamParameters ip = {.device = in, .channelCount = 1, .sampleFormat = paInt16,
+				 .suggestedLatency = Pa_GetDeviceInfo(in)->defaultLowInputLatency};
+	PaStreamParameters op = {.device = out, .channelCount = 2, .sampleFormat = paInt16,
+				 .suggestedLatency = Pa_GetDeviceInfo(out)->defaultLowOutputLatency};
+	e = Pa_OpenStream(&st, &ip, &op, ES_RATE, ES_FRAME, paNoFlag, NULL, NULL);
+	if (e != paNoError || (e = Pa_StartStream(st)) != paNoError) {
+		fprintf(stderr, "earshot: cannot open the audio device: %s\n", Pa_GetErrorText(e));
+		rc = 2;
+		goto out_close;
+	}
+	const PaStreamInfo *si = Pa_GetStreamInfo(st);
+	long out_buf = si ? lround(si->outputLatency * ES_RATE) : 0;
+	struct es_dsp_opts dopt;
+	es_dsp_opts_default(&dopt);
+	dopt.aec = o->aec;
+	double loop_ms = si ? (si->inputLatency + si->outputLatency) * 1000.0 - 10.0 : 0.0;
+	dopt.far_delay_ms = loop_ms > 0 ? (unsigned)loop_ms : 0;
+	dsp = es_dsp_new(ES_RATE, ES_FRAME, &dopt);
+	if (!dsp) {
+		fprintf(stderr, "earshot: cannot start the voice processing: %s\n", strerror(errno));
+		rc = 1;
+		goto out_stop;
+	}
+	ctl = es_ctl_server_open(o->ctl_path);
+	if (!ctl)
+		fprintf(stderr, "earshot: no mute control socket (%s): 'earshot mute' will not reach this client\n",
+			errno == EADDRINUSE ? "another earshot is running" : strerror(errno));
+	if (o->verbose)
+		fprintf(stderr, "earshot: audio started at monotonic %lld ns (%s / %s)\n", (long long)now_ns(),
+			Pa_GetDeviceInfo(in)->name, Pa_GetDeviceInfo(out)->name);
+	if (o->ui) {
+		es_session_want_floor(s);
+		a.tui = es_tui_new();
+		if (!a.tui)
+			fprintf(stderr, "earshot: no terminal UI: %s\n", strerror(errno));
+	}
+	int16_t mic[ES_FRAME], spk[2 * ES_FRAME], far[ES_FRAME] = {0};
+	uint64_t ticks = o->seconds > 0 ? (uint64_t)llround(o->seconds * 50.0) : 0;
+	bool heard_mic = false, heard_out = false;
+	for (uint64_t t = 0; !*o->stop && !a.quit && (!ticks || t < ticks); t++) {
+		if (es_session_state(s) == ES_SESSION_FAILED) {
+			rc = 3;
+			break;
+		}
+		e = Pa_ReadStream(st, mic, ES_FRAME);
+		int64_t t_read = now_ns();
+		if (e != paNoError && e != paInputOverflowed) {
+			fprintf(stderr, "earshot: audio input failed: %s\n", Pa_GetErrorText(e));
+			rc = 1;
+			break;
+		}
+		if (o->verbose && !heard_mic && (first_loud(mic, ES_FRAME, 1)) >= 0) {
+			heard_mic = true;
+			fprintf(stderr, "earshot: first loud capture at monotonic %lld ns\n",
+				(long long)(t_read - (ES_FRAME - first_loud(mic, ES_FRAME, 1)) * 1000000000LL / ES_RATE));
+		}
+		/* keep processing while muted, so the echo canceller stays adapted */
+		bool voiced = false;
+		int npre = es_dsp_process(dsp, mic, far, &voiced);
+		if (o->ptt)
+			voiced = a.ptt_held, npre = 0;
+		a.voiced = voiced && !(es_session_flags(s) & ES_PF_MUTED);
+		a.level = es_dsp_level(dsp);
+		const int16_t *pre[8];
+		unsigned np = npre > 0 ? (unsigned)(npre > 8 ? 8 : npre) : 0;
+		for (unsigned i = 0; i < np; i++)
+			pre[i] = es_dsp_preroll(dsp, i);
+		es_session_step_preroll(s, mic, voiced, pre, np, spk);
+		if (o->verbose && !heard_out) {
+			int i = first_loud(spk, ES_FRAME, 2);
+			long avail = Pa_GetStreamWriteAvailable(st);
+			if (i >= 0 && avail >= 0) {
+				heard_out = true;
+				long queued = out_buf > avail ? out_buf - avail : 0;
+				fprintf(stderr, "earshot: first loud playback at monotonic %lld ns\n",
+					(long long)(now_ns() + (queued + i) * 1000000000LL / ES_RATE));
+			}
+		}
+		e = Pa_WriteStream(st, spk, ES_FRAME);
+		if (e != paNoError && e != paOutputUnderflowed) {
+			fprintf(stderr, "earshot: audio output failed: %s\n", Pa_GetErrorText(e));
+			rc = 1;
+			break;
+		}
+		for (unsigned i = 0; i < ES_FRAME; i++) /* what the room hears, for the echo canceller */
+			far[i] = (int16_t)((spk[2 * i] + spk[2 * i + 1]) / 2);
+		/* between frames: the control socket and the keyboard, without blocking */
+		struct pollfd pf[2] = {{.fd = ctl ? es_ctl_server_fd(ctl) : -1, .events = POLLIN},
+				       {.fd = a.tui ? es_tui_fd(a.tui) : -1, .events = POLLIN}};
+		if (poll(pf, 2, 0) > 0) {
+			if (pf[0].revents && es_ctl_server_handle(ctl, on_ctl, &a) < 0 && o->verbose)
+				fprintf(stderr, "earshot: control socket: %s\n", strerror(errno));
+			struct es_tui_action act;
+			while (a.tui && es_tui_poll_key(a.tui, &act) > 0)
+				on_action(&a, &act);
+		} else if (a.tui) {
+			struct es_tui_action act; /* push-to-talk release is a timeout inside the UI */
+			while (es_tui_poll_key(a.tui, &act) > 0)
+				on_action(&a, &act);
+		}
+		if (a.tui && t % REDRAW_EVERY == 0)
+			draw(&a);
+	}
+	es_tui_free(a.tui);
+	es_ctl_server_free(ctl);
+	es_dsp_free(dsp);
+out_stop:
+	Pa_StopStream(st);
+out_close:
+	if (st)
+		Pa_CloseStream(st);
+out_term:
+	Pa_Terminate();
+	return rc;
+}
