@@ -381,8 +381,10 @@ int es_app_run(struct es_session *s, const struct es_app_opts *o)
 		fprintf(stderr, "earshot: no mute control socket (%s): 'earshot mute' will not reach this client\n",
 			errno == EADDRINUSE ? "another earshot is running" : strerror(errno));
 	if (o->verbose)
-		fprintf(stderr, "earshot: audio started at monotonic %lld ns (%s / %s)\n", (long long)now_ns(),
-			Pa_GetDeviceInfo(in)->name, Pa_GetDeviceInfo(out)->name);
+		fprintf(stderr, "earshot: audio started at monotonic %lld ns (%s / %s), latency in %.1f ms out %.1f ms, "
+				"echo delay assumed %u ms\n",
+			(long long)now_ns(), Pa_GetDeviceInfo(in)->name, Pa_GetDeviceInfo(out)->name,
+			si ? si->inputLatency * 1000 : -1.0, si ? si->outputLatency * 1000 : -1.0, dopt.far_delay_ms);
 	if (o->ui) {
 		es_session_want_floor(s);
 		a.tui = es_tui_new();
