@@ -41,7 +41,7 @@ static void on_signal(int sig)
 struct opts {
 	const char *server, *name, *play, *record;
 	double seconds; /* <= 0: until the play file ends, or forever */
-	bool headless, muted, verbose, no_ui, no_aec, ptt, list_devices, thin;
+	bool headless, muted, verbose, no_ui, no_aec, ptt, list_devices, thin, roster;
 	const char *input_device, *output_device;
 	bool place; /* --at given: sit exactly there */
 	struct es_pos pos;
@@ -73,6 +73,7 @@ static void usage(FILE *f)
 		"      --no-aec              no echo cancellation (headphones)\n"
 		"      --ptt                 push-to-talk: send only while the space key is held\n"
 		"      --thin                a thin link: ask for one server-rendered stream (<= 40 kbit/s)\n"
+		"      --roster              headless: receive who is where too (the UI always does)\n"
 		"  -v, --verbose             say what the connection is doing\n"
 		"  -h, --help                show this help\n"
 		"  -V, --version             show the version\n");
@@ -96,7 +97,7 @@ static int parse_at(const char *s, struct es_pos *pos)
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	enum { OPT_PLAY = 1000, OPT_RECORD, OPT_SECONDS, OPT_HEADLESS, OPT_JITTER, OPT_IN, OPT_OUT, OPT_LIST, OPT_NOUI,
-	       OPT_NOAEC, OPT_PTT, OPT_THIN };
+	       OPT_NOAEC, OPT_PTT, OPT_THIN, OPT_ROSTER };
 	static const struct option lo[] = {
 		{"server", required_argument, NULL, 's'}, {"name", required_argument, NULL, 'n'},
 		{"at", required_argument, NULL, 'a'},     {"facing", required_argument, NULL, 'f'},
@@ -106,7 +107,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{"input-device", required_argument, NULL, OPT_IN}, {"output-device", required_argument, NULL, OPT_OUT},
 		{"list-devices", no_argument, NULL, OPT_LIST},   {"no-ui", no_argument, NULL, OPT_NOUI},
 		{"no-aec", no_argument, NULL, OPT_NOAEC},        {"ptt", no_argument, NULL, OPT_PTT},
-		{"thin", no_argument, NULL, OPT_THIN},
+		{"thin", no_argument, NULL, OPT_THIN},          {"roster", no_argument, NULL, OPT_ROSTER},
 		{"verbose", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},      {0},
 	};
@@ -163,6 +164,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case OPT_NOAEC: o->no_aec = true; break;
 		case OPT_PTT: o->ptt = true; break;
 		case OPT_THIN: o->thin = true; break;
+		case OPT_ROSTER: o->roster = true; break;
 		case 'v': o->verbose = true; break;
 		case 'h': usage(stdout); return 1;
 		case 'V': printf("earshot %s\n", EARSHOT_VERSION); return 1;
@@ -403,7 +405,8 @@ int main(int argc, char **argv)
 	struct pin_ctx pc = {dir, o.server};
 	struct es_session_config cfg = {
 		.server = o.server, .name = o.name, .pos = o.pos,
-		.flags = (o.muted ? ES_PF_MUTED : 0) | (o.place ? ES_PF_PLACE : 0) | (o.thin ? ES_PF_THIN : 0), .jitter = o.jitter, .bitrate = 24000, .verbose = o.verbose,
+		.flags = (o.muted ? ES_PF_MUTED : 0) | (o.place ? ES_PF_PLACE : 0) | (o.thin ? ES_PF_THIN : 0) |
+			 (o.headless && !o.roster ? 0 : ES_PF_ROSTER), .jitter = o.jitter, .bitrate = 24000, .verbose = o.verbose,
 		.identity = &id, .pinned = have_pin ? pinned : NULL,
 		.invite_secret = joining ? inv.secret : NULL,
 		.pin = save_pin, .pin_ud = &pc,

@@ -29,6 +29,7 @@
 
 #define TICK_NS 20000000LL
 #define PREJOIN_MS 2000
+#define PREJOIN_QUEUED_MS 15000
 #define PRESENCE_EVERY 5   /* ticks between presence delta batches */
 #define TALK_HOLD_TICKS 10 /* talking shows for 200 ms after the last frame */
 /*
@@ -59,6 +60,7 @@ struct person {
 	bool dirty;        /* place or flags changed since last presence batch */
 	bool announce;     /* joined since the last presence batch */
 	int desk;          /* floor desk held while here, -1 none */
+	bool roster;       /* wants presence (who is where) */
 	int whisper_to;    /* person whispered to, -1 none */
 	int64_t last_knock_ms;
 };
@@ -456,6 +458,16 @@ static void broadcast(struct es_server *s, const struct es_msg *m, int except)
 	}
 }
 
+/* Presence goes to those who asked for it at join (a UI draws it; bots need not). */
+static void broadcast_presence(struct es_server *s, const struct es_msg *m)
+{
+	for (unsigned i = 0; i < s->cfg.max_people; i++) {
+		struct person *q = &s->people[i];
+		if (q->used && q->roster)
+			(void)send_msg(s, q->peer, m);
+	}
+}
+
 static float pos_facing_rad(const struct es_pos *p)
 {
 	return (float)p->facing * (float)M_PI / 1800.0f;
@@ -603,6 +615,7 @@ static int admit(struct es_server *s, ENetPeer *peer, struct peer_slot *slot, co
 	q->admin_muted = muted_key_index(s, slot->key) >= 0;
 	q->desk = desk;
 	q->whisper_to = -1;
+	q->roster = h->flags & ES_PF_ROSTER;
 	if (desk >= 0)
 		s->desk_taken[desk] = 1;
 	apply_flags(s, (unsigned)id);
@@ -616,7 +629,8 @@ static int admit(struct es_server *s, ENetPeer *peer, struct peer_slot *slot, co
 static void announce(struct es_server *s, unsigned id)
 {
 	struct person *q = &s->people[id];
-	send_roster(s, id);
+	if (q->roster)
+		send_roster(s, id);
 	/* everyone else hears of the newcomer in the next presence batch: one
 	 * message for many joins, not one per join (a join storm is N^2 otherwise) */
 	q->announce = true;
@@ -1102,7 +1116,7 @@ static void presence_batch(struct es_server *s)
 	for (unsigned i = 0; i < s->nleaves; i++) {
 		p->entry[p->count++] = (struct es_presence_entry){.id = (uint16_t)s->leaves[i], .kind = ES_PRESENCE_LEAVE};
 		if (p->count == ES_PRESENCE_MAX) {
-			broadcast(s, &m, -1);
+			broadcast_presence(s, &m);
 			p->count = 0;
 		}
 	}
@@ -1124,7 +1138,7 @@ static void presence_batch(struct es_server *s)
 			q->announce = q->dirty = false;
 			presence_join_entry(q, i, &p->entry[p->count++]);
 			if (p->count == ES_PRESENCE_MAX) {
-				broadcast(s, &m, -1);
+				broadcast_presence(s, &m);
 				p->count = 0;
 			}
 			continue;
@@ -1139,12 +1153,12 @@ static void presence_batch(struct es_server *s)
 			.pos = q->pos,
 		};
 		if (p->count == ES_PRESENCE_MAX) {
-			broadcast(s, &m, -1);
+			broadcast_presence(s, &m);
 			p->count = 0;
 		}
 	}
 	if (p->count)
-		broadcast(s, &m, -1);
+		broadcast_presence(s, &m);
 }
 
 static void reap_prejoin(struct es_server *s)
@@ -1155,7 +1169,9 @@ static void reap_prejoin(struct es_server *s)
 		struct peer_slot *slot = &s->slots[i];
 		if (peer->state == ENET_PEER_STATE_DISCONNECTED || slot->person >= 0)
 			continue;
-		if (peer->state == ENET_PEER_STATE_CONNECTED && now_ms - slot->connected_ms > PREJOIN_MS) {
+		/* a handshake waiting in our queue is our delay, not theirs: give it longer */
+		int64_t limit = slot->st == SLOT_QUEUED ? PREJOIN_QUEUED_MS : PREJOIN_MS;
+		if (peer->state == ENET_PEER_STATE_CONNECTED && now_ms - slot->connected_ms > limit) {
 			s->c.prejoin_timeouts++;
 			enet_peer_disconnect_now(peer, 0); /* tells the peer, then frees the slot */
 		}

@@ -34,7 +34,7 @@ enum {
 #define ES_NAME_MAX 32        /* bytes of UTF-8, no NUL on the wire */
 #define ES_OPUS_MAX 1275      /* RFC 6716 maximum frame size */
 #define ES_BUNDLE_VOICES_MAX 3
-#define ES_PRESENCE_MAX 32    /* entries in one presence message */
+#define ES_PRESENCE_MAX 128   /* entries in one presence message (~6 KB) */
 #define ES_MSG_MAX 8192       /* largest encoded message we ever build */
 #define ES_FLOOR_CHUNK 4096   /* floor-plan bytes per ES_MSG_FLOOR */
 #define ES_FLOOR_TEXT_MAX (4u << 20)
@@ -83,6 +83,7 @@ enum {
 	ES_PF_TALKING = 1u << 2, /* presence only: set by the server */
 	ES_PF_THIN = 1u << 3,    /* wants one server-rendered stream */
 	ES_PF_PLACE = 1u << 4,   /* HELLO only: sit exactly where I said, not at my remembered place or a free desk */
+	ES_PF_ROSTER = 1u << 5,  /* HELLO only: send me who is where (a UI wants it; a bot may not) */
 	ES_PF_ADMIN_MUTED = 1u << 4, /* presence only: muted by an admin */
 };
 

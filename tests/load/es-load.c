@@ -5,7 +5,7 @@
  * is pre-encoded Opus (encoded once at start, never in the loop).  Loopback
  * only; every loop is bounded in count and time.
  *
- *   es-load --server 127.0.0.1:7700 --pairs 50 --people 2000 --storm 1 --hold 10
+ *   es-load --server 127.0.0.1:7700 --pairs 50 --people 2000 --storm 1 --hold 10 [--roster]
  *
  * Phases: the talking pairs join and talk; then --people arrivals connect,
  * spread evenly over --storm seconds, and stay --hold seconds (with
@@ -77,6 +77,7 @@ static ENetAddress server;
 static uint8_t frames[FRAMES][ES_OPUS_MAX];
 static int frame_len[FRAMES];
 static int64_t window_start, window_end; /* the storm, for the pairs' loss */
+static bool want_roster;             /* every simulated person asks for presence, as a UI does */
 
 static int64_t now_ns(void)
 {
@@ -188,7 +189,7 @@ static void start(struct client *c)
 static void on_key(struct client *c, const struct es_server_key *k)
 {
 	struct es_pos pos = {(int32_t)lrintf(c->x * 100), (int32_t)lrintf(c->y * 100), 0};
-	struct es_join_payload jp = {.hello = {ES_PROTO_VERSION, 0, pos, (uint8_t)strlen(c->name), c->name}};
+	struct es_join_payload jp = {.hello = {ES_PROTO_VERSION, want_roster ? ES_PF_ROSTER : 0, pos, (uint8_t)strlen(c->name), c->name}};
 	uint8_t payload[ES_NOISE_PAYLOAD_MAX], msg1[ES_NOISE_MSG1_MAX], ts[ES_TAI64N_LEN];
 	struct timespec rt;
 	clock_gettime(CLOCK_REALTIME, &rt);
@@ -353,7 +354,7 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {
 		{"server", 1, NULL, 's'}, {"pairs", 1, NULL, 'p'}, {"people", 1, NULL, 'n'}, {"storm", 1, NULL, 'S'},
 		{"hold", 1, NULL, 'H'}, {"pid", 1, NULL, 'P'}, {"office", 0, NULL, 'o'}, {"max-seconds", 1, NULL, 'M'},
-		{"spread", 0, NULL, 'f'}, {"metrics", 1, NULL, 'm'}, {0},
+		{"spread", 0, NULL, 'f'}, {"metrics", 1, NULL, 'm'}, {"roster", 0, NULL, 'R'}, {0},
 	};
 	int o;
 	while ((o = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -367,6 +368,7 @@ int main(int argc, char **argv)
 		case 'o': convos = 60; meeting = 8; break;
 		case 'M': max_s = atof(optarg); break;
 		case 'f': near = false; break;
+		case 'R': want_roster = true; break;
 		case 'm': metrics = optarg; break;
 		default:
 			fprintf(stderr, "usage: es-load --server ADDR [--pairs P] [--people N] [--storm S] [--hold S] "

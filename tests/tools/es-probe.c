@@ -150,7 +150,7 @@ static int join(struct probe *p, const char *name)
 	uint8_t server_pub[32];
 	memcpy(server_pub, m.u.server_key.key, 32);
 	enet_packet_destroy(ev.packet);
-	struct es_join_payload jp = {.hello = {ES_PROTO_VERSION, 0, {0, 0, 0}, (uint8_t)strlen(name), name}};
+	struct es_join_payload jp = {.hello = {ES_PROTO_VERSION, ES_PF_ROSTER, {0, 0, 0}, (uint8_t)strlen(name), name}};
 	uint8_t payload[ES_NOISE_PAYLOAD_MAX], msg1[ES_NOISE_MSG1_MAX], ts[ES_TAI64N_LEN];
 	struct timespec rt;
 	clock_gettime(CLOCK_REALTIME, &rt);
