@@ -44,6 +44,7 @@ static size_t peer_slots(unsigned max_people)
 	return n > ENET_PROTOCOL_MAXIMUM_PEER_ID ? ENET_PROTOCOL_MAXIMUM_PEER_ID : n;
 }
 
+#define SERVICE_EVERY_NS 10000000LL /* ENet between ticks: once, halfway */
 #define HS_MIN_PER_TICK 4       /* handshakes answered per tick, whatever the load */
 #define HS_SLACK_NS 3000000LL   /* more only while this much of the tick is left */
 
@@ -112,6 +113,7 @@ struct es_server {
 	uint8_t *desk_taken; /* per floor desk: someone sits there now */
 	unsigned ndesks;
 	unsigned *hs_queue; /* ring of peer indices with a queued message 1 */
+	int64_t last_service_ns;
 	unsigned hs_head, hs_count;
 	struct es_server_poll poll; /* extra fds (admin socket); fds NULL = none */
 	uint8_t (*muted_keys)[32];  /* keys an admin muted, max_people of them */
@@ -1052,27 +1054,51 @@ static void on_connect(struct es_server *s, ENetPeer *peer)
 	(void)send_msg(s, peer, &k);
 }
 
+static void handle_event(struct es_server *s, ENetEvent *ev)
+{
+	switch (ev->type) {
+	case ENET_EVENT_TYPE_CONNECT:
+		on_connect(s, ev->peer);
+		break;
+	case ENET_EVENT_TYPE_RECEIVE:
+		handle_packet(s, ev->peer, ev->packet);
+		enet_packet_destroy(ev->packet);
+		break;
+	case ENET_EVENT_TYPE_DISCONNECT:
+		person_leave(s, ev->peer->data);
+		((struct peer_slot *)ev->peer->data)->st = SLOT_IDLE;
+		break;
+	default:
+		break;
+	}
+}
+
+/*
+ * enet_host_service walks every peer slot twice per call (to send, and
+ * again after receiving at most 256 datagrams); with thousands of slots
+ * that is the dearest thing this loop does.  So it is called deliberately:
+ * at each tick and once between ticks (SERVICE_EVERY_NS), never once per
+ * wake-up, and the events it queues are drained with
+ * enet_host_check_events, which walks nothing.  The socket's receive
+ * buffer holds what arrives in between.
+ */
 static void service(struct es_server *s)
 {
 	ENetEvent ev;
-	int r;
-	while ((r = enet_host_service(s->host, &ev, 0)) > 0) {
-		switch (ev.type) {
-		case ENET_EVENT_TYPE_CONNECT:
-			on_connect(s, ev.peer);
+	for (int round = 0; round < 32; round++) {
+		uint32_t before = s->host->totalReceivedPackets;
+		int r = enet_host_service(s->host, &ev, 0);
+		if (r < 0)
 			break;
-		case ENET_EVENT_TYPE_RECEIVE:
-			handle_packet(s, ev.peer, ev.packet);
-			enet_packet_destroy(ev.packet);
+		if (r > 0)
+			handle_event(s, &ev);
+		while (enet_host_check_events(s->host, &ev) > 0)
+			handle_event(s, &ev);
+		/* another round while the receive pass keeps finding a full batch */
+		if (r == 0 && s->host->totalReceivedPackets - before < 200)
 			break;
-		case ENET_EVENT_TYPE_DISCONNECT:
-			person_leave(s, ev.peer->data);
-			((struct peer_slot *)ev.peer->data)->st = SLOT_IDLE;
-			break;
-		default:
-			break;
-		}
 	}
+	s->last_service_ns = now_ns();
 }
 
 struct emit_ctx {
@@ -1236,6 +1262,9 @@ int es_server_run(struct es_server *s, volatile int *stop)
 {
 	int64_t deadline = now_ns() + TICK_NS;
 	struct pollfd pfd[1 + ES_SERVER_POLL_MAX] = {{.fd = s->host->socket, .events = POLLIN}};
+	/* room for what arrives between two services: ~10 ms of a full floor */
+	enet_socket_set_option(s->host->socket, ENET_SOCKOPT_RCVBUF, 8 << 20);
+	enet_socket_set_option(s->host->socket, ENET_SOCKOPT_SNDBUF, 8 << 20);
 	while (!*stop) {
 		int64_t now = now_ns();
 		if (now >= deadline) {
@@ -1252,22 +1281,26 @@ int es_server_run(struct es_server *s, volatile int *stop)
 			}
 			continue;
 		}
-		int64_t wait = deadline - now;
-		if (s->hs_count && wait > HS_SLACK_NS) {
-			service(s); /* what arrived first, then one more handshake */
-			if (handshake_one(s))
-				enet_host_flush(s->host);
+		if (now - s->last_service_ns >= SERVICE_EVERY_NS) {
+			service(s);
 			continue;
 		}
+		int64_t wait = deadline - now;
+		if (s->hs_count && wait > HS_SLACK_NS) {
+			/* answered now, sent by the next service or tick flush (no walk per handshake) */
+			handshake_one(s);
+			continue;
+		}
+		int64_t next_service = s->last_service_ns + SERVICE_EVERY_NS - now;
+		if (next_service < wait)
+			wait = next_service;
 		struct timespec ts = {.tv_sec = wait / 1000000000LL, .tv_nsec = wait % 1000000000LL};
 		unsigned nx = s->poll.fds ? s->poll.fds(s->poll.ud, s->tick, pfd + 1, ES_SERVER_POLL_MAX) : 0;
 		if (nx > ES_SERVER_POLL_MAX)
 			nx = ES_SERVER_POLL_MAX;
-		int pr = ppoll(pfd, 1 + nx, &ts, NULL);
+		int pr = ppoll(pfd + 1, nx, &ts, NULL); /* the ENet socket waits for its turn */
 		if (pr < 0 && errno != EINTR)
 			return -errno;
-		if (pr > 0 && pfd[0].revents)
-			service(s);
 		bool extra = false;
 		for (unsigned i = 1; pr > 0 && i <= nx; i++)
 			extra |= pfd[i].revents != 0;
