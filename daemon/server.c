@@ -939,6 +939,10 @@ static void handle_packet(struct es_server *s, ENetPeer *peer, const ENetPacket 
 			s->c.drop_oversize++;
 			return;
 		}
+		if (s->c.people + s->hs_count >= s->cfg.max_people) {
+			busy(s, peer); /* full, counting those already queued: say so at once, no X25519 */
+			return;
+		}
 		if (!rate_ok(s, peer->address.host, HS_RATE, HS_BURST)) {
 			s->c.drop_rate++;
 			refuse(s, peer, ES_REFUSED_RATE);
