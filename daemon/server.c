@@ -322,6 +322,7 @@ struct es_server *es_server_new(const struct es_server_config *cfg)
 	ec.ac.max_voices = cfg->max_voices;
 	ec.bitrate = cfg->bitrate;
 	ec.complexity = cfg->complexity;
+	ec.mirror_mixes = true; /* the downlink carries ES_MIX_MIRROR and the client swaps */
 	s->engine = es_engine_new(&ec);
 	if (!s->engine) {
 		err = errno;
