@@ -12,6 +12,10 @@
  *       connect with a valid cookie and never start the handshake: exit 0
  *       if the daemon drops us within 4 s.
  *
+ *   es-probe junk ADDR:PORT SECONDS PER_S
+ *       join, then send malformed messages inside valid ENet packets (sealed
+ *       and not) at PER_S a second; exit 0 if our session still works.
+ *
  *   es-probe flood ADDR:PORT SECONDS CONNECTS_PER_S GARBAGE_PER_S
  *       send CONNECT-shaped ENet datagrams (valid layout, no valid cookie)
  *       from many source ports on 127.0.0.2..127.0.0.250, and random
@@ -319,6 +323,81 @@ static int halfopen(const char *server)
 	return rc;
 }
 
+/*
+ * Junk from an authenticated peer: random bytes inside valid ENet packets,
+ * sealed packets whose inner message is malformed, sealed messages with
+ * impossible fields, at `rate` a second for `seconds`; then check that our
+ * own session still works.  Prints how many of each kind were sent.
+ */
+static int junk(const char *server, double seconds, double rate)
+{
+	struct probe p = {0};
+	the_probe = &p;
+	if (parse_addr(server, &p.addr) < 0 || seconds <= 0 || seconds > 120 || rate <= 0 || rate > 50000)
+		return 2;
+	es_noise_keypair(&p.id);
+	p.host = enet_host_create(NULL, 1, ES_CHAN_COUNT, 0, 0);
+	p.host->intercept = probe_intercept;
+	if (join(&p, "junk") < 0)
+		return 1;
+	uint64_t raw = 0, sealed_bad = 0, shaped = 0;
+	uint8_t buf[600], out[ES_MSG_MAX + 64];
+	static const uint8_t ad = ES_MSG_SEALED;
+	int64_t start = now_ms(), end = start + (int64_t)(seconds * 1000);
+	uint64_t sent = 0;
+	while (now_ms() < end) {
+		double t = (double)(now_ms() - start) / 1000.0;
+		while ((double)sent < t * rate) {
+			size_t n = 1 + (size_t)(random() % 500);
+			randombytes_buf(buf, n);
+			switch (sent % 3) {
+			case 0: /* random bytes, unsealed, after the handshake */
+				buf[0] = (uint8_t)(random() % 0x20);
+				send_raw(&p, buf, n, true);
+				raw++;
+				break;
+			case 1: { /* sealed, but the inside is random */
+				out[0] = ES_MSG_SEALED;
+				int k = es_cipher_seal(&p.tx, &ad, 1, buf, n, out + 1, sizeof(out) - 1);
+				if (k > 0)
+					send_raw(&p, out, (size_t)k + 1, true);
+				sealed_bad++;
+				break;
+			}
+			default: { /* sealed, a real type with lying lengths */
+				uint8_t in[8] = {ES_MSG_AUDIO_UP, 1, 2, 3, 4, 0, 0xFF, 0xFF};
+				if (sent % 2)
+					in[0] = ES_MSG_DOORS, in[1] = 0xFF, in[2] = 0xFF;
+				out[0] = ES_MSG_SEALED;
+				int k = es_cipher_seal(&p.tx, &ad, 1, in, sizeof(in), out + 1, sizeof(out) - 1);
+				if (k > 0)
+					send_raw(&p, out, (size_t)k + 1, true);
+				shaped++;
+				break;
+			}
+			}
+			sent++;
+		}
+		ENetEvent ev;
+		while (enet_host_service(p.host, &ev, 0) > 0)
+			if (ev.type == ENET_EVENT_TYPE_RECEIVE)
+				enet_packet_destroy(ev.packet);
+		usleep(2000);
+	}
+	printf("probe: junk sent: %llu unsealed, %llu sealed with a random inside, %llu sealed with lying fields\n",
+	       (unsigned long long)raw, (unsigned long long)sealed_bad, (unsigned long long)shaped);
+	int rc = 0;
+	if (move_to(&p, 700, &p.tx, NULL, NULL) < 0 || !see_self_at(&p, 700, 3000)) {
+		printf("FAIL: the junk sender's own session broke\n");
+		rc = 1;
+	} else
+		printf("probe: the session still works after the junk\n");
+	enet_peer_disconnect_now(p.peer, 0);
+	enet_host_flush(p.host);
+	enet_host_destroy(p.host);
+	return rc;
+}
+
 /* ---- flood ---------------------------------------------------------------- */
 
 #define FLOOD_SOCKS 256
@@ -396,6 +475,8 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc == 3 && strcmp(argv[1], "inject") == 0)
 		return inject(argv[2]);
+	if (argc == 5 && strcmp(argv[1], "junk") == 0)
+		return junk(argv[2], atof(argv[3]), atof(argv[4]));
 	if (argc == 3 && strcmp(argv[1], "halfopen") == 0)
 		return halfopen(argv[2]);
 	if (argc == 6 && strcmp(argv[1], "flood") == 0)
