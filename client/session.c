@@ -139,9 +139,9 @@ static int ENET_CALLBACK intercept(ENetHost *host, ENetEvent *event)
 		return 0;
 	if (!from_server)
 		return 1; /* not from our server: ignore it */
-	if (s->peer && (s->state == ES_SESSION_JOINED || s->state == ES_SESSION_JOINING)) {
+	if (s->peer && (s->state == ES_SESSION_JOINED || s->state == ES_SESSION_JOINING ||
+			s->state == ES_SESSION_CONNECTING))
 		s->reset_pending = true;
-	}
 	(void)event;
 	return 1;
 }

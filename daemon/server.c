@@ -210,6 +210,20 @@ static bool rate_ok(struct es_server *s, uint32_t host, float rate, float burst)
 	return true;
 }
 
+/* A reset datagram to a, at most one per RESET_EVERY_MS per address. */
+static void send_reset(struct es_server *s, ENetHost *host, const ENetAddress *a)
+{
+	uint32_t h = (a->host * 2654435761u) ^ (a->port * 40503u);
+	int64_t *last = &s->reset_at[h % RESET_SLOTS];
+	int64_t now = now_ns() / 1000000;
+	if (now - *last < RESET_EVERY_MS)
+		return;
+	*last = now;
+	ENetBuffer b = {.data = (void *)ES_RESET_MAGIC, .dataLength = ES_RESET_LEN};
+	enet_socket_send(host->socket, a, &b, 1);
+	s->c.resets_sent++;
+}
+
 /*
  * Raw datagrams, before ENet sees them:
  *  - cookie requests are answered statelessly (see earshot-crypto.h);
@@ -259,6 +273,8 @@ static int ENET_CALLBACK intercept(ENetHost *host, ENetEvent *event)
 		if (es_cookie_check(s->cookie_secret, a->host, a->port, slot, data) == 0)
 			return 0;
 		s->c.drop_cookie++;
+		/* a cookie from before a restart: say so, so the client fetches a new one */
+		send_reset(s, host, a);
 		return 1;
 	}
 	/*
@@ -276,22 +292,17 @@ static int ENET_CALLBACK intercept(ENetHost *host, ENetEvent *event)
 		unsigned session = ((unsigned)buf[0] >> 4) & 3;
 		if (peer->address.host != a->host || peer->address.port != a->port ||
 		    (peer->outgoingPeerID < ENET_PROTOCOL_MAXIMUM_PEER_ID && session != peer->incomingSessionID)) {
-			s->c.drop_malformed++;
+			/* that slot is someone else's now (often: we restarted and it was
+			 * given to whoever rejoined first): the sender must reconnect */
+			s->c.drop_nosession++;
+			send_reset(s, host, a);
 			return 1;
 		}
 		return 0;
 	}
 	/* a session this process does not have: tell the sender to reconnect */
 	s->c.drop_nosession++;
-	uint32_t h = (a->host * 2654435761u) ^ (a->port * 40503u);
-	int64_t *last = &s->reset_at[h % RESET_SLOTS];
-	int64_t now = now_ns() / 1000000;
-	if (now - *last >= RESET_EVERY_MS) {
-		*last = now;
-		ENetBuffer b = {.data = (void *)ES_RESET_MAGIC, .dataLength = ES_RESET_LEN};
-		enet_socket_send(host->socket, a, &b, 1);
-		s->c.resets_sent++;
-	}
+	send_reset(s, host, a);
 	return 1;
 }
 
