@@ -406,6 +406,7 @@ void es_server_free(struct es_server *s)
 	es_keypair_clear(&s->key);
 	sodium_memzero(s->cookie_secret, sizeof(s->cookie_secret));
 	free(s->muted_keys);
+	free(s->desk_taken);
 	free(s->hs_queue);
 	free(s->slots);
 	free(s->leaves);
