@@ -319,7 +319,15 @@ static int config_ini_handler(void *user, const char *section, const char *key, 
 		const struct setting *s = &settings[i];
 		if (strcmp(s->section, section) != 0 || strcmp(s->key, key) != 0)
 			continue;
-		if (setting_apply(c->cfg, s, value, why, sizeof(why)) < 0) {
+		int bad;
+		if (value[0] == ';' || value[0] == '#') {
+			/* "key = ;x" reads as a comment once written back as "key = ;x":
+			 * such a value could never be saved, so refuse it now */
+			snprintf(why, sizeof(why), "a value may not start with '%c' (it reads as a comment)", value[0]);
+			bad = -EINVAL;
+		} else
+			bad = setting_apply(c->cfg, s, value, why, sizeof(why));
+		if (bad < 0) {
 			fprintf(c->err, "%s:%d: [%s] %s: %s\n", c->name, c->cur_line, section, key, why);
 			if (c->errors++ == 0)
 				c->first_err_line = c->cur_line;
