@@ -325,6 +325,12 @@ static int config_ini_handler(void *user, const char *section, const char *key, 
 			 * such a value could never be saved, so refuse it now */
 			snprintf(why, sizeof(why), "a value may not start with '%c' (it reads as a comment)", value[0]);
 			bad = -EINVAL;
+		} else if (strlen(key) + strlen(value) + 4 >= INI_MAX_LINE) {
+			/* inih reads at most INI_MAX_LINE bytes a line: longer (or
+			 * continued) values would not read back as written */
+			snprintf(why, sizeof(why), "longer than one line of this file can hold (%d bytes): use a shorter value",
+				 INI_MAX_LINE - 5 - (int)strlen(key));
+			bad = -EINVAL;
 		} else
 			bad = setting_apply(c->cfg, s, value, why, sizeof(why));
 		if (bad < 0) {
