@@ -320,10 +320,11 @@ static int config_ini_handler(void *user, const char *section, const char *key, 
 		if (strcmp(s->section, section) != 0 || strcmp(s->key, key) != 0)
 			continue;
 		int bad;
-		if (value[0] == ';' || value[0] == '#') {
-			/* "key = ;x" reads as a comment once written back as "key = ;x":
-			 * such a value could never be saved, so refuse it now */
-			snprintf(why, sizeof(why), "a value may not start with '%c' (it reads as a comment)", value[0]);
+		if (value[0] == ';' || value[0] == '#' || strstr(value, " ;") || strstr(value, "\t;")) {
+			/* written back as "key = value", a leading ';' or '#', or a ';'
+			 * after a space, reads as a comment: such a value could never
+			 * be saved, so refuse it now */
+			snprintf(why, sizeof(why), "a value may not start with ';' or '#' or contain ' ;' (it reads as a comment)");
 			bad = -EINVAL;
 		} else if (strlen(key) + strlen(value) + 4 >= INI_MAX_LINE) {
 			/* inih reads at most INI_MAX_LINE bytes a line: longer (or
