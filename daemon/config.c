@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <ini.h>
@@ -320,11 +321,14 @@ static int config_ini_handler(void *user, const char *section, const char *key, 
 		if (strcmp(s->section, section) != 0 || strcmp(s->key, key) != 0)
 			continue;
 		int bad;
-		if (value[0] == ';' || value[0] == '#' || strstr(value, " ;") || strstr(value, "\t;")) {
+		bool comment_inside = false;
+		for (size_t k = 1; value[k] && !comment_inside; k++)
+			comment_inside = value[k] == ';' && isspace((unsigned char)value[k - 1]);
+		if (value[0] == ';' || value[0] == '#' || comment_inside) {
 			/* written back as "key = value", a leading ';' or '#', or a ';'
 			 * after a space, reads as a comment: such a value could never
 			 * be saved, so refuse it now */
-			snprintf(why, sizeof(why), "a value may not start with ';' or '#' or contain ' ;' (it reads as a comment)");
+			snprintf(why, sizeof(why), "a value may not start with ';' or '#' or have a ';' after white space (it reads as a comment)");
 			bad = -EINVAL;
 		} else if (strlen(key) + strlen(value) + 4 >= INI_MAX_LINE) {
 			/* inih reads at most INI_MAX_LINE bytes a line: longer (or
