@@ -12,6 +12,7 @@
 #include <ini.h>
 #include <sodium.h>
 
+#include "atomic-file.h"
 #include "identity.h"
 
 static int mkdir_p(const char *path, mode_t mode)
@@ -49,26 +50,10 @@ int es_identity_dir(char *out, size_t cap)
 }
 
 /* Write text to dir/name atomically with the given mode. */
+/* Replace dir/name in one step (common/atomic-file.h). */
 static int write_atomic(const char *dir, const char *name, const char *text, mode_t mode)
 {
-	char path[PATH_MAX], tmp[PATH_MAX];
-	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path) ||
-	    snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (fd < 0)
-		return -errno;
-	size_t len = strlen(text);
-	int r = 0;
-	if (write(fd, text, len) != (ssize_t)len || fsync(fd) < 0)
-		r = -errno ? -errno : -EIO;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0)
-		unlink(tmp);
-	return r;
+	return es_write_atomic(dir, name, text, strlen(text), mode, NULL);
 }
 
 int es_identity_load(const char *dir, struct es_keypair *kp)

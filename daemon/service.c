@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <limits.h>
 
+#include "atomic-file.h"
 #include "earshot-crypto.h"
 #include "earshot-mixer.h"
 #include "earshot-proto.h"
@@ -120,9 +121,8 @@ out:
  */
 static int server_key_load(const char *dir, struct es_keypair *kp)
 {
-	char path[PATH_MAX], tmp[PATH_MAX];
-	if (snprintf(path, sizeof(path), "%s/server.key", dir) >= (int)sizeof(path) ||
-	    snprintf(tmp, sizeof(tmp), "%s/server.key.tmp", dir) >= (int)sizeof(tmp))
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof(path), "%s/server.key", dir) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		es_log_error("cannot make the state directory %s: %s", dir, strerror(errno));
@@ -148,21 +148,15 @@ static int server_key_load(const char *dir, struct es_keypair *kp)
 		return -errno;
 	}
 	es_noise_keypair(kp);
-	char hex[65];
-	sodium_bin2hex(hex, sizeof(hex), kp->priv, 32);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	int r = 0;
-	if (fd < 0 || dprintf(fd, "%s\n", hex) < 0 || fsync(fd) < 0 || close(fd) < 0 || rename(tmp, path) < 0)
-		r = -errno;
+	char hex[66];
+	sodium_bin2hex(hex, 65, kp->priv, 32);
+	hex[64] = '\n';
+	hex[65] = '\0';
+	int r = es_write_atomic(dir, "server.key", hex, 65, 0600, NULL);
 	sodium_memzero(hex, sizeof(hex));
 	if (r < 0) {
 		es_log_error("cannot write %s: %s", path, strerror(-r));
 		return r;
-	}
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
 	}
 	es_log_info("made a new server key in %s", path);
 	return 0;

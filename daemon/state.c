@@ -12,12 +12,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic-file.h"
 #include "log.h"
 
 #define STATE_MAGIC "earshot-state 1\n"
 #define STATE_FILE "state"
 #define STATE_PREV "state.prev"
-#define STATE_TMP "state.tmp"
 #define STATE_MAX_BYTES (64u << 20)
 #define CHECKSUM_LINE_LEN (9 + 64 + 1) /* "checksum " hex64 "\n" */
 
@@ -551,20 +551,6 @@ int es_state_load(const char *dir, struct es_state_db **out)
 	return r == -ENOENT ? rp : r;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 bool es_state_rotate_ok(const struct es_state_db *st)
 {
 	return !st->keep_prev;
@@ -572,65 +558,16 @@ bool es_state_rotate_ok(const struct es_state_db *st)
 
 int es_state_write(const char *dir, const char *text, size_t len, bool rotate)
 {
-	int r, fd = -1, dirfd;
-
-	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0 && errno == ENOENT) {
-		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-			return -errno;
-		dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	}
-	if (dirfd < 0)
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return -errno;
-
-	fd = openat(dirfd, STATE_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		r = -errno;
-		goto err_dir;
-	}
-	r = write_all(fd, text, len);
-	if (r < 0)
-		goto err_unlink;
-	if (fsync(fd) < 0) {
-		r = -errno;
-		goto err_unlink;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		r = -errno;
-		goto err_unlink;
-	}
-	fd = -1;
-
 	/*
-	 * Keep the last good file as state.prev.  Between these two renames
+	 * Keep the last good file as state.prev.  Between the two renames
 	 * there is no "state", and the loader takes state.prev: the one
 	 * window where a crash loses the save in progress, never a complete
 	 * earlier one.  If "state" was found bad at load, it is not rotated:
 	 * the new file replaces it and state.prev stays the good copy.
 	 */
-	if (rotate && renameat(dirfd, STATE_FILE, dirfd, STATE_PREV) < 0 && errno != ENOENT) {
-		r = -errno;
-		goto err_unlink;
-	}
-	if (renameat(dirfd, STATE_TMP, dirfd, STATE_FILE) < 0) {
-		r = -errno;
-		goto err_unlink;
-	}
-	if (fsync(dirfd) < 0) {
-		r = -errno;
-		goto err_dir;
-	}
-	close(dirfd);
-	return 0;
-
-err_unlink:
-	if (fd >= 0)
-		close(fd);
-	unlinkat(dirfd, STATE_TMP, 0);
-err_dir:
-	close(dirfd);
-	return r;
+	return es_write_atomic(dir, STATE_FILE, text, len, 0600, rotate ? STATE_PREV : NULL);
 }
 
 int es_state_save(const struct es_state_db *st, const char *dir)
