@@ -332,20 +332,42 @@ static int find(struct es_admin *a, struct reply *rp, const char *name)
 	return id;
 }
 
+/*
+ * An admin mute is kept in the state with the person's key, so it holds
+ * across reconnects and daemon restarts.  Someone enrolled but not
+ * connected can be muted or unmuted too: it applies when they join.
+ */
 static void cmd_mute(struct es_admin *a, struct reply *rp, int argc, char **argv, bool mute)
 {
 	if (argc != 2) {
 		rp_final(rp, "error: usage: %s NAME", argv[0]);
 		return;
 	}
-	int id = find(a, rp, argv[1]);
-	if (id < 0)
+	int id = es_server_find(a->cfg.server, argv[1]);
+	if (id < 0) {
+		uint8_t key[32];
+		int r = es_service_set_admin_muted(a->cfg.service, argv[1], key, mute);
+		if (r == 0)
+			r = es_server_mute_key(a->cfg.server, key, mute);
+		if (r == -ENOSPC)
+			rp_final(rp, "error: cannot %s %s: too many people are muted", argv[0], argv[1]);
+		else if (r < 0)
+			rp_final(rp, "error: nobody called '%s' is connected or enrolled", argv[1]);
+		else
+			rp_final(rp, "ok: %s (not connected) is %s from their next join", argv[1],
+				 mute ? "muted" : "unmuted");
 		return;
+	}
 	int r = es_server_admin_mute(a->cfg.server, (unsigned)id, mute);
-	if (r < 0)
+	if (r < 0) {
 		rp_final(rp, "error: cannot %s %s: %s", argv[0], argv[1],
 			 r == -ENOSPC ? "too many people are muted" : strerror(-r));
-	else if (mute)
+		return;
+	}
+	struct es_server_person sp;
+	if (es_server_person(a->cfg.server, (unsigned)id, &sp) == 1)
+		(void)es_service_set_admin_muted(a->cfg.service, NULL, sp.key, mute); /* -ENOENT: not enrolled (open hooks) */
+	if (mute)
 		rp_final(rp, "ok: %s is muted until 'unmute %s'", argv[1], argv[1]);
 	else
 		rp_final(rp, "ok: %s may speak again", argv[1]);

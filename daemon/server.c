@@ -627,7 +627,8 @@ static int admit(struct es_server *s, ENetPeer *peer, struct peer_slot *slot, co
 	q->name_len = (uint8_t)nl;
 	q->pos = pos;
 	q->flags = h->flags & (ES_PF_MUTED | ES_PF_FOCUS | ES_PF_THIN);
-	q->admin_muted = muted_key_index(s, slot->key) >= 0;
+	q->admin_muted = muted_key_index(s, slot->key) >= 0 ||
+			 (s->cfg.hooks && s->cfg.hooks->admin_muted && s->cfg.hooks->admin_muted(s->cfg.hooks->ud, slot->key));
 	q->desk = desk;
 	q->whisper_to = -1;
 	q->roster = h->flags & ES_PF_ROSTER;
@@ -1365,20 +1366,28 @@ int es_server_find(const struct es_server *s, const char *name)
 	return -ENOENT;
 }
 
+int es_server_mute_key(struct es_server *s, const uint8_t key[32], bool muted)
+{
+	int k = muted_key_index(s, key);
+	if (muted && k < 0) {
+		if (s->nmuted >= s->cfg.max_people)
+			return -ENOSPC;
+		memcpy(s->muted_keys[s->nmuted++], key, 32);
+	} else if (!muted && k >= 0) {
+		memcpy(s->muted_keys[k], s->muted_keys[--s->nmuted], 32);
+	}
+	return 0;
+}
+
 int es_server_admin_mute(struct es_server *s, unsigned id, bool muted)
 {
 	if (id >= s->cfg.max_people || !s->people[id].used)
 		return -ENOENT;
 	struct person *q = &s->people[id];
 	const struct peer_slot *slot = q->peer->data;
-	int k = muted_key_index(s, slot->key);
-	if (muted && k < 0) {
-		if (s->nmuted >= s->cfg.max_people)
-			return -ENOSPC;
-		memcpy(s->muted_keys[s->nmuted++], slot->key, 32);
-	} else if (!muted && k >= 0) {
-		memcpy(s->muted_keys[k], s->muted_keys[--s->nmuted], 32);
-	}
+	int r = es_server_mute_key(s, slot->key, muted);
+	if (r < 0)
+		return r;
 	q->admin_muted = muted;
 	apply_flags(s, id);
 	q->dirty = true;

@@ -38,6 +38,8 @@ struct es_server_hooks {
 	/* someone is being admitted: may change the place (cm, decidegrees) */
 	void (*join)(void *ud, const uint8_t key[32], const char *name, int32_t *x_cm, int32_t *y_cm,
 		     uint16_t *facing);
+	/* is this key muted by an admin (a mute that outlived this process)? */
+	bool (*admin_muted)(void *ud, const uint8_t key[32]);
 	/* someone moved or left: remember where */
 	void (*place)(void *ud, const uint8_t key[32], const char *name, int32_t x_cm, int32_t y_cm,
 		      uint16_t facing);
@@ -130,10 +132,14 @@ __attribute__((warn_unused_result)) int es_server_find(const struct es_server *s
 /*
  * Admin mute: the server drops their audio and tells their client
  * (ES_MSG_ADMIN) and everyone (presence).  It sticks to their key until
- * unmuted, across reconnects, for the life of this process.  0, -ENOENT
+ * unmuted, across reconnects, for the life of this process; the
+ * admin_muted hook (the service's state) makes it outlive the process.  0, -ENOENT
  * (nobody with that id), -ENOSPC (too many muted keys).
  */
 __attribute__((warn_unused_result)) int es_server_admin_mute(struct es_server *s, unsigned id, bool muted);
+
+/* The same for a key that is not connected (applies at its next join).  0 or -ENOSPC. */
+__attribute__((warn_unused_result)) int es_server_mute_key(struct es_server *s, const uint8_t key[32], bool muted);
 
 /* Move someone: mixer, presence, remembered place, and their client.  0, -ENOENT, -EINVAL. */
 __attribute__((warn_unused_result)) int es_server_admin_move(struct es_server *s, unsigned id, const struct es_pos *pos);

@@ -219,6 +219,31 @@ static void on_place(void *ud, const uint8_t key[32], const char *name, int32_t 
 	es_saver_unlock(svc->saver);
 }
 
+/* Is this key muted by an admin (kept in the state)? */
+static bool on_admin_muted(void *ud, const uint8_t key[32])
+{
+	struct es_service *svc = ud;
+	es_saver_lock(svc->saver);
+	const struct es_person *p = es_state_find_key(svc->db, key);
+	bool muted = p && p->admin_muted;
+	es_saver_unlock(svc->saver);
+	return muted;
+}
+
+int es_service_set_admin_muted(struct es_service *svc, const char *name, uint8_t *key, bool muted)
+{
+	es_saver_lock(svc->saver);
+	struct es_person *p = name ? es_state_find_name(svc->db, name) : es_state_find_key(svc->db, key);
+	if (p && name && key)
+		memcpy(key, p->key, ES_STATE_KEY_LEN);
+	if (p && p->admin_muted != muted) {
+		p->admin_muted = muted;
+		es_saver_mark_dirty(svc->saver);
+	}
+	es_saver_unlock(svc->saver);
+	return p ? 0 : -ENOENT;
+}
+
 static void metrics_restart(struct es_service *svc)
 {
 	es_metrics_stop(svc->metrics);
@@ -361,6 +386,7 @@ struct es_service *es_service_start(const struct es_config *cfg, int argc, char 
 		    svc->open_enrolment ? "OPEN: any key that connects is enrolled" : "by invite only");
 	svc->hooks = (struct es_server_hooks){
 		.ud = svc, .tick = on_tick, .authorize = on_authorize, .join = on_join, .place = on_place,
+		.admin_muted = on_admin_muted,
 	};
 	return svc;
 

@@ -17,6 +17,7 @@
 #ifndef EARSHOT_SERVICE_H
 #define EARSHOT_SERVICE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -68,6 +69,15 @@ size_t es_service_enrolled(struct es_service *svc,
 			   void (*fn)(void *ud, const struct es_person *p, const struct es_pending_invite *v), void *ud);
 __attribute__((warn_unused_result))
 int es_service_forget(struct es_service *svc, const char *name, uint8_t key_out[32]);
+
+/*
+ * Remember (or clear) an admin mute of the person enrolled under name (their
+ * key is then written to key, if not NULL), or with key if name is NULL;
+ * saved with the state, so it holds across restarts.  The server asks for
+ * it at every join (hooks->admin_muted).  0 or -ENOENT (nobody enrolled
+ * like that).
+ */
+int es_service_set_admin_muted(struct es_service *svc, const char *name, uint8_t *key, bool muted);
 
 /* READY=1 with a status line; STOPPING=1.  No-ops outside systemd. */
 void es_service_ready(struct es_service *svc, const char *status);

@@ -15,7 +15,9 @@
 #include "atomic-file.h"
 #include "log.h"
 
-#define STATE_MAGIC "earshot-state 1\n"
+/* version 2 added the flags field of a person; version 1 files still load */
+#define STATE_MAGIC "earshot-state 2\n"
+#define STATE_MAGIC_V1 "earshot-state 1\n"
 #define STATE_FILE "state"
 #define STATE_PREV "state.prev"
 #define STATE_MAX_BYTES (64u << 20)
@@ -174,7 +176,7 @@ char *es_state_format(const struct es_state_db *st, size_t *len)
 		buf_text(&b, p->desk);
 		buf_printf(&b, " ");
 		buf_text(&b, p->name);
-		buf_printf(&b, "\n");
+		buf_printf(&b, " %s\n", p->admin_muted ? "admin-muted" : "-");
 	}
 	for (size_t i = 0; i < st->n_invites; i++) {
 		const struct es_pending_invite *v = &st->invites[i];
@@ -347,8 +349,13 @@ int es_state_parse(const uint8_t *buf, size_t len, struct es_state_db **out, cha
 	if (sodium_memcmp(sum, want, sizeof(sum)) != 0)
 		BAD("checksum mismatch (corrupted or torn)");
 
-	if (body_len < strlen(STATE_MAGIC) || memcmp(buf, STATE_MAGIC, strlen(STATE_MAGIC)) != 0)
-		BAD("not an earshot state file of version 1");
+	int version;
+	if (body_len >= strlen(STATE_MAGIC) && memcmp(buf, STATE_MAGIC, strlen(STATE_MAGIC)) == 0)
+		version = 2;
+	else if (body_len >= strlen(STATE_MAGIC_V1) && memcmp(buf, STATE_MAGIC_V1, strlen(STATE_MAGIC_V1)) == 0)
+		version = 1;
+	else
+		BAD("not an earshot state file of version 1 or 2");
 	body = malloc(body_len + 1);
 	if (!body) {
 		r = -ENOMEM;
@@ -372,8 +379,15 @@ int es_state_parse(const uint8_t *buf, size_t len, struct es_state_db **out, cha
 			char *f_key = next_field(&rest), *f_ts = next_field(&rest), *f_seen = next_field(&rest);
 			char *f_x = next_field(&rest), *f_y = next_field(&rest), *f_f = next_field(&rest);
 			char *f_desk = next_field(&rest), *f_name = next_field(&rest);
+			char *f_flags = version >= 2 ? next_field(&rest) : NULL;
 			if (rest)
 				BAD("line %u: too many fields", lineno);
+			if (version >= 2) {
+				if (f_flags && strcmp(f_flags, "admin-muted") == 0)
+					p.admin_muted = true;
+				else if (!f_flags || strcmp(f_flags, "-") != 0)
+					BAD("line %u: malformed person flags", lineno);
+			}
 			if (!parse_hex(f_key, p.key, ES_STATE_KEY_LEN) || !parse_hex(f_ts, p.last_ts, ES_STATE_TS_LEN) ||
 			    !parse_i64(f_seen, &p.last_seen) || !parse_text(f_desk, p.desk, ES_STATE_DESK_MAX) ||
 			    !parse_text(f_name, p.name, ES_STATE_NAME_MAX))
@@ -679,7 +693,7 @@ bool es_state_equal(const struct es_state_db *a, const struct es_state_db *b)
 	for (size_t i = 0; i < a->n_people; i++) {
 		const struct es_person *p = &a->people[i], *q = &b->people[i];
 		if (memcmp(p->key, q->key, ES_STATE_KEY_LEN) || strcmp(p->name, q->name) || strcmp(p->desk, q->desk) ||
-		    p->has_place != q->has_place || p->last_seen != q->last_seen ||
+		    p->has_place != q->has_place || p->last_seen != q->last_seen || p->admin_muted != q->admin_muted ||
 		    memcmp(p->last_ts, q->last_ts, ES_STATE_TS_LEN))
 			return false;
 		if (p->has_place && (p->x != q->x || p->y != q->y || p->facing != q->facing))

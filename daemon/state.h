@@ -8,10 +8,13 @@
  * a BLAKE2b-256 checksum of everything before it, so a torn or corrupted
  * file is detected and never half-loaded:
  *
- *   earshot-state 1
- *   person <key hex64> <ts hex24> <last_seen> <x|-> <y|-> <facing|-> <desk> <name>
+ *   earshot-state 2
+ *   person <key hex64> <ts hex24> <last_seen> <x|-> <y|-> <facing|-> <desk> <name> <flags>
  *   invite <hash hex64> <expires> <name>
  *   checksum <blake2b-256 hex64 of all preceding bytes>
+ *
+ * flags is "-" or "admin-muted".  Version 1 files (written before admin
+ * mutes were kept) have no flags field and still load.
  *
  * Text fields are percent-encoded (bytes <= 0x20, '%', 0x7f and above
  * 0x7e stay readable only as %XX); an empty text is "-".  Times are Unix
@@ -57,6 +60,7 @@ struct es_person {
 	float x, y, facing;           /* metres, radians (0 = +y, clockwise) */
 	int64_t last_seen;            /* Unix seconds, 0 = never */
 	uint8_t last_ts[ES_STATE_TS_LEN];   /* greatest handshake timestamp accepted */
+	bool admin_muted;             /* an admin muted them: holds across restarts */
 };
 
 struct es_pending_invite {

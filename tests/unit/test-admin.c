@@ -126,8 +126,8 @@ int main(void)
 	check(strstr(reply, "invite Bob Smith expires ") != NULL);
 
 	/* moderation of people who are not here */
-	check(strcmp(cmd("mute bob"), "error: nobody called 'bob' is connected") == 0);
-	check(strcmp(cmd("unmute \"Bob Smith\""), "error: nobody called 'Bob Smith' is connected") == 0);
+	check(strcmp(cmd("mute bob"), "error: nobody called 'bob' is connected or enrolled") == 0);
+	check(strcmp(cmd("unmute \"Bob Smith\""), "error: nobody called 'Bob Smith' is connected or enrolled") == 0);
 	check(starts(cmd("move bob 1,2"), "error: nobody called 'bob' is connected"));
 	check(starts(cmd("move bob here"), "error: usage: move NAME X,Y"));
 	check(starts(cmd("move bob 1,2 north"), "error: facing 'north' is not a number"));

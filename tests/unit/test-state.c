@@ -43,6 +43,7 @@ static struct es_state_db *sample(void)
 	struct es_person b = person(2, "Bob van der Berg 100%", "");
 	check_int_eq(es_state_put(st, &b), 0);
 	struct es_person c = person(3, "-", "kitchen corner");
+	c.admin_muted = true;
 	check_int_eq(es_state_put(st, &c), 0);
 	struct es_person d = person(4, "Zoë 李", "%41");
 	d.has_place = true;
@@ -157,10 +158,10 @@ static void test_format_roundtrip(void)
 	char why[160];
 	char *text = es_state_format(st, &len);
 	check(text);
-	check(memcmp(text, "earshot-state 1\n", 16) == 0);
-	check(strstr(text, " Bob%20van%20der%20Berg%20100%25\n"));
-	check(strstr(text, " kitchen%20corner %2D\n"));
-	check(strstr(text, " %2541 Zo%C3%AB%20%E6%9D%8E\n"));
+	check(memcmp(text, "earshot-state 2\n", 16) == 0);
+	check(strstr(text, " Bob%20van%20der%20Berg%20100%25 -\n"));
+	check(strstr(text, " kitchen%20corner %2D admin-muted\n"));
+	check(strstr(text, " %2541 Zo%C3%AB%20%E6%9D%8E -\n"));
 	check_int_eq(es_state_parse((const uint8_t *)text, len, &back, why, sizeof(why)), 0);
 	check(es_state_equal(st, back));
 	check(strcmp(es_state_person(back, 3)->name, "Zoë 李") == 0);
@@ -168,6 +169,8 @@ static void test_format_roundtrip(void)
 	check(strcmp(es_state_person(back, 2)->name, "-") == 0);
 	check(es_state_person(back, 1)->desk[0] == '\0');
 	check(!es_state_person(back, 1)->has_place);
+	check(es_state_person(back, 2)->admin_muted);
+	check(!es_state_person(back, 3)->admin_muted);
 	es_state_free(back);
 
 	/* every truncation is detected */
@@ -204,8 +207,13 @@ static void test_format_roundtrip(void)
 static void test_malformed_body(void)
 {
 	static const char *const bodies[] = {
-		"earshot-state 2\n",
+		"earshot-state 3\n",
 		"earshot-state 1\nperson 00\n",
+		/* version 1 has no flags field; version 2 must have a known one */
+		"earshot-state 1\nperson 0101010101010101010101010101010101010101010101010101010101010101 000000000000000000000000 0 - - - - Al -\n",
+		"earshot-state 2\nperson 0101010101010101010101010101010101010101010101010101010101010101 000000000000000000000000 0 - - - - Al\n",
+		"earshot-state 2\nperson 0101010101010101010101010101010101010101010101010101010101010101 000000000000000000000000 0 - - - - Al muted\n",
+		"earshot-state 2\nperson 0101010101010101010101010101010101010101010101010101010101010101 000000000000000000000000 0 - - - - Al - -\n",
 		"earshot-state 1\nfrobnicate\n",
 		"earshot-state 1\nperson 0101010101010101010101010101010101010101010101010101010101010101 000000000000000000000000 0 - - - - -\n",
 		"earshot-state 1\nperson 0101010101010101010101010101010101010101010101010101010101010101 000000000000000000000000 0 1 - - - Al\n",
@@ -237,6 +245,15 @@ static void test_malformed_body(void)
 	int n = snprintf(buf, sizeof(buf), "%schecksum %s\n", ok, hex);
 	check_int_eq(es_state_parse((const uint8_t *)buf, (size_t)n, &st, why, sizeof(why)), 0);
 	check_int_eq(es_state_person_count(st), 1);
+	check(!es_state_person(st, 0)->admin_muted);
+	es_state_free(st);
+	/* a version 2 person muted by an admin */
+	ok = "earshot-state 2\nperson 0101010101010101010101010101010101010101010101010101010101010101 000000000000000000000000 0 - - - - Al admin-muted\n";
+	crypto_generichash(sum, 32, (const uint8_t *)ok, strlen(ok), NULL, 0);
+	sodium_bin2hex(hex, sizeof(hex), sum, 32);
+	n = snprintf(buf, sizeof(buf), "%schecksum %s\n", ok, hex);
+	check_int_eq(es_state_parse((const uint8_t *)buf, (size_t)n, &st, why, sizeof(why)), 0);
+	check(es_state_person(st, 0)->admin_muted);
 	es_state_free(st);
 }
 
