@@ -897,3 +897,9 @@ void es_admin_stop(struct es_admin *a)
 	}
 	free(a);
 }
+
+void es_admin_set_floor(struct es_admin *a, struct es_floor *floor)
+{
+	if (a)
+		a->cfg.floor = floor;
+}

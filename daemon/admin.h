@@ -50,6 +50,9 @@ struct es_admin;
  */
 struct es_admin *es_admin_start(const struct es_admin_config *cfg);
 
+/* The floor changed (SIGHUP): rooms are looked up on this one from now on.  Borrowed; a NULL admin is a no-op. */
+void es_admin_set_floor(struct es_admin *a, struct es_floor *floor);
+
 /* Detach, close every connection, remove the socket.  NULL is a no-op. */
 void es_admin_stop(struct es_admin *a);
 

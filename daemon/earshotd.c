@@ -33,55 +33,6 @@ static void on_sighup(int sig)
 		es_service_request_reload(service);
 }
 
-/*
- * The floor: the plan file or the built-in office ("" or "builtin"),
- * repeated as configured; "none" is open space everywhere (NULL).  A bad
- * plan stops the daemon with the file, line and column.
- */
-static struct es_floor *load_floor(const struct es_config *conf)
-{
-	struct es_floor *f;
-	if (strcmp(conf->floor_plan, "none") == 0) {
-		es_log_info("no floor plan: open space everywhere, no walls, no desks");
-		return NULL;
-	}
-	if (conf->floor_plan[0] && strcmp(conf->floor_plan, "builtin") != 0) {
-		FILE *fp = fopen(conf->floor_plan, "rb");
-		if (!fp) {
-			es_log_error("[server] floor_plan: %s: %s", conf->floor_plan, strerror(errno));
-			return NULL;
-		}
-		static char text[ES_FLOOR_MAX_TEXT + 1];
-		size_t n = fread(text, 1, sizeof(text), fp);
-		fclose(fp);
-		if (n > ES_FLOOR_MAX_TEXT) {
-			es_log_error("[server] floor_plan: %s: larger than %u bytes", conf->floor_plan, ES_FLOOR_MAX_TEXT);
-			return NULL;
-		}
-		struct es_floor_error fe = {0};
-		f = es_floor_parse(text, n, &fe);
-		if (!f) {
-			es_log_error("%s:%d:%d: %s", conf->floor_plan, fe.line, fe.col, fe.msg);
-			return NULL;
-		}
-	} else if (!(f = es_floor_default())) {
-		es_log_error("cannot build the built-in office: %s", strerror(errno));
-		return NULL;
-	}
-	if (conf->floor_tile_x > 1 || conf->floor_tile_y > 1) {
-		struct es_floor *t = es_floor_tile(f, conf->floor_tile_x, conf->floor_tile_y);
-		es_floor_free(f);
-		if (!t) {
-			es_log_error("cannot tile the floor %ux%u: %s", conf->floor_tile_x, conf->floor_tile_y, strerror(errno));
-			return NULL;
-		}
-		f = t;
-	}
-	es_log_info("floor '%s': %.0f x %.0f m, %u desks, %u rooms, %u doors", es_floor_name(f), es_floor_width_m(f),
-		    es_floor_height_m(f), es_floor_desk_count(f), es_floor_room_count(f), es_floor_door_count(f));
-	return f;
-}
-
 int main(int argc, char **argv)
 {
 	/* settings: config file, then flags (daemon/config.h) */
@@ -95,12 +46,8 @@ int main(int argc, char **argv)
 	if (conf.check_only)
 		return es_service_check(&conf, stdout, stderr) < 0 ? 1 : 0;
 
-	struct es_floor *floor = load_floor(&conf);
-	if (!floor && strcmp(conf.floor_plan, "none") != 0)
-		return 1;
 	struct es_server_config cfg;
 	es_server_config_default(&cfg);
-	cfg.floor = floor;
 	cfg.listen = conf.listen.text;
 	cfg.max_people = conf.max_people;
 	cfg.range_m = conf.range_m;
@@ -110,17 +57,17 @@ int main(int argc, char **argv)
 
 	/* state, metrics, systemd (daemon/service.h) */
 	service = es_service_start(&conf, argc, argv);
-	if (!service) {
-		es_floor_free(floor);
+	if (!service)
 		return 1;
-	}
+	/* the service owns the floor (a SIGHUP may replace it) */
+	struct es_floor *floor = es_service_floor(service);
+	cfg.floor = floor;
 	cfg.hooks = es_service_hooks(service);
 	cfg.key_priv = es_service_server_key(service);
 
 	if (enet_initialize() != 0) {
 		fprintf(stderr, "earshotd: cannot initialise ENet\n");
 		es_service_stop(service);
-		es_floor_free(floor);
 		return 1;
 	}
 	struct sigaction sa = {.sa_handler = on_signal};
@@ -136,7 +83,6 @@ int main(int argc, char **argv)
 	if (!s) {
 		enet_deinitialize();
 		es_service_stop(service);
-		es_floor_free(floor);
 		return 1;
 	}
 	/* earshotctl's socket; the daemon runs without it rather than not at all,
@@ -148,9 +94,9 @@ int main(int argc, char **argv)
 		es_server_free(s);
 		enet_deinitialize();
 		es_service_stop(service);
-		es_floor_free(floor);
 		return 1;
 	}
+	es_service_attach(service, s, admin);
 	es_log_info("listening on %s (up to %u people); join with: earshot --server %s --name YOU",
 		cfg.listen, cfg.max_people, cfg.listen);
 	char status[128];
@@ -158,6 +104,7 @@ int main(int argc, char **argv)
 	es_service_ready(service, status);
 	int r = es_server_run(s, &stop);
 	es_service_stopping(service);
+	es_service_attach(service, NULL, NULL);
 	es_admin_stop(admin);
 	struct es_server_counters k;
 	es_server_get_counters(s, &k);
@@ -172,6 +119,5 @@ int main(int argc, char **argv)
 	enet_deinitialize();
 	es_service_stop(service); /* final state save */
 	service = NULL;
-	es_floor_free(floor);
 	return r < 0 ? 1 : 0;
 }

@@ -62,6 +62,8 @@ const char *const es_metrics_names[] = {
 	"earshot_plans",
 	"earshot_encodes_per_tick",
 	"earshot_degradation_level",
+	"earshot_reloads_total",
+	"earshot_people_relocated_total",
 	NULL,
 };
 
@@ -153,6 +155,12 @@ size_t es_metrics_format(const struct es_metrics_snapshot *s, char *buf, size_t 
 		"kind", plan_names, s->plans, ES_PLAN__COUNT);
 	one(&o, "earshot_encodes_per_tick", "gauge", "Opus encodes in the last tick.", s->encodes_per_tick);
 	one(&o, "earshot_degradation_level", "gauge", "Load shedding level, 0 = full quality.", s->degradation_level);
+	static const char *const reload_results[2] = {"ok", "failed"};
+	labelled(&o, "earshot_reloads_total", "counter",
+		"SIGHUP reloads; failed: the config, the floor plan or the enrolments did not load and were kept.",
+		"result", reload_results, s->reloads_total, 2);
+	one(&o, "earshot_people_relocated_total", "counter",
+		"People moved because a reloaded floor plan took their place.", s->people_relocated_total);
 	return o.len;
 }
 

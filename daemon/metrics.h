@@ -78,6 +78,8 @@ struct es_metrics_snapshot {
 	uint64_t handshakes_total;          /* completed */
 	uint64_t handshake_failures_total[ES_HS_FAIL__COUNT];
 	uint64_t admissions_refused_total;  /* "busy, retry in N s" answers */
+	uint64_t reloads_total[2];          /* SIGHUP reloads: [0] ok, [1] with a part that failed to load */
+	uint64_t people_relocated_total;    /* moved because a new floor plan took their place */
 };
 
 /* Count one tick that took `seconds` (histogram, sum, ticks_total). */

@@ -31,6 +31,20 @@ void es_saver_unlock(struct es_saver *sv);
 /* Call after changing the state, still holding es_saver_lock(). */
 void es_saver_mark_dirty(struct es_saver *sv);
 
+/*
+ * A state file this process did not write (an admin's edit, a restored
+ * backup) is never overwritten: saves wait (the state stays dirty, with a
+ * warning in the log) until a reload has read it and calls es_saver_adopt.
+ *
+ * es_saver_base: a malloc'd copy of the file as last written or loaded
+ * (what a reload compares the file on disk with); NULL on ENOMEM.
+ * es_saver_adopt: text (len bytes, a whole state file: copied) is what is on
+ * disk now and has been merged into the state: compare with it from now on
+ * and let saves overwrite it again.  Both with es_saver_lock held.
+ */
+char *es_saver_base(struct es_saver *sv, size_t *len);
+void es_saver_adopt(struct es_saver *sv, const char *text, size_t len);
+
 /* Saves done and failed so far (tests, logs). */
 void es_saver_counts(struct es_saver *sv, unsigned long *saves, unsigned long *failures);
 

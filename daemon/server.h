@@ -15,6 +15,7 @@
 
 struct es_server;
 struct es_server_counters;
+struct es_floor;
 
 /*
  * Optional calls out of the server thread into the service layer
@@ -80,6 +81,7 @@ struct es_server_counters {
 	unsigned plan_silent, plan_forward, plan_mix, encodes;
 	unsigned load_level; /* the engine's degradation level now, 0 = best */
 	uint64_t moves_refused, doors_changed, knocks;
+	uint64_t relocated; /* people moved because a new floor plan took their place */
 };
 
 /* Returns NULL with errno set (and a message on stderr) on failure. */
@@ -146,5 +148,20 @@ __attribute__((warn_unused_result)) int es_server_admin_move(struct es_server *s
 
 /* Disconnect someone, telling their client why (ES_BYE_*).  0 or -ENOENT. */
 __attribute__((warn_unused_result)) int es_server_admin_remove(struct es_server *s, unsigned id, uint8_t bye_reason);
+
+/*
+ * Use floor plan f from now on (SIGHUP; tick thread only).  f is borrowed
+ * like es_server_config.floor: keep it alive until the server is freed or
+ * given another one; the old floor may be freed once this returns.  People
+ * whose place the new plan takes away (now a wall or a table or outside
+ * the grid, their desk gone or moved, the room they were in gone or
+ * changed) are moved to their own desk if it is still there, else to the
+ * nearest free desk, else to the nearest free walkable cell, and told like
+ * an admin move (mixer, presence, remembered place, their client).
+ * Clients that show the floor are sent the new plan.  Returns how many
+ * were moved, or -ENOMEM (nothing changed).
+ */
+__attribute__((warn_unused_result)) int es_server_set_floor(struct es_server *s, struct es_floor *f);
+const struct es_floor *es_server_floor(const struct es_server *s);
 
 #endif

@@ -35,8 +35,25 @@ struct es_service;
  */
 struct es_service *es_service_start(const struct es_config *cfg, int argc, char **argv);
 
-/* Final save, stop the threads, free.  NULL is a no-op. */
+/* Final save, stop the threads, free (the floor too: free the server first).  NULL is a no-op. */
 void es_service_stop(struct es_service *svc);
+
+/*
+ * The floor plan as configured (loaded by es_service_start: a plan that
+ * does not parse fails the start with FILE:LINE:COL logged), for
+ * es_server_config.floor and the admin socket.  Owned by the service;
+ * after a SIGHUP that loads a new plan it is another one, handed to the
+ * attached server and admin.  NULL: no plan ("none").
+ */
+struct es_floor *es_service_floor(struct es_service *svc);
+
+/*
+ * The server and admin socket a reload acts on (new floor plan, removed
+ * enrolments).  Borrowed; admin may be NULL.  Call es_service_attach(svc,
+ * NULL, NULL) before freeing them.
+ */
+struct es_admin;
+void es_service_attach(struct es_service *svc, struct es_server *server, struct es_admin *admin);
 
 /* Hooks for es_server_config.hooks; valid until es_service_stop(). */
 const struct es_server_hooks *es_service_hooks(struct es_service *svc);
@@ -84,9 +101,14 @@ void es_service_ready(struct es_service *svc, const char *status);
 void es_service_stopping(struct es_service *svc);
 
 /*
- * Ask for a reload (SIGHUP): async-signal-safe.  The next tick re-reads the
- * config file, applies what can change live (log level, metrics address)
- * and logs which changed settings wait for a restart.
+ * Ask for a reload (SIGHUP): async-signal-safe.  After the next tick it
+ * re-reads the config file, applies what can change live (log level,
+ * metrics address, enrolment mode), loads the floor plan again and swaps
+ * it in if it changed (people whose place vanished are moved), loads the
+ * enrolments if someone else changed the state file, and logs which
+ * changed settings wait for a restart (listen address, max_people,
+ * state_dir, [audio]).  A part that fails to load is kept as it was,
+ * logged, and counted (earshot_reloads_total{result="failed"}).
  */
 void es_service_request_reload(struct es_service *svc);
 

@@ -827,3 +827,30 @@ const struct es_pending_invite *es_state_invite(const struct es_state_db *st, si
 {
 	return i < st->n_invites ? &st->invites[i] : NULL;
 }
+
+int es_state_invite_put(struct es_state_db *st, const struct es_pending_invite *v)
+{
+	for (size_t i = 0; i < st->n_invites; i++)
+		if (sodium_memcmp(st->invites[i].hash, v->hash, sizeof(v->hash)) == 0)
+			return 0;
+	if (!text_ok(v->name, ES_STATE_NAME_MAX) || v->name[0] == '\0')
+		return -EINVAL;
+	if (st->n_invites >= ES_STATE_MAX_INVITES)
+		return -E2BIG;
+	if (state_grow((void **)&st->invites, &st->cap_invites, st->n_invites, sizeof(*v)) < 0)
+		return -ENOMEM;
+	st->invites[st->n_invites++] = *v;
+	return 0;
+}
+
+void es_state_invites_replace(struct es_state_db *st, struct es_state_db *from)
+{
+	struct es_pending_invite *inv = st->invites;
+	size_t n = st->n_invites, cap = st->cap_invites;
+	st->invites = from->invites;
+	st->n_invites = from->n_invites;
+	st->cap_invites = from->cap_invites;
+	from->invites = inv;
+	from->n_invites = n;
+	from->cap_invites = cap;
+}

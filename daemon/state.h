@@ -183,6 +183,13 @@ int es_state_invite_add(struct es_state_db *st, const char *name, int64_t now, i
 /* The code a secret stands for, as es_state_invite_consume() takes it. */
 void es_state_invite_code(const uint8_t secret[static ES_INVITE_SECRET_LEN], char code_out[static ES_INVITE_CODE_LEN + 1]);
 
+/* Add a copy of v unless an invite with its hash is pending.  0, -E2BIG, -EINVAL, -ENOMEM. */
+__attribute__((warn_unused_result))
+int es_state_invite_put(struct es_state_db *st, const struct es_pending_invite *v);
+
+/* Swap the pending invites of st and from (a reload's merged list). */
+void es_state_invites_replace(struct es_state_db *st, struct es_state_db *from);
+
 /* Drop expired invites; returns how many. */
 size_t es_state_invite_prune(struct es_state_db *st, int64_t now);
 size_t es_state_invite_count(const struct es_state_db *st);

@@ -430,6 +430,8 @@ float es_floor_door_gain(const struct es_floor *f);
 unsigned es_floor_desk_count(const struct es_floor *f);
 /* Desk seat centre in metres and its label (owned by f).  0 or -EINVAL.  Out-pointers may be NULL. */
 int es_floor_desk(const struct es_floor *f, unsigned desk, float *x, float *y, const char **label);
+/* Desk whose seat is the cell under the point, or -1 (also for f NULL).  O(log n). */
+int es_floor_desk_at(const struct es_floor *f, float x, float y);
 /* Desk index by label (exact, case-sensitive), or -ENOENT.  O(log n). */
 int es_floor_desk_find(const struct es_floor *f, const char *label);
 

@@ -1096,6 +1096,24 @@ int es_floor_door(const struct es_floor *f, unsigned door, float *x, float *y, u
 	return 0;
 }
 
+int es_floor_desk_at(const struct es_floor *f, float x, float y)
+{
+	unsigned c, r;
+	if (!f || es_floor_cell_at(f, x, y, &c, &r) < 0)
+		return -1;
+	/* desks are in reading order too */
+	unsigned lo = 0, hi = f->ndesks;
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+		const struct desk *d = &f->desks[mid];
+		if (d->row < r || (d->row == r && d->col < c))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < f->ndesks && f->desks[lo].row == r && f->desks[lo].col == c ? (int)lo : -1;
+}
+
 int es_floor_door_at(const struct es_floor *f, float x, float y)
 {
 	unsigned c, r;
