@@ -255,7 +255,8 @@ def main():
         log(f"ok: sd_notify READY, RELOADING, {pings} WATCHDOG pings, STOPPING")
         with open(os.path.join(state, "state")) as f:
             saved = f.read()
-        if " bob\n" not in saved:
+        # the name, then the flags field (state format 2)
+        if " bob -\n" not in saved:
             return fail("bob is not in the saved state:\n" + saved)
         log(f"ok: SIGTERM exit 0 in {took:.2f} s, state saved")
 
