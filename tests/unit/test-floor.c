@@ -115,7 +115,11 @@ static void test_default(void)
 		check_int_eq(es_floor_desk_find(f, label), i);
 		check(es_floor_walkable(f, x, y));
 		check_int_eq(es_floor_room_at(f, x, y), -1); /* all desks on the open floor */
+		check_int_eq(es_floor_desk_at(f, x + 0.2f, y - 0.2f), i); /* anywhere on the seat's cell */
 	}
+	check_int_eq(es_floor_desk_at(f, 1.25f, 20.75f), -1); /* the cell west of A1-1 */
+	check_int_eq(es_floor_desk_at(f, -1.0f, 1.0f), -1);
+	check_int_eq(es_floor_desk_at(NULL, 1.75f, 20.75f), -1);
 
 	/* rooms at known points */
 	int orion = room_named(f, "Orion"), lyra = room_named(f, "Lyra"), stage = room_named(f, "Stage");

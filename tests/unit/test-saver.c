@@ -56,6 +56,47 @@ int main(void)
 	check(es_state_equal(st, back));
 	check_int_eq(es_state_person_count(back), 1001);
 	es_state_free(back);
+
+	/*
+	 * A state file someone else put there is not overwritten, not even by
+	 * the final save, until it has been adopted (a SIGHUP's reload).
+	 */
+	sv = es_saver_start(st, dir, 20);
+	check(sv);
+	struct es_state_db *other = es_state_new();
+	check(other);
+	struct es_person o = { 0 };
+	memset(o.key, 0x0b, sizeof(o.key));
+	snprintf(o.name, sizeof(o.name), "edited");
+	check_int_eq(es_state_put(other, &o), 0);
+	size_t olen;
+	char *otext = es_state_format(other, &olen);
+	check(otext);
+	check_int_eq(es_state_write(dir, otext, olen, true), 0);
+	es_saver_lock(sv);
+	es_saver_mark_dirty(sv);
+	es_saver_unlock(sv);
+	usleep(150000);
+	check_int_eq(es_state_load(dir, &back), 0);
+	check(es_state_equal(other, back)); /* still the edited file */
+	es_state_free(back);
+	es_saver_lock(sv);
+	size_t blen;
+	char *base = es_saver_base(sv, &blen);
+	check(base && blen > 0 && !strstr(base, "edited")); /* the base is what this saver wrote */
+	free(base);
+	es_saver_adopt(sv, otext, olen);
+	base = es_saver_base(sv, &blen);
+	check(base && blen == olen && memcmp(base, otext, olen) == 0);
+	free(base);
+	es_saver_mark_dirty(sv);
+	es_saver_unlock(sv);
+	es_saver_stop(sv);
+	check_int_eq(es_state_load(dir, &back), 0);
+	check(es_state_equal(st, back)); /* adopted: saved over again */
+	es_state_free(back);
+	es_state_free(other);
+	free(otext);
 	es_state_free(st);
 
 	char path[128];
