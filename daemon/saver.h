@@ -36,7 +36,7 @@ void es_saver_mark_dirty(struct es_saver *sv);
  * backup) is never overwritten: saves wait (the state stays dirty, with a
  * warning in the log) until a reload has read it and calls es_saver_adopt.
  *
- * es_saver_base: a malloc'd copy of the file as last written or loaded
+ * es_saver_base: a malloc'd copy (*len bytes, no NUL) of the file as last written or loaded
  * (what a reload compares the file on disk with); NULL on ENOMEM.
  * es_saver_adopt: text (len bytes, a whole state file: copied) is what is on
  * disk now and has been merged into the state: compare with it from now on

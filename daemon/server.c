@@ -601,6 +601,9 @@ static int admit(struct es_server *s, ENetPeer *peer, struct peer_slot *slot, co
 		s->cfg.hooks->join(s->cfg.hooks->ud, slot->key, name, &pos.x_cm, &pos.y_cm, &pos.facing);
 	if (h->flags & ES_PF_PLACE)
 		pos = h->pos; /* they said where: that wins over memory */
+	else if (s->cfg.floor && (pos.x_cm != h->pos.x_cm || pos.y_cm != h->pos.y_cm) &&
+		 !es_floor_walkable(s->cfg.floor, (float)pos.x_cm / 100.0f, (float)pos.y_cm / 100.0f))
+		pos = (struct es_pos){0}; /* remembered on an older plan, now a wall: a desk instead */
 	int desk = -1;
 	if (!(h->flags & ES_PF_PLACE) && pos.x_cm == 0 && pos.y_cm == 0 && pos.facing == 0) {
 		/* no place asked for and none remembered: the first free desk */

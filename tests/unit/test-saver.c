@@ -83,7 +83,7 @@ int main(void)
 	es_saver_lock(sv);
 	size_t blen;
 	char *base = es_saver_base(sv, &blen);
-	check(base && blen > 0 && !strstr(base, "edited")); /* the base is what this saver wrote */
+	check(base && blen > 0 && !memmem(base, blen, "edited", 6)); /* the base is what this saver wrote */
 	free(base);
 	es_saver_adopt(sv, otext, olen);
 	base = es_saver_base(sv, &blen);
