@@ -15,8 +15,11 @@ three desks A1..A3 and a meeting room "Orion":
   3. carol's line is removed from the state file (with a correct checksum,
      as a tool or a restored backup would write it) and SIGHUP: carol is
      disconnected as removed by an admin and is no longer enrolled.
-  4. earshotctl mute alice, then the daemon is stopped and started again:
-     alice comes back admin-muted and bob hears silence until unmute."""
+  4. earshotctl mute alice, then the daemon is stopped and started again
+     (invite-only now): alice comes back admin-muted and bob hears silence
+     until unmute.
+  5. erin (her key learnt from a second daemon) is refused; her person line
+     is added to the state file and SIGHUP: she joins."""
 import array
 import hashlib
 import math
@@ -128,6 +131,9 @@ def main():
         f.write(f"[server]\nfloor_plan = {plan}\n[log]\nlevel = info\n")
     talk_s = 30
     tone(f"{d}/tone.wav", talk_s)
+    # in the measured conversation alice is silent for her last second, so
+    # that no frame is still in flight when she leaves (as in test-sighup)
+    tone(f"{d}/tone-1.wav", TALK1_S - 1)
     daemon_argv = [f"{b}/daemon/earshotd", "--config", conf, "--listen", addr, "--state-dir", state,
                    "--metrics-listen", maddr]
 
@@ -177,7 +183,7 @@ def main():
             if not wait_for_log(daemon, f"{who} joined", 5):
                 log(f"{who} did not join:\n{daemon.log_text()}")
                 return 1
-        alice = Proc([cl, "--server", addr, "--name", "alice", "--at", "8.25,4.25", "--play", f"{d}/tone.wav",
+        alice = Proc([cl, "--server", addr, "--name", "alice", "--at", "8.25,4.25", "--play", f"{d}/tone-1.wav",
                       "--seconds", str(TALK1_S), "-v"], f"{d}/alice-1.log")
         procs.append(alice)
         if not wait_for_log(daemon, "alice joined", 5):
@@ -269,7 +275,8 @@ def main():
         time.sleep(1.5)
         daemon.stop()
         t_restart = time.monotonic()
-        daemon2 = Proc(daemon_argv, f"{d}/earshotd-2.log")
+        # invite-only from now on: only enrolled keys may join (phase 5)
+        daemon2 = Proc(daemon_argv + ["--open-enrolment", "off"], f"{d}/earshotd-2.log")
         procs.append(daemon2)
         check(wait_for_log(daemon2, "listening on", 5), "the daemon starts again")
         check(wait_for_log(daemon2, "alice joined", 10) and wait_for_log(daemon2, "bob joined", 10),
@@ -285,6 +292,42 @@ def main():
         t_end = time.monotonic()
         rc, out, _ = ctl_run("people")
         check(re.search(r"^#\d+ alice .*talking", out, re.M) and "admin-muted" not in out, "alice talks again")
+
+        # 5. an enrolment added to the state file lets a new key in.  erin's
+        # public key comes from a throwaway daemon she enrolled on.
+        side_addr, side_state = f"127.0.0.1:{free_udp_port()}", f"{d}/side-state"
+        side = Proc([f"{b}/daemon/earshotd", "--listen", side_addr, "--state-dir", side_state,
+                     "--metrics-listen", "", "--floor-plan", "none"], f"{d}/side.log")
+        procs.append(side)
+        check(wait_for_log(side, "listening on", 5), "a second daemon to learn erin's key")
+        erin = Proc([cl, "--server", side_addr, "--name", "erin", "--headless", "--seconds", "1", "-v"],
+                    f"{d}/erin-side.log")
+        procs.append(erin)
+        erin.wait(timeout=10)
+        side.stop()
+        with open(f"{side_state}/state") as f:
+            erin_line = next((ln for ln in f if re.match(r"person \S+ \S+ \S+ \S+ \S+ \S+ \S+ erin ", ln)), None)
+        check(erin_line is not None, "erin is enrolled on the second daemon")
+        erin = Proc([cl, "--server", addr, "--name", "erin", "--headless", "--seconds", "20", "-v"],
+                    f"{d}/erin-1.log")
+        procs.append(erin)
+        try:
+            erc = erin.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            erc = None
+        check(erc is not None and "invite-only" in erin.log_text(), "erin is refused before her enrolment")
+        with open(f"{state}/state") as f:
+            lines = f.read().splitlines(keepends=True)
+        body = "".join(lines[:-1]) + (erin_line or "")
+        write_atomic(f"{state}/state", body + "checksum " + hashlib.blake2b(body.encode(), digest_size=32).hexdigest() + "\n")
+        daemon2.p.send_signal(signal.SIGHUP)
+        check(wait_for_log(daemon2, "reload: erin is enrolled", 5), "the daemon reads the new enrolment")
+        erin = Proc([cl, "--server", addr, "--name", "erin", "--headless", "--seconds", "20", "-v"],
+                    f"{d}/erin-2.log")
+        procs.append(erin)
+        check(wait_for_log(daemon2, "erin joined", 5), "erin joins after the reload")
+        rc, out, _ = ctl_run("enrolled")
+        check(rc == 0 and " erin " in out and " alice " in out and " bob " in out, "earshotctl enrolled lists erin")
     finally:
         for p in procs:
             p.stop()
