@@ -50,14 +50,14 @@ int es_service_floor_load(const struct es_config *conf, struct es_floor **out, c
 		}
 		struct es_floor_error fe = {0};
 		f = es_floor_parse(text, n, &fe);
+		int e = errno;
 		free(text);
 		if (!f) {
-			r = -errno;
-			if (errno == EBADMSG)
+			if (e == EBADMSG)
 				snprintf(why, whylen, "%s:%d:%d: %s", conf->floor_plan, fe.line, fe.col, fe.msg);
 			else
-				snprintf(why, whylen, "[server] floor_plan: %s: %s", conf->floor_plan, strerror(errno));
-			return r;
+				snprintf(why, whylen, "[server] floor_plan: %s: %s", conf->floor_plan, strerror(e));
+			return -e;
 		}
 	} else if (!(f = es_floor_default())) {
 		r = -errno;
