@@ -563,7 +563,6 @@ static void busy(struct es_server *s, ENetPeer *peer)
 }
 
 static void person_leave(struct es_server *s, struct peer_slot *slot);
-static int desk_at(const struct es_floor *f, float x, float y);
 static void whisper_notice(struct es_server *s, unsigned to, unsigned from, bool on);
 
 /* Index of key among the admin-muted keys, or -1. */
@@ -619,7 +618,7 @@ static int admit(struct es_server *s, ENetPeer *peer, struct peer_slot *slot, co
 	}
 	if (desk < 0) {
 		/* back at a desk (remembered, or asked for): it is theirs while here */
-		int d = desk_at(s->cfg.floor, (float)pos.x_cm / 100.0f, (float)pos.y_cm / 100.0f);
+		int d = es_floor_desk_at(s->cfg.floor, (float)pos.x_cm / 100.0f, (float)pos.y_cm / 100.0f);
 		if (d >= 0 && (unsigned)d < s->ndesks && !s->desk_taken[d])
 			desk = d;
 	}
@@ -1442,11 +1441,6 @@ int es_server_admin_remove(struct es_server *s, unsigned id, uint8_t bye_reason)
 
 #define RELOCATE_GREEDY_MAX 16
 
-static int desk_at(const struct es_floor *f, float x, float y)
-{
-	return es_floor_desk_at(f, x, y);
-}
-
 static const char *room_name_at(const struct es_floor *f, float x, float y)
 {
 	int room = f ? es_floor_room_at(f, x, y) : -1;
@@ -1519,20 +1513,27 @@ static bool find_place(const struct es_server *s, const struct es_floor *f, unsi
 	long maxr = cols > rows ? cols : rows;
 	for (long rad = 0; rad <= maxr; rad++) {
 		bool found = false;
-		for (long r = r0 - rad; r <= r0 + rad; r++) {
-			for (long c = c0 - rad; c <= c0 + rad; c++) {
-				if (r < 0 || c < 0 || r >= rows || c >= cols ||
-				    (labs(r - r0) != rad && labs(c - c0) != rad))
-					continue; /* only the ring of this radius */
-				float cx, cy;
-				es_floor_cell_center(f, (unsigned)c, (unsigned)r, &cx, &cy);
-				if (!es_floor_walkable(f, cx, cy) || es_floor_door_at(f, cx, cy) >= 0 ||
-				    !enterable(f, cx, cy) || cell_taken(s, f, self, (unsigned)c, (unsigned)r))
-					continue;
-				float d = hypotf(cx - x, cy - y);
-				if (d < best)
-					best = d, *ox = cx, *oy = cy, found = true;
-			}
+		/* the ring of this radius only: its top and bottom rows, then its sides */
+		for (long k = 0; k < (rad ? 8 * rad : 1); k++) {
+			long side = 2 * rad + 1, r, c;
+			if (k < side)
+				r = r0 - rad, c = c0 - rad + k;
+			else if (k < 2 * side)
+				r = r0 + rad, c = c0 - rad + (k - side);
+			else if (k < 2 * side + (side - 2))
+				r = r0 - rad + 1 + (k - 2 * side), c = c0 - rad;
+			else
+				r = r0 - rad + 1 + (k - 2 * side - (side - 2)), c = c0 + rad;
+			if (r < 0 || c < 0 || r >= rows || c >= cols)
+				continue;
+			float cx, cy;
+			es_floor_cell_center(f, (unsigned)c, (unsigned)r, &cx, &cy);
+			if (!es_floor_walkable(f, cx, cy) || es_floor_door_at(f, cx, cy) >= 0 || !enterable(f, cx, cy) ||
+			    cell_taken(s, f, self, (unsigned)c, (unsigned)r))
+				continue;
+			float d = hypotf(cx - x, cy - y);
+			if (d < best)
+				best = d, *ox = cx, *oy = cy, found = true;
 		}
 		if (found) /* a ring further out cannot be nearer by more than a cell: good enough */
 			return true;
@@ -1567,7 +1568,7 @@ int es_server_set_floor(struct es_server *s, struct es_floor *f)
 		if (!q->used)
 			continue;
 		float x = (float)q->pos.x_cm / 100.0f, y = (float)q->pos.y_cm / 100.0f;
-		int od = q->desk >= 0 ? q->desk : desk_at(old, x, y);
+		int od = q->desk >= 0 ? q->desk : es_floor_desk_at(old, x, y);
 		const char *label = NULL;
 		if (od >= 0 && old)
 			(void)es_floor_desk(old, (unsigned)od, NULL, NULL, &label);
@@ -1579,14 +1580,14 @@ int es_server_set_floor(struct es_server *s, struct es_floor *f)
 			why[i] = WALL;
 		else if (label && own[i] < 0)
 			why[i] = DESK_GONE;
-		else if (label && desk_at(f, x, y) != own[i])
+		else if (label && es_floor_desk_at(f, x, y) != own[i])
 			why[i] = DESK_MOVED;
 		else if ((ro || rn) && (!ro || !rn || strcmp(ro, rn) != 0))
 			why[i] = ROOM_GONE;
 		else
 			why[i] = STAYS;
 		if (why[i] == STAYS) {
-			int d = desk_at(f, x, y);
+			int d = es_floor_desk_at(f, x, y);
 			q->desk = d;
 			if (d >= 0)
 				taken[d] = 1;
@@ -1643,6 +1644,12 @@ int es_server_set_floor(struct es_server *s, struct es_floor *f)
 		left--;
 		q->desk = -1;
 		struct es_pos pos = {(int32_t)lrintf(px * 100.0f), (int32_t)lrintf(py * 100.0f), q->pos.facing};
+		if (pos.x_cm == q->pos.x_cm && pos.y_cm == q->pos.y_cm) {
+			/* the room around them went, the spot is fine and no desk is free */
+			logf_("info", "reload: %s %s; stays at %.2f,%.2f, the nearest free place", q->name, reason[cause],
+			      (double)x, (double)y);
+			continue;
+		}
 		if (es_engine_move(s->engine, i, px, py, pos_facing_rad(&pos)) < 0)
 			continue;
 		q->pos = pos;

@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """SIGHUP reloads the floor plan and the enrolments; admin mutes survive a
-restart.  alice (tone) talks to bob the whole time, on a small plan with
-three desks A1..A3 and a meeting room "Orion":
+restart.  alice (tone) talks to bob, on a small plan with three desks
+A1..A3, a meeting room "Orion" and a kitchen "Lyra":
 
-  1. carol sits at desk A3, dave inside Orion.  The plan is rewritten: A3
-     becomes a table and Orion is gone.  SIGHUP: carol is moved to the
-     nearest free desk (A2), dave to a free walkable place, both clients are
-     told, alice and bob stay where they are, and bob loses <= 1 % of
-     alice's frames over the whole conversation.
+  1. carol sits at desk A3, dave inside Orion, frank inside Lyra.  The plan
+     is rewritten: only desk A2 is left, A3 is a table, Orion a big table,
+     Lyra's walls are gone.  SIGHUP: carol is moved to the free desk A2
+     (nearest first), dave to the nearest free cell off the table, frank
+     stays (his spot is fine, no desk is free), the clients are told,
+     alice and bob stay where they are, and bob loses <= 1 % of alice's
+     frames over the conversation.
   2. A broken plan (an 'x' in the grid) and SIGHUP: the log names
      plan.txt:LINE:COLUMN of the 'x', the new plan stays in use, earshot_reloads_total
      {result="failed"} counts it, and the daemon keeps serving.
@@ -42,39 +44,44 @@ LOUD = 0.005
 SILENT = 0.0005
 
 PLAN_HEAD = 'earshot-floor 1\nname "Reload test"\nscale 0.5\ngrid\n'
+# 26 x 10 cells of 0.5 m: desks A1..A3 in row 2, the meeting room Orion
+# (door on the west) and the kitchen Lyra (door on the west, east wall the
+# outer wall)
 PLAN_V1 = PLAN_HEAD + """\
 +------------------------+
 |........................|
 |..o..o..o...............|
 |........................|
-|..........+-----+.......|
-|..........|.M...|.......|
-|........../.....|.......|
-|..........|.....|.......|
-|..........+-----+.......|
+|..........+-----+..+----|
+|..........|.M...|..|.L..|
+|........../.....|../....|
+|..........|.....|..|....|
+|..........+-----+..+----|
 +------------------------+
 end
 room M "Orion" meeting
+room L "Lyra" kitchen
 desks A 3 2 9 2
 """
-# A3 (col 9) is a table now, and the meeting room is open floor
+# A1 is floor and A3 a table now; where Orion was is one big table; Lyra's
+# walls are gone (open floor)
 PLAN_V2 = PLAN_HEAD + """\
 +------------------------+
 |........................|
-|..o..o..=...............|
+|.....o..=...............|
 |........................|
-|........................|
-|........................|
-|........................|
-|........................|
-|........................|
+|..........=======.......|
+|..........=======.......|
+|..........=======.......|
+|..........=======.......|
+|..........=======.......|
 +------------------------+
 end
-desks A 3 2 6 2
+desk A2 6 2
 """
 # a character no plan may have, in the grid (BAD_AT is its "line:column")
-PLAN_BAD = PLAN_V2.replace("|........................|\n|........................|\n|....",
-                           "|........................|\n|........................|\n|...x", 1)
+PLAN_BAD = PLAN_V2.replace("|........................|\n|..........=", "|........................|\n|...x......=", 1)
+assert PLAN_BAD != PLAN_V2
 BAD_AT = next(f"{n + 1}:{ln.index('x') + 1}" for n, ln in enumerate(PLAN_BAD.splitlines()) if "x" in ln)
 ROWS = 10
 SCALE = 0.5
@@ -170,16 +177,18 @@ def main():
         if not wait_for_log(daemon, "listening on"):
             log(daemon.log_text())
             return 1
-        check("3 desks, 1 rooms, 1 doors" in daemon.log_text(), "the first plan is loaded")
-        # carol and dave are muted: every bundle bob gets carries alice
+        check("3 desks, 2 rooms, 2 doors" in daemon.log_text(), "the first plan is loaded")
+        # carol, dave and frank are muted: every bundle bob gets carries alice
         carol = Proc([cl, "--server", addr, "--name", "carol", "--at", "4.75,3.75", "--headless", "--muted",
                       "--seconds", str(talk_s), "-v"], f"{d}/carol.log")
         dave = Proc([cl, "--server", addr, "--name", "dave", "--at", "7.25,1.75", "--headless", "--muted",
                      "--seconds", str(talk_s), "-v"], f"{d}/dave.log")
+        frank = Proc([cl, "--server", addr, "--name", "frank", "--at", "11.25,1.75", "--headless", "--muted",
+                      "--seconds", str(talk_s), "-v"], f"{d}/frank.log")
         bob = Proc([cl, "--server", addr, "--name", "bob", "--at", "9.75,4.25", "--record", f"{d}/bob-1.wav",
                     "--seconds", str(TALK1_S + 3), "-v"], f"{d}/bob-1.log")
-        procs += [carol, dave, bob]
-        for who in ("carol", "dave", "bob"):
+        procs += [carol, dave, frank, bob]
+        for who in ("carol", "dave", "frank", "bob"):
             if not wait_for_log(daemon, f"{who} joined", 5):
                 log(f"{who} did not join:\n{daemon.log_text()}")
                 return 1
@@ -189,9 +198,10 @@ def main():
         if not wait_for_log(daemon, "alice joined", 5):
             log(daemon.log_text())
             return 1
-        check(place("carol") == (4.75, 3.75) and place("dave") == (7.25, 1.75), "carol at A3, dave in Orion")
+        check(place("carol") == (4.75, 3.75) and place("dave") == (7.25, 1.75) and place("frank") == (11.25, 1.75),
+              "carol at A3, dave in Orion, frank in Lyra")
 
-        # 1. a plan without A3 and without Orion
+        # 1. a plan without A1, A3, Orion and Lyra
         time.sleep(1.0)  # some conversation before the reload
         write_atomic(plan, PLAN_V2)
         daemon.p.send_signal(signal.SIGHUP)
@@ -199,14 +209,19 @@ def main():
         c = poll(lambda: place("carol") if place("carol") != (4.75, 3.75) else None)
         check(c == (3.25, 3.75), f"carol moved from the vanished desk A3 to the nearest free desk A2 ({c})")
         dv = poll(lambda: place("dave") if place("dave") != (7.25, 1.75) else None)
-        check(dv is not None and walkable_v2(*dv) and cell_of(*dv) != cell_of(*c),
-              f"dave moved out of the vanished room to a free walkable place ({dv})")
+        check(dv == (7.25, 3.25) and walkable_v2(*dv),
+              f"dave moved off the table where Orion was to the nearest free cell, 1.5 m north ({dv})")
+        check(place("frank") == (11.25, 1.75), "frank stays where Lyra was: still a free place, and no desk is free")
         check(place("alice") == (8.25, 4.25) and place("bob") == (9.75, 4.25), "alice and bob stay where they are")
         check(wait_for_log(carol, "an admin moved you to 3.25,3.75", 3), "carol's client follows")
-        check(wait_for_log(dave, "an admin moved you to", 3), "dave's client follows")
+        check(wait_for_log(dave, "an admin moved you to 7.25,3.25", 3), "dave's client follows")
         text = daemon.log_text()
-        check("carol was at a desk that is gone" in text or "carol is now a wall" in text, "the log says why carol moved")
-        check("dave was in a room that is gone" in text, "the log says why dave moved")
+        check("reload: carol is now a wall, a table or outside the floor; moved from 4.75,3.75 to 3.25,3.75 at desk A2"
+              in text, "the log says why and where carol moved")
+        check("reload: dave is now a wall, a table or outside the floor; moved from 7.25,1.75 to 7.25,3.25" in text,
+              "the log says why and where dave moved")
+        check("reload: frank was in a room that is gone or changed; stays at 11.25,1.75" in text,
+              "the log says frank's room is gone and he stays")
         m = metrics(maddr)
         check(m.get('earshot_people_relocated_total') == 2 and m.get('earshot_reloads_total{result="ok"}') == 1,
               "metrics: 2 relocated, 1 reload")
