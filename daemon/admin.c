@@ -210,10 +210,12 @@ static void enrolled_one(void *ud, const struct es_person *p, const struct es_pe
 		char fp[ES_FINGERPRINT_LEN];
 		es_key_fingerprint(p->key, fp);
 		utc_text(p->last_seen, when, sizeof(when));
+		char at[48] = "", desk[48] = "";
 		if (p->has_place)
-			rp_line(c->rp, "%s %s last seen %s at %.2f,%.2f", fp, p->name, when, (double)p->x, (double)p->y);
-		else
-			rp_line(c->rp, "%s %s last seen %s", fp, p->name, when);
+			snprintf(at, sizeof(at), " at %.2f,%.2f", (double)p->x, (double)p->y);
+		if (p->desk[0])
+			snprintf(desk, sizeof(desk), " desk %s", p->desk);
+		rp_line(c->rp, "%s %s last seen %s%s%s%s", fp, p->name, when, at, desk, p->admin_muted ? " admin-muted" : "");
 	} else {
 		utc_text(v->expires, when, sizeof(when));
 		rp_line(c->rp, "invite %s expires %s", v->name, when);

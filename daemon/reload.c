@@ -100,10 +100,11 @@ static bool floor_same(const struct es_floor *a, const struct es_floor *b)
 }
 
 /*
- * Desk assignments (a person's desk label in the state) that the new floor
- * no longer has: remapped to the desk the person sits at now if the
- * reload moved them to one that nobody else is assigned, else dropped.
- * Under the state lock.  Returns how many changed.
+ * Desk assignments (a person's desk label in the state) that the floor
+ * does not have: remapped to the desk the person sits at now (where a new
+ * plan may just have moved them) if nobody else is assigned it, else
+ * dropped.  Without a floor plan nothing is checked (the assignments wait
+ * for a plan).  Under the state lock.  Returns how many changed.
  */
 static unsigned fix_desk_assignments(struct es_service *svc, const struct es_floor *f)
 {
@@ -111,7 +112,7 @@ static unsigned fix_desk_assignments(struct es_service *svc, const struct es_flo
 	size_t n = es_state_person_count(svc->db);
 	for (size_t i = 0; i < n; i++) {
 		struct es_person *p = es_state_person(svc->db, i);
-		if (!p->desk[0] || (f && es_floor_desk_find(f, p->desk) >= 0))
+		if (!p->desk[0] || es_floor_desk_find(f, p->desk) >= 0)
 			continue;
 		char was[sizeof(p->desk)];
 		memcpy(was, p->desk, sizeof(was));
@@ -169,10 +170,6 @@ static int reload_floor(struct es_service *svc, const struct es_config *nc)
 	es_floor_free(svc->floor);
 	svc->floor = nf;
 	es_service_floor_describe(nf, "reload: now on ");
-	es_saver_lock(svc->saver);
-	if (fix_desk_assignments(svc, nf))
-		es_saver_mark_dirty(svc->saver);
-	es_saver_unlock(svc->saver);
 	if (moved)
 		es_log_info("reload: %d %s moved because the new plan took their place", moved,
 			    moved == 1 ? "person was" : "people were");
@@ -345,6 +342,19 @@ static int reload_enrolments(struct es_service *svc)
 				es_log_info("reload: disconnected %s: removed by an admin (no longer enrolled)", sp.name);
 		}
 	}
+	/* an admin mute set or lifted in the file holds for those here now, too */
+	for (unsigned id = 0; changed && svc->server && id < es_server_max_people(svc->server); id++) {
+		struct es_server_person sp;
+		if (es_server_person(svc->server, id, &sp) != 1)
+			continue;
+		es_saver_lock(svc->saver);
+		const struct es_person *p = es_state_find_key(svc->db, sp.key);
+		int want = p ? p->admin_muted : -1;
+		es_saver_unlock(svc->saver);
+		bool have = sp.flags & ES_PF_ADMIN_MUTED;
+		if (want >= 0 && (bool)want != have && es_server_admin_mute(svc->server, id, want) == 0)
+			es_log_info("reload: %s is %s by an admin", sp.name, want ? "muted" : "unmuted");
+	}
 out:
 	if (gone)
 		sodium_memzero(gone, gone_cap * sizeof(*gone));
@@ -405,6 +415,13 @@ void es_service_reload(struct es_service *svc)
 		es_service_metrics_restart(svc);
 	if (reload_enrolments(svc) < 0)
 		failed = true;
+	/* after both: a new plan or an edited state file may name desks that are not there */
+	if (svc->floor) {
+		es_saver_lock(svc->saver);
+		if (fix_desk_assignments(svc, svc->floor))
+			es_saver_mark_dirty(svc->saver);
+		es_saver_unlock(svc->saver);
+	}
 	svc->reloads[failed]++;
 	es_log_info("reloaded %s%s", nc.config_path[0] ? nc.config_path : "(no config file: defaults and flags)",
 		    failed ? " (with errors, above: what failed to load is kept as it was)" : "");

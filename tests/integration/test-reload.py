@@ -14,9 +14,11 @@ A1..A3, a meeting room "Orion" and a kitchen "Lyra":
   2. A broken plan (an 'x' in the grid) and SIGHUP: the log names
      plan.txt:LINE:COLUMN of the 'x', the new plan stays in use, earshot_reloads_total
      {result="failed"} counts it, and the daemon keeps serving.
-  3. carol's line is removed from the state file (with a correct checksum,
-     as a tool or a restored backup would write it) and SIGHUP: carol is
-     disconnected as removed by an admin and is no longer enrolled.
+  3. The state file is edited (with a correct checksum, as a tool or a
+     restored backup would write it) and SIGHUP: carol's line removed ->
+     she is disconnected as removed by an admin and no longer enrolled;
+     dave's desk A3 (gone) -> dropped; frank's desk A2 and an admin mute ->
+     taken, and frank is muted at once.
   4. earshotctl mute alice, then the daemon is stopped and started again
      (invite-only now): alice comes back admin-muted and bob hears silence
      until unmute.
@@ -167,7 +169,7 @@ def main():
             v = fn()
             if v or time.monotonic() > end:
                 return v
-            time.sleep(0.05)
+            time.sleep(0.1)
 
     procs = []
     daemon = daemon2 = None
@@ -206,9 +208,12 @@ def main():
         write_atomic(plan, PLAN_V2)
         daemon.p.send_signal(signal.SIGHUP)
         check(wait_for_log(daemon, "reload: now on floor 'Reload test'", 5), "the new plan is loaded")
-        c = poll(lambda: place("carol") if place("carol") != (4.75, 3.75) else None)
+        def moved_from(name, old):
+            p = place(name)
+            return p if p != old else None
+        c = poll(lambda: moved_from("carol", (4.75, 3.75)))
         check(c == (3.25, 3.75), f"carol moved from the vanished desk A3 to the nearest free desk A2 ({c})")
-        dv = poll(lambda: place("dave") if place("dave") != (7.25, 1.75) else None)
+        dv = poll(lambda: moved_from("dave", (7.25, 1.75)))
         check(dv == (7.25, 3.25) and walkable_v2(*dv),
               f"dave moved off the table where Orion was to the nearest free cell, 1.5 m north ({dv})")
         check(place("frank") == (11.25, 1.75), "frank stays where Lyra was: still a free place, and no desk is free")
@@ -238,13 +243,28 @@ def main():
         check(rc == 1 and "no room called 'Orion'" in err, "the second plan is still in use")
         check(place("carol") == (3.25, 3.75), "carol is still at A2")
 
-        # 3. carol's enrolment removed from the state file (the plan fixed again)
+        # 3. the state file edited (the plan fixed again): carol's line
+        # removed; dave assigned desk A3, which is gone; frank assigned A2
+        # and muted by an admin
         write_atomic(plan, PLAN_V2)
         time.sleep(1.0)
         with open(f"{state}/state") as f:
             lines = f.read().splitlines(keepends=True)
-        body = "".join(ln for ln in lines[:-1] if not re.match(r"person \S+ \S+ \S+ \S+ \S+ \S+ \S+ carol ", ln))
-        check(len(body) < len("".join(lines[:-1])), "carol's line is in the state file")
+        edited, seen = [], set()
+        for ln in lines[:-1]:
+            fields = ln.split(" ")
+            if fields[0] == "person":
+                seen.add(fields[8])
+                if fields[8] == "carol":
+                    continue
+                if fields[8] == "dave":
+                    fields[7] = "A3"
+                if fields[8] == "frank":
+                    fields[7], fields[9] = "A2", "admin-muted\n"
+                ln = " ".join(fields)
+            edited.append(ln)
+        body = "".join(edited)
+        check({"carol", "dave", "frank"} <= seen, "carol, dave and frank are in the state file")
         write_atomic(f"{state}/state", body + "checksum " + hashlib.blake2b(body.encode(), digest_size=32).hexdigest() + "\n")
         daemon.p.send_signal(signal.SIGHUP)
         check(wait_for_log(daemon, "reload: carol is no longer enrolled", 5), "the daemon reads the removal")
@@ -254,11 +274,18 @@ def main():
             crc = None
         check(crc is not None and "removed from" in carol.log_text() and "by an admin" in carol.log_text(),
               "carol is disconnected as removed by an admin")
+        check(wait_for_log(daemon, "reload: dave's desk A3 is gone; they have no assigned desk now", 2),
+              "dave's assignment to the vanished desk A3 is dropped")
+        check(wait_for_log(daemon, "reload: frank is muted by an admin", 2) and
+              wait_for_log(frank, "an admin muted you", 3), "frank is muted at once, his client is told")
         rc, out, _ = ctl_run("enrolled")
-        check(rc == 0 and " carol " not in out and " dave " in out, "carol is no longer enrolled, dave is")
+        check(rc == 0 and " carol " not in out and re.search(r"^\S+ dave last seen [^\n]*at 7\.25,3\.25$", out, re.M) and
+              re.search(r"^\S+ frank last seen .* desk A2 admin-muted$", out, re.M),
+              "enrolled: carol gone, dave without a desk, frank at desk A2 and admin-muted")
         # the daemon writes its state again (the admin's edit included)
-        check(poll(lambda: "carol" not in open(f"{state}/state").read() and "dave" in open(f"{state}/state").read()),
-              "the state file is saved again without carol")
+        check(poll(lambda: "carol" not in open(f"{state}/state").read() and
+                   re.search(r" A2 frank admin-muted\n", open(f"{state}/state").read())),
+              "the state file is saved again: without carol, with frank's desk and mute")
 
         # the conversation across the three reloads: alice's frames that reached bob
         for p in (alice, bob):
@@ -306,7 +333,9 @@ def main():
         time.sleep(2.5)
         t_end = time.monotonic()
         rc, out, _ = ctl_run("people")
-        check(re.search(r"^#\d+ alice .*talking", out, re.M) and "admin-muted" not in out, "alice talks again")
+        check(re.search(r"^#\d+ alice .*talking", out, re.M) and not re.search(r"^#\d+ alice .*admin-muted", out, re.M),
+              "alice talks again")
+        check(re.search(r"^#\d+ frank .*admin-muted", out, re.M), "frank's mute from the edited file survived the restart")
 
         # 5. an enrolment added to the state file lets a new key in.  erin's
         # public key comes from a throwaway daemon she enrolled on.
