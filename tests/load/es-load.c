@@ -27,6 +27,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <enet/enet.h>
 #include <opus.h>
 #include <sodium.h>
@@ -345,6 +348,174 @@ static void proc_usage(int pid, double *cpu_s, long *rss_kib)
 	}
 }
 
+/*
+ * The daemon's own figures, scraped from its Prometheus endpoint (--metrics
+ * ADDR:PORT, the daemon's --metrics-listen) before and after the measured
+ * span.  Counters are differenced; the tick histogram's buckets give p50
+ * and p99 (upper bound of the bucket they fall in); gauges are also sampled
+ * every few seconds in between (mean and max).
+ */
+#define MET_BUCKETS 12
+#define MET_PHASES 8
+struct scrape {
+	bool ok;
+	double ticks, late, sum, encodes, level, handshakes, busy, connected;
+	double le[MET_BUCKETS], cum[MET_BUCKETS]; /* cumulative; last = +Inf */
+	int nb;
+	double phase[MET_PHASES]; /* earshot_tick_phase_seconds_total, if the daemon has it */
+	char phase_name[MET_PHASES][16];
+	int nphase;
+};
+
+static char met_host[64];
+static int met_port;
+static struct scrape met0, met1;
+static double met_enc_sum, met_lvl_sum, met_enc_max, met_lvl_max;
+static int met_samples;
+
+static int metrics_parse_addr(const char *a)
+{
+	const char *colon = strrchr(a, ':');
+	if (!colon || (size_t)(colon - a) >= sizeof(met_host))
+		return -EINVAL;
+	memcpy(met_host, a, (size_t)(colon - a));
+	met_host[colon - a] = 0;
+	met_port = atoi(colon + 1);
+	return met_port > 0 && met_port < 65536 ? 0 : -EINVAL;
+}
+
+/* One GET /metrics with a 1 s timeout each way; the text is parsed into sc. */
+static void scrape(struct scrape *sc)
+{
+	static char buf[1 << 16];
+	memset(sc, 0, sizeof(*sc));
+	if (!met_port)
+		return;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return;
+	struct timeval tv = {1, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)met_port)};
+	size_t len = 0;
+	if (inet_pton(AF_INET, met_host, &sa.sin_addr) == 1 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		static const char req[] = "GET /metrics HTTP/1.0\r\nHost: earshotd\r\n\r\n";
+		if (send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) == (ssize_t)sizeof(req) - 1) {
+			for (int i = 0; i < 64 && len < sizeof(buf) - 1; i++) {
+				ssize_t n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+				if (n <= 0)
+					break;
+				len += (size_t)n;
+			}
+		}
+	}
+	close(fd);
+	buf[len] = 0;
+	char *body = strstr(buf, "\r\n\r\n");
+	if (!body)
+		return;
+	for (char *line = body + 4, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		double v, le;
+		char ph[16];
+		if (line[0] == '#')
+			continue;
+		if (sscanf(line, "earshot_ticks_total %lf", &v) == 1)
+			sc->ticks = v, sc->ok = true;
+		else if (sscanf(line, "earshot_ticks_late_total %lf", &v) == 1)
+			sc->late = v;
+		else if (sscanf(line, "earshot_tick_duration_seconds_sum %lf", &v) == 1)
+			sc->sum = v;
+		else if (sscanf(line, "earshot_encodes_per_tick %lf", &v) == 1)
+			sc->encodes = v;
+		else if (sscanf(line, "earshot_degradation_level %lf", &v) == 1)
+			sc->level = v;
+		else if (sscanf(line, "earshot_handshakes_total %lf", &v) == 1)
+			sc->handshakes = v;
+		else if (sscanf(line, "earshot_admissions_refused_total %lf", &v) == 1)
+			sc->busy = v;
+		else if (sscanf(line, "earshot_people_connected %lf", &v) == 1)
+			sc->connected = v;
+		else if (sc->nb < MET_BUCKETS && sscanf(line, "earshot_tick_duration_seconds_bucket{le=\"%lf\"} %lf", &le, &v) == 2)
+			sc->le[sc->nb] = le, sc->cum[sc->nb++] = v;
+		else if (sc->nb < MET_BUCKETS && sscanf(line, "earshot_tick_duration_seconds_bucket{le=\"+Inf\"} %lf", &v) == 1)
+			sc->le[sc->nb] = INFINITY, sc->cum[sc->nb++] = v;
+		else if (sc->nphase < MET_PHASES &&
+			 sscanf(line, "earshot_tick_phase_seconds_total{phase=\"%15[a-z_]\"} %lf", ph, &v) == 2) {
+			snprintf(sc->phase_name[sc->nphase], sizeof(sc->phase_name[0]), "%s", ph);
+			sc->phase[sc->nphase++] = v;
+		}
+	}
+}
+
+/* Gauges in between: call every tick, samples every 5 s. */
+static void metrics_sample(uint64_t tick)
+{
+	if (!met_port || tick % 250 != 0)
+		return;
+	struct scrape sc;
+	scrape(&sc);
+	if (!sc.ok)
+		return;
+	met_samples++;
+	met_enc_sum += sc.encodes;
+	met_lvl_sum += sc.level;
+	met_enc_max = sc.encodes > met_enc_max ? sc.encodes : met_enc_max;
+	met_lvl_max = sc.level > met_lvl_max ? sc.level : met_lvl_max;
+}
+
+/* Upper bound (ms) of the histogram bucket holding quantile p of the ticks between the scrapes. */
+static double metrics_quantile(double p)
+{
+	if (met0.nb != met1.nb || met1.nb == 0)
+		return -1;
+	double total = met1.cum[met1.nb - 1] - met0.cum[met0.nb - 1];
+	if (total <= 0)
+		return -1;
+	for (int b = 0; b < met1.nb; b++)
+		if (met1.cum[b] - met0.cum[b] >= p * total)
+			return isinf(met1.le[b]) ? 1e9 : met1.le[b] * 1e3;
+	return -1;
+}
+
+/* ,"daemon_...": the daemon's figures for the JSON (nothing without --metrics). */
+static void metrics_report(void)
+{
+	if (!met0.ok || !met1.ok)
+		return;
+	double ticks = met1.ticks - met0.ticks, late = met1.late - met0.late;
+	double mean_ms = ticks > 0 ? (met1.sum - met0.sum) / ticks * 1e3 : 0;
+	double p50 = metrics_quantile(0.5), p99 = metrics_quantile(0.99);
+	printf("daemon metrics: %.0f ticks, %.0f late (%.1f %%); tick work mean %.2f ms, p50 <= %g ms, p99 <= %g ms; "
+	       "encodes/tick mean %.0f max %.0f; load level mean %.2f max %.0f; handshakes %.0f, busy %.0f\n",
+	       ticks, late, ticks > 0 ? 100 * late / ticks : 0, mean_ms, p50, p99,
+	       met_samples ? met_enc_sum / met_samples : met1.encodes, met_enc_max,
+	       met_samples ? met_lvl_sum / met_samples : met1.level, met_lvl_max, met1.handshakes - met0.handshakes,
+	       met1.busy - met0.busy);
+	for (int i = 0; i < met1.nphase && i < met0.nphase; i++)
+		printf("  tick phase %-10s %.3f ms per tick\n", met1.phase_name[i],
+		       ticks > 0 ? (met1.phase[i] - met0.phase[i]) / ticks * 1e3 : 0);
+}
+
+static void metrics_json(void)
+{
+	if (!met0.ok || !met1.ok)
+		return;
+	double ticks = met1.ticks - met0.ticks;
+	printf(",\"daemon_ticks\":%.0f,\"daemon_ticks_late\":%.0f,\"daemon_tick_ms_mean\":%.3f,\"daemon_tick_ms_p50\":%g,"
+	       "\"daemon_tick_ms_p99\":%g,\"daemon_encodes_per_tick\":%.1f,\"daemon_encodes_max\":%.0f,"
+	       "\"daemon_load_level\":%.2f,\"daemon_load_level_max\":%.0f,\"daemon_handshakes\":%.0f",
+	       ticks, met1.late - met0.late, ticks > 0 ? (met1.sum - met0.sum) / ticks * 1e3 : 0, metrics_quantile(0.5),
+	       metrics_quantile(0.99), met_samples ? met_enc_sum / met_samples : met1.encodes, met_enc_max,
+	       met_samples ? met_lvl_sum / met_samples : met1.level, met_lvl_max, met1.handshakes - met0.handshakes);
+	for (int i = 0; i < met1.nphase && i < met0.nphase; i++)
+		printf(",\"daemon_phase_ms_%s\":%.3f", met1.phase_name[i],
+		       ticks > 0 ? (met1.phase[i] - met0.phase[i]) / ticks * 1e3 : 0);
+}
+
 int main(int argc, char **argv)
 {
 	const char *srv = "127.0.0.1:7700", *metrics = NULL;
@@ -376,7 +547,10 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	(void)metrics;
+	if (metrics && metrics_parse_addr(metrics) < 0) {
+		fprintf(stderr, "es-load: --metrics ADDR:PORT\n");
+		return 2;
+	}
 	npeople = 2 * pairs + people;
 	if (npeople <= 0 || npeople > MAX_PEOPLE || storm <= 0 || hold < 0 || max_s <= 0 || max_s > 3600) {
 		fprintf(stderr, "es-load: 1..%d people, positive times, at most an hour\n", MAX_PEOPLE);
@@ -489,6 +663,7 @@ int main(int argc, char **argv)
 			window_end = t + (int64_t)(storm * 1e9);
 			if (pid)
 				proc_usage(pid, &cpu0, &rss0);
+			scrape(&met0);
 			fprintf(stderr, "es-load: %d pairs talking; storm of %d over %.1f s\n", pairs, people, storm);
 		}
 		if (storm_at >= 0) {
@@ -506,6 +681,8 @@ int main(int argc, char **argv)
 			if (end_at >= 0 && t >= end_at)
 				break;
 		}
+		if (storm_at >= 0)
+			metrics_sample(tick);
 		/* voices */
 		for (int i = 0; i < npeople; i++) {
 			struct client *c = &cl[i];
@@ -522,6 +699,7 @@ int main(int argc, char **argv)
 	}
 	if (pid)
 		proc_usage(pid, &cpu1, &rss1);
+	scrape(&met1);
 	double wall = (double)(now_ns() - (storm_at > 0 ? storm_at : t0)) / 1e9;
 
 	/* results */
@@ -573,12 +751,15 @@ int main(int argc, char **argv)
 	double cpu = cpu1 >= 0 && cpu0 >= 0 ? (cpu1 - cpu0) / wall : -1;
 	if (pid)
 		printf("daemon: %.1f %% of a core over %.1f s, resident %ld KiB (was %ld)\n", 100 * cpu, wall, rss1, rss0);
+	metrics_report();
 	printf("{\"arrivals\":%d,\"pairs\":%d,\"admitted\":%d,\"busy\":%d,\"refused\":%d,\"failed\":%d,\"no_answer\":%d,"
 	       "\"answer_ms_p50\":%.1f,\"answer_ms_p99\":%.1f,\"answered_over_1s\":%d,\"first_audio_ms_p50\":%.1f,"
 	       "\"first_audio_ms_p99\":%.1f,\"heard\":%d,\"pair_loss_pct\":%.3f,\"retry_min_ms\":%llu,\"retry_max_ms\":%llu,"
-	       "\"daemon_cpu_core\":%.3f,\"daemon_rss_kib\":%ld,\"seconds\":%.1f}\n",
+	       "\"daemon_cpu_core\":%.3f,\"daemon_rss_kib\":%ld,\"seconds\":%.1f",
 	       people, pairs, admitted, busy, refused, failed, pending, a50, a99, answered_late, f50, f99, heard,
 	       100 * pair_loss, busy ? (unsigned long long)min_retry : 0ULL, (unsigned long long)max_retry, cpu, rss1, wall);
+	metrics_json();
+	printf("}\n");
 	for (int i = 0; i < npeople; i++)
 		if (cl[i].peer)
 			enet_peer_disconnect_now(cl[i].peer, 0);
