@@ -25,6 +25,7 @@
 #include "earshot-mixer.h"
 #include "earshot-proto.h"
 #include "log.h"
+#include "sender.h"
 #include "server.h"
 
 #define TICK_NS 20000000LL
@@ -98,6 +99,7 @@ struct es_server {
 	/* last reset sent per hashed source address, to bound what we send */
 	int64_t reset_at[RESET_SLOTS];
 	ENetHost *host;
+	struct es_sender *sender; /* downlink audio off this thread; NULL: through ENet */
 	struct es_engine *engine;
 	struct person *people;
 	struct peer_slot *slots;
@@ -375,6 +377,11 @@ struct es_server *es_server_new(const struct es_server_config *cfg)
 		s->slots[i].person = -1;
 		s->host->peers[i].data = &s->slots[i];
 	}
+	/* a bundle is ~130 B on an office day, at most ES_MSG_MAX: what does
+	 * not fit in the batch goes through ENet as before */
+	s->sender = es_sender_new(s->host->socket, cfg->max_people, (size_t)cfg->max_people * 1024);
+	if (!s->sender)
+		logf_("warn", "no sender thread (%s): audio goes through ENet on the tick thread", strerror(errno));
 	return s;
 
 err_engine:
@@ -396,6 +403,7 @@ void es_server_free(struct es_server *s)
 {
 	if (!s)
 		return;
+	es_sender_free(s->sender); /* before the socket it sends on */
 	if (s->host)
 		enet_host_destroy(s->host);
 	if (intercept_owner == s)
@@ -444,13 +452,8 @@ static int frame_for(struct es_server *s, struct peer_slot *slot, const struct e
 	return k + 1;
 }
 
-static int send_msg(struct es_server *s, ENetPeer *peer, const struct es_msg *m)
+static int queue_enet(struct es_server *s, ENetPeer *peer, const uint8_t *bytes, int n, bool audio)
 {
-	const uint8_t *bytes;
-	int n = frame_for(s, peer->data, m, &bytes);
-	if (n < 0)
-		return n;
-	bool audio = m->type == ES_MSG_AUDIO_DOWN;
 	ENetPacket *p = enet_packet_create(bytes, (size_t)n, audio ? ENET_PACKET_FLAG_UNSEQUENCED : ENET_PACKET_FLAG_RELIABLE);
 	if (!p)
 		return -ENOMEM;
@@ -458,6 +461,60 @@ static int send_msg(struct es_server *s, ENetPeer *peer, const struct es_msg *m)
 		enet_packet_destroy(p);
 		return -EIO;
 	}
+	s->c.packets_out++;
+	s->c.bytes_out += (uint64_t)n;
+	return 0;
+}
+
+static int send_msg(struct es_server *s, ENetPeer *peer, const struct es_msg *m)
+{
+	const uint8_t *bytes;
+	int n = frame_for(s, peer->data, m, &bytes);
+	if (n < 0)
+		return n;
+	return queue_enet(s, peer, bytes, n, m->type == ES_MSG_AUDIO_DOWN);
+}
+
+/*
+ * A downlink bundle goes out as exactly the datagram ENet would send for
+ * enet_peer_send(..., ENET_PACKET_FLAG_UNSEQUENCED) of it alone: protocol
+ * header (peer id and session, no sent time: nothing in it asks for an
+ * acknowledgement), one SEND_UNSEQUENCED command with the peer's next
+ * unsequenced group, then the sealed bundle.  The client's ENet takes it
+ * like any other.  The peer's group counter is ENet state and is only
+ * touched here, on the tick thread that owns the host; the sender thread
+ * gets finished bytes and an address (sender.h).  Anything that does not
+ * fit one datagram of the peer's MTU, or the batch, goes through ENet.
+ */
+#define RAW_UNSEQ_HEADER 10 /* ENetProtocolHeader without sentTime (2) + ENetProtocolSendUnsequenced (8) */
+
+static int send_audio(struct es_server *s, ENetPeer *peer, const struct es_msg *m)
+{
+	struct peer_slot *slot = peer->data;
+	const uint8_t *bytes;
+	int n = frame_for(s, slot, m, &bytes);
+	if (n < 0)
+		return n;
+	size_t total = RAW_UNSEQ_HEADER + (size_t)n;
+	uint8_t *d;
+	if (!s->sender || slot->st != SLOT_AUTHED || peer->state != ENET_PEER_STATE_CONNECTED || total > peer->mtu ||
+	    !(d = es_sender_reserve(s->sender, total)))
+		return queue_enet(s, peer, bytes, n, true);
+	uint16_t id = peer->outgoingPeerID;
+	if (peer->outgoingPeerID < ENET_PROTOCOL_MAXIMUM_PEER_ID)
+		id |= (uint16_t)(peer->outgoingSessionID << ENET_PROTOCOL_HEADER_SESSION_SHIFT);
+	uint16_t group = ++peer->outgoingUnsequencedGroup;
+	d[0] = (uint8_t)(id >> 8);
+	d[1] = (uint8_t)id;
+	d[2] = ENET_PROTOCOL_COMMAND_SEND_UNSEQUENCED | ENET_PROTOCOL_COMMAND_FLAG_UNSEQUENCED;
+	d[3] = ES_CHAN_AUDIO;
+	d[4] = d[5] = 0; /* reliable sequence number: none */
+	d[6] = (uint8_t)(group >> 8);
+	d[7] = (uint8_t)group;
+	d[8] = (uint8_t)((unsigned)n >> 8);
+	d[9] = (uint8_t)n;
+	memcpy(d + RAW_UNSEQ_HEADER, bytes, (size_t)n);
+	es_sender_commit(s->sender, total, peer->address.host, peer->address.port);
 	s->c.packets_out++;
 	s->c.bytes_out += (uint64_t)n;
 	return 0;
@@ -705,7 +762,9 @@ static void handshake(struct es_server *s, ENetPeer *peer, struct peer_slot *slo
 	/* the same key again (a reconnect the old session has not noticed): the new session wins */
 	for (size_t i = 0; i < s->host->peerCount; i++) {
 		struct peer_slot *o = &s->slots[i];
-		if (o != slot && o->st == SLOT_AUTHED && sodium_memcmp(o->key, client, 32) == 0) {
+		/* public keys: a plain look at 8 bytes first (see find_key in state.c) */
+		if (o != slot && o->st == SLOT_AUTHED && memcmp(o->key, client, 8) == 0 &&
+		    sodium_memcmp(o->key, client, 32) == 0) {
 			struct es_msg bye = {.type = ES_MSG_BYE, .u.bye.reason = ES_BYE_REPLACED};
 			(void)send_msg(s, &s->host->peers[i], &bye);
 			person_leave(s, o);
@@ -1147,7 +1206,9 @@ static void emit(void *ud, const struct es_engine_out *out)
 	d->mix = out->mix;
 	d->mix_stream = out->mix_stream;
 	d->mix_flags = out->mix_mirror ? ES_MIX_MIRROR : 0;
-	(void)send_msg(s, q->peer, &m);
+	int64_t t0 = now_ns();
+	(void)send_audio(s, q->peer, &m);
+	s->c.phase_ns[ES_PHASE_SEND] += (uint64_t)(now_ns() - t0);
 }
 
 /* Presence deltas: places and flags that changed, talking edges, leaves. */
@@ -1221,14 +1282,35 @@ static void reap_prejoin(struct es_server *s)
 	}
 }
 
+static int64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 static int tick(struct es_server *s)
 {
-	int64_t start = now_ns();
+	int64_t start = now_ns(), cpu0 = thread_cpu_ns();
 	s->tick++;
 	s->c.ticks++;
 	service(s); /* ENet's own timers (acks, timeouts) run on every tick */
+	int64_t t1 = now_ns();
+	s->c.phase_ns[ES_PHASE_SERVICE] += (uint64_t)(t1 - start);
 	run_handshakes(s);
+	int64_t t2 = now_ns();
+	s->c.phase_ns[ES_PHASE_HANDSHAKE] += (uint64_t)(t2 - t1);
+	uint64_t send0 = s->c.phase_ns[ES_PHASE_SEND];
 	int r = es_engine_tick(s->engine, emit, s);
+	int64_t t3 = now_ns();
+	s->c.phase_ns[ES_PHASE_ENGINE] += (uint64_t)(t3 - t2) - (s->c.phase_ns[ES_PHASE_SEND] - send0);
+	if (s->sender) {
+		/* the bundles leave while presence and ENet's flush run here */
+		es_sender_submit(s->sender);
+		int64_t t = now_ns();
+		s->c.phase_ns[ES_PHASE_SEND] += (uint64_t)(t - t3);
+		t3 = t;
+	}
 	if (r < 0) {
 		static struct es_log_ratelimit rl; /* a failing codec would fail every tick */
 		es_log_rl(&rl, (uint64_t)(now_ns() / 1000000), ES_LOG_ERROR, "mixer tick failed: %s", strerror(-r));
@@ -1237,7 +1319,11 @@ static int tick(struct es_server *s)
 		presence_batch(s);
 	if (s->tick % 10 == 0)
 		reap_prejoin(s);
+	int64_t t4 = now_ns();
+	s->c.phase_ns[ES_PHASE_PRESENCE] += (uint64_t)(t4 - t3);
 	enet_host_flush(s->host);
+	s->c.phase_ns[ES_PHASE_FLUSH] += (uint64_t)(now_ns() - t4);
+	s->c.phase_ns[ES_PHASE_TICK_CPU] += (uint64_t)(thread_cpu_ns() - cpu0);
 	/* the engine sheds quality (complexity, sample rate, voices per mix) as
 	 * its share of the tick nears the budget, and restores it when it falls */
 	int64_t work_us = (now_ns() - start) / 1000;
@@ -1285,6 +1371,7 @@ int es_server_run(struct es_server *s, volatile int *stop)
 	while (!*stop) {
 		int64_t now = now_ns();
 		if (now >= deadline) {
+			s->c.phase_ns[ES_PHASE_LATE] += (uint64_t)(now - deadline);
 			int r = tick(s);
 			if (r < 0)
 				return r;
@@ -1300,12 +1387,14 @@ int es_server_run(struct es_server *s, volatile int *stop)
 		}
 		if (now - s->last_service_ns >= SERVICE_EVERY_NS) {
 			service(s);
+			s->c.phase_ns[ES_PHASE_IDLE_SERVICE] += (uint64_t)(s->last_service_ns - now);
 			continue;
 		}
 		int64_t wait = deadline - now;
 		if (s->hs_count && wait > HS_SLACK_NS) {
 			/* answered now, sent by the next service or tick flush (no walk per handshake) */
 			handshake_one(s);
+			s->c.phase_ns[ES_PHASE_IDLE_HANDSHAKE] += (uint64_t)(now_ns() - now);
 			continue;
 		}
 		int64_t next_service = s->last_service_ns + SERVICE_EVERY_NS - now;

@@ -356,7 +356,7 @@ static void proc_usage(int pid, double *cpu_s, long *rss_kib)
  * every few seconds in between (mean and max).
  */
 #define MET_BUCKETS 12
-#define MET_PHASES 8
+#define MET_PHASES 16
 struct scrape {
 	bool ok;
 	double ticks, late, sum, encodes, level, handshakes, busy, connected;
@@ -365,6 +365,7 @@ struct scrape {
 	double phase[MET_PHASES]; /* earshot_tick_phase_seconds_total, if the daemon has it */
 	char phase_name[MET_PHASES][16];
 	int nphase;
+	double self_cpu, at; /* the generator's own CPU seconds, and when (s) */
 };
 
 static char met_host[64];
@@ -389,6 +390,10 @@ static void scrape(struct scrape *sc)
 {
 	static char buf[1 << 16];
 	memset(sc, 0, sizeof(*sc));
+	struct timespec cpu;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+	sc->self_cpu = (double)cpu.tv_sec + (double)cpu.tv_nsec / 1e9;
+	sc->at = (double)now_ns() / 1e9;
 	if (!met_port)
 		return;
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -495,6 +500,7 @@ static void metrics_report(void)
 	       met_samples ? met_enc_sum / met_samples : met1.encodes, met_enc_max,
 	       met_samples ? met_lvl_sum / met_samples : met1.level, met_lvl_max, met1.handshakes - met0.handshakes,
 	       met1.busy - met0.busy);
+	printf("generator: %.1f %% of a core\n", 100 * (met1.self_cpu - met0.self_cpu) / (met1.at - met0.at));
 	for (int i = 0; i < met1.nphase && i < met0.nphase; i++)
 		printf("  tick phase %-10s %.3f ms per tick\n", met1.phase_name[i],
 		       ticks > 0 ? (met1.phase[i] - met0.phase[i]) / ticks * 1e3 : 0);
@@ -511,6 +517,7 @@ static void metrics_json(void)
 	       ticks, met1.late - met0.late, ticks > 0 ? (met1.sum - met0.sum) / ticks * 1e3 : 0, metrics_quantile(0.5),
 	       metrics_quantile(0.99), met_samples ? met_enc_sum / met_samples : met1.encodes, met_enc_max,
 	       met_samples ? met_lvl_sum / met_samples : met1.level, met_lvl_max, met1.handshakes - met0.handshakes);
+	printf(",\"load_cpu_core\":%.3f", (met1.self_cpu - met0.self_cpu) / (met1.at - met0.at));
 	for (int i = 0; i < met1.nphase && i < met0.nphase; i++)
 		printf(",\"daemon_phase_ms_%s\":%.3f", met1.phase_name[i],
 		       ticks > 0 ? (met1.phase[i] - met0.phase[i]) / ticks * 1e3 : 0);
