@@ -81,6 +81,7 @@ static uint8_t frames[FRAMES][ES_OPUS_MAX];
 static int frame_len[FRAMES];
 static int64_t window_start, window_end; /* the storm, for the pairs' loss */
 static bool want_roster;             /* every simulated person asks for presence, as a UI does */
+static int64_t *t_connected, *t_key; /* per person: ENet connected, server key received (0: not yet) */
 
 static int64_t now_ns(void)
 {
@@ -218,6 +219,8 @@ static void on_receive(struct client *c, const uint8_t *data, size_t len)
 	int64_t t = now_ns();
 	switch (m.type) {
 	case ES_MSG_SERVER_KEY:
+		if (c->st == C_WAIT_KEY && t_key && !t_key[c - cl])
+			t_key[c - cl] = t;
 		if (c->st == C_WAIT_KEY)
 			on_key(c, &m.u.server_key);
 		return;
@@ -271,6 +274,8 @@ static void service_all(void)
 					enet_peer_throttle_configure(ev.peer, 5000, ENET_PEER_PACKET_THROTTLE_SCALE, 0);
 					ev.peer->packetThrottle = ENET_PEER_PACKET_THROTTLE_SCALE;
 					c->st = C_WAIT_KEY;
+					if (t_connected && !t_connected[c - cl])
+						t_connected[c - cl] = now_ns();
 				}
 				break;
 			case ENET_EVENT_TYPE_RECEIVE:
@@ -523,6 +528,53 @@ static void metrics_json(void)
 		       ticks > 0 ? (met1.phase[i] - met0.phase[i]) / ticks * 1e3 : 0);
 }
 
+static double step_ms[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
+
+/* Where the time to an answer goes: start -> ENet connected -> server key -> answer (p50/p99 of each step, ms). */
+static void answer_steps(int from)
+{
+	int64_t *v = calloc((size_t)npeople, sizeof(int64_t));
+	if (!v || !t_connected || !t_key) {
+		free(v);
+		return;
+	}
+	double (*r)[2] = step_ms;
+	for (int step = 0; step < 3; step++) {
+		int n = 0;
+		for (int i = from; i < npeople; i++) {
+			const struct client *c = &cl[i];
+			int64_t a = step == 0 ? c->t_start : step == 1 ? t_connected[i] : t_key[i];
+			int64_t b = step == 0 ? t_connected[i] : step == 1 ? t_key[i] : c->t_answer;
+			if (a && b)
+				v[n++] = b - a;
+		}
+		r[step][0] = pct(v, n, 0.5);
+		r[step][1] = pct(v, n, 0.99);
+	}
+	printf("answer steps (p50/p99 ms): connect %.0f/%.0f, server key %.0f/%.0f, handshake reply %.0f/%.0f\n", r[0][0],
+	       r[0][1], r[1][0], r[1][1], r[2][0], r[2][1]);
+	free(v);
+}
+
+/* Time to an answer (ms) of those answered busy and of those admitted, p50 and p99 each. */
+static void answers_by_outcome(int from, double out[4])
+{
+	int64_t *v = calloc((size_t)npeople, sizeof(int64_t));
+	for (int k = 0; k < 4; k++)
+		out[k] = -1;
+	if (!v)
+		return;
+	for (int pass = 0; pass < 2; pass++) {
+		int n = 0;
+		for (int i = from; i < npeople; i++)
+			if (cl[i].t_answer && cl[i].st == (pass ? C_JOINED : C_BUSY))
+				v[n++] = cl[i].t_answer - cl[i].t_start;
+		out[2 * pass] = pct(v, n, 0.5);
+		out[2 * pass + 1] = pct(v, n, 0.99);
+	}
+	free(v);
+}
+
 int main(int argc, char **argv)
 {
 	const char *srv = "127.0.0.1:7700", *metrics = NULL;
@@ -578,6 +630,8 @@ int main(int argc, char **argv)
 	nhosts = (npeople + PER_HOST - 1) / PER_HOST;
 	hosts = calloc((size_t)nhosts, sizeof(*hosts));
 	cl = calloc((size_t)npeople, sizeof(*cl));
+	t_connected = calloc((size_t)npeople, sizeof(*t_connected));
+	t_key = calloc((size_t)npeople, sizeof(*t_key));
 	for (int i = 0; i < nhosts; i++) {
 		ENetAddress a = {.host = htonl(0x7F000000u + 10u + (uint32_t)(i % 240)), .port = 0};
 		hosts[i].h = enet_host_create(&a, PER_HOST, ES_CHAN_COUNT, 0, 0);
@@ -759,12 +813,21 @@ int main(int argc, char **argv)
 	if (pid)
 		printf("daemon: %.1f %% of a core over %.1f s, resident %ld KiB (was %ld)\n", 100 * cpu, wall, rss1, rss0);
 	metrics_report();
+	double abo[4];
+	answers_by_outcome(2 * pairs, abo);
+	answer_steps(2 * pairs);
+	printf("answered busy: p50 %.0f ms, p99 %.0f ms; admitted: p50 %.0f ms, p99 %.0f ms\n", abo[0], abo[1], abo[2], abo[3]);
 	printf("{\"arrivals\":%d,\"pairs\":%d,\"admitted\":%d,\"busy\":%d,\"refused\":%d,\"failed\":%d,\"no_answer\":%d,"
 	       "\"answer_ms_p50\":%.1f,\"answer_ms_p99\":%.1f,\"answered_over_1s\":%d,\"first_audio_ms_p50\":%.1f,"
 	       "\"first_audio_ms_p99\":%.1f,\"heard\":%d,\"pair_loss_pct\":%.3f,\"retry_min_ms\":%llu,\"retry_max_ms\":%llu,"
 	       "\"daemon_cpu_core\":%.3f,\"daemon_rss_kib\":%ld,\"seconds\":%.1f",
 	       people, pairs, admitted, busy, refused, failed, pending, a50, a99, answered_late, f50, f99, heard,
 	       100 * pair_loss, busy ? (unsigned long long)min_retry : 0ULL, (unsigned long long)max_retry, cpu, rss1, wall);
+	printf(",\"busy_answer_ms_p50\":%.1f,\"busy_answer_ms_p99\":%.1f,\"admitted_answer_ms_p50\":%.1f,"
+	       "\"admitted_answer_ms_p99\":%.1f", abo[0], abo[1], abo[2], abo[3]);
+	printf(",\"step_connect_ms_p50\":%.1f,\"step_connect_ms_p99\":%.1f,\"step_key_ms_p50\":%.1f,\"step_key_ms_p99\":%.1f,"
+	       "\"step_reply_ms_p50\":%.1f,\"step_reply_ms_p99\":%.1f", step_ms[0][0], step_ms[0][1], step_ms[1][0], step_ms[1][1],
+	       step_ms[2][0], step_ms[2][1]);
 	metrics_json();
 	printf("}\n");
 	for (int i = 0; i < npeople; i++)
