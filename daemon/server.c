@@ -24,6 +24,7 @@
 #include "earshot-crypto.h"
 #include "earshot-mixer.h"
 #include "earshot-proto.h"
+#include "hs-worker.h"
 #include "log.h"
 #include "sender.h"
 #include "server.h"
@@ -48,6 +49,7 @@ static size_t peer_slots(unsigned max_people)
 #define SERVICE_EVERY_NS 10000000LL /* ENet between ticks: once, halfway */
 #define HS_MIN_PER_TICK 4       /* handshakes answered per tick, whatever the load */
 #define HS_SLACK_NS 3000000LL   /* more only while this much of the tick is left */
+#define HS_WORKER_DEPTH 128     /* handshakes out with the worker at once */
 
 struct person {
 	bool used;
@@ -70,11 +72,14 @@ struct person {
 enum slot_state {
 	SLOT_IDLE,      /* ENet connected, waiting for handshake message 1 */
 	SLOT_QUEUED,    /* message 1 received, waiting for its turn */
+	SLOT_WORKING,   /* message 1 with the handshake worker */
 	SLOT_AUTHED,    /* handshake done: everything is sealed */
 };
 
 struct peer_slot {
 	int64_t connected_ms;
+	uint32_t gen; /* bumped at every connect: a worker's answer for an earlier connection is dropped */
+	uint64_t authed_flush; /* s->flushes when the handshake reply was queued */
 	int person; /* -1 until joined */
 	enum slot_state st;
 	uint8_t key[32];         /* the client's static key, once authed */
@@ -100,6 +105,7 @@ struct es_server {
 	int64_t reset_at[RESET_SLOTS];
 	ENetHost *host;
 	struct es_sender *sender; /* downlink audio off this thread; NULL: through ENet */
+	struct es_hs_worker *hsw; /* message 1's X25519 off this thread; NULL: all here */
 	struct es_engine *engine;
 	struct person *people;
 	struct peer_slot *slots;
@@ -116,6 +122,7 @@ struct es_server {
 	unsigned ndesks;
 	unsigned *hs_queue; /* ring of peer indices with a queued message 1 */
 	int64_t last_service_ns;
+	uint64_t flushes; /* ENet sends done (service or flush): has a queued reply left? */
 	unsigned hs_head, hs_count;
 	struct es_server_poll poll; /* extra fds (admin socket); fds NULL = none */
 	uint8_t (*muted_keys)[32];  /* keys an admin muted, max_people of them */
@@ -379,9 +386,17 @@ struct es_server *es_server_new(const struct es_server_config *cfg)
 	}
 	/* a bundle is ~130 B on an office day, at most ES_MSG_MAX: what does
 	 * not fit in the batch goes through ENet as before */
-	s->sender = es_sender_new(s->host->socket, cfg->max_people, (size_t)cfg->max_people * 1024);
-	if (!s->sender)
-		logf_("warn", "no sender thread (%s): audio goes through ENet on the tick thread", strerror(errno));
+	/* EARSHOTD_NO_SENDER, EARSHOTD_NO_HS_WORKER: for measuring what each thread brings */
+	if (!getenv("EARSHOTD_NO_HS_WORKER")) {
+		s->hsw = es_hs_worker_new(&s->key, HS_WORKER_DEPTH);
+		if (!s->hsw)
+			logf_("warn", "no handshake worker (%s): handshakes run on the tick thread", strerror(errno));
+	}
+	if (!getenv("EARSHOTD_NO_SENDER")) {
+		s->sender = es_sender_new(s->host->socket, cfg->max_people, (size_t)cfg->max_people * 1024);
+		if (!s->sender)
+			logf_("warn", "no sender thread (%s): audio goes through ENet on the tick thread", strerror(errno));
+	}
 	return s;
 
 err_engine:
@@ -404,6 +419,7 @@ void es_server_free(struct es_server *s)
 	if (!s)
 		return;
 	es_sender_free(s->sender); /* before the socket it sends on */
+	es_hs_worker_free(s->hsw);
 	if (s->host)
 		enet_host_destroy(s->host);
 	if (intercept_owner == s)
@@ -497,8 +513,10 @@ static int send_audio(struct es_server *s, ENetPeer *peer, const struct es_msg *
 		return n;
 	size_t total = RAW_UNSEQ_HEADER + (size_t)n;
 	uint8_t *d;
-	if (!s->sender || slot->st != SLOT_AUTHED || peer->state != ENET_PEER_STATE_CONNECTED || total > peer->mtu ||
-	    !(d = es_sender_reserve(s->sender, total)))
+	/* until ENet has sent the handshake reply, audio queues behind it in
+	 * ENet, or the sender thread could deliver it first */
+	if (!s->sender || slot->st != SLOT_AUTHED || slot->authed_flush == s->flushes ||
+	    peer->state != ENET_PEER_STATE_CONNECTED || total > peer->mtu || !(d = es_sender_reserve(s->sender, total)))
 		return queue_enet(s, peer, bytes, n, true);
 	uint16_t id = peer->outgoingPeerID;
 	if (peer->outgoingPeerID < ENET_PROTOCOL_MAXIMUM_PEER_ID)
@@ -717,6 +735,9 @@ static void announce(struct es_server *s, unsigned id)
  * for one more), the Diffie-Hellman work after; nothing about the person
  * exists until the handshake and the authorisation both succeed.
  */
+static void handshake_finish(struct es_server *s, ENetPeer *peer, struct peer_slot *slot, struct es_noise *hs,
+			     const uint8_t client[32], const uint8_t ts[ES_TAI64N_LEN], struct es_join_payload *jp);
+
 static void handshake(struct es_server *s, ENetPeer *peer, struct peer_slot *slot)
 {
 	slot->st = SLOT_IDLE;
@@ -726,7 +747,7 @@ static void handshake(struct es_server *s, ENetPeer *peer, struct peer_slot *slo
 	}
 	s->c.handshakes++;
 	struct es_noise hs;
-	uint8_t client[32], ts[ES_TAI64N_LEN], payload[ES_NOISE_PAYLOAD_MAX], reply[ES_NOISE_MSG2_MAX];
+	uint8_t client[32], ts[ES_TAI64N_LEN], payload[ES_NOISE_PAYLOAD_MAX];
 	struct es_join_payload jp;
 	int n;
 	if (es_noise_responder_init(&hs, &s->key, (const uint8_t *)ES_NOISE_PROLOGUE, sizeof(ES_NOISE_PROLOGUE) - 1) < 0 ||
@@ -737,28 +758,41 @@ static void handshake(struct es_server *s, ENetPeer *peer, struct peer_slot *slo
 		refuse(s, peer, ES_REFUSED_BAD_HANDSHAKE);
 		return;
 	}
-	if (jp.hello.version != ES_PROTO_VERSION) {
+	handshake_finish(s, peer, slot, &hs, client, ts, &jp);
+	sodium_memzero(&jp, sizeof(jp));
+}
+
+/*
+ * The rest of a handshake once message 1 has been read (here or by the
+ * worker): version, authorisation, admission, message 2.  hs is cleared.
+ */
+static void handshake_finish(struct es_server *s, ENetPeer *peer, struct peer_slot *slot, struct es_noise *hs,
+			     const uint8_t client[32], const uint8_t ts[ES_TAI64N_LEN], struct es_join_payload *jp)
+{
+	uint8_t reply[ES_NOISE_MSG2_MAX];
+	int n;
+	if (jp->hello.version != ES_PROTO_VERSION) {
 		s->c.handshake_failures++;
-		es_noise_clear(&hs);
+		es_noise_clear(hs);
 		refuse(s, peer, ES_REFUSED_VERSION);
 		return;
 	}
 	char asked[ES_NAME_MAX + 1], name[ES_NAME_MAX + 1];
-	memcpy(asked, jp.hello.name, jp.hello.name_len);
-	asked[jp.hello.name_len] = 0;
+	memcpy(asked, jp->hello.name, jp->hello.name_len);
+	asked[jp->hello.name_len] = 0;
 	memcpy(name, asked, sizeof(name));
 	if (s->cfg.hooks && s->cfg.hooks->authorize) {
-		int r = s->cfg.hooks->authorize(s->cfg.hooks->ud, client, ts, asked, jp.has_secret ? jp.secret : NULL, name);
+		int r = s->cfg.hooks->authorize(s->cfg.hooks->ud, client, ts, asked, jp->has_secret ? jp->secret : NULL, name);
 		if (r < 0) {
 			s->c.refused_auth++;
 			logf_("info", "refused a key asking to be '%s': reason %d", asked, -r);
-			es_noise_clear(&hs);
-			sodium_memzero(&jp, sizeof(jp));
+			es_noise_clear(hs);
+			sodium_memzero(jp, sizeof(*jp));
 			refuse(s, peer, (uint8_t)-r);
 			return;
 		}
 	}
-	sodium_memzero(jp.secret, sizeof(jp.secret)); /* spent; the HELLO is still needed */
+	sodium_memzero(jp->secret, sizeof(jp->secret)); /* spent; the HELLO is still needed */
 	/* the same key again (a reconnect the old session has not noticed): the new session wins */
 	for (size_t i = 0; i < s->host->peerCount; i++) {
 		struct peer_slot *o = &s->slots[i];
@@ -774,9 +808,9 @@ static void handshake(struct es_server *s, ENetPeer *peer, struct peer_slot *slo
 		}
 	}
 	memcpy(slot->key, client, 32);
-	int id = admit(s, peer, slot, name, &jp.hello);
+	int id = admit(s, peer, slot, name, &jp->hello);
 	if (id < 0) {
-		es_noise_clear(&hs);
+		es_noise_clear(hs);
 		if (id == -EBUSY)
 			busy(s, peer);
 		else
@@ -787,19 +821,46 @@ static void handshake(struct es_server *s, ENetPeer *peer, struct peer_slot *slo
 	w.u.welcome = (struct es_welcome){ES_PROTO_VERSION, (uint16_t)id, s->people[id].pos};
 	uint8_t wbuf[64];
 	int wn = es_msg_encode(&w, wbuf, sizeof(wbuf));
-	n = wn < 0 ? wn : es_noise_write_msg2(&hs, wbuf, (size_t)wn, reply, sizeof(reply));
-	if (n < 0 || es_noise_split(&hs, &slot->tx, &slot->rx) < 0) {
+	n = wn < 0 ? wn : es_noise_write_msg2(hs, wbuf, (size_t)wn, reply, sizeof(reply));
+	if (n < 0 || es_noise_split(hs, &slot->tx, &slot->rx) < 0) {
 		s->c.handshake_failures++;
-		es_noise_clear(&hs);
+		es_noise_clear(hs);
 		person_leave(s, slot);
 		enet_peer_disconnect_later(peer, 0);
 		return;
 	}
-	es_noise_clear(&hs);
+	es_noise_clear(hs);
 	struct es_msg m2 = {.type = ES_MSG_HANDSHAKE2, .u.blob = {(uint16_t)n, reply}};
 	(void)send_msg(s, peer, &m2); /* still in the clear: slot is not yet AUTHED */
 	slot->st = SLOT_AUTHED;
+	slot->authed_flush = s->flushes;
 	announce(s, (unsigned)id);
+}
+
+/*
+ * Take back the oldest handshake the worker has read, if any, and finish
+ * it, unless its connection went away meanwhile (gen).  Returns false if
+ * none was ready.
+ */
+static bool handshake_collect(struct es_server *s)
+{
+	struct es_hs_job *j = s->hsw ? es_hs_worker_done(s->hsw) : NULL;
+	if (!j)
+		return false;
+	ENetPeer *peer = &s->host->peers[j->peer];
+	struct peer_slot *slot = &s->slots[j->peer];
+	if (slot->gen == j->gen && slot->st == SLOT_WORKING && peer->state == ENET_PEER_STATE_CONNECTED) {
+		slot->st = SLOT_IDLE;
+		if (j->result < 0) {
+			s->c.handshake_failures++;
+			refuse(s, peer, ES_REFUSED_BAD_HANDSHAKE);
+		} else if (free_person_id(s) < 0)
+			busy(s, peer);
+		else
+			handshake_finish(s, peer, slot, &j->hs, j->client, j->ts, &j->jp);
+	}
+	es_hs_worker_release(s->hsw);
+	return true;
 }
 
 /* Answer the oldest queued handshake, if any.  Returns false if none. */
@@ -807,16 +868,41 @@ static bool handshake_one(struct es_server *s)
 {
 	size_t npeers = s->host->peerCount;
 	while (s->hs_count) {
+		struct es_hs_job *j = NULL;
+		if (s->hsw && !(j = es_hs_worker_job(s->hsw)))
+			return false; /* the worker has enough: the queue waits */
 		unsigned i = s->hs_queue[s->hs_head];
 		s->hs_head = (unsigned)((s->hs_head + 1) % npeers);
 		s->hs_count--;
 		ENetPeer *peer = &s->host->peers[i];
-		if (s->slots[i].st == SLOT_QUEUED && peer->state == ENET_PEER_STATE_CONNECTED) {
-			handshake(s, peer, &s->slots[i]);
+		struct peer_slot *slot = &s->slots[i];
+		if (slot->st != SLOT_QUEUED || peer->state != ENET_PEER_STATE_CONNECTED)
+			continue;
+		if (!j) {
+			handshake(s, peer, slot);
 			return true;
 		}
+		if (free_person_id(s) < 0) {
+			slot->st = SLOT_IDLE;
+			busy(s, peer);
+			return true;
+		}
+		s->c.handshakes++;
+		j->peer = i;
+		j->gen = slot->gen;
+		j->msg1_len = slot->msg1_len;
+		memcpy(j->msg1, slot->msg1, slot->msg1_len);
+		slot->st = SLOT_WORKING;
+		es_hs_worker_submit(s->hsw);
+		return true;
 	}
 	return false;
+}
+
+/* One step of handshake work in the slack: finish one the worker read, or start one.  False if nothing to do. */
+static bool handshake_step(struct es_server *s)
+{
+	return handshake_collect(s) || handshake_one(s);
 }
 
 /*
@@ -831,6 +917,14 @@ static void run_handshakes(struct es_server *s)
 	unsigned budget = s->cfg.handshakes_per_tick ? s->cfg.handshakes_per_tick : HS_MIN_PER_TICK;
 	if (budget > HS_MIN_PER_TICK)
 		budget = HS_MIN_PER_TICK;
+	if (s->hsw) {
+		/* finishing costs two X25519 here; handing over costs a copy */
+		while (budget && handshake_collect(s))
+			budget--;
+		while (handshake_one(s))
+			;
+		return;
+	}
 	while (budget-- && handshake_one(s))
 		;
 }
@@ -1011,7 +1105,7 @@ static void handle_packet(struct es_server *s, ENetPeer *peer, const ENetPacket 
 			s->c.drop_oversize++;
 			return;
 		}
-		if (s->c.people + s->hs_count >= s->cfg.max_people) {
+		if (s->c.people + s->hs_count + (s->hsw ? es_hs_worker_inflight(s->hsw) : 0) >= s->cfg.max_people) {
 			busy(s, peer); /* full, counting those already queued: say so at once, no X25519 */
 			return;
 		}
@@ -1121,6 +1215,7 @@ static void on_connect(struct es_server *s, ENetPeer *peer)
 	/* a silent client costs only pings: ours every 2 s, theirs every 1 s */
 	enet_peer_ping_interval(peer, 2000);
 	struct peer_slot *slot = peer->data;
+	slot->gen++;
 	slot->connected_ms = now_ns() / 1000000;
 	slot->person = -1;
 	slot->st = SLOT_IDLE;
@@ -1180,6 +1275,7 @@ static void service(struct es_server *s)
 		if (s->host->totalReceivedPackets - before < 200)
 			break;
 	}
+	s->flushes++;
 	s->last_service_ns = now_ns();
 }
 
@@ -1280,7 +1376,7 @@ static void reap_prejoin(struct es_server *s)
 		if (peer->state == ENET_PEER_STATE_DISCONNECTED || slot->person >= 0)
 			continue;
 		/* a handshake waiting in our queue is our delay, not theirs: give it longer */
-		int64_t limit = slot->st == SLOT_QUEUED ? PREJOIN_QUEUED_MS : PREJOIN_MS;
+		int64_t limit = slot->st == SLOT_QUEUED || slot->st == SLOT_WORKING ? PREJOIN_QUEUED_MS : PREJOIN_MS;
 		if (peer->state == ENET_PEER_STATE_CONNECTED && now_ms - slot->connected_ms > limit) {
 			s->c.prejoin_timeouts++;
 			enet_peer_disconnect_now(peer, 0); /* tells the peer, then frees the slot */
@@ -1328,6 +1424,7 @@ static int tick(struct es_server *s)
 	int64_t t4 = now_ns();
 	s->c.phase_ns[ES_PHASE_PRESENCE] += (uint64_t)(t4 - t3);
 	enet_host_flush(s->host);
+	s->flushes++;
 	s->c.phase_ns[ES_PHASE_FLUSH] += (uint64_t)(now_ns() - t4);
 	s->c.phase_ns[ES_PHASE_TICK_CPU] += (uint64_t)(thread_cpu_ns() - cpu0);
 	/* the engine sheds quality (complexity, sample rate, voices per mix) as
@@ -1397,9 +1494,8 @@ int es_server_run(struct es_server *s, volatile int *stop)
 			continue;
 		}
 		int64_t wait = deadline - now;
-		if (s->hs_count && wait > HS_SLACK_NS) {
+		if (wait > HS_SLACK_NS && handshake_step(s)) {
 			/* answered now, sent by the next service or tick flush (no walk per handshake) */
-			handshake_one(s);
 			s->c.phase_ns[ES_PHASE_IDLE_HANDSHAKE] += (uint64_t)(now_ns() - now);
 			continue;
 		}
