@@ -89,6 +89,20 @@ static int64_t *t_connected, *t_key; /* per person: ENet connected, server key r
  */
 static struct es_server_key *key_of;
 static int *key_ring, key_head, key_count;
+/* the same for handshake message 2 (two X25519 to read): its bytes wait here */
+struct reply_buf {
+	uint16_t len;
+	uint8_t b[ES_NOISE_MSG2_MAX];
+};
+static struct reply_buf *reply_of;
+/*
+ * Office-day loss: a conversation member should get a bundle every tick
+ * while another member of the group talks.  Counted only away from turn
+ * changes (10 ticks either side), where who talks is unambiguous.
+ */
+static bool *convo_expect;          /* per person: this tick counts */
+static uint32_t *convo_exp, *convo_rx; /* per person: ticks counted, bundles received in them */
+static uint64_t convo_expected, convo_received;
 
 static int64_t now_ns(void)
 {
@@ -238,6 +252,14 @@ static void on_receive(struct client *c, const uint8_t *data, size_t len)
 			on_key(c, &m.u.server_key);
 		return;
 	case ES_MSG_HANDSHAKE2: {
+		if (reply_of && key_ring && c->st == C_HS_SENT && !c->t_answer && m.u.blob.len <= sizeof(reply_of[0].b)) {
+			int i = (int)(c - cl);
+			c->t_answer = t; /* answered now; read in the slack (answer_keys) */
+			reply_of[i].len = m.u.blob.len;
+			memcpy(reply_of[i].b, m.u.blob.data, m.u.blob.len);
+			key_ring[(key_head + key_count++) % npeople] = i;
+			return;
+		}
 		uint8_t w[ES_NOISE_PAYLOAD_MAX];
 		int n = es_noise_read_msg2(&c->hs, m.u.blob.data, m.u.blob.len, w, sizeof(w));
 		if (n < 0 || es_noise_split(&c->hs, &c->tx, &c->rx) < 0) {
@@ -262,6 +284,8 @@ static void on_receive(struct client *c, const uint8_t *data, size_t len)
 		static const uint8_t ad = ES_MSG_SEALED;
 		int n = es_cipher_open(&c->rx, &ad, 1, m.u.blob.data, m.u.blob.len, plain, sizeof(plain));
 		if (n > 0 && plain[0] == ES_MSG_AUDIO_DOWN) {
+			if (convo_expect && convo_expect[c - cl])
+				convo_rx[c - cl]++; /* capped at the ticks counted, below */
 			c->frames_rx++;
 			if (!c->t_first_audio)
 				c->t_first_audio = t;
@@ -541,15 +565,41 @@ static void metrics_json(void)
 		       ticks > 0 ? (met1.phase[i] - met0.phase[i]) / ticks * 1e3 : 0);
 }
 
-/* Answer deferred server keys until `until` (at least two a call, so they always progress). */
+/* Answer deferred server keys and read deferred handshake replies until `until` (at least two a call, so they always progress). */
 static void answer_keys(int64_t until)
 {
 	for (int done = 0; key_count > 0 && (done < 2 || now_ns() < until); done++) {
 		int i = key_ring[key_head];
 		key_head = (key_head + 1) % npeople;
 		key_count--;
-		if (cl[i].st == C_WAIT_KEY && cl[i].peer)
-			on_key(&cl[i], &key_of[i]);
+		struct client *c = &cl[i];
+		if (c->st == C_WAIT_KEY && c->peer)
+			on_key(c, &key_of[i]);
+		else if (c->st == C_HS_SENT && c->peer && reply_of && reply_of[i].len) {
+			uint8_t w[ES_NOISE_PAYLOAD_MAX];
+			int n = es_noise_read_msg2(&c->hs, reply_of[i].b, reply_of[i].len, w, sizeof(w));
+			reply_of[i].len = 0;
+			c->st = n < 0 || es_noise_split(&c->hs, &c->tx, &c->rx) < 0 ? C_FAILED : C_JOINED;
+		}
+	}
+}
+
+/* Each generator tick: which conversation members should hear someone until the next. */
+static void convo_tick(uint64_t tick)
+{
+	if (!convo_expect)
+		return;
+	uint64_t phase = tick % 250;
+	for (int i = 0; i < npeople; i++) {
+		const struct client *c = &cl[i];
+		convo_expect[i] = false;
+		if (c->role != R_CONVO || c->st != C_JOINED || phase < 10 || phase >= 240)
+			continue;
+		int talker = (int)((tick / 250 + (uint64_t)c->group) % 4);
+		if (talker < 3 && talker != c->turn) {
+			convo_expect[i] = true;
+			convo_exp[i]++;
+		}
 	}
 }
 
@@ -670,7 +720,19 @@ int main(int argc, char **argv)
 	t_key = calloc((size_t)npeople, sizeof(*t_key));
 	key_of = calloc((size_t)npeople, sizeof(*key_of));
 	key_ring = calloc((size_t)npeople, sizeof(*key_ring));
-	if (!key_of || !key_ring) {
+	reply_of = calloc((size_t)npeople, sizeof(*reply_of));
+	if (convos) {
+		convo_expect = calloc((size_t)npeople, sizeof(*convo_expect));
+		convo_exp = calloc((size_t)npeople, sizeof(*convo_exp));
+		convo_rx = calloc((size_t)npeople, sizeof(*convo_rx));
+		if (!convo_exp || !convo_rx) {
+			free(convo_expect);
+			convo_expect = NULL;
+		}
+	}
+	if (!key_of || !key_ring || !reply_of) {
+		free(reply_of);
+		reply_of = NULL;
 		free(key_of);
 		free(key_ring);
 		key_of = NULL;
@@ -791,6 +853,8 @@ int main(int argc, char **argv)
 		}
 		if (storm_at >= 0)
 			metrics_sample(tick);
+		if (end_at >= 0 && convo_expect)
+			convo_tick(tick); /* measured once everyone has arrived */
 		/* voices */
 		for (int i = 0; i < npeople; i++) {
 			struct client *c = &cl[i];
@@ -863,6 +927,13 @@ int main(int argc, char **argv)
 	double abo[4];
 	answers_by_outcome(2 * pairs, abo);
 	answer_steps(2 * pairs);
+	for (int i = 0; convo_expect && i < npeople; i++) {
+		convo_expected += convo_exp[i];
+		convo_received += convo_rx[i] < convo_exp[i] ? convo_rx[i] : convo_exp[i];
+	}
+	if (convo_expected)
+		printf("conversations: %llu bundles of %llu expected: loss %.3f %%\n", (unsigned long long)convo_received,
+		       (unsigned long long)convo_expected, 100.0 * (1.0 - (double)convo_received / (double)convo_expected));
 	printf("generator ticks: %llu, %llu started over 10 ms late, latest %.1f ms\n", (unsigned long long)gen_ticks,
 	       (unsigned long long)gen_late_10ms, (double)gen_late_max / 1e6);
 	printf("answered busy: p50 %.0f ms, p99 %.0f ms; admitted: p50 %.0f ms, p99 %.0f ms\n", abo[0], abo[1], abo[2], abo[3]);
@@ -877,6 +948,10 @@ int main(int argc, char **argv)
 	printf(",\"step_connect_ms_p50\":%.1f,\"step_connect_ms_p99\":%.1f,\"step_key_ms_p50\":%.1f,\"step_key_ms_p99\":%.1f,"
 	       "\"step_reply_ms_p50\":%.1f,\"step_reply_ms_p99\":%.1f", step_ms[0][0], step_ms[0][1], step_ms[1][0], step_ms[1][1],
 	       step_ms[2][0], step_ms[2][1]);
+	if (convo_expected)
+		printf(",\"convo_expected\":%llu,\"convo_received\":%llu,\"convo_loss_pct\":%.3f",
+		       (unsigned long long)convo_expected, (unsigned long long)convo_received,
+		       100.0 * (1.0 - (double)convo_received / (double)convo_expected));
 	printf(",\"gen_ticks_late_10ms\":%llu,\"gen_late_ms_max\":%.1f", (unsigned long long)gen_late_10ms,
 	       (double)gen_late_max / 1e6);
 	metrics_json();
