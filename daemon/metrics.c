@@ -15,6 +15,10 @@ const double es_tick_buckets[ES_TICK_BUCKETS] = {
 	0.0005, 0.001, 0.002, 0.005, 0.010, 0.015, 0.020, 0.030, 0.050, 0.100, 0.250,
 };
 
+const char *const es_tick_phase_names[ES_TICK_PHASES] = {
+	"service", "handshake", "engine", "send", "presence", "flush", "idle_service", "idle_handshake", "late", "tick_cpu",
+};
+
 static const char *const drop_names[ES_DROP__COUNT] = {
 	[ES_DROP_MALFORMED] = "malformed",
 	[ES_DROP_UNKNOWN_TYPE] = "unknown_type",
@@ -51,6 +55,7 @@ const char *const es_metrics_names[] = {
 	"earshot_ticks_total",
 	"earshot_ticks_late_total",
 	"earshot_tick_duration_seconds",
+	"earshot_tick_phase_seconds_total",
 	"earshot_packets_in_total",
 	"earshot_packets_out_total",
 	"earshot_bytes_in_total",
@@ -136,6 +141,12 @@ size_t es_metrics_format(const struct es_metrics_snapshot *s, char *buf, size_t 
 	out_printf(&o, "earshot_tick_duration_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
 	out_printf(&o, "earshot_tick_duration_seconds_sum %.9g\n", s->tick_seconds_sum);
 	out_printf(&o, "earshot_tick_duration_seconds_count %llu\n", (unsigned long long)cum);
+
+	head(&o, "earshot_tick_phase_seconds_total", "counter",
+		"Tick thread time by phase (late: how long after its deadline each tick started).");
+	for (unsigned i = 0; i < ES_TICK_PHASES; i++)
+		out_printf(&o, "earshot_tick_phase_seconds_total{phase=\"%s\"} %.9g\n", es_tick_phase_names[i],
+			s->tick_phase_seconds[i]);
 
 	one(&o, "earshot_packets_in_total", "counter", "UDP packets received.", s->packets_in_total);
 	one(&o, "earshot_packets_out_total", "counter", "UDP packets sent.", s->packets_out_total);

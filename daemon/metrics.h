@@ -55,6 +55,10 @@ enum es_plan_kind {
 	ES_PLAN__COUNT,
 };
 
+/* Phases of the tick thread's time, in the order of enum es_server_phase (server.h). */
+#define ES_TICK_PHASES 10
+extern const char *const es_tick_phase_names[ES_TICK_PHASES];
+
 /* Upper bounds (seconds) of the tick-duration histogram buckets; +Inf implied. */
 #define ES_TICK_BUCKETS 11
 extern const double es_tick_buckets[ES_TICK_BUCKETS];
@@ -72,6 +76,7 @@ struct es_metrics_snapshot {
 	uint64_t ticks_late_total;
 	uint64_t tick_bucket[ES_TICK_BUCKETS + 1]; /* per bucket, not cumulative; last = +Inf */
 	double tick_seconds_sum;
+	double tick_phase_seconds[ES_TICK_PHASES];
 	uint64_t packets_in_total, packets_out_total;
 	uint64_t bytes_in_total, bytes_out_total;
 	uint64_t packets_dropped_total[ES_DROP__COUNT];

@@ -24,7 +24,9 @@
 #include "earshot-crypto.h"
 #include "earshot-mixer.h"
 #include "earshot-proto.h"
+#include "hs-worker.h"
 #include "log.h"
+#include "sender.h"
 #include "server.h"
 
 #define TICK_NS 20000000LL
@@ -47,6 +49,7 @@ static size_t peer_slots(unsigned max_people)
 #define SERVICE_EVERY_NS 10000000LL /* ENet between ticks: once, halfway */
 #define HS_MIN_PER_TICK 4       /* handshakes answered per tick, whatever the load */
 #define HS_SLACK_NS 3000000LL   /* more only while this much of the tick is left */
+#define HS_WORKER_DEPTH 128     /* handshakes out with the worker at once */
 
 struct person {
 	bool used;
@@ -69,11 +72,14 @@ struct person {
 enum slot_state {
 	SLOT_IDLE,      /* ENet connected, waiting for handshake message 1 */
 	SLOT_QUEUED,    /* message 1 received, waiting for its turn */
+	SLOT_WORKING,   /* message 1 with the handshake worker */
 	SLOT_AUTHED,    /* handshake done: everything is sealed */
 };
 
 struct peer_slot {
 	int64_t connected_ms;
+	uint32_t gen; /* bumped at every connect: a worker's answer for an earlier connection is dropped */
+	uint64_t authed_flush; /* s->flushes when the handshake reply was queued */
 	int person; /* -1 until joined */
 	enum slot_state st;
 	uint8_t key[32];         /* the client's static key, once authed */
@@ -98,6 +104,8 @@ struct es_server {
 	/* last reset sent per hashed source address, to bound what we send */
 	int64_t reset_at[RESET_SLOTS];
 	ENetHost *host;
+	struct es_sender *sender; /* downlink audio off this thread; NULL: through ENet */
+	struct es_hs_worker *hsw; /* message 1's X25519 off this thread; NULL: all here */
 	struct es_engine *engine;
 	struct person *people;
 	struct peer_slot *slots;
@@ -114,6 +122,7 @@ struct es_server {
 	unsigned ndesks;
 	unsigned *hs_queue; /* ring of peer indices with a queued message 1 */
 	int64_t last_service_ns;
+	uint64_t flushes; /* ENet sends done (service or flush): has a queued reply left? */
 	unsigned hs_head, hs_count;
 	struct es_server_poll poll; /* extra fds (admin socket); fds NULL = none */
 	uint8_t (*muted_keys)[32];  /* keys an admin muted, max_people of them */
@@ -375,6 +384,19 @@ struct es_server *es_server_new(const struct es_server_config *cfg)
 		s->slots[i].person = -1;
 		s->host->peers[i].data = &s->slots[i];
 	}
+	/* a bundle is ~130 B on an office day, at most ES_MSG_MAX: what does
+	 * not fit in the batch goes through ENet as before */
+	/* EARSHOTD_NO_SENDER, EARSHOTD_NO_HS_WORKER: for measuring what each thread brings */
+	if (!getenv("EARSHOTD_NO_HS_WORKER")) {
+		s->hsw = es_hs_worker_new(&s->key, HS_WORKER_DEPTH);
+		if (!s->hsw)
+			logf_("warn", "no handshake worker (%s): handshakes run on the tick thread", strerror(errno));
+	}
+	if (!getenv("EARSHOTD_NO_SENDER")) {
+		s->sender = es_sender_new(s->host->socket, cfg->max_people, (size_t)cfg->max_people * 1024);
+		if (!s->sender)
+			logf_("warn", "no sender thread (%s): audio goes through ENet on the tick thread", strerror(errno));
+	}
 	return s;
 
 err_engine:
@@ -396,6 +418,8 @@ void es_server_free(struct es_server *s)
 {
 	if (!s)
 		return;
+	es_sender_free(s->sender); /* before the socket it sends on */
+	es_hs_worker_free(s->hsw);
 	if (s->host)
 		enet_host_destroy(s->host);
 	if (intercept_owner == s)
@@ -444,13 +468,8 @@ static int frame_for(struct es_server *s, struct peer_slot *slot, const struct e
 	return k + 1;
 }
 
-static int send_msg(struct es_server *s, ENetPeer *peer, const struct es_msg *m)
+static int queue_enet(struct es_server *s, ENetPeer *peer, const uint8_t *bytes, int n, bool audio)
 {
-	const uint8_t *bytes;
-	int n = frame_for(s, peer->data, m, &bytes);
-	if (n < 0)
-		return n;
-	bool audio = m->type == ES_MSG_AUDIO_DOWN;
 	ENetPacket *p = enet_packet_create(bytes, (size_t)n, audio ? ENET_PACKET_FLAG_UNSEQUENCED : ENET_PACKET_FLAG_RELIABLE);
 	if (!p)
 		return -ENOMEM;
@@ -458,6 +477,62 @@ static int send_msg(struct es_server *s, ENetPeer *peer, const struct es_msg *m)
 		enet_packet_destroy(p);
 		return -EIO;
 	}
+	s->c.packets_out++;
+	s->c.bytes_out += (uint64_t)n;
+	return 0;
+}
+
+static int send_msg(struct es_server *s, ENetPeer *peer, const struct es_msg *m)
+{
+	const uint8_t *bytes;
+	int n = frame_for(s, peer->data, m, &bytes);
+	if (n < 0)
+		return n;
+	return queue_enet(s, peer, bytes, n, m->type == ES_MSG_AUDIO_DOWN);
+}
+
+/*
+ * A downlink bundle goes out as exactly the datagram ENet would send for
+ * enet_peer_send(..., ENET_PACKET_FLAG_UNSEQUENCED) of it alone: protocol
+ * header (peer id and session, no sent time: nothing in it asks for an
+ * acknowledgement), one SEND_UNSEQUENCED command with the peer's next
+ * unsequenced group, then the sealed bundle.  The client's ENet takes it
+ * like any other.  The peer's group counter is ENet state and is only
+ * touched here, on the tick thread that owns the host; the sender thread
+ * gets finished bytes and an address (sender.h).  Anything that does not
+ * fit one datagram of the peer's MTU, or the batch, goes through ENet.
+ */
+#define RAW_UNSEQ_HEADER 10 /* ENetProtocolHeader without sentTime (2) + ENetProtocolSendUnsequenced (8) */
+
+static int send_audio(struct es_server *s, ENetPeer *peer, const struct es_msg *m)
+{
+	struct peer_slot *slot = peer->data;
+	const uint8_t *bytes;
+	int n = frame_for(s, slot, m, &bytes);
+	if (n < 0)
+		return n;
+	size_t total = RAW_UNSEQ_HEADER + (size_t)n;
+	uint8_t *d;
+	/* until ENet has sent the handshake reply, audio queues behind it in
+	 * ENet, or the sender thread could deliver it first */
+	if (!s->sender || slot->st != SLOT_AUTHED || slot->authed_flush == s->flushes ||
+	    peer->state != ENET_PEER_STATE_CONNECTED || total > peer->mtu || !(d = es_sender_reserve(s->sender, total)))
+		return queue_enet(s, peer, bytes, n, true);
+	uint16_t id = peer->outgoingPeerID;
+	if (peer->outgoingPeerID < ENET_PROTOCOL_MAXIMUM_PEER_ID)
+		id |= (uint16_t)(peer->outgoingSessionID << ENET_PROTOCOL_HEADER_SESSION_SHIFT);
+	uint16_t group = ++peer->outgoingUnsequencedGroup;
+	d[0] = (uint8_t)(id >> 8);
+	d[1] = (uint8_t)id;
+	d[2] = ENET_PROTOCOL_COMMAND_SEND_UNSEQUENCED | ENET_PROTOCOL_COMMAND_FLAG_UNSEQUENCED;
+	d[3] = ES_CHAN_AUDIO;
+	d[4] = d[5] = 0; /* reliable sequence number: none */
+	d[6] = (uint8_t)(group >> 8);
+	d[7] = (uint8_t)group;
+	d[8] = (uint8_t)((unsigned)n >> 8);
+	d[9] = (uint8_t)n;
+	memcpy(d + RAW_UNSEQ_HEADER, bytes, (size_t)n);
+	es_sender_commit(s->sender, total, peer->address.host, peer->address.port);
 	s->c.packets_out++;
 	s->c.bytes_out += (uint64_t)n;
 	return 0;
@@ -670,6 +745,9 @@ static void announce(struct es_server *s, unsigned id)
  * for one more), the Diffie-Hellman work after; nothing about the person
  * exists until the handshake and the authorisation both succeed.
  */
+static void handshake_finish(struct es_server *s, ENetPeer *peer, struct peer_slot *slot, struct es_noise *hs,
+			     const uint8_t client[32], const uint8_t ts[ES_TAI64N_LEN], struct es_join_payload *jp);
+
 static void handshake(struct es_server *s, ENetPeer *peer, struct peer_slot *slot)
 {
 	slot->st = SLOT_IDLE;
@@ -679,7 +757,7 @@ static void handshake(struct es_server *s, ENetPeer *peer, struct peer_slot *slo
 	}
 	s->c.handshakes++;
 	struct es_noise hs;
-	uint8_t client[32], ts[ES_TAI64N_LEN], payload[ES_NOISE_PAYLOAD_MAX], reply[ES_NOISE_MSG2_MAX];
+	uint8_t client[32], ts[ES_TAI64N_LEN], payload[ES_NOISE_PAYLOAD_MAX];
 	struct es_join_payload jp;
 	int n;
 	if (es_noise_responder_init(&hs, &s->key, (const uint8_t *)ES_NOISE_PROLOGUE, sizeof(ES_NOISE_PROLOGUE) - 1) < 0 ||
@@ -690,32 +768,47 @@ static void handshake(struct es_server *s, ENetPeer *peer, struct peer_slot *slo
 		refuse(s, peer, ES_REFUSED_BAD_HANDSHAKE);
 		return;
 	}
-	if (jp.hello.version != ES_PROTO_VERSION) {
+	handshake_finish(s, peer, slot, &hs, client, ts, &jp);
+	sodium_memzero(&jp, sizeof(jp));
+}
+
+/*
+ * The rest of a handshake once message 1 has been read (here or by the
+ * worker): version, authorisation, admission, message 2.  hs is cleared.
+ */
+static void handshake_finish(struct es_server *s, ENetPeer *peer, struct peer_slot *slot, struct es_noise *hs,
+			     const uint8_t client[32], const uint8_t ts[ES_TAI64N_LEN], struct es_join_payload *jp)
+{
+	uint8_t reply[ES_NOISE_MSG2_MAX];
+	int n;
+	if (jp->hello.version != ES_PROTO_VERSION) {
 		s->c.handshake_failures++;
-		es_noise_clear(&hs);
+		es_noise_clear(hs);
 		refuse(s, peer, ES_REFUSED_VERSION);
 		return;
 	}
 	char asked[ES_NAME_MAX + 1], name[ES_NAME_MAX + 1];
-	memcpy(asked, jp.hello.name, jp.hello.name_len);
-	asked[jp.hello.name_len] = 0;
+	memcpy(asked, jp->hello.name, jp->hello.name_len);
+	asked[jp->hello.name_len] = 0;
 	memcpy(name, asked, sizeof(name));
 	if (s->cfg.hooks && s->cfg.hooks->authorize) {
-		int r = s->cfg.hooks->authorize(s->cfg.hooks->ud, client, ts, asked, jp.has_secret ? jp.secret : NULL, name);
+		int r = s->cfg.hooks->authorize(s->cfg.hooks->ud, client, ts, asked, jp->has_secret ? jp->secret : NULL, name);
 		if (r < 0) {
 			s->c.refused_auth++;
 			logf_("info", "refused a key asking to be '%s': reason %d", asked, -r);
-			es_noise_clear(&hs);
-			sodium_memzero(&jp, sizeof(jp));
+			es_noise_clear(hs);
+			sodium_memzero(jp, sizeof(*jp));
 			refuse(s, peer, (uint8_t)-r);
 			return;
 		}
 	}
-	sodium_memzero(jp.secret, sizeof(jp.secret)); /* spent; the HELLO is still needed */
+	sodium_memzero(jp->secret, sizeof(jp->secret)); /* spent; the HELLO is still needed */
 	/* the same key again (a reconnect the old session has not noticed): the new session wins */
 	for (size_t i = 0; i < s->host->peerCount; i++) {
 		struct peer_slot *o = &s->slots[i];
-		if (o != slot && o->st == SLOT_AUTHED && sodium_memcmp(o->key, client, 32) == 0) {
+		/* public keys: a plain look at 8 bytes first (see find_key in state.c) */
+		if (o != slot && o->st == SLOT_AUTHED && memcmp(o->key, client, 8) == 0 &&
+		    sodium_memcmp(o->key, client, 32) == 0) {
 			struct es_msg bye = {.type = ES_MSG_BYE, .u.bye.reason = ES_BYE_REPLACED};
 			(void)send_msg(s, &s->host->peers[i], &bye);
 			person_leave(s, o);
@@ -725,9 +818,9 @@ static void handshake(struct es_server *s, ENetPeer *peer, struct peer_slot *slo
 		}
 	}
 	memcpy(slot->key, client, 32);
-	int id = admit(s, peer, slot, name, &jp.hello);
+	int id = admit(s, peer, slot, name, &jp->hello);
 	if (id < 0) {
-		es_noise_clear(&hs);
+		es_noise_clear(hs);
 		if (id == -EBUSY)
 			busy(s, peer);
 		else
@@ -738,19 +831,46 @@ static void handshake(struct es_server *s, ENetPeer *peer, struct peer_slot *slo
 	w.u.welcome = (struct es_welcome){ES_PROTO_VERSION, (uint16_t)id, s->people[id].pos};
 	uint8_t wbuf[64];
 	int wn = es_msg_encode(&w, wbuf, sizeof(wbuf));
-	n = wn < 0 ? wn : es_noise_write_msg2(&hs, wbuf, (size_t)wn, reply, sizeof(reply));
-	if (n < 0 || es_noise_split(&hs, &slot->tx, &slot->rx) < 0) {
+	n = wn < 0 ? wn : es_noise_write_msg2(hs, wbuf, (size_t)wn, reply, sizeof(reply));
+	if (n < 0 || es_noise_split(hs, &slot->tx, &slot->rx) < 0) {
 		s->c.handshake_failures++;
-		es_noise_clear(&hs);
+		es_noise_clear(hs);
 		person_leave(s, slot);
 		enet_peer_disconnect_later(peer, 0);
 		return;
 	}
-	es_noise_clear(&hs);
+	es_noise_clear(hs);
 	struct es_msg m2 = {.type = ES_MSG_HANDSHAKE2, .u.blob = {(uint16_t)n, reply}};
 	(void)send_msg(s, peer, &m2); /* still in the clear: slot is not yet AUTHED */
 	slot->st = SLOT_AUTHED;
+	slot->authed_flush = s->flushes;
 	announce(s, (unsigned)id);
+}
+
+/*
+ * Take back the oldest handshake the worker has read, if any, and finish
+ * it, unless its connection went away meanwhile (gen).  Returns false if
+ * none was ready.
+ */
+static bool handshake_collect(struct es_server *s)
+{
+	struct es_hs_job *j = s->hsw ? es_hs_worker_done(s->hsw) : NULL;
+	if (!j)
+		return false;
+	ENetPeer *peer = &s->host->peers[j->peer];
+	struct peer_slot *slot = &s->slots[j->peer];
+	if (slot->gen == j->gen && slot->st == SLOT_WORKING && peer->state == ENET_PEER_STATE_CONNECTED) {
+		slot->st = SLOT_IDLE;
+		if (j->result < 0) {
+			s->c.handshake_failures++;
+			refuse(s, peer, ES_REFUSED_BAD_HANDSHAKE);
+		} else if (free_person_id(s) < 0)
+			busy(s, peer);
+		else
+			handshake_finish(s, peer, slot, &j->hs, j->client, j->ts, &j->jp);
+	}
+	es_hs_worker_release(s->hsw);
+	return true;
 }
 
 /* Answer the oldest queued handshake, if any.  Returns false if none. */
@@ -758,16 +878,41 @@ static bool handshake_one(struct es_server *s)
 {
 	size_t npeers = s->host->peerCount;
 	while (s->hs_count) {
+		struct es_hs_job *j = NULL;
+		if (s->hsw && !(j = es_hs_worker_job(s->hsw)))
+			return false; /* the worker has enough: the queue waits */
 		unsigned i = s->hs_queue[s->hs_head];
 		s->hs_head = (unsigned)((s->hs_head + 1) % npeers);
 		s->hs_count--;
 		ENetPeer *peer = &s->host->peers[i];
-		if (s->slots[i].st == SLOT_QUEUED && peer->state == ENET_PEER_STATE_CONNECTED) {
-			handshake(s, peer, &s->slots[i]);
+		struct peer_slot *slot = &s->slots[i];
+		if (slot->st != SLOT_QUEUED || peer->state != ENET_PEER_STATE_CONNECTED)
+			continue;
+		if (!j) {
+			handshake(s, peer, slot);
 			return true;
 		}
+		if (free_person_id(s) < 0) {
+			slot->st = SLOT_IDLE;
+			busy(s, peer);
+			return true;
+		}
+		s->c.handshakes++;
+		j->peer = i;
+		j->gen = slot->gen;
+		j->msg1_len = slot->msg1_len;
+		memcpy(j->msg1, slot->msg1, slot->msg1_len);
+		slot->st = SLOT_WORKING;
+		es_hs_worker_submit(s->hsw);
+		return true;
 	}
 	return false;
+}
+
+/* One step of handshake work in the slack: finish one the worker read, or start one.  False if nothing to do. */
+static bool handshake_step(struct es_server *s)
+{
+	return handshake_collect(s) || handshake_one(s);
 }
 
 /*
@@ -782,6 +927,14 @@ static void run_handshakes(struct es_server *s)
 	unsigned budget = s->cfg.handshakes_per_tick ? s->cfg.handshakes_per_tick : HS_MIN_PER_TICK;
 	if (budget > HS_MIN_PER_TICK)
 		budget = HS_MIN_PER_TICK;
+	if (s->hsw) {
+		/* finishing costs two X25519 here; handing over costs a copy */
+		while (budget && handshake_collect(s))
+			budget--;
+		while (handshake_one(s))
+			;
+		return;
+	}
 	while (budget-- && handshake_one(s))
 		;
 }
@@ -962,7 +1115,7 @@ static void handle_packet(struct es_server *s, ENetPeer *peer, const ENetPacket 
 			s->c.drop_oversize++;
 			return;
 		}
-		if (s->c.people + s->hs_count >= s->cfg.max_people) {
+		if (s->c.people + s->hs_count + (s->hsw ? es_hs_worker_inflight(s->hsw) : 0) >= s->cfg.max_people) {
 			busy(s, peer); /* full, counting those already queued: say so at once, no X25519 */
 			return;
 		}
@@ -1072,6 +1225,7 @@ static void on_connect(struct es_server *s, ENetPeer *peer)
 	/* a silent client costs only pings: ours every 2 s, theirs every 1 s */
 	enet_peer_ping_interval(peer, 2000);
 	struct peer_slot *slot = peer->data;
+	slot->gen++;
 	slot->connected_ms = now_ns() / 1000000;
 	slot->person = -1;
 	slot->st = SLOT_IDLE;
@@ -1114,17 +1268,24 @@ static void service(struct es_server *s)
 	ENetEvent ev;
 	for (int round = 0; round < 32; round++) {
 		uint32_t before = s->host->totalReceivedPackets;
-		int r = enet_host_service(s->host, &ev, 0);
+		/*
+		 * No event pointer: given one, ENet stops its receive pass at
+		 * the first connection it completes and returns it, so a join
+		 * storm cost a whole walk of the peers per arrival (and at most
+		 * 32 arrivals per service, the rest waiting 10 ms in the
+		 * socket).  Without one it receives up to 256 datagrams and
+		 * queues every event, drained below without walking.
+		 */
+		int r = enet_host_service(s->host, NULL, 0);
 		if (r < 0)
 			break;
-		if (r > 0)
-			handle_event(s, &ev);
 		while (enet_host_check_events(s->host, &ev) > 0)
 			handle_event(s, &ev);
 		/* another round while the receive pass keeps finding a full batch */
-		if (r == 0 && s->host->totalReceivedPackets - before < 200)
+		if (s->host->totalReceivedPackets - before < 200)
 			break;
 	}
+	s->flushes++;
 	s->last_service_ns = now_ns();
 }
 
@@ -1157,7 +1318,9 @@ static void emit(void *ud, const struct es_engine_out *out)
 	d->mix = out->mix;
 	d->mix_stream = out->mix_stream;
 	d->mix_flags = out->mix_mirror ? ES_MIX_MIRROR : 0;
-	(void)send_msg(s, q->peer, &m);
+	int64_t t0 = now_ns();
+	(void)send_audio(s, q->peer, &m);
+	s->c.phase_ns[ES_PHASE_SEND] += (uint64_t)(now_ns() - t0);
 }
 
 /* Presence deltas: places and flags that changed, talking edges, leaves. */
@@ -1223,7 +1386,7 @@ static void reap_prejoin(struct es_server *s)
 		if (peer->state == ENET_PEER_STATE_DISCONNECTED || slot->person >= 0)
 			continue;
 		/* a handshake waiting in our queue is our delay, not theirs: give it longer */
-		int64_t limit = slot->st == SLOT_QUEUED ? PREJOIN_QUEUED_MS : PREJOIN_MS;
+		int64_t limit = slot->st == SLOT_QUEUED || slot->st == SLOT_WORKING ? PREJOIN_QUEUED_MS : PREJOIN_MS;
 		if (peer->state == ENET_PEER_STATE_CONNECTED && now_ms - slot->connected_ms > limit) {
 			s->c.prejoin_timeouts++;
 			enet_peer_disconnect_now(peer, 0); /* tells the peer, then frees the slot */
@@ -1231,14 +1394,35 @@ static void reap_prejoin(struct es_server *s)
 	}
 }
 
+static int64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 static int tick(struct es_server *s)
 {
-	int64_t start = now_ns();
+	int64_t start = now_ns(), cpu0 = thread_cpu_ns();
 	s->tick++;
 	s->c.ticks++;
 	service(s); /* ENet's own timers (acks, timeouts) run on every tick */
+	int64_t t1 = now_ns();
+	s->c.phase_ns[ES_PHASE_SERVICE] += (uint64_t)(t1 - start);
 	run_handshakes(s);
+	int64_t t2 = now_ns();
+	s->c.phase_ns[ES_PHASE_HANDSHAKE] += (uint64_t)(t2 - t1);
+	uint64_t send0 = s->c.phase_ns[ES_PHASE_SEND];
 	int r = es_engine_tick(s->engine, emit, s);
+	int64_t t3 = now_ns();
+	s->c.phase_ns[ES_PHASE_ENGINE] += (uint64_t)(t3 - t2) - (s->c.phase_ns[ES_PHASE_SEND] - send0);
+	if (s->sender) {
+		/* the bundles leave while presence and ENet's flush run here */
+		es_sender_submit(s->sender);
+		int64_t t = now_ns();
+		s->c.phase_ns[ES_PHASE_SEND] += (uint64_t)(t - t3);
+		t3 = t;
+	}
 	if (r < 0) {
 		static struct es_log_ratelimit rl; /* a failing codec would fail every tick */
 		es_log_rl(&rl, (uint64_t)(now_ns() / 1000000), ES_LOG_ERROR, "mixer tick failed: %s", strerror(-r));
@@ -1247,7 +1431,12 @@ static int tick(struct es_server *s)
 		presence_batch(s);
 	if (s->tick % 10 == 0)
 		reap_prejoin(s);
+	int64_t t4 = now_ns();
+	s->c.phase_ns[ES_PHASE_PRESENCE] += (uint64_t)(t4 - t3);
 	enet_host_flush(s->host);
+	s->flushes++;
+	s->c.phase_ns[ES_PHASE_FLUSH] += (uint64_t)(now_ns() - t4);
+	s->c.phase_ns[ES_PHASE_TICK_CPU] += (uint64_t)(thread_cpu_ns() - cpu0);
 	/* the engine sheds quality (complexity, sample rate, voices per mix) as
 	 * its share of the tick nears the budget, and restores it when it falls */
 	int64_t work_us = (now_ns() - start) / 1000;
@@ -1295,6 +1484,7 @@ int es_server_run(struct es_server *s, volatile int *stop)
 	while (!*stop) {
 		int64_t now = now_ns();
 		if (now >= deadline) {
+			s->c.phase_ns[ES_PHASE_LATE] += (uint64_t)(now - deadline);
 			int r = tick(s);
 			if (r < 0)
 				return r;
@@ -1310,12 +1500,13 @@ int es_server_run(struct es_server *s, volatile int *stop)
 		}
 		if (now - s->last_service_ns >= SERVICE_EVERY_NS) {
 			service(s);
+			s->c.phase_ns[ES_PHASE_IDLE_SERVICE] += (uint64_t)(s->last_service_ns - now);
 			continue;
 		}
 		int64_t wait = deadline - now;
-		if (s->hs_count && wait > HS_SLACK_NS) {
+		if (wait > HS_SLACK_NS && handshake_step(s)) {
 			/* answered now, sent by the next service or tick flush (no walk per handshake) */
-			handshake_one(s);
+			s->c.phase_ns[ES_PHASE_IDLE_HANDSHAKE] += (uint64_t)(now_ns() - now);
 			continue;
 		}
 		int64_t next_service = s->last_service_ns + SERVICE_EVERY_NS - now;

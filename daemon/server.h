@@ -62,8 +62,31 @@ struct es_server_config {
 
 void es_server_config_default(struct es_server_config *cfg);
 
+/*
+ * Where the tick thread's time goes (nanoseconds, cumulative): in the tick,
+ * ENet service, handshakes, the engine (plan, decode, mix, encode), sealing
+ * and queueing bundles to ENet, presence and the flush (ENet's send of every
+ * queued datagram); between ticks, ENet service and handshakes.  "late" is
+ * how long after its deadline each tick started (the thread was busy or not
+ * scheduled).  Clock reads cost ~20 ns each, a few per listener per tick.
+ */
+enum es_server_phase {
+	ES_PHASE_SERVICE,
+	ES_PHASE_HANDSHAKE,
+	ES_PHASE_ENGINE,
+	ES_PHASE_SEND,
+	ES_PHASE_PRESENCE,
+	ES_PHASE_FLUSH,
+	ES_PHASE_IDLE_SERVICE,
+	ES_PHASE_IDLE_HANDSHAKE,
+	ES_PHASE_LATE,
+	ES_PHASE_TICK_CPU, /* CPU time of the tick thread in the tick (the rest of its wall time it was not running) */
+	ES_PHASE__COUNT,
+};
+
 /* Counters for logs, tests and metrics.  Monotonic unless noted. */
 struct es_server_counters {
+	uint64_t phase_ns[ES_PHASE__COUNT];
 	uint64_t ticks, ticks_late;
 	uint64_t packets_in, packets_out, bytes_in, bytes_out;
 	uint64_t drop_malformed, drop_unknown, drop_unjoined, drop_oversize, drop_late;

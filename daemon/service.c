@@ -254,6 +254,9 @@ static void on_tick(void *ud, const struct es_server_counters *c, uint64_t work_
 	m->encodes_per_tick = c->encodes;
 	m->degradation_level = c->load_level;
 	es_metrics_observe_tick(m, (double)work_ns / 1e9);
+	_Static_assert(ES_TICK_PHASES == ES_PHASE__COUNT, "metrics and server disagree on the tick phases");
+	for (unsigned i = 0; i < ES_TICK_PHASES; i++)
+		m->tick_phase_seconds[i] = (double)c->phase_ns[i] / 1e9;
 	m->ticks_late_total = c->ticks_late;
 	m->packets_in_total = c->packets_in;
 	m->packets_out_total = c->packets_out;

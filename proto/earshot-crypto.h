@@ -203,6 +203,12 @@ ES_WUR int es_noise_read_msg1(struct es_noise *hs, const uint8_t *buf, size_t le
 		uint8_t client_pub[static ES_KEY_LEN], uint8_t ts[static ES_TAI64N_LEN],
 		uint8_t *payload, size_t cap);
 
+/*
+ * Server, after read_msg1: make the ephemeral key pair msg2 will carry now
+ * (one X25519), e.g. on a worker thread; write_msg2 otherwise makes it.
+ */
+void es_noise_make_ephemeral(struct es_noise *hs);
+
 /* Server: write msg2 with len bytes of app payload.  Errors as write_msg1. */
 ES_WUR int es_noise_write_msg2(struct es_noise *hs, const uint8_t *payload, size_t len,
 		uint8_t *out, size_t cap);

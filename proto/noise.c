@@ -209,6 +209,11 @@ void es_noise_set_ephemeral(struct es_noise *hs, const uint8_t priv[static ES_KE
 	crypto_scalarmult_base(hs->e.pub, hs->e.priv);
 }
 
+void es_noise_make_ephemeral(struct es_noise *hs)
+{
+	es_noise_keypair(&hs->e);
+}
+
 static bool have_ephemeral(const struct es_noise *hs)
 {
 	static const uint8_t zero[ES_KEY_LEN];

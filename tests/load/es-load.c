@@ -27,6 +27,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <enet/enet.h>
 #include <opus.h>
 #include <sodium.h>
@@ -78,6 +81,28 @@ static uint8_t frames[FRAMES][ES_OPUS_MAX];
 static int frame_len[FRAMES];
 static int64_t window_start, window_end; /* the storm, for the pairs' loss */
 static bool want_roster;             /* every simulated person asks for presence, as a UI does */
+static int64_t *t_connected, *t_key; /* per person: ENet connected, server key received (0: not yet) */
+/*
+ * Server keys received and not yet answered with handshake message 1
+ * (~0.1 ms of X25519 each): answered in the slack after the voices are
+ * sent, so a storm's handshakes do not make the talkers' frames late.
+ */
+static struct es_server_key *key_of;
+static int *key_ring, key_head, key_count;
+/* the same for handshake message 2 (two X25519 to read): its bytes wait here */
+struct reply_buf {
+	uint16_t len;
+	uint8_t b[ES_NOISE_MSG2_MAX];
+};
+static struct reply_buf *reply_of;
+/*
+ * Office-day loss: a conversation member should get a bundle every tick
+ * while another member of the group talks.  Counted only away from turn
+ * changes (10 ticks either side), where who talks is unambiguous.
+ */
+static bool *convo_expect;          /* per person: this tick counts */
+static uint32_t *convo_exp, *convo_rx; /* per person: ticks counted, bundles received in them */
+static uint64_t convo_expected, convo_received;
 
 static int64_t now_ns(void)
 {
@@ -215,10 +240,26 @@ static void on_receive(struct client *c, const uint8_t *data, size_t len)
 	int64_t t = now_ns();
 	switch (m.type) {
 	case ES_MSG_SERVER_KEY:
+		if (c->st == C_WAIT_KEY && t_key && !t_key[c - cl])
+			t_key[c - cl] = t;
+		if (c->st == C_WAIT_KEY && key_ring) {
+			int i = (int)(c - cl);
+			key_of[i] = m.u.server_key;
+			key_ring[(key_head + key_count++) % npeople] = i;
+			return;
+		}
 		if (c->st == C_WAIT_KEY)
 			on_key(c, &m.u.server_key);
 		return;
 	case ES_MSG_HANDSHAKE2: {
+		if (reply_of && key_ring && c->st == C_HS_SENT && !c->t_answer && m.u.blob.len <= sizeof(reply_of[0].b)) {
+			int i = (int)(c - cl);
+			c->t_answer = t; /* answered now; read in the slack (answer_keys) */
+			reply_of[i].len = m.u.blob.len;
+			memcpy(reply_of[i].b, m.u.blob.data, m.u.blob.len);
+			key_ring[(key_head + key_count++) % npeople] = i;
+			return;
+		}
 		uint8_t w[ES_NOISE_PAYLOAD_MAX];
 		int n = es_noise_read_msg2(&c->hs, m.u.blob.data, m.u.blob.len, w, sizeof(w));
 		if (n < 0 || es_noise_split(&c->hs, &c->tx, &c->rx) < 0) {
@@ -243,6 +284,8 @@ static void on_receive(struct client *c, const uint8_t *data, size_t len)
 		static const uint8_t ad = ES_MSG_SEALED;
 		int n = es_cipher_open(&c->rx, &ad, 1, m.u.blob.data, m.u.blob.len, plain, sizeof(plain));
 		if (n > 0 && plain[0] == ES_MSG_AUDIO_DOWN) {
+			if (convo_expect && convo_expect[c - cl])
+				convo_rx[c - cl]++; /* capped at the ticks counted, below */
 			c->frames_rx++;
 			if (!c->t_first_audio)
 				c->t_first_audio = t;
@@ -268,6 +311,8 @@ static void service_all(void)
 					enet_peer_throttle_configure(ev.peer, 5000, ENET_PEER_PACKET_THROTTLE_SCALE, 0);
 					ev.peer->packetThrottle = ENET_PEER_PACKET_THROTTLE_SCALE;
 					c->st = C_WAIT_KEY;
+					if (t_connected && !t_connected[c - cl])
+						t_connected[c - cl] = now_ns();
 				}
 				break;
 			case ENET_EVENT_TYPE_RECEIVE:
@@ -345,6 +390,277 @@ static void proc_usage(int pid, double *cpu_s, long *rss_kib)
 	}
 }
 
+/*
+ * The daemon's own figures, scraped from its Prometheus endpoint (--metrics
+ * ADDR:PORT, the daemon's --metrics-listen) before and after the measured
+ * span.  Counters are differenced; the tick histogram's buckets give p50
+ * and p99 (upper bound of the bucket they fall in); gauges are also sampled
+ * every few seconds in between (mean and max).
+ */
+#define MET_BUCKETS 12
+#define MET_PHASES 16
+struct scrape {
+	bool ok;
+	double ticks, late, sum, encodes, level, handshakes, busy, connected;
+	double le[MET_BUCKETS], cum[MET_BUCKETS]; /* cumulative; last = +Inf */
+	int nb;
+	double phase[MET_PHASES]; /* earshot_tick_phase_seconds_total, if the daemon has it */
+	char phase_name[MET_PHASES][16];
+	int nphase;
+	double self_cpu, at; /* the generator's own CPU seconds, and when (s) */
+};
+
+static char met_host[64];
+static int met_port;
+static struct scrape met0, met1;
+static double met_enc_sum, met_lvl_sum, met_enc_max, met_lvl_max;
+static int met_samples;
+
+static int metrics_parse_addr(const char *a)
+{
+	const char *colon = strrchr(a, ':');
+	if (!colon || (size_t)(colon - a) >= sizeof(met_host))
+		return -EINVAL;
+	memcpy(met_host, a, (size_t)(colon - a));
+	met_host[colon - a] = 0;
+	met_port = atoi(colon + 1);
+	return met_port > 0 && met_port < 65536 ? 0 : -EINVAL;
+}
+
+/* One GET /metrics with a 1 s timeout each way; the text is parsed into sc. */
+static void scrape(struct scrape *sc)
+{
+	static char buf[1 << 16];
+	memset(sc, 0, sizeof(*sc));
+	struct timespec cpu;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+	sc->self_cpu = (double)cpu.tv_sec + (double)cpu.tv_nsec / 1e9;
+	sc->at = (double)now_ns() / 1e9;
+	if (!met_port)
+		return;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return;
+	struct timeval tv = {1, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)met_port)};
+	size_t len = 0;
+	if (inet_pton(AF_INET, met_host, &sa.sin_addr) == 1 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		static const char req[] = "GET /metrics HTTP/1.0\r\nHost: earshotd\r\n\r\n";
+		if (send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) == (ssize_t)sizeof(req) - 1) {
+			for (int i = 0; i < 64 && len < sizeof(buf) - 1; i++) {
+				ssize_t n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+				if (n <= 0)
+					break;
+				len += (size_t)n;
+			}
+		}
+	}
+	close(fd);
+	buf[len] = 0;
+	char *body = strstr(buf, "\r\n\r\n");
+	if (!body)
+		return;
+	for (char *line = body + 4, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		double v, le;
+		char ph[16];
+		if (line[0] == '#')
+			continue;
+		if (sscanf(line, "earshot_ticks_total %lf", &v) == 1)
+			sc->ticks = v, sc->ok = true;
+		else if (sscanf(line, "earshot_ticks_late_total %lf", &v) == 1)
+			sc->late = v;
+		else if (sscanf(line, "earshot_tick_duration_seconds_sum %lf", &v) == 1)
+			sc->sum = v;
+		else if (sscanf(line, "earshot_encodes_per_tick %lf", &v) == 1)
+			sc->encodes = v;
+		else if (sscanf(line, "earshot_degradation_level %lf", &v) == 1)
+			sc->level = v;
+		else if (sscanf(line, "earshot_handshakes_total %lf", &v) == 1)
+			sc->handshakes = v;
+		else if (sscanf(line, "earshot_admissions_refused_total %lf", &v) == 1)
+			sc->busy = v;
+		else if (sscanf(line, "earshot_people_connected %lf", &v) == 1)
+			sc->connected = v;
+		else if (sc->nb < MET_BUCKETS && sscanf(line, "earshot_tick_duration_seconds_bucket{le=\"%lf\"} %lf", &le, &v) == 2)
+			sc->le[sc->nb] = le, sc->cum[sc->nb++] = v;
+		else if (sc->nb < MET_BUCKETS && sscanf(line, "earshot_tick_duration_seconds_bucket{le=\"+Inf\"} %lf", &v) == 1)
+			sc->le[sc->nb] = INFINITY, sc->cum[sc->nb++] = v;
+		else if (sc->nphase < MET_PHASES &&
+			 sscanf(line, "earshot_tick_phase_seconds_total{phase=\"%15[a-z_]\"} %lf", ph, &v) == 2) {
+			snprintf(sc->phase_name[sc->nphase], sizeof(sc->phase_name[0]), "%s", ph);
+			sc->phase[sc->nphase++] = v;
+		}
+	}
+}
+
+/* Gauges in between: call every tick, samples every 5 s. */
+static void metrics_sample(uint64_t tick)
+{
+	if (!met_port || tick % 250 != 0)
+		return;
+	struct scrape sc;
+	scrape(&sc);
+	if (!sc.ok)
+		return;
+	met_samples++;
+	met_enc_sum += sc.encodes;
+	met_lvl_sum += sc.level;
+	met_enc_max = sc.encodes > met_enc_max ? sc.encodes : met_enc_max;
+	met_lvl_max = sc.level > met_lvl_max ? sc.level : met_lvl_max;
+}
+
+/* Upper bound (ms) of the histogram bucket holding quantile p of the ticks between the scrapes. */
+static double metrics_quantile(double p)
+{
+	if (met0.nb != met1.nb || met1.nb == 0)
+		return -1;
+	double total = met1.cum[met1.nb - 1] - met0.cum[met0.nb - 1];
+	if (total <= 0)
+		return -1;
+	for (int b = 0; b < met1.nb; b++)
+		if (met1.cum[b] - met0.cum[b] >= p * total)
+			return isinf(met1.le[b]) ? 1e9 : met1.le[b] * 1e3;
+	return -1;
+}
+
+/* ,"daemon_...": the daemon's figures for the JSON (nothing without --metrics). */
+static void metrics_report(void)
+{
+	if (!met0.ok || !met1.ok)
+		return;
+	double ticks = met1.ticks - met0.ticks, late = met1.late - met0.late;
+	double mean_ms = ticks > 0 ? (met1.sum - met0.sum) / ticks * 1e3 : 0;
+	double p50 = metrics_quantile(0.5), p99 = metrics_quantile(0.99);
+	printf("daemon metrics: %.0f ticks, %.0f late (%.1f %%); tick work mean %.2f ms, p50 <= %g ms, p99 <= %g ms; "
+	       "encodes/tick mean %.0f max %.0f; load level mean %.2f max %.0f; handshakes %.0f, busy %.0f\n",
+	       ticks, late, ticks > 0 ? 100 * late / ticks : 0, mean_ms, p50, p99,
+	       met_samples ? met_enc_sum / met_samples : met1.encodes, met_enc_max,
+	       met_samples ? met_lvl_sum / met_samples : met1.level, met_lvl_max, met1.handshakes - met0.handshakes,
+	       met1.busy - met0.busy);
+	printf("generator: %.1f %% of a core\n", 100 * (met1.self_cpu - met0.self_cpu) / (met1.at - met0.at));
+	for (int i = 0; i < met1.nphase && i < met0.nphase; i++)
+		printf("  tick phase %-10s %.3f ms per tick\n", met1.phase_name[i],
+		       ticks > 0 ? (met1.phase[i] - met0.phase[i]) / ticks * 1e3 : 0);
+}
+
+static void metrics_json(void)
+{
+	if (!met0.ok || !met1.ok)
+		return;
+	double ticks = met1.ticks - met0.ticks;
+	printf(",\"daemon_ticks\":%.0f,\"daemon_ticks_late\":%.0f,\"daemon_tick_ms_mean\":%.3f,\"daemon_tick_ms_p50\":%g,"
+	       "\"daemon_tick_ms_p99\":%g,\"daemon_encodes_per_tick\":%.1f,\"daemon_encodes_max\":%.0f,"
+	       "\"daemon_load_level\":%.2f,\"daemon_load_level_max\":%.0f,\"daemon_handshakes\":%.0f",
+	       ticks, met1.late - met0.late, ticks > 0 ? (met1.sum - met0.sum) / ticks * 1e3 : 0, metrics_quantile(0.5),
+	       metrics_quantile(0.99), met_samples ? met_enc_sum / met_samples : met1.encodes, met_enc_max,
+	       met_samples ? met_lvl_sum / met_samples : met1.level, met_lvl_max, met1.handshakes - met0.handshakes);
+	printf(",\"load_cpu_core\":%.3f", (met1.self_cpu - met0.self_cpu) / (met1.at - met0.at));
+	for (int i = 0; i < met1.nphase && i < met0.nphase; i++)
+		printf(",\"daemon_phase_ms_%s\":%.3f", met1.phase_name[i],
+		       ticks > 0 ? (met1.phase[i] - met0.phase[i]) / ticks * 1e3 : 0);
+}
+
+/* Answer deferred server keys and read deferred handshake replies until `until` (at least two a call, so they always progress). */
+static void answer_keys(int64_t until)
+{
+	for (int done = 0; key_count > 0 && (done < 2 || now_ns() < until); done++) {
+		int i = key_ring[key_head];
+		key_head = (key_head + 1) % npeople;
+		key_count--;
+		struct client *c = &cl[i];
+		if (c->st == C_WAIT_KEY && c->peer)
+			on_key(c, &key_of[i]);
+		else if (c->st == C_HS_SENT && c->peer && reply_of && reply_of[i].len) {
+			uint8_t w[ES_NOISE_PAYLOAD_MAX];
+			int n = es_noise_read_msg2(&c->hs, reply_of[i].b, reply_of[i].len, w, sizeof(w));
+			reply_of[i].len = 0;
+			c->st = n < 0 || es_noise_split(&c->hs, &c->tx, &c->rx) < 0 ? C_FAILED : C_JOINED;
+		}
+	}
+}
+
+/* Each generator tick: which conversation members should hear someone until the next. */
+static void convo_tick(uint64_t tick)
+{
+	if (!convo_expect)
+		return;
+	uint64_t phase = tick % 250;
+	for (int i = 0; i < npeople; i++) {
+		const struct client *c = &cl[i];
+		convo_expect[i] = false;
+		if (c->role != R_CONVO || c->st != C_JOINED || phase < 10 || phase >= 240)
+			continue;
+		int talker = (int)((tick / 250 + (uint64_t)c->group) % 4);
+		if (talker < 3 && talker != c->turn) {
+			convo_expect[i] = true;
+			convo_exp[i]++;
+		}
+	}
+}
+
+/* The generator's own punctuality: how late its ticks (the voices it sends) start. */
+static int64_t gen_late_max;
+static uint64_t gen_late_10ms, gen_ticks;
+
+static void gen_tick_late(int64_t late_ns)
+{
+	gen_ticks++;
+	gen_late_max = late_ns > gen_late_max ? late_ns : gen_late_max;
+	gen_late_10ms += late_ns > 10000000LL;
+}
+
+static double step_ms[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
+
+/* Where the time to an answer goes: start -> ENet connected -> server key -> answer (p50/p99 of each step, ms). */
+static void answer_steps(int from)
+{
+	int64_t *v = calloc((size_t)npeople, sizeof(int64_t));
+	if (!v || !t_connected || !t_key) {
+		free(v);
+		return;
+	}
+	double (*r)[2] = step_ms;
+	for (int step = 0; step < 3; step++) {
+		int n = 0;
+		for (int i = from; i < npeople; i++) {
+			const struct client *c = &cl[i];
+			int64_t a = step == 0 ? c->t_start : step == 1 ? t_connected[i] : t_key[i];
+			int64_t b = step == 0 ? t_connected[i] : step == 1 ? t_key[i] : c->t_answer;
+			if (a && b)
+				v[n++] = b - a;
+		}
+		r[step][0] = pct(v, n, 0.5);
+		r[step][1] = pct(v, n, 0.99);
+	}
+	printf("answer steps (p50/p99 ms): connect %.0f/%.0f, server key %.0f/%.0f, handshake reply %.0f/%.0f\n", r[0][0],
+	       r[0][1], r[1][0], r[1][1], r[2][0], r[2][1]);
+	free(v);
+}
+
+/* Time to an answer (ms) of those answered busy and of those admitted, p50 and p99 each. */
+static void answers_by_outcome(int from, double out[4])
+{
+	int64_t *v = calloc((size_t)npeople, sizeof(int64_t));
+	for (int k = 0; k < 4; k++)
+		out[k] = -1;
+	if (!v)
+		return;
+	for (int pass = 0; pass < 2; pass++) {
+		int n = 0;
+		for (int i = from; i < npeople; i++)
+			if (cl[i].t_answer && cl[i].st == (pass ? C_JOINED : C_BUSY))
+				v[n++] = cl[i].t_answer - cl[i].t_start;
+		out[2 * pass] = pct(v, n, 0.5);
+		out[2 * pass + 1] = pct(v, n, 0.99);
+	}
+	free(v);
+}
+
 int main(int argc, char **argv)
 {
 	const char *srv = "127.0.0.1:7700", *metrics = NULL;
@@ -376,7 +692,10 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	(void)metrics;
+	if (metrics && metrics_parse_addr(metrics) < 0) {
+		fprintf(stderr, "es-load: --metrics ADDR:PORT\n");
+		return 2;
+	}
 	npeople = 2 * pairs + people;
 	if (npeople <= 0 || npeople > MAX_PEOPLE || storm <= 0 || hold < 0 || max_s <= 0 || max_s > 3600) {
 		fprintf(stderr, "es-load: 1..%d people, positive times, at most an hour\n", MAX_PEOPLE);
@@ -397,6 +716,28 @@ int main(int argc, char **argv)
 	nhosts = (npeople + PER_HOST - 1) / PER_HOST;
 	hosts = calloc((size_t)nhosts, sizeof(*hosts));
 	cl = calloc((size_t)npeople, sizeof(*cl));
+	t_connected = calloc((size_t)npeople, sizeof(*t_connected));
+	t_key = calloc((size_t)npeople, sizeof(*t_key));
+	key_of = calloc((size_t)npeople, sizeof(*key_of));
+	key_ring = calloc((size_t)npeople, sizeof(*key_ring));
+	reply_of = calloc((size_t)npeople, sizeof(*reply_of));
+	if (convos) {
+		convo_expect = calloc((size_t)npeople, sizeof(*convo_expect));
+		convo_exp = calloc((size_t)npeople, sizeof(*convo_exp));
+		convo_rx = calloc((size_t)npeople, sizeof(*convo_rx));
+		if (!convo_exp || !convo_rx) {
+			free(convo_expect);
+			convo_expect = NULL;
+		}
+	}
+	if (!key_of || !key_ring || !reply_of) {
+		free(reply_of);
+		reply_of = NULL;
+		free(key_of);
+		free(key_ring);
+		key_of = NULL;
+		key_ring = NULL;
+	}
 	for (int i = 0; i < nhosts; i++) {
 		ENetAddress a = {.host = htonl(0x7F000000u + 10u + (uint32_t)(i % 240)), .port = 0};
 		hosts[i].h = enet_host_create(&a, PER_HOST, ES_CHAN_COUNT, 0, 0);
@@ -460,6 +801,7 @@ int main(int argc, char **argv)
 	while (now_ns() < hard_end) {
 		int64_t t = now_ns();
 		if (t < deadline) {
+			answer_keys(deadline - TICK_NS / 4);
 			service_all();
 			struct timespec ts = {0, 1000000};
 			nanosleep(&ts, NULL);
@@ -467,6 +809,8 @@ int main(int argc, char **argv)
 		}
 		deadline += TICK_NS;
 		tick++;
+		if (storm_at >= 0)
+			gen_tick_late(t - (deadline - TICK_NS));
 		service_all();
 		/* refresh cookies before they age out (30..60 s) */
 		for (int i = 0; i < nhosts; i++)
@@ -489,6 +833,7 @@ int main(int argc, char **argv)
 			window_end = t + (int64_t)(storm * 1e9);
 			if (pid)
 				proc_usage(pid, &cpu0, &rss0);
+			scrape(&met0);
 			fprintf(stderr, "es-load: %d pairs talking; storm of %d over %.1f s\n", pairs, people, storm);
 		}
 		if (storm_at >= 0) {
@@ -506,6 +851,10 @@ int main(int argc, char **argv)
 			if (end_at >= 0 && t >= end_at)
 				break;
 		}
+		if (storm_at >= 0)
+			metrics_sample(tick);
+		if (end_at >= 0 && convo_expect)
+			convo_tick(tick); /* measured once everyone has arrived */
 		/* voices */
 		for (int i = 0; i < npeople; i++) {
 			struct client *c = &cl[i];
@@ -522,6 +871,7 @@ int main(int argc, char **argv)
 	}
 	if (pid)
 		proc_usage(pid, &cpu1, &rss1);
+	scrape(&met1);
 	double wall = (double)(now_ns() - (storm_at > 0 ? storm_at : t0)) / 1e9;
 
 	/* results */
@@ -573,12 +923,39 @@ int main(int argc, char **argv)
 	double cpu = cpu1 >= 0 && cpu0 >= 0 ? (cpu1 - cpu0) / wall : -1;
 	if (pid)
 		printf("daemon: %.1f %% of a core over %.1f s, resident %ld KiB (was %ld)\n", 100 * cpu, wall, rss1, rss0);
+	metrics_report();
+	double abo[4];
+	answers_by_outcome(2 * pairs, abo);
+	answer_steps(2 * pairs);
+	for (int i = 0; convo_expect && i < npeople; i++) {
+		convo_expected += convo_exp[i];
+		convo_received += convo_rx[i] < convo_exp[i] ? convo_rx[i] : convo_exp[i];
+	}
+	if (convo_expected)
+		printf("conversations: %llu bundles of %llu expected: loss %.3f %%\n", (unsigned long long)convo_received,
+		       (unsigned long long)convo_expected, 100.0 * (1.0 - (double)convo_received / (double)convo_expected));
+	printf("generator ticks: %llu, %llu started over 10 ms late, latest %.1f ms\n", (unsigned long long)gen_ticks,
+	       (unsigned long long)gen_late_10ms, (double)gen_late_max / 1e6);
+	printf("answered busy: p50 %.0f ms, p99 %.0f ms; admitted: p50 %.0f ms, p99 %.0f ms\n", abo[0], abo[1], abo[2], abo[3]);
 	printf("{\"arrivals\":%d,\"pairs\":%d,\"admitted\":%d,\"busy\":%d,\"refused\":%d,\"failed\":%d,\"no_answer\":%d,"
 	       "\"answer_ms_p50\":%.1f,\"answer_ms_p99\":%.1f,\"answered_over_1s\":%d,\"first_audio_ms_p50\":%.1f,"
 	       "\"first_audio_ms_p99\":%.1f,\"heard\":%d,\"pair_loss_pct\":%.3f,\"retry_min_ms\":%llu,\"retry_max_ms\":%llu,"
-	       "\"daemon_cpu_core\":%.3f,\"daemon_rss_kib\":%ld,\"seconds\":%.1f}\n",
+	       "\"daemon_cpu_core\":%.3f,\"daemon_rss_kib\":%ld,\"seconds\":%.1f",
 	       people, pairs, admitted, busy, refused, failed, pending, a50, a99, answered_late, f50, f99, heard,
 	       100 * pair_loss, busy ? (unsigned long long)min_retry : 0ULL, (unsigned long long)max_retry, cpu, rss1, wall);
+	printf(",\"busy_answer_ms_p50\":%.1f,\"busy_answer_ms_p99\":%.1f,\"admitted_answer_ms_p50\":%.1f,"
+	       "\"admitted_answer_ms_p99\":%.1f", abo[0], abo[1], abo[2], abo[3]);
+	printf(",\"step_connect_ms_p50\":%.1f,\"step_connect_ms_p99\":%.1f,\"step_key_ms_p50\":%.1f,\"step_key_ms_p99\":%.1f,"
+	       "\"step_reply_ms_p50\":%.1f,\"step_reply_ms_p99\":%.1f", step_ms[0][0], step_ms[0][1], step_ms[1][0], step_ms[1][1],
+	       step_ms[2][0], step_ms[2][1]);
+	if (convo_expected)
+		printf(",\"convo_expected\":%llu,\"convo_received\":%llu,\"convo_loss_pct\":%.3f",
+		       (unsigned long long)convo_expected, (unsigned long long)convo_received,
+		       100.0 * (1.0 - (double)convo_received / (double)convo_expected));
+	printf(",\"gen_ticks_late_10ms\":%llu,\"gen_late_ms_max\":%.1f", (unsigned long long)gen_late_10ms,
+	       (double)gen_late_max / 1e6);
+	metrics_json();
+	printf("}\n");
 	for (int i = 0; i < npeople; i++)
 		if (cl[i].peer)
 			enet_peer_disconnect_now(cl[i].peer, 0);
