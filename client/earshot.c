@@ -456,6 +456,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "earshot: udp sent %llu B in %llu datagrams, received %llu B in %llu datagrams\n",
 			(unsigned long long)k.udp_sent_bytes, (unsigned long long)k.udp_sent_datagrams,
 			(unsigned long long)k.udp_received_bytes, (unsigned long long)k.udp_received_datagrams);
+		fprintf(stderr, "earshot: uplink reports %llu, last loss %.1f %%, fec %u %%\n",
+			(unsigned long long)k.link_reports, k.up_loss_permille / 10.0, k.fec_loss_perc);
 	}
 	es_session_free(s);
 	enet_deinitialize();

@@ -108,6 +108,10 @@ struct es_session_stats {
 	uint64_t bundles, played, lost, concealed, malformed;
 	/* everything on the wire, as ENet counts it (UDP payloads) */
 	uint64_t udp_sent_bytes, udp_sent_datagrams, udp_received_bytes, udp_received_datagrams;
+	/* the uplink as the server last reported it (ES_MSG_LINK), and our FEC for it */
+	uint64_t link_reports;
+	unsigned up_loss_permille; /* last report */
+	unsigned fec_loss_perc;    /* what the encoder is told to protect against (0: FEC off) */
 };
 void es_session_get_stats(const struct es_session *s, struct es_session_stats *st);
 
