@@ -91,7 +91,12 @@ static int on_ctl(void *user, enum es_ctl_cmd cmd, char *reply, size_t len)
 	if (cmd == ES_CTL_MUTE || cmd == ES_CTL_UNMUTE || cmd == ES_CTL_TOGGLE_MUTE)
 		es_session_set_flags(a->s, f);
 	f = es_session_flags(a->s);
-	snprintf(reply, len, "%s\n%s", f & ES_PF_MUTED ? "muted" : "unmuted", es_session_status(a->s));
+	struct es_session_stats st;
+	es_session_get_stats(a->s, &st);
+	char link[64] = "";
+	if (st.link_reports)
+		snprintf(link, sizeof(link), "\nuplink loss %.1f%%, fec %u%%", st.up_loss_permille / 10.0, st.fec_loss_perc);
+	snprintf(reply, len, "%s\n%s%s", f & ES_PF_MUTED ? "muted" : "unmuted", es_session_status(a->s), link);
 	return 0;
 }
 
@@ -301,11 +306,19 @@ static void draw(struct app *a)
 		}
 	}
 	uint8_t fl = es_session_flags(a->s);
+	struct es_session_stats st;
+	es_session_get_stats(a->s, &st);
+	static char status[600];
+	if (st.link_reports)
+		snprintf(status, sizeof(status), "%s | loss %.1f%% fec %u%%", es_session_status(a->s),
+			 st.up_loss_permille / 10.0, st.fec_loss_perc);
+	else
+		snprintf(status, sizeof(status), "%s", es_session_status(a->s));
 	struct es_tui_view v = {
 		.floor_rows = f ? rows : NULL, .floor_h = h, .cell_m = f ? es_floor_scale(f) : 1.0f,
 		.closed_doors = closed, .n_closed_doors = nc, .people = people, .n_people = np,
 		.my_level = a->level, .muted = fl & ES_PF_MUTED, .talking = a->voiced,
-		.status = es_session_status(a->s), .help = NULL,
+		.status = status, .help = NULL,
 	};
 	const char *ev = es_session_event(a->s);
 	if (ev)
@@ -370,6 +383,9 @@ int es_app_run(struct es_session *s, const struct es_app_opts *o)
 	dopt.aec = o->aec;
 	double loop_ms = si ? (si->inputLatency + si->outputLatency) * 1000.0 - 10.0 : 0.0;
 	dopt.far_delay_ms = loop_ms > 0 ? (unsigned)loop_ms : 0;
+	if (dopt.far_delay_ms > ES_DSP_MAX_FAR_DELAY_MS)
+		dopt.far_delay_ms = ES_DSP_MAX_FAR_DELAY_MS;
+	dopt.track_delay = true; /* what the device reports is often not where the echo is */
 	dsp = es_dsp_new(ES_RATE, ES_FRAME, &dopt);
 	if (!dsp) {
 		fprintf(stderr, "earshot: cannot start the voice processing: %s\n", strerror(errno));
@@ -394,6 +410,7 @@ int es_app_run(struct es_session *s, const struct es_app_opts *o)
 	int16_t mic[ES_FRAME], spk[2 * ES_FRAME], far[ES_FRAME] = {0};
 	uint64_t ticks = o->seconds > 0 ? (uint64_t)llround(o->seconds * 50.0) : 0;
 	bool heard_mic = false, heard_out = false;
+	int echo_delay = -1;
 	for (uint64_t t = 0; !*o->stop && !a.quit && (!ticks || t < ticks); t++) {
 		if (es_session_state(s) == ES_SESSION_FAILED) {
 			rc = 3;
@@ -414,6 +431,13 @@ int es_app_run(struct es_session *s, const struct es_app_opts *o)
 		/* keep processing while muted, so the echo canceller stays adapted */
 		bool voiced = false;
 		int npre = es_dsp_process(dsp, mic, far, &voiced);
+		if (es_dsp_echo_delay(dsp) != echo_delay) {
+			echo_delay = es_dsp_echo_delay(dsp);
+			if (o->verbose)
+				fprintf(stderr, "earshot: echo measured %.1f ms after playback (device reports %.1f ms); "
+						"far end delayed %.1f ms\n", echo_delay * 1000.0 / ES_RATE, loop_ms + 10.0,
+					es_dsp_far_delay(dsp) * 1000.0 / ES_RATE);
+		}
 		if (o->ptt)
 			voiced = a.ptt_held, npre = 0;
 		a.voiced = voiced && !(es_session_flags(s) & ES_PF_MUTED);
