@@ -29,6 +29,9 @@
  * speech survives cancellation, echo does not.
  */
 #define ECHO_REMOVED_DB 20.0f
+/* residual echo suppression: alone, and while the near end talks */
+#define ECHO_SUPPRESS_DB -60
+#define ECHO_SUPPRESS_ACTIVE_DB -30
 /* The far end counts as playing while its decaying peak is above this. */
 #define FAR_ACTIVE_DB -60.0f
 /* How fast that peak decays: 200 ms of room tail is 12 dB. */
@@ -133,8 +136,20 @@ static SpeexPreprocessState *pp_create(struct es_dsp *d)
 	 */
 	on = 0;
 	speex_preprocess_ctl(pp, SPEEX_PREPROCESS_SET_DEREVERB, &on);
-	if (d->echo)
+	if (d->echo) {
 		speex_preprocess_ctl(pp, SPEEX_PREPROCESS_SET_ECHO_STATE, d->echo);
+		/*
+		 * Residual echo suppression, deeper than speex's defaults (-40 dB
+		 * alone, -15 dB while the near end talks): a real loop's delay
+		 * moves by some ms now and then (xruns), and the filter needs
+		 * seconds to follow; until it has, what it leaves is taken down
+		 * here.  The near end still passes during double talk.
+		 */
+		v = ECHO_SUPPRESS_DB;
+		speex_preprocess_ctl(pp, SPEEX_PREPROCESS_SET_ECHO_SUPPRESS, &v);
+		v = ECHO_SUPPRESS_ACTIVE_DB;
+		speex_preprocess_ctl(pp, SPEEX_PREPROCESS_SET_ECHO_SUPPRESS_ACTIVE, &v);
+	}
 	return pp;
 }
 
@@ -508,6 +523,15 @@ unsigned es_dsp_delay(const struct es_dsp *d)
 {
 	/* speex_preprocess_run() overlap-adds: its output lags by one block */
 	return d && d->pp ? d->sub : 0;
+}
+
+void es_dsp_shift_far(struct es_dsp *d, int delta)
+{
+	if (!d || d->far_n <= d->frame)
+		return; /* no delay line: nothing to move */
+	int nd = (int)d->far_delay + delta;
+	int max = (int)(d->far_n - d->frame);
+	d->far_delay = (unsigned)(nd < 0 ? 0 : nd > max ? max : nd);
 }
 
 unsigned es_dsp_far_delay(const struct es_dsp *d)

@@ -122,6 +122,13 @@ unsigned es_dsp_delay(const struct es_dsp *d);
 unsigned es_dsp_far_delay(const struct es_dsp *d);
 int es_dsp_echo_delay(const struct es_dsp *d);
 
+/*
+ * The sound stack says the loop delay changed by delta samples (its queues
+ * grew or shrank: an underflow, a late read): move the far end by as much,
+ * so the canceller's filter stays valid.  Clamped to 0..the maximum.
+ */
+void es_dsp_shift_far(struct es_dsp *d, int delta);
+
 /* Level of the last processed frame in dBFS (<= 0; -100 for digital silence). */
 float es_dsp_level_db(const struct es_dsp *d);
 
