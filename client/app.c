@@ -611,6 +611,15 @@ int es_app_run(struct es_session *s, const struct es_app_opts *o)
 			fprintf(stderr, "earshot: first loud capture at monotonic %lld ns\n",
 				(long long)(t_read - (ES_FRAME - first_loud(mic, ES_FRAME, 1)) * 1000000000LL / ES_RATE));
 		}
+		/*
+		 * This tick's playback first: it goes into the canceller's
+		 * reference too.  It cannot be in this capture yet, but it gives
+		 * the reference a frame of headroom: when the loop delay shrinks
+		 * (a device queue drains), the reference can move with it.
+		 */
+		es_session_pull(s, spk);
+		for (unsigned i = 0; i < ES_FRAME; i++)
+			far[i] = (int16_t)((spk[2 * i] + spk[2 * i + 1]) / 2);
 		/* keep processing while muted, so the echo canceller stays adapted */
 		bool voiced = false;
 		int npre = 0;
@@ -632,7 +641,7 @@ int es_app_run(struct es_session *s, const struct es_app_opts *o)
 		unsigned np = npre > 0 ? (unsigned)(npre > 8 ? 8 : npre) : 0;
 		for (unsigned i = 0; i < np; i++)
 			pre[i] = es_dsp_preroll(dsp, i);
-		es_session_step_preroll(s, mic, voiced, pre, np, spk);
+		es_session_step_preroll(s, mic, voiced, pre, np, NULL);
 		if (have_audio && o->verbose && !heard_out) {
 			int i = first_loud(spk, ES_FRAME, 2);
 			long avail = Pa_GetStreamWriteAvailable(st);
@@ -653,8 +662,6 @@ int es_app_run(struct es_session *s, const struct es_app_opts *o)
 			}
 			if (e == paOutputUnderflowed && o->verbose)
 				fprintf(stderr, "earshot: playback underflowed at tick %llu\n", (unsigned long long)t);
-			for (unsigned i = 0; i < ES_FRAME; i++) /* what the room hears, for the echo canceller */
-				far[i] = (int16_t)((spk[2 * i] + spk[2 * i + 1]) / 2);
 		}
 		/* between frames: the control socket and the keyboard, without blocking */
 		struct pollfd pf[2] = {{.fd = ctl ? es_ctl_server_fd(ctl) : -1, .events = POLLIN},

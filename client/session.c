@@ -821,9 +821,15 @@ int es_session_step(struct es_session *s, const int16_t *mic, bool voiced, int16
 	s->sent_last = send;
 	/* the sequence counts time, sent or not, so the server sees gaps as gaps */
 	s->seq++;
-	int audible = es_playout_pull(s->playout, out);
+	int audible = out ? es_playout_pull(s->playout, out) : 0;
 	enet_host_flush(s->host);
 	return audible;
+}
+
+int es_session_pull(struct es_session *s, int16_t *out)
+{
+	es_session_service(s); /* what arrived this tick plays this tick */
+	return es_playout_pull(s->playout, out);
 }
 
 void es_session_move(struct es_session *s, const struct es_pos *pos)
