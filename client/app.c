@@ -403,7 +403,7 @@ static void audio_note(struct app *a, const char *fmt, ...)
  */
 #define AUDIO_STALL_MS 500
 #define QUEUE_SHIFT_MIN 24   /* samples: smaller moves are left to the canceller */
-#define QUEUE_HOLD_TICKS 5   /* a move must hold this long (a period in flight is not one) */
+#define QUEUE_HOLD_TICKS 2   /* a move must hold this long (a period in flight is not one) */
 #define QUEUE_SETTLE_TICKS 10 /* the first ticks fill the queues: not a move */
 
 static PaError wait_io(PaStream *st, bool input)

@@ -9,25 +9,26 @@ bob records it.
 alice holds push-to-talk (earshot ptt-down over her control socket), so
 every frame is sent and the voice detector cannot hide echo: this measures
 the canceller (with its residual suppression) alone.  Once it has had
-ADAPT_S of bob's speech, the echo bob gets back should be at least 20 dB
-below what he gets with --no-aec (GOAL_DB).  On this loop that holds only
-while the loop delay is steady: on a loaded machine the JACK queues move
-the echo by a period (5.3 ms) every few seconds and by 10-16 ms at each
-playback underflow.  Moves that make the echo later are followed exactly
-(the client tracks its queues and shifts the canceller's reference);
-moves that make it earlier than the reference allows cannot be, and the
-filter re-learns for some seconds.  Measured 13.7-32.9 dB over runs with
-0-11 such moves; the test asserts FLOOR_DB, the worst run seen minus a
-margin, and says whether the goal was met.  (With the voice detector on,
-as people use it, nothing of the echo was sent at all: bench/echo-loop.py.)
+ADAPT_S of bob's speech, the echo bob gets back must be at least 20 dB
+below what he gets with --no-aec.  The loop delay moves during a run (on
+a loaded machine the JACK queues shift it by a period, 5.3 ms, every few
+seconds and by 10-16 ms at each playback underflow); the client follows
+those moves from its own queues, and the rest shows as short bursts of
+residual echo.  Measured 25-33 dB with 5-12 moves per run in a plain
+build; under ASan+UBSan, where the loop is slower and moves more, 19.6 dB
+once, so there the test asserts 15 dB and says whether the goal was met.
+(With the voice detector on, as people use it, nothing of the echo was
+sent at all: bench/echo-loop.py.)
 
 Double talk: while bob talks, a near-end talker (sox playing into alice's
 microphone port) says a sentence; it must still reach bob, well above the
 echo floor, and machine recognition of it is reported.
 
-The echo delay in this loop is about 21 ms at the start and creeps by some
-ms over a minute; PortAudio reports 61 ms, which put the echo before its
-reference: the client measures the delay itself (client/echo-delay.h)."""
+The echo in this loop comes back about 21 ms after the frame handed to
+playback (41 ms after the current one, which the reference also carries)
+and wanders by +-10 ms over a run; PortAudio reports 61 ms, which put the
+echo before its reference: the client measures the delay itself
+(client/echo-delay.h)."""
 import array
 import math
 import os
@@ -48,7 +49,7 @@ ADAPT_S = 16     # speex needs some seconds of far-end speech; measure after thi
 NEAR_AT = 24.0   # seconds after bob starts: the near-end sentence begins (plus NEAR_PAD)
 NEAR_PAD = 1.0   # silence before it, while its JACK port gets connected
 GOAL_DB = 20.0
-FLOOR_DB = 10.0  # the worst run seen, 13.7 dB, minus 3.7 dB
+SANITIZED_FLOOR_DB = 15.0  # under ASan: the worst run seen, 19.6 dB, minus a margin
 NEAR_OVER_ECHO_DB = 10.0
 NEAR_SENTENCE = "the meeting starts at three in room orion"
 OTHER_SENTENCES = ["please send the quarterly report to finance before noon", "hello bob this is alice",
@@ -205,8 +206,10 @@ def main():
         log("FAIL: without cancellation no echo came back: the loop is not wired")
         return 1
     moves = len(re.findall(r"audio queues moved the echo", on[1]))
-    if red < FLOOR_DB:
-        log(f"FAIL: less than {FLOOR_DB} dB of echo reduction")
+    ldd = subprocess.run(["ldd", f"{b}/client/earshot"], capture_output=True, text=True).stdout
+    floor_db = SANITIZED_FLOOR_DB if "libasan" in ldd else GOAL_DB
+    if red < floor_db:
+        log(f"FAIL: less than {floor_db} dB of echo reduction ({moves} moves of the loop delay)")
         ok = False
     elif red < GOAL_DB:
         log(f"NOTE: the {GOAL_DB} dB goal was not met in this run ({moves} moves of the loop delay)")
