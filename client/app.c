@@ -449,6 +449,7 @@ int es_app_run(struct es_session *s, const struct es_app_opts *o)
 		return 2;
 	}
 	int rc = 0;
+	bool pa_jack_stale = false; /* PortAudio's JACK client may belong to a JACK server that died */
 	PaStream *st = NULL;
 	struct es_dsp *dsp = NULL;
 	struct es_ctl_server *ctl = NULL;
@@ -534,6 +535,8 @@ int es_app_run(struct es_session *s, const struct es_app_opts *o)
 			if (Pa_HostApiTypeIdToHostApiIndex(paJACK) < 0) {
 				Pa_Terminate();
 				e = Pa_Initialize();
+			} else {
+				pa_jack_stale = true;
 			}
 			if (e == paNoError)
 				e = open_audio(o, true, &st, &in, &out);
@@ -689,6 +692,12 @@ out_close:
 		Pa_CloseStream(st);
 	}
 out_term:
-	Pa_Terminate();
+	/*
+	 * PortAudio's JACK host API crashes in Pa_Terminate (jack_deactivate
+	 * on a dead server) when the JACK server it joined went away: skip it
+	 * then; we are about to exit and the system cleans up.
+	 */
+	if (!pa_jack_stale)
+		Pa_Terminate();
 	return rc;
 }

@@ -102,8 +102,11 @@ def main():
         t_back = time.monotonic()
         log(f"device gone: noticed after {noticed:.1f} s, {retries} retries while gone; back {t_back - t_back0:.1f} s "
             "after the device returned")
-        alice.wait(timeout=RUN_S + 10)
+        rc_alice = alice.wait(timeout=RUN_S + 10)
         bob.wait(timeout=RUN_S + 10)
+        if rc_alice != 0:
+            log(f"FAIL: alice exited {rc_alice} at the end:\n" + alice.log_text()[-3000:])
+            ok = False
         dlog = daemon.log_text()
     finally:
         for p in procs:
