@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <math.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@ struct app {
 	bool voiced;
 	bool ui_failed;
 	char msg[160];
+	char audio_msg[160]; /* while the audio device is lost */
 };
 
 static int64_t now_ns(void)
@@ -91,7 +93,12 @@ static int on_ctl(void *user, enum es_ctl_cmd cmd, char *reply, size_t len)
 	if (cmd == ES_CTL_MUTE || cmd == ES_CTL_UNMUTE || cmd == ES_CTL_TOGGLE_MUTE)
 		es_session_set_flags(a->s, f);
 	f = es_session_flags(a->s);
-	snprintf(reply, len, "%s\n%s", f & ES_PF_MUTED ? "muted" : "unmuted", es_session_status(a->s));
+	struct es_session_stats st;
+	es_session_get_stats(a->s, &st);
+	char link[64] = "";
+	if (st.link_reports)
+		snprintf(link, sizeof(link), "\nuplink loss %.1f%%, fec %u%%", st.up_loss_permille / 10.0, st.fec_loss_perc);
+	snprintf(reply, len, "%s\n%s%s", f & ES_PF_MUTED ? "muted" : "unmuted", es_session_status(a->s), link);
 	return 0;
 }
 
@@ -301,11 +308,21 @@ static void draw(struct app *a)
 		}
 	}
 	uint8_t fl = es_session_flags(a->s);
+	struct es_session_stats st;
+	es_session_get_stats(a->s, &st);
+	static char status[600];
+	if (a->audio_msg[0])
+		snprintf(status, sizeof(status), "%s | %s", a->audio_msg, es_session_status(a->s));
+	else if (st.link_reports)
+		snprintf(status, sizeof(status), "%s | loss %.1f%% fec %u%%", es_session_status(a->s),
+			 st.up_loss_permille / 10.0, st.fec_loss_perc);
+	else
+		snprintf(status, sizeof(status), "%s", es_session_status(a->s));
 	struct es_tui_view v = {
 		.floor_rows = f ? rows : NULL, .floor_h = h, .cell_m = f ? es_floor_scale(f) : 1.0f,
 		.closed_doors = closed, .n_closed_doors = nc, .people = people, .n_people = np,
 		.my_level = a->level, .muted = fl & ES_PF_MUTED, .talking = a->voiced,
-		.status = es_session_status(a->s), .help = NULL,
+		.status = status, .help = NULL,
 	};
 	const char *ev = es_session_event(a->s);
 	if (ev)
@@ -328,6 +345,101 @@ static int first_loud(const int16_t *pcm, int frames, int channels)
 	return -1;
 }
 
+/*
+ * Open and start a duplex stream on the devices asked for or, with
+ * fallback, on the defaults when those are gone (an unplugged headset).
+ * 0, or a PortAudio error with *why set; paNoDevice when there is none.
+ */
+static PaError open_audio(const struct es_app_opts *o, bool fallback, PaStream **st, PaDeviceIndex *pin,
+			  PaDeviceIndex *pout)
+{
+	PaDeviceIndex in = find_device(o->input_device, true), out = find_device(o->output_device, false);
+	if (fallback && in == paNoDevice)
+		in = Pa_GetDefaultInputDevice();
+	if (fallback && out == paNoDevice)
+		out = Pa_GetDefaultOutputDevice();
+	*pin = in, *pout = out;
+	if (in == paNoDevice || out == paNoDevice)
+		return paNoDevice;
+	PaStreamParameters ip = {.device = in, .channelCount = 1, .sampleFormat = paInt16,
+				 .suggestedLatency = Pa_GetDeviceInfo(in)->defaultLowInputLatency};
+	PaStreamParameters op = {.device = out, .channelCount = 2, .sampleFormat = paInt16,
+				 .suggestedLatency = Pa_GetDeviceInfo(out)->defaultLowOutputLatency};
+	PaError e = Pa_OpenStream(st, &ip, &op, ES_RATE, ES_FRAME, paNoFlag, NULL, NULL);
+	if (e != paNoError) {
+		*st = NULL;
+		return e;
+	}
+	if ((e = Pa_StartStream(*st)) != paNoError) {
+		Pa_CloseStream(*st);
+		*st = NULL;
+	}
+	return e;
+}
+
+/* Say something about the devices: in the UI, and on stderr unless that is the UI's terminal. */
+static void audio_note(struct app *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void audio_note(struct app *a, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(a->audio_msg, sizeof(a->audio_msg), fmt, ap);
+	va_end(ap);
+	snprintf(a->msg, sizeof(a->msg), "%s", a->audio_msg);
+	if (!a->tui || !isatty(STDERR_FILENO))
+		fprintf(stderr, "earshot: %s\n", a->audio_msg);
+}
+
+#define AUDIO_RETRY_MIN_MS 500
+#define AUDIO_RETRY_MAX_MS 8000
+
+/*
+ * Wait until a whole frame can be read (or written) without blocking.  A
+ * blocking read on a device that vanished (a headset pulled, the sound
+ * server gone) may never return, so we sleep for about the time the
+ * missing samples take and look again; no progress for AUDIO_STALL_MS
+ * means the device is gone.  paNoError when ready, paTimedOut when
+ * stalled, another PortAudio error if PortAudio says so.
+ */
+#define AUDIO_STALL_MS 500
+#define QUEUE_SHIFT_MIN 24   /* samples: smaller moves are left to the canceller */
+#define QUEUE_HOLD_TICKS 2   /* a move must hold this long (a period in flight is not one) */
+#define QUEUE_SETTLE_TICKS 10 /* the first ticks fill the queues: not a move */
+
+static PaError wait_io(PaStream *st, bool input)
+{
+	int64_t t0 = now_ns();
+	for (;;) {
+		long n = input ? Pa_GetStreamReadAvailable(st) : Pa_GetStreamWriteAvailable(st);
+		if (n < 0)
+			return (PaError)n;
+		if (n >= ES_FRAME)
+			return paNoError;
+		int64_t now = now_ns();
+		if (now - t0 > AUDIO_STALL_MS * 1000000LL)
+			return paTimedOut;
+		/* the missing samples' time, at least 1 ms: one or two wake-ups a frame */
+		int64_t wait = (int64_t)(ES_FRAME - n) * 1000000000LL / ES_RATE;
+		if (wait < 1000000)
+			wait = 1000000;
+		struct timespec ts = {(time_t)(wait / 1000000000LL), (long)(wait % 1000000000LL)};
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* The stream failed: close it, say so, and retry soon (the loop keeps the session going). */
+static void audio_lost(struct app *a, PaStream **st, PaError e, bool *lost, int64_t *retry_at, int64_t *deadline,
+		       const char *dir)
+{
+	Pa_AbortStream(*st);
+	Pa_CloseStream(*st);
+	*st = NULL;
+	*lost = true;
+	*deadline = now_ns();
+	*retry_at = *deadline + AUDIO_RETRY_MIN_MS * 1000000LL;
+	audio_note(a, "audio %s failed (%s): the device is gone? Still connected; trying again", dir, Pa_GetErrorText(e));
+}
+
 int es_app_run(struct es_session *s, const struct es_app_opts *o)
 {
 	struct app a = {.s = s, .o = o};
@@ -337,12 +449,14 @@ int es_app_run(struct es_session *s, const struct es_app_opts *o)
 		return 2;
 	}
 	int rc = 0;
+	bool pa_jack_stale = false; /* PortAudio's JACK client may belong to a JACK server that died */
 	PaStream *st = NULL;
 	struct es_dsp *dsp = NULL;
 	struct es_ctl_server *ctl = NULL;
-	PaDeviceIndex in = find_device(o->input_device, true), out = find_device(o->output_device, false);
-	if (in == paNoDevice || out == paNoDevice) {
-		if (o->input_device || o->output_device)
+	PaDeviceIndex in, out;
+	e = open_audio(o, false, &st, &in, &out);
+	if (e == paNoDevice) {
+		if ((o->input_device && in == paNoDevice) || (o->output_device && out == paNoDevice))
 			fprintf(stderr, "earshot: no audio device matches '%s' (see earshot --list-devices)\n",
 				in == paNoDevice ? (o->input_device ? o->input_device : "default input")
 						 : (o->output_device ? o->output_device : "default output"));
@@ -353,15 +467,10 @@ int es_app_run(struct es_session *s, const struct es_app_opts *o)
 		rc = 2;
 		goto out_term;
 	}
-	PaStreamParameters ip = {.device = in, .channelCount = 1, .sampleFormat = paInt16,
-				 .suggestedLatency = Pa_GetDeviceInfo(in)->defaultLowInputLatency};
-	PaStreamParameters op = {.device = out, .channelCount = 2, .sampleFormat = paInt16,
-				 .suggestedLatency = Pa_GetDeviceInfo(out)->defaultLowOutputLatency};
-	e = Pa_OpenStream(&st, &ip, &op, ES_RATE, ES_FRAME, paNoFlag, NULL, NULL);
-	if (e != paNoError || (e = Pa_StartStream(st)) != paNoError) {
+	if (e != paNoError) {
 		fprintf(stderr, "earshot: cannot open the audio device: %s\n", Pa_GetErrorText(e));
 		rc = 2;
-		goto out_close;
+		goto out_term;
 	}
 	const PaStreamInfo *si = Pa_GetStreamInfo(st);
 	long out_buf = si ? lround(si->outputLatency * ES_RATE) : 0;
@@ -370,11 +479,14 @@ int es_app_run(struct es_session *s, const struct es_app_opts *o)
 	dopt.aec = o->aec;
 	double loop_ms = si ? (si->inputLatency + si->outputLatency) * 1000.0 - 10.0 : 0.0;
 	dopt.far_delay_ms = loop_ms > 0 ? (unsigned)loop_ms : 0;
+	if (dopt.far_delay_ms > ES_DSP_MAX_FAR_DELAY_MS)
+		dopt.far_delay_ms = ES_DSP_MAX_FAR_DELAY_MS;
+	dopt.track_delay = true; /* what the device reports is often not where the echo is */
 	dsp = es_dsp_new(ES_RATE, ES_FRAME, &dopt);
 	if (!dsp) {
 		fprintf(stderr, "earshot: cannot start the voice processing: %s\n", strerror(errno));
 		rc = 1;
-		goto out_stop;
+		goto out_close;
 	}
 	ctl = es_ctl_server_open(o->ctl_path);
 	if (!ctl)
@@ -394,36 +506,146 @@ int es_app_run(struct es_session *s, const struct es_app_opts *o)
 	int16_t mic[ES_FRAME], spk[2 * ES_FRAME], far[ES_FRAME] = {0};
 	uint64_t ticks = o->seconds > 0 ? (uint64_t)llround(o->seconds * 50.0) : 0;
 	bool heard_mic = false, heard_out = false;
+	int echo_delay = -1;
+	/*
+	 * A device that fails mid-session (unplugged): the session stays, the
+	 * loop is paced by our own clock, and the audio is reopened, on the
+	 * defaults if the device asked for is gone, with backoff.
+	 */
+	bool lost = false, q_known = false;
+	long q_applied = 0, q_cand = 0;
+	unsigned q_cand_ticks = 0;
+	unsigned retry_ms = AUDIO_RETRY_MIN_MS;
+	int64_t retry_at = 0, deadline = 0;
 	for (uint64_t t = 0; !*o->stop && !a.quit && (!ticks || t < ticks); t++) {
 		if (es_session_state(s) == ES_SESSION_FAILED) {
 			rc = 3;
 			break;
 		}
-		e = Pa_ReadStream(st, mic, ES_FRAME);
-		int64_t t_read = now_ns();
-		if (e != paNoError && e != paInputOverflowed) {
-			fprintf(stderr, "earshot: audio input failed: %s\n", Pa_GetErrorText(e));
-			rc = 1;
-			break;
+		bool have_audio = !lost;
+		if (lost && now_ns() >= retry_at) {
+			/*
+			 * PortAudio lists devices only when initialised: start it
+			 * again to see what is there now.  Not with its JACK host
+			 * API up: if the JACK server is what went away, its
+			 * Terminate asserts (pa_jack.c) and takes us down; the
+			 * devices we know are tried again instead.
+			 */
+			e = paNoError;
+			if (Pa_HostApiTypeIdToHostApiIndex(paJACK) < 0) {
+				Pa_Terminate();
+				e = Pa_Initialize();
+			} else {
+				pa_jack_stale = true;
+			}
+			if (e == paNoError)
+				e = open_audio(o, true, &st, &in, &out);
+			if (e == paNoError) {
+				lost = false;
+				have_audio = true;
+				a.audio_msg[0] = 0;
+				retry_ms = AUDIO_RETRY_MIN_MS;
+				es_dsp_reset(dsp);
+				q_known = false;
+				memset(far, 0, sizeof(far));
+				echo_delay = -1;
+				si = Pa_GetStreamInfo(st);
+				out_buf = si ? lround(si->outputLatency * ES_RATE) : 0;
+				audio_note(&a, "audio back on %s / %s", Pa_GetDeviceInfo(in)->name, Pa_GetDeviceInfo(out)->name);
+				a.audio_msg[0] = 0;
+			} else {
+				audio_note(&a, "audio device lost: %s; still connected, trying %s again in %.1f s",
+					   e == paNoDevice ? "no device" : Pa_GetErrorText(e),
+					   o->input_device || o->output_device ? "it (or the default)" : "the default",
+					   retry_ms / 1000.0);
+				retry_at = now_ns() + (int64_t)retry_ms * 1000000LL;
+				retry_ms = retry_ms * 2 > AUDIO_RETRY_MAX_MS ? AUDIO_RETRY_MAX_MS : retry_ms * 2;
+			}
+		}
+		int64_t t_read;
+		if (have_audio) {
+			e = wait_io(st, true);
+			if (e == paNoError || e == paInputOverflowed)
+				e = Pa_ReadStream(st, mic, ES_FRAME);
+			t_read = now_ns();
+			if (e != paNoError && e != paInputOverflowed) {
+				audio_lost(&a, &st, e, &lost, &retry_at, &deadline, "input");
+				continue;
+			}
+			if (e == paInputOverflowed && o->verbose)
+				fprintf(stderr, "earshot: capture overflowed at tick %llu\n", (unsigned long long)t);
+			/*
+			 * The loop delay is what waits in the playback queue plus what
+			 * waits in the capture queue: capture backlog minus free
+			 * playback space, up to a constant, whatever the device's
+			 * period phase (a period moves as much out of one as into the
+			 * other; both are read at once so that holds).  When it changes
+			 * and stays changed (an underflow, a late tick), move the
+			 * canceller's far end by exactly as much: its filter stays
+			 * right, where re-learning would take seconds.
+			 */
+			long ib = Pa_GetStreamReadAvailable(st), wa = Pa_GetStreamWriteAvailable(st);
+			if (ib >= 0 && wa >= 0 && t >= QUEUE_SETTLE_TICKS) {
+				long q = ib - wa;
+				if (!q_known) {
+					q_known = true;
+					q_applied = q_cand = q;
+				} else if (labs(q - q_cand) >= QUEUE_SHIFT_MIN) {
+					q_cand = q, q_cand_ticks = 1;
+				} else if (++q_cand_ticks >= QUEUE_HOLD_TICKS && labs(q_cand - q_applied) >= QUEUE_SHIFT_MIN) {
+					es_dsp_shift_far(dsp, (int)(q_cand - q_applied));
+					if (o->verbose)
+						fprintf(stderr, "earshot: audio queues moved the echo by %+.1f ms at tick %llu\n",
+							(q_cand - q_applied) * 1000.0 / ES_RATE, (unsigned long long)t);
+					q_applied = q_cand;
+				}
+			}
+		} else {
+			/* no sound card to pace us: our own absolute 20 ms deadline */
+			deadline += 20000000LL;
+			struct timespec ts = {(time_t)(deadline / 1000000000LL), (long)(deadline % 1000000000LL)};
+			while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR && !*o->stop)
+				;
+			t_read = now_ns();
+			memset(mic, 0, sizeof(mic));
 		}
 		if (o->verbose && !heard_mic && (first_loud(mic, ES_FRAME, 1)) >= 0) {
 			heard_mic = true;
 			fprintf(stderr, "earshot: first loud capture at monotonic %lld ns\n",
 				(long long)(t_read - (ES_FRAME - first_loud(mic, ES_FRAME, 1)) * 1000000000LL / ES_RATE));
 		}
+		/*
+		 * This tick's playback first: it goes into the canceller's
+		 * reference too.  It cannot be in this capture yet, but it gives
+		 * the reference a frame of headroom: when the loop delay shrinks
+		 * (a device queue drains), the reference can move with it.
+		 */
+		es_session_pull(s, spk);
+		for (unsigned i = 0; i < ES_FRAME; i++)
+			far[i] = (int16_t)((spk[2 * i] + spk[2 * i + 1]) / 2);
 		/* keep processing while muted, so the echo canceller stays adapted */
 		bool voiced = false;
-		int npre = es_dsp_process(dsp, mic, far, &voiced);
-		if (o->ptt)
-			voiced = a.ptt_held, npre = 0;
+		int npre = 0;
+		if (have_audio) {
+			npre = es_dsp_process(dsp, mic, far, &voiced);
+			if (es_dsp_echo_delay(dsp) != echo_delay) {
+				echo_delay = es_dsp_echo_delay(dsp);
+				if (o->verbose)
+					fprintf(stderr, "earshot: echo measured %.1f ms after playback (device reports %.1f ms) at tick %llu; "
+							"far end delayed %.1f ms\n", echo_delay * 1000.0 / ES_RATE, loop_ms + 10.0, (unsigned long long)t,
+						es_dsp_far_delay(dsp) * 1000.0 / ES_RATE);
+			}
+			if (o->ptt)
+				voiced = a.ptt_held, npre = 0;
+		}
 		a.voiced = voiced && !(es_session_flags(s) & ES_PF_MUTED);
-		a.level = es_dsp_level(dsp);
+		a.level = have_audio ? es_dsp_level(dsp) : 0.0f;
 		const int16_t *pre[8];
 		unsigned np = npre > 0 ? (unsigned)(npre > 8 ? 8 : npre) : 0;
 		for (unsigned i = 0; i < np; i++)
 			pre[i] = es_dsp_preroll(dsp, i);
-		es_session_step_preroll(s, mic, voiced, pre, np, spk);
-		if (o->verbose && !heard_out) {
+		es_session_step_preroll(s, mic, voiced, pre, np, NULL);
+		if (have_audio && o->verbose && !heard_out) {
 			int i = first_loud(spk, ES_FRAME, 2);
 			long avail = Pa_GetStreamWriteAvailable(st);
 			if (i >= 0 && avail >= 0) {
@@ -433,14 +655,17 @@ int es_app_run(struct es_session *s, const struct es_app_opts *o)
 					(long long)(now_ns() + (queued + i) * 1000000000LL / ES_RATE));
 			}
 		}
-		e = Pa_WriteStream(st, spk, ES_FRAME);
-		if (e != paNoError && e != paOutputUnderflowed) {
-			fprintf(stderr, "earshot: audio output failed: %s\n", Pa_GetErrorText(e));
-			rc = 1;
-			break;
+		if (have_audio) {
+			e = wait_io(st, false);
+			if (e == paNoError || e == paOutputUnderflowed)
+				e = Pa_WriteStream(st, spk, ES_FRAME);
+			if (e != paNoError && e != paOutputUnderflowed) {
+				audio_lost(&a, &st, e, &lost, &retry_at, &deadline, "output");
+				continue;
+			}
+			if (e == paOutputUnderflowed && o->verbose)
+				fprintf(stderr, "earshot: playback underflowed at tick %llu\n", (unsigned long long)t);
 		}
-		for (unsigned i = 0; i < ES_FRAME; i++) /* what the room hears, for the echo canceller */
-			far[i] = (int16_t)((spk[2 * i] + spk[2 * i + 1]) / 2);
 		/* between frames: the control socket and the keyboard, without blocking */
 		struct pollfd pf[2] = {{.fd = ctl ? es_ctl_server_fd(ctl) : -1, .events = POLLIN},
 				       {.fd = a.tui ? es_tui_fd(a.tui) : -1, .events = POLLIN}};
@@ -461,12 +686,18 @@ int es_app_run(struct es_session *s, const struct es_app_opts *o)
 	es_tui_free(a.tui);
 	es_ctl_server_free(ctl);
 	es_dsp_free(dsp);
-out_stop:
-	Pa_StopStream(st);
 out_close:
-	if (st)
+	if (st) {
+		Pa_StopStream(st);
 		Pa_CloseStream(st);
+	}
 out_term:
-	Pa_Terminate();
+	/*
+	 * PortAudio's JACK host API crashes in Pa_Terminate (jack_deactivate
+	 * on a dead server) when the JACK server it joined went away: skip it
+	 * then; we are about to exit and the system cleans up.
+	 */
+	if (!pa_jack_stale)
+		Pa_Terminate();
 	return rc;
 }

@@ -13,6 +13,7 @@
 #include <speex/speex_preprocess.h>
 
 #include "dsp.h"
+#include "echo-delay.h"
 
 /* A frame counts as voice if it is this far above the tracked noise floor... */
 #define VAD_MARGIN_DB 9.0f
@@ -28,6 +29,9 @@
  * speech survives cancellation, echo does not.
  */
 #define ECHO_REMOVED_DB 20.0f
+/* residual echo suppression: alone, and while the near end talks */
+#define ECHO_SUPPRESS_DB -60
+#define ECHO_SUPPRESS_ACTIVE_DB -30
 /* The far end counts as playing while its decaying peak is above this. */
 #define FAR_ACTIVE_DB -60.0f
 /* How fast that peak decays: 200 ms of room tail is 12 dB. */
@@ -64,8 +68,12 @@ struct es_dsp {
 	SpeexPreprocessState *pp;
 	int16_t *aec_out;   /* sub samples */
 	int16_t *zeros;     /* sub samples: far end when none was given */
-	int16_t *far_line;  /* far_delay + frame samples: the far end, delayed */
+	int16_t *far_ring;  /* far_n samples: the far end as played, ring */
+	unsigned far_n, far_pos;
+	int16_t *far_out;   /* frame samples: the far end, delayed */
 	unsigned far_delay; /* samples */
+	struct es_echo_delay *track; /* NULL: trust far_delay_ms */
+	unsigned realigned;         /* times the far end was moved */
 
 	/* voice decision */
 	float level_db;     /* output, what is sent */
@@ -128,8 +136,20 @@ static SpeexPreprocessState *pp_create(struct es_dsp *d)
 	 */
 	on = 0;
 	speex_preprocess_ctl(pp, SPEEX_PREPROCESS_SET_DEREVERB, &on);
-	if (d->echo)
+	if (d->echo) {
 		speex_preprocess_ctl(pp, SPEEX_PREPROCESS_SET_ECHO_STATE, d->echo);
+		/*
+		 * Residual echo suppression, deeper than speex's defaults (-40 dB
+		 * alone, -15 dB while the near end talks): a real loop's delay
+		 * moves by some ms now and then (xruns), and the filter needs
+		 * seconds to follow; until it has, what it leaves is taken down
+		 * here.  The near end still passes during double talk.
+		 */
+		v = ECHO_SUPPRESS_DB;
+		speex_preprocess_ctl(pp, SPEEX_PREPROCESS_SET_ECHO_SUPPRESS, &v);
+		v = ECHO_SUPPRESS_ACTIVE_DB;
+		speex_preprocess_ctl(pp, SPEEX_PREPROCESS_SET_ECHO_SUPPRESS_ACTIVE, &v);
+	}
 	return pp;
 }
 
@@ -151,7 +171,11 @@ static void voice_reset(struct es_dsp *d)
 	d->unsent = 0;
 	d->preroll_n = 0;
 	memset(d->ring, 0, sizeof(int16_t) * d->frame * d->ring_n);
-	memset(d->far_line, 0, sizeof(int16_t) * ((size_t)d->far_delay + d->frame));
+	memset(d->far_ring, 0, sizeof(int16_t) * d->far_n);
+	d->far_pos = 0;
+	d->far_delay = (unsigned)((uint64_t)d->rate * d->o.far_delay_ms / 1000u);
+	if (d->track)
+		es_echo_delay_reset(d->track);
 }
 
 struct es_dsp *es_dsp_new(unsigned rate, unsigned frame, const struct es_dsp_opts *opts)
@@ -191,17 +215,24 @@ struct es_dsp *es_dsp_new(unsigned rate, unsigned frame, const struct es_dsp_opt
 		d->preroll_max = ES_DSP_MAX_PREROLL;
 	d->ring_n = d->preroll_max + 1;
 
-	if (d->o.far_delay_ms > 1000) {
+	if (d->o.far_delay_ms > ES_DSP_MAX_FAR_DELAY_MS) {
 		err = EINVAL;
 		goto err_free;
 	}
-	d->far_delay = (unsigned)((uint64_t)rate * d->o.far_delay_ms / 1000u);
+	unsigned max_ms = d->o.track_delay ? ES_DSP_MAX_FAR_DELAY_MS : d->o.far_delay_ms;
+	d->far_n = (unsigned)((uint64_t)rate * max_ms / 1000u) + d->frame;
 	d->aec_out = calloc(d->sub, sizeof(int16_t));
 	d->zeros = calloc(d->sub, sizeof(int16_t));
 	d->ring = calloc((size_t)d->frame * d->ring_n, sizeof(int16_t));
-	d->far_line = calloc((size_t)d->far_delay + d->frame, sizeof(int16_t));
-	if (!d->aec_out || !d->zeros || !d->ring || !d->far_line)
+	d->far_ring = calloc(d->far_n, sizeof(int16_t));
+	d->far_out = calloc(d->frame, sizeof(int16_t));
+	if (!d->aec_out || !d->zeros || !d->ring || !d->far_ring || !d->far_out)
 		goto err_bufs;
+	if (d->o.aec && d->o.track_delay) {
+		d->track = es_echo_delay_new(rate, ES_DSP_MAX_FAR_DELAY_MS);
+		if (!d->track)
+			goto err_bufs;
+	}
 
 	if (d->o.aec) {
 		int tail = (int)((uint64_t)rate * d->o.filter_ms / 1000u);
@@ -228,7 +259,9 @@ err_echo:
 	if (d->echo)
 		speex_echo_state_destroy(d->echo);
 err_bufs:
-	free(d->far_line);
+	es_echo_delay_free(d->track);
+	free(d->far_out);
+	free(d->far_ring);
 	free(d->ring);
 	free(d->zeros);
 	free(d->aec_out);
@@ -247,7 +280,9 @@ void es_dsp_free(struct es_dsp *d)
 		speex_preprocess_state_destroy(d->pp);
 	if (d->echo)
 		speex_echo_state_destroy(d->echo);
-	free(d->far_line);
+	es_echo_delay_free(d->track);
+	free(d->far_out);
+	free(d->far_ring);
 	free(d->ring);
 	free(d->zeros);
 	free(d->aec_out);
@@ -370,14 +405,43 @@ int es_dsp_process(struct es_dsp *d, int16_t *mic, const int16_t *far, bool *voi
 
 	float frame_s = (float)d->frame / (float)d->rate;
 	float mic_db = frame_level_db(mic, d->frame);
-	if (d->far_delay) {
-		/* known device latency: hand the canceller the far end when it is heard */
-		memmove(d->far_line, d->far_line + d->frame, d->far_delay * sizeof(int16_t));
-		if (far)
-			memcpy(d->far_line + d->far_delay, far, d->frame * sizeof(int16_t));
-		else
-			memset(d->far_line + d->far_delay, 0, d->frame * sizeof(int16_t));
-		far = d->far_line;
+	if (d->track && es_echo_delay_feed(d->track, far, mic, d->frame) > 0) {
+		/*
+		 * Where is the echo in the canceller's filter now?  While it is
+		 * well inside (the loop delay creeps: ~18 ms in 40 s on the JACK
+		 * loop), the filter follows it by itself and is left alone.
+		 * Outside, or too near the start (echo arriving before its
+		 * reference cannot be cancelled; the estimate is good to a few
+		 * ms), the far end is re-aligned to put the echo ES_DSP_ALIGN_MS
+		 * in, and the filter learnt for the old alignment starts over.
+		 */
+		int est = es_echo_delay_samples(d->track);
+		int tap = est - (int)d->far_delay;
+		int lo = (int)(d->rate * ES_DSP_ALIGN_MIN_MS / 1000u);
+		int hi = (int)((uint64_t)d->rate * d->o.filter_ms / 1000u) - (int)(d->rate * ES_DSP_ALIGN_TAIL_MS / 1000u);
+		if (tap < lo || tap > hi) {
+			int want = est - (int)(d->rate * ES_DSP_ALIGN_MS / 1000u);
+			unsigned nd = want > 0 ? (unsigned)want : 0;
+			if (nd > d->far_n - d->frame)
+				nd = d->far_n - d->frame;
+			if (nd != d->far_delay) {
+				d->far_delay = nd;
+				d->realigned++;
+				if (d->echo)
+					speex_echo_state_reset(d->echo);
+			}
+		}
+	}
+	if (d->far_n > d->frame) {
+		/* hand the canceller the far end when it is heard */
+		unsigned n = d->far_n, w = d->far_pos;
+		for (unsigned i = 0; i < d->frame; i++)
+			d->far_ring[(w + i) % n] = far ? far[i] : 0;
+		unsigned r = (w + n - d->far_delay) % n;
+		for (unsigned i = 0; i < d->frame; i++)
+			d->far_out[i] = d->far_ring[(r + i) % n];
+		d->far_pos = (w + d->frame) % n;
+		far = d->far_out;
 	}
 	float far_db = far ? frame_level_db(far, d->frame) : -100.0f;
 	d->far_peak_db -= FAR_DECAY_DB_PER_S * frame_s;
@@ -459,6 +523,25 @@ unsigned es_dsp_delay(const struct es_dsp *d)
 {
 	/* speex_preprocess_run() overlap-adds: its output lags by one block */
 	return d && d->pp ? d->sub : 0;
+}
+
+void es_dsp_shift_far(struct es_dsp *d, int delta)
+{
+	if (!d || d->far_n <= d->frame)
+		return; /* no delay line: nothing to move */
+	int nd = (int)d->far_delay + delta;
+	int max = (int)(d->far_n - d->frame);
+	d->far_delay = (unsigned)(nd < 0 ? 0 : nd > max ? max : nd);
+}
+
+unsigned es_dsp_far_delay(const struct es_dsp *d)
+{
+	return d ? d->far_delay : 0;
+}
+
+int es_dsp_echo_delay(const struct es_dsp *d)
+{
+	return d ? es_echo_delay_samples(d->track) : -1;
 }
 
 float es_dsp_level_db(const struct es_dsp *d)

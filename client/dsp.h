@@ -53,13 +53,27 @@ struct es_dsp_opts {
 	/*
 	 * Known bulk delay from handing a frame to playback to hearing it in
 	 * the capture, e.g. PortAudio's outputLatency + inputLatency minus
-	 * ~10 ms of safety [0, at most 1000].  The far end is delayed by this
+	 * ~10 ms of safety [0, at most ES_DSP_MAX_FAR_DELAY_MS].  The far end is delayed by this
 	 * before the canceller sees it, so its filter only has to model the
 	 * room and converges faster.  Too large is worse than too small: echo
 	 * arriving before its reference cannot be cancelled at all.
 	 */
 	unsigned far_delay_ms;
+	/*
+	 * Do not trust far_delay_ms: measure where the echo really is
+	 * (echo-delay.h) and re-align the far end when the echo drifts out of
+	 * the useful part of the canceller's filter, placing it
+	 * ES_DSP_ALIGN_MS in.  Until
+	 * there is an estimate, far_delay_ms is used.  Delays up to
+	 * ES_DSP_MAX_FAR_DELAY_MS.
+	 */
+	bool track_delay;
 };
+
+#define ES_DSP_MAX_FAR_DELAY_MS 2000
+#define ES_DSP_ALIGN_MS 24     /* where a re-alignment puts the echo in the filter */
+#define ES_DSP_ALIGN_MIN_MS 8  /* re-align when it is nearer the start than this... */
+#define ES_DSP_ALIGN_TAIL_MS 60 /* ...or nearer the end of the filter than this */
 
 /* Fill *o with all processing on and default tuning. */
 void es_dsp_opts_default(struct es_dsp_opts *o);
@@ -100,6 +114,20 @@ const int16_t *es_dsp_preroll(const struct es_dsp *d, unsigned i);
  * overlap-add lags one 10 ms block (0 when only the echo canceller runs).
  */
 unsigned es_dsp_delay(const struct es_dsp *d);
+
+/*
+ * The delay the far end is given before the canceller, in samples, and the
+ * echo delay the tracker measured (-1: none yet, or not tracking).
+ */
+unsigned es_dsp_far_delay(const struct es_dsp *d);
+int es_dsp_echo_delay(const struct es_dsp *d);
+
+/*
+ * The sound stack says the loop delay changed by delta samples (its queues
+ * grew or shrank: an underflow, a late read): move the far end by as much,
+ * so the canceller's filter stays valid.  Clamped to 0..the maximum.
+ */
+void es_dsp_shift_far(struct es_dsp *d, int delta);
 
 /* Level of the last processed frame in dBFS (<= 0; -100 for digital silence). */
 float es_dsp_level_db(const struct es_dsp *d);

@@ -42,6 +42,7 @@ struct opts {
 	const char *server, *name, *play, *record;
 	double seconds; /* <= 0: until the play file ends, or forever */
 	bool headless, muted, verbose, no_ui, no_aec, ptt, list_devices, thin, roster;
+	int aec_set, ptt_set, thin_set; /* from the command line: -1 not said, 0 off, 1 on */
 	const char *input_device, *output_device;
 	bool place; /* --at given: sit exactly there */
 	struct es_pos pos;
@@ -70,13 +71,15 @@ static void usage(FILE *f)
 		"      --output-device NAME  play to this device\n"
 		"      --list-devices        list the audio devices and exit\n"
 		"      --no-ui               no terminal UI (just the audio)\n"
-		"      --no-aec              no echo cancellation (headphones)\n"
-		"      --ptt                 push-to-talk: send only while the space key is held\n"
-		"      --thin                a thin link: ask for one server-rendered stream (<= 40 kbit/s)\n"
+		"      --no-aec, --aec       no echo cancellation (headphones) / with it (the default)\n"
+		"      --ptt, --no-ptt       push-to-talk: send only while the space key is held / not\n"
+		"      --thin, --no-thin     a thin link: ask for one server-rendered stream (<= 40 kbit/s) / not\n"
 		"      --roster              headless: receive who is where too (the UI always does)\n"
 		"  -v, --verbose             say what the connection is doing\n"
 		"  -h, --help                show this help\n"
-		"  -V, --version             show the version\n");
+		"  -V, --version             show the version\n"
+		"Defaults come from $XDG_CONFIG_HOME/earshot/earshot.conf (else ~/.config/earshot/);\n"
+		"options override them.  See earshot(1).\n");
 }
 
 static int parse_at(const char *s, struct es_pos *pos)
@@ -97,7 +100,7 @@ static int parse_at(const char *s, struct es_pos *pos)
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	enum { OPT_PLAY = 1000, OPT_RECORD, OPT_SECONDS, OPT_HEADLESS, OPT_JITTER, OPT_IN, OPT_OUT, OPT_LIST, OPT_NOUI,
-	       OPT_NOAEC, OPT_PTT, OPT_THIN, OPT_ROSTER };
+	       OPT_NOAEC, OPT_PTT, OPT_THIN, OPT_ROSTER, OPT_AEC, OPT_NOPTT, OPT_NOTHIN };
 	static const struct option lo[] = {
 		{"server", required_argument, NULL, 's'}, {"name", required_argument, NULL, 'n'},
 		{"at", required_argument, NULL, 'a'},     {"facing", required_argument, NULL, 'f'},
@@ -108,12 +111,15 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{"list-devices", no_argument, NULL, OPT_LIST},   {"no-ui", no_argument, NULL, OPT_NOUI},
 		{"no-aec", no_argument, NULL, OPT_NOAEC},        {"ptt", no_argument, NULL, OPT_PTT},
 		{"thin", no_argument, NULL, OPT_THIN},          {"roster", no_argument, NULL, OPT_ROSTER},
+		{"aec", no_argument, NULL, OPT_AEC},            {"no-ptt", no_argument, NULL, OPT_NOPTT},
+		{"no-thin", no_argument, NULL, OPT_NOTHIN},
 		{"verbose", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},      {0},
 	};
 	o->server = "127.0.0.1:7700";
 	o->name = getenv("USER") ? getenv("USER") : "me";
 	o->jitter = 2;
+	o->aec_set = o->ptt_set = o->thin_set = -1;
 	int c;
 	char *end;
 	while ((c = getopt_long(argc, argv, "s:n:a:f:mvhV", lo, NULL)) != -1) {
@@ -161,9 +167,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case OPT_OUT: o->output_device = optarg; break;
 		case OPT_LIST: o->list_devices = true; break;
 		case OPT_NOUI: o->no_ui = true; break;
-		case OPT_NOAEC: o->no_aec = true; break;
-		case OPT_PTT: o->ptt = true; break;
-		case OPT_THIN: o->thin = true; break;
+		case OPT_NOAEC: o->aec_set = 0; break;
+		case OPT_AEC: o->aec_set = 1; break;
+		case OPT_PTT: o->ptt_set = 1; break;
+		case OPT_NOPTT: o->ptt_set = 0; break;
+		case OPT_THIN: o->thin_set = 1; break;
+		case OPT_NOTHIN: o->thin_set = 0; break;
 		case OPT_ROSTER: o->roster = true; break;
 		case 'v': o->verbose = true; break;
 		case 'h': usage(stdout); return 1;
@@ -347,7 +356,7 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--list-devices") == 0)
 			return es_app_list_devices();
-	struct es_client_defaults defs = {0};
+	struct es_client_defaults defs = {.aec = -1, .ptt = -1, .thin = -1};
 	if (es_defaults_load(dir, &defs) < 0)
 		return 2;
 	struct opts o = {0};
@@ -364,6 +373,13 @@ int main(int argc, char **argv)
 		o.server = defs.server;
 	if (!name_given && defs.name[0])
 		o.name = defs.name;
+	if (!o.input_device && defs.input_device[0])
+		o.input_device = defs.input_device;
+	if (!o.output_device && defs.output_device[0])
+		o.output_device = defs.output_device;
+	o.no_aec = !(o.aec_set >= 0 ? o.aec_set : defs.aec >= 0 ? defs.aec : 1);
+	o.ptt = o.ptt_set >= 0 ? o.ptt_set : defs.ptt > 0;
+	o.thin = o.thin_set >= 0 ? o.thin_set : defs.thin > 0;
 	char name_buf[ES_INVITE_NAME_MAX + 1];
 	if (joining) {
 		o.server = server_buf;
@@ -422,7 +438,7 @@ int main(int argc, char **argv)
 		r = wait_joined(s);
 		es_invite_clear(&inv);
 		if (r == 0) {
-			struct es_client_defaults d = {0};
+			struct es_client_defaults d = defs; /* keep the other settings */
 			snprintf(d.server, sizeof(d.server), "%s", o.server);
 			snprintf(d.name, sizeof(d.name), "%s", o.name);
 			if (es_defaults_save(dir, &d) < 0)
@@ -456,6 +472,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "earshot: udp sent %llu B in %llu datagrams, received %llu B in %llu datagrams\n",
 			(unsigned long long)k.udp_sent_bytes, (unsigned long long)k.udp_sent_datagrams,
 			(unsigned long long)k.udp_received_bytes, (unsigned long long)k.udp_received_datagrams);
+		fprintf(stderr, "earshot: uplink reports %llu, last loss %.1f %%, fec %u %%\n",
+			(unsigned long long)k.link_reports, k.up_loss_permille / 10.0, k.fec_loss_perc);
 	}
 	es_session_free(s);
 	enet_deinitialize();

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <strings.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -179,16 +182,149 @@ int es_known_server_forget(const char *dir, const char *server)
 	return r < 0 ? r : found ? 0 : -ENOENT;
 }
 
+/*
+ * earshot.conf.  inih (as packaged) does not tell the handler its line, so
+ * reading goes through our own reader that counts lines (the handler runs
+ * right after its line was read), as daemon/config.c does.
+ */
+struct defaults_ctx {
+	struct es_client_defaults *d;
+	const char *name;
+	FILE *f;          /* source: a FILE or a string */
+	const char *str;
+	int cur_line, next_line;
+	int errors, first_err_line;
+};
+
+static char *defaults_read(char *buf, int num, void *stream)
+{
+	struct defaults_ctx *c = stream;
+	size_t n = 0;
+	if (num < 2)
+		return NULL;
+	if (c->f) {
+		if (!fgets(buf, num, c->f))
+			return NULL;
+		n = strlen(buf);
+	} else {
+		if (*c->str == '\0')
+			return NULL;
+		while (n < (size_t)num - 1 && c->str[n] != '\0') {
+			buf[n] = c->str[n];
+			if (c->str[n++] == '\n')
+				break;
+		}
+		buf[n] = '\0';
+		c->str += n;
+	}
+	c->cur_line = c->next_line;
+	if (n > 0 && buf[n - 1] == '\n')
+		c->next_line++;
+	return buf;
+}
+
+static int parse_bool(const char *v)
+{
+	static const char *yes[] = {"yes", "true", "on", "1"}, *no[] = {"no", "false", "off", "0"};
+	for (unsigned i = 0; i < 4; i++) {
+		if (strcasecmp(v, yes[i]) == 0)
+			return 1;
+		if (strcasecmp(v, no[i]) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+enum dkind { D_TEXT, D_BOOL };
+static const struct dsetting {
+	const char *section, *key;
+	enum dkind kind;
+	size_t off, cap;
+} dsettings[] = {
+	{"client", "server", D_TEXT, offsetof(struct es_client_defaults, server), sizeof(((struct es_client_defaults *)0)->server)},
+	{"client", "name", D_TEXT, offsetof(struct es_client_defaults, name), sizeof(((struct es_client_defaults *)0)->name)},
+	{"client", "thin", D_BOOL, offsetof(struct es_client_defaults, thin), 0},
+	{"audio", "input-device", D_TEXT, offsetof(struct es_client_defaults, input_device), sizeof(((struct es_client_defaults *)0)->input_device)},
+	{"audio", "output-device", D_TEXT, offsetof(struct es_client_defaults, output_device), sizeof(((struct es_client_defaults *)0)->output_device)},
+	{"audio", "echo-cancellation", D_BOOL, offsetof(struct es_client_defaults, aec), 0},
+	{"keys", "push-to-talk", D_BOOL, offsetof(struct es_client_defaults, ptt), 0},
+};
+#define N_DSETTINGS (sizeof(dsettings) / sizeof(dsettings[0]))
+
+static void defaults_error(struct defaults_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void defaults_error(struct defaults_ctx *c, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "earshot: %s:%d: ", c->name, c->cur_line);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (c->errors++ == 0)
+		c->first_err_line = c->cur_line;
+}
+
 static int on_ini(void *ud, const char *section, const char *key, const char *value)
 {
-	struct es_client_defaults *d = ud;
-	if (strcmp(section, "client") != 0)
-		return 1; /* other sections belong to other parts of the client */
-	if (strcmp(key, "server") == 0)
-		snprintf(d->server, sizeof(d->server), "%s", value);
-	else if (strcmp(key, "name") == 0)
-		snprintf(d->name, sizeof(d->name), "%s", value);
+	struct defaults_ctx *c = ud;
+	for (size_t i = 0; i < N_DSETTINGS; i++) {
+		const struct dsetting *s = &dsettings[i];
+		if (strcmp(s->section, section) != 0 || strcmp(s->key, key) != 0)
+			continue;
+		char *field = (char *)c->d + s->off;
+		if (s->kind == D_BOOL) {
+			int b = parse_bool(value);
+			if (b < 0)
+				defaults_error(c, "[%s] %s: expected yes or no, got '%s'", section, key, value);
+			else
+				*(int *)(void *)field = b;
+		} else if (value[0] == '\0') {
+			defaults_error(c, "[%s] %s: empty (leave the line out for the default)", section, key);
+		} else if (strlen(value) >= s->cap) {
+			defaults_error(c, "[%s] %s: longer than %zu bytes", section, key, s->cap - 1);
+		} else {
+			for (const char *p = value; *p; p++)
+				if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+					defaults_error(c, "[%s] %s: control characters in the value", section, key);
+					return 1;
+				}
+			memcpy(field, value, strlen(value) + 1);
+		}
+		return 1; /* keep going: report every bad line at once */
+	}
+	bool known = false;
+	for (size_t i = 0; i < N_DSETTINGS; i++)
+		known |= strcmp(dsettings[i].section, section) == 0;
+	if (section[0] == '\0')
+		defaults_error(c, "%s: setting outside a section; expected [client], [audio] or [keys] first", key);
+	else if (!known)
+		defaults_error(c, "[%s]: unknown section (known: client, audio, keys)", section);
+	else
+		defaults_error(c, "[%s] %s: unknown setting (see earshot(1), FILES)", section, key);
 	return 1;
+}
+
+static int defaults_run(struct defaults_ctx *c)
+{
+	c->next_line = 1;
+	int r = ini_parse_stream(defaults_read, c, on_ini, c);
+	if (r < 0) {
+		fprintf(stderr, "earshot: %s: cannot read: out of memory\n", c->name);
+		return -ENOMEM;
+	}
+	/* inih returns the line of the first error, ours or its own (syntax) */
+	if (r > 0 && (c->errors == 0 || r < c->first_err_line)) {
+		fprintf(stderr, "earshot: %s:%d: syntax error: expected [section], key = value, or a ; or # comment\n",
+			c->name, r);
+		c->errors++;
+	}
+	return c->errors ? -EINVAL : 0;
+}
+
+int es_defaults_parse(const char *name, const char *text, struct es_client_defaults *d)
+{
+	struct defaults_ctx c = {.d = d, .name = name, .str = text};
+	return defaults_run(&c);
 }
 
 int es_defaults_load(const char *dir, struct es_client_defaults *d)
@@ -196,20 +332,42 @@ int es_defaults_load(const char *dir, struct es_client_defaults *d)
 	char path[PATH_MAX];
 	if (snprintf(path, sizeof(path), "%s/earshot.conf", dir) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
-	int r = ini_parse(path, on_ini, d);
-	if (r == -1)
-		return errno == ENOENT ? 0 : -errno;
-	if (r != 0) {
-		fprintf(stderr, "earshot: %s:%d: cannot parse this line\n", path, r);
-		return -EINVAL;
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		if (errno == ENOENT)
+			return 0;
+		int e = errno;
+		fprintf(stderr, "earshot: cannot read %s: %s\n", path, strerror(e));
+		return -e;
 	}
-	return 0;
+	struct defaults_ctx c = {.d = d, .name = path, .f = f};
+	int r = defaults_run(&c);
+	fclose(f);
+	return r;
 }
 
 int es_defaults_save(const char *dir, const struct es_client_defaults *d)
 {
-	char text[512];
-	snprintf(text, sizeof(text), "# written by 'earshot join'; edit freely\n[client]\nserver = %s\nname = %s\n",
-		 d->server, d->name);
+	char text[1024];
+	size_t n = 0;
+	const char *section = "";
+	n += (size_t)snprintf(text, sizeof(text), "# written by 'earshot join'; edit freely (earshot(1), FILES)\n");
+	for (size_t i = 0; i < N_DSETTINGS && n < sizeof(text); i++) {
+		const struct dsetting *s = &dsettings[i];
+		const char *field = (const char *)d + s->off;
+		int b = s->kind == D_BOOL ? *(const int *)(const void *)field : 0;
+		if (s->kind == D_TEXT ? field[0] == '\0' : b < 0)
+			continue;
+		if (strcmp(section, s->section) != 0) {
+			section = s->section;
+			n += (size_t)snprintf(text + n, sizeof(text) - n, "[%s]\n", section);
+			if (n >= sizeof(text))
+				break;
+		}
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "%s = %s\n", s->key,
+				      s->kind == D_TEXT ? field : b ? "yes" : "no");
+	}
+	if (n >= sizeof(text))
+		return -ENAMETOOLONG;
 	return write_atomic(dir, "earshot.conf", text, 0600);
 }

@@ -4,7 +4,10 @@
  * directory ($XDG_CONFIG_HOME/earshot, else ~/.config/earshot, mode 0700):
  *   identity.key   our X25519 private key, 64 hex digits, mode 0600
  *   known_servers  one "HOST:PORT HEXKEY" line per server we pinned
- *   earshot.conf   defaults: [client] server, name (INI)
+ *   earshot.conf   defaults (INI; earshot(1) FILES):
+ *                    [client] server, name, thin
+ *                    [audio]  input-device, output-device, echo-cancellation
+ *                    [keys]   push-to-talk
  */
 #ifndef EARSHOT_IDENTITY_H
 #define EARSHOT_IDENTITY_H
@@ -29,12 +32,22 @@ __attribute__((warn_unused_result)) int es_known_server_set(const char *dir, con
 /* Forget server's pin.  0, -ENOENT. */
 __attribute__((warn_unused_result)) int es_known_server_forget(const char *dir, const char *server);
 
-/* Defaults from earshot.conf; fields left as they were where not set.  0 or -errno. */
+/*
+ * Defaults from earshot.conf; fields left as they were where not set.
+ * 0 (also when there is no file) or -errno; every bad line is reported on
+ * stderr as "FILE:LINE: [section] key: why" and makes it -EINVAL.
+ * Booleans: -1 not set, 0 no, 1 yes.
+ */
 struct es_client_defaults {
 	char server[128];
 	char name[64];
+	char input_device[128], output_device[128];
+	int aec, ptt, thin;
 };
+/* The same from a string (tests, fuzzing); `name` labels the messages. */
+__attribute__((warn_unused_result)) int es_defaults_parse(const char *name, const char *text, struct es_client_defaults *d);
 __attribute__((warn_unused_result)) int es_defaults_load(const char *dir, struct es_client_defaults *d);
+/* Write d back (what is set), replacing the file atomically. */
 __attribute__((warn_unused_result)) int es_defaults_save(const char *dir, const struct es_client_defaults *d);
 
 #endif

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,8 @@ struct es_session {
 	uint8_t flags;
 	bool admin_muted; /* an admin muted us: nothing is sent until they unmute */
 	uint32_t seq;
+	bool sent_last;   /* the previous frame was sent: the next one continues a spurt */
+	float loss_est;   /* percent: fast up, slow down over the server's reports */
 	OpusEncoder *enc;
 	struct es_playout *playout;
 	struct es_person_view roster[ES_ROSTER_MAX];
@@ -73,6 +76,40 @@ static int64_t now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * In-band FEC follows the uplink loss the server reports (ES_MSG_LINK): a
+ * report above the current estimate is taken at once, a lower one pulls it
+ * down by a third of the difference (about 6 s to halve while talking), so
+ * one lucky window does not strip protection.  Opus spends bits on FEC in
+ * proportion to the loss it is told; at a clean link it spends none.
+ * Before the first report: FEC_START_PERC.
+ */
+#define FEC_START_PERC 10
+#define FEC_MAX_PERC 50
+
+static void on_link(struct es_session *s, const struct es_link *l)
+{
+	float loss = (float)l->loss_permille / 10.0f;
+	if (loss >= s->loss_est)
+		s->loss_est = loss;
+	else
+		s->loss_est -= (s->loss_est - loss) / 2.0f;
+	if (s->loss_est < 0.5f)
+		s->loss_est = loss;
+	int perc = (int)ceilf(s->loss_est - 0.05f);
+	perc = perc > FEC_MAX_PERC ? FEC_MAX_PERC : perc < 0 ? 0 : perc;
+	s->st.link_reports++;
+	s->st.up_loss_permille = l->loss_permille;
+	if ((unsigned)perc == s->st.fec_loss_perc)
+		return;
+	if (opus_encoder_ctl(s->enc, OPUS_SET_PACKET_LOSS_PERC(perc)) != OPUS_OK ||
+	    opus_encoder_ctl(s->enc, OPUS_SET_INBAND_FEC(perc > 0)) != OPUS_OK)
+		return;
+	s->st.fec_loss_perc = (unsigned)perc;
+	if (s->cfg.verbose)
+		fprintf(stderr, "earshot: uplink loss %.1f %% over %u frames: FEC for %d %%\n", loss, l->frames, perc);
 }
 
 static void set_status(struct es_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -175,7 +212,7 @@ struct es_session *es_session_new(const struct es_session_config *cfg)
 	if (opus_encoder_ctl(s->enc, OPUS_SET_BITRATE(cfg->bitrate)) != OPUS_OK ||
 	    opus_encoder_ctl(s->enc, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE)) != OPUS_OK ||
 	    opus_encoder_ctl(s->enc, OPUS_SET_INBAND_FEC(1)) != OPUS_OK ||
-	    opus_encoder_ctl(s->enc, OPUS_SET_PACKET_LOSS_PERC(10)) != OPUS_OK) {
+	    opus_encoder_ctl(s->enc, OPUS_SET_PACKET_LOSS_PERC(FEC_START_PERC)) != OPUS_OK) {
 		err = EINVAL;
 		goto err_enc;
 	}
@@ -183,6 +220,8 @@ struct es_session *es_session_new(const struct es_session_config *cfg)
 		fprintf(stderr, "earshot: no identity key\n");
 		goto err_enc;
 	}
+	s->loss_est = FEC_START_PERC;
+	s->st.fec_loss_perc = FEC_START_PERC;
 	s->id = *cfg->identity;
 	if (cfg->pinned) {
 		memcpy(s->pinned, cfg->pinned, 32);
@@ -644,6 +683,9 @@ static void on_packet(struct es_session *s, const ENetPacket *pkt)
 	case ES_MSG_ADMIN:
 		on_admin(s, &m.u.admin);
 		break;
+	case ES_MSG_LINK:
+		on_link(s, &m.u.link);
+		break;
 	case ES_MSG_PRESENCE:
 		roster_apply(s, &m.u.presence);
 		break;
@@ -737,13 +779,13 @@ static void housekeeping(struct es_session *s)
 	}
 }
 
-static void send_voice(struct es_session *s, const int16_t *pcm, uint32_t seq)
+static void send_voice(struct es_session *s, const int16_t *pcm, uint32_t seq, bool start)
 {
 	int n = opus_encode(s->enc, pcm, ES_FRAME, s->opus, sizeof(s->opus));
 	if (n <= 0)
 		return;
 	struct es_msg m = {.type = ES_MSG_AUDIO_UP};
-	m.u.up = (struct es_audio_up){seq, ES_PF_TALKING, (uint16_t)n, s->opus};
+	m.u.up = (struct es_audio_up){seq, (uint8_t)(ES_PF_TALKING | (start ? ES_UP_START : 0)), (uint16_t)n, s->opus};
 	if (send_msg(s, &m) == 0)
 		s->st.frames_sent++;
 }
@@ -758,8 +800,10 @@ int es_session_step_preroll(struct es_session *s, const int16_t *mic, bool voice
 			    unsigned npre, int16_t *out)
 {
 	if (voiced && may_send(s))
-		for (unsigned i = 0; i < npre; i++)
-			send_voice(s, pre[i], s->seq - npre + i);
+		for (unsigned i = 0; i < npre; i++) {
+			send_voice(s, pre[i], s->seq - npre + i, i == 0 && !s->sent_last);
+			s->sent_last = true;
+		}
 	return es_session_step(s, mic, voiced, out);
 }
 
@@ -771,13 +815,21 @@ int es_session_step(struct es_session *s, const int16_t *mic, bool voiced, int16
 		struct es_msg g = {.type = ES_MSG_FLOOR_GET};
 		s->floor_asked = send_msg(s, &g) == 0;
 	}
-	if (mic && voiced && may_send(s))
-		send_voice(s, mic, s->seq);
+	bool send = mic && voiced && may_send(s);
+	if (send)
+		send_voice(s, mic, s->seq, !s->sent_last);
+	s->sent_last = send;
 	/* the sequence counts time, sent or not, so the server sees gaps as gaps */
 	s->seq++;
-	int audible = es_playout_pull(s->playout, out);
+	int audible = out ? es_playout_pull(s->playout, out) : 0;
 	enet_host_flush(s->host);
 	return audible;
+}
+
+int es_session_pull(struct es_session *s, int16_t *out)
+{
+	es_session_service(s); /* what arrived this tick plays this tick */
+	return es_playout_pull(s->playout, out);
 }
 
 void es_session_move(struct es_session *s, const struct es_pos *pos)

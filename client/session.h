@@ -63,7 +63,8 @@ void es_session_service(struct es_session *s);
 /*
  * One 20 ms step: mic (960 mono samples, or NULL for nothing to send),
  * voiced (false: the frame is not sent), out (960 stereo frames, always
- * written).  Returns 1 if out carries something audible.
+ * written; NULL: this tick's playback was already taken with
+ * es_session_pull()).  Returns 1 if out carries something audible.
  */
 int es_session_step(struct es_session *s, const int16_t *mic, bool voiced, int16_t *out);
 
@@ -74,6 +75,13 @@ int es_session_step(struct es_session *s, const int16_t *mic, bool voiced, int16
  */
 int es_session_step_preroll(struct es_session *s, const int16_t *mic, bool voiced, const int16_t *const *pre,
 			    unsigned npre, int16_t *out);
+
+/*
+ * This tick's playback (960 stereo frames), taken before the capture is
+ * processed so the echo canceller's reference can include it; then call
+ * es_session_step*() with out NULL.  Returns 1 if audible.
+ */
+int es_session_pull(struct es_session *s, int16_t *out);
 
 /* The floor plan: asked for once joined (es_session_want_floor), NULL until complete. */
 struct es_floor;
@@ -108,6 +116,10 @@ struct es_session_stats {
 	uint64_t bundles, played, lost, concealed, malformed;
 	/* everything on the wire, as ENet counts it (UDP payloads) */
 	uint64_t udp_sent_bytes, udp_sent_datagrams, udp_received_bytes, udp_received_datagrams;
+	/* the uplink as the server last reported it (ES_MSG_LINK), and our FEC for it */
+	uint64_t link_reports;
+	unsigned up_loss_permille; /* last report */
+	unsigned fec_loss_perc;    /* what the encoder is told to protect against (0: FEC off) */
 };
 void es_session_get_stats(const struct es_session *s, struct es_session_stats *st);
 

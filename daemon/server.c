@@ -61,6 +61,10 @@ struct person {
 	bool admin_muted;  /* an admin muted them: their audio is dropped */
 	bool talking;      /* as last announced */
 	uint64_t last_voice_tick;
+	/* uplink loss from AUDIO_UP sequence numbers, reported in ES_MSG_LINK */
+	bool up_have;
+	uint32_t up_max_seq;
+	uint32_t up_expected, up_received;
 	bool dirty;        /* place or flags changed since last presence batch */
 	bool announce;     /* joined since the last presence batch */
 	int desk;          /* floor desk held while here, -1 none */
@@ -660,6 +664,43 @@ static void tell_admin(struct es_server *s, unsigned id, uint8_t extra)
 }
 
 /*
+ * Uplink loss, as the client needs it to tune its FEC: frames expected vs
+ * received within talk spurts.  The sequence counts capture time, sent or
+ * not, so the gap before a spurt's first frame (ES_UP_START), or any gap
+ * longer than LINK_GAP_MAX frames, is silence, not loss.  Late frames count
+ * as received (the jitter buffer may still use them).  Every LINK_FRAMES
+ * expected frames (about 2 s of talking) the person is told the figure.
+ */
+#define LINK_FRAMES 100
+#define LINK_GAP_MAX 10
+
+static void count_uplink(struct es_server *s, unsigned id, uint32_t seq, uint8_t flags)
+{
+	struct person *q = &s->people[id];
+	uint32_t ahead = seq - q->up_max_seq;
+	if (!q->up_have || flags & ES_UP_START || (ahead > LINK_GAP_MAX && ahead < UINT32_MAX / 2)) {
+		q->up_have = true;
+		q->up_max_seq = seq;
+		q->up_expected++;
+		q->up_received++;
+	} else if (ahead > 0 && ahead <= LINK_GAP_MAX) {
+		q->up_max_seq = seq;
+		q->up_expected += ahead;
+		q->up_received++;
+	} else if (q->up_received < q->up_expected) {
+		q->up_received++; /* late or duplicate: cannot tell, and rare */
+	}
+	if (q->up_expected < LINK_FRAMES)
+		return;
+	struct es_msg m = {.type = ES_MSG_LINK};
+	uint32_t lost = q->up_expected - q->up_received;
+	m.u.link.loss_permille = (uint16_t)(lost * 1000u / q->up_expected);
+	m.u.link.frames = (uint16_t)q->up_expected;
+	(void)send_msg(s, q->peer, &m);
+	q->up_expected = q->up_received = 0;
+}
+
+/*
  * Admit an authenticated person: room state exists from here on.  Returns
  * the person id, or a negative errno.  The caller sends the WELCOME.
  */
@@ -1172,6 +1213,8 @@ static void handle_packet(struct es_server *s, ENetPeer *peer, const ENetPacket 
 			s->c.drop_oversize++;
 		else if (r == 0)
 			q->last_voice_tick = s->tick;
+		/* last: a report is sealed through s->buf, where this frame is */
+		count_uplink(s, id, m.u.up.seq, m.u.up.flags);
 		break;
 	case ES_MSG_MOVE:
 		if (!move_allowed(s, q, (float)m.u.move.x_cm / 100.0f, (float)m.u.move.y_cm / 100.0f)) {

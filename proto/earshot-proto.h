@@ -62,6 +62,7 @@ enum es_msg_type {
 	ES_MSG_WHISPER = 0x15,    /* c->s: whisper to someone (or stop); s->c: who whispers to you */
 	ES_MSG_VOLUME = 0x16,     /* c->s: hear one person louder or softer */
 	ES_MSG_FLOOR_GET = 0x17,  /* c->s: send me the floor plan (no body) */
+	ES_MSG_LINK = 0x18,       /* s->c: how your uplink arrives here (loss) */
 	/* after authentication everything else travels inside this: */
 	ES_MSG_SEALED = 0x80,     /* [0x80][u64 counter][ciphertext][tag] */
 };
@@ -147,9 +148,15 @@ struct es_presence {
 	struct es_presence_entry entry[ES_PRESENCE_MAX];
 };
 
+/*
+ * AUDIO_UP only: the first frame sent after frames that were not (a talk
+ * spurt starts): the gap in sequence numbers before it is silence, not loss.
+ */
+#define ES_UP_START (1u << 7)
+
 struct es_audio_up {
 	uint32_t seq;
-	uint8_t flags; /* ES_PF_TALKING when voice detected */
+	uint8_t flags; /* ES_PF_TALKING when voice detected; ES_UP_START */
 	uint16_t len;
 	const uint8_t *opus; /* borrowed */
 };
@@ -217,6 +224,17 @@ struct es_volume {
 	uint16_t gain_q; /* Q12, 0 .. 4.0 */
 };
 
+/*
+ * ES_MSG_LINK: the uplink as the server measured it from the client's
+ * AUDIO_UP sequence numbers, over the last `frames` frames expected while
+ * talking (gaps between talk spurts are not loss).  The client tunes its
+ * in-band FEC to it.
+ */
+struct es_link {
+	uint16_t loss_permille; /* 0..1000 */
+	uint16_t frames;        /* how many frames the figure is over, > 0 */
+};
+
 struct es_server_key {
 	uint16_t version;
 	uint8_t key[32];
@@ -271,6 +289,7 @@ struct es_msg {
 		struct es_knock knock;
 		struct es_whisper whisper;
 		struct es_volume volume;
+		struct es_link link;
 	} u;
 };
 

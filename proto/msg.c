@@ -30,6 +30,7 @@ const char *es_msg_type_name(uint8_t type)
 	case ES_MSG_WHISPER: return "whisper";
 	case ES_MSG_VOLUME: return "volume";
 	case ES_MSG_FLOOR_GET: return "floor-get";
+	case ES_MSG_LINK: return "link";
 	default: return "unknown";
 	}
 }
@@ -211,6 +212,12 @@ int es_msg_encode(const struct es_msg *m, uint8_t *buf, size_t cap)
 		es_wr_u16(&w, m->u.volume.speaker);
 		es_wr_u16(&w, m->u.volume.gain_q);
 		break;
+	case ES_MSG_LINK:
+		if (m->u.link.loss_permille > 1000 || m->u.link.frames == 0)
+			return -EINVAL;
+		es_wr_u16(&w, m->u.link.loss_permille);
+		es_wr_u16(&w, m->u.link.frames);
+		break;
 	case ES_MSG_SERVER_KEY:
 		es_wr_u16(&w, m->u.server_key.version);
 		es_wr_bytes(&w, m->u.server_key.key, 32);
@@ -384,6 +391,12 @@ int es_msg_decode(struct es_msg *m, const uint8_t *buf, size_t len)
 		m->u.volume.speaker = es_rd_u16(&r);
 		m->u.volume.gain_q = es_rd_u16(&r);
 		if (m->u.volume.gain_q > 4 * 4096)
+			return -EBADMSG;
+		break;
+	case ES_MSG_LINK:
+		m->u.link.loss_permille = es_rd_u16(&r);
+		m->u.link.frames = es_rd_u16(&r);
+		if (m->u.link.loss_permille > 1000 || m->u.link.frames == 0)
 			return -EBADMSG;
 		break;
 	case ES_MSG_SERVER_KEY: {

@@ -41,7 +41,7 @@ static void truncations(const struct es_msg *m)
 	check_int_eq(es_msg_encode(m, buf, (size_t)n - 1), -ENOSPC);
 }
 
-static struct es_msg samples[15];
+static struct es_msg samples[16];
 static struct es_door_state doors_in[3] = {{1, 1}, {7, 0}, {4095, 1}};
 static uint8_t floor_text[100];
 
@@ -93,6 +93,8 @@ static void make_samples(void)
 	samples[13].u.volume = (struct es_volume){5, 8192};
 	samples[14].type = ES_MSG_ADMIN;
 	samples[14].u.admin = (struct es_admin_notice){ES_ADMIN_MUTED | ES_ADMIN_MOVED, {3000, -50, 1800}};
+	samples[15].type = ES_MSG_LINK;
+	samples[15].u.link = (struct es_link){125, 50};
 }
 
 
@@ -124,6 +126,21 @@ int main(void)
 	/* a volume over 4x */
 	uint8_t vol[5] = {ES_MSG_VOLUME, 1, 0, 0x01, 0x41};
 	check_int_eq(es_msg_decode(&out, vol, sizeof(vol)), -EBADMSG);
+
+	/* the uplink report: fields round-trip, loss over 100 % and an empty window are refused */
+	roundtrip(&samples[15], &out);
+	check_int_eq(out.u.link.loss_permille, 125);
+	check_int_eq(out.u.link.frames, 50);
+	check(!es_msg_is_plain(ES_MSG_LINK));
+	uint8_t lk[5] = {ES_MSG_LINK, 0xE9, 0x03, 10, 0}; /* 1001 permille */
+	check_int_eq(es_msg_decode(&out, lk, sizeof(lk)), -EBADMSG);
+	lk[1] = 0xE8; /* 1000: all lost is a fine report */
+	check_int_eq(es_msg_decode(&out, lk, sizeof(lk)), (int)sizeof(lk));
+	lk[3] = 0;
+	check_int_eq(es_msg_decode(&out, lk, sizeof(lk)), -EBADMSG);
+	struct es_msg bad_link = samples[15];
+	bad_link.u.link.loss_permille = 1001;
+	check_int_eq(es_msg_encode(&bad_link, buf, sizeof(buf)), -EINVAL);
 
 	/* decoded fields are the ones encoded */
 	roundtrip(&samples[0], &out);
