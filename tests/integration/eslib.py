@@ -409,3 +409,33 @@ class BadNetwork:
         for u in self.clients.values():
             u.close()
         self.sock.close()
+
+
+def proc_rss_kib(pid):
+    """Resident memory of a process in KiB (VmRSS), or -1 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return -1
+
+
+def proc_fd_count(pid):
+    """Open file descriptors of a process, or -1 if it is gone."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return -1
+
+
+def proc_cpu_seconds(pid):
+    """User plus system CPU time of a process in seconds, or -1 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return -1

@@ -359,6 +359,8 @@ static void proc_usage(int pid, double *cpu_s, long *rss_kib)
  * rejoins after a short pause, as the real client does.  A status line
  * every --report seconds; the last line is one JSON object.
  */
+#include <enet/time.h>
+
 #include "earshot-mixer.h"
 
 enum activity { A_NONE, A_VISIT, A_MEETING };
@@ -837,18 +839,34 @@ static int churn_run(double steady_s, double duration_s, double report_s, double
 		churn_service();
 		for (int h = 0; h < nhosts; h++) {
 			if (host_reset[h]) {
-				/* the daemon restarted: every session on this address is gone */
+				/*
+				 * The daemon does not know a session from this address (it
+				 * restarted), or a cookie of ours is stale.  The datagram does
+				 * not say which of the people sharing this socket it means: a
+				 * session that heard nothing from the daemon for 1.5 s is dead
+				 * (a live one hears at least ENet's ping acknowledgements,
+				 * twice a second); a connect older than 1.5 s used a stale
+				 * cookie.  The daemon repeats the reset while the dead talk.
+				 */
 				host_reset[h] = false;
 				hosts[h].have_cookie = false;
 				cs.resets_seen++;
-				for (int i = h * PER_HOST; i < npeople && i < (h + 1) * PER_HOST; i++)
-					if (cl[i].st != C_IDLE) {
-						if (cl[i].st == C_JOINED && !cp[i].t_lost) {
-							cs.lost++;
-							cp[i].t_lost = t;
-						}
-						churn_drop(i, (int64_t)(churn_uniform(0.05f, 0.5f) * 1e9));
+				ENetHost *eh = hosts[h].h;
+				for (int i = h * PER_HOST; i < npeople && i < (h + 1) * PER_HOST; i++) {
+					struct client *c = &cl[i];
+					bool dead = false;
+					if (c->st == C_JOINED && c->peer)
+						dead = ENET_TIME_DIFFERENCE(eh->serviceTime, c->peer->lastReceiveTime) > 1500;
+					else if (c->st == C_CONNECTING || c->st == C_WAIT_KEY || c->st == C_HS_SENT)
+						dead = t - c->t_start > 1500000000LL;
+					if (!dead)
+						continue;
+					if (c->st == C_JOINED && !cp[i].leaving && !cp[i].t_lost) {
+						cs.lost++;
+						cp[i].t_lost = t;
 					}
+					churn_drop(i, (int64_t)(churn_uniform(0.05f, 0.5f) * 1e9));
+				}
 			}
 			if ((!hosts[h].have_cookie || t - hosts[h].cookie_at > 25000000000LL) && tick % 10 == (uint64_t)h % 10)
 				ask_cookie(&hosts[h]);
