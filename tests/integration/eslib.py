@@ -439,3 +439,9 @@ def proc_cpu_seconds(pid):
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return -1
+
+
+def is_asan(binary):
+    """True if the binary was built with AddressSanitizer (CI's second pass)."""
+    r = subprocess.run(["ldd", binary], capture_output=True, text=True)
+    return "libasan" in r.stdout

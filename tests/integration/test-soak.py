@@ -46,11 +46,6 @@ def env_num(name, default):
     return float(v) if v else default
 
 
-def is_asan(binary):
-    r = subprocess.run(["ldd", binary], capture_output=True, text=True)
-    return "libasan" in r.stdout
-
-
 def main():
     b = build_dir()
     seconds = env_num("EARSHOT_SOAK_SECONDS", 1800)

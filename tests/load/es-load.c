@@ -389,6 +389,7 @@ static struct churn_door *cdoors;
 static int ncdoors;
 static bool host_reset[MAX_PEOPLE / PER_HOST + 1];
 static int64_t churn_now;
+static const char *churn_prefix; /* --name-prefix: names are PREFIX0, PREFIX1, ... (at most 4 characters of it) instead of p0, p1, ... */
 
 static struct {
 	uint64_t joins, returns, returns_placed, returns_moved, leaves, leaves_abrupt, moves, moves_corrected;
@@ -498,6 +499,8 @@ static int churn_floor(unsigned tx, unsigned ty)
 		cl[i].x = p->home_x;
 		cl[i].y = p->home_y;
 		cl[i].role = R_SILENT;
+		if (churn_prefix)
+			snprintf(cl[i].name, sizeof(cl[i].name), "%.4s%d", churn_prefix, i);
 	}
 	return 0;
 }
@@ -987,7 +990,7 @@ int main(int argc, char **argv)
 		{"spread", 0, NULL, 'f'}, {"metrics", 1, NULL, 'm'}, {"roster", 0, NULL, 'R'},
 		/* churn mode (a compressed day), see churn_run() */
 		{"churn", 0, NULL, 'C'}, {"duration", 1, NULL, 'D'}, {"steady", 1, NULL, 'B'}, {"report", 1, NULL, 'T'},
-		{"floor-tile-x", 1, NULL, 'X'}, {"floor-tile-y", 1, NULL, 'Y'}, {0},
+		{"floor-tile-x", 1, NULL, 'X'}, {"floor-tile-y", 1, NULL, 'Y'}, {"name-prefix", 1, NULL, 'N'}, {0},
 	};
 	bool churn = false;
 	double duration = 1800, steady = 60, report = 10;
@@ -1012,11 +1015,12 @@ int main(int argc, char **argv)
 		case 'T': report = atof(optarg); break;
 		case 'X': tile_x = (unsigned)atoi(optarg); break;
 		case 'Y': tile_y = (unsigned)atoi(optarg); break;
+		case 'N': churn_prefix = optarg; break;
 		default:
 			fprintf(stderr, "usage: es-load --server ADDR [--pairs P] [--people N] [--storm S] [--hold S] "
 					"[--office] [--spread] [--pid PID] [--max-seconds S]\n"
 					"       es-load --server ADDR --churn --people N [--roster] [--steady S] [--duration S] "
-					"[--report S] [--floor-tile-x N] [--floor-tile-y N] [--max-seconds S]\n");
+					"[--report S] [--floor-tile-x N] [--floor-tile-y N] [--name-prefix P] [--max-seconds S]\n");
 			return 2;
 		}
 	}
