@@ -915,12 +915,14 @@ static int churn_run(double steady_s, double duration_s, double report_s, double
 			fprintf(stderr, "es-load: all %d joined after %.1f s; steady for %.0f s\n", npeople, (double)(t - t0) / 1e9,
 				steady_s);
 			phase = "steady";
+			next_report = t;
 		}
 		if (all_in >= 0 && churn_at < 0 && t - all_in >= (int64_t)(steady_s * 1e9)) {
 			churn_at = t;
 			churn_end = t + (int64_t)(duration_s * 1e9);
 			phase = "churn";
 			fprintf(stderr, "es-load: churn starts, for %.0f s\n", duration_s);
+			next_report = t; /* a status line now: a reader sees the phase change at once */
 		}
 		if (churn_end >= 0 && t >= churn_end)
 			break;
