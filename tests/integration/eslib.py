@@ -287,17 +287,50 @@ def free_tcp_port():
     return port
 
 
-def metrics(addr):
-    """Prometheus text from earshotd's metrics endpoint as {name{labels}: value}."""
+def metrics_text(addr):
+    """The Prometheus text earshotd's metrics endpoint serves at addr (HOST:PORT)."""
     import urllib.request
     with urllib.request.urlopen(f"http://{addr}/metrics", timeout=5) as r:
-        text = r.read().decode()
+        return r.read().decode()
+
+
+def parse_metrics(text):
+    """Prometheus text as {name{labels}: value}."""
     out = {}
     for line in text.splitlines():
         if line and not line.startswith("#"):
             k, v = line.rsplit(" ", 1)
             out[k] = float(v)
     return out
+
+
+def metrics(addr):
+    """earshotd's metrics at addr (HOST:PORT) as {name{labels}: value}."""
+    return parse_metrics(metrics_text(addr))
+
+
+def talking_pair(d, wav, bob_seconds, alice_seconds, procs):
+    """The set-up of the flood and junk tests: earshotd with its metrics
+    endpoint, bob at 1,0 recording to d/bob.wav, then alice at 0,0 beside
+    him playing wav.  Every process is appended to procs as it starts (the
+    caller stops them).  Returns (addr, maddr, daemon, bob, alice); raises
+    AssertionError if the daemon does not start or someone does not join."""
+    b = build_dir()
+    cl = f"{b}/client/earshot"
+    addr = f"127.0.0.1:{free_udp_port()}"
+    maddr = f"127.0.0.1:{free_tcp_port()}"
+    daemon = Proc([f"{b}/daemon/earshotd", "--listen", addr, "--metrics-listen", maddr], f"{d}/earshotd.log")
+    procs.append(daemon)
+    assert wait_for_log(daemon, "listening on"), "the daemon did not start"
+    bob = Proc([cl, "--server", addr, "--name", "bob", "--at", "1,0", "--record", f"{d}/bob.wav",
+                "--seconds", str(bob_seconds), "-v"], f"{d}/bob.log")
+    procs.append(bob)
+    assert wait_for_log(daemon, "bob joined"), "bob did not join"
+    alice = Proc([cl, "--server", addr, "--name", "alice", "--at", "0,0", "--play", wav,
+                  "--seconds", str(alice_seconds), "-v"], f"{d}/alice.log")
+    procs.append(alice)
+    assert wait_for_log(daemon, "alice joined"), "alice did not join"
+    return addr, maddr, daemon, bob, alice
 
 
 def client_stats(log_text):
