@@ -389,6 +389,7 @@ static struct churn_door *cdoors;
 static int ncdoors;
 static bool host_reset[MAX_PEOPLE / PER_HOST + 1];
 static int64_t churn_now;
+static double quiet_every_s, quiet_for_s; /* --quiet-every/--quiet-for: baseline windows inside the churn */
 static const char *churn_prefix; /* --name-prefix: names are PREFIX0, PREFIX1, ... (at most 4 characters of it) instead of p0, p1, ... */
 
 static struct {
@@ -874,12 +875,31 @@ static int churn_run(double steady_s, double duration_s, double report_s, double
 			if ((!hosts[h].have_cookie || t - hosts[h].cookie_at > 25000000000LL) && tick % 10 == (uint64_t)h % 10)
 				ask_cookie(&hosts[h]);
 		}
+		/*
+		 * Quiet windows: the last --quiet-for seconds of every --quiet-every
+		 * of the churn, nobody joins, leaves, walks, mutes or touches a door;
+		 * the conversations go on.  A baseline measured in the same minutes
+		 * as the churn, under whatever else the machine is doing then.
+		 */
+		bool quiet = false;
+		if (churn_at >= 0 && quiet_every_s > 0)
+			quiet = fmod((double)(t - churn_at) / 1e9, quiet_every_s) >= quiet_every_s - quiet_for_s;
+		if (churn_at >= 0 && strcmp(phase, quiet ? "quiet" : "churn") != 0) {
+			phase = quiet ? "quiet" : "churn";
+			next_report = t;
+		}
 		joined = 0;
 		for (int i = 0; i < npeople; i++) {
 			struct client *c = &cl[i];
 			struct churn_person *p = &cp[i];
 			switch (c->st) {
 			case C_IDLE:
+				if (quiet && p->joined_before && !p->t_lost) {
+					/* away stays away until the quiet window ends; then back over 30 s, not at once */
+					if (t >= p->due)
+						p->due = t + (int64_t)(churn_uniform(1, 30) * 1e9);
+					break;
+				}
 				if (t >= p->due && hosts[c->host].have_cookie)
 					churn_start(i);
 				break;
@@ -905,7 +925,7 @@ static int churn_run(double steady_s, double duration_s, double report_s, double
 			case C_JOINED:
 				if (!p->leaving) {
 					joined++;
-					churn_act(i, churn_at >= 0);
+					churn_act(i, churn_at >= 0 && !quiet);
 				}
 				break;
 			}
@@ -992,7 +1012,8 @@ int main(int argc, char **argv)
 		{"spread", 0, NULL, 'f'}, {"metrics", 1, NULL, 'm'}, {"roster", 0, NULL, 'R'},
 		/* churn mode (a compressed day), see churn_run() */
 		{"churn", 0, NULL, 'C'}, {"duration", 1, NULL, 'D'}, {"steady", 1, NULL, 'B'}, {"report", 1, NULL, 'T'},
-		{"floor-tile-x", 1, NULL, 'X'}, {"floor-tile-y", 1, NULL, 'Y'}, {"name-prefix", 1, NULL, 'N'}, {0},
+		{"floor-tile-x", 1, NULL, 'X'}, {"floor-tile-y", 1, NULL, 'Y'}, {"name-prefix", 1, NULL, 'N'},
+		{"quiet-every", 1, NULL, 'q'}, {"quiet-for", 1, NULL, 'Q'}, {0},
 	};
 	bool churn = false;
 	double duration = 1800, steady = 60, report = 10;
@@ -1018,11 +1039,13 @@ int main(int argc, char **argv)
 		case 'X': tile_x = (unsigned)atoi(optarg); break;
 		case 'Y': tile_y = (unsigned)atoi(optarg); break;
 		case 'N': churn_prefix = optarg; break;
+		case 'q': quiet_every_s = atof(optarg); break;
+		case 'Q': quiet_for_s = atof(optarg); break;
 		default:
 			fprintf(stderr, "usage: es-load --server ADDR [--pairs P] [--people N] [--storm S] [--hold S] "
 					"[--office] [--spread] [--pid PID] [--max-seconds S]\n"
 					"       es-load --server ADDR --churn --people N [--roster] [--steady S] [--duration S] "
-					"[--report S] [--floor-tile-x N] [--floor-tile-y N] [--name-prefix P] [--max-seconds S]\n");
+					"[--report S] [--floor-tile-x N] [--floor-tile-y N] [--name-prefix P] [--quiet-every S --quiet-for S] [--max-seconds S]\n");
 			return 2;
 		}
 	}
@@ -1101,7 +1124,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nhosts; i++)
 		ask_cookie(&hosts[i]);
 	if (churn) {
-		if (duration <= 0 || steady < 0 || report <= 0 || tile_x < 1 || tile_y < 1 || steady + duration + 120 > max_s) {
+		if (duration <= 0 || steady < 0 || report <= 0 || tile_x < 1 || tile_y < 1 || steady + duration + 120 > max_s ||
+		    quiet_for_s < 0 || (quiet_every_s > 0 && quiet_for_s >= quiet_every_s)) {
 			fprintf(stderr, "es-load: --churn needs positive times and --max-seconds above steady + duration + 120\n");
 			return 2;
 		}
