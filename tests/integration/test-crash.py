@@ -24,7 +24,7 @@ PEOPLE = 8
 KILLS = 10
 LIMIT_S = 3.0
 LOAD_BACK = 0.7
-LOAD_RE = r"\b(load\d+)\b"
+LOAD_RE = r"(?m)^\S+ (load\d+) "  # `enrolled` lines: fingerprint, name, ...
 
 
 def main():
@@ -53,14 +53,14 @@ def main():
         r = subprocess.run([f"{b}/daemon/earshotctl", "--state-dir", state, "people"], capture_output=True, text=True)
         out = {}
         if load is not None:
-            load.append(len(re.findall(r"\bload\d+\b", r.stdout)))
+            load.append(len(re.findall(r"(?m)^#\d+ load\d+ ", r.stdout)))
         for line in r.stdout.splitlines():
             m = re.search(r"\b(p\d+)\b.*?(-?\d+\.\d+),\s*(-?\d+\.\d+)", line)
             if m:
                 out[m.group(1)] = (float(m.group(2)), float(m.group(3)))
         return out
 
-    def enrolled(pattern=r"\b(p\d+)\b"):
+    def enrolled(pattern=r"(?m)^\S+ (p\d+) "):  # not \bp\d+\b: a fingerprint group can read p234
         r = subprocess.run([f"{b}/daemon/earshotctl", "--state-dir", state, "enrolled"], capture_output=True,
                            text=True)
         return set(re.findall(pattern, r.stdout))
