@@ -356,8 +356,11 @@ static void proc_usage(int pid, double *cpu_s, long *rss_kib)
  * meetings: knock, open the door, step in, close it, talk, and leave again.
  * Conversations take turns at desks and in meetings.  A person whose
  * session breaks (a daemon restart: its reset datagram, or a timeout)
- * rejoins after a short pause, as the real client does.  A status line
- * every --report seconds; the last line is one JSON object.
+ * rejoins after a short pause, as the real client does.  With
+ * --quiet-every/--quiet-for the churn pauses regularly (a baseline measured
+ * beside it); --name-prefix keeps the names apart from real clients'.  A
+ * status line every --report seconds and at each phase change; the last
+ * line is one JSON object.
  */
 #include <enet/time.h>
 
