@@ -760,6 +760,10 @@ static int admit(struct es_server *s, ENetPeer *peer, struct peer_slot *slot, co
 	if (desk >= 0)
 		s->desk_taken[desk] = 1;
 	apply_flags(s, (unsigned)id);
+	/* remember the place from the first moment, not only after a move or a
+	 * leave: a newcomer who just sits there must find it again after a crash */
+	if (s->cfg.hooks && s->cfg.hooks->place)
+		s->cfg.hooks->place(s->cfg.hooks->ud, slot->key, name, pos.x_cm, pos.y_cm, pos.facing);
 	slot->person = id;
 	s->c.joins++;
 	s->c.people++;

@@ -287,17 +287,50 @@ def free_tcp_port():
     return port
 
 
-def metrics(addr):
-    """Prometheus text from earshotd's metrics endpoint as {name{labels}: value}."""
+def metrics_text(addr):
+    """The Prometheus text earshotd's metrics endpoint serves at addr (HOST:PORT)."""
     import urllib.request
     with urllib.request.urlopen(f"http://{addr}/metrics", timeout=5) as r:
-        text = r.read().decode()
+        return r.read().decode()
+
+
+def parse_metrics(text):
+    """Prometheus text as {name{labels}: value}."""
     out = {}
     for line in text.splitlines():
         if line and not line.startswith("#"):
             k, v = line.rsplit(" ", 1)
             out[k] = float(v)
     return out
+
+
+def metrics(addr):
+    """earshotd's metrics at addr (HOST:PORT) as {name{labels}: value}."""
+    return parse_metrics(metrics_text(addr))
+
+
+def talking_pair(d, wav, bob_seconds, alice_seconds, procs):
+    """The set-up of the flood and junk tests: earshotd with its metrics
+    endpoint, bob at 1,0 recording to d/bob.wav, then alice at 0,0 beside
+    him playing wav.  Every process is appended to procs as it starts (the
+    caller stops them).  Returns (addr, maddr, daemon, bob, alice); raises
+    AssertionError if the daemon does not start or someone does not join."""
+    b = build_dir()
+    cl = f"{b}/client/earshot"
+    addr = f"127.0.0.1:{free_udp_port()}"
+    maddr = f"127.0.0.1:{free_tcp_port()}"
+    daemon = Proc([f"{b}/daemon/earshotd", "--listen", addr, "--metrics-listen", maddr], f"{d}/earshotd.log")
+    procs.append(daemon)
+    assert wait_for_log(daemon, "listening on"), "the daemon did not start"
+    bob = Proc([cl, "--server", addr, "--name", "bob", "--at", "1,0", "--record", f"{d}/bob.wav",
+                "--seconds", str(bob_seconds), "-v"], f"{d}/bob.log")
+    procs.append(bob)
+    assert wait_for_log(daemon, "bob joined"), "bob did not join"
+    alice = Proc([cl, "--server", addr, "--name", "alice", "--at", "0,0", "--play", wav,
+                  "--seconds", str(alice_seconds), "-v"], f"{d}/alice.log")
+    procs.append(alice)
+    assert wait_for_log(daemon, "alice joined"), "alice did not join"
+    return addr, maddr, daemon, bob, alice
 
 
 def client_stats(log_text):
@@ -409,3 +442,39 @@ class BadNetwork:
         for u in self.clients.values():
             u.close()
         self.sock.close()
+
+
+def proc_rss_kib(pid):
+    """Resident memory of a process in KiB (VmRSS), or -1 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return -1
+
+
+def proc_fd_count(pid):
+    """Open file descriptors of a process, or -1 if it is gone."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return -1
+
+
+def proc_cpu_seconds(pid):
+    """User plus system CPU time of a process in seconds, or -1 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+def is_asan(binary):
+    """True if the binary was built with AddressSanitizer (CI's second pass)."""
+    r = subprocess.run(["ldd", binary], capture_output=True, text=True)
+    return "libasan" in r.stdout

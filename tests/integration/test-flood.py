@@ -27,23 +27,11 @@ def main():
     if not wav:
         log("SKIP: no speech synthesiser")
         return SKIP
-    addr = f"127.0.0.1:{free_udp_port()}"
-    maddr = f"127.0.0.1:{free_tcp_port()}"
     cl = f"{b}/client/earshot"
     procs = []
     ok = True
     try:
-        daemon = Proc([f"{b}/daemon/earshotd", "--listen", addr, "--metrics", maddr], f"{d}/earshotd.log")
-        procs.append(daemon)
-        assert wait_for_log(daemon, "listening on")
-        bob = Proc([cl, "--server", addr, "--name", "bob", "--at", "1,0", "--record", f"{d}/bob.wav",
-                    "--seconds", str(FLOOD_S + 4), "-v"], f"{d}/bob.log")
-        procs.append(bob)
-        assert wait_for_log(daemon, "bob joined")
-        alice = Proc([cl, "--server", addr, "--name", "alice", "--at", "0,0", "--play", wav,
-                      "--seconds", str(FLOOD_S + 5), "-v"], f"{d}/alice.log")
-        procs.append(alice)
-        assert wait_for_log(daemon, "alice joined")
+        addr, maddr, daemon, bob, alice = talking_pair(d, wav, FLOOD_S + 4, FLOOD_S + 5, procs)
         time.sleep(1.0)
         before = metrics(maddr)
         flood = Proc([f"{b}/tests/es-probe", "flood", addr, str(FLOOD_S), str(CPS), str(GPS)], f"{d}/flood.log")

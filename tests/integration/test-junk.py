@@ -28,23 +28,10 @@ def main():
     if not wav:
         log("SKIP: no speech synthesiser")
         return SKIP
-    addr = f"127.0.0.1:{free_udp_port()}"
-    maddr = f"127.0.0.1:{free_tcp_port()}"
-    cl = f"{b}/client/earshot"
     procs = []
     ok = True
     try:
-        daemon = Proc([f"{b}/daemon/earshotd", "--listen", addr, "--metrics", maddr], f"{d}/earshotd.log")
-        procs.append(daemon)
-        assert wait_for_log(daemon, "listening on")
-        bob = Proc([cl, "--server", addr, "--name", "bob", "--at", "1,0", "--record", f"{d}/bob.wav",
-                    "--seconds", str(SECONDS + 6), "-v"], f"{d}/bob.log")
-        procs.append(bob)
-        assert wait_for_log(daemon, "bob joined")
-        alice = Proc([cl, "--server", addr, "--name", "alice", "--at", "0,0", "--play", wav,
-                      "--seconds", str(SECONDS + 6), "-v"], f"{d}/alice.log")
-        procs.append(alice)
-        assert wait_for_log(daemon, "alice joined")
+        addr, maddr, daemon, bob, alice = talking_pair(d, wav, SECONDS + 6, SECONDS + 6, procs)
         time.sleep(1)
         before = metrics(maddr)
         junk = Proc([f"{b}/tests/es-probe", "junk", addr, str(SECONDS), str(RATE)], f"{d}/junk.log")

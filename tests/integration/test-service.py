@@ -13,7 +13,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from eslib import *  # noqa: E402,F403
@@ -49,23 +48,10 @@ door 21 6 closed
 """
 
 
-def free_tcp_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def scrape(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        text = r.read().decode()
-    values = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            k, v = line.rsplit(" ", 1)
-            values[k] = float(v)
-    return text, values
+    """The metrics text (its HELP and TYPE lines are checked too) and values."""
+    text = metrics_text(f"127.0.0.1:{port}")
+    return text, parse_metrics(text)
 
 
 class NotifySocket:
