@@ -1473,6 +1473,10 @@ int main(int argc, char **argv)
 			fprintf(stderr, "es-load: --churn needs positive times and --max-seconds above steady + duration + 120\n");
 			return 2;
 		}
+		/* the churn answers server keys and handshake replies as they come
+		 * (its loop has no slack phase): no deferred-answer ring */
+		free(key_ring);
+		key_ring = NULL;
 		int rc = churn_run(steady, duration, report, max_s, tile_x, tile_y);
 		for (int i = 0; i < npeople; i++)
 			if (cl[i].peer)
