@@ -85,11 +85,14 @@ def main():
         subprocess.run(["tmux", "-L", sock, "new-session", "-d", "-s", "ui", "-x", "100", "-y", "30", cmd], check=True)
         # the map and alice appear
         end = time.monotonic() + 15
-        while time.monotonic() < end and not ("alice" in pane() and "#" in pane() or "|" in pane() and "alice" in pane()):
+        def map_with_alice(screen):
+            # walls drawn from the server's plan (not just "#1" in the status line)
+            return "alice" in screen and re.search(r"[#|+]-{3,}|-{3,}\+|\|\.{3,}", screen)
+        while time.monotonic() < end and not map_with_alice(pane()):
             time.sleep(0.2)
         screen = pane()
         log("the screen:\n" + "\n".join(screen.splitlines()[:30]))
-        if "alice" not in screen or not re.search(r"[#|+]-{3,}|-{3,}\+|\|\.{3,}", screen):
+        if not map_with_alice(screen):
             log("FAIL: the floor map with alice on it did not appear")
             return 1
         wait_for_log(daemon, "alice joined", 10)
