@@ -17,6 +17,7 @@
 
 #include "atomic-file.h"
 #include "identity.h"
+#include "line-source.h"
 
 static int mkdir_p(const char *path, mode_t mode)
 {
@@ -190,38 +191,9 @@ int es_known_server_forget(const char *dir, const char *server)
 struct defaults_ctx {
 	struct es_client_defaults *d;
 	const char *name;
-	FILE *f;          /* source: a FILE or a string */
-	const char *str;
-	int cur_line, next_line;
+	struct es_line_source src; /* a FILE or a string, and the line numbers */
 	int errors, first_err_line;
 };
-
-static char *defaults_read(char *buf, int num, void *stream)
-{
-	struct defaults_ctx *c = stream;
-	size_t n = 0;
-	if (num < 2)
-		return NULL;
-	if (c->f) {
-		if (!fgets(buf, num, c->f))
-			return NULL;
-		n = strlen(buf);
-	} else {
-		if (*c->str == '\0')
-			return NULL;
-		while (n < (size_t)num - 1 && c->str[n] != '\0') {
-			buf[n] = c->str[n];
-			if (c->str[n++] == '\n')
-				break;
-		}
-		buf[n] = '\0';
-		c->str += n;
-	}
-	c->cur_line = c->next_line;
-	if (n > 0 && buf[n - 1] == '\n')
-		c->next_line++;
-	return buf;
-}
 
 static int parse_bool(const char *v)
 {
@@ -255,13 +227,13 @@ static void defaults_error(struct defaults_ctx *c, const char *fmt, ...) __attri
 static void defaults_error(struct defaults_ctx *c, const char *fmt, ...)
 {
 	va_list ap;
-	fprintf(stderr, "earshot: %s:%d: ", c->name, c->cur_line);
+	fprintf(stderr, "earshot: %s:%d: ", c->name, c->src.cur_line);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
 	if (c->errors++ == 0)
-		c->first_err_line = c->cur_line;
+		c->first_err_line = c->src.cur_line;
 }
 
 static int on_ini(void *ud, const char *section, const char *key, const char *value)
@@ -306,8 +278,8 @@ static int on_ini(void *ud, const char *section, const char *key, const char *va
 
 static int defaults_run(struct defaults_ctx *c)
 {
-	c->next_line = 1;
-	int r = ini_parse_stream(defaults_read, c, on_ini, c);
+	c->src.next_line = 1;
+	int r = ini_parse_stream(es_line_source_read, &c->src, on_ini, c);
 	if (r < 0) {
 		fprintf(stderr, "earshot: %s: cannot read: out of memory\n", c->name);
 		return -ENOMEM;
@@ -323,7 +295,7 @@ static int defaults_run(struct defaults_ctx *c)
 
 int es_defaults_parse(const char *name, const char *text, struct es_client_defaults *d)
 {
-	struct defaults_ctx c = {.d = d, .name = name, .str = text};
+	struct defaults_ctx c = {.d = d, .name = name, .src.str = text};
 	return defaults_run(&c);
 }
 
@@ -340,7 +312,7 @@ int es_defaults_load(const char *dir, struct es_client_defaults *d)
 		fprintf(stderr, "earshot: cannot read %s: %s\n", path, strerror(e));
 		return -e;
 	}
-	struct defaults_ctx c = {.d = d, .name = path, .f = f};
+	struct defaults_ctx c = {.d = d, .name = path, .src.f = f};
 	int r = defaults_run(&c);
 	fclose(f);
 	return r;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "config.h"
+#include "line-source.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -274,42 +275,10 @@ struct ini_ctx {
 	struct es_config *cfg;
 	const char *name;
 	FILE *err;
-	/* source: either a FILE or a string */
-	FILE *f;
-	const char *str;
-	int cur_line;   /* line of the chunk last returned */
-	int next_line;  /* line of the next chunk */
+	struct es_line_source src; /* a FILE or a string, and the line numbers */
 	int errors;
 	int first_err_line;
 };
-
-static char *config_ini_read(char *buf, int num, void *stream)
-{
-	struct ini_ctx *c = stream;
-	size_t n = 0;
-
-	if (num < 2)
-		return NULL;
-	if (c->f) {
-		if (!fgets(buf, num, c->f))
-			return NULL;
-		n = strlen(buf);
-	} else {
-		if (*c->str == '\0')
-			return NULL;
-		while (n < (size_t)num - 1 && c->str[n] != '\0') {
-			buf[n] = c->str[n];
-			if (c->str[n++] == '\n')
-				break;
-		}
-		buf[n] = '\0';
-		c->str += n;
-	}
-	c->cur_line = c->next_line;
-	if (n > 0 && buf[n - 1] == '\n')
-		c->next_line++;
-	return buf;
-}
 
 static int config_ini_handler(void *user, const char *section, const char *key, const char *value)
 {
@@ -339,9 +308,9 @@ static int config_ini_handler(void *user, const char *section, const char *key, 
 		} else
 			bad = setting_apply(c->cfg, s, value, why, sizeof(why));
 		if (bad < 0) {
-			fprintf(c->err, "%s:%d: [%s] %s: %s\n", c->name, c->cur_line, section, key, why);
+			fprintf(c->err, "%s:%d: [%s] %s: %s\n", c->name, c->src.cur_line, section, key, why);
 			if (c->errors++ == 0)
-				c->first_err_line = c->cur_line;
+				c->first_err_line = c->src.cur_line;
 		}
 		return 1; /* keep going: report every bad line at once */
 	}
@@ -351,21 +320,21 @@ static int config_ini_handler(void *user, const char *section, const char *key, 
 		section_known |= strcmp(settings[i].section, section) == 0;
 	if (section[0] == '\0')
 		fprintf(c->err, "%s:%d: %s: setting outside a section; expected [server], [audio], [metrics], [security] or [log] first\n",
-			c->name, c->cur_line, key);
+			c->name, c->src.cur_line, key);
 	else if (!section_known)
 		fprintf(c->err, "%s:%d: [%s]: unknown section (known: server, audio, metrics, security, log)\n",
-			c->name, c->cur_line, section);
+			c->name, c->src.cur_line, section);
 	else
-		fprintf(c->err, "%s:%d: [%s] %s: unknown setting\n", c->name, c->cur_line, section, key);
+		fprintf(c->err, "%s:%d: [%s] %s: unknown setting\n", c->name, c->src.cur_line, section, key);
 	if (c->errors++ == 0)
-		c->first_err_line = c->cur_line;
+		c->first_err_line = c->src.cur_line;
 	return 1;
 }
 
 static int ini_run(struct ini_ctx *c)
 {
-	c->next_line = 1;
-	int r = ini_parse_stream(config_ini_read, c, config_ini_handler, c);
+	c->src.next_line = 1;
+	int r = ini_parse_stream(es_line_source_read, &c->src, config_ini_handler, c);
 	if (r < 0) {
 		fprintf(c->err, "%s: cannot read: out of memory\n", c->name);
 		return -ENOMEM;
@@ -380,7 +349,7 @@ static int ini_run(struct ini_ctx *c)
 
 int es_config_parse_string(struct es_config *cfg, const char *name, const char *text, FILE *err)
 {
-	struct ini_ctx c = { .cfg = cfg, .name = name, .err = err, .str = text };
+	struct ini_ctx c = { .cfg = cfg, .name = name, .err = err, .src.str = text };
 	return ini_run(&c);
 }
 
@@ -395,7 +364,7 @@ static int config_parse_file(struct es_config *cfg, const char *path, bool expli
 		return -e;
 	}
 	snprintf(cfg->config_path, sizeof(cfg->config_path), "%s", path);
-	struct ini_ctx c = { .cfg = cfg, .name = path, .err = err, .f = f };
+	struct ini_ctx c = { .cfg = cfg, .name = path, .err = err, .src.f = f };
 	int r = ini_run(&c);
 	if (r == 0 && ferror(f)) {
 		fprintf(err, "%s: read error\n", path);
