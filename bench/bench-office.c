@@ -509,7 +509,7 @@ static void run(const char *name, unsigned ticks, unsigned warm, unsigned nsampl
 			unsigned id = ids[k];
 			const struct frame *fr = &speech[id % NVOICE][(tick + id) % NFRAMES];
 			/* sequence numbers count 20 ms frames, sent or not, like the client's */
-			int r = es_engine_push(e, id, tick, fr->data, (size_t)fr->len);
+			int r = es_engine_push(e, id, tick, fr->data, (size_t)fr->len, 0, ES_JE_ONE);
 			if (r < 0 && r != -EALREADY) {
 				fprintf(stderr, "push %u: %s\n", id, strerror(-r));
 				exit(1);

@@ -406,7 +406,7 @@ static void audio_note(struct app *a, const char *fmt, ...)
 #define QUEUE_HOLD_TICKS 2   /* a move must hold this long (a period in flight is not one) */
 #define QUEUE_SETTLE_TICKS 10 /* the first ticks fill the queues: not a move */
 
-static PaError wait_io(PaStream *st, bool input)
+static PaError wait_io(PaStream *st, bool input, struct es_session *s)
 {
 	int64_t t0 = now_ns();
 	for (;;) {
@@ -422,8 +422,15 @@ static PaError wait_io(PaStream *st, bool input)
 		int64_t wait = (int64_t)(ES_FRAME - n) * 1000000000LL / ES_RATE;
 		if (wait < 1000000)
 			wait = 1000000;
+		/*
+		 * Meanwhile take in what the server sends as it arrives: the
+		 * playout buffer learns from true arrival times how little it
+		 * may hold (one bundle, when they come steadily early enough).
+		 */
 		struct timespec ts = {(time_t)(wait / 1000000000LL), (long)(wait % 1000000000LL)};
-		nanosleep(&ts, NULL);
+		struct pollfd pf = {.fd = es_session_fd(s), .events = POLLIN};
+		if (ppoll(&pf, 1, &ts, NULL) > 0)
+			es_session_service(s);
 	}
 }
 
@@ -564,7 +571,7 @@ int es_app_run(struct es_session *s, const struct es_app_opts *o)
 		}
 		int64_t t_read;
 		if (have_audio) {
-			e = wait_io(st, true);
+			e = wait_io(st, true, s);
 			if (e == paNoError || e == paInputOverflowed)
 				e = Pa_ReadStream(st, mic, ES_FRAME);
 			t_read = now_ns();
@@ -641,10 +648,11 @@ int es_app_run(struct es_session *s, const struct es_app_opts *o)
 		a.voiced = voiced && !(es_session_flags(s) & ES_PF_MUTED);
 		a.level = have_audio ? es_dsp_level(dsp) : 0.0f;
 		const int16_t *pre[8];
+		bool quiet[8];
 		unsigned np = npre > 0 ? (unsigned)(npre > 8 ? 8 : npre) : 0;
 		for (unsigned i = 0; i < np; i++)
-			pre[i] = es_dsp_preroll(dsp, i);
-		es_session_step_preroll(s, mic, voiced, pre, np, NULL);
+			pre[i] = es_dsp_preroll(dsp, i), quiet[i] = es_dsp_preroll_quiet(dsp, i);
+		es_session_step_preroll(s, mic, voiced, pre, quiet, np, NULL);
 		if (have_audio && o->verbose && !heard_out) {
 			int i = first_loud(spk, ES_FRAME, 2);
 			long avail = Pa_GetStreamWriteAvailable(st);
@@ -656,7 +664,7 @@ int es_app_run(struct es_session *s, const struct es_app_opts *o)
 			}
 		}
 		if (have_audio) {
-			e = wait_io(st, false);
+			e = wait_io(st, false, s);
 			if (e == paNoError || e == paOutputUnderflowed)
 				e = Pa_WriteStream(st, spk, ES_FRAME);
 			if (e != paNoError && e != paOutputUnderflowed) {

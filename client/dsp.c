@@ -19,6 +19,8 @@
 #define VAD_MARGIN_DB 9.0f
 /* ...and above this absolute level (a quiet room, a good mic: ~-70 dBFS). */
 #define VAD_ABS_FLOOR_DB -55.0f
+/* A pre-roll frame within this of the noise floor has nothing to hear: the receiver may skip it. */
+#define QUIET_MARGIN_DB 3.0f
 /* speex's speech probability (percent) that we count as a vote for voice */
 #define SPEECH_PROB_MIN 35
 /* The noise floor follows drops at once and rises this much per second. */
@@ -92,6 +94,7 @@ struct es_dsp {
 	/* ring of the last processed frames: ring_n = preroll frames + current */
 	int16_t *ring;
 	unsigned ring_n, ring_pos;
+	bool ring_quiet[ES_DSP_MAX_PREROLL + 1]; /* nothing above the noise floor in that frame */
 	unsigned unsent;    /* consecutive unsent frames before the current one */
 	unsigned preroll_n; /* what the last process call returned */
 	unsigned preroll_max;
@@ -171,6 +174,7 @@ static void voice_reset(struct es_dsp *d)
 	d->unsent = 0;
 	d->preroll_n = 0;
 	memset(d->ring, 0, sizeof(int16_t) * d->frame * d->ring_n);
+	memset(d->ring_quiet, 0, sizeof(d->ring_quiet));
 	memset(d->far_ring, 0, sizeof(int16_t) * d->far_n);
 	d->far_pos = 0;
 	d->far_delay = (unsigned)((uint64_t)d->rate * d->o.far_delay_ms / 1000u);
@@ -494,6 +498,7 @@ int es_dsp_process(struct es_dsp *d, int16_t *mic, const int16_t *far, bool *voi
 
 	int16_t *slot = d->ring + (size_t)d->ring_pos * d->frame;
 	memcpy(slot, mic, d->frame * sizeof(int16_t));
+	d->ring_quiet[d->ring_pos] = pre_gain_db < VAD_ABS_FLOOR_DB || pre_gain_db < d->noise_db + QUIET_MARGIN_DB;
 	d->ring_pos = (d->ring_pos + 1) % d->ring_n;
 
 	d->preroll_n = 0;
@@ -517,6 +522,13 @@ const int16_t *es_dsp_preroll(const struct es_dsp *d, unsigned i)
 	/* ring_pos - 1 is the current frame; the pre-roll ends just before it */
 	unsigned idx = (d->ring_pos + d->ring_n - 1 - d->preroll_n + i) % d->ring_n;
 	return d->ring + (size_t)idx * d->frame;
+}
+
+bool es_dsp_preroll_quiet(const struct es_dsp *d, unsigned i)
+{
+	if (!d || i >= d->preroll_n)
+		return false;
+	return d->ring_quiet[(d->ring_pos + d->ring_n - 1 - d->preroll_n + i) % d->ring_n];
 }
 
 unsigned es_dsp_delay(const struct es_dsp *d)

@@ -108,6 +108,12 @@ int es_dsp_process(struct es_dsp *d, int16_t *mic_inout, const int16_t *far_end,
  * es_dsp_process() or es_dsp_reset().  NULL if i is out of range.
  */
 const int16_t *es_dsp_preroll(const struct es_dsp *d, unsigned i);
+/*
+ * Whether pre-roll frame i has nothing above the noise floor (silence or
+ * steady noise before a sharp onset): a receiver running behind may skip
+ * it.  False if i is out of range.
+ */
+bool es_dsp_preroll_quiet(const struct es_dsp *d, unsigned i);
 
 /*
  * Algorithmic delay of the chain in samples: the noise suppressor's

@@ -66,7 +66,7 @@ static void usage(FILE *f)
 		"      --record FILE.wav     headless: write what you hear (48 kHz stereo)\n"
 		"      --seconds S           headless: run for S seconds\n"
 		"      --headless            no sound card, no terminal UI\n"
-		"      --jitter TICKS        smallest playout buffer, 20 ms ticks (default 2; it grows with jitter)\n"
+		"      --jitter TICKS        smallest playout buffer, 20 ms ticks (default 1; it grows with jitter)\n"
 		"      --input-device NAME   capture from this device (number or part of its name)\n"
 		"      --output-device NAME  play to this device\n"
 		"      --list-devices        list the audio devices and exit\n"
@@ -118,7 +118,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	};
 	o->server = "127.0.0.1:7700";
 	o->name = getenv("USER") ? getenv("USER") : "me";
-	o->jitter = 2;
+	o->jitter = 1;
 	o->aec_set = o->ptt_set = o->thin_set = -1;
 	int c;
 	char *end;

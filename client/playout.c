@@ -112,7 +112,7 @@ static unsigned queued(const struct es_playout *p)
 	return n;
 }
 
-int es_playout_push(struct es_playout *p, const uint8_t *msg, size_t len)
+int es_playout_push(struct es_playout *p, const uint8_t *msg, size_t len, int32_t frac)
 {
 	struct es_msg m;
 	if (len > SLOT_BYTES || es_msg_decode(&m, msg, len) < 0 || m.type != ES_MSG_AUDIO_DOWN) {
@@ -121,7 +121,7 @@ int es_playout_push(struct es_playout *p, const uint8_t *msg, size_t len)
 	}
 	uint32_t t = m.u.down.tick;
 	/* arrival offset against our clock: its spread is the jitter */
-	es_jitter_est_observe(&p->est, (int32_t)(p->pulls - t));
+	es_jitter_est_observe(&p->est, (int32_t)(p->pulls - t) * ES_JE_ONE + frac);
 	unsigned want = es_jitter_est_depth(&p->est, p->min_depth, MAX_DEPTH);
 	if (want > p->depth) {
 		if (p->playing)
@@ -132,6 +132,8 @@ int es_playout_push(struct es_playout *p, const uint8_t *msg, size_t len)
 		int32_t ahead = (int32_t)(t - p->next);
 		if (ahead < 0) {
 			p->st.late++;
+			if (ahead > -SLOTS)
+				es_jitter_est_loss(&p->est, true); /* its turn has gone: lost to lateness */
 			return -EALREADY;
 		}
 		if (ahead >= SLOTS) { /* server restarted or a long gap */
@@ -317,8 +319,11 @@ int es_playout_pull(struct es_playout *p, int16_t *out)
 			s->full = false;
 			p->misses = 0;
 			p->st.played++;
+			es_jitter_est_loss(&p->est, false);
 		} else {
 			p->st.lost++;
+			if (queued(p) > 0)
+				es_jitter_est_loss(&p->est, true); /* a gap, not the end of the stream */
 			if (s->full && (int32_t)(s->tick - t) < 0)
 				s->full = false;
 			if (++p->misses > END_AFTER && queued(p) == 0) {

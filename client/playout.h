@@ -27,10 +27,13 @@ void es_playout_free(struct es_playout *p);
 
 /*
  * Queue one received ES_MSG_AUDIO_DOWN packet (the whole encoded message).
- * The bytes are copied.  -EBADMSG for a malformed bundle, -EALREADY if late;
- * both are counted in the stats, so callers may ignore the result.
+ * The bytes are copied.  frac: how far into the coming 20 ms it arrived,
+ * (0, ES_JE_ONE], from the last pull (es_jitter_frac); ES_JE_ONE if the
+ * caller only takes bundles in just before pulling.  -EBADMSG for a
+ * malformed bundle, -EALREADY if late; both are counted in the stats, so
+ * callers may ignore the result.
  */
-int es_playout_push(struct es_playout *p, const uint8_t *msg, size_t len);
+int es_playout_push(struct es_playout *p, const uint8_t *msg, size_t len, int32_t frac);
 
 /*
  * Produce the next 20 ms: 960 interleaved stereo frames into out.  Returns 1

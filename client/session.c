@@ -27,6 +27,7 @@ struct es_session {
 	ENetHost *host;
 	ENetPeer *peer;
 	ENetAddress addr;
+	int64_t last_pull_ns; /* when playback last took a frame: bundles' arrival is measured from it */
 	enum es_session_state state;
 	bool reset_pending;
 	/* security */
@@ -70,6 +71,13 @@ struct es_session {
 	uint8_t buf[ES_MSG_MAX];
 	uint8_t opus[ES_OPUS_MAX];
 };
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 static int64_t now_ms(void)
 {
@@ -666,7 +674,8 @@ static void on_packet(struct es_session *s, const ENetPacket *pkt)
 	switch (m.type) {
 	case ES_MSG_AUDIO_DOWN:
 		if (s->state == ES_SESSION_JOINED)
-			es_playout_push(s->playout, s->plain, (size_t)n);
+			es_playout_push(s->playout, s->plain, (size_t)n,
+					s->last_pull_ns ? es_jitter_frac(now_ns() - s->last_pull_ns, 20000000LL) : ES_JE_ONE);
 		break;
 	case ES_MSG_BYE:
 		if (m.u.bye.reason == ES_BYE_REMOVED) {
@@ -779,13 +788,13 @@ static void housekeeping(struct es_session *s)
 	}
 }
 
-static void send_voice(struct es_session *s, const int16_t *pcm, uint32_t seq, bool start)
+static void send_voice(struct es_session *s, const int16_t *pcm, uint32_t seq, uint8_t flags)
 {
 	int n = opus_encode(s->enc, pcm, ES_FRAME, s->opus, sizeof(s->opus));
 	if (n <= 0)
 		return;
 	struct es_msg m = {.type = ES_MSG_AUDIO_UP};
-	m.u.up = (struct es_audio_up){seq, (uint8_t)(ES_PF_TALKING | (start ? ES_UP_START : 0)), (uint16_t)n, s->opus};
+	m.u.up = (struct es_audio_up){seq, (uint8_t)(ES_PF_TALKING | flags), (uint16_t)n, s->opus};
 	if (send_msg(s, &m) == 0)
 		s->st.frames_sent++;
 }
@@ -797,11 +806,13 @@ static bool may_send(const struct es_session *s)
 }
 
 int es_session_step_preroll(struct es_session *s, const int16_t *mic, bool voiced, const int16_t *const *pre,
-			    unsigned npre, int16_t *out)
+			    const bool *quiet, unsigned npre, int16_t *out)
 {
 	if (voiced && may_send(s))
 		for (unsigned i = 0; i < npre; i++) {
-			send_voice(s, pre[i], s->seq - npre + i, i == 0 && !s->sent_last);
+			send_voice(s, pre[i], s->seq - npre + i,
+				   (uint8_t)(ES_UP_PREROLL | (i == 0 && !s->sent_last ? ES_UP_START : 0) |
+					     (quiet && quiet[i] ? ES_UP_QUIET : 0)));
 			s->sent_last = true;
 		}
 	return es_session_step(s, mic, voiced, out);
@@ -817,11 +828,15 @@ int es_session_step(struct es_session *s, const int16_t *mic, bool voiced, int16
 	}
 	bool send = mic && voiced && may_send(s);
 	if (send)
-		send_voice(s, mic, s->seq, !s->sent_last);
+		send_voice(s, mic, s->seq, s->sent_last ? 0 : ES_UP_START);
 	s->sent_last = send;
 	/* the sequence counts time, sent or not, so the server sees gaps as gaps */
 	s->seq++;
-	int audible = out ? es_playout_pull(s->playout, out) : 0;
+	int audible = 0;
+	if (out) {
+		audible = es_playout_pull(s->playout, out);
+		s->last_pull_ns = now_ns();
+	}
 	enet_host_flush(s->host);
 	return audible;
 }
@@ -829,7 +844,9 @@ int es_session_step(struct es_session *s, const int16_t *mic, bool voiced, int16
 int es_session_pull(struct es_session *s, int16_t *out)
 {
 	es_session_service(s); /* what arrived this tick plays this tick */
-	return es_playout_pull(s->playout, out);
+	int audible = es_playout_pull(s->playout, out);
+	s->last_pull_ns = now_ns();
+	return audible;
 }
 
 void es_session_move(struct es_session *s, const struct es_pos *pos)

@@ -72,9 +72,12 @@ int es_session_step(struct es_session *s, const int16_t *mic, bool voiced, int16
  * As es_session_step, but when voice has just started, first send the
  * npre frames of pre-roll (oldest first, 960 samples each) under the
  * sequence numbers they were captured at, so first syllables are not lost.
+ * They are marked as pre-roll, and those with quiet[i] set (may be NULL)
+ * as having nothing above the noise floor, which the server may skip to
+ * start the spurt on time.
  */
 int es_session_step_preroll(struct es_session *s, const int16_t *mic, bool voiced, const int16_t *const *pre,
-			    unsigned npre, int16_t *out);
+			    const bool *quiet, unsigned npre, int16_t *out);
 
 /*
  * This tick's playback (960 stereo frames), taken before the capture is

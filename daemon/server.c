@@ -105,6 +105,7 @@ struct bucket {
 
 struct es_server {
 	struct es_server_config cfg;
+	int64_t deadline_ns; /* when the coming tick is due (CLOCK_MONOTONIC) */
 	/* last reset sent per hashed source address, to bound what we send */
 	int64_t reset_at[RESET_SLOTS];
 	ENetHost *host;
@@ -1210,7 +1211,10 @@ static void handle_packet(struct es_server *s, ENetPeer *peer, const ENetPacket 
 	case ES_MSG_AUDIO_UP:
 		if (q->flags & ES_PF_MUTED || q->admin_muted)
 			break; /* a muted client should send nothing; be sure */
-		r = es_engine_push(s->engine, id, m.u.up.seq, m.u.up.opus, m.u.up.len);
+		r = es_engine_push(s->engine, id, m.u.up.seq, m.u.up.opus, m.u.up.len,
+				   (m.u.up.flags & ES_UP_PREROLL ? ES_ENGINE_UP_PREROLL : 0) |
+					   (m.u.up.flags & ES_UP_QUIET ? ES_ENGINE_UP_QUIET : 0),
+				   es_jitter_frac(now_ns() - (s->deadline_ns - TICK_NS), TICK_NS));
 		if (r == -EALREADY)
 			s->c.drop_late++;
 		else if (r == -EMSGSIZE)
@@ -1523,25 +1527,25 @@ static void say_goodbye(struct es_server *s, uint8_t reason)
 
 int es_server_run(struct es_server *s, volatile int *stop)
 {
-	int64_t deadline = now_ns() + TICK_NS;
+	s->deadline_ns = now_ns() + TICK_NS;
 	struct pollfd pfd[1 + ES_SERVER_POLL_MAX] = {{.fd = s->host->socket, .events = POLLIN}};
 	/* room for what arrives between two services: ~10 ms of a full floor */
 	enet_socket_set_option(s->host->socket, ENET_SOCKOPT_RCVBUF, 8 << 20);
 	enet_socket_set_option(s->host->socket, ENET_SOCKOPT_SNDBUF, 8 << 20);
 	while (!*stop) {
 		int64_t now = now_ns();
-		if (now >= deadline) {
-			s->c.phase_ns[ES_PHASE_LATE] += (uint64_t)(now - deadline);
+		if (now >= s->deadline_ns) {
+			s->c.phase_ns[ES_PHASE_LATE] += (uint64_t)(now - s->deadline_ns);
 			int r = tick(s);
 			if (r < 0)
 				return r;
-			deadline += TICK_NS;
+			s->deadline_ns += TICK_NS;
 			int64_t after = now_ns();
-			if (after > deadline) {
+			if (after > s->deadline_ns) {
 				s->c.ticks_late++;
 				/* more than a few ticks behind: start again from now rather than burst */
-				if (after - deadline > 5 * TICK_NS)
-					deadline = after + TICK_NS;
+				if (after - s->deadline_ns > 5 * TICK_NS)
+					s->deadline_ns = after + TICK_NS;
 			}
 			continue;
 		}
@@ -1550,7 +1554,7 @@ int es_server_run(struct es_server *s, volatile int *stop)
 			s->c.phase_ns[ES_PHASE_IDLE_SERVICE] += (uint64_t)(s->last_service_ns - now);
 			continue;
 		}
-		int64_t wait = deadline - now;
+		int64_t wait = s->deadline_ns - now;
 		if (wait > HS_SLACK_NS && handshake_step(s)) {
 			/* answered now, sent by the next service or tick flush (no walk per handshake) */
 			s->c.phase_ns[ES_PHASE_IDLE_HANDSHAKE] += (uint64_t)(now_ns() - now);

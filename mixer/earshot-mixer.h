@@ -88,25 +88,47 @@ void es_limiter_run(struct es_limiter *l, const float *acc, int16_t *out, size_t
 
 /*
  * How deep a jitter buffer should be, learned from arrivals.  Time is the
- * caller's tick: for every frame that arrives, pass (tick now - the
- * frame's own sequence number); the spread of that offset above its
- * recent minimum is the jitter in ticks.  Attack is immediate, decay slow
+ * caller's tick: for every frame that arrives, pass its arrival offset,
+ * (ticks so far + how far into the next tick it arrived) - the frame's own
+ * sequence number, in 1/ES_JE_ONE of a tick.  The spread of that offset
+ * above its recent minimum is the jitter.  Attack is immediate, decay slow
  * (about 3 s from 4 ticks to 1), so a buffer grows at once when the
  * network gets worse and shrinks only when it has been calm for a while.
+ *
+ * Sub-tick offsets make one frame of buffering enough when the arrivals'
+ * spread fits between the earliest arrival and the tick that plays it; a
+ * caller that only knows whole ticks passes offset * ES_JE_ONE (an arrival
+ * at a tick boundary) and gets the whole-tick estimate.
  */
+#define ES_JE_ONE 256
 struct es_jitter_est {
-	int32_t min_offset; /* smallest offset seen in this window */
+	int32_t min_offset; /* smallest offset seen in this window, 1/ES_JE_ONE tick */
 	int32_t next_min;   /* smallest offset seen in the window being built */
 	unsigned window;    /* observations in the window being built */
 	float peak;         /* decaying maximum spread, ticks */
+	float loss;         /* recent share of frames lost or late */
+	bool lossy;         /* loss high enough to hold a frame for its successor's FEC */
 	bool primed;
 };
 
 void es_jitter_est_init(struct es_jitter_est *e);
-void es_jitter_est_observe(struct es_jitter_est *e, int32_t offset);
+/* offset_q: (ticks - seq) * ES_JE_ONE + the part of the coming tick already gone, in (0, ES_JE_ONE]. */
+void es_jitter_est_observe(struct es_jitter_est *e, int32_t offset_q);
+/* The arrival fraction of a tick, in (0, ES_JE_ONE], from how long ago the last tick ran. */
+int32_t es_jitter_frac(int64_t since_tick_ns, int64_t tick_ns);
 /* Called once per tick: lets the peak decay. */
 void es_jitter_est_tick(struct es_jitter_est *e);
-/* Target depth in ticks: one frame plus the jitter, within [lo, hi]. */
+/*
+ * For each frame due while playing: whether it was missing (lost, or
+ * arrived too late).  While more than a few per cent are, the depth is at
+ * least 2, so that a lost frame's successor is there to recover it from
+ * (Opus in-band FEC); on a clean link one frame is enough.
+ */
+void es_jitter_est_loss(struct es_jitter_est *e, bool lost);
+/*
+ * Target depth in frames, within [lo, hi]: the number of frames to hold
+ * before starting so that the latest arrival seen lately is still in time.
+ */
 unsigned es_jitter_est_depth(const struct es_jitter_est *e, unsigned lo, unsigned hi);
 
 /* ---- the tick engine ---------------------------------------------------- */
@@ -121,7 +143,7 @@ struct es_engine;
 struct es_engine_config {
 	struct es_acoustics ac; /* ac.max_voices (K): 1..ES_ENGINE_K_MAX (4 or more for real use) */
 	unsigned max_people;   /* ids are 0 .. max_people-1 */
-	unsigned jitter_frames; /* speaker jitter buffer target depth, in ticks */
+	unsigned jitter_frames; /* speaker jitter buffers' smallest depth, in ticks (they grow with jitter) */
 	int bitrate;           /* stereo mix encoder bitrate at load level 0, bit/s */
 	int complexity;        /* Opus complexity 0..10 at load level 0 */
 	/*
@@ -230,9 +252,16 @@ unsigned es_engine_load_level(const struct es_engine *e);
 /*
  * Queue one uplink Opus frame from speaker id with its sequence number.
  * The bytes are copied.  Late, duplicate and oversized frames are refused
- * with -EALREADY / -EMSGSIZE and counted.
+ * with -EALREADY / -EMSGSIZE and counted.  flags: ES_ENGINE_UP_PREROLL
+ * and ES_ENGINE_UP_QUIET, as the sender marked the frame (see the jitter
+ * buffer).  frac: how far into the coming tick the frame arrived, in
+ * (0, ES_JE_ONE] (es_jitter_frac()); ES_JE_ONE when the caller does not
+ * know, which costs a frame of latency on a clean link.
  */
-__attribute__((warn_unused_result)) int es_engine_push(struct es_engine *e, unsigned id, uint32_t seq, const uint8_t *opus, size_t len);
+#define ES_ENGINE_UP_PREROLL 1u
+#define ES_ENGINE_UP_QUIET 2u
+__attribute__((warn_unused_result)) int es_engine_push(struct es_engine *e, unsigned id, uint32_t seq, const uint8_t *opus, size_t len,
+						       unsigned flags, int32_t frac);
 
 /*
  * Output for one listener for one tick.  voices/mix point into engine

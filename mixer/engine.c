@@ -31,7 +31,7 @@ void es_engine_config_default(struct es_engine_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	es_acoustics_default(&cfg->ac);
 	cfg->max_people = 256;
-	cfg->jitter_frames = 2;
+	cfg->jitter_frames = 1; /* the least; it grows with the jitter each speaker shows */
 	cfg->bitrate = 48000;
 	cfg->complexity = 5;
 	cfg->max_streams = 0; /* auto */
@@ -295,11 +295,13 @@ unsigned es_engine_load_level(const struct es_engine *e)
 	return es_level(e);
 }
 
-int es_engine_push(struct es_engine *e, unsigned id, uint32_t seq, const uint8_t *opus, size_t len)
+int es_engine_push(struct es_engine *e, unsigned id, uint32_t seq, const uint8_t *opus, size_t len, unsigned flags,
+		   int32_t frac)
 {
 	if (!present(e, id))
 		return -ENOENT;
-	int r = es_jitter_push(&e->people[id].jb, seq, opus, len);
+	unsigned jf = (flags & ES_ENGINE_UP_PREROLL ? ES_JB_PREROLL : 0) | (flags & ES_ENGINE_UP_QUIET ? ES_JB_QUIET : 0);
+	int r = es_jitter_push(&e->people[id].jb, seq, opus, len, jf, frac);
 	if (r == 0)
 		e->stats.frames_in++;
 	else if (r == -EALREADY)

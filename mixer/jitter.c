@@ -35,12 +35,13 @@ static void flush(struct es_jitter *jb)
 		jb->slot[i].full = false;
 }
 
-int es_jitter_push(struct es_jitter *jb, uint32_t seq, const uint8_t *data, size_t len)
+int es_jitter_push(struct es_jitter *jb, uint32_t seq, const uint8_t *data, size_t len, unsigned flags, int32_t frac)
 {
 	if (len == 0 || len > ES_JB_FRAME_MAX)
 		return -EMSGSIZE;
 	/* arrival offset against this buffer's clock: its spread is the jitter */
-	es_jitter_est_observe(&jb->est, (int32_t)(jb->ticks - seq));
+	if (!(flags & ES_JB_PREROLL))
+		es_jitter_est_observe(&jb->est, (int32_t)(jb->ticks - seq) * ES_JE_ONE + frac);
 	unsigned want = es_jitter_est_depth(&jb->est, jb->min_depth, ES_JB_SLOTS / 2);
 	if (want > jb->depth) {
 		if (jb->playing)
@@ -49,8 +50,11 @@ int es_jitter_push(struct es_jitter *jb, uint32_t seq, const uint8_t *data, size
 	}
 	if (jb->playing) {
 		int32_t ahead = (int32_t)(seq - jb->next);
-		if (ahead < 0)
+		if (ahead < 0) {
+			if (ahead > -ES_JB_SLOTS)
+				es_jitter_est_loss(&jb->est, true); /* its tick has gone: lost to lateness */
 			return -EALREADY;
+		}
 		if (ahead >= ES_JB_SLOTS) {
 			/* the sender jumped (restart, long gap): resynchronise */
 			flush(jb);
@@ -76,6 +80,7 @@ int es_jitter_push(struct es_jitter *jb, uint32_t seq, const uint8_t *data, size
 	s->seq = seq;
 	s->len = (uint16_t)len;
 	s->full = true;
+	s->quiet = (flags & (ES_JB_PREROLL | ES_JB_QUIET)) == (ES_JB_PREROLL | ES_JB_QUIET);
 	memcpy(s->data, data, len);
 	return 0;
 }
@@ -90,8 +95,25 @@ enum es_jb_result es_jitter_pop(struct es_jitter *jb, const struct es_jb_slot **
 	if (want < jb->depth)
 		jb->depth = want;
 	if (!jb->playing) {
-		if (!jb->seen || es_jitter_queued(jb) < jb->depth)
+		unsigned q = es_jitter_queued(jb);
+		if (!jb->seen || q < jb->depth)
 			return ES_JB_NONE;
+		/*
+		 * A spurt's pre-roll arrives in one burst with the frame that
+		 * set it off: playing it all would start the spurt that much
+		 * behind.  Silent pre-roll at its head is skipped down to the
+		 * target depth; pre-roll with sound in it (a soft first
+		 * syllable) is played, and the trim below catches up later.
+		 */
+		for (;;) {
+			struct es_jb_slot *h = &jb->slot[jb->next % ES_JB_SLOTS];
+			if (q <= jb->depth || !h->full || h->seq != jb->next || !h->quiet)
+				break;
+			h->full = false;
+			jb->next++;
+			jb->skipped++;
+			q--;
+		}
 		jb->playing = true;
 		jb->misses = 0;
 	}
@@ -117,6 +139,7 @@ enum es_jb_result es_jitter_pop(struct es_jitter *jb, const struct es_jb_slot **
 		s->full = false;
 		jb->misses = 0;
 		*frame = s;
+		es_jitter_est_loss(&jb->est, false);
 		return ES_JB_FRAME;
 	}
 	if (s->full && (int32_t)(s->seq - seq) < 0)
@@ -130,6 +153,8 @@ enum es_jb_result es_jitter_pop(struct es_jitter *jb, const struct es_jb_slot **
 			return ES_JB_NONE;
 		}
 	}
+	if (es_jitter_queued(jb) > 0)
+		es_jitter_est_loss(&jb->est, true); /* a gap, not the end of the spurt */
 	struct es_jb_slot *n = &jb->slot[jb->next % ES_JB_SLOTS];
 	if (n->full && n->seq == jb->next) {
 		*frame = n;

@@ -19,6 +19,7 @@ struct es_jb_slot {
 	uint32_t seq;
 	uint16_t len;
 	bool full;
+	bool quiet; /* a pre-roll frame with nothing above the noise floor: may be skipped */
 	uint8_t data[ES_JB_FRAME_MAX];
 };
 
@@ -33,6 +34,7 @@ struct es_jitter {
 	unsigned misses;   /* consecutive ticks with nothing to play */
 	unsigned excess;   /* consecutive ticks with more than depth+1 queued */
 	uint64_t trimmed;  /* frames dropped to bring latency back down */
+	uint64_t skipped;  /* quiet pre-roll frames not played, to start a spurt on time */
 	bool playing;
 	bool seen;
 };
@@ -47,8 +49,18 @@ enum es_jb_result {
 /* depth: the smallest depth; it grows with measured jitter up to ES_JB_SLOTS / 2. */
 void es_jitter_init(struct es_jitter *jb, unsigned depth);
 
-/* 0, -EALREADY (late or duplicate), -EMSGSIZE. */
-int es_jitter_push(struct es_jitter *jb, uint32_t seq, const uint8_t *data, size_t len);
+/*
+ * flags: ES_JB_PREROLL (held back by the sender's voice detector and sent
+ * late in a burst: it says nothing about the network, so it does not count
+ * towards the jitter estimate), ES_JB_QUIET (a pre-roll frame with nothing
+ * above the noise floor: skipped when a spurt would otherwise start more
+ * than the target depth behind).  frac: how far into the coming tick the
+ * frame arrived, (0, ES_JE_ONE] (es_jitter_frac); ES_JE_ONE if unknown.
+ * 0, -EALREADY (late or duplicate), -EMSGSIZE.
+ */
+#define ES_JB_PREROLL 1u
+#define ES_JB_QUIET 2u
+int es_jitter_push(struct es_jitter *jb, uint32_t seq, const uint8_t *data, size_t len, unsigned flags, int32_t frac);
 
 /*
  * Take this tick's frame.  *frame points into the buffer until the next

@@ -153,10 +153,18 @@ struct es_presence {
  * spurt starts): the gap in sequence numbers before it is silence, not loss.
  */
 #define ES_UP_START (1u << 7)
+/*
+ * AUDIO_UP only: held back by the voice detector and sent late, in a burst
+ * with the frame that set it off (pre-roll).  Its lateness is not the
+ * network's: the receiver leaves it out of its jitter estimate.
+ */
+#define ES_UP_PREROLL (1u << 6)
+/* AUDIO_UP pre-roll only: nothing above the noise floor; the receiver may skip it. */
+#define ES_UP_QUIET (1u << 5)
 
 struct es_audio_up {
 	uint32_t seq;
-	uint8_t flags; /* ES_PF_TALKING when voice detected; ES_UP_START */
+	uint8_t flags; /* ES_PF_TALKING when voice detected; ES_UP_START, ES_UP_PREROLL, ES_UP_QUIET */
 	uint16_t len;
 	const uint8_t *opus; /* borrowed */
 };

@@ -64,7 +64,7 @@ static void speak(struct es_engine *e, unsigned id, uint32_t tick)
 	uint8_t pkt[400];
 	int n = opus_encode(s->enc, pcm, ES_FRAME, pkt, sizeof(pkt));
 	check(n > 0);
-	check_int_eq(es_engine_push(e, id, tick, pkt, (size_t)n), 0);
+	check_int_eq(es_engine_push(e, id, tick, pkt, (size_t)n, 0, ES_JE_ONE), 0);
 }
 
 /* ---- the model client --------------------------------------------------- */
