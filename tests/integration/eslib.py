@@ -342,6 +342,31 @@ def client_stats(log_text):
     return dict(zip(("bundles", "played", "lost", "concealed"), map(int, m.groups())))
 
 
+def speak_and_hear(b, d, daemon, server, procs, wav, sentences, seconds=14):
+    """bob (at 1,0, recording to d/bob1.wav for `seconds`) and then alice
+    (at 0,0, playing wav) join `server`: the daemon's address or a relay's.
+    Once alice has played it all: (the envelope correlation of bob's
+    recording with wav, what recognition heard in it, bob's counters).
+    None when bob could not join (the reason is logged).  Every process is
+    appended to procs as it starts."""
+    cl = f"{b}/client/earshot"
+    bob = Proc([cl, "--server", server, "--name", "bob", "--at", "1,0", "--record", f"{d}/bob1.wav",
+                "--seconds", str(seconds), "-v"], f"{d}/bob1.log")
+    procs.append(bob)
+    if not wait_for_log(daemon, "bob joined", 15):
+        log("FAIL: bob could not join:\n" + bob.log_text())
+        return None
+    alice = Proc([cl, "--server", server, "--name", "alice", "--at", "0,0", "--play", wav, "-v"], f"{d}/alice1.log")
+    procs.append(alice)
+    alice.wait(timeout=40)
+    bob.wait(timeout=40)
+    rate_s, src = read_wav_mono(wav)
+    rate, rec = read_wav_mono(f"{d}/bob1.wav")
+    es_, er = envelope(src, rate_s), envelope(rec, rate)
+    corr, _ = best_correlation(es_, er, max_lag=len(er) - len(es_))
+    return corr, recognise(f"{d}/bob1.wav", sentences, d), client_stats(bob.log_text())
+
+
 def speak16(text, path):
     """Clear 16 kHz speech (flite's slt voice) that machine recognition
     gets exactly; None if flite is missing."""

@@ -86,23 +86,10 @@ def inside():
         if not wait_for_log(daemon, "listening on", 10):
             log("FAIL: the daemon did not start")
             return 1
-        bob = Proc([cl, "--server", addr, "--name", "bob", "--at", "1,0", "--record", f"{d}/bob1.wav",
-                    "--seconds", "14", "-v"], f"{d}/bob1.log")
-        procs.append(bob)
-        if not wait_for_log(daemon, "bob joined", 15):
-            log("FAIL: bob could not join through netem:\n" + bob.log_text())
+        heard = speak_and_hear(b, d, daemon, addr, procs, f"{d}/s0.wav", SENTENCES)
+        if heard is None:
             return 1
-        alice = Proc([cl, "--server", addr, "--name", "alice", "--at", "0,0", "--play", f"{d}/s0.wav", "-v"],
-                     f"{d}/alice1.log")
-        procs.append(alice)
-        alice.wait(timeout=40)
-        bob.wait(timeout=40)
-        rate_s, src = read_wav_mono(f"{d}/s0.wav")
-        rate, rec = read_wav_mono(f"{d}/bob1.wav")
-        es_, er = envelope(src, rate_s), envelope(rec, rate)
-        corr, _ = best_correlation(es_, er, max_lag=len(er) - len(es_))
-        heard = recognise(f"{d}/bob1.wav", SENTENCES, d)
-        st = client_stats(bob.log_text())
+        corr, heard, st = heard
         log(f"{'pfifo (dry run)' if DRY else IMPAIR}: envelope correlation {corr:.3f}; recognised: '{heard}' "
             f"(bob concealed {st['concealed']} of {st['played'] + st['lost']} frames)")
         if corr < MIN_CORR:
