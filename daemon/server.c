@@ -131,7 +131,11 @@ struct es_server {
 	struct es_server_poll poll; /* extra fds (admin socket); fds NULL = none */
 	uint8_t (*muted_keys)[32];  /* keys an admin muted, max_people of them */
 	unsigned nmuted;
+	/* per-tick maxima, two windows of TAIL_WINDOW ticks (the last slot: work) */
+	uint64_t tail_max[2][ES_PHASE__COUNT + 1];
 };
+
+#define TAIL_WINDOW 500 /* 10 s of ticks */
 
 #define HS_RATE 20.0f  /* handshakes per second and address, sustained */
 #define HS_BURST 60.0f
@@ -1489,9 +1493,16 @@ static int tick(struct es_server *s)
 	int64_t work_us = (now_ns() - start) / 1000;
 	es_engine_report_tick_us(s->engine, (unsigned)(work_us > 1000000 ? 1000000 : work_us));
 	s->c.load_level = es_engine_load_level(s->engine);
+	struct es_engine_stats es;
+	es_engine_get_stats(s->engine, &es);
+	s->c.engine_work[ES_ENGINE_WORK_DECODES] += es.decodes;
+	s->c.engine_work[ES_ENGINE_WORK_ENCODES] += es.encodes;
+	s->c.engine_work[ES_ENGINE_WORK_GROUP_ENCODES] += es.group_encodes;
+	s->c.engine_work[ES_ENGINE_WORK_PERSONAL] += es.streams_personal;
+	s->c.engine_work[ES_ENGINE_WORK_SHARED] += es.streams_shared;
+	s->c.engine_work[ES_ENGINE_WORK_LISTENERS_MIX] += es.listeners_mix;
+	s->c.level_ticks[es.load_level < 4 ? es.load_level : 3]++;
 	if (s->cfg.hooks && s->cfg.hooks->tick) {
-		struct es_engine_stats es;
-		es_engine_get_stats(s->engine, &es);
 		s->c.plan_silent = es.listeners_silent;
 		s->c.plan_forward = es.listeners_forward;
 		s->c.plan_mix = es.listeners_mix;
@@ -1521,6 +1532,31 @@ static void say_goodbye(struct es_server *s, uint8_t reason)
 	}
 }
 
+/*
+ * Where the tail goes: a late tick is rare (a few in 10,000 on a quiet
+ * machine) and the cumulative phase times hide it, so the phases of each
+ * late tick are summed apart, and each phase's largest single tick is kept
+ * over a window.  A copy of ten counters per tick.
+ */
+static void tail_account(struct es_server *s, const uint64_t before[ES_PHASE__COUNT], uint64_t work_ns, bool late)
+{
+	unsigned w = (unsigned)(s->tick / TAIL_WINDOW) & 1;
+	if (s->tick % TAIL_WINDOW == 0)
+		memset(s->tail_max[w], 0, sizeof(s->tail_max[w]));
+	for (unsigned i = 0; i < ES_PHASE__COUNT; i++) {
+		uint64_t d = s->c.phase_ns[i] - before[i];
+		if (late)
+			s->c.late_phase_ns[i] += d;
+		if (d > s->tail_max[w][i])
+			s->tail_max[w][i] = d;
+		s->c.phase_max_ns[i] = s->tail_max[0][i] > s->tail_max[1][i] ? s->tail_max[0][i] : s->tail_max[1][i];
+	}
+	if (work_ns > s->tail_max[w][ES_PHASE__COUNT])
+		s->tail_max[w][ES_PHASE__COUNT] = work_ns;
+	s->c.work_max_ns = s->tail_max[0][ES_PHASE__COUNT] > s->tail_max[1][ES_PHASE__COUNT] ?
+		s->tail_max[0][ES_PHASE__COUNT] : s->tail_max[1][ES_PHASE__COUNT];
+}
+
 int es_server_run(struct es_server *s, volatile int *stop)
 {
 	int64_t deadline = now_ns() + TICK_NS;
@@ -1531,13 +1567,17 @@ int es_server_run(struct es_server *s, volatile int *stop)
 	while (!*stop) {
 		int64_t now = now_ns();
 		if (now >= deadline) {
+			uint64_t before[ES_PHASE__COUNT];
+			memcpy(before, s->c.phase_ns, sizeof(before));
 			s->c.phase_ns[ES_PHASE_LATE] += (uint64_t)(now - deadline);
 			int r = tick(s);
 			if (r < 0)
 				return r;
 			deadline += TICK_NS;
 			int64_t after = now_ns();
-			if (after > deadline) {
+			bool late = after > deadline;
+			tail_account(s, before, (uint64_t)(after - now), late);
+			if (late) {
 				s->c.ticks_late++;
 				/* more than a few ticks behind: start again from now rather than burst */
 				if (after - deadline > 5 * TICK_NS)
