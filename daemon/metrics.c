@@ -16,7 +16,8 @@ const double es_tick_buckets[ES_TICK_BUCKETS] = {
 };
 
 const char *const es_tick_phase_names[ES_TICK_PHASES] = {
-	"service", "handshake", "engine", "send", "presence", "flush", "idle_service", "idle_handshake", "late", "tick_cpu",
+	"service", "handshake", "engine", "send", "presence", "flush", "idle_service", "idle_handshake", "idle_presence", "late",
+	"tick_cpu",
 };
 
 static const char *const drop_names[ES_DROP__COUNT] = {

@@ -56,7 +56,7 @@ enum es_plan_kind {
 };
 
 /* Phases of the tick thread's time, in the order of enum es_server_phase (server.h). */
-#define ES_TICK_PHASES 10
+#define ES_TICK_PHASES 11
 extern const char *const es_tick_phase_names[ES_TICK_PHASES];
 
 /* Upper bounds (seconds) of the tick-duration histogram buckets; +Inf implied. */

@@ -49,6 +49,15 @@ static size_t peer_slots(unsigned max_people)
 #define SERVICE_EVERY_NS 10000000LL /* ENet between ticks: once, halfway */
 #define HS_MIN_PER_TICK 4       /* handshakes answered per tick, whatever the load */
 #define HS_SLACK_NS 3000000LL   /* more only while this much of the tick is left */
+/*
+ * Presence batches, door changes and the pre-join reaper go to everyone
+ * (a sealed message and, at the flush, a datagram per person: 2-5 ms for
+ * 500) and need not make the tick's deadline: they run after the tick while
+ * this much of the period is left, or in the tick once they have waited a
+ * presence period.
+ */
+#define AFTER_SLACK_NS 6000000LL
+#define DOORS_PENDING_MAX 64
 #define HS_WORKER_DEPTH 128     /* handshakes out with the worker at once */
 
 struct person {
@@ -131,6 +140,14 @@ struct es_server {
 	struct es_server_poll poll; /* extra fds (admin socket); fds NULL = none */
 	uint8_t (*muted_keys)[32];  /* keys an admin muted, max_people of them */
 	unsigned nmuted;
+	/*
+	 * Broadcasts after the tick (see after_tick): presence and the
+	 * pre-join reaper are due, door changes wait to be told.
+	 */
+	bool presence_due, reap_due;
+	uint64_t after_due_tick; /* the tick since which something waits; 0 = nothing */
+	uint16_t doors_pending[DOORS_PENDING_MAX];
+	unsigned ndoors_pending;
 	/* per-tick maxima, two windows of TAIL_WINDOW ticks (the last slot: work) */
 	uint64_t tail_max[2][ES_PHASE__COUNT + 1];
 };
@@ -1073,6 +1090,21 @@ static void send_floor(struct es_server *s, ENetPeer *peer)
 	}
 }
 
+/* Tell everyone the doors that changed since the last time, as they are now. */
+static void broadcast_doors(struct es_server *s)
+{
+	struct es_door_state st[DOORS_PENDING_MAX];
+	unsigned n = 0, nd = s->cfg.floor ? es_floor_door_count(s->cfg.floor) : 0;
+	for (unsigned i = 0; i < s->ndoors_pending; i++)
+		if (s->doors_pending[i] < nd)
+			st[n++] = (struct es_door_state){s->doors_pending[i], es_floor_door_is_open(s->cfg.floor, s->doors_pending[i])};
+	s->ndoors_pending = 0;
+	if (n == 0)
+		return;
+	struct es_msg m = {.type = ES_MSG_DOORS, .u.doors = {(uint16_t)n, st, NULL}};
+	broadcast(s, &m, -1);
+}
+
 /* Open or close a door: whoever stands within reach of it (3 m) may. */
 static void handle_door(struct es_server *s, unsigned id, const struct es_doors *d)
 {
@@ -1094,8 +1126,15 @@ static void handle_door(struct es_server *s, unsigned id, const struct es_doors 
 		return;
 	s->c.doors_changed++;
 	logf_("info", "%s %s a door of %s", q->name, st.open ? "opened" : "closed", es_floor_room_name(f, room));
-	struct es_msg m = {.type = ES_MSG_DOORS, .u.doors = {1, &st, NULL}};
-	broadcast(s, &m, -1);
+	/* told to everyone after the tick (after_tick), as it is then */
+	for (unsigned i = 0; i < s->ndoors_pending; i++)
+		if (s->doors_pending[i] == st.door)
+			return;
+	if (s->ndoors_pending == DOORS_PENDING_MAX)
+		broadcast_doors(s);
+	s->doors_pending[s->ndoors_pending++] = st.door;
+	if (!s->after_due_tick)
+		s->after_due_tick = s->tick ? s->tick : 1;
 }
 
 /* A knock on a room reaches the people inside it; at most one a second each. */
@@ -1445,6 +1484,27 @@ static void reap_prejoin(struct es_server *s)
 	}
 }
 
+/*
+ * The broadcasts that need not make the tick's deadline: door changes, the
+ * presence batch and the pre-join reaper, then (between ticks) a flush so
+ * they leave now.  In the tick, its own flush follows.
+ */
+static void after_tick(struct es_server *s, bool flush)
+{
+	if (s->ndoors_pending)
+		broadcast_doors(s);
+	if (s->presence_due)
+		presence_batch(s);
+	if (s->reap_due)
+		reap_prejoin(s);
+	s->presence_due = s->reap_due = false;
+	s->after_due_tick = 0;
+	if (flush) {
+		enet_host_flush(s->host);
+		s->flushes++;
+	}
+}
+
 static int64_t thread_cpu_ns(void)
 {
 	struct timespec ts;
@@ -1478,10 +1538,15 @@ static int tick(struct es_server *s)
 		static struct es_log_ratelimit rl; /* a failing codec would fail every tick */
 		es_log_rl(&rl, (uint64_t)(now_ns() / 1000000), ES_LOG_ERROR, "mixer tick failed: %s", strerror(-r));
 	}
+	/* what found no slack after the ticks of a whole presence period runs here */
+	if (s->after_due_tick && s->tick - s->after_due_tick >= PRESENCE_EVERY)
+		after_tick(s, false);
 	if (s->tick % PRESENCE_EVERY == 0)
-		presence_batch(s);
+		s->presence_due = true;
 	if (s->tick % 10 == 0)
-		reap_prejoin(s);
+		s->reap_due = true;
+	if ((s->presence_due || s->reap_due) && !s->after_due_tick)
+		s->after_due_tick = s->tick;
 	int64_t t4 = now_ns();
 	s->c.phase_ns[ES_PHASE_PRESENCE] += (uint64_t)(t4 - t3);
 	enet_host_flush(s->host);
@@ -1583,6 +1648,16 @@ int es_server_run(struct es_server *s, volatile int *stop)
 				if (after - deadline > 5 * TICK_NS)
 					deadline = after + TICK_NS;
 			}
+			continue;
+		}
+		if (s->after_due_tick && deadline - now > AFTER_SLACK_NS) {
+			after_tick(s, true);
+			uint64_t d = (uint64_t)(now_ns() - now);
+			s->c.phase_ns[ES_PHASE_IDLE_PRESENCE] += d;
+			/* between ticks, so not in tail_account: its largest here */
+			unsigned w = (unsigned)(s->tick / TAIL_WINDOW) & 1;
+			if (d > s->tail_max[w][ES_PHASE_IDLE_PRESENCE])
+				s->tail_max[w][ES_PHASE_IDLE_PRESENCE] = d;
 			continue;
 		}
 		if (now - s->last_service_ns >= SERVICE_EVERY_NS) {
@@ -1875,6 +1950,7 @@ int es_server_set_floor(struct es_server *s, struct es_floor *f)
 	s->desk_taken = taken;
 	s->ndesks = nd;
 	s->cfg.floor = f;
+	s->ndoors_pending = 0; /* the old floor's doors: everyone is sent the new plan's below */
 	es_engine_set_floor(s->engine, f); /* rooms are looked up again here */
 	/*
 	 * Nearest first: of those still to move, the one whose best place is

@@ -47,7 +47,7 @@ TILE_X = 3  # 720 desks for 500 people
 # the tick phases (daemon/server.h) the curve follows; "late" is how long after
 # its deadline each tick started, tick_cpu the tick thread's CPU in its ticks
 WORK = ("decodes", "encodes", "group_encodes", "streams_personal", "streams_shared", "listeners_mix")
-PHASES = ("service", "handshake", "engine", "send", "presence", "flush", "late", "tick_cpu")
+PHASES = ("service", "handshake", "engine", "send", "presence", "flush", "late", "tick_cpu", "idle_presence")
 
 
 def env_num(name, default):
