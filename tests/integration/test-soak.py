@@ -225,7 +225,7 @@ def write_csv(path, rows):
     with open(path, "w") as f:
         f.write(",".join(rows[0].keys()) + "\n")
         for r in rows:
-            f.write(",".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in r.values()) + "\n")
+            f.write(",".join(f"{v:.6f}" if isinstance(v, float) else str(v) for v in r.values()) + "\n")
 
 
 def tail_report(rows):
