@@ -50,7 +50,7 @@ static size_t peer_slots(unsigned max_people)
 #define HS_MIN_PER_TICK 4       /* handshakes answered per tick, whatever the load */
 #define HS_SLACK_NS 3000000LL   /* more only while this much of the tick is left */
 /*
- * Presence batches, door changes and the pre-join reaper go to everyone
+ * Presence batches and door changes go to everyone
  * (a sealed message and, at the flush, a datagram per person: 2-5 ms for
  * 500) and need not make the tick's deadline: they run after the tick while
  * this much of the period is left, or in the tick once they have waited a
@@ -141,10 +141,10 @@ struct es_server {
 	uint8_t (*muted_keys)[32];  /* keys an admin muted, max_people of them */
 	unsigned nmuted;
 	/*
-	 * Broadcasts after the tick (see after_tick): presence and the
-	 * pre-join reaper are due, door changes wait to be told.
+	 * Broadcasts after the tick (see after_tick): presence is due, door
+	 * changes wait to be told.
 	 */
-	bool presence_due, reap_due;
+	bool presence_due;
 	uint64_t after_due_tick; /* the tick since which something waits; 0 = nothing */
 	uint16_t doors_pending[DOORS_PENDING_MAX];
 	unsigned ndoors_pending;
@@ -1485,9 +1485,9 @@ static void reap_prejoin(struct es_server *s)
 }
 
 /*
- * The broadcasts that need not make the tick's deadline: door changes, the
- * presence batch and the pre-join reaper, then (between ticks) a flush so
- * they leave now.  In the tick, its own flush follows.
+ * The broadcasts that need not make the tick's deadline: door changes and
+ * the presence batch, then (between ticks) a flush so they leave now.  In
+ * the tick, its own flush follows.
  */
 static void after_tick(struct es_server *s, bool flush)
 {
@@ -1495,9 +1495,7 @@ static void after_tick(struct es_server *s, bool flush)
 		broadcast_doors(s);
 	if (s->presence_due)
 		presence_batch(s);
-	if (s->reap_due)
-		reap_prejoin(s);
-	s->presence_due = s->reap_due = false;
+	s->presence_due = false;
 	s->after_due_tick = 0;
 	if (flush) {
 		enet_host_flush(s->host);
@@ -1543,10 +1541,11 @@ static int tick(struct es_server *s)
 		after_tick(s, false);
 	if (s->tick % PRESENCE_EVERY == 0)
 		s->presence_due = true;
-	if (s->tick % 10 == 0)
-		s->reap_due = true;
-	if ((s->presence_due || s->reap_due) && !s->after_due_tick)
+	if (s->presence_due && !s->after_due_tick)
 		s->after_due_tick = s->tick;
+	/* a walk of the peers, and the timeout it counts is read right after the drop (test-security) */
+	if (s->tick % 10 == 0)
+		reap_prejoin(s);
 	int64_t t4 = now_ns();
 	s->c.phase_ns[ES_PHASE_PRESENCE] += (uint64_t)(t4 - t3);
 	enet_host_flush(s->host);

@@ -79,7 +79,7 @@ enum es_server_phase {
 	ES_PHASE_FLUSH,
 	ES_PHASE_IDLE_SERVICE,
 	ES_PHASE_IDLE_HANDSHAKE,
-	ES_PHASE_IDLE_PRESENCE, /* presence, door changes and the reaper between ticks (after_tick) */
+	ES_PHASE_IDLE_PRESENCE, /* presence and door changes between ticks (after_tick) */
 	ES_PHASE_LATE,
 	ES_PHASE_TICK_CPU, /* CPU time of the tick thread in the tick (the rest of its wall time it was not running) */
 	ES_PHASE__COUNT,
