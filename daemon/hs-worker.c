@@ -86,6 +86,7 @@ struct es_hs_worker *es_hs_worker_new(const struct es_keypair *key, unsigned dep
 		goto err_lock;
 	if ((e = pthread_create(&w->thread, NULL, run, w)) != 0)
 		goto err_cond;
+	pthread_setname_np(w->thread, "es-handshake"); /* for top -H and the soak's per-thread CPU */
 	return w;
 
 err_cond:

@@ -16,7 +16,8 @@ const double es_tick_buckets[ES_TICK_BUCKETS] = {
 };
 
 const char *const es_tick_phase_names[ES_TICK_PHASES] = {
-	"service", "handshake", "engine", "send", "presence", "flush", "idle_service", "idle_handshake", "late", "tick_cpu",
+	"service", "handshake", "engine", "send", "presence", "flush", "idle_service", "idle_handshake", "idle_presence", "late",
+	"tick_cpu",
 };
 
 static const char *const drop_names[ES_DROP__COUNT] = {
@@ -56,6 +57,13 @@ const char *const es_metrics_names[] = {
 	"earshot_ticks_late_total",
 	"earshot_tick_duration_seconds",
 	"earshot_tick_phase_seconds_total",
+	"earshot_late_tick_phase_seconds_total",
+	"earshot_tick_phase_max_seconds",
+	"earshot_tick_max_seconds",
+	"earshot_state_lock_wait_seconds_total",
+	"earshot_state_lock_waits_slow_total",
+	"earshot_engine_work_total",
+	"earshot_degradation_level_ticks_total",
 	"earshot_packets_in_total",
 	"earshot_packets_out_total",
 	"earshot_bytes_in_total",
@@ -147,6 +155,29 @@ size_t es_metrics_format(const struct es_metrics_snapshot *s, char *buf, size_t 
 	for (unsigned i = 0; i < ES_TICK_PHASES; i++)
 		out_printf(&o, "earshot_tick_phase_seconds_total{phase=\"%s\"} %.9g\n", es_tick_phase_names[i],
 			s->tick_phase_seconds[i]);
+	head(&o, "earshot_late_tick_phase_seconds_total", "counter",
+		"Tick thread time by phase, in the ticks that ended after their deadline only.");
+	for (unsigned i = 0; i < ES_TICK_PHASES; i++)
+		out_printf(&o, "earshot_late_tick_phase_seconds_total{phase=\"%s\"} %.9g\n", es_tick_phase_names[i],
+			s->late_tick_phase_seconds[i]);
+	head(&o, "earshot_tick_phase_max_seconds", "gauge", "The most one tick spent in each phase in the last 10-20 s.");
+	for (unsigned i = 0; i < ES_TICK_PHASES; i++)
+		out_printf(&o, "earshot_tick_phase_max_seconds{phase=\"%s\"} %.9g\n", es_tick_phase_names[i],
+			s->tick_phase_max_seconds[i]);
+	head(&o, "earshot_tick_max_seconds", "gauge", "The longest tick's work in the last 10-20 s.");
+	out_printf(&o, "earshot_tick_max_seconds %.9g\n", s->tick_max_seconds);
+	head(&o, "earshot_state_lock_wait_seconds_total", "counter",
+		"Time the tick thread waited for the state lock (held while the saver copies the state).");
+	out_printf(&o, "earshot_state_lock_wait_seconds_total %.9g\n", s->state_lock_wait_seconds);
+	one(&o, "earshot_state_lock_waits_slow_total", "counter", "Waits for the state lock over 1 ms.",
+		s->state_lock_waits_slow);
+	static const char *const work_names[6] = {"decodes", "encodes", "group_encodes", "streams_personal",
+						  "streams_shared", "listeners_mix"};
+	labelled(&o, "earshot_engine_work_total", "counter", "The mixer's work summed over ticks, by kind.", "kind",
+		work_names, s->engine_work_total, 6);
+	static const char *const level_names[4] = {"0", "1", "2", "3"};
+	labelled(&o, "earshot_degradation_level_ticks_total", "counter", "Ticks run at each load shedding level.",
+		"level", level_names, s->level_ticks_total, 4);
 
 	one(&o, "earshot_packets_in_total", "counter", "UDP packets received.", s->packets_in_total);
 	one(&o, "earshot_packets_out_total", "counter", "UDP packets sent.", s->packets_out_total);

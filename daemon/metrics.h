@@ -56,7 +56,7 @@ enum es_plan_kind {
 };
 
 /* Phases of the tick thread's time, in the order of enum es_server_phase (server.h). */
-#define ES_TICK_PHASES 10
+#define ES_TICK_PHASES 11
 extern const char *const es_tick_phase_names[ES_TICK_PHASES];
 
 /* Upper bounds (seconds) of the tick-duration histogram buckets; +Inf implied. */
@@ -77,6 +77,13 @@ struct es_metrics_snapshot {
 	uint64_t tick_bucket[ES_TICK_BUCKETS + 1]; /* per bucket, not cumulative; last = +Inf */
 	double tick_seconds_sum;
 	double tick_phase_seconds[ES_TICK_PHASES];
+	double late_tick_phase_seconds[ES_TICK_PHASES]; /* the phases of the ticks that ended late */
+	double tick_phase_max_seconds[ES_TICK_PHASES];  /* gauge: the most in one tick, last 10-20 s */
+	double tick_max_seconds;                        /* gauge: the longest tick's work, last 10-20 s */
+	double state_lock_wait_seconds;                 /* the tick thread waiting for the state lock */
+	uint64_t state_lock_waits_slow;                 /* ... of which waits over 1 ms */
+	uint64_t engine_work_total[6];                  /* in the order of enum es_engine_work (server.h) */
+	uint64_t level_ticks_total[4];                  /* ticks at each degradation level */
 	uint64_t packets_in_total, packets_out_total;
 	uint64_t bytes_in_total, bytes_out_total;
 	uint64_t packets_dropped_total[ES_DROP__COUNT];

@@ -172,6 +172,7 @@ struct es_saver *es_saver_start(struct es_state_db *st, const char *dir, unsigne
 	e = pthread_create(&sv->thread, NULL, saver_main, sv);
 	if (e)
 		goto err_cond;
+	pthread_setname_np(sv->thread, "es-saver");
 	return sv;
 
 err_cond:

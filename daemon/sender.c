@@ -129,6 +129,7 @@ struct es_sender *es_sender_new(int fd, unsigned max_datagrams, size_t arena_byt
 	if ((e = pthread_create(&x->thread, NULL, run, x)) != 0)
 		goto err_done;
 	x->started = true;
+	pthread_setname_np(x->thread, "es-sender");
 	return x;
 
 err_done:

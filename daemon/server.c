@@ -49,6 +49,15 @@ static size_t peer_slots(unsigned max_people)
 #define SERVICE_EVERY_NS 10000000LL /* ENet between ticks: once, halfway */
 #define HS_MIN_PER_TICK 4       /* handshakes answered per tick, whatever the load */
 #define HS_SLACK_NS 3000000LL   /* more only while this much of the tick is left */
+/*
+ * Presence batches and door changes go to everyone
+ * (a sealed message and, at the flush, a datagram per person: 2-5 ms for
+ * 500) and need not make the tick's deadline: they run after the tick while
+ * this much of the period is left, or in the tick once they have waited a
+ * presence period.
+ */
+#define AFTER_SLACK_NS 6000000LL
+#define DOORS_PENDING_MAX 64
 #define HS_WORKER_DEPTH 128     /* handshakes out with the worker at once */
 
 struct person {
@@ -132,7 +141,19 @@ struct es_server {
 	struct es_server_poll poll; /* extra fds (admin socket); fds NULL = none */
 	uint8_t (*muted_keys)[32];  /* keys an admin muted, max_people of them */
 	unsigned nmuted;
+	/*
+	 * Broadcasts after the tick (see after_tick): presence is due, door
+	 * changes wait to be told.
+	 */
+	bool presence_due;
+	uint64_t after_due_tick; /* the tick since which something waits; 0 = nothing */
+	uint16_t doors_pending[DOORS_PENDING_MAX];
+	unsigned ndoors_pending;
+	/* per-tick maxima, two windows of TAIL_WINDOW ticks (the last slot: work) */
+	uint64_t tail_max[2][ES_PHASE__COUNT + 1];
 };
+
+#define TAIL_WINDOW 500 /* 10 s of ticks */
 
 #define HS_RATE 20.0f  /* handshakes per second and address, sustained */
 #define HS_BURST 60.0f
@@ -1070,6 +1091,21 @@ static void send_floor(struct es_server *s, ENetPeer *peer)
 	}
 }
 
+/* Tell everyone the doors that changed since the last time, as they are now. */
+static void broadcast_doors(struct es_server *s)
+{
+	struct es_door_state st[DOORS_PENDING_MAX];
+	unsigned n = 0, nd = s->cfg.floor ? es_floor_door_count(s->cfg.floor) : 0;
+	for (unsigned i = 0; i < s->ndoors_pending; i++)
+		if (s->doors_pending[i] < nd)
+			st[n++] = (struct es_door_state){s->doors_pending[i], es_floor_door_is_open(s->cfg.floor, s->doors_pending[i])};
+	s->ndoors_pending = 0;
+	if (n == 0)
+		return;
+	struct es_msg m = {.type = ES_MSG_DOORS, .u.doors = {(uint16_t)n, st, NULL}};
+	broadcast(s, &m, -1);
+}
+
 /* Open or close a door: whoever stands within reach of it (3 m) may. */
 static void handle_door(struct es_server *s, unsigned id, const struct es_doors *d)
 {
@@ -1091,8 +1127,15 @@ static void handle_door(struct es_server *s, unsigned id, const struct es_doors 
 		return;
 	s->c.doors_changed++;
 	logf_("info", "%s %s a door of %s", q->name, st.open ? "opened" : "closed", es_floor_room_name(f, room));
-	struct es_msg m = {.type = ES_MSG_DOORS, .u.doors = {1, &st, NULL}};
-	broadcast(s, &m, -1);
+	/* told to everyone after the tick (after_tick), as it is then */
+	for (unsigned i = 0; i < s->ndoors_pending; i++)
+		if (s->doors_pending[i] == st.door)
+			return;
+	if (s->ndoors_pending == DOORS_PENDING_MAX)
+		broadcast_doors(s);
+	s->doors_pending[s->ndoors_pending++] = st.door;
+	if (!s->after_due_tick)
+		s->after_due_tick = s->tick ? s->tick : 1;
 }
 
 /* A knock on a room reaches the people inside it; at most one a second each. */
@@ -1445,6 +1488,25 @@ static void reap_prejoin(struct es_server *s)
 	}
 }
 
+/*
+ * The broadcasts that need not make the tick's deadline: door changes and
+ * the presence batch, then (between ticks) a flush so they leave now.  In
+ * the tick, its own flush follows.
+ */
+static void after_tick(struct es_server *s, bool flush)
+{
+	if (s->ndoors_pending)
+		broadcast_doors(s);
+	if (s->presence_due)
+		presence_batch(s);
+	s->presence_due = false;
+	s->after_due_tick = 0;
+	if (flush) {
+		enet_host_flush(s->host);
+		s->flushes++;
+	}
+}
+
 static int64_t thread_cpu_ns(void)
 {
 	struct timespec ts;
@@ -1478,8 +1540,14 @@ static int tick(struct es_server *s)
 		static struct es_log_ratelimit rl; /* a failing codec would fail every tick */
 		es_log_rl(&rl, (uint64_t)(now_ns() / 1000000), ES_LOG_ERROR, "mixer tick failed: %s", strerror(-r));
 	}
+	/* what found no slack after the ticks of a whole presence period runs here */
+	if (s->after_due_tick && s->tick - s->after_due_tick >= PRESENCE_EVERY)
+		after_tick(s, false);
 	if (s->tick % PRESENCE_EVERY == 0)
-		presence_batch(s);
+		s->presence_due = true;
+	if (s->presence_due && !s->after_due_tick)
+		s->after_due_tick = s->tick;
+	/* a walk of the peers, and the timeout it counts is read right after the drop (test-security) */
 	if (s->tick % 10 == 0)
 		reap_prejoin(s);
 	int64_t t4 = now_ns();
@@ -1493,9 +1561,16 @@ static int tick(struct es_server *s)
 	int64_t work_us = (now_ns() - start) / 1000;
 	es_engine_report_tick_us(s->engine, (unsigned)(work_us > 1000000 ? 1000000 : work_us));
 	s->c.load_level = es_engine_load_level(s->engine);
+	struct es_engine_stats es;
+	es_engine_get_stats(s->engine, &es);
+	s->c.engine_work[ES_ENGINE_WORK_DECODES] += es.decodes;
+	s->c.engine_work[ES_ENGINE_WORK_ENCODES] += es.encodes;
+	s->c.engine_work[ES_ENGINE_WORK_GROUP_ENCODES] += es.group_encodes;
+	s->c.engine_work[ES_ENGINE_WORK_PERSONAL] += es.streams_personal;
+	s->c.engine_work[ES_ENGINE_WORK_SHARED] += es.streams_shared;
+	s->c.engine_work[ES_ENGINE_WORK_LISTENERS_MIX] += es.listeners_mix;
+	s->c.level_ticks[es.load_level < 4 ? es.load_level : 3]++;
 	if (s->cfg.hooks && s->cfg.hooks->tick) {
-		struct es_engine_stats es;
-		es_engine_get_stats(s->engine, &es);
 		s->c.plan_silent = es.listeners_silent;
 		s->c.plan_forward = es.listeners_forward;
 		s->c.plan_mix = es.listeners_mix;
@@ -1525,6 +1600,31 @@ static void say_goodbye(struct es_server *s, uint8_t reason)
 	}
 }
 
+/*
+ * Where the tail goes: a late tick is rare (a few in 10,000 on a quiet
+ * machine) and the cumulative phase times hide it, so the phases of each
+ * late tick are summed apart, and each phase's largest single tick is kept
+ * over a window.  A copy of ten counters per tick.
+ */
+static void tail_account(struct es_server *s, const uint64_t before[ES_PHASE__COUNT], uint64_t work_ns, bool late)
+{
+	unsigned w = (unsigned)(s->tick / TAIL_WINDOW) & 1;
+	if (s->tick % TAIL_WINDOW == 0)
+		memset(s->tail_max[w], 0, sizeof(s->tail_max[w]));
+	for (unsigned i = 0; i < ES_PHASE__COUNT; i++) {
+		uint64_t d = s->c.phase_ns[i] - before[i];
+		if (late)
+			s->c.late_phase_ns[i] += d;
+		if (d > s->tail_max[w][i])
+			s->tail_max[w][i] = d;
+		s->c.phase_max_ns[i] = s->tail_max[0][i] > s->tail_max[1][i] ? s->tail_max[0][i] : s->tail_max[1][i];
+	}
+	if (work_ns > s->tail_max[w][ES_PHASE__COUNT])
+		s->tail_max[w][ES_PHASE__COUNT] = work_ns;
+	s->c.work_max_ns = s->tail_max[0][ES_PHASE__COUNT] > s->tail_max[1][ES_PHASE__COUNT] ?
+		s->tail_max[0][ES_PHASE__COUNT] : s->tail_max[1][ES_PHASE__COUNT];
+}
+
 int es_server_run(struct es_server *s, volatile int *stop)
 {
 	s->deadline_ns = now_ns() + TICK_NS;
@@ -1535,18 +1635,32 @@ int es_server_run(struct es_server *s, volatile int *stop)
 	while (!*stop) {
 		int64_t now = now_ns();
 		if (now >= s->deadline_ns) {
+			uint64_t before[ES_PHASE__COUNT];
+			memcpy(before, s->c.phase_ns, sizeof(before));
 			s->c.phase_ns[ES_PHASE_LATE] += (uint64_t)(now - s->deadline_ns);
 			int r = tick(s);
 			if (r < 0)
 				return r;
 			s->deadline_ns += TICK_NS;
 			int64_t after = now_ns();
-			if (after > s->deadline_ns) {
+			bool late = after > s->deadline_ns;
+			tail_account(s, before, (uint64_t)(after - now), late);
+			if (late) {
 				s->c.ticks_late++;
 				/* more than a few ticks behind: start again from now rather than burst */
 				if (after - s->deadline_ns > 5 * TICK_NS)
 					s->deadline_ns = after + TICK_NS;
 			}
+			continue;
+		}
+		if (s->after_due_tick && s->deadline_ns - now > AFTER_SLACK_NS) {
+			after_tick(s, true);
+			uint64_t d = (uint64_t)(now_ns() - now);
+			s->c.phase_ns[ES_PHASE_IDLE_PRESENCE] += d;
+			/* between ticks, so not in tail_account: its largest here */
+			unsigned w = (unsigned)(s->tick / TAIL_WINDOW) & 1;
+			if (d > s->tail_max[w][ES_PHASE_IDLE_PRESENCE])
+				s->tail_max[w][ES_PHASE_IDLE_PRESENCE] = d;
 			continue;
 		}
 		if (now - s->last_service_ns >= SERVICE_EVERY_NS) {
@@ -1839,6 +1953,7 @@ int es_server_set_floor(struct es_server *s, struct es_floor *f)
 	s->desk_taken = taken;
 	s->ndesks = nd;
 	s->cfg.floor = f;
+	s->ndoors_pending = 0; /* the old floor's doors: everyone is sent the new plan's below */
 	es_engine_set_floor(s->engine, f); /* rooms are looked up again here */
 	/*
 	 * Nearest first: of those still to move, the one whose best place is

@@ -79,9 +79,20 @@ enum es_server_phase {
 	ES_PHASE_FLUSH,
 	ES_PHASE_IDLE_SERVICE,
 	ES_PHASE_IDLE_HANDSHAKE,
+	ES_PHASE_IDLE_PRESENCE, /* presence and door changes between ticks (after_tick) */
 	ES_PHASE_LATE,
 	ES_PHASE_TICK_CPU, /* CPU time of the tick thread in the tick (the rest of its wall time it was not running) */
 	ES_PHASE__COUNT,
+};
+
+enum es_engine_work {
+	ES_ENGINE_WORK_DECODES,
+	ES_ENGINE_WORK_ENCODES,
+	ES_ENGINE_WORK_GROUP_ENCODES,  /* of encodes, mono speaker-group premixes */
+	ES_ENGINE_WORK_PERSONAL,       /* personal mix streams */
+	ES_ENGINE_WORK_SHARED,         /* shared mix streams */
+	ES_ENGINE_WORK_LISTENERS_MIX,  /* listeners sent a mix */
+	ES_ENGINE_WORK__COUNT,
 };
 
 /* Counters for logs, tests and metrics.  Monotonic unless noted. */
@@ -105,6 +116,18 @@ struct es_server_counters {
 	unsigned load_level; /* the engine's degradation level now, 0 = best */
 	uint64_t moves_refused, doors_changed, knocks;
 	uint64_t relocated; /* people moved because a new floor plan took their place */
+	/*
+	 * The tail, by phase: the phases of the ticks that ended late, summed
+	 * (a tick counts when ticks_late does, published one tick later), and
+	 * the most each phase took in one tick over the last 10-20 s (gauges;
+	 * work: the whole tick from its start, without the start's lateness).
+	 */
+	uint64_t late_phase_ns[ES_PHASE__COUNT];
+	uint64_t phase_max_ns[ES_PHASE__COUNT];
+	uint64_t work_max_ns;
+	/* the engine's work, summed over ticks (what its time buys) */
+	uint64_t engine_work[ES_ENGINE_WORK__COUNT];
+	uint64_t level_ticks[4]; /* ticks run at each load level (0 = full quality) */
 };
 
 /* Returns NULL with errno set (and a message on stderr) on failure. */

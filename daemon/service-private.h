@@ -42,6 +42,8 @@ struct es_service {
 	struct es_server *server; /* borrowed, for reloads (es_service_attach) */
 	struct es_admin *admin;   /* borrowed, may be NULL */
 	uint64_t reloads[2];      /* done, failed (metrics) */
+	/* the tick thread waiting for the state lock (held by the saver's copy) */
+	uint64_t lock_wait_ns, lock_waits_slow;
 };
 
 static inline int64_t es_unix_now(void)

@@ -37,6 +37,21 @@ void es_service_notified(struct es_service *svc, int r, const char *what)
 }
 
 /*
+ * The state lock, taken on the tick thread (handshakes, joins, moves): how
+ * long the tick waited for it is counted, and the waits over 1 ms.
+ */
+static void tick_state_lock(struct es_service *svc)
+{
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	es_saver_lock(svc->saver);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	uint64_t ns = (uint64_t)((int64_t)(b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec));
+	svc->lock_wait_ns += ns;
+	svc->lock_waits_slow += ns > 1000000;
+}
+
+/*
  * May this key join?  Enrolled keys may, once per handshake timestamp
  * (replay protection across restarts: the timestamp is saved); a new key
  * may enrol with a valid one-time invite, or, in open mode, under a name
@@ -48,7 +63,7 @@ static int on_authorize(void *ud, const uint8_t key[32], const uint8_t ts[12], c
 {
 	struct es_service *svc = ud;
 	int r = 0;
-	es_saver_lock(svc->saver);
+	tick_state_lock(svc);
 	struct es_person *p = es_state_find_key(svc->db, key);
 	if (p) {
 		if (es_person_bump_timestamp(p, ts) < 0) {
@@ -147,7 +162,7 @@ static void on_join(void *ud, const uint8_t key[32], const char *name, int32_t *
 {
 	struct es_service *svc = ud;
 
-	es_saver_lock(svc->saver);
+	tick_state_lock(svc);
 	struct es_person *p = es_state_find_key(svc->db, key);
 	if (p) {
 		/*
@@ -187,7 +202,7 @@ static void on_place(void *ud, const uint8_t key[32], const char *name, int32_t 
 	struct es_service *svc = ud;
 	(void)name;
 
-	es_saver_lock(svc->saver);
+	tick_state_lock(svc);
 	struct es_person *p = es_state_find_key(svc->db, key);
 	if (p) {
 		p->has_place = true;
@@ -204,7 +219,7 @@ static void on_place(void *ud, const uint8_t key[32], const char *name, int32_t 
 static bool on_admin_muted(void *ud, const uint8_t key[32])
 {
 	struct es_service *svc = ud;
-	es_saver_lock(svc->saver);
+	tick_state_lock(svc);
 	const struct es_person *p = es_state_find_key(svc->db, key);
 	bool muted = p && p->admin_muted;
 	es_saver_unlock(svc->saver);
@@ -258,6 +273,18 @@ static void on_tick(void *ud, const struct es_server_counters *c, uint64_t work_
 	for (unsigned i = 0; i < ES_TICK_PHASES; i++)
 		m->tick_phase_seconds[i] = (double)c->phase_ns[i] / 1e9;
 	m->ticks_late_total = c->ticks_late;
+	for (unsigned i = 0; i < ES_TICK_PHASES; i++) {
+		m->late_tick_phase_seconds[i] = (double)c->late_phase_ns[i] / 1e9;
+		m->tick_phase_max_seconds[i] = (double)c->phase_max_ns[i] / 1e9;
+	}
+	m->tick_max_seconds = (double)c->work_max_ns / 1e9;
+	m->state_lock_wait_seconds = (double)svc->lock_wait_ns / 1e9;
+	m->state_lock_waits_slow = svc->lock_waits_slow;
+	_Static_assert(ES_ENGINE_WORK__COUNT == 6, "metrics and server disagree on the engine's work");
+	for (unsigned i = 0; i < ES_ENGINE_WORK__COUNT; i++)
+		m->engine_work_total[i] = c->engine_work[i];
+	for (unsigned i = 0; i < 4; i++)
+		m->level_ticks_total[i] = c->level_ticks[i];
 	m->packets_in_total = c->packets_in;
 	m->packets_out_total = c->packets_out;
 	m->bytes_in_total = c->bytes_in;

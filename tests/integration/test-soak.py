@@ -44,6 +44,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from eslib import *  # noqa: E402,F403
 
 TILE_X = 3  # 720 desks for 500 people
+# the tick phases (daemon/server.h) the curve follows; "late" is how long after
+# its deadline each tick started, tick_cpu the tick thread's CPU in its ticks
+WORK = ("decodes", "encodes", "group_encodes", "streams_personal", "streams_shared", "listeners_mix")
+PHASES = ("service", "handshake", "engine", "send", "presence", "flush", "late", "tick_cpu", "idle_presence")
 
 
 def env_num(name, default):
@@ -117,6 +121,7 @@ def main():
                          "returns": int(st.get("returns", 0)), "leaves": int(st.get("leaves", 0)),
                          "moves": int(st.get("moves", 0)), "doors": int(st.get("doors", 0)),
                          "mutes": int(st.get("mutes", 0))})
+            rows[-1].update(tail_sample(m, pid))
             r = rows[-1]
             log(f"t={r['t']:7.1f} {r['phase']:7} rss {r['rss_kib'] / 1024:6.1f} MiB fds {r['fds']:3} "
                 f"people {r['people']:3} late {r['late']}/{r['ticks']} returns {r['returns']}")
@@ -159,6 +164,53 @@ def main():
     return 0 if ok else 1
 
 
+def tail_sample(m, pid):
+    """Where the tick's time goes, for the curve: per phase its cumulative
+    seconds (ph_), its seconds in the ticks that ended late (lph_) and the
+    most it took in one tick over the last 10-20 s (max_, ms); the ticks
+    whose work took over 15 and over 20 ms; the tick thread's waits for the
+    state lock; and the CPU seconds of the daemon's other threads."""
+    r = {}
+    for p in PHASES:
+        r[f"ph_{p}"] = m.get(f'earshot_tick_phase_seconds_total{{phase="{p}"}}', 0.0)
+        r[f"lph_{p}"] = m.get(f'earshot_late_tick_phase_seconds_total{{phase="{p}"}}', 0.0)
+        r[f"max_{p}"] = 1000 * m.get(f'earshot_tick_phase_max_seconds{{phase="{p}"}}', 0.0)
+    r["max_work"] = 1000 * m.get("earshot_tick_max_seconds", 0.0)
+    count = m.get("earshot_tick_duration_seconds_count", 0)
+    r["over15"] = int(count - m.get('earshot_tick_duration_seconds_bucket{le="0.015"}', 0))
+    r["over20"] = int(count - m.get('earshot_tick_duration_seconds_bucket{le="0.02"}', 0))
+    r["lock_wait_s"] = m.get("earshot_state_lock_wait_seconds_total", 0.0)
+    r["lock_slow"] = int(m.get("earshot_state_lock_waits_slow_total", 0))
+    for kind in WORK:
+        r[f"w_{kind}"] = int(m.get(f'earshot_engine_work_total{{kind="{kind}"}}', 0))
+    for lv in range(4):
+        r[f"lvl{lv}"] = int(m.get(f'earshot_degradation_level_ticks_total{{level="{lv}"}}', 0))
+    thr = thread_cpu(pid)
+    for name in ("es-sender", "es-saver", "es-handshake"):
+        r["cpu_" + name[3:]] = thr.get(name, 0.0)
+    return r
+
+
+def thread_cpu(pid):
+    """CPU seconds of the daemon's threads, summed by thread name."""
+    out = {}
+    tck = os.sysconf("SC_CLK_TCK")
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                text = f.read()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1:text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tck
+    return out
+
+
 def last_status(text):
     """The last 'churn t=... key=value' line es-load printed, as a dict."""
     for line in reversed(text.splitlines()):
@@ -173,7 +225,47 @@ def write_csv(path, rows):
     with open(path, "w") as f:
         f.write(",".join(rows[0].keys()) + "\n")
         for r in rows:
-            f.write(",".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in r.values()) + "\n")
+            f.write(",".join(f"{v:.6f}" if isinstance(v, float) else str(v) for v in r.values()) + "\n")
+
+
+def tail_report(rows):
+    """Reported, not asserted: per window (baseline, churn), each phase's
+    mean per tick, its mean in the ticks that ended late, its largest single
+    tick, and the ticks over 15 and 20 ms of work."""
+    keys = [f"ph_{p}" for p in PHASES] + [f"lph_{p}" for p in PHASES] + \
+        ["ticks", "late", "over15", "over20", "lock_wait_s", "lock_slow", "cpu_s", "t",
+         "cpu_sender", "cpu_saver", "cpu_handshake"] + [f"w_{k}" for k in WORK] + [f"lvl{i}" for i in range(4)]
+    acc = {"base": dict.fromkeys(keys, 0.0), "churn": dict.fromkeys(keys, 0.0)}
+    mx = {"base": {}, "churn": {}}
+    for a, z in zip(rows, rows[1:]):
+        if a["phase"] != z["phase"] or z["phase"] not in ("steady", "quiet", "churn") or "ph_engine" not in z:
+            continue
+        k = "churn" if z["phase"] == "churn" else "base"
+        for key in keys:
+            acc[k][key] += z[key] - a[key]
+        for key in [f"max_{p}" for p in PHASES] + ["max_work"]:
+            mx[k][key] = max(mx[k].get(key, 0.0), z[key])
+    log("where the tick goes, baseline | churn:")
+    log("  phase        ms/tick          in late ticks (ms/late tick)   most in one tick (ms)")
+    for p in PHASES:
+        cells = []
+        for k in ("base", "churn"):
+            w = acc[k]
+            cells.append((1000 * w[f"ph_{p}"] / max(1, w["ticks"]), 1000 * w[f"lph_{p}"] / max(1, w["late"]),
+                          mx[k].get(f"max_{p}", 0.0)))
+        log(f"  {p:10} {cells[0][0]:6.3f} | {cells[1][0]:6.3f}      {cells[0][1]:6.2f} | {cells[1][1]:6.2f}"
+            f"              {cells[0][2]:6.1f} | {cells[1][2]:6.1f}")
+    for k, name in (("base", "baseline"), ("churn", "churn")):
+        w = acc[k]
+        secs = max(1e-9, w["t"])
+        log(f"  {name}: {w['ticks']:.0f} ticks, {w['late']:.0f} late, work over 15 ms {w['over15']:.0f}, "
+            f"over 20 ms {w['over20']:.0f}, longest {mx[k].get('max_work', 0.0):.1f} ms; state lock waited "
+            f"{1e6 * w['lock_wait_s'] / max(1, w['ticks']):.1f} us/tick ({w['lock_slow']:.0f} waits over 1 ms); "
+            f"threads: sender {100 * w['cpu_sender'] / secs:.1f} %, saver {100 * w['cpu_saver'] / secs:.1f} %, "
+            f"handshake {100 * w['cpu_handshake'] / secs:.1f} % of a core")
+        log(f"    per tick: " + ", ".join(f"{k} {w['w_' + k] / max(1, w['ticks']):.1f}" for k in WORK) +
+            "; ticks at load level 0/1/2/3: " + "/".join(f"{100 * w[f'lvl{i}'] / max(1, w['ticks']):.0f}"
+                                                       for i in range(4)) + " %")
 
 
 def judge(rows, warmup, asan):
@@ -196,6 +288,7 @@ def judge(rows, warmup, asan):
         w[2] += z["tick_s_sum"] - a["tick_s_sum"]
         w[3] += z["cpu_s"] - a["cpu_s"]
         w[4] += z["t"] - a["t"]
+    tail_report(rows)
     if win["base"][0] < 1000 or win["churn"][0] < 1000:
         log("FAIL: too few ticks measured in the baseline or the churn")
         return False
@@ -249,7 +342,8 @@ def judge(rows, warmup, asan):
                 log(f"FAIL: {name} not flat within 5 % after warm-up")
                 ok = False
     # a compact table: one row about every 150 s
-    log("   t s  phase    RSS MiB  fds  people  late/ticks since last row  daemon CPU  returns  leaves")
+    log("   t s  phase    RSS MiB  fds  people  late/ticks since last row  daemon CPU  returns  leaves"
+        "   ms/tick: service engine presence flush late-start  most work ms")
     prev = None
     for r in rows:
         if prev is None or r["t"] - prev["t"] >= 150 or r is rows[-1]:
@@ -257,7 +351,10 @@ def judge(rows, warmup, asan):
                 dl, dt = r["late"] - prev["late"], r["ticks"] - prev["ticks"]
                 cpu = 100 * (r["cpu_s"] - prev["cpu_s"]) / max(1e-9, r["t"] - prev["t"])
                 log(f"{r['t']:6.0f}  {r['phase']:7} {r['rss_kib'] / 1024:8.1f} {r['fds']:4} {r['people']:7} "
-                    f"{dl:8} / {dt:<8}      {cpu:5.1f} %   {r['returns']:7} {r['leaves']:7}")
+                    f"{dl:8} / {dt:<8}      {cpu:5.1f} %   {r['returns']:7} {r['leaves']:7}" +
+                    "   " + " ".join(f"{1000 * (r.get('ph_' + p, 0) - prev.get('ph_' + p, 0)) / max(1, dt):6.2f}"
+                                     for p in ("service", "engine", "presence", "flush", "late")) +
+                    f"   {r.get('max_work', 0):6.1f}")
             else:
                 log(f"{r['t']:6.0f}  {r['phase']:7} {r['rss_kib'] / 1024:8.1f} {r['fds']:4} {r['people']:7}")
             prev = r
