@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 
 #include "admin.h"
@@ -369,6 +370,8 @@ out:
 void es_service_reload(struct es_service *svc)
 {
 	struct es_config nc;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	es_service_notified(svc, es_notify_reloading(&svc->notify), "RELOADING");
 	int r = es_config_load(&nc, svc->argc, svc->argv, stderr);
 	if (r != 0) {
@@ -423,7 +426,9 @@ void es_service_reload(struct es_service *svc)
 		es_saver_unlock(svc->saver);
 	}
 	svc->reloads[failed]++;
-	es_log_info("reloaded %s%s", nc.config_path[0] ? nc.config_path : "(no config file: defaults and flags)",
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	es_log_info("reloaded %s in %.1f ms%s", nc.config_path[0] ? nc.config_path : "(no config file: defaults and flags)",
+		    (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
 		    failed ? " (with errors, above: what failed to load is kept as it was)" : "");
 	es_service_notified(svc, es_notify_ready(&svc->notify, failed ? "running; last reload had errors" :
 							     "running; configuration reloaded"), "READY");

@@ -106,8 +106,7 @@ struct es_jitter_est {
 	int32_t next_min;   /* smallest offset seen in the window being built */
 	unsigned window;    /* observations in the window being built */
 	float peak;         /* decaying maximum spread, ticks */
-	float loss;         /* recent share of frames lost or late */
-	bool lossy;         /* loss high enough to hold a frame for its successor's FEC */
+	unsigned since_loss; /* ticks since a frame was lost or late (saturates) */
 	bool primed;
 };
 
@@ -120,9 +119,11 @@ int32_t es_jitter_frac(int64_t since_tick_ns, int64_t tick_ns);
 void es_jitter_est_tick(struct es_jitter_est *e);
 /*
  * For each frame due while playing: whether it was missing (lost, or
- * arrived too late).  While more than a few per cent are, the depth is at
- * least 2, so that a lost frame's successor is there to recover it from
- * (Opus in-band FEC); on a clean link one frame is enough.
+ * arrived too late).  For some seconds after one was, the depth is at
+ * least 2: a lost frame's successor is then at hand to recover it from
+ * (Opus in-band FEC), and a path that was late once (a busy host, a
+ * Wi-Fi hiccup) gets a tick of cushion.  On a clean link one frame is
+ * enough.
  */
 void es_jitter_est_loss(struct es_jitter_est *e, bool lost);
 /*

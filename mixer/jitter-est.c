@@ -7,14 +7,15 @@
  * a lasting change of path delay is followed within about 2 windows. */
 #define WINDOW 250
 #define DECAY 0.995f /* per tick */
+/* Ticks after a lost or late frame during which the depth stays at 2 or more (20 s). */
+#define LOSS_HOLD 1000u
 
 void es_jitter_est_init(struct es_jitter_est *e)
 {
 	e->min_offset = e->next_min = 0;
 	e->window = 0;
 	e->peak = 0.0f;
-	e->loss = 0.0f;
-	e->lossy = false;
+	e->since_loss = LOSS_HOLD;
 	e->primed = false;
 }
 
@@ -42,20 +43,14 @@ void es_jitter_est_observe(struct es_jitter_est *e, int32_t offset)
 void es_jitter_est_tick(struct es_jitter_est *e)
 {
 	e->peak *= DECAY;
+	if (e->since_loss < LOSS_HOLD)
+		e->since_loss++;
 }
-
-/* Loss average over about 2 s of frames; lossy above LOSSY_ON, clean again below LOSSY_OFF. */
-#define LOSS_ALPHA 0.01f
-#define LOSSY_ON 0.03f
-#define LOSSY_OFF 0.01f
 
 void es_jitter_est_loss(struct es_jitter_est *e, bool lost)
 {
-	e->loss += LOSS_ALPHA * ((lost ? 1.0f : 0.0f) - e->loss);
-	if (e->loss > LOSSY_ON)
-		e->lossy = true;
-	else if (e->loss < LOSSY_OFF)
-		e->lossy = false;
+	if (lost)
+		e->since_loss = 0;
 }
 
 int32_t es_jitter_frac(int64_t since_tick_ns, int64_t tick_ns)
@@ -97,7 +92,7 @@ unsigned es_jitter_est_depth(const struct es_jitter_est *e, unsigned lo, unsigne
 	if (peak >= 1.0f && need < peak - NOISE)
 		need = peak - NOISE;
 	unsigned d = 1 + (need > 0.0f ? (unsigned)ceilf(need) : 0u);
-	if (e->lossy && d < 2)
+	if (e->since_loss < LOSS_HOLD && d < 2)
 		d = 2; /* the next frame at hand: its FEC recovers a lost one */
 	return d < lo ? lo : d > hi ? hi : d;
 }

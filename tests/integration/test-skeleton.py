@@ -76,8 +76,12 @@ def main():
     delay_ms = (t_rec + lag * 10_000_000 - t_play) / 1e6
     log(f"measured delay alice -> bob: {delay_ms:.0f} ms (10 ms envelope resolution)")
     ok = True
-    if not (0 <= delay_ms <= MAX_DELAY_MS):
-        log(f"FAIL: delay {delay_ms:.0f} ms outside 0..{MAX_DELAY_MS}")
+    # The envelopes have 10 ms bins, so the alignment is good to about one
+    # bin either way; the clock starts when alice's frame is complete, and
+    # with one frame of buffering at the daemon and at bob the rest can be
+    # a few ms (Opus's 6.5 ms look-ahead plus two clock phases).
+    if not (-10 <= delay_ms <= MAX_DELAY_MS):
+        log(f"FAIL: delay {delay_ms:.0f} ms outside -10..{MAX_DELAY_MS}")
         ok = False
     if corr < MIN_CORR:
         log(f"FAIL: bob's recording does not carry alice's speech (corr {corr:.3f} < {MIN_CORR})")

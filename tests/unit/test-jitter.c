@@ -170,6 +170,12 @@ int main(void)
 	check_int_eq(push(&jb, seq++, 0, 0.5f), -EALREADY);
 	check_int_eq(jb.depth, 2);
 	check_int_eq(jb.hold, 1);
+	/* it keeps that tick of cushion for a while after a loss, then returns to one frame */
+	played = 0;
+	check_int_eq(talk(&jb, &seq, 500, early, 4, &played), 1); /* the stretch */
+	check_int_eq(jb.depth, 2);
+	check_int_eq(talk(&jb, &seq, 600, early, 4, &played), 0);
+	check_int_eq(jb.depth, 1);
 
 	test_log("jitter buffer: ok");
 	return 0;
