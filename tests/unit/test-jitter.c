@@ -67,7 +67,7 @@ int main(void)
 {
 	struct es_jitter_est e;
 
-	/* whole-tick offsets: as before, a quarter tick of slack is noise */
+	/* whole-tick offsets (arrivals at tick boundaries): no room, so any spread costs a frame */
 	es_jitter_est_init(&e);
 	for (int i = 0; i < 20; i++)
 		es_jitter_est_observe(&e, 5 * ES_JE_ONE);
