@@ -133,7 +133,7 @@ int es_playout_push(struct es_playout *p, const uint8_t *msg, size_t len, int32_
 		if (ahead < 0) {
 			p->st.late++;
 			if (ahead > -SLOTS)
-				es_jitter_est_loss(&p->est, true); /* its turn has gone: lost to lateness */
+				es_jitter_est_lost(&p->est); /* its turn has gone: lost to lateness */
 			return -EALREADY;
 		}
 		if (ahead >= SLOTS) { /* server restarted or a long gap */
@@ -319,11 +319,10 @@ int es_playout_pull(struct es_playout *p, int16_t *out)
 			s->full = false;
 			p->misses = 0;
 			p->st.played++;
-			es_jitter_est_loss(&p->est, false);
 		} else {
 			p->st.lost++;
 			if (queued(p) > 0)
-				es_jitter_est_loss(&p->est, true); /* a gap, not the end of the stream */
+				es_jitter_est_lost(&p->est); /* a gap, not the end of the stream */
 			if (s->full && (int32_t)(s->tick - t) < 0)
 				s->full = false;
 			if (++p->misses > END_AFTER && queued(p) == 0) {

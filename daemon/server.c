@@ -115,6 +115,7 @@ struct bucket {
 struct es_server {
 	struct es_server_config cfg;
 	int64_t deadline_ns; /* when the coming tick is due (CLOCK_MONOTONIC) */
+	int32_t in_frac;     /* how far into the coming tick this service takes frames in (es_jitter_frac) */
 	/* last reset sent per hashed source address, to bound what we send */
 	int64_t reset_at[RESET_SLOTS];
 	ENetHost *host;
@@ -1257,7 +1258,7 @@ static void handle_packet(struct es_server *s, ENetPeer *peer, const ENetPacket 
 		r = es_engine_push(s->engine, id, m.u.up.seq, m.u.up.opus, m.u.up.len,
 				   (m.u.up.flags & ES_UP_PREROLL ? ES_ENGINE_UP_PREROLL : 0) |
 					   (m.u.up.flags & ES_UP_QUIET ? ES_ENGINE_UP_QUIET : 0),
-				   es_jitter_frac(now_ns() - (s->deadline_ns - TICK_NS), TICK_NS));
+				   s->in_frac);
 		if (r == -EALREADY)
 			s->c.drop_late++;
 		else if (r == -EMSGSIZE)
@@ -1360,6 +1361,7 @@ static void handle_event(struct es_server *s, ENetEvent *ev)
 static void service(struct es_server *s)
 {
 	ENetEvent ev;
+	s->in_frac = es_jitter_frac(now_ns() - (s->deadline_ns - TICK_NS), TICK_NS);
 	for (int round = 0; round < 32; round++) {
 		uint32_t before = s->host->totalReceivedPackets;
 		/*
@@ -1606,23 +1608,26 @@ static void say_goodbye(struct es_server *s, uint8_t reason)
  * late tick are summed apart, and each phase's largest single tick is kept
  * over a window.  A copy of ten counters per tick.
  */
+/* Note d against slot i (a phase, or ES_PHASE__COUNT: the work) in this window; the max of both windows. */
+static uint64_t tail_note(struct es_server *s, unsigned i, uint64_t d)
+{
+	uint64_t *m = s->tail_max[(s->tick / TAIL_WINDOW) & 1];
+	if (d > m[i])
+		m[i] = d;
+	return s->tail_max[0][i] > s->tail_max[1][i] ? s->tail_max[0][i] : s->tail_max[1][i];
+}
+
 static void tail_account(struct es_server *s, const uint64_t before[ES_PHASE__COUNT], uint64_t work_ns, bool late)
 {
-	unsigned w = (unsigned)(s->tick / TAIL_WINDOW) & 1;
 	if (s->tick % TAIL_WINDOW == 0)
-		memset(s->tail_max[w], 0, sizeof(s->tail_max[w]));
+		memset(s->tail_max[(s->tick / TAIL_WINDOW) & 1], 0, sizeof(s->tail_max[0]));
 	for (unsigned i = 0; i < ES_PHASE__COUNT; i++) {
 		uint64_t d = s->c.phase_ns[i] - before[i];
 		if (late)
 			s->c.late_phase_ns[i] += d;
-		if (d > s->tail_max[w][i])
-			s->tail_max[w][i] = d;
-		s->c.phase_max_ns[i] = s->tail_max[0][i] > s->tail_max[1][i] ? s->tail_max[0][i] : s->tail_max[1][i];
+		s->c.phase_max_ns[i] = tail_note(s, i, d);
 	}
-	if (work_ns > s->tail_max[w][ES_PHASE__COUNT])
-		s->tail_max[w][ES_PHASE__COUNT] = work_ns;
-	s->c.work_max_ns = s->tail_max[0][ES_PHASE__COUNT] > s->tail_max[1][ES_PHASE__COUNT] ?
-		s->tail_max[0][ES_PHASE__COUNT] : s->tail_max[1][ES_PHASE__COUNT];
+	s->c.work_max_ns = tail_note(s, ES_PHASE__COUNT, work_ns);
 }
 
 int es_server_run(struct es_server *s, volatile int *stop)
@@ -1658,9 +1663,7 @@ int es_server_run(struct es_server *s, volatile int *stop)
 			uint64_t d = (uint64_t)(now_ns() - now);
 			s->c.phase_ns[ES_PHASE_IDLE_PRESENCE] += d;
 			/* between ticks, so not in tail_account: its largest here */
-			unsigned w = (unsigned)(s->tick / TAIL_WINDOW) & 1;
-			if (d > s->tail_max[w][ES_PHASE_IDLE_PRESENCE])
-				s->tail_max[w][ES_PHASE_IDLE_PRESENCE] = d;
+			s->c.phase_max_ns[ES_PHASE_IDLE_PRESENCE] = tail_note(s, ES_PHASE_IDLE_PRESENCE, d);
 			continue;
 		}
 		if (now - s->last_service_ns >= SERVICE_EVERY_NS) {

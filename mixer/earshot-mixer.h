@@ -118,14 +118,14 @@ int32_t es_jitter_frac(int64_t since_tick_ns, int64_t tick_ns);
 /* Called once per tick: lets the peak decay. */
 void es_jitter_est_tick(struct es_jitter_est *e);
 /*
- * For each frame due while playing: whether it was missing (lost, or
- * arrived too late).  For some seconds after one was, the depth is at
+ * A frame due while playing was missing (lost, or arrived too late).  For
+ * some seconds after that, the depth is at
  * least 2: a lost frame's successor is then at hand to recover it from
  * (Opus in-band FEC), and a path that was late once (a busy host, a
  * Wi-Fi hiccup) gets a tick of cushion.  On a clean link one frame is
  * enough.
  */
-void es_jitter_est_loss(struct es_jitter_est *e, bool lost);
+void es_jitter_est_lost(struct es_jitter_est *e);
 /*
  * Target depth in frames, within [lo, hi]: the number of frames to hold
  * before starting so that the latest arrival seen lately is still in time.

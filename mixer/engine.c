@@ -300,8 +300,7 @@ int es_engine_push(struct es_engine *e, unsigned id, uint32_t seq, const uint8_t
 {
 	if (!present(e, id))
 		return -ENOENT;
-	unsigned jf = (flags & ES_ENGINE_UP_PREROLL ? ES_JB_PREROLL : 0) | (flags & ES_ENGINE_UP_QUIET ? ES_JB_QUIET : 0);
-	int r = es_jitter_push(&e->people[id].jb, seq, opus, len, jf, frac);
+	int r = es_jitter_push(&e->people[id].jb, seq, opus, len, flags, frac);
 	if (r == 0)
 		e->stats.frames_in++;
 	else if (r == -EALREADY)

@@ -47,10 +47,9 @@ void es_jitter_est_tick(struct es_jitter_est *e)
 		e->since_loss++;
 }
 
-void es_jitter_est_loss(struct es_jitter_est *e, bool lost)
+void es_jitter_est_lost(struct es_jitter_est *e)
 {
-	if (lost)
-		e->since_loss = 0;
+	e->since_loss = 0;
 }
 
 int32_t es_jitter_frac(int64_t since_tick_ns, int64_t tick_ns)

@@ -40,7 +40,7 @@ int es_jitter_push(struct es_jitter *jb, uint32_t seq, const uint8_t *data, size
 	if (len == 0 || len > ES_JB_FRAME_MAX)
 		return -EMSGSIZE;
 	/* arrival offset against this buffer's clock: its spread is the jitter */
-	if (!(flags & ES_JB_PREROLL))
+	if (!(flags & ES_ENGINE_UP_PREROLL))
 		es_jitter_est_observe(&jb->est, (int32_t)(jb->ticks - seq) * ES_JE_ONE + frac);
 	unsigned want = es_jitter_est_depth(&jb->est, jb->min_depth, ES_JB_SLOTS / 2);
 	if (want > jb->depth) {
@@ -52,7 +52,7 @@ int es_jitter_push(struct es_jitter *jb, uint32_t seq, const uint8_t *data, size
 		int32_t ahead = (int32_t)(seq - jb->next);
 		if (ahead < 0) {
 			if (ahead > -ES_JB_SLOTS)
-				es_jitter_est_loss(&jb->est, true); /* its tick has gone: lost to lateness */
+				es_jitter_est_lost(&jb->est); /* its tick has gone: lost to lateness */
 			return -EALREADY;
 		}
 		if (ahead >= ES_JB_SLOTS) {
@@ -80,7 +80,7 @@ int es_jitter_push(struct es_jitter *jb, uint32_t seq, const uint8_t *data, size
 	s->seq = seq;
 	s->len = (uint16_t)len;
 	s->full = true;
-	s->quiet = (flags & (ES_JB_PREROLL | ES_JB_QUIET)) == (ES_JB_PREROLL | ES_JB_QUIET);
+	s->quiet = (flags & (ES_ENGINE_UP_PREROLL | ES_ENGINE_UP_QUIET)) == (ES_ENGINE_UP_PREROLL | ES_ENGINE_UP_QUIET);
 	memcpy(s->data, data, len);
 	return 0;
 }
@@ -139,7 +139,6 @@ enum es_jb_result es_jitter_pop(struct es_jitter *jb, const struct es_jb_slot **
 		s->full = false;
 		jb->misses = 0;
 		*frame = s;
-		es_jitter_est_loss(&jb->est, false);
 		return ES_JB_FRAME;
 	}
 	if (s->full && (int32_t)(s->seq - seq) < 0)
@@ -154,7 +153,7 @@ enum es_jb_result es_jitter_pop(struct es_jitter *jb, const struct es_jb_slot **
 		}
 	}
 	if (es_jitter_queued(jb) > 0)
-		es_jitter_est_loss(&jb->est, true); /* a gap, not the end of the spurt */
+		es_jitter_est_lost(&jb->est); /* a gap, not the end of the spurt */
 	struct es_jb_slot *n = &jb->slot[jb->next % ES_JB_SLOTS];
 	if (n->full && n->seq == jb->next) {
 		*frame = n;

@@ -50,16 +50,14 @@ enum es_jb_result {
 void es_jitter_init(struct es_jitter *jb, unsigned depth);
 
 /*
- * flags: ES_JB_PREROLL (held back by the sender's voice detector and sent
- * late in a burst: it says nothing about the network, so it does not count
- * towards the jitter estimate), ES_JB_QUIET (a pre-roll frame with nothing
- * above the noise floor: skipped when a spurt would otherwise start more
- * than the target depth behind).  frac: how far into the coming tick the
+ * flags: ES_ENGINE_UP_PREROLL (held back by the sender's voice detector and
+ * sent late in a burst: it says nothing about the network, so it does not
+ * count towards the jitter estimate), ES_ENGINE_UP_QUIET (a pre-roll frame
+ * with nothing above the noise floor: skipped when a spurt would otherwise
+ * start more than the target depth behind).  frac: how far into the coming tick the
  * frame arrived, (0, ES_JE_ONE] (es_jitter_frac); ES_JE_ONE if unknown.
  * 0, -EALREADY (late or duplicate), -EMSGSIZE.
  */
-#define ES_JB_PREROLL 1u
-#define ES_JB_QUIET 2u
 int es_jitter_push(struct es_jitter *jb, uint32_t seq, const uint8_t *data, size_t len, unsigned flags, int32_t frac);
 
 /*
