@@ -11,6 +11,7 @@
 
 #include <portaudio.h>
 
+#include "clock.h"
 #include "app.h"
 #include "ctl.h"
 #include "dsp.h"
@@ -33,13 +34,6 @@ struct app {
 	char msg[160];
 	char audio_msg[160]; /* while the audio device is lost */
 };
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static PaDeviceIndex find_device(const char *name, bool input)
 {
@@ -408,14 +402,14 @@ static void audio_note(struct app *a, const char *fmt, ...)
 
 static PaError wait_io(PaStream *st, bool input, struct es_session *s)
 {
-	int64_t t0 = now_ns();
+	int64_t t0 = es_now_ns();
 	for (;;) {
 		long n = input ? Pa_GetStreamReadAvailable(st) : Pa_GetStreamWriteAvailable(st);
 		if (n < 0)
 			return (PaError)n;
 		if (n >= ES_FRAME)
 			return paNoError;
-		int64_t now = now_ns();
+		int64_t now = es_now_ns();
 		if (now - t0 > AUDIO_STALL_MS * 1000000LL)
 			return paTimedOut;
 		/* the missing samples' time, at least 1 ms: one or two wake-ups a frame */
@@ -442,7 +436,7 @@ static void audio_lost(struct app *a, PaStream **st, PaError e, bool *lost, int6
 	Pa_CloseStream(*st);
 	*st = NULL;
 	*lost = true;
-	*deadline = now_ns();
+	*deadline = es_now_ns();
 	*retry_at = *deadline + AUDIO_RETRY_MIN_MS * 1000000LL;
 	audio_note(a, "audio %s failed (%s): the device is gone? Still connected; trying again", dir, Pa_GetErrorText(e));
 }
@@ -502,7 +496,7 @@ int es_app_run(struct es_session *s, const struct es_app_opts *o)
 	if (o->verbose)
 		fprintf(stderr, "earshot: audio started at monotonic %lld ns (%s / %s), latency in %.1f ms out %.1f ms, "
 				"echo delay assumed %u ms\n",
-			(long long)now_ns(), Pa_GetDeviceInfo(in)->name, Pa_GetDeviceInfo(out)->name,
+			(long long)es_now_ns(), Pa_GetDeviceInfo(in)->name, Pa_GetDeviceInfo(out)->name,
 			si ? si->inputLatency * 1000 : -1.0, si ? si->outputLatency * 1000 : -1.0, dopt.far_delay_ms);
 	if (o->ui) {
 		es_session_want_floor(s);
@@ -530,7 +524,7 @@ int es_app_run(struct es_session *s, const struct es_app_opts *o)
 			break;
 		}
 		bool have_audio = !lost;
-		if (lost && now_ns() >= retry_at) {
+		if (lost && es_now_ns() >= retry_at) {
 			/*
 			 * PortAudio lists devices only when initialised: start it
 			 * again to see what is there now.  Not with its JACK host
@@ -565,7 +559,7 @@ int es_app_run(struct es_session *s, const struct es_app_opts *o)
 					   e == paNoDevice ? "no device" : Pa_GetErrorText(e),
 					   o->input_device || o->output_device ? "it (or the default)" : "the default",
 					   retry_ms / 1000.0);
-				retry_at = now_ns() + (int64_t)retry_ms * 1000000LL;
+				retry_at = es_now_ns() + (int64_t)retry_ms * 1000000LL;
 				retry_ms = retry_ms * 2 > AUDIO_RETRY_MAX_MS ? AUDIO_RETRY_MAX_MS : retry_ms * 2;
 			}
 		}
@@ -574,7 +568,7 @@ int es_app_run(struct es_session *s, const struct es_app_opts *o)
 			e = wait_io(st, true, s);
 			if (e == paNoError || e == paInputOverflowed)
 				e = Pa_ReadStream(st, mic, ES_FRAME);
-			t_read = now_ns();
+			t_read = es_now_ns();
 			if (e != paNoError && e != paInputOverflowed) {
 				audio_lost(&a, &st, e, &lost, &retry_at, &deadline, "input");
 				continue;
@@ -613,7 +607,7 @@ int es_app_run(struct es_session *s, const struct es_app_opts *o)
 			struct timespec ts = {(time_t)(deadline / 1000000000LL), (long)(deadline % 1000000000LL)};
 			while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR && !*o->stop)
 				;
-			t_read = now_ns();
+			t_read = es_now_ns();
 			memset(mic, 0, sizeof(mic));
 		}
 		if (o->verbose && !heard_mic && (first_loud(mic, ES_FRAME, 1)) >= 0) {
@@ -660,7 +654,7 @@ int es_app_run(struct es_session *s, const struct es_app_opts *o)
 				heard_out = true;
 				long queued = out_buf > avail ? out_buf - avail : 0;
 				fprintf(stderr, "earshot: first loud playback at monotonic %lld ns\n",
-					(long long)(now_ns() + (queued + i) * 1000000000LL / ES_RATE));
+					(long long)(es_now_ns() + (queued + i) * 1000000000LL / ES_RATE));
 			}
 		}
 		if (have_audio) {

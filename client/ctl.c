@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "ctl.h"
 
 #define SUN_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path))
@@ -475,17 +476,10 @@ void es_ctl_server_free(struct es_ctl_server *s)
 
 /* ---- client ------------------------------------------------------------- */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int wait_fd(int fd, short events, int64_t deadline)
 {
 	for (;;) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - es_now_ms();
 		if (left <= 0)
 			return -ETIMEDOUT;
 		struct pollfd p = { .fd = fd, .events = events };
@@ -530,7 +524,7 @@ int es_ctl_send(const char *path, const char *cmd, char *reply, size_t reply_len
 	if (r < 0)
 		return r;
 
-	int64_t deadline = now_ms() + (timeout_ms ? timeout_ms : 2000);
+	int64_t deadline = es_now_ms() + (timeout_ms ? timeout_ms : 2000);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -545,7 +539,7 @@ int es_ctl_send(const char *path, const char *cmd, char *reply, size_t reply_len
 			r = -errno;
 			goto err_close;
 		}
-		if (now_ms() >= deadline) {
+		if (es_now_ms() >= deadline) {
 			r = -ETIMEDOUT;
 			goto err_close;
 		}

@@ -20,6 +20,7 @@
 
 #include <sodium.h>
 
+#include "clock.h"
 #include "earshot-crypto.h"
 #include "earshot-mixer.h"
 #include "app.h"
@@ -187,13 +188,6 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /*
  * Headless: our own absolute 20 ms deadline.  The play file starts when we
  * are admitted; the recording covers exactly --seconds of wall time from
@@ -222,14 +216,14 @@ static int run_headless(struct es_session *s, const struct opts *o)
 	}
 	uint64_t ticks_total = o->seconds > 0 ? (uint64_t)llround(o->seconds * 50.0) : 0;
 	int16_t mic[ES_FRAME], out[2 * ES_FRAME];
-	int64_t deadline = now_ns() + TICK_NS;
+	int64_t deadline = es_now_ns() + TICK_NS;
 	struct pollfd pfd = {.fd = es_session_fd(s), .events = POLLIN};
 	int rc = 0;
 	uint64_t tick = 0, play_done_tick = 0;
 	if (o->verbose && w.f)
 		fprintf(stderr, "earshot: recording starts at monotonic %lld ns\n", (long long)deadline - TICK_NS);
 	while (!stop) {
-		int64_t now = now_ns();
+		int64_t now = es_now_ns();
 		if (now < deadline) {
 			int64_t wait = deadline - now;
 			struct timespec ts = {.tv_sec = wait / 1000000000LL, .tv_nsec = wait % 1000000000LL};
@@ -292,9 +286,9 @@ static void save_pin(void *ud, const uint8_t key[32])
 static int wait_joined(struct es_session *s)
 {
 	int16_t out[2 * ES_FRAME];
-	int64_t end = now_ns() + 10 * 1000000000LL;
+	int64_t end = es_now_ns() + 10 * 1000000000LL;
 	struct pollfd pfd = {.fd = es_session_fd(s), .events = POLLIN};
-	while (!stop && now_ns() < end) {
+	while (!stop && es_now_ns() < end) {
 		enum es_session_state st = es_session_state(s);
 		if (st == ES_SESSION_JOINED)
 			return 0;
@@ -411,7 +405,7 @@ int main(int argc, char **argv)
 		}
 		have_pin = r == 0;
 	}
-	srand((unsigned)now_ns());
+	srand((unsigned)es_now_ns());
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);

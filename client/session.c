@@ -12,6 +12,7 @@
 
 #include <sodium.h>
 
+#include "clock.h"
 #include "earshot-mixer.h"
 #include "playout.h"
 #include "session.h"
@@ -71,20 +72,6 @@ struct es_session {
 	uint8_t buf[ES_MSG_MAX];
 	uint8_t opus[ES_OPUS_MAX];
 };
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /*
  * In-band FEC follows the uplink loss the server reports (ES_MSG_LINK): a
@@ -266,7 +253,7 @@ struct es_session *es_session_new(const struct es_session_config *cfg)
 	s->whisper_to = s->whisper_from = -1;
 	s->backoff_ms = BACKOFF_MIN_MS;
 	s->state = ES_SESSION_BACKOFF;
-	s->retry_at_ms = now_ms();
+	s->retry_at_ms = es_now_ms();
 	set_status(s, "starting");
 	return s;
 
@@ -359,7 +346,7 @@ static void backoff(struct es_session *s, unsigned at_least_ms, const char *why)
 	es_cipher_clear(&s->tx);
 	es_cipher_clear(&s->rx);
 	s->state = ES_SESSION_BACKOFF;
-	s->retry_at_ms = now_ms() + wait;
+	s->retry_at_ms = es_now_ms() + wait;
 	s->my_id = -1;
 	for (unsigned i = 0; i < ES_ROSTER_MAX; i++)
 		s->roster[i].present = false;
@@ -392,7 +379,7 @@ static int send_cookie_request(struct es_session *s)
 	if (n < 0)
 		return n;
 	ENetBuffer b = {.data = req, .dataLength = (size_t)n};
-	s->cookie_sent_ms = now_ms();
+	s->cookie_sent_ms = es_now_ms();
 	return enet_socket_send(s->host->socket, &s->addr, &b, 1) < 0 ? -EIO : 0;
 }
 
@@ -408,7 +395,7 @@ static void start_connect(struct es_session *s)
 		return;
 	}
 	s->state = ES_SESSION_CONNECTING;
-	s->state_since_ms = now_ms();
+	s->state_since_ms = es_now_ms();
 	set_status(s, "connecting to %s", s->cfg.server);
 }
 
@@ -430,7 +417,7 @@ static void on_connected(struct es_session *s)
 	enet_peer_ping_interval(s->peer, 1000); /* keep-alive: about 0.5 kbit/s with the server's */
 	/* the server speaks first: its key (ES_MSG_SERVER_KEY) */
 	s->state = ES_SESSION_JOINING;
-	s->state_since_ms = now_ms();
+	s->state_since_ms = es_now_ms();
 	set_status(s, "securing the connection to %s", s->cfg.server);
 }
 
@@ -675,7 +662,7 @@ static void on_packet(struct es_session *s, const ENetPacket *pkt)
 	case ES_MSG_AUDIO_DOWN:
 		if (s->state == ES_SESSION_JOINED)
 			es_playout_push(s->playout, s->plain, (size_t)n,
-					s->last_pull_ns ? es_jitter_frac(now_ns() - s->last_pull_ns, 20000000LL) : ES_JE_ONE);
+					s->last_pull_ns ? es_jitter_frac(es_now_ns() - s->last_pull_ns, (int64_t)ES_FRAME * 1000000000 / ES_RATE) : ES_JE_ONE);
 		break;
 	case ES_MSG_BYE:
 		if (m.u.bye.reason == ES_BYE_REMOVED) {
@@ -759,7 +746,7 @@ void es_session_service(struct es_session *s)
 
 static void housekeeping(struct es_session *s)
 {
-	int64_t t = now_ms();
+	int64_t t = es_now_ms();
 	if (s->reset_pending) {
 		s->reset_pending = false;
 		if (s->state == ES_SESSION_JOINED)
@@ -835,7 +822,7 @@ int es_session_step(struct es_session *s, const int16_t *mic, bool voiced, int16
 	int audible = 0;
 	if (out) {
 		audible = es_playout_pull(s->playout, out);
-		s->last_pull_ns = now_ns();
+		s->last_pull_ns = es_now_ns();
 	}
 	enet_host_flush(s->host);
 	return audible;
@@ -845,7 +832,7 @@ int es_session_pull(struct es_session *s, int16_t *out)
 {
 	es_session_service(s); /* what arrived this tick plays this tick */
 	int audible = es_playout_pull(s->playout, out);
-	s->last_pull_ns = now_ns();
+	s->last_pull_ns = es_now_ns();
 	return audible;
 }
 

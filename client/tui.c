@@ -18,6 +18,7 @@
 
 #include <curses.h>
 
+#include "clock.h"
 #include "tui.h"
 
 enum {
@@ -57,13 +58,6 @@ struct es_tui {
 	bool show_keys;        /* the '?' key overlay */
 	int64_t ptt_last_ms;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const char *const action_names[] = {
 	[ES_TUI_NONE] = "none",
@@ -842,7 +836,7 @@ int es_tui_poll_key(struct es_tui *t, struct es_tui_action *out)
 			return 1;
 		}
 		if (key == ' ' && t->prompt == PROMPT_NONE) {
-			t->ptt_last_ms = now_ms();
+			t->ptt_last_ms = es_now_ms();
 			if (!t->ptt) {
 				t->ptt = true;
 				out->type = ES_TUI_PTT_DOWN;
@@ -902,7 +896,7 @@ int es_tui_poll_key(struct es_tui *t, struct es_tui_action *out)
 		return 1;
 	}
 
-	if (t->ptt && now_ms() - t->ptt_last_ms >= ES_TUI_PTT_RELEASE_MS) {
+	if (t->ptt && es_now_ms() - t->ptt_last_ms >= ES_TUI_PTT_RELEASE_MS) {
 		t->ptt = false;
 		out->type = ES_TUI_PTT_UP;
 		return 1;

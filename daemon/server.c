@@ -21,6 +21,7 @@
 
 #include <sodium.h>
 
+#include "clock.h"
 #include "earshot-crypto.h"
 #include "earshot-mixer.h"
 #include "earshot-proto.h"
@@ -159,13 +160,6 @@ struct es_server {
 #define HS_RATE 20.0f  /* handshakes per second and address, sustained */
 #define HS_BURST 60.0f
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /* One line per event through daemon/log.h: timestamp, level, journal-aware. */
 static void logf_(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void logf_(const char *level, const char *fmt, ...)
@@ -230,7 +224,7 @@ static struct es_server *intercept_owner;
 static bool rate_ok(struct es_server *s, uint32_t host, float rate, float burst)
 {
 	struct bucket *b = &s->rate[(host * 2654435761u) >> 20 & (RATE_SLOTS - 1)];
-	int64_t now = now_ns() / 1000000;
+	int64_t now = es_now_ns() / 1000000;
 	if (b->host != host || b->at_ms == 0) {
 		b->host = host;
 		b->tokens = burst;
@@ -251,7 +245,7 @@ static void send_reset(struct es_server *s, ENetHost *host, const ENetAddress *a
 {
 	uint32_t h = (a->host * 2654435761u) ^ (a->port * 40503u);
 	int64_t *last = &s->reset_at[h % RESET_SLOTS];
-	int64_t now = now_ns() / 1000000;
+	int64_t now = es_now_ns() / 1000000;
 	if (now - *last < RESET_EVERY_MS)
 		return;
 	*last = now;
@@ -279,7 +273,7 @@ static int ENET_CALLBACK intercept(ENetHost *host, ENetEvent *event)
 	const ENetAddress *a = &host->receivedAddress;
 	if (!s)
 		return 0;
-	uint64_t slot = es_cookie_slot((uint64_t)(now_ns() / 1000000000LL));
+	uint64_t slot = es_cookie_slot((uint64_t)(es_now_ns() / 1000000000LL));
 	if (es_cookie_is_raw(buf, len)) {
 		uint8_t nonce[ES_COOKIE_NONCE_LEN], reply[ES_COOKIE_REPLY_LEN];
 		if (es_cookie_request_parse(buf, len, nonce) < 0) {
@@ -1143,7 +1137,7 @@ static void handle_door(struct es_server *s, unsigned id, const struct es_doors 
 static void handle_knock(struct es_server *s, unsigned id, uint16_t room)
 {
 	struct person *q = &s->people[id];
-	int64_t now = now_ns() / 1000000;
+	int64_t now = es_now_ns() / 1000000;
 	if (!s->cfg.floor || room >= es_floor_room_count(s->cfg.floor) || now - q->last_knock_ms < 1000) {
 		s->c.drop_malformed++;
 		return;
@@ -1321,7 +1315,7 @@ static void on_connect(struct es_server *s, ENetPeer *peer)
 	enet_peer_ping_interval(peer, 2000);
 	struct peer_slot *slot = peer->data;
 	slot->gen++;
-	slot->connected_ms = now_ns() / 1000000;
+	slot->connected_ms = es_now_ns() / 1000000;
 	slot->person = -1;
 	slot->st = SLOT_IDLE;
 	/* the client checks this against the key it pinned before it says anything */
@@ -1361,7 +1355,7 @@ static void handle_event(struct es_server *s, ENetEvent *ev)
 static void service(struct es_server *s)
 {
 	ENetEvent ev;
-	s->in_frac = es_jitter_frac(now_ns() - (s->deadline_ns - TICK_NS), TICK_NS);
+	s->in_frac = es_jitter_frac(es_now_ns() - (s->deadline_ns - TICK_NS), TICK_NS);
 	for (int round = 0; round < 32; round++) {
 		uint32_t before = s->host->totalReceivedPackets;
 		/*
@@ -1382,7 +1376,7 @@ static void service(struct es_server *s)
 			break;
 	}
 	s->flushes++;
-	s->last_service_ns = now_ns();
+	s->last_service_ns = es_now_ns();
 }
 
 struct emit_ctx {
@@ -1414,9 +1408,9 @@ static void emit(void *ud, const struct es_engine_out *out)
 	d->mix = out->mix;
 	d->mix_stream = out->mix_stream;
 	d->mix_flags = out->mix_mirror ? ES_MIX_MIRROR : 0;
-	int64_t t0 = now_ns();
+	int64_t t0 = es_now_ns();
 	(void)send_audio(s, q->peer, &m);
-	s->c.phase_ns[ES_PHASE_SEND] += (uint64_t)(now_ns() - t0);
+	s->c.phase_ns[ES_PHASE_SEND] += (uint64_t)(es_now_ns() - t0);
 }
 
 /* Presence deltas: places and flags that changed, talking edges, leaves. */
@@ -1475,7 +1469,7 @@ static void presence_batch(struct es_server *s)
 
 static void reap_prejoin(struct es_server *s)
 {
-	int64_t now_ms = now_ns() / 1000000;
+	int64_t now_ms = es_now_ns() / 1000000;
 	for (size_t i = 0; i < s->host->peerCount; i++) {
 		ENetPeer *peer = &s->host->peers[i];
 		struct peer_slot *slot = &s->slots[i];
@@ -1518,29 +1512,29 @@ static int64_t thread_cpu_ns(void)
 
 static int tick(struct es_server *s)
 {
-	int64_t start = now_ns(), cpu0 = thread_cpu_ns();
+	int64_t start = es_now_ns(), cpu0 = thread_cpu_ns();
 	s->tick++;
 	s->c.ticks++;
 	service(s); /* ENet's own timers (acks, timeouts) run on every tick */
-	int64_t t1 = now_ns();
+	int64_t t1 = es_now_ns();
 	s->c.phase_ns[ES_PHASE_SERVICE] += (uint64_t)(t1 - start);
 	run_handshakes(s);
-	int64_t t2 = now_ns();
+	int64_t t2 = es_now_ns();
 	s->c.phase_ns[ES_PHASE_HANDSHAKE] += (uint64_t)(t2 - t1);
 	uint64_t send0 = s->c.phase_ns[ES_PHASE_SEND];
 	int r = es_engine_tick(s->engine, emit, s);
-	int64_t t3 = now_ns();
+	int64_t t3 = es_now_ns();
 	s->c.phase_ns[ES_PHASE_ENGINE] += (uint64_t)(t3 - t2) - (s->c.phase_ns[ES_PHASE_SEND] - send0);
 	if (s->sender) {
 		/* the bundles leave while presence and ENet's flush run here */
 		es_sender_submit(s->sender);
-		int64_t t = now_ns();
+		int64_t t = es_now_ns();
 		s->c.phase_ns[ES_PHASE_SEND] += (uint64_t)(t - t3);
 		t3 = t;
 	}
 	if (r < 0) {
 		static struct es_log_ratelimit rl; /* a failing codec would fail every tick */
-		es_log_rl(&rl, (uint64_t)(now_ns() / 1000000), ES_LOG_ERROR, "mixer tick failed: %s", strerror(-r));
+		es_log_rl(&rl, (uint64_t)(es_now_ns() / 1000000), ES_LOG_ERROR, "mixer tick failed: %s", strerror(-r));
 	}
 	/* what found no slack after the ticks of a whole presence period runs here */
 	if (s->after_due_tick && s->tick - s->after_due_tick >= PRESENCE_EVERY)
@@ -1552,15 +1546,15 @@ static int tick(struct es_server *s)
 	/* a walk of the peers, and the timeout it counts is read right after the drop (test-security) */
 	if (s->tick % 10 == 0)
 		reap_prejoin(s);
-	int64_t t4 = now_ns();
+	int64_t t4 = es_now_ns();
 	s->c.phase_ns[ES_PHASE_PRESENCE] += (uint64_t)(t4 - t3);
 	enet_host_flush(s->host);
 	s->flushes++;
-	s->c.phase_ns[ES_PHASE_FLUSH] += (uint64_t)(now_ns() - t4);
+	s->c.phase_ns[ES_PHASE_FLUSH] += (uint64_t)(es_now_ns() - t4);
 	s->c.phase_ns[ES_PHASE_TICK_CPU] += (uint64_t)(thread_cpu_ns() - cpu0);
 	/* the engine sheds quality (complexity, sample rate, voices per mix) as
 	 * its share of the tick nears the budget, and restores it when it falls */
-	int64_t work_us = (now_ns() - start) / 1000;
+	int64_t work_us = (es_now_ns() - start) / 1000;
 	es_engine_report_tick_us(s->engine, (unsigned)(work_us > 1000000 ? 1000000 : work_us));
 	s->c.load_level = es_engine_load_level(s->engine);
 	struct es_engine_stats es;
@@ -1577,7 +1571,7 @@ static int tick(struct es_server *s)
 		s->c.plan_forward = es.listeners_forward;
 		s->c.plan_mix = es.listeners_mix;
 		s->c.encodes = es.encodes;
-		s->cfg.hooks->tick(s->cfg.hooks->ud, &s->c, (uint64_t)(now_ns() - start));
+		s->cfg.hooks->tick(s->cfg.hooks->ud, &s->c, (uint64_t)(es_now_ns() - start));
 	}
 	return 0;
 }
@@ -1592,9 +1586,9 @@ static void say_goodbye(struct es_server *s, uint8_t reason)
 		}
 	enet_host_flush(s->host);
 	/* give the disconnects up to 300 ms to be acknowledged */
-	int64_t until = now_ns() + 300000000LL;
+	int64_t until = es_now_ns() + 300000000LL;
 	ENetEvent ev;
-	while (s->c.people > 0 && now_ns() < until) {
+	while (s->c.people > 0 && es_now_ns() < until) {
 		if (enet_host_service(s->host, &ev, 10) > 0 && ev.type == ENET_EVENT_TYPE_DISCONNECT)
 			person_leave(s, ev.peer->data);
 		else if (ev.type == ENET_EVENT_TYPE_RECEIVE)
@@ -1632,13 +1626,13 @@ static void tail_account(struct es_server *s, const uint64_t before[ES_PHASE__CO
 
 int es_server_run(struct es_server *s, volatile int *stop)
 {
-	s->deadline_ns = now_ns() + TICK_NS;
+	s->deadline_ns = es_now_ns() + TICK_NS;
 	struct pollfd pfd[1 + ES_SERVER_POLL_MAX] = {{.fd = s->host->socket, .events = POLLIN}};
 	/* room for what arrives between two services: ~10 ms of a full floor */
 	enet_socket_set_option(s->host->socket, ENET_SOCKOPT_RCVBUF, 8 << 20);
 	enet_socket_set_option(s->host->socket, ENET_SOCKOPT_SNDBUF, 8 << 20);
 	while (!*stop) {
-		int64_t now = now_ns();
+		int64_t now = es_now_ns();
 		if (now >= s->deadline_ns) {
 			uint64_t before[ES_PHASE__COUNT];
 			memcpy(before, s->c.phase_ns, sizeof(before));
@@ -1647,7 +1641,7 @@ int es_server_run(struct es_server *s, volatile int *stop)
 			if (r < 0)
 				return r;
 			s->deadline_ns += TICK_NS;
-			int64_t after = now_ns();
+			int64_t after = es_now_ns();
 			bool late = after > s->deadline_ns;
 			tail_account(s, before, (uint64_t)(after - now), late);
 			if (late) {
@@ -1660,7 +1654,7 @@ int es_server_run(struct es_server *s, volatile int *stop)
 		}
 		if (s->after_due_tick && s->deadline_ns - now > AFTER_SLACK_NS) {
 			after_tick(s, true);
-			uint64_t d = (uint64_t)(now_ns() - now);
+			uint64_t d = (uint64_t)(es_now_ns() - now);
 			s->c.phase_ns[ES_PHASE_IDLE_PRESENCE] += d;
 			/* between ticks, so not in tail_account: its largest here */
 			s->c.phase_max_ns[ES_PHASE_IDLE_PRESENCE] = tail_note(s, ES_PHASE_IDLE_PRESENCE, d);
@@ -1674,7 +1668,7 @@ int es_server_run(struct es_server *s, volatile int *stop)
 		int64_t wait = s->deadline_ns - now;
 		if (wait > HS_SLACK_NS && handshake_step(s)) {
 			/* answered now, sent by the next service or tick flush (no walk per handshake) */
-			s->c.phase_ns[ES_PHASE_IDLE_HANDSHAKE] += (uint64_t)(now_ns() - now);
+			s->c.phase_ns[ES_PHASE_IDLE_HANDSHAKE] += (uint64_t)(es_now_ns() - now);
 			continue;
 		}
 		int64_t next_service = s->last_service_ns + SERVICE_EVERY_NS - now;
