@@ -461,6 +461,7 @@ struct result {
 };
 
 static bool adapt = true, mirror = false;
+static unsigned threads = 1;
 
 static void run(const char *name, unsigned ticks, unsigned warm, unsigned nsample, unsigned naive_every, bool allhands,
 		int pin_level, struct result *res)
@@ -471,6 +472,7 @@ static void run(const char *name, unsigned ticks, unsigned warm, unsigned nsampl
 	if (!adapt)
 		cfg.tick_budget_us = 0; /* held at one level: no guard either */
 	cfg.mirror_mixes = mirror;
+	cfg.threads = threads;
 	struct es_engine *e = es_engine_new(&cfg);
 	if (!e) {
 		perror("es_engine_new");
@@ -609,7 +611,7 @@ static void run(const char *name, unsigned ticks, unsigned warm, unsigned nsampl
 
 int main(int argc, char **argv)
 {
-	unsigned people = 2000, ticks = 1500, warm = 100, nsample = 100, every = 5;
+	unsigned people = 2000, ticks = 1500, warm = 100, nsample = 100, every = 5, pool = 1;
 	int level = -1;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--people") && i + 1 < argc)
@@ -622,6 +624,8 @@ int main(int argc, char **argv)
 			every = (unsigned)atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--level") && i + 1 < argc)
 			level = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+			pool = (unsigned)atoi(argv[++i]); /* the office on 1 thread, then on this many */
 		else if (!strcmp(argv[i], "--mirror"))
 			mirror = true; /* mixes may be mirrored for listeners facing the other way */
 		else if (!strcmp(argv[i], "--fixed-level") && i + 1 < argc) {
@@ -629,11 +633,12 @@ int main(int argc, char **argv)
 			adapt = false; /* the engine is not told the tick cost, and its guard is off: it stays there */
 		}
 		else {
-			fprintf(stderr, "usage: %s [--people N] [--ticks N] [--naive-sample N] [--naive-every N] [--level 0-3 | --fixed-level 0-3] [--mirror]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--people N] [--ticks N] [--naive-sample N] [--naive-every N] [--level 0-3 | --fixed-level 0-3] [--mirror] [--threads N]\n", argv[0]);
 			return 2;
 		}
 	}
-	if (people < 64 || ticks < 10 || nsample == 0 || nsample > people || every == 0) {
+	if (people < 64 || ticks < 10 || nsample == 0 || nsample > people || every == 0 || pool < 1 ||
+	    pool > ES_ENGINE_THREADS_MAX) {
 		fprintf(stderr, "bad arguments\n");
 		return 2;
 	}
@@ -644,6 +649,33 @@ int main(int argc, char **argv)
 	       tiles_x, tiles_y, es_floor_width_m(plan), es_floor_height_m(plan), es_floor_desk_count(plan), people, nconv - 1);
 
 	struct result office, allhands;
+	if (pool > 1) {
+		/* the same office, the same talk, on one thread and then on the pool: wall time per tick */
+		static struct conv saved[MAXCONV + 1];
+		uint64_t seed = rng_state;
+		memcpy(saved, conv, sizeof(conv));
+		struct result par;
+		run("office, 1 thread", ticks, warm, nsample, every, false, level, &office);
+		rng_state = seed;
+		memcpy(conv, saved, sizeof(conv));
+		threads = pool;
+		char name[64];
+		snprintf(name, sizeof(name), "office, %u threads", pool);
+		run(name, ticks, warm, nsample, every, false, level, &par);
+		printf("threads: %u against 1: tick p50 %.0f us against %.0f (ratio %.2f), p99 %.0f against %.0f (ratio %.2f); "
+		       "%.1f against %.1f encodes a tick\n",
+		       pool, par.p50, office.p50, par.p50 / office.p50, par.p99, office.p99, par.p99 / office.p99, par.encodes,
+		       office.encodes);
+		printf("{\"bench\":\"office-threads\",\"listeners\":%u,\"ticks\":%u,\"threads\":%u,"
+		       "\"tick_us_p50_1\":%.0f,\"tick_us_p99_1\":%.0f,\"tick_us_p50_n\":%.0f,\"tick_us_p99_n\":%.0f,"
+		       "\"ratio_p50\":%.2f,\"ratio_p99\":%.2f,\"encodes_1\":%.1f,\"encodes_n\":%.1f,\"load_level_1\":%.2f,"
+		       "\"load_level_n\":%.2f}\n",
+		       people, ticks, pool, office.p50, office.p99, par.p50, par.p99, par.p50 / office.p50, par.p99 / office.p99,
+		       office.encodes, par.encodes, office.load_level, par.load_level);
+		free(place);
+		es_floor_free(plan);
+		return 0;
+	}
 	run("office", ticks, warm, nsample, every, false, level, &office);
 	run("allhands", ticks / 2, warm, nsample, every, true, level, &allhands);
 

@@ -58,6 +58,7 @@ struct es_config {
 	unsigned max_voices;             /* voices in one mix at most */
 	unsigned bitrate;                /* downlink Opus bitrate, bit/s */
 	unsigned complexity;             /* Opus encoder complexity 0..10 */
+	unsigned mix_threads;            /* threads the tick mixes on, 0: one per CPU (at most 4) */
 	/* [metrics] */
 	struct es_addr metrics;          /* text empty = metrics off */
 	/* [security] */

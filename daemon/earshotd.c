@@ -54,6 +54,7 @@ int main(int argc, char **argv)
 	cfg.max_voices = conf.max_voices;
 	cfg.bitrate = (int)conf.bitrate;
 	cfg.complexity = (int)conf.complexity;
+	cfg.mix_threads = conf.mix_threads;
 
 	/* state, metrics, systemd (daemon/service.h) */
 	service = es_service_start(&conf, argc, argv);

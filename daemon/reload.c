@@ -391,7 +391,8 @@ void es_service_reload(struct es_service *svc)
 	else if (strcmp(nc.state_dir, svc->cfg.state_dir) != 0)
 		restart = "[server] state_dir";
 	else if (nc.range_m != svc->cfg.range_m || nc.max_voices != svc->cfg.max_voices ||
-		 nc.bitrate != svc->cfg.bitrate || nc.complexity != svc->cfg.complexity)
+		 nc.bitrate != svc->cfg.bitrate || nc.complexity != svc->cfg.complexity ||
+		 nc.mix_threads != svc->cfg.mix_threads)
 		restart = "[audio]";
 	if (restart)
 		es_log_warn("reload: %s changed; it takes effect at the next restart", restart);
@@ -412,6 +413,7 @@ void es_service_reload(struct es_service *svc)
 	svc->cfg.max_voices = keep.max_voices;
 	svc->cfg.bitrate = keep.bitrate;
 	svc->cfg.complexity = keep.complexity;
+	svc->cfg.mix_threads = keep.mix_threads;
 	memcpy(svc->cfg.state_dir, keep.state_dir, sizeof(keep.state_dir));
 	svc->open_enrolment = es_config_open_enrolment(&svc->cfg);
 	if (metrics_changed)

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <math.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +190,21 @@ void es_server_config_default(struct es_server_config *cfg)
 	cfg->handshakes_per_tick = 24;
 }
 
+/*
+ * The tick's decodes and encodes spread over one thread per CPU this
+ * process may run on (its affinity, which a container or systemd's
+ * CPUAffinity= narrows), at most 4: past that the tick's serial part, the
+ * plan, dominates.
+ */
+static unsigned auto_threads(void)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof(set), &set) < 0)
+		return 1;
+	int n = CPU_COUNT(&set);
+	return n < 1 ? 1 : n > 4 ? 4 : (unsigned)n;
+}
+
 /* "ADDR:PORT" with ADDR a dotted quad or a host name. */
 static int parse_addr(const char *s, ENetAddress *a)
 {
@@ -364,12 +380,14 @@ struct es_server *es_server_new(const struct es_server_config *cfg)
 	ec.bitrate = cfg->bitrate;
 	ec.complexity = cfg->complexity;
 	ec.mirror_mixes = true; /* the downlink carries ES_MIX_MIRROR and the client swaps */
+	ec.threads = cfg->mix_threads ? cfg->mix_threads : auto_threads();
 	s->engine = es_engine_new(&ec);
 	if (!s->engine) {
 		err = errno;
 		logf_("error", "cannot create the mixer: %s", strerror(err));
 		goto err_free;
 	}
+	logf_("info", "mixing on %u thread%s", ec.threads, ec.threads == 1 ? "" : "s");
 	es_engine_set_floor(s->engine, cfg->floor);
 	s->ndesks = cfg->floor ? es_floor_desk_count(cfg->floor) : 0;
 	s->desk_taken = calloc(s->ndesks ? s->ndesks : 1, 1);

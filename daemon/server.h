@@ -53,6 +53,7 @@ struct es_server_config {
 	unsigned max_voices;
 	int bitrate;
 	int complexity;
+	unsigned mix_threads; /* 0: one per CPU this process may run on, at most 4 */
 	const struct es_server_hooks *hooks; /* borrowed; NULL = none */
 	const uint8_t *key_priv;   /* 32-byte X25519 private key, copied; required */
 	struct es_floor *floor;    /* borrowed, NULL: open space; doors change on it */

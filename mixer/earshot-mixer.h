@@ -176,8 +176,17 @@ struct es_engine_config {
 	 * no field for it yet), so off by default.
 	 */
 	bool mirror_mixes;
+	/*
+	 * Threads the tick's decodes, renders and encodes run on, the caller's
+	 * included: 1 (the default) starts none.  Items are handed out one at a
+	 * time, so a thread the kernel does not schedule leaves its share to the
+	 * others.  What comes out does not depend on this: every stream keeps its
+	 * own encoder and render state.  1..ES_ENGINE_THREADS_MAX.
+	 */
+	unsigned threads;
 };
 
+#define ES_ENGINE_THREADS_MAX 16
 #define ES_ENGINE_K_MAX 8          /* largest max_voices */
 #define ES_ENGINE_FORWARD_MAX 3    /* forwarded voices per listener per tick */
 #define ES_ENGINE_BUNDLE_MAX 2000  /* Opus bytes per listener per tick (100 kbit/s) */

@@ -11,6 +11,7 @@
 
 #include "earshot-mixer.h"
 #include "jitter.h"
+#include "pool.h"
 
 #define CAND_MAX 24 /* audible voices kept per listener per tick, loudest first */
 #define FWD_MAX ES_ENGINE_FORWARD_MAX
@@ -113,6 +114,10 @@ struct person {
 	size_t pkt_len;
 	uint16_t seq;
 	float pcm[ES_FRAME];
+	/* this tick's decode, between the pop and its result (decode_speakers) */
+	enum es_jb_result dec_what;
+	const struct es_jb_slot *dec_from;
+	bool dec_ok;
 	/* the same at the low rate of the load level, when mixes are encoded below 48 kHz */
 	float pcm_lo[ES_FRAME / 3];
 	float lo_hist[DECIM_TAPS - 1];
@@ -190,8 +195,29 @@ struct view {
 	float lg, fold;
 };
 
+/*
+ * Scratch of the tick's parallel work: one per pool thread, so the speakers'
+ * decodes and the mixes' renders and encodes can run side by side.
+ */
+struct es_scratch {
+	float acc[2 * ES_FRAME];
+	float lowf[2 * ES_FRAME];
+	int16_t pcm16[2 * ES_FRAME];
+	opus_int16 dec16[ES_FRAME];
+};
+
+/* An encode job of the tick: a stream index, or a group index with this bit. */
+#define JOB_GROUP 0x80000000u
+
 struct es_engine {
 	struct es_engine_config cfg;
+	struct es_pool *pool;
+	struct es_scratch *scratch; /* one per pool thread */
+	unsigned *todo;             /* scratch: speakers to decode this tick */
+	unsigned ntodo;
+	unsigned *jobs;             /* scratch: this tick's encode jobs */
+	unsigned njobs;
+	unsigned cur_tick;
 	struct view *views; /* scratch: max_people * K_MAX */
 	struct gcand *gcands; /* scratch: max_people * 6 */
 	struct grun *gruns;   /* scratch: as many */
@@ -217,10 +243,6 @@ struct es_engine {
 	unsigned calm_ticks;
 	struct es_engine_stats stats;
 	struct es_decim decim16, decim8;
-	float acc[2 * ES_FRAME];
-	float lowf[2 * ES_FRAME];
-	int16_t pcm16[2 * ES_FRAME];
-	opus_int16 dec16[ES_FRAME];
 };
 
 /* plan.c */
@@ -240,14 +262,20 @@ void es_groups_cover(struct es_engine *e);
 struct gcand *es_gcands_new(unsigned max_people);
 struct grun *es_gruns_new(unsigned max_people);
 bool es_groups_forward(struct es_engine *e, struct person *l);
-__attribute__((warn_unused_result)) int es_groups_run(struct es_engine *e);
+/* Before the encodes, on the tick thread: release unwanted groups, apply the load level. */
+__attribute__((warn_unused_result)) int es_groups_prepare(struct es_engine *e);
+/* Premix and encode group i (any thread); g->len < 0 on failure. */
+void es_group_encode(struct es_engine *e, unsigned i, struct es_scratch *w);
 
 /* stream.c */
 int es_streams_init(struct es_engine *e);
 void es_streams_clear(struct es_engine *e);
 int es_stream_alloc(struct es_engine *e, int owner, const struct place *ref);
 void es_stream_release(struct es_engine *e, unsigned i);
-__attribute__((warn_unused_result)) int es_streams_run(struct es_engine *e, unsigned tick);
+/* Before the encodes, on the tick thread: apply the load level to every stream in use. */
+__attribute__((warn_unused_result)) int es_streams_prepare(struct es_engine *e);
+/* Render and encode stream i (any thread); st->len < 0 on failure. */
+void es_stream_encode(struct es_engine *e, unsigned i, unsigned tick, struct es_scratch *w);
 void es_streams_forget_speaker(struct es_engine *e, unsigned id);
 
 /* decimate.c */
@@ -257,13 +285,13 @@ void es_decimate(const struct es_decim *d, float *hist, const float *in, unsigne
 /* stream.c: settings per load level; and encode at the level's rate */
 const struct level_set *es_level_set(unsigned level);
 /*
- * Limit and encode this stream's frame: e->acc (48 kHz) when rate is
- * ES_RATE, else e->lowf (already at `rate`).  ch channels, interleaved.
+ * Limit and encode this stream's frame: w->acc (48 kHz) when rate is
+ * ES_RATE, else w->lowf (already at `rate`).  ch channels, interleaved.
  */
-__attribute__((warn_unused_result)) int es_encode_at(struct es_engine *e, OpusEncoder *enc, int rate,
+__attribute__((warn_unused_result)) int es_encode_at(struct es_scratch *w, OpusEncoder *enc, int rate,
 						     struct es_limiter *lim, unsigned ch, uint8_t *pkt, int cap);
-/* Decimate every active speaker to the load level's rate, if it is below 48 kHz. */
-void es_speakers_lowrate(struct es_engine *e, unsigned tick);
+/* Decimate active speaker k (of e->active) to the load level's rate (any thread). */
+void es_speaker_lowrate(struct es_engine *e, unsigned k, unsigned tick);
 
 static inline unsigned es_level(const struct es_engine *e)
 {

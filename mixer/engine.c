@@ -41,6 +41,7 @@ void es_engine_config_default(struct es_engine_config *cfg)
 	cfg->stage_gain = 0.5f;
 	cfg->thin_bitrate = 32000;
 	cfg->tick_budget_us = 10000;
+	cfg->threads = 1;
 }
 
 struct es_engine *es_engine_new(const struct es_engine_config *cfg)
@@ -49,7 +50,7 @@ struct es_engine *es_engine_new(const struct es_engine_config *cfg)
 	    cfg->ac.max_voices > K_MAX || cfg->max_streams > 65535 ||
 	    cfg->bitrate < 6000 || cfg->bitrate > 256000 || cfg->complexity < 0 || cfg->complexity > 10 ||
 	    !(cfg->group_db >= 0.0f) || !(cfg->group_deg >= 0.0f) || !(cfg->stage_gain >= 0.0f) ||
-	    !(cfg->exact_m >= 0.0f) || cfg->thin_bitrate < 6000) {
+	    !(cfg->exact_m >= 0.0f) || cfg->thin_bitrate < 6000 || cfg->threads < 1 || cfg->threads > ES_ENGINE_THREADS_MAX) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -78,18 +79,33 @@ struct es_engine *es_engine_new(const struct es_engine_config *cfg)
 	e->views = calloc((size_t)cfg->max_people * K_MAX, sizeof(*e->views));
 	e->gcands = es_gcands_new(cfg->max_people);
 	e->gruns = es_gruns_new(cfg->max_people);
-	if (!e->order || !e->ax || !e->ay || !e->plain || !e->views || !e->gcands || !e->gruns)
+	e->todo = calloc(cfg->max_people, sizeof(*e->todo));
+	e->scratch = calloc(cfg->threads, sizeof(*e->scratch));
+	if (!e->order || !e->ax || !e->ay || !e->plain || !e->views || !e->gcands || !e->gruns || !e->todo ||
+	    !e->scratch)
 		goto err_order;
 	if (es_streams_init(e) < 0)
 		goto err_streams;
 	if (es_groups_init(e) < 0)
 		goto err_groups;
+	e->jobs = calloc(e->cfg.max_streams + e->ngroups_max, sizeof(*e->jobs));
+	if (!e->jobs)
+		goto err_jobs;
+	e->pool = es_pool_new(cfg->threads);
+	if (!e->pool)
+		goto err_pool;
 	return e;
 
+err_pool:
+	free(e->jobs);
+err_jobs:
+	es_groups_clear(e);
 err_groups:
 	es_streams_clear(e);
 err_streams:
 err_order:
+	free(e->scratch);
+	free(e->todo);
 	free(e->gruns);
 	free(e->gcands);
 	free(e->views);
@@ -118,6 +134,10 @@ void es_engine_free(struct es_engine *e)
 {
 	if (!e)
 		return;
+	es_pool_free(e->pool);
+	free(e->jobs);
+	free(e->scratch);
+	free(e->todo);
 	es_groups_clear(e);
 	es_streams_clear(e);
 	for (unsigned i = 0; i < e->cfg.max_people; i++)
@@ -309,47 +329,68 @@ int es_engine_push(struct es_engine *e, unsigned id, uint32_t seq, const uint8_t
 }
 
 /*
- * Pop and decode this tick's frame for every speaker.  Muted and focused
- * speakers are not decoded (heard by nobody), except a focused speaker who
- * whispers.  The jitter buffer still advances for them so they resume in
- * step.
+ * Pop this tick's frame for every speaker; the decodes are listed and run
+ * on the pool.  Muted and focused speakers are not decoded (heard by
+ * nobody), except a focused speaker who whispers.  The jitter buffer still
+ * advances for them so they resume in step.
  */
-static void decode_speakers(struct es_engine *e)
+static void pop_speakers(struct es_engine *e)
 {
-	e->nactive = 0;
-	e->stats.decodes = 0;
+	e->ntodo = 0;
 	for (unsigned id = 0; id < e->cfg.max_people; id++) {
 		struct person *p = &e->people[id];
 		if (!p->present)
 			continue;
 		p->active = false;
 		p->pkt = NULL;
-		const struct es_jb_slot *f;
-		enum es_jb_result r = es_jitter_pop(&p->jb, &f);
-		if (r == ES_JB_NONE)
+		p->dec_what = es_jitter_pop(&p->jb, &p->dec_from);
+		if (p->dec_what == ES_JB_NONE)
 			continue;
 		if ((p->flags & ES_ENGINE_MUTED) || ((p->flags & ES_ENGINE_FOCUS) && p->whisper_to < 0))
 			continue;
-		int n;
-		if (r == ES_JB_FRAME) {
-			n = opus_decode(p->dec, f->data, f->len, e->dec16, ES_FRAME, 0);
-			p->pkt = f->data;
-			p->pkt_len = f->len;
-			p->seq = (uint16_t)f->seq;
-		} else if (r == ES_JB_FEC) {
-			n = opus_decode(p->dec, f->data, f->len, e->dec16, ES_FRAME, 1);
-			e->stats.frames_fec++;
-		} else {
-			n = opus_decode(p->dec, NULL, 0, e->dec16, ES_FRAME, 0);
-			e->stats.frames_plc++;
-		}
-		e->stats.decodes++;
-		if (n != ES_FRAME) {
-			p->pkt = NULL;
-			continue; /* a corrupt frame: skip this speaker this tick */
-		}
+		e->todo[e->ntodo++] = id;
+	}
+}
+
+/* Decode one listed speaker (any pool thread). */
+static void decode_one(void *ctx, unsigned k, unsigned worker)
+{
+	struct es_engine *e = ctx;
+	struct person *p = &e->people[e->todo[k]];
+	opus_int16 *dec16 = e->scratch[worker].dec16;
+	const struct es_jb_slot *f = p->dec_from;
+	int n;
+	if (p->dec_what == ES_JB_FRAME)
+		n = opus_decode(p->dec, f->data, (opus_int32)f->len, dec16, ES_FRAME, 0);
+	else if (p->dec_what == ES_JB_FEC)
+		n = opus_decode(p->dec, f->data, (opus_int32)f->len, dec16, ES_FRAME, 1);
+	else
+		n = opus_decode(p->dec, NULL, 0, dec16, ES_FRAME, 0);
+	p->dec_ok = n == ES_FRAME; /* else a corrupt frame: skip this speaker this tick */
+	if (p->dec_ok)
 		for (unsigned i = 0; i < ES_FRAME; i++)
-			p->pcm[i] = e->dec16[i] * (1.0f / 32768.0f);
+			p->pcm[i] = dec16[i] * (1.0f / 32768.0f);
+}
+
+/* The decoded speakers, in id order, for planning. */
+static void collect_speakers(struct es_engine *e)
+{
+	e->nactive = 0;
+	e->stats.decodes = e->ntodo;
+	for (unsigned k = 0; k < e->ntodo; k++) {
+		unsigned id = e->todo[k];
+		struct person *p = &e->people[id];
+		if (p->dec_what == ES_JB_FEC)
+			e->stats.frames_fec++;
+		else if (p->dec_what == ES_JB_LOST)
+			e->stats.frames_plc++;
+		if (!p->dec_ok)
+			continue;
+		if (p->dec_what == ES_JB_FRAME) {
+			p->pkt = p->dec_from->data;
+			p->pkt_len = p->dec_from->len;
+			p->seq = (uint16_t)p->dec_from->seq;
+		}
 		p->active = true;
 		e->ax[e->nactive] = p->x;
 		e->ay[e->nactive] = p->y;
@@ -357,6 +398,65 @@ static void decode_speakers(struct es_engine *e)
 		e->active[e->nactive++] = id;
 	}
 	e->stats.speakers = e->nactive;
+}
+
+static void lowrate_one(void *ctx, unsigned k, unsigned worker)
+{
+	(void)worker;
+	struct es_engine *e = ctx;
+	es_speaker_lowrate(e, k, e->cur_tick);
+}
+
+static void encode_one(void *ctx, unsigned k, unsigned worker)
+{
+	struct es_engine *e = ctx;
+	unsigned j = e->jobs[k];
+	if (j & JOB_GROUP)
+		es_group_encode(e, j & ~JOB_GROUP, &e->scratch[worker]);
+	else
+		es_stream_encode(e, j, e->cur_tick, &e->scratch[worker]);
+}
+
+/*
+ * Render and encode every premix and mix stream of the tick on the pool;
+ * each has its own encoder and render state, so they are independent.
+ */
+static int encode_all(struct es_engine *e)
+{
+	int r = es_groups_prepare(e);
+	if (r < 0)
+		return r;
+	r = es_streams_prepare(e);
+	if (r < 0)
+		return r;
+	e->njobs = 0;
+	for (unsigned i = 0; i < e->ngroups_max; i++)
+		if (e->groups[i].used)
+			e->jobs[e->njobs++] = i | JOB_GROUP;
+	for (unsigned i = 0; i < e->cfg.max_streams; i++)
+		if (e->streams[i].used && e->streams[i].members > 0)
+			e->jobs[e->njobs++] = i;
+	es_pool_run(e->pool, encode_one, e, e->njobs);
+	struct es_engine_stats *s = &e->stats;
+	for (unsigned k = 0; k < e->njobs; k++) {
+		unsigned j = e->jobs[k];
+		int len;
+		if (j & JOB_GROUP) {
+			len = e->groups[j & ~JOB_GROUP].len;
+			s->group_encodes++;
+		} else {
+			const struct stream *st = &e->streams[j];
+			len = st->len;
+			if (st->owner < 0)
+				s->streams_shared++;
+			else
+				s->streams_personal++;
+		}
+		s->encodes++;
+		if (len < 0)
+			return -EIO;
+	}
+	return 0;
 }
 
 /*
@@ -443,7 +543,9 @@ static void emit_all(struct es_engine *e, es_engine_emit_fn emit, void *ud)
  * cost reacts a tick late, and the first tick after a join storm (everyone
  * at once, at level 0) could take ten times the budget.  The plan says how
  * many streams will be encoded; at the reference machine's prices per
- * encode for each level, step up now until the estimate fits the budget.
+ * encode for each level, shared by the pool's threads, step up now until
+ * the estimate fits the budget.  A pool thread the kernel does not run
+ * makes the tick dearer than estimated; the measured cost then steps up.
  */
 static void guard(struct es_engine *e)
 {
@@ -453,9 +555,10 @@ static void guard(struct es_engine *e)
 		n += e->streams[i].used && e->streams[i].members > 0;
 	for (unsigned i = 0; i < e->ngroups_max; i++)
 		n += e->groups[i].used && e->groups[i].wanted;
-	unsigned fixed = 30 * e->nactive + 2000; /* decodes, planning */
+	/* planning is serial; the decodes and encodes are shared by the pool's threads */
+	unsigned t = e->cfg.threads;
 	while (e->cfg.tick_budget_us && es_level(e) < ES_ENGINE_LOAD_MAX &&
-	       fixed + n * us_per_encode[es_level(e)] > e->cfg.tick_budget_us)
+	       2000 + (30 * e->nactive + n * us_per_encode[es_level(e)]) / t > e->cfg.tick_budget_us)
 		e->level_adapt++;
 }
 
@@ -472,18 +575,19 @@ int es_engine_tick(struct es_engine *e, es_engine_emit_fn emit, void *ud)
 	s->bytes_out = 0;
 	s->load_level = es_level(e);
 
-	decode_speakers(e);
+	pop_speakers(e);
+	es_pool_run(e->pool, decode_one, e, e->ntodo);
+	collect_speakers(e);
 	es_groups_begin(e);
 	es_plan_listeners(e);
 	es_groups_cover(e);
 	es_plan_streams(e);
 	guard(e);
 	s->load_level = es_level(e);
-	es_speakers_lowrate(e, tick);
-	int r = es_groups_run(e);
-	if (r < 0)
-		return r;
-	r = es_streams_run(e, tick);
+	e->cur_tick = tick;
+	if (es_level_set(es_level(e))->rate < ES_RATE)
+		es_pool_run(e->pool, lowrate_one, e, e->nactive);
+	int r = encode_all(e);
 	if (r < 0)
 		return r;
 	emit_all(e, emit, ud);

@@ -484,7 +484,7 @@ bool es_groups_forward(struct es_engine *e, struct person *l)
 	return merge(e, l, false) || merge(e, l, true);
 }
 
-int es_groups_run(struct es_engine *e)
+int es_groups_prepare(struct es_engine *e)
 {
 	if (!e->groups)
 		return 0;
@@ -498,44 +498,44 @@ int es_groups_run(struct es_engine *e)
 			g->used = false;
 			continue;
 		}
-		if (g->level != (int)level) {
-			const struct level_set *ls = es_level_set(level);
-			if (ls->rate != g->rate) {
-				/* a new rate is a new stream: a new wire id, so clients start a fresh decoder */
-				if (setup_mono(g->enc, ls->rate) < 0)
-					return -EIO;
-				g->rate = ls->rate;
-						g->vid = new_vid(e);
-				g->seq = 0;
-			}
-			int c = ls->complexity < e->cfg.complexity ? ls->complexity : e->cfg.complexity;
-			/* the premix stands in for uplink voices: their rate, trimmed under load */
-			if (opus_encoder_ctl(g->enc, OPUS_SET_COMPLEXITY(c)) != OPUS_OK ||
-			    opus_encoder_ctl(g->enc, OPUS_SET_BITRATE((int)(24000.0f * ls->bitrate))) != OPUS_OK)
+		if (g->level == (int)level)
+			continue;
+		const struct level_set *ls = es_level_set(level);
+		if (ls->rate != g->rate) {
+			/* a new rate is a new stream: a new wire id, so clients start a fresh decoder */
+			if (setup_mono(g->enc, ls->rate) < 0)
 				return -EIO;
-			g->level = (int)level;
+			g->rate = ls->rate;
+			g->vid = new_vid(e);
+			g->seq = 0;
 		}
-		/* sum at their weights, at the encoder's rate; the limiter catches two people shouting at once */
-		bool lo = g->rate < ES_RATE;
-		unsigned len = lo ? (unsigned)(ES_FRAME / (ES_RATE / g->rate)) : ES_FRAME;
-		float *acc = lo ? e->lowf : e->acc;
-		memset(acc, 0, len * sizeof(float));
-		for (unsigned k = 0; k < g->n; k++) {
-			const struct person *sp = &e->people[g->member[k]];
-			if (!sp->present || !sp->active)
-				continue;
-			const float *pcm = lo ? sp->pcm_lo : sp->pcm;
-			float w = g->w[k];
-			for (unsigned j = 0; j < len; j++)
-				acc[j] += w * pcm[j];
-		}
-		int n = es_encode_at(e, g->enc, g->rate, &g->lim, 1, g->pkt, sizeof(g->pkt));
-		e->stats.encodes++;
-		e->stats.group_encodes++;
-		if (n < 0)
+		int c = ls->complexity < e->cfg.complexity ? ls->complexity : e->cfg.complexity;
+		/* the premix stands in for uplink voices: their rate, trimmed under load */
+		if (opus_encoder_ctl(g->enc, OPUS_SET_COMPLEXITY(c)) != OPUS_OK ||
+		    opus_encoder_ctl(g->enc, OPUS_SET_BITRATE((int)(24000.0f * ls->bitrate))) != OPUS_OK)
 			return -EIO;
-		g->len = n;
-		g->seq++;
+		g->level = (int)level;
 	}
 	return 0;
+}
+
+void es_group_encode(struct es_engine *e, unsigned i, struct es_scratch *w)
+{
+	struct group *g = &e->groups[i];
+	/* sum at their weights, at the encoder's rate; the limiter catches two people shouting at once */
+	bool lo = g->rate < ES_RATE;
+	unsigned len = lo ? (unsigned)(ES_FRAME / (ES_RATE / g->rate)) : ES_FRAME;
+	float *acc = lo ? w->lowf : w->acc;
+	memset(acc, 0, len * sizeof(float));
+	for (unsigned k = 0; k < g->n; k++) {
+		const struct person *sp = &e->people[g->member[k]];
+		if (!sp->present || !sp->active)
+			continue;
+		const float *pcm = lo ? sp->pcm_lo : sp->pcm;
+		float wk = g->w[k];
+		for (unsigned j = 0; j < len; j++)
+			acc[j] += wk * pcm[j];
+	}
+	g->len = es_encode_at(w, g->enc, g->rate, &g->lim, 1, g->pkt, sizeof(g->pkt));
+	g->seq++;
 }

@@ -42,34 +42,31 @@ static unsigned factor_of(int rate)
 	return rate >= ES_RATE ? 1u : (unsigned)(ES_RATE / rate);
 }
 
-int es_encode_at(struct es_engine *e, OpusEncoder *enc, int rate, struct es_limiter *lim, unsigned ch, uint8_t *pkt,
+int es_encode_at(struct es_scratch *w, OpusEncoder *enc, int rate, struct es_limiter *lim, unsigned ch, uint8_t *pkt,
 		 int cap)
 {
 	unsigned f = factor_of(rate), n = ES_FRAME / f;
-	es_limiter_run(lim, f == 1 ? e->acc : e->lowf, e->pcm16, ch * n);
-	return opus_encode(enc, e->pcm16, (int)n, pkt, cap);
+	es_limiter_run(lim, f == 1 ? w->acc : w->lowf, w->pcm16, ch * n);
+	return opus_encode(enc, w->pcm16, (int)n, pkt, cap);
 }
 
 /*
  * Under load the mixes are made at the encoder's low rate: each speaker is
  * band-limited and decimated once, here, rather than every mix it is in at
  * 48 kHz.  A speaker who was not decimated last tick at this rate starts
- * with an empty filter history.
+ * with an empty filter history.  Called for each active speaker k when the
+ * level's rate is below 48 kHz.
  */
-void es_speakers_lowrate(struct es_engine *e, unsigned tick)
+void es_speaker_lowrate(struct es_engine *e, unsigned k, unsigned tick)
 {
 	int rate = es_level_set(es_level(e))->rate;
-	if (rate >= ES_RATE)
-		return;
 	const struct es_decim *d = rate == 16000 ? &e->decim16 : &e->decim8;
-	for (unsigned k = 0; k < e->nactive; k++) {
-		struct person *p = &e->people[e->active[k]];
-		if (p->lo_rate != rate || p->lo_tick + 1 != tick)
-			memset(p->lo_hist, 0, sizeof(p->lo_hist));
-		es_decimate(d, p->lo_hist, p->pcm, 1, p->pcm_lo);
-		p->lo_rate = rate;
-		p->lo_tick = tick;
-	}
+	struct person *p = &e->people[e->active[k]];
+	if (p->lo_rate != rate || p->lo_tick + 1 != tick)
+		memset(p->lo_hist, 0, sizeof(p->lo_hist));
+	es_decimate(d, p->lo_hist, p->pcm, 1, p->pcm_lo);
+	p->lo_rate = rate;
+	p->lo_tick = tick;
 }
 
 /* es_render_voice()'s fractional delay, on n-sample frames. */
@@ -227,10 +224,10 @@ static struct slot *find_slot(struct stream *st, unsigned id)
  * is not now is rendered once more towards gain 0 (the render ramps across
  * the frame), so leaving a mix is a fade, not a cut.
  */
-static void render(struct es_engine *e, struct stream *st, unsigned tick)
+static void render(const struct es_engine *e, struct stream *st, unsigned tick, struct es_scratch *w)
 {
 	unsigned f = factor_of(st->rate), n = ES_FRAME / f;
-	float *acc = f == 1 ? e->acc : e->lowf;
+	float *acc = f == 1 ? w->acc : w->lowf;
 	memset(acc, 0, 2 * n * sizeof(float));
 	bool keep[NSLOTS] = {false};
 	for (unsigned k = 0; k < st->nr; k++) {
@@ -271,46 +268,41 @@ static void render(struct es_engine *e, struct stream *st, unsigned tick)
 	}
 }
 
-int es_streams_run(struct es_engine *e, unsigned tick)
+int es_streams_prepare(struct es_engine *e)
 {
 	unsigned level = es_level(e);
 	for (unsigned i = 0; i < e->cfg.max_streams; i++) {
 		struct stream *st = &e->streams[i];
-		if (!st->used || st->members == 0)
+		if (!st->used || st->members == 0 || st->level == (int)level)
 			continue;
-		if (st->level != (int)level) {
-			const struct level_set *ls = es_level_set(level);
-			if (ls->rate != st->rate) {
-				/* a new rate is a new stream: the client resets its decoder */
-				if (setup_encoder(st->enc, ls->rate, 2) < 0)
-					return -EIO;
-				st->rate = ls->rate;
-				for (unsigned s = 0; s < NSLOTS; s++)
-					st->slots[s].speaker = -1; /* render states are per rate */
-				es_limiter_init(&st->lim);
-				if (++e->next_stream_id == 0)
-					++e->next_stream_id;
-				st->id = e->next_stream_id;
-			}
-			int cx = ls->complexity < e->cfg.complexity ? ls->complexity : e->cfg.complexity;
-			int br = (int)((float)(st->thin ? e->cfg.thin_bitrate : e->cfg.bitrate) * ls->bitrate);
-			if (opus_encoder_ctl(st->enc, OPUS_SET_COMPLEXITY(cx)) != OPUS_OK ||
-			    opus_encoder_ctl(st->enc, OPUS_SET_BITRATE(br < 12000 ? 12000 : br)) != OPUS_OK)
+		const struct level_set *ls = es_level_set(level);
+		if (ls->rate != st->rate) {
+			/* a new rate is a new stream: the client resets its decoder */
+			if (setup_encoder(st->enc, ls->rate, 2) < 0)
 				return -EIO;
-			st->level = (int)level;
+			st->rate = ls->rate;
+			for (unsigned s = 0; s < NSLOTS; s++)
+				st->slots[s].speaker = -1; /* render states are per rate */
+			es_limiter_init(&st->lim);
+			if (++e->next_stream_id == 0)
+				++e->next_stream_id;
+			st->id = e->next_stream_id;
 		}
-		render(e, st, tick);
-		/* a thin stream is capped at 40 kbit/s whatever the encoder's rate control does */
-		int cap = st->thin ? THIN_MAX : MIX_MAX;
-		int n = es_encode_at(e, st->enc, st->rate, &st->lim, 2, st->pkt, cap);
-		e->stats.encodes++;
-		if (n < 0)
+		int cx = ls->complexity < e->cfg.complexity ? ls->complexity : e->cfg.complexity;
+		int br = (int)((float)(st->thin ? e->cfg.thin_bitrate : e->cfg.bitrate) * ls->bitrate);
+		if (opus_encoder_ctl(st->enc, OPUS_SET_COMPLEXITY(cx)) != OPUS_OK ||
+		    opus_encoder_ctl(st->enc, OPUS_SET_BITRATE(br < 12000 ? 12000 : br)) != OPUS_OK)
 			return -EIO;
-		st->len = n;
-		if (st->owner < 0)
-			e->stats.streams_shared++;
-		else
-			e->stats.streams_personal++;
+		st->level = (int)level;
 	}
 	return 0;
+}
+
+void es_stream_encode(struct es_engine *e, unsigned i, unsigned tick, struct es_scratch *w)
+{
+	struct stream *st = &e->streams[i];
+	render(e, st, tick, w);
+	/* a thin stream is capped at 40 kbit/s whatever the encoder's rate control does */
+	int cap = st->thin ? THIN_MAX : MIX_MAX;
+	st->len = es_encode_at(w, st->enc, st->rate, &st->lim, 2, st->pkt, cap);
 }

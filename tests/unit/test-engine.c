@@ -754,6 +754,16 @@ static bool churn_closed;
 static float px[MAXP], py[MAXP];
 static unsigned pflags[MAXP];
 
+static uint32_t churn_seed;
+static uint64_t churn_hash; /* FNV-1a over everything emitted */
+
+static void hash_bytes(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	for (size_t i = 0; i < n; i++)
+		churn_hash = (churn_hash ^ b[i]) * 0x100000001b3ull;
+}
+
 static void churn_emit(void *ud, const struct es_engine_out *out)
 {
 	(void)ud;
@@ -779,9 +789,20 @@ static void churn_emit(void *ud, const struct es_engine_out *out)
 		check(out->mix_len <= 100);
 	}
 	check(out->nvoices > 0 || out->mix_len > 0);
+	hash_bytes(&out->listener, sizeof(out->listener));
+	hash_bytes(out->mix, out->mix_len);
+	hash_bytes(&out->mix_stream, sizeof(out->mix_stream));
+	hash_bytes(&out->mix_mirror, sizeof(out->mix_mirror));
+	for (unsigned k = 0; k < out->nvoices; k++) {
+		__typeof__(out->voice[0]) *v = &out->voice[k];
+		hash_bytes(&v->speaker, sizeof(v->speaker));
+		hash_bytes(&v->seq, sizeof(v->seq));
+		hash_bytes(&v->gain, sizeof(v->gain));
+		hash_bytes(&v->azimuth, sizeof(v->azimuth));
+		hash_bytes(v->opus, v->len);
+	}
 }
 
-static uint32_t churn_seed = 12345;
 
 static unsigned churn_rnd(void)
 {
@@ -789,8 +810,16 @@ static unsigned churn_rnd(void)
 	return (churn_seed >> 8) & 0xffffff;
 }
 
-static void test_churn(void)
+/*
+ * People come and go, walk, mute, whisper, set volumes, close Orion and
+ * switch load levels for 300 ticks.  Returns a hash of every bundle emitted;
+ * the same run on a pool of threads must emit the same bytes.
+ */
+static uint64_t test_churn(unsigned threads)
 {
+	churn_seed = 12345;
+	churn_hash = 0xcbf29ce484222325ull;
+	churn_closed = false;
 	churn_floor = es_floor_default();
 	check(churn_floor);
 	churn_room = room_named(churn_floor, "Orion");
@@ -799,6 +828,7 @@ static void test_churn(void)
 	cfg.max_people = MAXP;
 	cfg.max_streams = 8; /* small: the pool runs dry and listeners shed */
 	cfg.mirror_mixes = true;
+	cfg.threads = threads;
 	struct es_engine *e = es_engine_new(&cfg);
 	check(e);
 	es_engine_set_floor(e, churn_floor);
@@ -858,10 +888,13 @@ static void test_churn(void)
 	}
 	struct es_engine_stats st;
 	es_engine_get_stats(e, &st);
-	test_log("churn: 300 ticks, %llu frames in, %llu late, last tick %u encodes, %u shed", (unsigned long long)st.frames_in,
-		 (unsigned long long)st.frames_late, st.encodes, st.listeners_shed);
+	test_log("churn on %u thread%s: 300 ticks, %llu frames in, %llu late, %llu decodes of lost frames, "
+		 "last tick %u encodes, %u shed; output hash %016llx",
+		 threads, threads == 1 ? "" : "s", (unsigned long long)st.frames_in, (unsigned long long)st.frames_late,
+		 (unsigned long long)st.frames_plc, st.encodes, st.listeners_shed, (unsigned long long)churn_hash);
 	es_engine_free(e);
 	es_floor_free(churn_floor);
+	return churn_hash;
 }
 
 int main(void)
@@ -880,7 +913,10 @@ int main(void)
 	test_loud();
 	test_moving();
 	test_caps();
-	test_churn();
+	uint64_t one = test_churn(1);
+	/* the pool changes who does the work, not what comes out */
+	check(test_churn(3) == one);
+	check(test_churn(2) == one);
 	for (unsigned i = 0; i < MAXP; i++)
 		if (spk[i].enc)
 			opus_encoder_destroy(spk[i].enc);
