@@ -29,7 +29,8 @@ Environment: EARSHOT_SOAK_SECONDS (churn, default 1800), EARSHOT_SOAK_STEADY
 (baseline, default 120), EARSHOT_SOAK_PEOPLE (500), EARSHOT_SOAK_WARMUP (300,
 capped at a third of the churn), EARSHOT_SOAK_SAMPLE (10),
 EARSHOT_SOAK_QUIET_EVERY and _FOR (300 and 60), EARSHOT_SOAK_CSV (where the
-curve goes; default soak-curve.csv in the build directory).
+curve goes; default soak-curve.csv in the build directory),
+EARSHOT_SOAK_DAEMON_ARGS (more earshotd options, e.g. --mix-threads=1).
 """
 import json
 import os
@@ -80,7 +81,8 @@ def main():
     rows = []
     try:
         daemon = Proc([daemon_bin, "--listen", addr, "--max-people", str(people + 100), "--floor-plan", "builtin",
-                       f"--floor-tile-x={TILE_X}", "--state-dir", f"{d}/state", "--metrics-listen", maddr],
+                       f"--floor-tile-x={TILE_X}", "--state-dir", f"{d}/state", "--metrics-listen", maddr] +
+                      os.environ.get("EARSHOT_SOAK_DAEMON_ARGS", "").split(),
                       f"{d}/earshotd.log")
         procs.append(daemon)
         if not wait_for_log(daemon, "listening on", 30):

@@ -95,6 +95,7 @@ static void test_good_file(void)
 		"max_voices = 8\n"
 		"bitrate = 24000\n"
 		"complexity = 3\n"
+		"mix_threads = 2\n"
 		"[metrics]\n"
 		"listen =\n"
 		"[security]\n"
@@ -115,6 +116,7 @@ static void test_good_file(void)
 	check_int_eq(cfg.max_voices, 8);
 	check_int_eq(cfg.bitrate, 24000);
 	check_int_eq(cfg.complexity, 3);
+	check_int_eq(cfg.mix_threads, 2);
 	check(cfg.metrics.text[0] == '\0');
 	check_int_eq(cfg.invite_ttl_s, 3600);
 	check_int_eq(cfg.log_level, ES_LOG_DEBUG);
@@ -148,6 +150,7 @@ static void test_bad_files(void)
 	expect_error("[server]\nmax_people = 0\n", "t.conf:2: [server] max_people:");
 	expect_error("[server]\nmax_people = 99999999999999999999\n", "t.conf:2: [server] max_people:");
 	expect_error("[audio]\ncomplexity = 11\n", "t.conf:2: [audio] complexity:");
+	expect_error("[audio]\nmix_threads = 17\n", "t.conf:2: [audio] mix_threads: expected a whole number between 0 and 16, got '17'");
 	expect_error("[audio]\nbitrate = 24k\n", "t.conf:2: [audio] bitrate:");
 	expect_error("[server]\nlisten = 127.0.0.1\n", "t.conf:2: [server] listen: expected an IPv4 address");
 	expect_error("[server]\nlisten = [::1]:7700\n", "t.conf:2: [server] listen: expected an IPv4 address");
