@@ -67,7 +67,7 @@ static const struct setting settings[] = {
 	{ "audio", "complexity", "complexity", 0, T_UINT, OFF(complexity), 0, 10, "N",
 	  "Opus encoder complexity 0-10 (default 5)" },
 	{ "audio", "mix_threads", "mix-threads", 0, T_UINT, OFF(mix_threads), 0, 16, "N",
-	  "threads the tick decodes, mixes and encodes on; 0 = one per CPU, at most 4 (default 0)" },
+	  "threads the tick decodes, plans, mixes and encodes on; 0 = one per CPU, at most 4 (default 0)" },
 	{ "metrics", "listen", "metrics-listen", 0, T_ADDR_OPT, OFF(metrics), 0, 0, "ADDR:PORT",
 	  "Prometheus /metrics over HTTP, empty = off (default " ES_CONFIG_DEFAULT_METRICS ")" },
 	{ "security", "open_enrolment", "open-enrolment", 0, T_ENROL, OFF(enrol), 0, 0, "auto|on|off",

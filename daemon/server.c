@@ -193,8 +193,8 @@ void es_server_config_default(struct es_server_config *cfg)
 /*
  * The tick's decodes and encodes spread over one thread per CPU this
  * process may run on (its affinity, which a container or systemd's
- * CPUAffinity= narrows), at most 4: past that the tick's serial part, the
- * plan, dominates.
+ * CPUAffinity= narrows), at most 4: past that the tick's serial part (the
+ * covers that pick shared mixes, the bundles' sealing) dominates.
  */
 static unsigned auto_threads(void)
 {

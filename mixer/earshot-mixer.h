@@ -177,11 +177,14 @@ struct es_engine_config {
 	 */
 	bool mirror_mixes;
 	/*
-	 * Threads the tick's decodes, renders and encodes run on, the caller's
-	 * included: 1 (the default) starts none.  Items are handed out one at a
-	 * time, so a thread the kernel does not schedule leaves its share to the
-	 * others.  What comes out does not depend on this: every stream keeps its
-	 * own encoder and render state.  1..ES_ENGINE_THREADS_MAX.
+	 * Threads the tick's decodes, each listener's plan (who it hears, from
+	 * where, which voices are forwarded) and the renders and encodes run
+	 * on, the caller's included: 1 (the default) starts none.  Items are
+	 * handed out one at a time, so a thread the kernel does not schedule
+	 * leaves its share to the others.  What comes out does not depend on
+	 * this: every stream keeps its own encoder and render state, and what
+	 * is shared between listeners is chosen after, in listener order.
+	 * 1..ES_ENGINE_THREADS_MAX.
 	 */
 	unsigned threads;
 };

@@ -140,6 +140,7 @@ struct person {
 	uint8_t r[K_MAX];         /* indices into cand: needed in the mix */
 	bool personal;            /* needs a stream of its own */
 	bool defer;               /* four voices: waits for es_groups_cover() */
+	bool try_group;           /* more than four: es_groups_forward() may premix two */
 	bool mirror;              /* this tick's mix is to be heard with left and right swapped */
 	bool mirror_fit;          /* scratch: how the last compatible() fitted */
 	unsigned nfe;
@@ -214,6 +215,8 @@ struct es_engine {
 	struct es_pool *pool;
 	struct es_scratch *scratch; /* one per pool thread */
 	unsigned *todo;             /* scratch: speakers to decode this tick */
+	unsigned *lids;             /* scratch: listeners to plan this tick */
+	float drop;                 /* the drop rule's gain ratio, this tick */
 	unsigned ntodo;
 	unsigned *jobs;             /* scratch: this tick's encode jobs */
 	unsigned njobs;

@@ -80,9 +80,10 @@ struct es_engine *es_engine_new(const struct es_engine_config *cfg)
 	e->gcands = es_gcands_new(cfg->max_people);
 	e->gruns = es_gruns_new(cfg->max_people);
 	e->todo = calloc(cfg->max_people, sizeof(*e->todo));
+	e->lids = calloc(cfg->max_people, sizeof(*e->lids));
 	e->scratch = calloc(cfg->threads, sizeof(*e->scratch));
 	if (!e->order || !e->ax || !e->ay || !e->plain || !e->views || !e->gcands || !e->gruns || !e->todo ||
-	    !e->scratch)
+	    !e->lids || !e->scratch)
 		goto err_order;
 	if (es_streams_init(e) < 0)
 		goto err_streams;
@@ -105,6 +106,7 @@ err_groups:
 err_streams:
 err_order:
 	free(e->scratch);
+	free(e->lids);
 	free(e->todo);
 	free(e->gruns);
 	free(e->gcands);
@@ -137,6 +139,7 @@ void es_engine_free(struct es_engine *e)
 	es_pool_free(e->pool);
 	free(e->jobs);
 	free(e->scratch);
+	free(e->lids);
 	free(e->todo);
 	es_groups_clear(e);
 	es_streams_clear(e);
@@ -555,7 +558,7 @@ static void guard(struct es_engine *e)
 		n += e->streams[i].used && e->streams[i].members > 0;
 	for (unsigned i = 0; i < e->ngroups_max; i++)
 		n += e->groups[i].used && e->groups[i].wanted;
-	/* planning is serial; the decodes and encodes are shared by the pool's threads */
+	/* the covers stay serial (2 ms held back for planning); decodes and encodes are shared by the pool */
 	unsigned t = e->cfg.threads;
 	while (e->cfg.tick_budget_us && es_level(e) < ES_ENGINE_LOAD_MAX &&
 	       2000 + (30 * e->nactive + n * us_per_encode[es_level(e)]) / t > e->cfg.tick_budget_us)

@@ -193,6 +193,62 @@ static void split(struct es_engine *e, struct person *l)
 	(void)e;
 }
 
+/*
+ * One listener's plan (any pool thread): the voices it hears, loudest first,
+ * how many must be heard, and which of those are forwarded.  It reads the
+ * speakers and the floor and writes only this listener.  Whether a speaker
+ * group can stand in for two of its voices is decided after, in listener
+ * order (es_plan_listeners), because groups are shared.
+ */
+static void plan_one(void *ctx, unsigned k, unsigned worker)
+{
+	(void)worker;
+	struct es_engine *e = ctx;
+	unsigned lid = e->lids[k];
+	struct person *l = &e->people[lid];
+	const struct es_acoustics *ac = &e->cfg.ac;
+	l->ncand = l->nm = l->nf = l->nr = l->nfe = 0;
+	l->personal = false;
+	l->defer = false;
+	l->try_group = false;
+	l->stream = -1;
+	struct place p = {l->x, l->y, l->facing, l->room};
+	float r2 = ac->range_m * ac->range_m;
+	for (unsigned j = 0; j < e->nactive; j++) {
+		/* most of the floor is out of earshot: decide that in a few instructions */
+		float dx = e->ax[j] - l->x, dy = e->ay[j] - l->y;
+		if (e->plain[j] && dx * dx + dy * dy >= r2)
+			continue;
+		unsigned sid = e->active[j];
+		struct cand c;
+		if (sid != lid && es_voice_at(e, &p, (int)lid, sid, &c))
+			insert_cand(l, &c);
+	}
+	if (l->ncand == 0)
+		return;
+	l->nm = l->ncand < e->k_eff ? l->ncand : e->k_eff;
+	float floor_gain = l->cand[0].gain * e->drop;
+	while (l->nm > 1 && l->cand[l->nm - 1].gain < floor_gain)
+		l->nm--;
+	/* only those who hear more than can be forwarded are planned any further */
+	if (l->nm > FWD_MAX || (l->flags & ES_ENGINE_THIN))
+		for (unsigned i = 0; i < l->ncand; i++)
+			es_cand_derive(&l->cand[i]);
+	if (l->flags & ES_ENGINE_THIN) {
+		for (unsigned i = 0; i < l->nm; i++)
+			l->r[l->nr++] = (uint8_t)i;
+		l->personal = true;
+	} else if (l->nm <= FWD_MAX) {
+		for (unsigned i = 0; i < l->nm; i++)
+			l->f[l->nf++] = (uint8_t)i;
+	} else {
+		/* four voices: es_groups_cover() may find a pair shared by many; else the same as below */
+		split(e, l);
+		l->defer = !l->personal && l->nm == FWD_MAX + 1;
+		l->try_group = !l->defer;
+	}
+}
+
 void es_plan_listeners(struct es_engine *e)
 {
 	/*
@@ -202,52 +258,16 @@ void es_plan_listeners(struct es_engine *e)
 	 */
 	unsigned k = e->cfg.ac.max_voices;
 	e->k_eff = es_level(e) >= ES_ENGINE_LOAD_MAX && k > 4 ? 4 : k;
-	const struct es_acoustics *ac = &e->cfg.ac;
-	float drop = powf(10.0f, -ac->drop_db / 20.0f);
-	for (unsigned lid = 0; lid < e->cfg.max_people; lid++) {
-		struct person *l = &e->people[lid];
-		if (!l->present)
-			continue;
-		l->ncand = l->nm = l->nf = l->nr = l->nfe = 0;
-		l->personal = false;
-		l->defer = false;
-		l->stream = -1;
-		struct place p = {l->x, l->y, l->facing, l->room};
-		float r2 = ac->range_m * ac->range_m;
-		for (unsigned k = 0; k < e->nactive; k++) {
-			/* most of the floor is out of earshot: decide that in a few instructions */
-			float dx = e->ax[k] - l->x, dy = e->ay[k] - l->y;
-			if (e->plain[k] && dx * dx + dy * dy >= r2)
-				continue;
-			unsigned sid = e->active[k];
-			struct cand c;
-			if (sid != lid && es_voice_at(e, &p, (int)lid, sid, &c))
-				insert_cand(l, &c);
-		}
-		if (l->ncand == 0)
-			continue;
-		l->nm = l->ncand < e->k_eff ? l->ncand : e->k_eff;
-		float floor_gain = l->cand[0].gain * drop;
-		while (l->nm > 1 && l->cand[l->nm - 1].gain < floor_gain)
-			l->nm--;
-		/* only those who hear more than can be forwarded are planned any further */
-		if (l->nm > FWD_MAX || (l->flags & ES_ENGINE_THIN))
-			for (unsigned i = 0; i < l->ncand; i++)
-				es_cand_derive(&l->cand[i]);
-		if (l->flags & ES_ENGINE_THIN) {
-			for (unsigned i = 0; i < l->nm; i++)
-				l->r[l->nr++] = (uint8_t)i;
-			l->personal = true;
-		} else if (l->nm <= FWD_MAX) {
-			for (unsigned i = 0; i < l->nm; i++)
-				l->f[l->nf++] = (uint8_t)i;
-		} else {
-			/* four voices: es_groups_cover() may find a pair shared by many; else the same as below */
-			split(e, l);
-			l->defer = !l->personal && l->nm == FWD_MAX + 1;
-			if (!l->defer && es_groups_forward(e, l))
-				continue;
-		}
+	e->drop = powf(10.0f, -e->cfg.ac.drop_db / 20.0f);
+	unsigned n = 0;
+	for (unsigned lid = 0; lid < e->cfg.max_people; lid++)
+		if (e->people[lid].present)
+			e->lids[n++] = lid;
+	es_pool_run(e->pool, plan_one, e, n);
+	for (unsigned i = 0; i < n; i++) {
+		struct person *l = &e->people[e->lids[i]];
+		if (l->try_group)
+			es_groups_forward(e, l);
 	}
 }
 
