@@ -140,7 +140,6 @@ struct person {
 	uint8_t r[K_MAX];         /* indices into cand: needed in the mix */
 	bool personal;            /* needs a stream of its own */
 	bool defer;               /* four voices: waits for es_groups_cover() */
-	bool try_group;           /* more than four: es_groups_forward() may premix two */
 	bool mirror;              /* this tick's mix is to be heard with left and right swapped */
 	bool mirror_fit;          /* scratch: how the last compatible() fitted */
 	unsigned nfe;
@@ -214,13 +213,10 @@ struct es_engine {
 	struct es_engine_config cfg;
 	struct es_pool *pool;
 	struct es_scratch *scratch; /* one per pool thread */
-	unsigned *todo;             /* scratch: speakers to decode this tick */
+	unsigned *decoding;         /* scratch: speakers to decode this tick */
+	unsigned ndecoding;
 	unsigned *lids;             /* scratch: listeners to plan this tick */
-	float drop;                 /* the drop rule's gain ratio, this tick */
-	unsigned ntodo;
 	unsigned *jobs;             /* scratch: this tick's encode jobs */
-	unsigned njobs;
-	unsigned cur_tick;
 	struct view *views; /* scratch: max_people * K_MAX */
 	struct gcand *gcands; /* scratch: max_people * 6 */
 	struct grun *gruns;   /* scratch: as many */
@@ -242,6 +238,7 @@ struct es_engine {
 	unsigned level_floor, level_adapt;
 	float cost_avg; /* smoothed reported tick cost, us */
 	float group_ratio, group_rad; /* group_db and group_deg, as used */
+	float drop;                   /* the drop rule (ac.drop_db) as a gain ratio */
 	unsigned k_eff;               /* K in force this tick */
 	unsigned calm_ticks;
 	struct es_engine_stats stats;
@@ -265,8 +262,11 @@ void es_groups_cover(struct es_engine *e);
 struct gcand *es_gcands_new(unsigned max_people);
 struct grun *es_gruns_new(unsigned max_people);
 bool es_groups_forward(struct es_engine *e, struct person *l);
-/* Before the encodes, on the tick thread: release unwanted groups, apply the load level. */
-__attribute__((warn_unused_result)) int es_groups_prepare(struct es_engine *e);
+/*
+ * Before the encodes, on the tick thread: release unwanted groups, apply the
+ * load level, and list each group to encode in e->jobs (JOB_GROUP | index).
+ */
+__attribute__((warn_unused_result)) int es_groups_prepare(struct es_engine *e, unsigned *njobs);
 /* Premix and encode group i (any thread); g->len < 0 on failure. */
 void es_group_encode(struct es_engine *e, unsigned i, struct es_scratch *w);
 
@@ -275,8 +275,11 @@ int es_streams_init(struct es_engine *e);
 void es_streams_clear(struct es_engine *e);
 int es_stream_alloc(struct es_engine *e, int owner, const struct place *ref);
 void es_stream_release(struct es_engine *e, unsigned i);
-/* Before the encodes, on the tick thread: apply the load level to every stream in use. */
-__attribute__((warn_unused_result)) int es_streams_prepare(struct es_engine *e);
+/*
+ * Before the encodes, on the tick thread: apply the load level to every
+ * stream with listeners, and list it in e->jobs.
+ */
+__attribute__((warn_unused_result)) int es_streams_prepare(struct es_engine *e, unsigned *njobs);
 /* Render and encode stream i (any thread); st->len < 0 on failure. */
 void es_stream_encode(struct es_engine *e, unsigned i, unsigned tick, struct es_scratch *w);
 void es_streams_forget_speaker(struct es_engine *e, unsigned id);

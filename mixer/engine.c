@@ -63,6 +63,7 @@ struct es_engine *es_engine_new(const struct es_engine_config *cfg)
 	es_decim_init(&e->decim16, 3);
 	es_decim_init(&e->decim8, 6);
 	e->group_ratio = powf(10.0f, MARGIN * cfg->group_db / 20.0f);
+	e->drop = powf(10.0f, -cfg->ac.drop_db / 20.0f);
 	e->group_rad = MARGIN * cfg->group_deg * (float)M_PI / 180.0f;
 	if (e->cfg.thin_bitrate > ES_ENGINE_THIN_MAX_BPS)
 		e->cfg.thin_bitrate = ES_ENGINE_THIN_MAX_BPS;
@@ -79,10 +80,10 @@ struct es_engine *es_engine_new(const struct es_engine_config *cfg)
 	e->views = calloc((size_t)cfg->max_people * K_MAX, sizeof(*e->views));
 	e->gcands = es_gcands_new(cfg->max_people);
 	e->gruns = es_gruns_new(cfg->max_people);
-	e->todo = calloc(cfg->max_people, sizeof(*e->todo));
+	e->decoding = calloc(cfg->max_people, sizeof(*e->decoding));
 	e->lids = calloc(cfg->max_people, sizeof(*e->lids));
 	e->scratch = calloc(cfg->threads, sizeof(*e->scratch));
-	if (!e->order || !e->ax || !e->ay || !e->plain || !e->views || !e->gcands || !e->gruns || !e->todo ||
+	if (!e->order || !e->ax || !e->ay || !e->plain || !e->views || !e->gcands || !e->gruns || !e->decoding ||
 	    !e->lids || !e->scratch)
 		goto err_order;
 	if (es_streams_init(e) < 0)
@@ -107,7 +108,7 @@ err_streams:
 err_order:
 	free(e->scratch);
 	free(e->lids);
-	free(e->todo);
+	free(e->decoding);
 	free(e->gruns);
 	free(e->gcands);
 	free(e->views);
@@ -140,7 +141,7 @@ void es_engine_free(struct es_engine *e)
 	free(e->jobs);
 	free(e->scratch);
 	free(e->lids);
-	free(e->todo);
+	free(e->decoding);
 	es_groups_clear(e);
 	es_streams_clear(e);
 	for (unsigned i = 0; i < e->cfg.max_people; i++)
@@ -339,7 +340,7 @@ int es_engine_push(struct es_engine *e, unsigned id, uint32_t seq, const uint8_t
  */
 static void pop_speakers(struct es_engine *e)
 {
-	e->ntodo = 0;
+	e->ndecoding = 0;
 	for (unsigned id = 0; id < e->cfg.max_people; id++) {
 		struct person *p = &e->people[id];
 		if (!p->present)
@@ -351,7 +352,7 @@ static void pop_speakers(struct es_engine *e)
 			continue;
 		if ((p->flags & ES_ENGINE_MUTED) || ((p->flags & ES_ENGINE_FOCUS) && p->whisper_to < 0))
 			continue;
-		e->todo[e->ntodo++] = id;
+		e->decoding[e->ndecoding++] = id;
 	}
 }
 
@@ -359,7 +360,7 @@ static void pop_speakers(struct es_engine *e)
 static void decode_one(void *ctx, unsigned k, unsigned worker)
 {
 	struct es_engine *e = ctx;
-	struct person *p = &e->people[e->todo[k]];
+	struct person *p = &e->people[e->decoding[k]];
 	opus_int16 *dec16 = e->scratch[worker].dec16;
 	const struct es_jb_slot *f = p->dec_from;
 	int n;
@@ -379,9 +380,9 @@ static void decode_one(void *ctx, unsigned k, unsigned worker)
 static void collect_speakers(struct es_engine *e)
 {
 	e->nactive = 0;
-	e->stats.decodes = e->ntodo;
-	for (unsigned k = 0; k < e->ntodo; k++) {
-		unsigned id = e->todo[k];
+	e->stats.decodes = e->ndecoding;
+	for (unsigned k = 0; k < e->ndecoding; k++) {
+		unsigned id = e->decoding[k];
 		struct person *p = &e->people[id];
 		if (p->dec_what == ES_JB_FEC)
 			e->stats.frames_fec++;
@@ -407,7 +408,7 @@ static void lowrate_one(void *ctx, unsigned k, unsigned worker)
 {
 	(void)worker;
 	struct es_engine *e = ctx;
-	es_speaker_lowrate(e, k, e->cur_tick);
+	es_speaker_lowrate(e, k, (unsigned)e->stats.ticks);
 }
 
 static void encode_one(void *ctx, unsigned k, unsigned worker)
@@ -417,7 +418,7 @@ static void encode_one(void *ctx, unsigned k, unsigned worker)
 	if (j & JOB_GROUP)
 		es_group_encode(e, j & ~JOB_GROUP, &e->scratch[worker]);
 	else
-		es_stream_encode(e, j, e->cur_tick, &e->scratch[worker]);
+		es_stream_encode(e, j, (unsigned)e->stats.ticks, &e->scratch[worker]);
 }
 
 /*
@@ -426,22 +427,16 @@ static void encode_one(void *ctx, unsigned k, unsigned worker)
  */
 static int encode_all(struct es_engine *e)
 {
-	int r = es_groups_prepare(e);
+	unsigned njobs = 0;
+	int r = es_groups_prepare(e, &njobs);
 	if (r < 0)
 		return r;
-	r = es_streams_prepare(e);
+	r = es_streams_prepare(e, &njobs);
 	if (r < 0)
 		return r;
-	e->njobs = 0;
-	for (unsigned i = 0; i < e->ngroups_max; i++)
-		if (e->groups[i].used)
-			e->jobs[e->njobs++] = i | JOB_GROUP;
-	for (unsigned i = 0; i < e->cfg.max_streams; i++)
-		if (e->streams[i].used && e->streams[i].members > 0)
-			e->jobs[e->njobs++] = i;
-	es_pool_run(e->pool, encode_one, e, e->njobs);
+	es_pool_run(e->pool, encode_one, e, njobs);
 	struct es_engine_stats *s = &e->stats;
-	for (unsigned k = 0; k < e->njobs; k++) {
+	for (unsigned k = 0; k < njobs; k++) {
 		unsigned j = e->jobs[k];
 		int len;
 		if (j & JOB_GROUP) {
@@ -568,7 +563,7 @@ static void guard(struct es_engine *e)
 int es_engine_tick(struct es_engine *e, es_engine_emit_fn emit, void *ud)
 {
 	struct es_engine_stats *s = &e->stats;
-	unsigned tick = (unsigned)++s->ticks;
+	s->ticks++; /* the tick being run: the pool's items read it */
 	s->encodes = 0;
 	s->listeners_silent = s->listeners_forward = s->listeners_mix = 0;
 	s->listeners_shared = s->listeners_shed = 0;
@@ -579,7 +574,7 @@ int es_engine_tick(struct es_engine *e, es_engine_emit_fn emit, void *ud)
 	s->load_level = es_level(e);
 
 	pop_speakers(e);
-	es_pool_run(e->pool, decode_one, e, e->ntodo);
+	es_pool_run(e->pool, decode_one, e, e->ndecoding);
 	collect_speakers(e);
 	es_groups_begin(e);
 	es_plan_listeners(e);
@@ -587,7 +582,6 @@ int es_engine_tick(struct es_engine *e, es_engine_emit_fn emit, void *ud)
 	es_plan_streams(e);
 	guard(e);
 	s->load_level = es_level(e);
-	e->cur_tick = tick;
 	if (es_level_set(es_level(e))->rate < ES_RATE)
 		es_pool_run(e->pool, lowrate_one, e, e->nactive);
 	int r = encode_all(e);

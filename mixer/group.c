@@ -484,7 +484,7 @@ bool es_groups_forward(struct es_engine *e, struct person *l)
 	return merge(e, l, false) || merge(e, l, true);
 }
 
-int es_groups_prepare(struct es_engine *e)
+int es_groups_prepare(struct es_engine *e, unsigned *njobs)
 {
 	if (!e->groups)
 		return 0;
@@ -498,6 +498,7 @@ int es_groups_prepare(struct es_engine *e)
 			g->used = false;
 			continue;
 		}
+		e->jobs[(*njobs)++] = i | JOB_GROUP;
 		if (g->level == (int)level)
 			continue;
 		const struct level_set *ls = es_level_set(level);

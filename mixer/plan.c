@@ -210,7 +210,6 @@ static void plan_one(void *ctx, unsigned k, unsigned worker)
 	l->ncand = l->nm = l->nf = l->nr = l->nfe = 0;
 	l->personal = false;
 	l->defer = false;
-	l->try_group = false;
 	l->stream = -1;
 	struct place p = {l->x, l->y, l->facing, l->room};
 	float r2 = ac->range_m * ac->range_m;
@@ -245,7 +244,6 @@ static void plan_one(void *ctx, unsigned k, unsigned worker)
 		/* four voices: es_groups_cover() may find a pair shared by many; else the same as below */
 		split(e, l);
 		l->defer = !l->personal && l->nm == FWD_MAX + 1;
-		l->try_group = !l->defer;
 	}
 }
 
@@ -258,15 +256,15 @@ void es_plan_listeners(struct es_engine *e)
 	 */
 	unsigned k = e->cfg.ac.max_voices;
 	e->k_eff = es_level(e) >= ES_ENGINE_LOAD_MAX && k > 4 ? 4 : k;
-	e->drop = powf(10.0f, -e->cfg.ac.drop_db / 20.0f);
 	unsigned n = 0;
 	for (unsigned lid = 0; lid < e->cfg.max_people; lid++)
 		if (e->people[lid].present)
 			e->lids[n++] = lid;
 	es_pool_run(e->pool, plan_one, e, n);
 	for (unsigned i = 0; i < n; i++) {
+		/* split() above, with five voices or more */
 		struct person *l = &e->people[e->lids[i]];
-		if (l->try_group)
+		if (l->nm > FWD_MAX && !(l->flags & ES_ENGINE_THIN) && !l->defer)
 			es_groups_forward(e, l);
 	}
 }

@@ -165,11 +165,6 @@ void es_pool_free(struct es_pool *p)
 	free(p);
 }
 
-unsigned es_pool_threads(const struct es_pool *p)
-{
-	return p->threads;
-}
-
 void es_pool_run(struct es_pool *p, es_pool_fn fn, void *ctx, unsigned n)
 {
 	if (n == 0)

@@ -18,7 +18,6 @@ typedef void (*es_pool_fn)(void *ctx, unsigned item, unsigned worker);
 /* `threads` counts the caller: 1 starts no thread.  NULL and errno on failure. */
 struct es_pool *es_pool_new(unsigned threads);
 void es_pool_free(struct es_pool *p);
-unsigned es_pool_threads(const struct es_pool *p);
 
 /*
  * Run fn on items 0..n-1, each exactly once, on the caller and the workers;

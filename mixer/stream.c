@@ -268,12 +268,15 @@ static void render(const struct es_engine *e, struct stream *st, unsigned tick, 
 	}
 }
 
-int es_streams_prepare(struct es_engine *e)
+int es_streams_prepare(struct es_engine *e, unsigned *njobs)
 {
 	unsigned level = es_level(e);
 	for (unsigned i = 0; i < e->cfg.max_streams; i++) {
 		struct stream *st = &e->streams[i];
-		if (!st->used || st->members == 0 || st->level == (int)level)
+		if (!st->used || st->members == 0)
+			continue;
+		e->jobs[(*njobs)++] = i;
+		if (st->level == (int)level)
 			continue;
 		const struct level_set *ls = es_level_set(level);
 		if (ls->rate != st->rate) {
