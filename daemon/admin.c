@@ -32,6 +32,7 @@
 
 #include <sodium.h>
 
+#include "clock.h"
 #include "earshot-crypto.h"
 #include "earshot-mixer.h"
 #include "earshot-proto.h"
@@ -74,13 +75,6 @@ struct reply {
 	size_t cap, len;
 	bool cut;
 };
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void rp_vadd(struct reply *rp, bool final, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 static void rp_vadd(struct reply *rp, bool final, const char *fmt, va_list ap)
@@ -719,7 +713,7 @@ static void accept_some(struct es_admin *a)
 			continue;
 		}
 		c->fd = fd;
-		c->active_ms = mono_ms();
+		c->active_ms = es_now_ms();
 	}
 }
 
@@ -737,7 +731,7 @@ static unsigned poll_fds(void *ud, uint64_t tick, struct pollfd *fds, unsigned m
 	struct es_admin *a = ud;
 	new_tick(a, tick);
 	unsigned n = 0;
-	int64_t now = mono_ms();
+	int64_t now = es_now_ms();
 	if (n < max)
 		fds[n++] = (struct pollfd){.fd = a->lfd, .events = a->accepts_left ? POLLIN : 0};
 	for (unsigned i = 0; i < CONNS && n < max; i++) {
@@ -777,7 +771,7 @@ static void poll_ready(void *ud, uint64_t tick, const struct pollfd *fds, unsign
 				c = &a->conn[k];
 		if (!c)
 			continue;
-		c->active_ms = mono_ms();
+		c->active_ms = es_now_ms();
 		if (fds[i].revents & POLLNVAL) {
 			conn_close(c);
 			continue;

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "notify.h"
 
+#include "clock.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,9 +15,7 @@
 
 uint64_t es_notify_now_usec(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	return (uint64_t)es_now_ns() / 1000u;
 }
 
 void es_notify_init(struct es_notify *n)

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "admin.h"
+#include "clock.h"
 #include "earshot-mixer.h"
 #include "earshot-proto.h"
 #include "log.h"
@@ -370,8 +371,7 @@ out:
 void es_service_reload(struct es_service *svc)
 {
 	struct es_config nc;
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int64_t t0 = es_now_ns();
 	es_service_notified(svc, es_notify_reloading(&svc->notify), "RELOADING");
 	int r = es_config_load(&nc, svc->argc, svc->argv, stderr);
 	if (r != 0) {
@@ -428,9 +428,8 @@ void es_service_reload(struct es_service *svc)
 		es_saver_unlock(svc->saver);
 	}
 	svc->reloads[failed]++;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
 	es_log_info("reloaded %s in %.1f ms%s", nc.config_path[0] ? nc.config_path : "(no config file: defaults and flags)",
-		    (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
+		    (double)(es_now_ns() - t0) / 1e6,
 		    failed ? " (with errors, above: what failed to load is kept as it was)" : "");
 	es_service_notified(svc, es_notify_ready(&svc->notify, failed ? "running; last reload had errors" :
 							     "running; configuration reloaded"), "READY");

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "sender.h"
 
+#include "clock.h"
+
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -38,13 +40,6 @@ struct es_sender {
 	/* tick thread only */
 	struct es_sender_stats st;
 };
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static void send_batch(struct es_sender *x, struct batch *b, uint64_t *sent, uint64_t *bytes, uint64_t *failed)
 {
@@ -189,11 +184,11 @@ void es_sender_submit(struct es_sender *x)
 		return;
 	pthread_mutex_lock(&x->lock);
 	if (x->pending) {
-		int64_t t0 = mono_ns();
+		int64_t t0 = es_now_ns();
 		while (x->pending)
 			pthread_cond_wait(&x->done, &x->lock);
 		x->st.waits++;
-		x->st.wait_ns += (uint64_t)(mono_ns() - t0);
+		x->st.wait_ns += (uint64_t)(es_now_ns() - t0);
 	}
 	x->pending = b;
 	x->st.datagrams = x->datagrams;

@@ -14,6 +14,7 @@
 #include <limits.h>
 
 #include "atomic-file.h"
+#include "clock.h"
 #include "earshot-crypto.h"
 #include "earshot-mixer.h"
 #include "earshot-proto.h"
@@ -42,11 +43,9 @@ void es_service_notified(struct es_service *svc, int r, const char *what)
  */
 static void tick_state_lock(struct es_service *svc)
 {
-	struct timespec a, b;
-	clock_gettime(CLOCK_MONOTONIC, &a);
+	int64_t t0 = es_now_ns();
 	es_saver_lock(svc->saver);
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	uint64_t ns = (uint64_t)((int64_t)(b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec));
+	uint64_t ns = (uint64_t)(es_now_ns() - t0);
 	svc->lock_wait_ns += ns;
 	svc->lock_waits_slow += ns > 1000000;
 }
