@@ -655,10 +655,13 @@ static void test_many(unsigned level)
 			double az_x = es_azimuth(lx, ly, lf, vx[v], vy[v]);
 			double want = db(g[v]) + ref_level_db(hz, az_x);
 			double az = fold_deg(az_x), haz = heard_deg(l, hz, 20, 40);
-			test_log("  listener %u voice %u at %4.1f m: %6.2f dB (exact %6.2f), %5.1f deg (exact %5.1f)", l, v,
-				 hypotf(vx[v] - lx, vy[v] - ly), got, want, haz, az);
+			double bal = 10.0 * log10(tone_power(l, 1, hz, 20, 40) / tone_power(l, 0, hz, 20, 40));
+			test_log("  listener %u voice %u at %4.1f m: %6.2f dB (exact %6.2f), %5.1f deg (exact %5.1f), R-L %5.1f dB", l,
+				 v, hypotf(vx[v] - lx, vy[v] - ly), got, want, haz, az, bal);
 			check_near(got, want, 3.0);
 			check_near(haz, az, 30.0);
+			/* both ears hear it, forwarded or mixed (at 8 kHz too): the far one at most 15 dB down */
+			check(fabs(bal) < 15.0);
 			if (hypotf(vx[v] - lx, vy[v] - ly) < 4.0f) {
 				/* within 4 m: exact */
 				/* (in the lateral domain: angles near +-90 degrees are ill-conditioned) */
