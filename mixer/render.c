@@ -94,19 +94,20 @@ static float pole(float hz, unsigned factor)
 	return 1.0f - expf(-2.0f * (float)M_PI * hz * (float)factor / (float)ES_RATE);
 }
 
-/* Sample at fractional delay d (0..ES_ITD_MAX) before index i of cur. */
-static inline float delayed(const float *hist, const float *cur, int i, float d)
+/*
+ * Sample at fractional delay d (0..ES_ITD_MAX) before index i of x, where
+ * x[-ES_ITD_MAX - 1 .. -1] is the previous frame's tail and x[n] a zero.
+ */
+static inline float delayed(const float *x, int i, float d)
 {
 	/* a ramp's rounding can leave d a hair below 0: never read ahead of i */
-	float pos = (float)i - (d > 0.0f ? d : 0.0f);
-	int i0 = (int)floorf(pos);
+	float pos = (float)i - fmaxf(d, 0.0f) + (float)(ES_ITD_MAX + 2);
+	/* pos > 0 here, so truncation is floor(), without a libm call */
+	int i0 = (int)pos;
 	float frac = pos - (float)i0;
-	/* index < 0 reaches into the previous frame's tail: hist[ES_ITD_MAX + 1 + idx] */
-	float a = i0 >= 0 ? cur[i0] : hist[ES_ITD_MAX + 1 + i0];
-	if (frac == 0.0f)
-		return a; /* pos <= i, so i0 + 1 is past i only when pos is whole */
-	float b = i0 + 1 >= 0 ? cur[i0 + 1] : hist[ES_ITD_MAX + 2 + i0];
-	return a + (b - a) * frac;
+	i0 -= ES_ITD_MAX + 2;
+	/* when pos is whole, x[i0 + 1] may be x[n], the zero: weighted by frac == 0 */
+	return x[i0] + (x[i0 + 1] - x[i0]) * frac;
 }
 
 /* Filter states that have decayed into denormals cost ~100x per operation: flush them. */
@@ -130,40 +131,62 @@ static inline void render(struct es_voice_state *st, const float *mono, unsigned
 	}
 	const float inv = 1.0f / (float)n;
 	const float ks = pole(SHADOW_HZ, factor), kr = pole(REAR_HZ, factor);
-	float shl = (h.hf_l - st->hf_l) * inv, sll = (h.lo_l - st->lo_l) * inv;
-	float shr = (h.hf_r - st->hf_r) * inv, slr = (h.lo_r - st->lo_r) * inv;
-	float srw = (h.rear - st->rear) * inv;
-	float sdl = (h.dl - st->delay_l) * inv, sdr = (h.dr - st->delay_r) * inv;
-	float hl = st->hf_l, ll = st->lo_l, hr = st->hf_r, lr = st->lo_r, rw = st->rear;
-	float dl = st->delay_l, dr = st->delay_r;
-	float zr = st->lp_rear, zl = st->lp_l, zrr = st->lp_r;
-	float x[ES_FRAME]; /* the voice after the rear cut: what both ears delay */
 
-	if (sdl == 0.0f && sdr == 0.0f && dl == 0.0f && dr == 0.0f) {
+	/* the voice after the rear cut, what both ears hear, behind the last frame's tail */
+	float buf[ES_ITD_MAX + 1 + ES_FRAME + 1];
+	float *x = buf + ES_ITD_MAX + 1;
+	memcpy(buf, st->hist, sizeof(st->hist));
+	float rw = st->rear, srw = (h.rear - st->rear) * inv, zr = st->lp_rear;
+	if (rw == 0.0f && h.rear == 0.0f) {
+		/*
+		 * Ahead and to the sides there is no rear cut.  Its filter rests
+		 * at 0; when a voice goes behind, the cut's weight ramps up from 0
+		 * while the filter settles (a few samples), so it cannot click.
+		 */
+		memcpy(x, mono, n * sizeof(float));
+		zr = 0.0f;
+	} else {
+		const float cr = 1.0f - kr;
 		for (unsigned i = 0; i < n; i++) {
 			rw += srw;
-			zr += kr * (mono[i] - zr);
-			float s = mono[i] - rw * (mono[i] - zr);
-			x[i] = s;
-			zl += ks * (s - zl);
-			zrr += ks * (s - zrr);
+			zr = cr * zr + kr * mono[i];
+			x[i] = mono[i] - rw * (mono[i] - zr);
+		}
+	}
+	x[n] = 0.0f;
+
+	/* each ear: delay, then the shelf hf * s + (lf - hf) * lowpass(s) */
+	float shl = (h.hf_l - st->hf_l) * inv, sll = (h.lo_l - st->lo_l) * inv;
+	float shr = (h.hf_r - st->hf_r) * inv, slr = (h.lo_r - st->lo_r) * inv;
+	float sdl = (h.dl - st->delay_l) * inv, sdr = (h.dr - st->delay_r) * inv;
+	float hl = st->hf_l, ll = st->lo_l, hr = st->hf_r, lr = st->lo_r;
+	float dl = st->delay_l, dr = st->delay_r;
+	float zl = st->lp_l, zrr = st->lp_r;
+	const float cs = 1.0f - ks;
+	if (sdl == 0.0f && sdr == 0.0f) {
+		/* delays that stay put (a voice that does not move): fixed taps, s = a x[i - k] + b x[i - k - 1] */
+		float pl = fmaxf(dl, 0.0f), pr = fmaxf(dr, 0.0f);
+		int kl = (int)pl, kr2 = (int)pr;
+		float bl = pl - (float)kl, br = pr - (float)kr2, al = 1.0f - bl, ar = 1.0f - br;
+		const float *xl = x - kl, *xr = x - kr2;
+		for (unsigned i = 0; i < n; i++) {
+			float sl = al * xl[i] + bl * xl[(int)i - 1], sr = ar * xr[i] + br * xr[(int)i - 1];
+			zl = cs * zl + ks * sl;
+			zrr = cs * zrr + ks * sr;
 			hl += shl;
 			ll += sll;
 			hr += shr;
 			lr += slr;
-			acc[2 * i] += hl * s + ll * zl;
-			acc[2 * i + 1] += hr * s + lr * zrr;
+			acc[2 * i] += hl * sl + ll * zl;
+			acc[2 * i + 1] += hr * sr + lr * zrr;
 		}
 	} else {
 		for (unsigned i = 0; i < n; i++) {
-			rw += srw;
-			zr += kr * (mono[i] - zr);
-			x[i] = mono[i] - rw * (mono[i] - zr);
 			dl += sdl;
 			dr += sdr;
-			float sl = delayed(st->hist, x, (int)i, dl), sr = delayed(st->hist, x, (int)i, dr);
-			zl += ks * (sl - zl);
-			zrr += ks * (sr - zrr);
+			float sl = delayed(x, (int)i, dl), sr = delayed(x, (int)i, dr);
+			zl = cs * zl + ks * sl;
+			zrr = cs * zrr + ks * sr;
 			hl += shl;
 			ll += sll;
 			hr += shr;
