@@ -46,14 +46,16 @@ float es_azimuth(float lx, float ly, float facing, float sx, float sy);
 /* ---- rendering ---------------------------------------------------------- */
 
 /*
- * Per listener-voice render state: the last gain, pan and delay applied, so
- * changes ramp within a frame instead of clicking, and the tail of the
- * previous input frame for the interaural delay.  Caller-owned; start with
- * es_voice_state_init().
+ * Per listener-voice render state: the gains, rear cut and delays last
+ * applied, so changes ramp within a frame instead of clicking, the head
+ * model's filter states, and the tail of the previous input frame for the
+ * interaural delay.  Caller-owned; start with es_voice_state_init().
  */
 struct es_voice_state {
-	float gain_l, gain_r;
-	float delay_l, delay_r; /* samples, fractional while ramping */
+	float hf_l, lo_l, hf_r, lo_r; /* per ear: direct gain, gain of the low-passed copy */
+	float rear;                   /* weight of the rear high-frequency cut, 0..1 */
+	float delay_l, delay_r;       /* samples, fractional while ramping */
+	float lp_rear, lp_l, lp_r;    /* one-pole filter states */
 	float hist[ES_ITD_MAX + 1];
 	bool primed;
 };
@@ -63,9 +65,13 @@ void es_voice_state_init(struct es_voice_state *st);
 /*
  * Add one mono frame (ES_FRAME floats, full scale +-1) to an interleaved
  * stereo accumulator (2*ES_FRAME floats) at linear `gain` from direction
- * `azimuth` (radians, + right): equal-power pan plus an interaural delay of
- * up to ES_ITD_MAX samples on the far ear.  Gain, pan and delay ramp
- * linearly across the frame from the values st last applied.
+ * `azimuth` (radians, + right, 0 ahead, +-pi behind), through a model of a
+ * head (mixer/render.c): both ears hear every voice; the far ear up to
+ * ES_ITD_MAX samples later and in the head's shadow (at the side, 6 dB
+ * down at low frequencies, 20 dB at high ones); voices behind are duller
+ * than ahead (up to 6 dB above 3 kHz).  Total power is kept across
+ * azimuth: L^2 + R^2 = gain^2 at low and at high frequencies.  Everything
+ * ramps linearly across the frame from the values st last applied.
  */
 void es_render_voice(struct es_voice_state *st, const float *mono, float gain, float azimuth, float *acc);
 

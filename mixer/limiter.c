@@ -4,8 +4,9 @@
 #include "earshot-mixer.h"
 
 /*
- * The ceiling is int16 full scale, so one voice (at most full scale at gain
- * 1, and pan only lowers it) never engages the limiter.  Attack is instant
+ * The ceiling is int16 full scale, so one voice at gain 1 that peaks 1 dB
+ * below it never engages the limiter (the head's near-ear shelf can raise a
+ * peak by 0.91 dB at most; see test-head).  Attack is instant
  * per sample, which guarantees the ceiling; release recovers about 6 dB in
  * 100 ms so a burst does not pump.
  */

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "engine-private.h"
+#include "render-private.h"
 
 #define NSLOTS (K_MAX + 2)
 
@@ -67,57 +68,6 @@ void es_speaker_lowrate(struct es_engine *e, unsigned k, unsigned tick)
 	es_decimate(d, p->lo_hist, p->pcm, 1, p->pcm_lo);
 	p->lo_rate = rate;
 	p->lo_tick = tick;
-}
-
-/* es_render_voice()'s fractional delay, on n-sample frames. */
-static inline float delayed_lo(const float *hist, const float *cur, int i, float d)
-{
-	float pos = (float)i - (d > 0.0f ? d : 0.0f);
-	int i0 = (int)floorf(pos);
-	float frac = pos - (float)i0;
-	float a = i0 >= 0 ? cur[i0] : hist[ES_ITD_MAX + 1 + i0];
-	if (frac == 0.0f)
-		return a;
-	float b = i0 + 1 >= 0 ? cur[i0 + 1] : hist[ES_ITD_MAX + 2 + i0];
-	return a + (b - a) * frac;
-}
-
-/*
- * es_render_voice() at a rate f times below 48 kHz, on n samples: the same
- * equal-power pan and ramps, the interaural delay in samples of this rate.
- * A stream renders at one rate for life (a new rate is a new stream), so
- * the state's delays and history are always in this rate's samples.
- */
-static void render_lo(struct es_voice_state *st, const float *mono, unsigned n, unsigned f, float gain, float az,
-		      float *acc)
-{
-	float lat = sinf(az), theta = (lat + 1.0f) * (float)M_PI_4;
-	float gl = gain * cosf(theta), gr = gain * sinf(theta);
-	float itd = fabsf(lat) * (float)ES_ITD_MAX / (float)f;
-	float dl = lat > 0.0f ? itd : 0.0f, dr = lat < 0.0f ? itd : 0.0f;
-	if (!st->primed) {
-		st->gain_l = st->gain_r = 0.0f;
-		st->delay_l = dl;
-		st->delay_r = dr;
-		st->primed = true;
-	}
-	float inv = 1.0f / (float)n;
-	float sgl = (gl - st->gain_l) * inv, sgr = (gr - st->gain_r) * inv;
-	float sdl = (dl - st->delay_l) * inv, sdr = (dr - st->delay_r) * inv;
-	float cgl = st->gain_l, cgr = st->gain_r, cdl = st->delay_l, cdr = st->delay_r;
-	for (unsigned i = 0; i < n; i++) {
-		cgl += sgl;
-		cgr += sgr;
-		cdl += sdl;
-		cdr += sdr;
-		acc[2 * i] += delayed_lo(st->hist, mono, (int)i, cdl) * cgl;
-		acc[2 * i + 1] += delayed_lo(st->hist, mono, (int)i, cdr) * cgr;
-	}
-	st->gain_l = gl;
-	st->gain_r = gr;
-	st->delay_l = dl;
-	st->delay_r = dr;
-	memcpy(st->hist, mono + n - (ES_ITD_MAX + 1), sizeof(st->hist));
 }
 
 static int setup_encoder(OpusEncoder *enc, int rate, unsigned ch)
@@ -244,7 +194,7 @@ static void render(const struct es_engine *e, struct stream *st, unsigned tick, 
 			if (f == 1)
 				es_render_voice(&sl->st, sp->pcm, 0.0f, sl->last_az, acc);
 			else
-				render_lo(&sl->st, sp->pcm_lo, n, f, 0.0f, sl->last_az, acc);
+				es_render_voice_at(&sl->st, sp->pcm_lo, n, f, 0.0f, sl->last_az, acc);
 		}
 		sl->speaker = -1;
 	}
@@ -264,7 +214,7 @@ static void render(const struct es_engine *e, struct stream *st, unsigned tick, 
 		if (f == 1)
 			es_render_voice(&sl->st, sp->pcm, c->gain, c->az, acc);
 		else
-			render_lo(&sl->st, sp->pcm_lo, n, f, c->gain, c->az, acc);
+			es_render_voice_at(&sl->st, sp->pcm_lo, n, f, c->gain, c->az, acc);
 	}
 }
 
