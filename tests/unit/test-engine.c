@@ -87,6 +87,7 @@ struct client {
 	/* what arrived this tick */
 	bool got;
 	unsigned nvoices, mix_len, bytes;
+	unsigned link_bytes, link_max, budget; /* the bundle on the link, as counted here; the largest; the budget */
 	bool self;
 	uint64_t got_ids;  /* forwarded speakers ever received (ids < 64) */
 	unsigned mixes;    /* mix frames ever received */
@@ -184,6 +185,15 @@ static void client_tick(struct client *c, unsigned me, const struct es_engine_ou
 			c->mirrored += out->mix_mirror;
 			c->mix_swap = sw;
 		}
+		/* what the bundle costs on the link, counted from what it holds */
+		unsigned link = ES_ENGINE_BUNDLE_OVERHEAD + (unsigned)out->mix_len;
+		for (unsigned k = 0; k < out->nvoices; k++)
+			link += ES_ENGINE_VOICE_OVERHEAD + (unsigned)out->voice[k].len;
+		check_int_eq(link, out->bytes);
+		check(link <= out->budget);
+		c->link_bytes = link;
+		c->link_max = link > c->link_max ? link : c->link_max;
+		c->budget = (unsigned)out->budget;
 		c->got = true;
 		c->mix_now = out->mix_len > 0;
 		c->nvoices = out->nvoices;
@@ -269,7 +279,7 @@ static void add(struct es_engine *e, unsigned id, float x, float y, float facing
 	present[id] = true;
 	talking[id] = talks;
 	if (talks)
-		speaker_init(id, hz, 0.3f, 64000);
+		speaker_init(id, hz, 0.3f, 32000); /* ~80 B frames: two or three voices fit the default budget */
 }
 
 static void run(struct es_engine *e, unsigned ticks)
@@ -542,7 +552,7 @@ static void test_many(unsigned level)
 	es_acoustics_default(&ac);
 	/* at the top load level: 4 voices at most, mixes at 8 kHz */
 	es_engine_set_load_level(e, level);
-	unsigned k = level == ES_ENGINE_LOAD_MAX ? 4 : ac.max_voices;
+	unsigned k = level == ES_ENGINE_LOAD_MAX ? 4 : 6; /* the scene's K */
 	/* listeners in a small cluster, voices spread around at 2 to 12 m */
 	for (unsigned i = 0; i < 6; i++)
 		add(e, i, (float)(i % 3) * 1.5f, (float)(i / 3) * 1.0f, i < 3 ? 0.0f : (float)M_PI, 0, false);
@@ -556,8 +566,8 @@ static void test_many(unsigned level)
 	unsigned mirrored = 0;
 	for (unsigned l = 0; l < 6; l++)
 		mirrored += cl[l].mirrored;
-	test_log("many at load level %u%s: %u encodes (%u group premixes, %u shared streams) for 6 listeners; %u mirrored mix frames",
-		 level, mirror_mixes ? " (mirrored mixes allowed)" : "", st.encodes, st.group_encodes, st.streams_shared, mirrored);
+	test_log("many at load level %u%s: %u encodes (%u shared streams) for 6 listeners, %u over their budget; %u mirrored mix frames",
+		 level, mirror_mixes ? " (mirrored mixes allowed)" : "", st.encodes, st.streams_shared, st.listeners_budget, mirrored);
 	for (unsigned l = 0; l < 6; l++) {
 		/* what the listener should hear: the K loudest within 20 dB */
 		float lx = (float)(l % 3) * 1.5f, ly = (float)(l / 3) * 1.0f, lf = l < 3 ? 0.0f : (float)M_PI;
@@ -711,18 +721,30 @@ static void test_moving(void)
 	scene_free(e);
 }
 
-/* The thin link: one stream of at most 40 kbit/s; any bundle: at most 100 kbit/s. */
+/*
+ * The thin link: one stream of at most 40 kbit/s.  Budgets: every bundle
+ * within its listener's, six fat voices (~225 B frames) forwarded as far as
+ * the budget carries and the rest mixed; the largest budget takes them all.
+ */
 static void test_caps(void)
 {
 	struct es_engine *e = scene_new(6);
 	add(e, 0, 0.0f, 0.0f, 0.0f, 0, false);
 	add(e, 1, 0.5f, 0.0f, 0.0f, 0, false);
+	add(e, 2, -0.5f, 0.0f, 0.0f, 0, false);
+	add(e, 3, 0.0f, -0.5f, 0.0f, 0, false);
 	check_int_eq(es_engine_set_flags(e, 0, ES_ENGINE_THIN), 0);
+	check_int_eq(es_engine_set_budget(e, 2, ES_ENGINE_BUDGET_MAX_BPS), 0);
+	check_int_eq(es_engine_set_budget(e, 3, ES_ENGINE_BUDGET_MIN_BPS), 0);
+	check_int_eq(es_engine_set_budget(e, 3, ES_ENGINE_BUDGET_MIN_BPS - 1), -EINVAL);
+	check_int_eq(es_engine_set_budget(e, 3, ES_ENGINE_BUDGET_MAX_BPS + 1), -EINVAL);
+	check_int_eq(es_engine_set_budget(e, 40, 0), -ENOENT);
+	check_int_eq(es_engine_budget(e, 1), ES_ENGINE_BUDGET_DEFAULT_BPS);
 	for (unsigned v = 0; v < 6; v++) {
 		add(e, 10 + v, 2.0f * (float)v - 5.0f, 2.5f, 0.0f, 300.0f + 150.0f * (float)v, true);
-		speaker_init(10 + v, 300.0f + 150.0f * (float)v, 0.5f, 150000); /* fat uplink frames, ~375 B */
+		speaker_init(10 + v, 300.0f + 150.0f * (float)v, 0.5f, 90000); /* fat uplink frames, ~225 B */
 	}
-	unsigned thin_bytes = 0, thin_max = 0, fat_max = 0;
+	unsigned thin_bytes = 0, thin_max = 0, fwd1 = 0, fwd2 = 0, mix1 = 0, mix2 = 0;
 	run(e, 3); /* jitter buffers fill */
 	for (unsigned t = 0; t < 50; t++) {
 		cl[0].got = false;
@@ -731,14 +753,27 @@ static void test_caps(void)
 		check_int_eq(cl[0].nvoices, 0);
 		thin_bytes += cl[0].bytes;
 		thin_max = cl[0].bytes > thin_max ? cl[0].bytes : thin_max;
-		fat_max = cl[1].bytes > fat_max ? cl[1].bytes : fat_max;
 		check(cl[0].bytes <= 100);
-		check(cl[1].bytes <= ES_ENGINE_BUNDLE_MAX);
+		fwd1 += cl[1].nvoices;
+		fwd2 += cl[2].nvoices;
+		mix1 += cl[1].mix_len > 0;
+		mix2 += cl[2].mix_len > 0;
+		check_int_eq(cl[1].budget, ES_ENGINE_BUDGET_DEFAULT_BPS / 400);
+		check_int_eq(cl[2].budget, ES_ENGINE_BUDGET_MAX_BPS / 400);
+		check_int_eq(cl[3].budget, ES_ENGINE_BUDGET_MIN_BPS / 400);
 	}
-	test_log("thin: %.1f kbit/s average, largest frame %u B (cap 100); largest bundle %u B (cap %u)",
-		 thin_bytes * 8.0 / 50 / 20.0, thin_max, fat_max, ES_ENGINE_BUNDLE_MAX);
+	test_log("thin: %.1f kbit/s average, largest frame %u B (cap 100)", thin_bytes * 8.0 / 50 / 20.0, thin_max);
+	test_log("budgets: 200 kbit/s %.1f voices forwarded + a mix in %u of 50 ticks, largest bundle %u B (cap %u); "
+		 "1000 kbit/s %.1f voices + a mix in %u, largest %u B (cap %u); 64 kbit/s largest %u B (cap %u)",
+		 fwd1 / 50.0, mix1, cl[1].link_max, ES_ENGINE_BUDGET_DEFAULT_BPS / 400, fwd2 / 50.0, mix2, cl[2].link_max,
+		 ES_ENGINE_BUNDLE_MAX, cl[3].link_max, ES_ENGINE_BUDGET_MIN_BPS / 400);
 	check(thin_bytes * 8.0 / (50 * 0.020) <= 40000.0);
-	check(fat_max > 1000); /* the cap was really tested */
+	/* the small budget really constrained: one fat voice fits beside the mix, not six */
+	check(fwd1 >= 50 && fwd1 < 3 * 50 && mix1 == 50);
+	/* the large one carries all six, as frames */
+	check(fwd2 == 6 * 50 && mix2 == 0 && cl[2].link_max > 1200);
+	/* the least budget still hears, in what it has */
+	check(cl[3].got && cl[3].link_max <= ES_ENGINE_BUDGET_MIN_BPS / 400);
 	scene_free(e);
 }
 
@@ -753,6 +788,7 @@ static int churn_room;
 static bool churn_closed;
 static float px[MAXP], py[MAXP];
 static unsigned pflags[MAXP];
+static int whisper_to[MAXP];
 
 static uint32_t churn_seed;
 static uint64_t churn_hash; /* FNV-1a over everything emitted */
@@ -769,13 +805,16 @@ static void churn_emit(void *ud, const struct es_engine_out *out)
 	(void)ud;
 	unsigned me = out->listener;
 	check(out->nvoices <= ES_ENGINE_FORWARD_MAX);
-	size_t bytes = out->mix_len;
+	size_t bytes = ES_ENGINE_BUNDLE_OVERHEAD + out->mix_len;
 	int my_room = es_floor_room_at(churn_floor, px[me], py[me]);
 	for (unsigned k = 0; k < out->nvoices; k++) {
 		unsigned sp = out->voice[k].speaker;
 		check(sp != me);
-		check(out->voice[k].len > 0 && out->voice[k].opus);
-		bytes += out->voice[k].len;
+		check(out->voice[k].len == 0 ? !out->voice[k].opus && !out->voice[k].flags : out->voice[k].opus != NULL);
+		bytes += ES_ENGINE_VOICE_OVERHEAD + out->voice[k].len;
+		/* a muted or focused speaker is heard by nobody */
+		check(!(pflags[sp] & ES_ENGINE_MUTED));
+		check(!(pflags[sp] & ES_ENGINE_FOCUS) || whisper_to[sp] == (int)me);
 		if (sp < MAXP) {
 			int room = es_floor_room_at(churn_floor, px[sp], py[sp]);
 			/* a closed room: nothing in or out */
@@ -783,7 +822,8 @@ static void churn_emit(void *ud, const struct es_engine_out *out)
 				check(!"a voice crossed a closed door");
 		}
 	}
-	check(bytes <= ES_ENGINE_BUNDLE_MAX);
+	check_int_eq(bytes, out->bytes);
+	check(bytes <= out->budget && out->budget <= ES_ENGINE_BUNDLE_MAX);
 	if (pflags[me] & ES_ENGINE_THIN) {
 		check_int_eq(out->nvoices, 0);
 		check(out->mix_len <= 100);
@@ -844,11 +884,15 @@ static uint64_t test_churn(unsigned threads)
 				check_int_eq(es_engine_add(e, id, x, y, (float)(churn_rnd() % 628) / 100.0f), 0);
 				here[id] = true;
 				pflags[id] = 0;
+				whisper_to[id] = -1;
 				px[id] = x;
 				py[id] = y;
 			} else if (what == 0) {
 				es_engine_remove(e, id);
 				here[id] = false;
+				for (unsigned o = 0; o < MAXP; o++)
+					if (whisper_to[o] == (int)id)
+						whisper_to[o] = -1;
 			} else if (what < 4) {
 				check_int_eq(es_engine_move(e, id, x, y, (float)(churn_rnd() % 628) / 100.0f), 0);
 				px[id] = x;
@@ -861,6 +905,7 @@ static uint64_t test_churn(unsigned threads)
 				unsigned to = churn_rnd() % 32;
 				int r = es_engine_whisper(e, id, to == id || !here[to] ? -1 : (int)to);
 				check(r == 0);
+				whisper_to[id] = to == id || !here[to] ? -1 : (int)to;
 			} else if (what == 7) {
 				unsigned sp = churn_rnd() % 32;
 				float g = (float)(churn_rnd() % 300) / 100.0f;
@@ -888,7 +933,7 @@ static uint64_t test_churn(unsigned threads)
 	}
 	struct es_engine_stats st;
 	es_engine_get_stats(e, &st);
-	test_log("churn on %u thread%s: 300 ticks, %llu frames in, %llu late, %llu decodes of lost frames, "
+	test_log("churn on %u thread%s: 300 ticks, %llu frames in, %llu late, %llu lost frames concealed, "
 		 "last tick %u encodes, %u shed; output hash %016llx",
 		 threads, threads == 1 ? "" : "s", (unsigned long long)st.frames_in, (unsigned long long)st.frames_late,
 		 (unsigned long long)st.frames_plc, st.encodes, st.listeners_shed, (unsigned long long)churn_hash);
