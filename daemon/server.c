@@ -88,6 +88,7 @@ struct person {
 	uint32_t up_expected, up_received;
 	unsigned downlink_bps; /* the downlink budget they declared (or the default) */
 	bool budget_low;   /* the budget in force is below it (they reported loss) */
+	uint16_t down_seq; /* bundles sent to them: the client counts its downlink loss by it */
 	bool dirty;        /* place or flags changed since last presence batch */
 	bool announce;     /* joined since the last presence batch */
 	int desk;          /* floor desk held while here, -1 none */
@@ -1440,6 +1441,7 @@ static void emit(void *ud, const struct es_engine_out *out)
 	struct es_msg m = {.type = ES_MSG_AUDIO_DOWN};
 	struct es_audio_down *d = &m.u.down;
 	d->tick = (uint32_t)s->tick;
+	d->seq = q->down_seq++;
 	d->nvoices = (uint8_t)out->nvoices; /* ES_ENGINE_FORWARD_MAX == ES_BUNDLE_VOICES_MAX */
 	for (unsigned i = 0; i < d->nvoices; i++) {
 		float az = out->voice[i].azimuth * 1800.0f / (float)M_PI;

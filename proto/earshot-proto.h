@@ -220,7 +220,7 @@ struct es_bundle_voice {
 /* Bytes of one voice entry on the wire besides its Opus frame. */
 #define ES_BUNDLE_VOICE_HEADER 10
 /* Bytes of an AUDIO_DOWN message besides its voices and mix frame. */
-#define ES_BUNDLE_HEADER 12
+#define ES_BUNDLE_HEADER 14
 
 enum {
 	ES_MIX_MIRROR = 1u << 0, /* swap the decoded mix's left and right */
@@ -228,6 +228,7 @@ enum {
 
 struct es_audio_down {
 	uint32_t tick;
+	uint16_t seq;     /* this listener's bundles, counted: the client measures its downlink loss from it */
 	uint8_t nvoices;
 	struct es_bundle_voice voice[ES_BUNDLE_VOICES_MAX];
 	uint32_t mix_stream; /* identity of the mix stream: a change means reset the decoder */

@@ -160,6 +160,7 @@ int es_msg_encode(const struct es_msg *m, uint8_t *buf, size_t cap)
 		if (d->nvoices > ES_BUNDLE_VOICES_MAX || d->mix_len > ES_OPUS_MAX)
 			return -EINVAL;
 		es_wr_u32(&w, d->tick);
+		es_wr_u16(&w, d->seq);
 		es_wr_u8(&w, d->nvoices);
 		for (unsigned i = 0; i < d->nvoices; i++) {
 			const struct es_bundle_voice *v = &d->voice[i];
@@ -340,6 +341,7 @@ int es_msg_decode(struct es_msg *m, const uint8_t *buf, size_t len)
 	case ES_MSG_AUDIO_DOWN: {
 		struct es_audio_down *d = &m->u.down;
 		d->tick = es_rd_u32(&r);
+		d->seq = es_rd_u16(&r);
 		d->nvoices = es_rd_u8(&r);
 		if (d->nvoices > ES_BUNDLE_VOICES_MAX)
 			return -EBADMSG;
