@@ -21,7 +21,7 @@
 #define MIX_MAX 1275
 #define THIN_MAX (ES_ENGINE_THIN_MAX_BPS / 8 / 50) /* bytes per 20 ms */
 /* Frames kept per speaker to bring a decoder up to date (decode on demand). */
-#define WARM_FRAMES 2
+#define WARM_FRAMES 4
 #define NO_ROOM (-1)
 
 #define DECIM_TAPS 48
