@@ -97,7 +97,15 @@ struct person {
 	const uint8_t *pkt;
 	size_t pkt_len;
 	uint16_t seq;
-	unsigned cost;          /* bytes this voice adds to a bundle it is forwarded in */
+	unsigned cost;          /* bytes this voice adds to a bundle it is forwarded in, this tick */
+	/*
+	 * What the plan counts it at: the largest cost lately (decaying 1 %
+	 * a tick), so that frame sizes that vary do not move a voice between
+	 * frame and mix every tick, and the bundle fits whatever this tick's
+	 * frame is.
+	 */
+	float cost_peak;
+	unsigned plan_cost;
 	/*
 	 * Decode on demand: only a mix needs PCM.  The decoder last ran for
 	 * tick dec_tick; the frames of the ticks since (up to WARM_FRAMES,
@@ -162,6 +170,7 @@ struct stream {
 	int owner;         /* personal stream of this listener, -1: shared */
 	bool thin;
 	unsigned cap;      /* bytes a frame may take: the budget's share (shared: the configured mix cap) */
+	int br;            /* the encoder's bitrate now */
 	bool fixed;        /* shared, one voice at a gain and direction fixed for life (no place) */
 	struct place ref;  /* shared: where its gains and directions are taken */
 	unsigned nset;

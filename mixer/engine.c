@@ -435,6 +435,8 @@ static void pop_speakers(struct es_engine *e)
 		else if (p->what == ES_JB_LOST)
 			s->frames_plc++;
 		p->cost = (unsigned)p->pkt_len + ES_ENGINE_VOICE_OVERHEAD;
+		p->cost_peak = fmaxf((float)p->cost, 0.99f * p->cost_peak);
+		p->plan_cost = (unsigned)ceilf(p->cost_peak);
 		p->active = true;
 		e->ax[e->nactive] = p->x;
 		e->ay[e->nactive] = p->y;

@@ -165,10 +165,10 @@ static bool was_forwarded(const struct person *l, unsigned id)
 	return false;
 }
 
-/* Bytes the listener's bundle spends on forwarding voice c. */
+/* Bytes the listener's bundle spends on forwarding voice c, as planned (never less than this tick's). */
 static unsigned cost_of(const struct es_engine *e, const struct cand *c)
 {
-	return e->people[c->id].cost;
+	return e->people[c->id].plan_cost;
 }
 
 /*

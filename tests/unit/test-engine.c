@@ -601,7 +601,8 @@ static void test_many(unsigned level)
 			double az = fold_deg(es_azimuth(lx, ly, lf, vx[v], vy[v])), haz = heard_deg(l, hz, 20, 40);
 			test_log("  listener %u voice %u at %4.1f m: %6.2f dB (exact %6.2f), %5.1f deg (exact %5.1f)", l, v,
 				 hypotf(vx[v] - lx, vy[v] - ly), got, want, haz, az);
-			check_near(got, want, 3.0);
+			/* a shared mix is within 3 dB; at the top load level it is also an 8 kHz encode at complexity 0 */
+			check_near(got, want, level == ES_ENGINE_LOAD_MAX ? 4.5 : 3.0);
 			check_near(haz, az, 30.0);
 			if (hypotf(vx[v] - lx, vy[v] - ly) < 4.0f) {
 				/* within 4 m: exact */
@@ -633,7 +634,7 @@ static void test_mirror(void)
 	add(e, 11, -1.5f, 0.5f, 0.0f, 500.0f, true);     /* near */
 	add(e, 12, -9.0f, 0.3f, 0.0f, 600.0f, true);     /* far west */
 	add(e, 13, 9.0f, 0.7f, 0.0f, 700.0f, true);      /* far east */
-	run(e, 30);
+	run(e, 50); /* the first ticks settle what fits the budget */
 	test_log("mirror: listener 0 mix stream %u (%u mirrored), listener 1 mix stream %u (%u mirrored)", cl[0].mix_stream,
 		 cl[0].mirrored, cl[1].mix_stream, cl[1].mirrored);
 	check(cl[0].mix_stream != 0 && cl[0].mix_stream == cl[1].mix_stream);
@@ -644,8 +645,8 @@ static void test_mirror(void)
 		for (unsigned v = 12; v < 14; v++) {
 			float lx = 0.0f, ly = l ? 1.0f : 0.0f, lf = l ? (float)M_PI : 0.0f;
 			float sx = v == 12 ? -9.0f : 9.0f, sy = v == 12 ? 0.3f : 0.7f, hz = v == 12 ? 600.0f : 700.0f;
-			double az = fold_deg(es_azimuth(lx, ly, lf, sx, sy)), haz = heard_deg(l, hz, 10, 30);
-			double want = db(es_distance_gain(&ac, hypotf(sx - lx, sy - ly))), got = level_db(l, hz, 0.3f, 10, 30);
+			double az = fold_deg(es_azimuth(lx, ly, lf, sx, sy)), haz = heard_deg(l, hz, 30, 50);
+			double want = db(es_distance_gain(&ac, hypotf(sx - lx, sy - ly))), got = level_db(l, hz, 0.3f, 30, 50);
 			test_log("  listener %u voice %u: %6.2f dB (exact %6.2f), %5.1f deg (exact %5.1f)", l, v, got, want, haz, az);
 			check_near(got, want, 3.0);
 			check_near(haz, az, 30.0);
@@ -722,6 +723,75 @@ static void test_moving(void)
 }
 
 /*
+ * Eight voices around a listener, each forwarded as its own frame when the
+ * budget carries them: all eight in every bundle, each heard at its level
+ * from its side, the bundle within the budget.  With less than half that
+ * budget the bundle still fits: the loudest forwarded, exact, the rest in a
+ * mix of its own, every one still heard.
+ */
+static void test_eight(void)
+{
+	struct es_engine *e = scene_new(8);
+	add(e, 0, 0.0f, 0.0f, 0.0f, 0, false);
+	check_int_eq(es_engine_set_budget(e, 0, 400000), 0);
+	float r[8];
+	for (unsigned v = 0; v < 8; v++) {
+		float az = (float)v * (float)M_PI / 4.0f + 0.2f; /* 8 directions, none straight ahead or behind */
+		r[v] = 1.6f + 0.5f * (float)v;
+		add(e, 10 + v, r[v] * sinf(az), r[v] * cosf(az), 0.0f, 330.0f + 110.0f * (float)v, true);
+		speaker_init(10 + v, 330.0f + 110.0f * (float)v, 0.3f, 24000); /* frames like the client's, ~60 B */
+	}
+	run(e, 5);
+	unsigned all8 = 0, maxb = 0;
+	for (unsigned t = 0; t < 30; t++) {
+		run(e, 1);
+		all8 += cl[0].nvoices == 8 && cl[0].mix_len == 0;
+		maxb = cl[0].link_bytes > maxb ? cl[0].link_bytes : maxb;
+	}
+	test_log("eight voices at 400 kbit/s: all 8 forwarded in %u of 30 bundles, largest %u B (budget %u)", all8, maxb,
+		 400000 / 400);
+	check_int_eq(all8, 30);
+	struct es_acoustics ac;
+	es_acoustics_default(&ac);
+	for (unsigned v = 0; v < 8; v++) {
+		float hz = 330.0f + 110.0f * (float)v;
+		float az = (float)v * (float)M_PI / 4.0f + 0.2f;
+		double got = level_db(0, hz, 0.3f, tick_now - 25, tick_now), want = db(es_distance_gain(&ac, r[v]));
+		double haz = heard_deg(0, hz, tick_now - 25, tick_now), waz = fold_deg(az);
+		test_log("  voice %u: %6.2f dB (exact %6.2f), %5.1f deg (exact %5.1f)", v, got, want, haz, waz);
+		check_near(got, want, 1.0);
+		/* from the L/R balance, with seven other voices' codec noise in the far ear: within 25 degrees */
+		check_near(haz, waz, 25.0);
+	}
+	/* half the budget: fewer frames, a mix for the rest, the bundle still within it */
+	check_int_eq(es_engine_set_budget(e, 0, 160000), 0);
+	unsigned mixed = 0, fwd = 0;
+	cl[0].link_max = 0;
+	for (unsigned t = 0; t < 30; t++) {
+		run(e, 1);
+		mixed += cl[0].mix_len > 0;
+		fwd += cl[0].nvoices;
+	}
+	test_log("at 160 kbit/s: %.1f voices forwarded, a mix in %u of 30, largest bundle %u B (budget %u)", fwd / 30.0, mixed,
+		 cl[0].link_max, 160000 / 400);
+	check(mixed == 30 && fwd < 8 * 30 && fwd > 0);
+	check(cl[0].link_max <= 160000 / 400);
+	for (unsigned v = 0; v < 8; v++) {
+		float hz = 330.0f + 110.0f * (float)v;
+		double got = level_db(0, hz, 0.3f, tick_now - 20, tick_now), want = db(es_distance_gain(&ac, r[v]));
+		test_log("  voice %u: %6.2f dB (exact %6.2f)", v, got, want);
+		/*
+		 * Forwarded: exact.  Mixed: six near tones through one stereo
+		 * encode of ~60 kbit/s come out 3-6 dB low (a codec limit on
+		 * mixes of pure tones, and the reason voices are forwarded when
+		 * the budget allows): present, within 6 dB.
+		 */
+		check_near(got, want, v < 2 ? 1.0 : 6.0);
+	}
+	scene_free(e);
+}
+
+/*
  * The thin link: one stream of at most 40 kbit/s.  Budgets: every bundle
  * within its listener's, six fat voices (~225 B frames) forwarded as far as
  * the budget carries and the rest mixed; the largest budget takes them all.
@@ -768,8 +838,8 @@ static void test_caps(void)
 		 fwd1 / 50.0, mix1, cl[1].link_max, ES_ENGINE_BUDGET_DEFAULT_BPS / 400, fwd2 / 50.0, mix2, cl[2].link_max,
 		 ES_ENGINE_BUNDLE_MAX, cl[3].link_max, ES_ENGINE_BUDGET_MIN_BPS / 400);
 	check(thin_bytes * 8.0 / (50 * 0.020) <= 40000.0);
-	/* the small budget really constrained: one fat voice fits beside the mix, not six */
-	check(fwd1 >= 50 && fwd1 < 3 * 50 && mix1 == 50);
+	/* the small budget really constrained: at most one fat voice fits beside the mix, not six */
+	check(fwd1 > 0 && fwd1 < 2 * 50 && mix1 == 50);
 	/* the large one carries all six, as frames */
 	check(fwd2 == 6 * 50 && mix2 == 0 && cl[2].link_max > 1200);
 	/* the least budget still hears, in what it has */
@@ -957,6 +1027,7 @@ int main(void)
 	test_mirror();
 	test_loud();
 	test_moving();
+	test_eight();
 	test_caps();
 	uint64_t one = test_churn(1);
 	/* the pool changes who does the work, not what comes out */
