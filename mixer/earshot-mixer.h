@@ -200,7 +200,7 @@ struct es_engine_config {
  * ENet 10, IPv4 and UDP 28; the daemon checks these against the wire).
  * A budget of B bit/s is B / 400 bytes per 20 ms tick.
  */
-#define ES_ENGINE_BUDGET_DEFAULT_BPS 200000
+#define ES_ENGINE_BUDGET_DEFAULT_BPS 320000
 #define ES_ENGINE_BUDGET_MIN_BPS 64000
 #define ES_ENGINE_BUDGET_MAX_BPS 1000000
 #define ES_ENGINE_BUNDLE_OVERHEAD 77

@@ -117,7 +117,7 @@ struct es_pos {
  * server's default.  At most ES_DOWNLINK_MAX_KBPS; ES_PF_THIN asks for one
  * mixed stream of at most 40 kbit/s instead.
  */
-#define ES_DOWNLINK_DEFAULT_KBPS 200
+#define ES_DOWNLINK_DEFAULT_KBPS 320
 #define ES_DOWNLINK_MIN_KBPS 64
 #define ES_DOWNLINK_MAX_KBPS 1000
 

@@ -545,6 +545,8 @@ static void test_volume(void)
  * Many voices at one listener: at most K, and each voice, forwarded, in a
  * premixed group or in a shared mix, within 3 dB and 30 degrees of exact.
  */
+static unsigned mix_budget = ES_ENGINE_BUDGET_DEFAULT_BPS;
+
 static void test_many(unsigned level)
 {
 	struct es_engine *e = scene_new(6);
@@ -554,8 +556,11 @@ static void test_many(unsigned level)
 	es_engine_set_load_level(e, level);
 	unsigned k = level == ES_ENGINE_LOAD_MAX ? 4 : 6; /* the scene's K */
 	/* listeners in a small cluster, voices spread around at 2 to 12 m */
-	for (unsigned i = 0; i < 6; i++)
+	for (unsigned i = 0; i < 6; i++) {
 		add(e, i, (float)(i % 3) * 1.5f, (float)(i / 3) * 1.0f, i < 3 ? 0.0f : (float)M_PI, 0, false);
+		/* (mix_budget: one that does not carry six voices, so some are mixed; 0: the default, which does) */
+		check_int_eq(es_engine_set_budget(e, i, mix_budget), 0);
+	}
 	const float vx[] = {6.0f, -7.0f, 1.0f, 9.0f, -3.0f, 5.5f, -9.5f, 0.5f};
 	const float vy[] = {7.0f, 5.0f, 10.0f, -6.0f, -8.0f, 1.0f, -1.0f, 3.0f};
 	for (unsigned v = 0; v < 8; v++)
@@ -601,14 +606,18 @@ static void test_many(unsigned level)
 			double az = fold_deg(es_azimuth(lx, ly, lf, vx[v], vy[v])), haz = heard_deg(l, hz, 20, 40);
 			test_log("  listener %u voice %u at %4.1f m: %6.2f dB (exact %6.2f), %5.1f deg (exact %5.1f)", l, v,
 				 hypotf(vx[v] - lx, vy[v] - ly), got, want, haz, az);
-			/* a shared mix is within 3 dB; at the top load level it is also an 8 kHz encode at complexity 0 */
-			check_near(got, want, level == ES_ENGINE_LOAD_MAX ? 4.5 : 3.0);
+			/*
+			 * a shared mix is planned within 3 dB; through the stereo
+			 * codec, with several tones in one mix, within 4; at the top
+			 * load level it is also an 8 kHz encode at complexity 0
+			 */
+			check_near(got, want, level == ES_ENGINE_LOAD_MAX ? 4.5 : 4.0);
 			check_near(haz, az, 30.0);
 			if (hypotf(vx[v] - lx, vy[v] - ly) < 4.0f) {
-				/* within 4 m: exact */
+				/* within 4 m: exact (forwarded, or rendered for this listener alone: then the codec's error, under 1 dB) */
 				/* (in the lateral domain: angles near +-90 degrees are ill-conditioned) */
-				check_near(got, want, 0.5);
-				check_near(sin(haz * M_PI / 180.0), sin(az * M_PI / 180.0), 0.03);
+				check_near(got, want, 1.0);
+				check_near(sin(haz * M_PI / 180.0), sin(az * M_PI / 180.0), 0.05);
 			}
 		}
 		check(heard <= k);
@@ -619,8 +628,8 @@ static void test_many(unsigned level)
 
 /*
  * Two people on opposite sides of a table (facing each other) with two near
- * voices and two far ones, far left and far right: each needs one far voice
- * in a mix.  With mirrored mixes allowed, one mix serves both (swapped for
+ * voices and two far ones, far left and far right, and a budget that
+ * carries the near ones' frames beside a mix: the far ones are mixed.  With mirrored mixes allowed, one mix serves both (swapped for
  * one of them), and each still hears it on the correct side.
  */
 static void test_mirror(void)
@@ -634,6 +643,9 @@ static void test_mirror(void)
 	add(e, 11, -1.5f, 0.5f, 0.0f, 500.0f, true);     /* near */
 	add(e, 12, -9.0f, 0.3f, 0.0f, 600.0f, true);     /* far west */
 	add(e, 13, 9.0f, 0.7f, 0.0f, 700.0f, true);      /* far east */
+	/* room for the two near voices' frames beside a mix, not for four */
+	check_int_eq(es_engine_set_budget(e, 0, 200000), 0);
+	check_int_eq(es_engine_set_budget(e, 1, 200000), 0);
 	run(e, 50); /* the first ticks settle what fits the budget */
 	test_log("mirror: listener 0 mix stream %u (%u mirrored), listener 1 mix stream %u (%u mirrored)", cl[0].mix_stream,
 		 cl[0].mirrored, cl[1].mix_stream, cl[1].mirrored);
@@ -804,12 +816,14 @@ static void test_caps(void)
 	add(e, 2, -0.5f, 0.0f, 0.0f, 0, false);
 	add(e, 3, 0.0f, -0.5f, 0.0f, 0, false);
 	check_int_eq(es_engine_set_flags(e, 0, ES_ENGINE_THIN), 0);
+	check_int_eq(es_engine_set_budget(e, 1, 200000), 0);
 	check_int_eq(es_engine_set_budget(e, 2, ES_ENGINE_BUDGET_MAX_BPS), 0);
 	check_int_eq(es_engine_set_budget(e, 3, ES_ENGINE_BUDGET_MIN_BPS), 0);
 	check_int_eq(es_engine_set_budget(e, 3, ES_ENGINE_BUDGET_MIN_BPS - 1), -EINVAL);
 	check_int_eq(es_engine_set_budget(e, 3, ES_ENGINE_BUDGET_MAX_BPS + 1), -EINVAL);
 	check_int_eq(es_engine_set_budget(e, 40, 0), -ENOENT);
-	check_int_eq(es_engine_budget(e, 1), ES_ENGINE_BUDGET_DEFAULT_BPS);
+	check_int_eq(es_engine_budget(e, 0), ES_ENGINE_BUDGET_DEFAULT_BPS);
+	check_int_eq(es_engine_budget(e, 1), 200000);
 	for (unsigned v = 0; v < 6; v++) {
 		add(e, 10 + v, 2.0f * (float)v - 5.0f, 2.5f, 0.0f, 300.0f + 150.0f * (float)v, true);
 		speaker_init(10 + v, 300.0f + 150.0f * (float)v, 0.5f, 90000); /* fat uplink frames, ~225 B */
@@ -828,14 +842,14 @@ static void test_caps(void)
 		fwd2 += cl[2].nvoices;
 		mix1 += cl[1].mix_len > 0;
 		mix2 += cl[2].mix_len > 0;
-		check_int_eq(cl[1].budget, ES_ENGINE_BUDGET_DEFAULT_BPS / 400);
+		check_int_eq(cl[1].budget, 200000 / 400);
 		check_int_eq(cl[2].budget, ES_ENGINE_BUDGET_MAX_BPS / 400);
 		check_int_eq(cl[3].budget, ES_ENGINE_BUDGET_MIN_BPS / 400);
 	}
 	test_log("thin: %.1f kbit/s average, largest frame %u B (cap 100)", thin_bytes * 8.0 / 50 / 20.0, thin_max);
 	test_log("budgets: 200 kbit/s %.1f voices forwarded + a mix in %u of 50 ticks, largest bundle %u B (cap %u); "
 		 "1000 kbit/s %.1f voices + a mix in %u, largest %u B (cap %u); 64 kbit/s largest %u B (cap %u)",
-		 fwd1 / 50.0, mix1, cl[1].link_max, ES_ENGINE_BUDGET_DEFAULT_BPS / 400, fwd2 / 50.0, mix2, cl[2].link_max,
+		 fwd1 / 50.0, mix1, cl[1].link_max, 200000 / 400, fwd2 / 50.0, mix2, cl[2].link_max,
 		 ES_ENGINE_BUNDLE_MAX, cl[3].link_max, ES_ENGINE_BUDGET_MIN_BPS / 400);
 	check(thin_bytes * 8.0 / (50 * 0.020) <= 40000.0);
 	/* the small budget really constrained: at most one fat voice fits beside the mix, not six */
