@@ -858,6 +858,21 @@ static void test_caps(void)
 	check(fwd2 == 6 * 50 && mix2 == 0 && cl[2].link_max > 1200);
 	/* the least budget still hears, in what it has */
 	check(cl[3].got && cl[3].link_max <= ES_ENGINE_BUDGET_MIN_BPS / 400);
+	/* loss lowers a budget at once (and the bundles follow), a clean link brings it back to what was declared */
+	int b = es_engine_report_loss(e, 2, 80);
+	check(b > 0 && (unsigned)b <= ES_ENGINE_BUDGET_MAX_BPS * 7 / 10);
+	b = es_engine_report_loss(e, 2, 30);
+	check(b > 0 && (unsigned)b <= ES_ENGINE_BUDGET_MAX_BPS * 7 / 10 * 5 / 6);
+	cl[2].link_max = 0;
+	run(e, 10);
+	check(cl[2].link_max <= (unsigned)b / 400 && cl[2].budget == (unsigned)b / 400);
+	for (unsigned i = 0; i < 40; i++)
+		b = es_engine_report_loss(e, 2, 0);
+	check_int_eq(b, ES_ENGINE_BUDGET_MAX_BPS);
+	for (unsigned i = 0; i < 40; i++)
+		b = es_engine_report_loss(e, 3, 1000);
+	check_int_eq(b, ES_ENGINE_BUDGET_MIN_BPS); /* never below the least */
+	check_int_eq(es_engine_report_loss(e, 40, 0), -ENOENT);
 	scene_free(e);
 }
 
