@@ -194,7 +194,7 @@ void es_server_config_default(struct es_server_config *cfg)
 	cfg->listen = "127.0.0.1:7700";
 	cfg->max_people = 256;
 	cfg->range_m = 15.0f;
-	cfg->max_voices = 6;
+	cfg->max_voices = 8;
 	cfg->bitrate = 32000;
 	cfg->complexity = 5;
 	cfg->hooks = NULL;

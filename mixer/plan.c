@@ -9,7 +9,8 @@
  *   - the voices forwarded as the speakers' own frames, which the client
  *     renders at this listener's gain and direction: all of them, when
  *     their frames fit the listener's downlink budget (the usual case: a
- *     voice is 60 to 120 bytes a tick, a budget of 200 kbit/s is 500);
+ *     voice is 60 to 120 bytes a tick, the default budget of 320 kbit/s is
+ *     800 on the link);
  *   - when they do not fit, the exact ones (near, or whispered) first,
  *     then the loudest, with a little preference for what was forwarded
  *     last tick so voices do not flap between frame and mix, as many as
