@@ -462,6 +462,7 @@ struct result {
 
 static bool adapt = true, mirror = false;
 static unsigned threads = 1;
+static unsigned budget_bps; /* --budget: every listener's downlink budget; 0: the engine's default */
 
 static void run(const char *name, unsigned ticks, unsigned warm, unsigned nsample, unsigned naive_every, bool allhands,
 		int pin_level, struct result *res)
@@ -480,7 +481,8 @@ static void run(const char *name, unsigned ticks, unsigned warm, unsigned nsampl
 	}
 	es_engine_set_floor(e, plan);
 	for (unsigned i = 0; i < npeople; i++)
-		if (es_engine_add(e, i, place[i].x, place[i].y, place[i].facing) < 0)
+		if (es_engine_add(e, i, place[i].x, place[i].y, place[i].facing) < 0 ||
+		    (budget_bps && es_engine_set_budget(e, i, budget_bps) < 0))
 			exit(1);
 	/* the meeting room's doors: closed for the meeting, open for the all-hands */
 	const unsigned *doors;
@@ -626,6 +628,8 @@ int main(int argc, char **argv)
 			level = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
 			pool = (unsigned)atoi(argv[++i]); /* the office on 1 thread, then on this many */
+		else if (!strcmp(argv[i], "--budget") && i + 1 < argc)
+			budget_bps = (unsigned)atoi(argv[++i]) * 1000u; /* kbit/s */
 		else if (!strcmp(argv[i], "--mirror"))
 			mirror = true; /* mixes may be mirrored for listeners facing the other way */
 		else if (!strcmp(argv[i], "--fixed-level") && i + 1 < argc) {
@@ -633,7 +637,7 @@ int main(int argc, char **argv)
 			adapt = false; /* the engine is not told the tick cost, and its guard is off: it stays there */
 		}
 		else {
-			fprintf(stderr, "usage: %s [--people N] [--ticks N] [--naive-sample N] [--naive-every N] [--level 0-3 | --fixed-level 0-3] [--mirror] [--threads N]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--people N] [--ticks N] [--naive-sample N] [--naive-every N] [--level 0-3 | --fixed-level 0-3] [--mirror] [--threads N] [--budget KBPS]\n", argv[0]);
 			return 2;
 		}
 	}

@@ -48,6 +48,7 @@ struct opts {
 	bool place; /* --at given: sit exactly there */
 	struct es_pos pos;
 	unsigned jitter;
+	int downlink; /* kbit/s, 0: not said */
 };
 
 static void usage(FILE *f)
@@ -75,6 +76,8 @@ static void usage(FILE *f)
 		"      --no-aec, --aec       no echo cancellation (headphones) / with it (the default)\n"
 		"      --ptt, --no-ptt       push-to-talk: send only while the space key is held / not\n"
 		"      --thin, --no-thin     a thin link: ask for one server-rendered stream (<= 40 kbit/s) / not\n"
+		"      --downlink KBPS       what this link can receive, kbit/s (64..1000, default 200): the server\n"
+		"                            forwards as many voices as fit and mixes the rest\n"
 		"      --roster              headless: receive who is where too (the UI always does)\n"
 		"  -v, --verbose             say what the connection is doing\n"
 		"  -h, --help                show this help\n"
@@ -101,7 +104,7 @@ static int parse_at(const char *s, struct es_pos *pos)
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	enum { OPT_PLAY = 1000, OPT_RECORD, OPT_SECONDS, OPT_HEADLESS, OPT_JITTER, OPT_IN, OPT_OUT, OPT_LIST, OPT_NOUI,
-	       OPT_NOAEC, OPT_PTT, OPT_THIN, OPT_ROSTER, OPT_AEC, OPT_NOPTT, OPT_NOTHIN };
+	       OPT_NOAEC, OPT_PTT, OPT_THIN, OPT_ROSTER, OPT_AEC, OPT_NOPTT, OPT_NOTHIN, OPT_DOWNLINK };
 	static const struct option lo[] = {
 		{"server", required_argument, NULL, 's'}, {"name", required_argument, NULL, 'n'},
 		{"at", required_argument, NULL, 'a'},     {"facing", required_argument, NULL, 'f'},
@@ -113,7 +116,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{"no-aec", no_argument, NULL, OPT_NOAEC},        {"ptt", no_argument, NULL, OPT_PTT},
 		{"thin", no_argument, NULL, OPT_THIN},          {"roster", no_argument, NULL, OPT_ROSTER},
 		{"aec", no_argument, NULL, OPT_AEC},            {"no-ptt", no_argument, NULL, OPT_NOPTT},
-		{"no-thin", no_argument, NULL, OPT_NOTHIN},
+		{"no-thin", no_argument, NULL, OPT_NOTHIN},     {"downlink", required_argument, NULL, OPT_DOWNLINK},
 		{"verbose", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},      {0},
 	};
@@ -174,6 +177,14 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case OPT_NOPTT: o->ptt_set = 0; break;
 		case OPT_THIN: o->thin_set = 1; break;
 		case OPT_NOTHIN: o->thin_set = 0; break;
+		case OPT_DOWNLINK:
+			o->downlink = es_downlink_parse(optarg);
+			if (o->downlink < 0) {
+				fprintf(stderr, "earshot: --downlink: expected kbit/s between %d and %d, got '%s'\n",
+					ES_DOWNLINK_MIN_KBPS, ES_DOWNLINK_MAX_KBPS, optarg);
+				return -EINVAL;
+			}
+			break;
 		case OPT_ROSTER: o->roster = true; break;
 		case 'v': o->verbose = true; break;
 		case 'h': usage(stdout); return 1;
@@ -374,6 +385,8 @@ int main(int argc, char **argv)
 	o.no_aec = !(o.aec_set >= 0 ? o.aec_set : defs.aec >= 0 ? defs.aec : 1);
 	o.ptt = o.ptt_set >= 0 ? o.ptt_set : defs.ptt > 0;
 	o.thin = o.thin_set >= 0 ? o.thin_set : defs.thin > 0;
+	if (!o.downlink && defs.downlink > 0)
+		o.downlink = defs.downlink;
 	char name_buf[ES_INVITE_NAME_MAX + 1];
 	if (joining) {
 		o.server = server_buf;
@@ -417,6 +430,7 @@ int main(int argc, char **argv)
 		.server = o.server, .name = o.name, .pos = o.pos,
 		.flags = (o.muted ? ES_PF_MUTED : 0) | (o.place ? ES_PF_PLACE : 0) | (o.thin ? ES_PF_THIN : 0) |
 			 (o.headless && !o.roster ? 0 : ES_PF_ROSTER), .jitter = o.jitter, .bitrate = 24000, .verbose = o.verbose,
+		.downlink_kbps = (unsigned)o.downlink,
 		.identity = &id, .pinned = have_pin ? pinned : NULL,
 		.invite_secret = joining ? inv.secret : NULL,
 		.pin = save_pin, .pin_ud = &pc,

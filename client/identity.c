@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "atomic-file.h"
+#include "earshot-proto.h"
 #include "identity.h"
 #include "line-source.h"
 
@@ -195,6 +196,16 @@ struct defaults_ctx {
 	int errors, first_err_line;
 };
 
+int es_downlink_parse(const char *v)
+{
+	char *end;
+	errno = 0;
+	long k = strtol(v, &end, 10);
+	if (errno || end == v || *end || k < ES_DOWNLINK_MIN_KBPS || k > ES_DOWNLINK_MAX_KBPS)
+		return -EINVAL;
+	return (int)k;
+}
+
 static int parse_bool(const char *v)
 {
 	static const char *yes[] = {"yes", "true", "on", "1"}, *no[] = {"no", "false", "off", "0"};
@@ -207,7 +218,7 @@ static int parse_bool(const char *v)
 	return -1;
 }
 
-enum dkind { D_TEXT, D_BOOL };
+enum dkind { D_TEXT, D_BOOL, D_KBPS };
 static const struct dsetting {
 	const char *section, *key;
 	enum dkind kind;
@@ -216,6 +227,7 @@ static const struct dsetting {
 	{"client", "server", D_TEXT, offsetof(struct es_client_defaults, server), sizeof(((struct es_client_defaults *)0)->server)},
 	{"client", "name", D_TEXT, offsetof(struct es_client_defaults, name), sizeof(((struct es_client_defaults *)0)->name)},
 	{"client", "thin", D_BOOL, offsetof(struct es_client_defaults, thin), 0},
+	{"client", "downlink", D_KBPS, offsetof(struct es_client_defaults, downlink), 0},
 	{"audio", "input-device", D_TEXT, offsetof(struct es_client_defaults, input_device), sizeof(((struct es_client_defaults *)0)->input_device)},
 	{"audio", "output-device", D_TEXT, offsetof(struct es_client_defaults, output_device), sizeof(((struct es_client_defaults *)0)->output_device)},
 	{"audio", "echo-cancellation", D_BOOL, offsetof(struct es_client_defaults, aec), 0},
@@ -250,6 +262,13 @@ static int on_ini(void *ud, const char *section, const char *key, const char *va
 				defaults_error(c, "[%s] %s: expected yes or no, got '%s'", section, key, value);
 			else
 				*(int *)(void *)field = b;
+		} else if (s->kind == D_KBPS) {
+			int k = es_downlink_parse(value);
+			if (k < 0)
+				defaults_error(c, "[%s] %s: expected kbit/s between %d and %d, got '%s'", section, key,
+					       ES_DOWNLINK_MIN_KBPS, ES_DOWNLINK_MAX_KBPS, value);
+			else
+				*(int *)(void *)field = k;
 		} else if (value[0] == '\0') {
 			defaults_error(c, "[%s] %s: empty (leave the line out for the default)", section, key);
 		} else if (strlen(value) >= s->cap) {
@@ -327,8 +346,8 @@ int es_defaults_save(const char *dir, const struct es_client_defaults *d)
 	for (size_t i = 0; i < N_DSETTINGS && n < sizeof(text); i++) {
 		const struct dsetting *s = &dsettings[i];
 		const char *field = (const char *)d + s->off;
-		int b = s->kind == D_BOOL ? *(const int *)(const void *)field : 0;
-		if (s->kind == D_TEXT ? field[0] == '\0' : b < 0)
+		int b = s->kind != D_TEXT ? *(const int *)(const void *)field : 0;
+		if (s->kind == D_TEXT ? field[0] == '\0' : s->kind == D_KBPS ? b <= 0 : b < 0)
 			continue;
 		if (strcmp(section, s->section) != 0) {
 			section = s->section;
@@ -336,8 +355,10 @@ int es_defaults_save(const char *dir, const struct es_client_defaults *d)
 			if (n >= sizeof(text))
 				break;
 		}
+		char num[16];
+		snprintf(num, sizeof(num), "%d", b);
 		n += (size_t)snprintf(text + n, sizeof(text) - n, "%s = %s\n", s->key,
-				      s->kind == D_TEXT ? field : b ? "yes" : "no");
+				      s->kind == D_TEXT ? field : s->kind == D_KBPS ? num : b ? "yes" : "no");
 	}
 	if (n >= sizeof(text))
 		return -ENAMETOOLONG;

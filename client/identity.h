@@ -43,7 +43,10 @@ struct es_client_defaults {
 	char name[64];
 	char input_device[128], output_device[128];
 	int aec, ptt, thin;
+	int downlink; /* [client] downlink, kbit/s; 0 not set */
 };
+/* A downlink budget in kbit/s (ES_DOWNLINK_MIN_KBPS..MAX), or -EINVAL. */
+int es_downlink_parse(const char *v);
 /* The same from a string (tests, fuzzing); `name` labels the messages. */
 __attribute__((warn_unused_result)) int es_defaults_parse(const char *name, const char *text, struct es_client_defaults *d);
 __attribute__((warn_unused_result)) int es_defaults_load(const char *dir, struct es_client_defaults *d);

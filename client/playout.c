@@ -40,6 +40,8 @@ struct es_playout {
 	unsigned depth, misses;
 	unsigned min_depth, hold;
 	uint32_t pulls; /* this buffer's clock: one per 20 ms pulled */
+	uint16_t down_seq; /* the last bundle's count */
+	bool down_seen;
 	struct es_jitter_est est;
 	OpusDecoder *mix_dec;
 	bool mix_active;
@@ -102,6 +104,7 @@ void es_playout_reset(struct es_playout *p)
 		p->slot[i].full = false;
 	p->playing = p->seen = false;
 	p->misses = 0;
+	p->down_seen = false; /* a new session counts its bundles from 0 */
 }
 
 static unsigned queued(const struct es_playout *p)
@@ -120,6 +123,17 @@ int es_playout_push(struct es_playout *p, const uint8_t *msg, size_t len, int32_
 		return -EBADMSG;
 	}
 	uint32_t t = m.u.down.tick;
+	/* downlink loss: gaps in the server's count of bundles to us (a reordered one counts as it arrives) */
+	int16_t step = (int16_t)(m.u.down.seq - p->down_seq);
+	if (!p->down_seen || step > 1000 || step < -1000) {
+		p->st.down_expected++; /* first, or a new session: start counting here */
+		p->down_seq = m.u.down.seq;
+		p->down_seen = true;
+	} else if (step > 0) {
+		p->st.down_expected += (uint64_t)step;
+		p->down_seq = m.u.down.seq;
+	}
+	p->st.down_received++;
 	/* arrival offset against our clock: its spread is the jitter */
 	es_jitter_est_observe(&p->est, (int32_t)(p->pulls - t) * ES_JE_ONE + frac);
 	unsigned want = es_jitter_est_depth(&p->est, p->min_depth, MAX_DEPTH);
@@ -222,7 +236,8 @@ static bool render(struct es_playout *p, const struct slot *s, const struct slot
 			v->azimuth = (float)d->voice[i].azimuth * (float)M_PI / 1800.0f;
 			v->last_tick = tick;
 			v->heard = true;
-			render_voice(p, v, d->voice[i].opus, d->voice[i].len, 0);
+			/* len 0: the server had no frame of it this tick (PLC); FEC: this is the next frame */
+			render_voice(p, v, d->voice[i].opus, d->voice[i].len, d->voice[i].flags & ES_VOICE_FEC ? 1 : 0);
 			any = true;
 		}
 		/* a voice forwarded last tick and gone now: conceal once at gain 0,
@@ -262,7 +277,8 @@ static bool render(struct es_playout *p, const struct slot *s, const struct slot
 		const uint8_t *fec = NULL;
 		size_t fec_len = 0;
 		for (unsigned k = 0; have_next && k < nm.u.down.nvoices; k++)
-			if (nm.u.down.voice[k].speaker == v->speaker) {
+			if (nm.u.down.voice[k].speaker == v->speaker && nm.u.down.voice[k].len &&
+			    !(nm.u.down.voice[k].flags & ES_VOICE_FEC)) {
 				fec = nm.u.down.voice[k].opus;
 				fec_len = nm.u.down.voice[k].len;
 			}

@@ -17,6 +17,8 @@ struct es_playout;
 
 struct es_playout_stats {
 	uint64_t bundles, played, lost, concealed, late, dropped_drift, malformed;
+	/* the downlink: bundles the server sent (from their sequence numbers) and those that arrived */
+	uint64_t down_expected, down_received;
 	unsigned depth;  /* current target depth in ticks */
 	unsigned queued; /* bundles waiting now */
 };

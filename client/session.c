@@ -66,6 +66,7 @@ struct es_session {
 	float loss_est;   /* percent: fast up, slow down over the server's reports */
 	OpusEncoder *enc;
 	struct es_playout *playout;
+	uint64_t down_expected, down_received; /* playout counts at the last downlink report */
 	struct es_person_view roster[ES_ROSTER_MAX];
 	char status[512]; /* the key-change refusal alone is ~400 bytes */
 	struct es_session_stats st;
@@ -443,7 +444,8 @@ static void on_server_key(struct es_session *s, const struct es_server_key *k)
 		if (s->cfg.pin)
 			s->cfg.pin(s->cfg.pin_ud, k->key);
 	}
-	struct es_join_payload jp = {.hello = {ES_PROTO_VERSION, s->flags, s->pos, (uint8_t)strlen(s->name), s->name}};
+	struct es_join_payload jp = {
+		.hello = {ES_PROTO_VERSION, s->flags, s->pos, (uint8_t)strlen(s->name), s->name, (uint16_t)s->cfg.downlink_kbps}};
 	if (s->have_secret) {
 		jp.has_secret = true;
 		memcpy(jp.secret, s->secret, sizeof(jp.secret));
@@ -805,6 +807,35 @@ int es_session_step_preroll(struct es_session *s, const int16_t *mic, bool voice
 	return es_session_step(s, mic, voiced, out);
 }
 
+/*
+ * The downlink, as the server needs it to keep our bundles within what the
+ * link carries: bundles lost or late of those expected while we heard
+ * someone (the bundles carry the server's count), every DOWN_REPORT_FRAMES
+ * of them (about two seconds of hearing).
+ */
+#define DOWN_REPORT_FRAMES 100
+
+static void report_downlink(struct es_session *s)
+{
+	if (s->state != ES_SESSION_JOINED)
+		return;
+	struct es_playout_stats ps;
+	es_playout_get_stats(s->playout, &ps);
+	uint64_t exp = ps.down_expected - s->down_expected, got = ps.down_received - s->down_received;
+	if (exp < DOWN_REPORT_FRAMES)
+		return;
+	uint64_t lost = got >= exp ? 0 : exp - got;
+	struct es_msg m = {.type = ES_MSG_LINK};
+	m.u.link.loss_permille = (uint16_t)(lost >= exp ? 1000 : lost * 1000 / exp);
+	m.u.link.frames = (uint16_t)(exp > 65535 ? 65535 : exp);
+	if (send_msg(s, &m) == 0) {
+		s->st.down_reports++;
+		s->st.down_loss_permille = m.u.link.loss_permille;
+	}
+	s->down_expected = ps.down_expected;
+	s->down_received = ps.down_received;
+}
+
 int es_session_step(struct es_session *s, const int16_t *mic, bool voiced, int16_t *out)
 {
 	es_session_service(s);
@@ -824,6 +855,7 @@ int es_session_step(struct es_session *s, const int16_t *mic, bool voiced, int16
 		audible = es_playout_pull(s->playout, out);
 		s->last_pull_ns = es_now_ns();
 	}
+	report_downlink(s);
 	enet_host_flush(s->host);
 	return audible;
 }

@@ -45,6 +45,7 @@ struct es_session_config {
 	void (*pin)(void *ud, const uint8_t key[32]);
 	void *pin_ud;
 	int bitrate;
+	unsigned downlink_kbps; /* declared in HELLO: 0 the server's default, else ES_DOWNLINK_MIN_KBPS..MAX */
 	bool verbose;
 };
 
@@ -123,6 +124,9 @@ struct es_session_stats {
 	uint64_t link_reports;
 	unsigned up_loss_permille; /* last report */
 	unsigned fec_loss_perc;    /* what the encoder is told to protect against (0: FEC off) */
+	/* the downlink as we report it to the server (ES_MSG_LINK, c->s), which lowers our budget while we lose */
+	uint64_t down_reports;
+	unsigned down_loss_permille; /* last report */
 };
 void es_session_get_stats(const struct es_session *s, struct es_session_stats *st);
 

@@ -503,6 +503,23 @@ static void cmd_room(struct es_admin *a, struct reply *rp, int argc, char **argv
 		rp_final(rp, "ok: %s the %d door%s of '%s'", open ? "opened" : "closed", nd, nd == 1 ? "" : "s", argv[1]);
 }
 
+/* The load ladder as it stands: where it is, what that sheds, how it got there. */
+static void cmd_load(struct es_admin *a, struct reply *rp)
+{
+	struct es_server_counters c;
+	es_server_get_counters(a->cfg.server, &c);
+	rp_line(rp, "level %u: %s", c.load_level, es_engine_level_name(c.load_level));
+	for (unsigned l = 0; l <= ES_ENGINE_LOAD_MAX; l++)
+		rp_line(rp, "  ticks at level %u (%s): %llu", l, es_engine_level_name(l), (unsigned long long)c.level_ticks[l]);
+	rp_line(rp, "steps up on the plan's estimate %llu, up on measured ticks %llu, down after calm %llu",
+		(unsigned long long)c.load_steps[ES_ENGINE_STEP_ESTIMATE],
+		(unsigned long long)c.load_steps[ES_ENGINE_STEP_MEASURED], (unsigned long long)c.load_steps[ES_ENGINE_STEP_CALM]);
+	rp_line(rp, "last tick: plan estimated at %u us, %u encodes, largest bundle %u B; late ticks %llu of %llu",
+		c.load_estimate_us, c.encodes, c.bundle_max, (unsigned long long)c.ticks_late, (unsigned long long)c.ticks);
+	rp_final(rp, "ok: %u listeners below the downlink budget they declared (loss), %llu loss reports lowered one",
+		 c.budget_reduced, (unsigned long long)c.budget_lowered);
+}
+
 static void cmd_help(struct reply *rp)
 {
 	rp_line(rp, "invite NAME [HOST:PORT] [TTL_HOURS]  a one-time invite code (default address: the listen address)");
@@ -513,6 +530,7 @@ static void cmd_help(struct reply *rp)
 	rp_line(rp, "move NAME X,Y [FACING]               move someone (metres, degrees)");
 	rp_line(rp, "remove NAME [--forget]               disconnect someone; --forget also un-enrols their key");
 	rp_line(rp, "close-room ROOM / open-room ROOM     close or open every door of a room");
+	rp_line(rp, "load                                 the load ladder: level, what it sheds, ticks at each, steps");
 	rp_final(rp, "ok");
 }
 
@@ -541,6 +559,8 @@ size_t es_admin_execute(struct es_admin *a, const char *line, char *out, size_t 
 		cmd_invite(a, &rp, argc, argv);
 	else if (strcmp(argv[0], "people") == 0 && argc == 1)
 		cmd_people(a, &rp);
+	else if (strcmp(argv[0], "load") == 0 && argc == 1)
+		cmd_load(a, &rp);
 	else if (strcmp(argv[0], "enrolled") == 0 && argc == 1)
 		cmd_enrolled(a, &rp);
 	else if (strcmp(argv[0], "fingerprint") == 0 && argc == 1)

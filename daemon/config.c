@@ -61,7 +61,7 @@ static const struct setting settings[] = {
 	{ "audio", "range_m", "range", 'r', T_FLOAT, OFF(range_m), 1, 100, "METRES",
 	  "hearing range (default 15)" },
 	{ "audio", "max_voices", "max-voices", 0, T_UINT, OFF(max_voices), 1, 8, "N",
-	  "voices in one mix at most (default 6)" },
+	  "voices one listener hears at most, forwarded or mixed (default 8)" },
 	{ "audio", "bitrate", "bitrate", 0, T_UINT, OFF(bitrate), 6000, 256000, "BPS",
 	  "Opus bitrate of each mix, bit/s (default 48000)" },
 	{ "audio", "complexity", "complexity", 0, T_UINT, OFF(complexity), 0, 10, "N",
@@ -95,7 +95,7 @@ void es_config_defaults(struct es_config *cfg)
 	}
 	cfg->max_people = 2000;
 	cfg->range_m = 15.0f;
-	cfg->max_voices = 6;
+	cfg->max_voices = 8;
 	cfg->bitrate = 48000;
 	cfg->floor_tile_x = 1;
 	cfg->floor_tile_y = 1;

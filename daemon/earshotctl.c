@@ -33,6 +33,7 @@ static void usage(FILE *f)
 		"  invite NAME [HOST:PORT] [TTL_HOURS]  print a one-time invite code for NAME\n"
 		"  people                               who is connected, where, with which flags\n"
 		"  enrolled                             enrolled people and pending invites\n"
+		"  load                                 the load ladder: level, what it sheds, ticks at each, steps\n"
 		"  fingerprint                          the server key's fingerprint\n"
 		"  mute NAME | unmute NAME              admin mute (sticks until unmuted)\n"
 		"  move NAME X,Y [FACING]               move someone (metres, degrees)\n"

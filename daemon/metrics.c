@@ -75,6 +75,11 @@ const char *const es_metrics_names[] = {
 	"earshot_plans",
 	"earshot_encodes_per_tick",
 	"earshot_degradation_level",
+	"earshot_load_steps_total",
+	"earshot_load_estimate_seconds",
+	"earshot_downlink_budget_lowered_total",
+	"earshot_downlink_budget_reduced",
+	"earshot_bundle_max_bytes",
 	"earshot_reloads_total",
 	"earshot_people_relocated_total",
 	NULL,
@@ -171,10 +176,10 @@ size_t es_metrics_format(const struct es_metrics_snapshot *s, char *buf, size_t 
 	out_printf(&o, "earshot_state_lock_wait_seconds_total %.9g\n", s->state_lock_wait_seconds);
 	one(&o, "earshot_state_lock_waits_slow_total", "counter", "Waits for the state lock over 1 ms.",
 		s->state_lock_waits_slow);
-	static const char *const work_names[6] = {"decodes", "encodes", "group_encodes", "streams_personal",
-						  "streams_shared", "listeners_mix"};
+	static const char *const work_names[8] = {"decodes", "encodes", "warmups", "streams_personal",
+						  "streams_shared", "listeners_mix", "forwarded", "over_budget"};
 	labelled(&o, "earshot_engine_work_total", "counter", "The mixer's work summed over ticks, by kind.", "kind",
-		work_names, s->engine_work_total, 6);
+		work_names, s->engine_work_total, 8);
 	static const char *const level_names[4] = {"0", "1", "2", "3"};
 	labelled(&o, "earshot_degradation_level_ticks_total", "counter", "Ticks run at each load shedding level.",
 		"level", level_names, s->level_ticks_total, 4);
@@ -196,7 +201,21 @@ size_t es_metrics_format(const struct es_metrics_snapshot *s, char *buf, size_t 
 		"Listeners by plan in the last tick: silent (nothing sent), forward (one voice's packet), mix (encoded).",
 		"kind", plan_names, s->plans, ES_PLAN__COUNT);
 	one(&o, "earshot_encodes_per_tick", "gauge", "Opus encodes in the last tick.", s->encodes_per_tick);
-	one(&o, "earshot_degradation_level", "gauge", "Load shedding level, 0 = full quality.", s->degradation_level);
+	one(&o, "earshot_degradation_level", "gauge",
+		"Load shedding level: 0 full quality, 1 mixes at complexity 2, 2 mixes at 16 kHz, 3 mixes at 8 kHz and at most 4 voices each.",
+		s->degradation_level);
+	static const char *const step_names[3] = {"estimate", "measured", "calm"};
+	labelled(&o, "earshot_load_steps_total", "counter",
+		"Load level changes: up because the plan's estimate did not fit, up because measured ticks did not keep up, down after calm.",
+		"cause", step_names, s->load_steps_total, 3);
+	head(&o, "earshot_load_estimate_seconds", "gauge", "The last tick's plan as the load guard priced it.");
+	out_printf(&o, "earshot_load_estimate_seconds %.9g\n", s->load_estimate_seconds);
+	one(&o, "earshot_downlink_budget_lowered_total", "counter", "Downlink loss reports that lowered a listener's budget.",
+		s->downlink_budget_lowered_total);
+	one(&o, "earshot_downlink_budget_reduced", "gauge", "Listeners whose budget in force is below what they declared.",
+		s->downlink_budget_reduced);
+	one(&o, "earshot_bundle_max_bytes", "gauge", "The largest bundle of the last tick, bytes on the link.",
+		s->bundle_max_bytes);
 	static const char *const reload_results[2] = {"ok", "failed"};
 	labelled(&o, "earshot_reloads_total", "counter",
 		"SIGHUP reloads; failed: the config, the floor plan or the enrolments did not load and were kept.",

@@ -82,8 +82,13 @@ struct es_metrics_snapshot {
 	double tick_max_seconds;                        /* gauge: the longest tick's work, last 10-20 s */
 	double state_lock_wait_seconds;                 /* the tick thread waiting for the state lock */
 	uint64_t state_lock_waits_slow;                 /* ... of which waits over 1 ms */
-	uint64_t engine_work_total[6];                  /* in the order of enum es_engine_work (server.h) */
+	uint64_t engine_work_total[8];                  /* in the order of enum es_engine_work (server.h) */
 	uint64_t level_ticks_total[4];                  /* ticks at each degradation level */
+	uint64_t load_steps_total[3];                   /* level changes by cause: estimate, measured, calm */
+	double load_estimate_seconds;                   /* gauge: the last tick's plan as the load guard priced it */
+	uint64_t downlink_budget_lowered_total;         /* loss reports that lowered a listener's budget */
+	uint64_t downlink_budget_reduced;               /* gauge: listeners below the budget they declared */
+	uint64_t bundle_max_bytes;                      /* gauge: the largest bundle of the last tick, on the link */
 	uint64_t packets_in_total, packets_out_total;
 	uint64_t bytes_in_total, bytes_out_total;
 	uint64_t packets_dropped_total[ES_DROP__COUNT];

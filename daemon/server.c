@@ -32,6 +32,16 @@
 #include "server.h"
 
 #define TICK_NS 20000000LL
+
+/* the mixer keeps bundles within budgets by the wire's sizes: they must agree */
+_Static_assert(ES_ENGINE_VOICE_OVERHEAD == ES_BUNDLE_VOICE_HEADER, "voice entry size");
+_Static_assert(ES_ENGINE_BUNDLE_OVERHEAD == ES_BUNDLE_HEADER + 1 + ES_CIPHER_OVERHEAD + 10 + 28,
+	       "bundle overhead: header, sealing, ENet (RAW_UNSEQ_HEADER), IPv4 and UDP");
+_Static_assert(ES_ENGINE_FORWARD_MAX == ES_BUNDLE_VOICES_MAX, "voices per bundle");
+_Static_assert(ES_ENGINE_BUDGET_MIN_BPS == ES_DOWNLINK_MIN_KBPS * 1000 &&
+		       ES_ENGINE_BUDGET_MAX_BPS == ES_DOWNLINK_MAX_KBPS * 1000 &&
+		       ES_ENGINE_BUDGET_DEFAULT_BPS == ES_DOWNLINK_DEFAULT_KBPS * 1000,
+	       "downlink budgets");
 #define PREJOIN_MS 2000
 #define PREJOIN_QUEUED_MS 15000
 #define PRESENCE_EVERY 5   /* ticks between presence delta batches */
@@ -76,6 +86,9 @@ struct person {
 	bool up_have;
 	uint32_t up_max_seq;
 	uint32_t up_expected, up_received;
+	unsigned downlink_bps; /* the downlink budget they declared (or the default) */
+	bool budget_low;   /* the budget in force is below it (they reported loss) */
+	uint16_t down_seq; /* bundles sent to them: the client counts its downlink loss by it */
 	bool dirty;        /* place or flags changed since last presence batch */
 	bool announce;     /* joined since the last presence batch */
 	int desk;          /* floor desk held while here, -1 none */
@@ -181,7 +194,7 @@ void es_server_config_default(struct es_server_config *cfg)
 	cfg->listen = "127.0.0.1:7700";
 	cfg->max_people = 256;
 	cfg->range_m = 15.0f;
-	cfg->max_voices = 6;
+	cfg->max_voices = 8;
 	cfg->bitrate = 32000;
 	cfg->complexity = 5;
 	cfg->hooks = NULL;
@@ -795,6 +808,10 @@ static int admit(struct es_server *s, ENetPeer *peer, struct peer_slot *slot, co
 	if (desk >= 0)
 		s->desk_taken[desk] = 1;
 	apply_flags(s, (unsigned)id);
+	/* decoded and range-checked with the HELLO; 0 is the default */
+	if (es_engine_set_budget(s->engine, (unsigned)id, h->downlink_kbps * 1000u) < 0)
+		logf_("warn", "%s: downlink budget %u kbit/s refused", name, h->downlink_kbps);
+	q->downlink_bps = es_engine_budget(s->engine, (unsigned)id);
 	/* remember the place from the first moment, not only after a move or a
 	 * leave: a newcomer who just sits there must find it again after a crash */
 	if (s->cfg.hooks && s->cfg.hooks->place)
@@ -1038,6 +1055,8 @@ static void person_leave(struct es_server *s, struct peer_slot *slot)
 	if (s->cfg.hooks && s->cfg.hooks->place)
 		s->cfg.hooks->place(s->cfg.hooks->ud, slot->key, q->name, q->pos.x_cm, q->pos.y_cm, q->pos.facing);
 	es_engine_remove(s->engine, id);
+	if (q->budget_low)
+		s->c.budget_reduced--;
 	memset(q, 0, sizeof(*q));
 	slot->person = -1;
 	s->leaves[s->nleaves++] = id;
@@ -1317,6 +1336,18 @@ static void handle_packet(struct es_server *s, ENetPeer *peer, const ENetPacket 
 	case ES_MSG_FLOOR_GET:
 		send_floor(s, peer);
 		break;
+	case ES_MSG_LINK: {
+		/* the client's downlink: lower its budget while it loses */
+		unsigned before = es_engine_budget(s->engine, id);
+		int now = es_engine_report_loss(s->engine, id, m.u.link.loss_permille);
+		if (now >= 0 && (unsigned)now < before)
+			s->c.budget_lowered++;
+		bool low = now >= 0 && (unsigned)now < q->downlink_bps;
+		if (low != q->budget_low)
+			s->c.budget_reduced = s->c.budget_reduced + (low ? 1u : 0u) - (q->budget_low ? 1u : 0u);
+		q->budget_low = low;
+		break;
+	}
 	default:
 		s->c.drop_unknown++; /* a server-to-client type from a client */
 		break;
@@ -1410,7 +1441,8 @@ static void emit(void *ud, const struct es_engine_out *out)
 	struct es_msg m = {.type = ES_MSG_AUDIO_DOWN};
 	struct es_audio_down *d = &m.u.down;
 	d->tick = (uint32_t)s->tick;
-	d->nvoices = (uint8_t)(out->nvoices > ES_BUNDLE_VOICES_MAX ? ES_BUNDLE_VOICES_MAX : out->nvoices);
+	d->seq = q->down_seq++;
+	d->nvoices = (uint8_t)out->nvoices; /* ES_ENGINE_FORWARD_MAX == ES_BUNDLE_VOICES_MAX */
 	for (unsigned i = 0; i < d->nvoices; i++) {
 		float az = out->voice[i].azimuth * 1800.0f / (float)M_PI;
 		d->voice[i] = (struct es_bundle_voice){
@@ -1418,6 +1450,7 @@ static void emit(void *ud, const struct es_engine_out *out)
 			.seq = out->voice[i].seq,
 			.gain_q = es_gain_to_q(out->voice[i].gain),
 			.azimuth = (int16_t)lrintf(fmaxf(-1800.0f, fminf(1800.0f, az))),
+			.flags = out->voice[i].flags & ES_ENGINE_VOICE_FEC ? ES_VOICE_FEC : 0,
 			.len = (uint16_t)out->voice[i].len,
 			.opus = out->voice[i].opus,
 		};
@@ -1579,11 +1612,17 @@ static int tick(struct es_server *s)
 	es_engine_get_stats(s->engine, &es);
 	s->c.engine_work[ES_ENGINE_WORK_DECODES] += es.decodes;
 	s->c.engine_work[ES_ENGINE_WORK_ENCODES] += es.encodes;
-	s->c.engine_work[ES_ENGINE_WORK_GROUP_ENCODES] += es.group_encodes;
+	s->c.engine_work[ES_ENGINE_WORK_WARMUPS] = es.warmups;
 	s->c.engine_work[ES_ENGINE_WORK_PERSONAL] += es.streams_personal;
 	s->c.engine_work[ES_ENGINE_WORK_SHARED] += es.streams_shared;
 	s->c.engine_work[ES_ENGINE_WORK_LISTENERS_MIX] += es.listeners_mix;
+	s->c.engine_work[ES_ENGINE_WORK_FORWARDED] += es.forwarded;
+	s->c.engine_work[ES_ENGINE_WORK_OVER_BUDGET] += es.listeners_budget;
 	s->c.level_ticks[es.load_level < 4 ? es.load_level : 3]++;
+	for (unsigned i = 0; i < ES_ENGINE_STEP__COUNT; i++)
+		s->c.load_steps[i] = es.steps[i];
+	s->c.load_estimate_us = es.estimate_us;
+	s->c.bundle_max = es.bytes_max;
 	if (s->cfg.hooks && s->cfg.hooks->tick) {
 		s->c.plan_silent = es.listeners_silent;
 		s->c.plan_forward = es.listeners_forward;

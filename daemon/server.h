@@ -89,10 +89,12 @@ enum es_server_phase {
 enum es_engine_work {
 	ES_ENGINE_WORK_DECODES,
 	ES_ENGINE_WORK_ENCODES,
-	ES_ENGINE_WORK_GROUP_ENCODES,  /* of encodes, mono speaker-group premixes */
+	ES_ENGINE_WORK_WARMUPS,        /* of decodes, those only bringing a decoder up to date (decode on demand) */
 	ES_ENGINE_WORK_PERSONAL,       /* personal mix streams */
 	ES_ENGINE_WORK_SHARED,         /* shared mix streams */
 	ES_ENGINE_WORK_LISTENERS_MIX,  /* listeners sent a mix */
+	ES_ENGINE_WORK_FORWARDED,      /* voices forwarded as the speakers' own frames */
+	ES_ENGINE_WORK_OVER_BUDGET,    /* listeners who heard more than their budget carries (the rest mixed) */
 	ES_ENGINE_WORK__COUNT,
 };
 
@@ -129,6 +131,12 @@ struct es_server_counters {
 	/* the engine's work, summed over ticks (what its time buys) */
 	uint64_t engine_work[ES_ENGINE_WORK__COUNT];
 	uint64_t level_ticks[4]; /* ticks run at each load level (0 = full quality) */
+	uint64_t load_steps[3];  /* load level changes by cause, enum es_engine_step */
+	unsigned load_estimate_us; /* the last tick's plan, as the load guard estimated it */
+	/* downlink budgets: loss reports that lowered one; listeners below what they declared now */
+	uint64_t budget_lowered;
+	unsigned budget_reduced;
+	unsigned bundle_max; /* bytes of the largest bundle in the last tick, on the link */
 };
 
 /* Returns NULL with errno set (and a message on stderr) on failure. */

@@ -279,11 +279,17 @@ static void on_tick(void *ud, const struct es_server_counters *c, uint64_t work_
 	m->tick_max_seconds = (double)c->work_max_ns / 1e9;
 	m->state_lock_wait_seconds = (double)svc->lock_wait_ns / 1e9;
 	m->state_lock_waits_slow = svc->lock_waits_slow;
-	_Static_assert(ES_ENGINE_WORK__COUNT == 6, "metrics and server disagree on the engine's work");
+	_Static_assert(ES_ENGINE_WORK__COUNT == 8, "metrics and server disagree on the engine's work");
 	for (unsigned i = 0; i < ES_ENGINE_WORK__COUNT; i++)
 		m->engine_work_total[i] = c->engine_work[i];
 	for (unsigned i = 0; i < 4; i++)
 		m->level_ticks_total[i] = c->level_ticks[i];
+	for (unsigned i = 0; i < 3; i++)
+		m->load_steps_total[i] = c->load_steps[i];
+	m->load_estimate_seconds = (double)c->load_estimate_us / 1e6;
+	m->downlink_budget_lowered_total = c->budget_lowered;
+	m->downlink_budget_reduced = c->budget_reduced;
+	m->bundle_max_bytes = c->bundle_max;
 	m->packets_in_total = c->packets_in;
 	m->packets_out_total = c->packets_out;
 	m->bytes_in_total = c->bytes_in;

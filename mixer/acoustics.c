@@ -8,7 +8,7 @@ void es_acoustics_default(struct es_acoustics *ac)
 	ac->full_m = 1.5f;
 	ac->range_m = 15.0f;
 	ac->fade_m = 3.0f;
-	ac->max_voices = 6;
+	ac->max_voices = 8;
 	ac->drop_db = 20.0f;
 }
 

@@ -26,7 +26,7 @@ struct es_acoustics {
 	float drop_db;  /* voices this far below the loudest may be dropped */
 };
 
-/* Fill in the defaults: full 1.5 m, range 15 m, fade 3 m, K 6, 20 dB. */
+/* Fill in the defaults: full 1.5 m, range 15 m, fade 3 m, K 8, 20 dB. */
 void es_acoustics_default(struct es_acoustics *ac);
 
 /*
@@ -142,13 +142,16 @@ unsigned es_jitter_est_depth(const struct es_jitter_est *e, unsigned lo, unsigne
 
 /*
  * The engine holds everybody's audio state (jitter buffer and decoder per
- * speaker, render state and encoder per listener) and, once per tick, turns
- * the Opus frames that arrived into what each listener should receive.
+ * speaker, the mix streams' encoders) and, once per tick, turns the Opus
+ * frames that arrived into what each listener should receive: the voices
+ * it hears forwarded as the speakers' own frames, as many as its downlink
+ * budget carries (up to ES_ENGINE_FORWARD_MAX), and only what does not fit
+ * (or everything, on a thin link) mixed and encoded on the server.
  */
 struct es_engine;
 
 struct es_engine_config {
-	struct es_acoustics ac; /* ac.max_voices (K): 1..ES_ENGINE_K_MAX (4 or more for real use) */
+	struct es_acoustics ac; /* ac.max_voices (K): 1..ES_ENGINE_K_MAX */
 	unsigned max_people;   /* ids are 0 .. max_people-1 */
 	unsigned jitter_frames; /* speaker jitter buffers' smallest depth, in ticks (they grow with jitter) */
 	int bitrate;           /* stereo mix encoder bitrate at load level 0, bit/s */
@@ -156,11 +159,10 @@ struct es_engine_config {
 	/*
 	 * Stereo encoders in the pool (46 KB each), allocated by es_engine_new.
 	 * One serves one mix stream: a background mix shared by a group of
-	 * listeners, or a personal stream (thin link, or more than three voices
-	 * that must be exact).  When the pool is empty a listener sheds the
-	 * background and keeps its forwarded voices.  As many mono encoders
-	 * (about 25 KB each) serve speaker-group premixes.  0 (the default):
-	 * max(128, max_people / 4).
+	 * listeners (the voices beyond their budgets), or a personal stream
+	 * (a thin link, or voices that must be exact and do not fit the
+	 * budget).  When the pool is empty a listener sheds the background and
+	 * keeps its forwarded voices.  0 (the default): max(128, max_people / 4).
 	 */
 	unsigned max_streams;
 	float exact_m;         /* voices nearer than this are exact: never in a shared mix (4 m) */
@@ -169,38 +171,47 @@ struct es_engine_config {
 	float stage_gain;      /* level at which the stage is heard across the floor (0.5) */
 	int thin_bitrate;      /* thin-link stream bitrate, capped at ES_ENGINE_THIN_MAX_BPS */
 	/*
-	 * Before encoding, the engine estimates the tick's cost from its plan
-	 * (encodes at reference prices per load level) and steps the load level
-	 * up at once if the estimate exceeds this many microseconds (default
-	 * 10000, half the tick); 0 turns that guard off.
+	 * Before decoding and encoding, the engine estimates the tick's cost
+	 * from its plan (decodes and encodes at reference prices per load
+	 * level) and steps the load level up at once if the estimate exceeds
+	 * this many microseconds (default 14000, 70 % of the tick); 0 turns
+	 * that guard off.
 	 */
 	unsigned tick_budget_us;
 	/*
 	 * Let one stereo mix serve listeners facing opposite ways: those for
 	 * whom it is right with left and right swapped get it with mix_mirror
-	 * set.  Only for clients that honour mix_mirror (the downlink bundle has
-	 * no field for it yet), so off by default.
+	 * set.  Only for clients that honour mix_mirror, so off by default.
 	 */
 	bool mirror_mixes;
 	/*
 	 * Threads the tick's decodes, each listener's plan (who it hears, from
 	 * where, which voices are forwarded) and the renders and encodes run
-	 * on, the caller's included: 1 (the default) starts none.  Items are
-	 * handed out one at a time, so a thread the kernel does not schedule
-	 * leaves its share to the others.  What comes out does not depend on
-	 * this: every stream keeps its own encoder and render state, and what
-	 * is shared between listeners is chosen after, in listener order.
-	 * 1..ES_ENGINE_THREADS_MAX.
+	 * on, the caller's included: 1 (the default) starts none.  What comes
+	 * out does not depend on this.  1..ES_ENGINE_THREADS_MAX.
 	 */
 	unsigned threads;
 };
 
 #define ES_ENGINE_THREADS_MAX 16
 #define ES_ENGINE_K_MAX 8          /* largest max_voices */
-#define ES_ENGINE_FORWARD_MAX 3    /* forwarded voices per listener per tick */
-#define ES_ENGINE_BUNDLE_MAX 2000  /* Opus bytes per listener per tick (100 kbit/s) */
+#define ES_ENGINE_FORWARD_MAX 8    /* forwarded voices per listener per tick */
 #define ES_ENGINE_THIN_MAX_BPS 40000
 #define ES_ENGINE_LOAD_MAX 3
+
+/*
+ * Downlink budgets, bit/s of everything a bundle costs on the link: the
+ * voices' and the mix's Opus bytes, ES_ENGINE_VOICE_OVERHEAD per voice and
+ * ES_ENGINE_BUNDLE_OVERHEAD per bundle (the message header 12, sealing 25,
+ * ENet 10, IPv4 and UDP 28; the daemon checks these against the wire).
+ * A budget of B bit/s is B / 400 bytes per 20 ms tick.
+ */
+#define ES_ENGINE_BUDGET_DEFAULT_BPS 320000
+#define ES_ENGINE_BUDGET_MIN_BPS 64000
+#define ES_ENGINE_BUDGET_MAX_BPS 1000000
+#define ES_ENGINE_BUNDLE_OVERHEAD 77
+#define ES_ENGINE_VOICE_OVERHEAD 10
+#define ES_ENGINE_BUNDLE_MAX (ES_ENGINE_BUDGET_MAX_BPS / 400) /* bytes per tick at the largest budget */
 
 void es_engine_config_default(struct es_engine_config *cfg);
 
@@ -208,10 +219,33 @@ void es_engine_config_default(struct es_engine_config *cfg);
 struct es_engine *es_engine_new(const struct es_engine_config *cfg);
 void es_engine_free(struct es_engine *e);
 
-/* People.  Positions in metres, facing in radians. -EINVAL/-EEXIST/-ENOENT. */
+/*
+ * People.  Positions in metres, facing in radians. -EINVAL/-EEXIST/-ENOENT.
+ * A person added starts with the default budget (ES_ENGINE_BUDGET_DEFAULT_BPS).
+ */
 __attribute__((warn_unused_result)) int es_engine_add(struct es_engine *e, unsigned id, float x, float y, float facing);
 void es_engine_remove(struct es_engine *e, unsigned id);
 __attribute__((warn_unused_result)) int es_engine_move(struct es_engine *e, unsigned id, float x, float y, float facing);
+
+/*
+ * The downlink budget the listener declared, bit/s (0: the default),
+ * within ES_ENGINE_BUDGET_MIN_BPS..ES_ENGINE_BUDGET_MAX_BPS.  Every bundle
+ * emitted for it stays within the budget in force, which starts here and is
+ * lowered while the listener reports loss.  -ENOENT, -EINVAL.
+ */
+__attribute__((warn_unused_result)) int es_engine_set_budget(struct es_engine *e, unsigned id, unsigned bps);
+
+/*
+ * The listener's downlink lost `permille` of the bundles it expected over
+ * the last report (about two seconds).  Above 2 % the budget in force
+ * drops by a sixth (by 30 % above 5 %), never below the minimum; under
+ * 0.5 % it climbs back by a tenth a report, never above what was declared.
+ * Returns the budget now in force, bit/s, or -ENOENT.
+ */
+int es_engine_report_loss(struct es_engine *e, unsigned id, unsigned permille);
+
+/* The budget in force for a listener, bit/s; 0 if absent. */
+unsigned es_engine_budget(const struct es_engine *e, unsigned id);
 
 /* Person flags for the engine. */
 enum {
@@ -258,15 +292,34 @@ __attribute__((warn_unused_result)) int es_engine_whisper(struct es_engine *e, u
 __attribute__((warn_unused_result)) int es_engine_set_volume(struct es_engine *e, unsigned listener, unsigned speaker, float gain);
 
 /*
- * Load level 0 (best quality) .. ES_ENGINE_LOAD_MAX (cheapest): lower
- * encoder complexity and bitrate.  The daemon may set a floor; the engine
- * also adapts by itself from the tick cost the caller measured and reports
- * with es_engine_report_tick_us() (the library has no clock).  The level in
- * force is max(floor, adaptive).
+ * The load ladder.  Level 0 is full quality; each level above sheds one
+ * thing, cheapest to the listener first:
+ *   1: mixes (only thin links and voices beyond a budget are mixed) at
+ *      encoder complexity 2 instead of the configured one;
+ *   2: mixes at 16 kHz;
+ *   3: mixes at 8 kHz, and each listener hears at most 4 voices.
+ * Forwarded voices are the speakers' own frames at every level.
+ *
+ * The daemon may set a floor; the engine also steps by itself: up at once
+ * when its plan's estimated cost exceeds tick_budget_us (ES_ENGINE_STEP_
+ * ESTIMATE), or when the measured tick (es_engine_report_tick_us; the
+ * library has no clock) averages over 70 % of the period or overran it
+ * twice within ten ticks (ES_ENGINE_STEP_MEASURED); down one level after
+ * two seconds under 30 % (ES_ENGINE_STEP_CALM).  A single slow tick (a
+ * preempted thread on a shared machine) sheds nothing.  The level in force
+ * is max(floor, adaptive).
  */
+enum es_engine_step {
+	ES_ENGINE_STEP_ESTIMATE = 0, /* up: the plan's estimate did not fit the budget */
+	ES_ENGINE_STEP_MEASURED = 1, /* up: the ticks measured did not keep up */
+	ES_ENGINE_STEP_CALM = 2,     /* down: two seconds of calm */
+	ES_ENGINE_STEP__COUNT = 3,
+};
 void es_engine_set_load_level(struct es_engine *e, unsigned level);
 void es_engine_report_tick_us(struct es_engine *e, unsigned us);
 unsigned es_engine_load_level(const struct es_engine *e);
+/* What a level sheds, for people: a short phrase. */
+const char *es_engine_level_name(unsigned level);
 
 /*
  * Queue one uplink Opus frame from speaker id with its sequence number.
@@ -282,21 +335,23 @@ unsigned es_engine_load_level(const struct es_engine *e);
 __attribute__((warn_unused_result)) int es_engine_push(struct es_engine *e, unsigned id, uint32_t seq, const uint8_t *opus, size_t len,
 						       unsigned flags, int32_t frac);
 
+/* A forwarded entry's frame is the speaker's next one: decode its in-band FEC. */
+#define ES_ENGINE_VOICE_FEC 1u
+
 /*
  * Output for one listener for one tick.  voices/mix point into engine
  * storage valid until the next es_engine_tick().
  *
  * What the client does with it (the daemon carries it in ES_MSG_AUDIO_DOWN):
- * - voice[0..nvoices-1] are mono Opus frames: a speaker's own frame, or
- *   (speaker >= max_people) the engine's premix of a few far voices that
- *   reach this listener from about one direction, a "speaker group".  Both
- *   are handled alike: keep one Opus decoder and one struct es_voice_state
- *   per speaker id; decode the frame and es_render_voice() it at `gain` and
- *   `azimuth` into the stereo accumulator.  A speaker forwarded last tick
- *   and absent now (lost frame, moved into the mix or into a group, out of
- *   earshot) is concealed once with opus_decode(NULL) and rendered at gain
- *   0, which ramps it out; then its state is dropped.  Group ids are not
- *   people: do not show them as such.
+ * - voice[0..nvoices-1] are the speakers' own mono Opus frames.  Keep one
+ *   Opus decoder and one struct es_voice_state per speaker id; decode the
+ *   frame and es_render_voice() it at `gain` and `azimuth` into the stereo
+ *   accumulator.  len 0: the speaker's frame for this tick was lost before
+ *   the server: conceal (opus_decode with no data).  flags
+ *   ES_ENGINE_VOICE_FEC: the frame is the next one, decode its FEC.  A
+ *   speaker forwarded last tick and absent now (moved into the mix, out of
+ *   earshot, stopped) is concealed once with opus_decode(NULL) and
+ *   rendered at gain 0, which ramps it out; then its state is dropped.
  * - mix (if mix_len) is stereo Opus; decode it with the decoder of stream
  *   `mix_stream`, swap its channels if mix_mirror, and add it.  When
  *   mix_stream differs from the previous tick's, the stream changed
@@ -305,8 +360,10 @@ __attribute__((warn_unused_result)) int es_engine_push(struct es_engine *e, unsi
  *   last tick) is concealed once with opus_decode(NULL) and faded out
  *   linearly across that frame, or it ends in a click.
  * - then es_limiter_run() the sum.
- * nvoices * frame + mix_len never exceeds ES_ENGINE_BUNDLE_MAX; for a thin
- * listener nvoices is 0 and the mix is at most 100 bytes (40 kbit/s).
+ * `bytes` (what the bundle costs on the link, ES_ENGINE_BUNDLE_OVERHEAD and
+ * the voices' ES_ENGINE_VOICE_OVERHEAD included) never exceeds the
+ * listener's budget in force; for a thin listener nvoices is 0 and the mix
+ * is at most 100 bytes (40 kbit/s).
  */
 struct es_engine_out {
 	unsigned listener;
@@ -314,9 +371,10 @@ struct es_engine_out {
 	struct {
 		unsigned speaker;
 		uint16_t seq;
+		unsigned flags; /* ES_ENGINE_VOICE_FEC */
 		float gain;     /* linear, includes personal volume */
 		float azimuth;  /* radians, + right, relative to the listener's facing */
-		const uint8_t *opus;
+		const uint8_t *opus; /* NULL when len is 0: conceal */
 		size_t len;
 	} voice[ES_ENGINE_FORWARD_MAX];
 	const uint8_t *mix;
@@ -325,6 +383,8 @@ struct es_engine_out {
 	unsigned mix_voices;  /* voices audible in the mix this tick */
 	bool mix_shared;      /* the mix is shared with other listeners */
 	bool mix_mirror;      /* swap the decoded mix's left and right (only with cfg.mirror_mixes) */
+	size_t bytes;         /* on the link, overheads included */
+	size_t budget;        /* the listener's budget in force, bytes per tick */
 };
 
 typedef void (*es_engine_emit_fn)(void *ud, const struct es_engine_out *out);
@@ -332,24 +392,29 @@ typedef void (*es_engine_emit_fn)(void *ud, const struct es_engine_out *out);
 struct es_engine_stats {
 	uint64_t ticks;
 	uint64_t frames_in, frames_late, frames_plc, frames_fec;
+	uint64_t warmups;    /* decodes run only to bring a decoder up to date (decode on demand) */
+	uint64_t steps[ES_ENGINE_STEP__COUNT]; /* load level changes by cause */
 	unsigned speakers;   /* active speakers this tick */
 	unsigned listeners_silent, listeners_forward, listeners_mix;
 	unsigned encodes;    /* encodes this tick */
-	unsigned decodes;    /* decodes this tick */
+	unsigned decodes;    /* decodes this tick, warm-ups included */
 	/* this tick: */
 	unsigned listeners_shared;   /* of listeners_mix, those on a shared mix */
 	unsigned listeners_shed;     /* lost their background: encoder pool empty */
+	unsigned listeners_budget;   /* heard more than their budget carries: the rest is mixed */
 	unsigned streams_shared, streams_personal;
 	unsigned forwarded;          /* forwarded voice entries */
-	unsigned group_encodes;      /* of encodes, mono speaker-group premixes */
-	uint64_t bytes_out;          /* Opus payload bytes emitted */
+	uint64_t bytes_out;          /* bundle bytes on the link, overheads included */
+	unsigned bytes_max;          /* the largest bundle */
 	unsigned load_level;
+	unsigned estimate_us;        /* the plan's estimated cost (what the guard compares) */
 };
 
 /*
- * Run one 20 ms tick: pull one frame per speaker from the jitter buffers
- * (decoding, concealing loss), plan who hears whom, render and encode, and
- * call emit once for every listener who hears anyone.  Listeners who hear
+ * Run one 20 ms tick: pull one frame per speaker from the jitter buffers,
+ * plan who hears whom and what is forwarded within each budget, decode the
+ * voices a mix needs (only those), render and encode the mixes, and call
+ * emit once for every listener who hears anyone.  Listeners who hear
  * nobody are not called.  Returns 0 or a negative errno from the codec.
  */
 __attribute__((warn_unused_result)) int es_engine_tick(struct es_engine *e, es_engine_emit_fn emit, void *ud);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The tick engine's insides, shared by engine.c (people, speakers, the tick
- * driver), plan.c (who hears whom, and how it is delivered) and stream.c
- * (the encoder pool: rendering and encoding mix streams).  Private to mixer/.
+ * driver), plan.c (who hears whom, and how it is delivered within each
+ * budget), decode.c (decode on demand) and stream.c (the encoder pool:
+ * rendering and encoding mix streams).  Private to mixer/.
  */
 #ifndef EARSHOT_ENGINE_PRIVATE_H
 #define EARSHOT_ENGINE_PRIVATE_H
@@ -16,13 +17,11 @@
 #define CAND_MAX 24 /* audible voices kept per listener per tick, loudest first */
 #define FWD_MAX ES_ENGINE_FORWARD_MAX
 #define K_MAX ES_ENGINE_K_MAX
-/*
- * Forwarded frames are uplink frames (at most ES_JB_FRAME_MAX bytes each), so
- * capping a mix at what is left of the bundle after three of them keeps every
- * bundle within ES_ENGINE_BUNDLE_MAX by construction.
- */
-#define MIX_MAX (ES_ENGINE_BUNDLE_MAX - FWD_MAX * ES_JB_FRAME_MAX)
+/* A mix frame never exceeds this (the encoder is capped lower by the budget). */
+#define MIX_MAX 1275
 #define THIN_MAX (ES_ENGINE_THIN_MAX_BPS / 8 / 50) /* bytes per 20 ms */
+/* Frames kept per speaker to bring a decoder up to date (decode on demand). */
+#define WARM_FRAMES 4
 #define NO_ROOM (-1)
 
 #define DECIM_TAPS 48
@@ -56,38 +55,17 @@ struct place {
 	int room;
 };
 
-/* A forwarded entry: a speaker's own frame, or a speaker group's premix. */
+/* A forwarded entry: a speaker's own frame. */
 struct fwd {
-	uint16_t id;   /* person id, or the group's wire id */
-	int16_t group; /* index into groups, -1: a person */
+	uint16_t id;
 	float gain, az;
 };
 
-#define GROUP_MEMBERS 6
-
-/*
- * A speaker group: a premix of far voices that some listeners hear from
- * about one direction, encoded once (mono) and forwarded to each of them as
- * one voice with their own gain and direction (group.c).
- */
-struct group {
-	bool used;
-	bool wanted;  /* forwarded to someone this tick: encode */
-	unsigned users; /* listeners it is forwarded to this tick */
-	uint32_t hash;
-	uint16_t vid; /* speaker id on the wire, >= max_people */
-	OpusEncoder *enc;
-	int level;
-	unsigned n;
-	uint16_t member[GROUP_MEMBERS]; /* sorted */
-	uint8_t wq[GROUP_MEMBERS];      /* weight, in steps of group_db down */
-	float w[GROUP_MEMBERS];         /* the same, linear */
-	int room;
-	uint16_t seq;
-	int rate;
-	struct es_limiter lim;
-	uint8_t pkt[ES_JB_FRAME_MAX];
-	int len;
+/* What a speaker's jitter buffer gave for one tick, kept to replay into a decoder. */
+struct past {
+	uint8_t what; /* enum es_jb_result */
+	uint16_t len;
+	uint8_t data[ES_JB_FRAME_MAX];
 };
 
 /* Render state of one voice inside one mix stream. */
@@ -110,19 +88,44 @@ struct person {
 	struct es_jitter jb;
 	OpusDecoder *dec;
 	bool active;            /* has audio (frame or concealment) this tick */
-	const uint8_t *pkt;     /* this tick's own frame, NULL when concealed */
+	/*
+	 * This tick's frame as the jitter buffer gave it: FRAME (pkt is the
+	 * frame), FEC (pkt is the next frame, for its FEC) or LOST (no pkt).
+	 * pkt points into the jitter buffer until the next push.
+	 */
+	enum es_jb_result what;
+	const uint8_t *pkt;
 	size_t pkt_len;
 	uint16_t seq;
+	unsigned cost;          /* bytes this voice adds to a bundle it is forwarded in, this tick */
+	/*
+	 * What the plan counts it at: the largest cost lately (decaying 1 %
+	 * a tick), so that frame sizes that vary do not move a voice between
+	 * frame and mix every tick, and the bundle fits whatever this tick's
+	 * frame is.
+	 */
+	float cost_peak;
+	unsigned plan_cost;
+	/*
+	 * Decode on demand: only a mix needs PCM.  The decoder last ran for
+	 * tick dec_tick; the frames of the ticks since (up to WARM_FRAMES,
+	 * npast of them, oldest first) are kept so that a decoder that skipped
+	 * them is reset and brought up to date before the frame a mix needs.
+	 */
+	bool need;              /* a mix renders this voice this tick: decode */
+	unsigned dec_tick;
+	unsigned npast;
+	struct past past[WARM_FRAMES];
+	unsigned warm;          /* this tick's decode replayed this many frames first */
 	float pcm[ES_FRAME];
-	/* this tick's decode, between the pop and its result (decode_speakers) */
-	enum es_jb_result dec_what;
-	const struct es_jb_slot *dec_from;
-	bool dec_ok;
 	/* the same at the low rate of the load level, when mixes are encoded below 48 kHz */
 	float pcm_lo[ES_FRAME / 3];
 	float lo_hist[DECIM_TAPS - 1];
 	int lo_rate;
 	unsigned lo_tick;
+
+	/* as a listener: the downlink budget, bytes per tick (declared, in force) */
+	unsigned budget_decl, budget;
 
 	/* as a listener: personal volumes */
 	struct {
@@ -139,9 +142,10 @@ struct person {
 	unsigned nr;
 	uint8_t r[K_MAX];         /* indices into cand: needed in the mix */
 	bool personal;            /* needs a stream of its own */
-	bool defer;               /* four voices: waits for es_groups_cover() */
 	bool mirror;              /* this tick's mix is to be heard with left and right swapped */
 	bool mirror_fit;          /* scratch: how the last compatible() fitted */
+	unsigned space;           /* bytes per tick for voices and mix: the budget less the bundle's overhead */
+	unsigned mix_cap;         /* a personal stream's frame may take this many bytes */
 	unsigned nfe;
 	struct fwd fe[FWD_MAX];   /* what is forwarded, final */
 	int stream;               /* stream this tick, -1 none */
@@ -165,6 +169,8 @@ struct stream {
 	int level;         /* load level the encoder is set to, -1 unknown */
 	int owner;         /* personal stream of this listener, -1: shared */
 	bool thin;
+	unsigned cap;      /* bytes a frame may take: the budget's share (shared: the configured mix cap) */
+	int br;            /* the encoder's bitrate now */
 	bool fixed;        /* shared, one voice at a gain and direction fixed for life (no place) */
 	struct place ref;  /* shared: where its gains and directions are taken */
 	unsigned nset;
@@ -178,14 +184,6 @@ struct stream {
 	int rate;          /* encoder sample rate */
 	uint8_t pkt[MIX_MAX];
 	int len;
-};
-
-struct gcand;
-
-/* A run of one group key in the sorted pairs (group.c). */
-struct grun {
-	unsigned a, b;
-	float bonus;
 };
 
 /* One listener's view of one voice it could take from a mix (plan.c's cover). */
@@ -206,8 +204,6 @@ struct es_scratch {
 	opus_int16 dec16[ES_FRAME];
 };
 
-/* An encode job of the tick: a stream index, or a group index with this bit. */
-#define JOB_GROUP 0x80000000u
 
 struct es_engine {
 	struct es_engine_config cfg;
@@ -216,10 +212,8 @@ struct es_engine {
 	unsigned *decoding;         /* scratch: speakers to decode this tick */
 	unsigned ndecoding;
 	unsigned *lids;             /* scratch: listeners to plan this tick */
-	unsigned *jobs;             /* scratch: this tick's encode jobs */
+	unsigned *jobs;             /* scratch: this tick's encode jobs (stream indices) */
 	struct view *views; /* scratch: max_people * K_MAX */
-	struct gcand *gcands; /* scratch: max_people * 6 */
-	struct grun *gruns;   /* scratch: as many */
 	const struct es_floor *floor; /* borrowed, may be NULL */
 	struct person *people;
 	unsigned *active; /* ids of active speakers this tick */
@@ -228,15 +222,13 @@ struct es_engine {
 	float *ax, *ay;
 	bool *plain;
 	struct stream *streams;
-	struct group *groups;
-	int16_t *group_ht; /* member-set hash -> group index, -1 empty */
-	unsigned group_ht_size;
-	unsigned ngroups_max;
-	uint16_t next_vid;
+	unsigned mix_cap;  /* bytes a shared mix frame may take: 1.25 x the configured bitrate */
 	unsigned *order; /* scratch: listener ids */
 	uint32_t next_stream_id;
 	unsigned level_floor, level_adapt;
 	float cost_avg; /* smoothed reported tick cost, us */
+	unsigned overruns;  /* reported ticks over the period among the last few */
+	unsigned since_overrun;
 	float group_ratio, group_rad; /* group_db and group_deg, as used */
 	float drop;                   /* the drop rule (ac.drop_db) as a gain ratio */
 	unsigned k_eff;               /* K in force this tick */
@@ -247,28 +239,13 @@ struct es_engine {
 
 /* plan.c */
 void es_place_person(struct es_engine *e, struct person *p);
-void es_plan_listeners(struct es_engine *e);
+/* Plans every present listener; returns how many. */
+unsigned es_plan_listeners(struct es_engine *e);
 void es_plan_streams(struct es_engine *e);
 bool es_voice_at(const struct es_engine *e, const struct place *p, int listener, unsigned sid, struct cand *c);
 void es_cand_derive(struct cand *c);
 const struct cand *es_find_cand(const struct person *l, unsigned id);
 float es_fold(float az);
-
-/* group.c */
-int es_groups_init(struct es_engine *e);
-void es_groups_clear(struct es_engine *e);
-void es_groups_begin(struct es_engine *e);
-void es_groups_cover(struct es_engine *e);
-struct gcand *es_gcands_new(unsigned max_people);
-struct grun *es_gruns_new(unsigned max_people);
-bool es_groups_forward(struct es_engine *e, struct person *l);
-/*
- * Before the encodes, on the tick thread: release unwanted groups, apply the
- * load level, and list each group to encode in e->jobs (JOB_GROUP | index).
- */
-__attribute__((warn_unused_result)) int es_groups_prepare(struct es_engine *e, unsigned *njobs);
-/* Premix and encode group i (any thread); g->len < 0 on failure. */
-void es_group_encode(struct es_engine *e, unsigned i, struct es_scratch *w);
 
 /* stream.c */
 int es_streams_init(struct es_engine *e);
@@ -277,12 +254,21 @@ int es_stream_alloc(struct es_engine *e, int owner, const struct place *ref);
 void es_stream_release(struct es_engine *e, unsigned i);
 /*
  * Before the encodes, on the tick thread: apply the load level to every
- * stream with listeners, and list it in e->jobs.
+ * stream with listeners, and list it in e->jobs.  Also marks the voices
+ * each stream renders (or fades out) as needed, for decode on demand.
  */
 __attribute__((warn_unused_result)) int es_streams_prepare(struct es_engine *e, unsigned *njobs);
+/* After the guard chose the tick's level: set every listed stream's encoder to it. */
+__attribute__((warn_unused_result)) int es_streams_apply_level(struct es_engine *e);
 /* Render and encode stream i (any thread); st->len < 0 on failure. */
 void es_stream_encode(struct es_engine *e, unsigned i, unsigned tick, struct es_scratch *w);
 void es_streams_forget_speaker(struct es_engine *e, unsigned id);
+
+/* decode.c */
+/* Keep what the jitter buffer gave speaker p this tick, for a later warm-up. */
+void es_decode_remember(struct person *p);
+/* Decode speaker id for this tick, bringing its decoder up to date first (any thread). */
+void es_decode_speaker(struct es_engine *e, unsigned id, unsigned tick, struct es_scratch *w);
 
 /* decimate.c */
 void es_decim_init(struct es_decim *d, unsigned factor);
@@ -296,8 +282,8 @@ const struct level_set *es_level_set(unsigned level);
  */
 __attribute__((warn_unused_result)) int es_encode_at(struct es_scratch *w, OpusEncoder *enc, int rate,
 						     struct es_limiter *lim, unsigned ch, uint8_t *pkt, int cap);
-/* Decimate active speaker k (of e->active) to the load level's rate (any thread). */
-void es_speaker_lowrate(struct es_engine *e, unsigned k, unsigned tick);
+/* Decimate speaker id, decoded this tick, to the load level's rate (any thread). */
+void es_speaker_lowrate(struct es_engine *e, unsigned id, unsigned tick);
 
 static inline unsigned es_level(const struct es_engine *e)
 {

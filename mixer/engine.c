@@ -2,11 +2,12 @@
 /*
  * The tick engine: people, their uplink, and the order of work in a tick.
  *
- * A tick pops one frame per speaker and decodes it (the one decode per
- * active speaker nobody can avoid), asks plan.c who hears whom and how it is
- * delivered (forwarded packets, a shared background mix, a personal
- * stream), has stream.c render and encode each mix stream once, and emits
- * one bundle per listener who hears anyone.
+ * A tick pops one frame per speaker, asks plan.c who hears whom and how
+ * it is delivered within each listener's downlink budget (the speakers' own
+ * frames forwarded, up to eight; what does not fit in a shared background
+ * mix or a personal stream), decodes only the voices a mix renders
+ * (decode.c), has stream.c render and encode each mix stream once, and
+ * emits one bundle per listener who hears anyone.
  *
  * All memory is allocated by es_engine_new() and es_engine_add(); the tick
  * path itself does not allocate.
@@ -40,7 +41,7 @@ void es_engine_config_default(struct es_engine_config *cfg)
 	cfg->group_deg = 30.0f;
 	cfg->stage_gain = 0.5f;
 	cfg->thin_bitrate = 32000;
-	cfg->tick_budget_us = 10000;
+	cfg->tick_budget_us = 14000;
 	cfg->threads = 1;
 }
 
@@ -62,6 +63,10 @@ struct es_engine *es_engine_new(const struct es_engine_config *cfg)
 		e->cfg.max_streams = cfg->max_people / 4 > 128 ? cfg->max_people / 4 : 128;
 	es_decim_init(&e->decim16, 3);
 	es_decim_init(&e->decim8, 6);
+	/* a shared mix frame may take a quarter more than its average rate */
+	e->mix_cap = (unsigned)(cfg->bitrate / 400 * 5 / 4);
+	if (e->mix_cap > MIX_MAX)
+		e->mix_cap = MIX_MAX;
 	e->group_ratio = powf(10.0f, MARGIN * cfg->group_db / 20.0f);
 	e->drop = powf(10.0f, -cfg->ac.drop_db / 20.0f);
 	e->group_rad = MARGIN * cfg->group_deg * (float)M_PI / 180.0f;
@@ -78,19 +83,14 @@ struct es_engine *es_engine_new(const struct es_engine_config *cfg)
 	e->ay = calloc(cfg->max_people, sizeof(*e->ay));
 	e->plain = calloc(cfg->max_people, sizeof(*e->plain));
 	e->views = calloc((size_t)cfg->max_people * K_MAX, sizeof(*e->views));
-	e->gcands = es_gcands_new(cfg->max_people);
-	e->gruns = es_gruns_new(cfg->max_people);
 	e->decoding = calloc(cfg->max_people, sizeof(*e->decoding));
 	e->lids = calloc(cfg->max_people, sizeof(*e->lids));
 	e->scratch = calloc(cfg->threads, sizeof(*e->scratch));
-	if (!e->order || !e->ax || !e->ay || !e->plain || !e->views || !e->gcands || !e->gruns || !e->decoding ||
-	    !e->lids || !e->scratch)
+	if (!e->order || !e->ax || !e->ay || !e->plain || !e->views || !e->decoding || !e->lids || !e->scratch)
 		goto err_order;
 	if (es_streams_init(e) < 0)
 		goto err_streams;
-	if (es_groups_init(e) < 0)
-		goto err_groups;
-	e->jobs = calloc(e->cfg.max_streams + e->ngroups_max, sizeof(*e->jobs));
+	e->jobs = calloc(e->cfg.max_streams, sizeof(*e->jobs));
 	if (!e->jobs)
 		goto err_jobs;
 	e->pool = es_pool_new(cfg->threads);
@@ -101,16 +101,12 @@ struct es_engine *es_engine_new(const struct es_engine_config *cfg)
 err_pool:
 	free(e->jobs);
 err_jobs:
-	es_groups_clear(e);
-err_groups:
 	es_streams_clear(e);
 err_streams:
 err_order:
 	free(e->scratch);
 	free(e->lids);
 	free(e->decoding);
-	free(e->gruns);
-	free(e->gcands);
 	free(e->views);
 	free(e->plain);
 	free(e->ay);
@@ -142,12 +138,9 @@ void es_engine_free(struct es_engine *e)
 	free(e->scratch);
 	free(e->lids);
 	free(e->decoding);
-	es_groups_clear(e);
 	es_streams_clear(e);
 	for (unsigned i = 0; i < e->cfg.max_people; i++)
 		person_clear(&e->people[i]);
-	free(e->gruns);
-	free(e->gcands);
 	free(e->views);
 	free(e->plain);
 	free(e->ay);
@@ -188,6 +181,7 @@ int es_engine_add(struct es_engine *e, unsigned id, float x, float y, float faci
 	p->whisper_to = -1;
 	p->stream = p->prev_stream = -1;
 	p->room = NO_ROOM;
+	p->budget_decl = p->budget = ES_ENGINE_BUDGET_DEFAULT_BPS / 400;
 	p->x = x;
 	p->y = y;
 	p->facing = facing;
@@ -286,32 +280,103 @@ int es_engine_set_volume(struct es_engine *e, unsigned listener, unsigned speake
 	return 0;
 }
 
+int es_engine_set_budget(struct es_engine *e, unsigned id, unsigned bps)
+{
+	if (!present(e, id))
+		return -ENOENT;
+	if (bps == 0)
+		bps = ES_ENGINE_BUDGET_DEFAULT_BPS;
+	if (bps < ES_ENGINE_BUDGET_MIN_BPS || bps > ES_ENGINE_BUDGET_MAX_BPS)
+		return -EINVAL;
+	struct person *p = &e->people[id];
+	p->budget_decl = p->budget = bps / 400;
+	return 0;
+}
+
+/*
+ * Loss on a downlink is most often a link that cannot carry what it is
+ * sent: send less, quickly, and creep back while it is clean.  A link that
+ * loses for other reasons (a bad radio) costs only some voices moving into
+ * the background mix while it does.
+ */
+int es_engine_report_loss(struct es_engine *e, unsigned id, unsigned permille)
+{
+	if (!present(e, id))
+		return -ENOENT;
+	struct person *p = &e->people[id];
+	unsigned lo = ES_ENGINE_BUDGET_MIN_BPS / 400;
+	if (permille > 50)
+		p->budget = p->budget * 7 / 10;
+	else if (permille > 20)
+		p->budget = p->budget * 5 / 6;
+	else if (permille < 5)
+		p->budget = p->budget + p->budget / 10 + 1;
+	if (p->budget < lo)
+		p->budget = lo;
+	if (p->budget > p->budget_decl)
+		p->budget = p->budget_decl;
+	return (int)(p->budget * 400);
+}
+
+unsigned es_engine_budget(const struct es_engine *e, unsigned id)
+{
+	return present(e, id) ? e->people[id].budget * 400 : 0;
+}
+
 void es_engine_set_load_level(struct es_engine *e, unsigned level)
 {
 	e->level_floor = level > ES_ENGINE_LOAD_MAX ? ES_ENGINE_LOAD_MAX : level;
 }
 
 /*
- * Adapt to the measured cost: above 60 % of the 20 ms budget step one level
- * cheaper at once (the next tick must not be late too); below 30 % for a
- * second step back, so the level does not flap at the boundary.
+ * Adapt to the measured cost.  What sheds quality is a machine that does
+ * not keep up, not one slow tick: on a shared machine a thread is
+ * sometimes not scheduled for a few milliseconds, and shedding then buys
+ * nothing.  So: up one level when the smoothed cost passes 70 % of the
+ * 20 ms period, or when two ticks in ten overran the period; down one
+ * after two seconds under 30 %.
  */
+#define OVERRUN_US 20000u
+#define SLOW_US 14000.0f
+#define CALM_US 6000.0f
+#define CALM_TICKS 100u
 void es_engine_report_tick_us(struct es_engine *e, unsigned us)
 {
 	float c = (float)us;
 	e->cost_avg = e->cost_avg == 0.0f ? c : 0.8f * e->cost_avg + 0.2f * c;
-	if ((c > 12000.0f || e->cost_avg > 10000.0f) && e->level_adapt < ES_ENGINE_LOAD_MAX) {
+	if (us > OVERRUN_US) {
+		e->overruns = e->since_overrun <= 10 ? e->overruns + 1 : 1;
+		e->since_overrun = 0;
+	} else if (e->since_overrun <= 10) {
+		e->since_overrun++;
+	}
+	bool slow = e->cost_avg > SLOW_US || (e->overruns >= 2 && e->since_overrun <= 10);
+	if (slow && e->level_adapt < ES_ENGINE_LOAD_MAX) {
 		e->level_adapt++;
+		e->stats.steps[ES_ENGINE_STEP_MEASURED]++;
 		e->cost_avg = 0.0f;
+		e->overruns = 0;
 		e->calm_ticks = 0;
-	} else if (e->cost_avg < 6000.0f && e->level_adapt > 0) {
-		if (++e->calm_ticks >= 50) {
+	} else if (e->cost_avg < CALM_US && e->level_adapt > 0) {
+		if (++e->calm_ticks >= CALM_TICKS) {
 			e->level_adapt--;
+			e->stats.steps[ES_ENGINE_STEP_CALM]++;
 			e->calm_ticks = 0;
 		}
 	} else {
 		e->calm_ticks = 0;
 	}
+}
+
+const char *es_engine_level_name(unsigned level)
+{
+	static const char *const names[ES_ENGINE_LOAD_MAX + 1] = {
+		"full quality",
+		"mixes at complexity 2",
+		"mixes at 16 kHz",
+		"mixes at 8 kHz, at most 4 voices each",
+	};
+	return names[level > ES_ENGINE_LOAD_MAX ? ES_ENGINE_LOAD_MAX : level];
 }
 
 unsigned es_engine_load_level(const struct es_engine *e)
@@ -333,134 +398,112 @@ int es_engine_push(struct es_engine *e, unsigned id, uint32_t seq, const uint8_t
 }
 
 /*
- * Pop this tick's frame for every speaker; the decodes are listed and run
- * on the pool.  Muted and focused speakers are not decoded (heard by
- * nobody), except a focused speaker who whispers.  The jitter buffer still
- * advances for them so they resume in step.
+ * Pop this tick's frame for every speaker.  Muted and focused speakers are
+ * heard by nobody (except a focused speaker who whispers) and are not
+ * active; their jitter buffer still advances so they resume in step.
+ * Nothing is decoded here: decode on demand, after the plan.
  */
 static void pop_speakers(struct es_engine *e)
 {
-	e->ndecoding = 0;
+	struct es_engine_stats *s = &e->stats;
+	e->nactive = 0;
 	for (unsigned id = 0; id < e->cfg.max_people; id++) {
 		struct person *p = &e->people[id];
 		if (!p->present)
 			continue;
 		p->active = false;
+		p->need = false;
 		p->pkt = NULL;
-		p->dec_what = es_jitter_pop(&p->jb, &p->dec_from);
-		if (p->dec_what == ES_JB_NONE)
+		p->pkt_len = 0;
+		const struct es_jb_slot *f;
+		p->what = es_jitter_pop(&p->jb, &f);
+		if (p->what == ES_JB_NONE || (p->flags & ES_ENGINE_MUTED) ||
+		    ((p->flags & ES_ENGINE_FOCUS) && p->whisper_to < 0)) {
+			p->npast = 0; /* the spurt ended: a decoder starts afresh with the next */
 			continue;
-		if ((p->flags & ES_ENGINE_MUTED) || ((p->flags & ES_ENGINE_FOCUS) && p->whisper_to < 0))
-			continue;
-		e->decoding[e->ndecoding++] = id;
-	}
-}
-
-/* Decode one listed speaker (any pool thread). */
-static void decode_one(void *ctx, unsigned k, unsigned worker)
-{
-	struct es_engine *e = ctx;
-	struct person *p = &e->people[e->decoding[k]];
-	opus_int16 *dec16 = e->scratch[worker].dec16;
-	const struct es_jb_slot *f = p->dec_from;
-	int n;
-	if (p->dec_what == ES_JB_FRAME)
-		n = opus_decode(p->dec, f->data, (opus_int32)f->len, dec16, ES_FRAME, 0);
-	else if (p->dec_what == ES_JB_FEC)
-		n = opus_decode(p->dec, f->data, (opus_int32)f->len, dec16, ES_FRAME, 1);
-	else
-		n = opus_decode(p->dec, NULL, 0, dec16, ES_FRAME, 0);
-	p->dec_ok = n == ES_FRAME; /* else a corrupt frame: skip this speaker this tick */
-	if (p->dec_ok)
-		for (unsigned i = 0; i < ES_FRAME; i++)
-			p->pcm[i] = dec16[i] * (1.0f / 32768.0f);
-}
-
-/* The decoded speakers, in id order, for planning. */
-static void collect_speakers(struct es_engine *e)
-{
-	e->nactive = 0;
-	e->stats.decodes = e->ndecoding;
-	for (unsigned k = 0; k < e->ndecoding; k++) {
-		unsigned id = e->decoding[k];
-		struct person *p = &e->people[id];
-		if (p->dec_what == ES_JB_FEC)
-			e->stats.frames_fec++;
-		else if (p->dec_what == ES_JB_LOST)
-			e->stats.frames_plc++;
-		if (!p->dec_ok)
-			continue;
-		if (p->dec_what == ES_JB_FRAME) {
-			p->pkt = p->dec_from->data;
-			p->pkt_len = p->dec_from->len;
-			p->seq = (uint16_t)p->dec_from->seq;
 		}
+		if (f) {
+			p->pkt = f->data;
+			p->pkt_len = f->len;
+			/* a FEC frame is the next one; the seq is this tick's */
+			p->seq = (uint16_t)(p->what == ES_JB_FRAME ? f->seq : f->seq - 1);
+		} else {
+			p->seq++;
+		}
+		if (p->what == ES_JB_FEC)
+			s->frames_fec++;
+		else if (p->what == ES_JB_LOST)
+			s->frames_plc++;
+		p->cost = (unsigned)p->pkt_len + ES_ENGINE_VOICE_OVERHEAD;
+		p->cost_peak = fmaxf((float)p->cost, 0.99f * p->cost_peak);
+		p->plan_cost = (unsigned)ceilf(p->cost_peak);
 		p->active = true;
 		e->ax[e->nactive] = p->x;
 		e->ay[e->nactive] = p->y;
 		e->plain[e->nactive] = p->whisper_to < 0 && !p->on_stage && !(p->flags & ES_ENGINE_STAGE);
 		e->active[e->nactive++] = id;
 	}
-	e->stats.speakers = e->nactive;
+	s->speakers = e->nactive;
+}
+
+/* The voices some mix renders this tick (stream.c marked them): decode those only. */
+static void list_decodes(struct es_engine *e)
+{
+	e->ndecoding = 0;
+	for (unsigned k = 0; k < e->nactive; k++)
+		if (e->people[e->active[k]].need)
+			e->decoding[e->ndecoding++] = e->active[k];
+}
+
+static void decode_one(void *ctx, unsigned k, unsigned worker)
+{
+	struct es_engine *e = ctx;
+	es_decode_speaker(e, e->decoding[k], (unsigned)e->stats.ticks, &e->scratch[worker]);
 }
 
 static void lowrate_one(void *ctx, unsigned k, unsigned worker)
 {
 	(void)worker;
 	struct es_engine *e = ctx;
-	es_speaker_lowrate(e, k, (unsigned)e->stats.ticks);
+	es_speaker_lowrate(e, e->decoding[k], (unsigned)e->stats.ticks);
 }
 
 static void encode_one(void *ctx, unsigned k, unsigned worker)
 {
 	struct es_engine *e = ctx;
-	unsigned j = e->jobs[k];
-	if (j & JOB_GROUP)
-		es_group_encode(e, j & ~JOB_GROUP, &e->scratch[worker]);
-	else
-		es_stream_encode(e, j, (unsigned)e->stats.ticks, &e->scratch[worker]);
+	es_stream_encode(e, e->jobs[k], (unsigned)e->stats.ticks, &e->scratch[worker]);
 }
 
 /*
- * Render and encode every premix and mix stream of the tick on the pool;
- * each has its own encoder and render state, so they are independent.
+ * Render and encode every mix stream of the tick on the pool; each has its
+ * own encoder and render state, so they are independent.
  */
-static int encode_all(struct es_engine *e)
+static void encode_all(struct es_engine *e, unsigned njobs)
 {
-	unsigned njobs = 0;
-	int r = es_groups_prepare(e, &njobs);
-	if (r < 0)
-		return r;
-	r = es_streams_prepare(e, &njobs);
-	if (r < 0)
-		return r;
 	es_pool_run(e->pool, encode_one, e, njobs);
+}
+
+static int encode_done(struct es_engine *e, unsigned njobs)
+{
 	struct es_engine_stats *s = &e->stats;
 	for (unsigned k = 0; k < njobs; k++) {
-		unsigned j = e->jobs[k];
-		int len;
-		if (j & JOB_GROUP) {
-			len = e->groups[j & ~JOB_GROUP].len;
-			s->group_encodes++;
-		} else {
-			const struct stream *st = &e->streams[j];
-			len = st->len;
-			if (st->owner < 0)
-				s->streams_shared++;
-			else
-				s->streams_personal++;
-		}
+		const struct stream *st = &e->streams[e->jobs[k]];
+		if (st->owner < 0)
+			s->streams_shared++;
+		else
+			s->streams_personal++;
 		s->encodes++;
-		if (len < 0)
+		if (st->len < 0)
 			return -EIO;
 	}
 	return 0;
 }
 
 /*
- * Build each listener's bundle.  The mix, if any, is capped at MIX_MAX, so
- * three forwarded frames fit beside it; the check below is the belt to
- * those braces and drops the faintest forwarded voice rather than exceed.
+ * Build each listener's bundle.  The plan kept it within the budget; the
+ * check here is the belt to those braces (a mix frame the encoder made
+ * larger than planned cannot happen, its cap is the plan's) and drops the
+ * faintest forwarded voice rather than exceed.
  */
 static void emit_all(struct es_engine *e, es_engine_emit_fn emit, void *ud)
 {
@@ -472,7 +515,8 @@ static void emit_all(struct es_engine *e, es_engine_emit_fn emit, void *ud)
 		struct es_engine_out out;
 		memset(&out, 0, sizeof(out));
 		out.listener = lid;
-		size_t bytes = 0;
+		out.budget = l->budget;
+		size_t bytes = ES_ENGINE_BUNDLE_OVERHEAD;
 		if (l->stream >= 0) {
 			struct stream *st = &e->streams[l->stream];
 			if (st->len > 0) {
@@ -482,35 +526,23 @@ static void emit_all(struct es_engine *e, es_engine_emit_fn emit, void *ud)
 				out.mix_voices = st->nr;
 				out.mix_shared = st->owner < 0;
 				out.mix_mirror = l->mirror;
-				bytes = out.mix_len;
+				bytes += out.mix_len;
 			}
 		}
 		for (unsigned k = 0; k < l->nfe; k++) {
 			const struct fwd *f = &l->fe[k];
-			const uint8_t *pkt;
-			size_t len;
-			uint16_t seq;
-			if (f->group >= 0) {
-				const struct group *g = &e->groups[f->group];
-				pkt = g->pkt;
-				len = (size_t)g->len;
-				seq = g->seq;
-			} else {
-				const struct person *sp = &e->people[f->id];
-				pkt = sp->pkt;
-				len = sp->pkt_len;
-				seq = sp->seq;
-			}
-			if (!pkt || len == 0 || bytes + len > ES_ENGINE_BUNDLE_MAX)
-				continue; /* concealed: the client conceals too */
+			const struct person *sp = &e->people[f->id];
+			if (!sp->active || bytes + sp->cost > l->budget)
+				continue;
 			out.voice[out.nvoices].speaker = f->id;
-			out.voice[out.nvoices].seq = seq;
+			out.voice[out.nvoices].seq = sp->seq;
+			out.voice[out.nvoices].flags = sp->what == ES_JB_FEC ? ES_ENGINE_VOICE_FEC : 0;
 			out.voice[out.nvoices].gain = f->gain;
 			out.voice[out.nvoices].azimuth = f->az;
-			out.voice[out.nvoices].opus = pkt;
-			out.voice[out.nvoices].len = len;
+			out.voice[out.nvoices].opus = sp->pkt;
+			out.voice[out.nvoices].len = sp->pkt ? sp->pkt_len : 0;
 			out.nvoices++;
-			bytes += len;
+			bytes += sp->cost;
 		}
 		/* remember for stickiness next tick */
 		l->nprev_fwd = l->nfe;
@@ -530,8 +562,11 @@ static void emit_all(struct es_engine *e, es_engine_emit_fn emit, void *ud)
 		} else {
 			s->listeners_forward++;
 		}
+		out.bytes = bytes;
 		s->forwarded += out.nvoices;
 		s->bytes_out += bytes;
+		if (bytes > s->bytes_max)
+			s->bytes_max = (unsigned)bytes;
 		emit(ud, &out);
 	}
 }
@@ -540,54 +575,74 @@ static void emit_all(struct es_engine *e, es_engine_emit_fn emit, void *ud)
  * The guard against a slow tick before it happens.  Adapting from measured
  * cost reacts a tick late, and the first tick after a join storm (everyone
  * at once, at level 0) could take ten times the budget.  The plan says how
- * many streams will be encoded; at the reference machine's prices per
- * encode for each level, shared by the pool's threads, step up now until
- * the estimate fits the budget.  A pool thread the kernel does not run
- * makes the tick dearer than estimated; the measured cost then steps up.
+ * many voices a mix needs decoded and how many streams will be encoded; at
+ * the reference machine's prices for each level, shared by the pool's
+ * threads, plus what planning and emitting cost per listener, step up now
+ * until the estimate fits the budget.  A pool thread the kernel does not
+ * run makes the tick dearer than estimated; the measured cost then steps
+ * up.
  */
-static void guard(struct es_engine *e)
+static unsigned estimate_us(const struct es_engine *e, unsigned nenc, unsigned nlisteners)
 {
 	static const unsigned us_per_encode[ES_ENGINE_LOAD_MAX + 1] = {170, 110, 60, 40};
-	unsigned n = 0;
-	for (unsigned i = 0; i < e->cfg.max_streams; i++)
-		n += e->streams[i].used && e->streams[i].members > 0;
-	for (unsigned i = 0; i < e->ngroups_max; i++)
-		n += e->groups[i].used && e->groups[i].wanted;
-	/* the covers stay serial (2 ms held back for planning); decodes and encodes are shared by the pool */
 	unsigned t = e->cfg.threads;
-	while (e->cfg.tick_budget_us && es_level(e) < ES_ENGINE_LOAD_MAX &&
-	       2000 + (30 * e->nactive + n * us_per_encode[es_level(e)]) / t > e->cfg.tick_budget_us)
+	/* a decode ~30 us (a warm-up doubles a few); a listener's plan and bundle ~1 us on the tick thread */
+	return 500 + nlisteners + (30 * e->ndecoding + nenc * us_per_encode[es_level(e)]) / t;
+}
+
+static void guard(struct es_engine *e, unsigned nenc, unsigned nlisteners)
+{
+	unsigned est = estimate_us(e, nenc, nlisteners);
+	while (e->cfg.tick_budget_us && es_level(e) < ES_ENGINE_LOAD_MAX && est > e->cfg.tick_budget_us) {
 		e->level_adapt++;
+		e->stats.steps[ES_ENGINE_STEP_ESTIMATE]++;
+		est = estimate_us(e, nenc, nlisteners);
+	}
+	e->stats.estimate_us = est;
 }
 
 int es_engine_tick(struct es_engine *e, es_engine_emit_fn emit, void *ud)
 {
 	struct es_engine_stats *s = &e->stats;
 	s->ticks++; /* the tick being run: the pool's items read it */
-	s->encodes = 0;
+	s->encodes = s->decodes = 0;
 	s->listeners_silent = s->listeners_forward = s->listeners_mix = 0;
-	s->listeners_shared = s->listeners_shed = 0;
+	s->listeners_shared = s->listeners_shed = s->listeners_budget = 0;
 	s->streams_shared = s->streams_personal = 0;
 	s->forwarded = 0;
-	s->group_encodes = 0;
 	s->bytes_out = 0;
+	s->bytes_max = 0;
 	s->load_level = es_level(e);
 
 	pop_speakers(e);
-	es_pool_run(e->pool, decode_one, e, e->ndecoding);
-	collect_speakers(e);
-	es_groups_begin(e);
-	es_plan_listeners(e);
-	es_groups_cover(e);
+	unsigned nlisteners = es_plan_listeners(e);
 	es_plan_streams(e);
-	guard(e);
+	unsigned njobs = 0;
+	int r = es_streams_prepare(e, &njobs); /* marks the voices the mixes need */
+	if (r < 0)
+		return r;
+	list_decodes(e);
+	guard(e, njobs, nlisteners);
 	s->load_level = es_level(e);
+	r = es_streams_apply_level(e);
+	if (r < 0)
+		return r;
+	es_pool_run(e->pool, decode_one, e, e->ndecoding);
+	unsigned warm = 0;
+	for (unsigned k = 0; k < e->ndecoding; k++)
+		warm += e->people[e->decoding[k]].warm;
+	s->warmups += warm;
+	s->decodes = e->ndecoding + warm;
 	if (es_level_set(es_level(e))->rate < ES_RATE)
-		es_pool_run(e->pool, lowrate_one, e, e->nactive);
-	int r = encode_all(e);
+		es_pool_run(e->pool, lowrate_one, e, e->ndecoding);
+	encode_all(e, njobs);
+	r = encode_done(e, njobs);
 	if (r < 0)
 		return r;
 	emit_all(e, emit, ud);
+	/* what each speaker's jitter buffer gave, for a decoder that catches up later */
+	for (unsigned k = 0; k < e->nactive; k++)
+		es_decode_remember(&e->people[e->active[k]]);
 	return 0;
 }
 

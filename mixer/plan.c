@@ -6,21 +6,22 @@
  * direction (distance, walls and doors, stage, whisper, focus, personal
  * volume), the K loudest of them minus those 20 dB under the loudest, and a
  * split of that set into
- *   - up to three voices forwarded as the speakers' own packets: the exact
- *     (near, or whispered) ones first, then the loudest, with a little
- *     preference for what was forwarded last tick so voices do not flap
- *     between packet and mix;
- *   - the rest, which needs something encoded.  First choice: premix far
- *     voices that come from about one direction into speaker groups
- *     (group.c), forwarded as one entry each, so that three entries carry
- *     it all.  Else a stereo background mix, shared by every listener for
- *     whom each of its voices is within group_db and group_deg of what they
- *     would hear exactly (optionally with left and right swapped, for those
- *     facing the other way), so one render and one encode serve a group;
- *     a mix of one voice is placed at the centre of its listeners by a
- *     greedy cover.  Only when that cannot hold (more than three voices
- *     that must be exact, or a thin link) does a listener get a personal
- *     stream.
+ *   - the voices forwarded as the speakers' own frames, which the client
+ *     renders at this listener's gain and direction: all of them, when
+ *     their frames fit the listener's downlink budget (the usual case: a
+ *     voice is 60 to 120 bytes a tick, the default budget of 320 kbit/s is
+ *     800 on the link);
+ *   - when they do not fit, the exact ones (near, or whispered) first,
+ *     then the loudest, with a little preference for what was forwarded
+ *     last tick so voices do not flap between frame and mix, as many as
+ *     fit beside a background mix; the faintest rest goes into the mix.
+ *     The background is shared by every listener for whom each of its
+ *     voices is within group_db and group_deg of what they would hear
+ *     exactly (optionally with left and right swapped, for those facing
+ *     the other way), so one render and one encode serve a group; a mix of
+ *     one voice is placed at the centre of its listeners by a greedy
+ *     cover.  Only when that cannot hold (an exact voice that does not
+ *     fit, or a thin link) does a listener get a personal stream.
  *
  * Shared mixes are sticky: a listener stays on last tick's stream while it
  * still fits, so its client decodes one continuous Opus stream.
@@ -165,40 +166,56 @@ static bool was_forwarded(const struct person *l, unsigned id)
 	return false;
 }
 
-/* Pick the forwarded voices among cand[0..nm-1]; the rest go to the mix. */
+/* Bytes the listener's bundle spends on forwarding voice c, as planned (never less than this tick's). */
+static unsigned cost_of(const struct es_engine *e, const struct cand *c)
+{
+	return e->people[c->id].plan_cost;
+}
+
+/*
+ * More than the budget carries: pick the forwarded voices among
+ * cand[0..nm-1] so that they fit beside a background mix; the rest go to
+ * the mix.  An exact voice that does not fit makes the mix personal: it
+ * is then rendered for this listener alone, exactly, in what is left.
+ */
 static void split(struct es_engine *e, struct person *l)
 {
 	float score[K_MAX];
-	unsigned nexact = 0;
 	for (unsigned i = 0; i < l->nm; i++) {
 		const struct cand *c = &l->cand[i];
-		nexact += c->exact;
 		/* exact voices first; 1.5 dB of loyalty to last tick's choice */
 		score[i] = c->gain * (was_forwarded(l, c->id) ? 1.19f : 1.0f) + (c->exact ? 1000.0f : 0.0f);
 	}
 	bool taken[K_MAX] = {false};
-	for (unsigned k = 0; k < FWD_MAX; k++) {
+	unsigned room = l->space > e->mix_cap ? l->space - e->mix_cap : 0, used = 0;
+	for (unsigned k = 0; k < l->nm && l->nf < FWD_MAX; k++) {
 		int best = -1;
 		for (unsigned i = 0; i < l->nm; i++)
 			if (!taken[i] && (best < 0 || score[i] > score[best]))
 				best = (int)i;
+		unsigned c = cost_of(e, &l->cand[best]);
+		if (used + c > room)
+			break; /* the faintest from here on go to the mix */
 		taken[best] = true;
+		used += c;
 		l->f[l->nf++] = (uint8_t)best;
 	}
+	bool exact_left = false;
 	for (unsigned i = 0; i < l->nm; i++)
-		if (!taken[i])
+		if (!taken[i]) {
 			l->r[l->nr++] = (uint8_t)i;
-	/* more exact voices than packets: the rest is rendered for this listener alone */
-	l->personal = nexact > FWD_MAX;
-	(void)e;
+			exact_left |= l->cand[i].exact;
+		}
+	l->personal = exact_left;
+	l->mix_cap = l->space - used; /* a personal stream takes what the forwarded voices leave */
+	if (l->mix_cap > MIX_MAX)
+		l->mix_cap = MIX_MAX;
 }
 
 /*
  * One listener's plan (any pool thread): the voices it hears, loudest first,
  * how many must be heard, and which of those are forwarded.  It reads the
- * speakers and the floor and writes only this listener.  Whether a speaker
- * group can stand in for two of its voices is decided after, in listener
- * order (es_plan_listeners), because groups are shared.
+ * speakers and the floor and writes only this listener.
  */
 static void plan_one(void *ctx, unsigned k, unsigned worker)
 {
@@ -209,8 +226,9 @@ static void plan_one(void *ctx, unsigned k, unsigned worker)
 	const struct es_acoustics *ac = &e->cfg.ac;
 	l->ncand = l->nm = l->nf = l->nr = l->nfe = 0;
 	l->personal = false;
-	l->defer = false;
 	l->stream = -1;
+	l->space = l->budget > ES_ENGINE_BUNDLE_OVERHEAD ? l->budget - ES_ENGINE_BUNDLE_OVERHEAD : 0;
+	l->mix_cap = 0;
 	struct place p = {l->x, l->y, l->facing, l->room};
 	float r2 = ac->range_m * ac->range_m;
 	for (unsigned j = 0; j < e->nactive; j++) {
@@ -229,30 +247,35 @@ static void plan_one(void *ctx, unsigned k, unsigned worker)
 	float floor_gain = l->cand[0].gain * e->drop;
 	while (l->nm > 1 && l->cand[l->nm - 1].gain < floor_gain)
 		l->nm--;
-	/* only those who hear more than can be forwarded are planned any further */
-	if (l->nm > FWD_MAX || (l->flags & ES_ENGINE_THIN))
+	if (l->flags & ES_ENGINE_THIN) {
 		for (unsigned i = 0; i < l->ncand; i++)
 			es_cand_derive(&l->cand[i]);
-	if (l->flags & ES_ENGINE_THIN) {
 		for (unsigned i = 0; i < l->nm; i++)
 			l->r[l->nr++] = (uint8_t)i;
 		l->personal = true;
-	} else if (l->nm <= FWD_MAX) {
+		return;
+	}
+	/* the usual case: every voice it must hear fits its budget, as the speakers' own frames */
+	unsigned total = 0;
+	for (unsigned i = 0; i < l->nm; i++)
+		total += cost_of(e, &l->cand[i]);
+	if (l->nm <= FWD_MAX && total <= l->space) {
 		for (unsigned i = 0; i < l->nm; i++)
 			l->f[l->nf++] = (uint8_t)i;
-	} else {
-		/* four voices: es_groups_cover() may find a pair shared by many; else the same as below */
-		split(e, l);
-		l->defer = !l->personal && l->nm == FWD_MAX + 1;
+		return;
 	}
+	/* only those who hear more than their budget carries are planned any further */
+	for (unsigned i = 0; i < l->ncand; i++)
+		es_cand_derive(&l->cand[i]);
+	split(e, l);
 }
 
-void es_plan_listeners(struct es_engine *e)
+unsigned es_plan_listeners(struct es_engine *e)
 {
 	/*
-	 * Under the heaviest load each mix carries at most four voices (the
-	 * least K may be): fewer listeners then need a mix at all.  Quality
-	 * goes before people do.
+	 * Under the heaviest load each listener hears at most four voices (the
+	 * least K may be): fewer bytes to send, fewer mixes.  Quality goes
+	 * before people do.
 	 */
 	unsigned k = e->cfg.ac.max_voices;
 	e->k_eff = es_level(e) >= ES_ENGINE_LOAD_MAX && k > 4 ? 4 : k;
@@ -262,11 +285,10 @@ void es_plan_listeners(struct es_engine *e)
 			e->lids[n++] = lid;
 	es_pool_run(e->pool, plan_one, e, n);
 	for (unsigned i = 0; i < n; i++) {
-		/* split() above, with five voices or more */
-		struct person *l = &e->people[e->lids[i]];
-		if (l->nm > FWD_MAX && !(l->flags & ES_ENGINE_THIN) && !l->defer)
-			es_groups_forward(e, l);
+		const struct person *l = &e->people[e->lids[i]];
+		e->stats.listeners_budget += l->nr > 0 && !(l->flags & ES_ENGINE_THIN);
 	}
+	return n;
 }
 
 float es_fold(float az)
@@ -295,8 +317,8 @@ static bool in_stream(const struct stream *st, unsigned id)
  * May listener l take shared stream st for its mix?  Everything st carries
  * must be something l hears, not exact for it, within group_db and
  * group_deg of l's own gain and direction.  What l must hear and st does
- * not carry is forwarded, so that must be at most three voices, and l's
- * total stays within K.  The stream decides the split, not the listener:
+ * not carry is forwarded, so that must fit l's budget beside the mix, and
+ * l's total stays within K.  The stream decides the split, not the listener:
  * any voice that is not exact may go either way, which is what lets
  * neighbours who hear slightly different sets share one mix.
  */
@@ -305,10 +327,14 @@ static bool compatible(const struct es_engine *e, struct person *l, const struct
 	l->mirror_fit = false;
 	if (st->ref.room != l->room || st->nr == 0)
 		return false;
-	unsigned out = 0;
+	unsigned out = 0, bytes = 0;
 	for (unsigned i = 0; i < l->nm; i++)
-		out += !in_stream(st, l->cand[i].id);
-	if (out > FWD_MAX || out + st->nr > e->k_eff)
+		if (!in_stream(st, l->cand[i].id)) {
+			out++;
+			bytes += cost_of(e, &l->cand[i]);
+		}
+	/* what it does not carry is forwarded, and must fit beside it */
+	if (out > FWD_MAX || bytes + e->mix_cap > l->space || out + st->nr > e->k_eff)
 		return false;
 	float max_ratio = e->group_ratio;
 	float max_rad = e->group_rad;
@@ -424,8 +450,8 @@ static bool in_box(const struct view *v, float lg, float fold, float tg, float t
 }
 
 /*
- * Listeners who must hear exactly one voice more than can be forwarded may
- * take any one of their voices that is not exact from a mix.  Seen as
+ * Listeners whose budget carries all they hear but one voice may take any
+ * one of their voices that is not exact from a mix (if the rest then fits).  Seen as
  * points (level, folded direction) per voice, listeners whose points for
  * one voice lie within the tolerances of a common centre can share one
  * stream carrying that voice at the centre's gain and direction.  A greedy
@@ -441,7 +467,7 @@ static void cover_single(struct es_engine *e, unsigned *nwait)
 	unsigned nv = 0;
 	for (unsigned w = 0; w < *nwait; w++) {
 		struct person *l = &e->people[e->order[w]];
-		if (l->personal || l->nm != FWD_MAX + 1)
+		if (l->personal || l->nr != 1)
 			continue;
 		for (unsigned i = 0; i < l->nm; i++) {
 			if (l->cand[i].exact)
@@ -564,9 +590,6 @@ void es_plan_streams(struct es_engine *e)
 		if (l->prev_stream >= 0 && e->streams[l->prev_stream].used && e->streams[l->prev_stream].owner == (int)lid &&
 		    e->streams[l->prev_stream].members == 0)
 			es_stream_release(e, (unsigned)l->prev_stream);
-		/* four voices and nobody to share with: a premix of its own is a mono encode, a mix a stereo one */
-		if (l->defer && es_groups_forward(e, l))
-			continue;
 		if (!l->personal) {
 			bool done = false;
 			for (unsigned i = 0; i < n && !done; i++) {
@@ -590,14 +613,14 @@ void es_plan_streams(struct es_engine *e)
 		join(e, l, (unsigned)i);
 	}
 
-	/* what is forwarded, for those not already served by speaker groups */
+	/* what is forwarded */
 	for (unsigned lid = 0; lid < e->cfg.max_people; lid++) {
 		struct person *l = &e->people[lid];
-		if (!l->present || l->nfe)
+		if (!l->present)
 			continue;
 		for (unsigned k = 0; k < l->nf; k++) {
 			const struct cand *c = &l->cand[l->f[k]];
-			l->fe[l->nfe++] = (struct fwd){c->id, -1, c->gain, c->az};
+			l->fe[l->nfe++] = (struct fwd){c->id, c->gain, c->az};
 		}
 	}
 
@@ -612,6 +635,8 @@ void es_plan_streams(struct es_engine *e)
 		}
 		if (st->owner >= 0) {
 			const struct person *l = &e->people[st->owner];
+			/* what its listener's budget leaves it this tick (a thin link: 40 kbit/s) */
+			st->cap = st->thin ? THIN_MAX : l->mix_cap;
 			st->nr = 0;
 			for (unsigned k = 0; k < l->nr; k++)
 				st->r[st->nr++] = l->cand[l->r[k]];

@@ -58,11 +58,11 @@ int es_encode_at(struct es_scratch *w, OpusEncoder *enc, int rate, struct es_lim
  * with an empty filter history.  Called for each active speaker k when the
  * level's rate is below 48 kHz.
  */
-void es_speaker_lowrate(struct es_engine *e, unsigned k, unsigned tick)
+void es_speaker_lowrate(struct es_engine *e, unsigned id, unsigned tick)
 {
 	int rate = es_level_set(es_level(e))->rate;
 	const struct es_decim *d = rate == 16000 ? &e->decim16 : &e->decim8;
-	struct person *p = &e->people[e->active[k]];
+	struct person *p = &e->people[id];
 	if (p->lo_rate != rate || p->lo_tick + 1 != tick)
 		memset(p->lo_hist, 0, sizeof(p->lo_hist));
 	es_decimate(d, p->lo_hist, p->pcm, 1, p->pcm_lo);
@@ -131,6 +131,7 @@ int es_stream_alloc(struct es_engine *e, int owner, const struct place *ref)
 		st->id = e->next_stream_id;
 		st->owner = owner;
 		st->thin = owner >= 0 && (e->people[owner].flags & ES_ENGINE_THIN);
+		st->cap = st->thin ? THIN_MAX : owner >= 0 ? e->people[owner].mix_cap : e->mix_cap;
 		st->ref = *ref;
 		st->len = 0;
 		for (unsigned s = 0; s < NSLOTS; s++)
@@ -218,15 +219,44 @@ static void render(const struct es_engine *e, struct stream *st, unsigned tick, 
 	}
 }
 
+/* Will render() fade this slot's voice out this tick? */
+static bool fading(const struct es_engine *e, const struct stream *st, const struct slot *sl, unsigned tick)
+{
+	if (sl->speaker < 0 || sl->last_tick + 1 != tick)
+		return false;
+	const struct person *sp = &e->people[sl->speaker];
+	if (!sp->present || !sp->active)
+		return false;
+	for (unsigned k = 0; k < st->nr; k++)
+		if (st->r[k].id == (unsigned)sl->speaker)
+			return false;
+	return true;
+}
+
 int es_streams_prepare(struct es_engine *e, unsigned *njobs)
 {
-	unsigned level = es_level(e);
+	unsigned tick = (unsigned)e->stats.ticks;
 	for (unsigned i = 0; i < e->cfg.max_streams; i++) {
 		struct stream *st = &e->streams[i];
 		if (!st->used || st->members == 0)
 			continue;
 		e->jobs[(*njobs)++] = i;
-		if (st->level == (int)level)
+		/* what it renders, and what it fades out, must be decoded */
+		for (unsigned k = 0; k < st->nr; k++)
+			e->people[st->r[k].id].need = true;
+		for (unsigned s = 0; s < NSLOTS; s++)
+			if (fading(e, st, &st->slots[s], tick))
+				e->people[st->slots[s].speaker].need = true;
+	}
+	return 0;
+}
+
+int es_streams_apply_level(struct es_engine *e)
+{
+	unsigned level = es_level(e);
+	for (unsigned i = 0; i < e->cfg.max_streams; i++) {
+		struct stream *st = &e->streams[i];
+		if (!st->used || st->members == 0 || st->level == (int)level)
 			continue;
 		const struct level_set *ls = es_level_set(level);
 		if (ls->rate != st->rate) {
@@ -246,6 +276,7 @@ int es_streams_prepare(struct es_engine *e, unsigned *njobs)
 		if (opus_encoder_ctl(st->enc, OPUS_SET_COMPLEXITY(cx)) != OPUS_OK ||
 		    opus_encoder_ctl(st->enc, OPUS_SET_BITRATE(br < 12000 ? 12000 : br)) != OPUS_OK)
 			return -EIO;
+		st->br = br < 12000 ? 12000 : br;
 		st->level = (int)level;
 	}
 	return 0;
@@ -255,7 +286,27 @@ void es_stream_encode(struct es_engine *e, unsigned i, unsigned tick, struct es_
 {
 	struct stream *st = &e->streams[i];
 	render(e, st, tick, w);
-	/* a thin stream is capped at 40 kbit/s whatever the encoder's rate control does */
-	int cap = st->thin ? THIN_MAX : MIX_MAX;
-	st->len = es_encode_at(w, st->enc, st->rate, &st->lim, 2, st->pkt, cap);
+	/*
+	 * Capped at what the plan gave it (a thin stream at 40 kbit/s, a
+	 * personal one at what its listener's budget leaves), whatever the
+	 * encoder's rate control does: the bundle must fit.
+	 */
+	if (st->owner >= 0 && !st->thin) {
+		/*
+		 * A personal stream carries what its listener's budget does not
+		 * forward, often several near voices: it gets the bitrate its
+		 * cap allows (at 48 kbit/s six voices came out 3-6 dB low; at
+		 * 64 within 1.5), trimmed as the load level trims the others.
+		 */
+		int br = (int)((float)st->cap * 340.0f * es_level_set(es_level(e))->bitrate);
+		br = br < 16000 ? 16000 : br > 128000 ? 128000 : br;
+		if (br != st->br) {
+			if (opus_encoder_ctl(st->enc, OPUS_SET_BITRATE(br)) != OPUS_OK) {
+				st->len = -EIO;
+				return;
+			}
+			st->br = br;
+		}
+	}
+	st->len = es_encode_at(w, st->enc, st->rate, &st->lim, 2, st->pkt, (int)st->cap);
 }

@@ -19,8 +19,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ES_PROTO_VERSION 1
-/* bound into every Noise handshake hash: both sides must agree */
+/*
+ * Version 2: bundles of up to 8 forwarded voices (ES_BUNDLE_VOICES_MAX), a
+ * voice entry may be a concealment or carry FEC (ES_VOICE_FEC), HELLO
+ * declares the downlink budget, and the client reports its downlink loss
+ * (ES_MSG_LINK, c->s).  A version 1 client is refused with
+ * ES_REFUSED_VERSION, which it reports as "update earshot".
+ */
+#define ES_PROTO_VERSION 2
+/* bound into every Noise handshake hash: both sides must agree (unchanged
+ * since version 1, so an old client reads the refusal instead of failing
+ * the handshake) */
 #define ES_NOISE_PROLOGUE "earshot/1"
 #define ES_DEFAULT_PORT 7700
 
@@ -33,7 +42,7 @@ enum {
 
 #define ES_NAME_MAX 32        /* bytes of UTF-8, no NUL on the wire */
 #define ES_OPUS_MAX 1275      /* RFC 6716 maximum frame size */
-#define ES_BUNDLE_VOICES_MAX 3
+#define ES_BUNDLE_VOICES_MAX 8
 #define ES_PRESENCE_MAX 128   /* entries in one presence message (~6 KB) */
 #define ES_MSG_MAX 8192       /* largest encoded message we ever build */
 #define ES_FLOOR_CHUNK 4096   /* floor-plan bytes per ES_MSG_FLOOR */
@@ -62,7 +71,7 @@ enum es_msg_type {
 	ES_MSG_WHISPER = 0x15,    /* c->s: whisper to someone (or stop); s->c: who whispers to you */
 	ES_MSG_VOLUME = 0x16,     /* c->s: hear one person louder or softer */
 	ES_MSG_FLOOR_GET = 0x17,  /* c->s: send me the floor plan (no body) */
-	ES_MSG_LINK = 0x18,       /* s->c: how your uplink arrives here (loss) */
+	ES_MSG_LINK = 0x18,       /* s->c: how your uplink arrives here; c->s: how the downlink arrives (loss) */
 	/* after authentication everything else travels inside this: */
 	ES_MSG_SEALED = 0x80,     /* [0x80][u64 counter][ciphertext][tag] */
 };
@@ -102,12 +111,28 @@ struct es_pos {
 	uint16_t facing; /* decidegrees, 0..3599 */
 };
 
+/*
+ * The downlink budget a client declares at join, kbit/s: every bundle it is
+ * sent stays within it (IP, UDP, ENet and sealing included).  0: the
+ * server's default.  At most ES_DOWNLINK_MAX_KBPS; ES_PF_THIN asks for one
+ * mixed stream of at most 40 kbit/s instead.
+ */
+#define ES_DOWNLINK_DEFAULT_KBPS 320
+#define ES_DOWNLINK_MIN_KBPS 64
+#define ES_DOWNLINK_MAX_KBPS 1000
+
 struct es_hello {
 	uint16_t version;
 	uint8_t flags;
 	struct es_pos pos;
 	uint8_t name_len;
 	const char *name; /* borrowed, not NUL-terminated */
+	/*
+	 * Version 2 on: kbit/s, 0 or ES_DOWNLINK_MIN_KBPS..ES_DOWNLINK_MAX_KBPS.
+	 * A version 1 HELLO has no such field and decodes with 0, so the server
+	 * can read its version and refuse it clearly.
+	 */
+	uint16_t downlink_kbps;
 };
 
 struct es_welcome {
@@ -172,15 +197,30 @@ struct es_audio_up {
 /*
  * One forwarded voice in a downlink bundle: the speaker's own Opus frame with
  * the gain and direction this listener should render it at.
+ *
+ * The server's jitter buffer may have no frame of a speaker for this tick
+ * while the speaker goes on.  Then the entry still comes, so the client
+ * keeps the voice in place instead of fading it out and in again:
+ * - len 0: conceal (opus_decode with no data: PLC);
+ * - flags ES_VOICE_FEC: the frame lost was followed by this one, which is
+ *   the speaker's next frame: decode its in-band FEC (decode_fec 1).  The
+ *   same frame comes again, plain, in the next bundle.
+ * On the wire the flag is the top bit of the length field.
  */
+#define ES_VOICE_FEC 1u
 struct es_bundle_voice {
 	uint16_t speaker;
 	uint16_t seq;     /* low 16 bits of the speaker's frame sequence */
 	uint16_t gain_q;  /* linear gain, Q12 (4096 = 1.0) */
 	int16_t azimuth;  /* decidegrees, -1800..1800, + is to the right */
-	uint16_t len;
-	const uint8_t *opus; /* borrowed */
+	uint8_t flags;    /* ES_VOICE_FEC */
+	uint16_t len;     /* 0: conceal */
+	const uint8_t *opus; /* borrowed; NULL when len is 0 */
 };
+/* Bytes of one voice entry on the wire besides its Opus frame. */
+#define ES_BUNDLE_VOICE_HEADER 10
+/* Bytes of an AUDIO_DOWN message besides its voices and mix frame. */
+#define ES_BUNDLE_HEADER 14
 
 enum {
 	ES_MIX_MIRROR = 1u << 0, /* swap the decoded mix's left and right */
@@ -188,6 +228,7 @@ enum {
 
 struct es_audio_down {
 	uint32_t tick;
+	uint16_t seq;     /* this listener's bundles, counted: the client measures its downlink loss from it */
 	uint8_t nvoices;
 	struct es_bundle_voice voice[ES_BUNDLE_VOICES_MAX];
 	uint32_t mix_stream; /* identity of the mix stream: a change means reset the decoder */
@@ -233,10 +274,13 @@ struct es_volume {
 };
 
 /*
- * ES_MSG_LINK: the uplink as the server measured it from the client's
+ * ES_MSG_LINK, s->c: the uplink as the server measured it from the client's
  * AUDIO_UP sequence numbers, over the last `frames` frames expected while
  * talking (gaps between talk spurts are not loss).  The client tunes its
  * in-band FEC to it.
+ * ES_MSG_LINK, c->s (version 2): the downlink as the client measured it,
+ * bundles lost or late of `frames` expected while it was hearing someone.
+ * The server lowers the listener's budget while it loses.
  */
 struct es_link {
 	uint16_t loss_permille; /* 0..1000 */

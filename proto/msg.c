@@ -91,6 +91,11 @@ int es_msg_encode(const struct es_msg *m, uint8_t *buf, size_t cap)
 		wr_pos(&w, &h->pos);
 		es_wr_u8(&w, h->name_len);
 		es_wr_bytes(&w, h->name, h->name_len);
+		if (h->version >= 2) {
+			if (h->downlink_kbps && (h->downlink_kbps < ES_DOWNLINK_MIN_KBPS || h->downlink_kbps > ES_DOWNLINK_MAX_KBPS))
+				return -EINVAL;
+			es_wr_u16(&w, h->downlink_kbps);
+		}
 		break;
 	}
 	case ES_MSG_WELCOME:
@@ -155,16 +160,18 @@ int es_msg_encode(const struct es_msg *m, uint8_t *buf, size_t cap)
 		if (d->nvoices > ES_BUNDLE_VOICES_MAX || d->mix_len > ES_OPUS_MAX)
 			return -EINVAL;
 		es_wr_u32(&w, d->tick);
+		es_wr_u16(&w, d->seq);
 		es_wr_u8(&w, d->nvoices);
 		for (unsigned i = 0; i < d->nvoices; i++) {
 			const struct es_bundle_voice *v = &d->voice[i];
-			if (v->len == 0 || v->len > ES_OPUS_MAX || v->azimuth < -1800 || v->azimuth > 1800)
+			if (v->len > ES_OPUS_MAX || v->azimuth < -1800 || v->azimuth > 1800 || (v->flags & ~ES_VOICE_FEC) ||
+			    (v->len == 0 && v->flags))
 				return -EINVAL;
 			es_wr_u16(&w, v->speaker);
 			es_wr_u16(&w, v->seq);
 			es_wr_u16(&w, v->gain_q);
 			es_wr_u16(&w, (uint16_t)v->azimuth);
-			es_wr_u16(&w, v->len);
+			es_wr_u16(&w, (uint16_t)(v->len | (v->flags & ES_VOICE_FEC ? 0x8000u : 0)));
 			es_wr_bytes(&w, v->opus, v->len);
 		}
 		es_wr_u32(&w, d->mix_stream);
@@ -262,6 +269,12 @@ int es_msg_decode(struct es_msg *m, const uint8_t *buf, size_t len)
 		h->name = (const char *)es_rd_take(&r, h->name_len);
 		if (!r.bad && !name_ok(h->name, h->name_len))
 			return -EBADMSG;
+		h->downlink_kbps = 0;
+		if (h->version >= 2) {
+			h->downlink_kbps = es_rd_u16(&r);
+			if (h->downlink_kbps && (h->downlink_kbps < ES_DOWNLINK_MIN_KBPS || h->downlink_kbps > ES_DOWNLINK_MAX_KBPS))
+				return -EBADMSG;
+		}
 		break;
 	}
 	case ES_MSG_WELCOME:
@@ -328,6 +341,7 @@ int es_msg_decode(struct es_msg *m, const uint8_t *buf, size_t len)
 	case ES_MSG_AUDIO_DOWN: {
 		struct es_audio_down *d = &m->u.down;
 		d->tick = es_rd_u32(&r);
+		d->seq = es_rd_u16(&r);
 		d->nvoices = es_rd_u8(&r);
 		if (d->nvoices > ES_BUNDLE_VOICES_MAX)
 			return -EBADMSG;
@@ -337,10 +351,12 @@ int es_msg_decode(struct es_msg *m, const uint8_t *buf, size_t len)
 			v->seq = es_rd_u16(&r);
 			v->gain_q = es_rd_u16(&r);
 			v->azimuth = (int16_t)es_rd_u16(&r);
-			v->len = es_rd_u16(&r);
-			if (v->len == 0 || v->len > ES_OPUS_MAX || v->azimuth < -1800 || v->azimuth > 1800)
+			uint16_t lf = es_rd_u16(&r);
+			v->flags = lf & 0x8000u ? ES_VOICE_FEC : 0;
+			v->len = lf & 0x7fffu;
+			if (v->len > ES_OPUS_MAX || v->azimuth < -1800 || v->azimuth > 1800 || (v->len == 0 && v->flags))
 				return -EBADMSG;
-			v->opus = es_rd_take(&r, v->len);
+			v->opus = v->len ? es_rd_take(&r, v->len) : NULL;
 		}
 		d->mix_stream = es_rd_u32(&r);
 		d->mix_flags = es_rd_u8(&r);

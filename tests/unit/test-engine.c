@@ -87,6 +87,7 @@ struct client {
 	/* what arrived this tick */
 	bool got;
 	unsigned nvoices, mix_len, bytes;
+	unsigned link_bytes, link_max, budget; /* the bundle on the link, as counted here; the largest; the budget */
 	bool self;
 	uint64_t got_ids;  /* forwarded speakers ever received (ids < 64) */
 	unsigned mixes;    /* mix frames ever received */
@@ -184,6 +185,15 @@ static void client_tick(struct client *c, unsigned me, const struct es_engine_ou
 			c->mirrored += out->mix_mirror;
 			c->mix_swap = sw;
 		}
+		/* what the bundle costs on the link, counted from what it holds */
+		unsigned link = ES_ENGINE_BUNDLE_OVERHEAD + (unsigned)out->mix_len;
+		for (unsigned k = 0; k < out->nvoices; k++)
+			link += ES_ENGINE_VOICE_OVERHEAD + (unsigned)out->voice[k].len;
+		check_int_eq(link, out->bytes);
+		check(link <= out->budget);
+		c->link_bytes = link;
+		c->link_max = link > c->link_max ? link : c->link_max;
+		c->budget = (unsigned)out->budget;
 		c->got = true;
 		c->mix_now = out->mix_len > 0;
 		c->nvoices = out->nvoices;
@@ -269,7 +279,7 @@ static void add(struct es_engine *e, unsigned id, float x, float y, float facing
 	present[id] = true;
 	talking[id] = talks;
 	if (talks)
-		speaker_init(id, hz, 0.3f, 64000);
+		speaker_init(id, hz, 0.3f, 32000); /* ~80 B frames: two or three voices fit the default budget */
 }
 
 static void run(struct es_engine *e, unsigned ticks)
@@ -600,6 +610,8 @@ static void test_volume(void)
  * Many voices at one listener: at most K, and each voice, forwarded, in a
  * premixed group or in a shared mix, within 3 dB and 30 degrees of exact.
  */
+static unsigned mix_budget = ES_ENGINE_BUDGET_DEFAULT_BPS;
+
 static void test_many(unsigned level)
 {
 	struct es_engine *e = scene_new(6);
@@ -607,10 +619,13 @@ static void test_many(unsigned level)
 	es_acoustics_default(&ac);
 	/* at the top load level: 4 voices at most, mixes at 8 kHz */
 	es_engine_set_load_level(e, level);
-	unsigned k = level == ES_ENGINE_LOAD_MAX ? 4 : ac.max_voices;
+	unsigned k = level == ES_ENGINE_LOAD_MAX ? 4 : 6; /* the scene's K */
 	/* listeners in a small cluster, voices spread around at 2 to 12 m */
-	for (unsigned i = 0; i < 6; i++)
+	for (unsigned i = 0; i < 6; i++) {
 		add(e, i, (float)(i % 3) * 1.5f, (float)(i / 3) * 1.0f, i < 3 ? 0.0f : (float)M_PI, 0, false);
+		/* (mix_budget: one that does not carry six voices, so some are mixed; 0: the default, which does) */
+		check_int_eq(es_engine_set_budget(e, i, mix_budget), 0);
+	}
 	const float vx[] = {6.0f, -7.0f, 1.0f, 9.0f, -3.0f, 5.5f, -9.5f, 0.5f};
 	const float vy[] = {7.0f, 5.0f, 10.0f, -6.0f, -8.0f, 1.0f, -1.0f, 3.0f};
 	for (unsigned v = 0; v < 8; v++)
@@ -621,8 +636,8 @@ static void test_many(unsigned level)
 	unsigned mirrored = 0;
 	for (unsigned l = 0; l < 6; l++)
 		mirrored += cl[l].mirrored;
-	test_log("many at load level %u%s: %u encodes (%u group premixes, %u shared streams) for 6 listeners; %u mirrored mix frames",
-		 level, mirror_mixes ? " (mirrored mixes allowed)" : "", st.encodes, st.group_encodes, st.streams_shared, mirrored);
+	test_log("many at load level %u%s: %u encodes (%u shared streams) for 6 listeners, %u over their budget; %u mirrored mix frames",
+		 level, mirror_mixes ? " (mirrored mixes allowed)" : "", st.encodes, st.streams_shared, st.listeners_budget, mirrored);
 	for (unsigned l = 0; l < 6; l++) {
 		/* what the listener should hear: the K loudest within 20 dB */
 		float lx = (float)(l % 3) * 1.5f, ly = (float)(l / 3) * 1.0f, lf = l < 3 ? 0.0f : (float)M_PI;
@@ -658,15 +673,20 @@ static void test_many(unsigned level)
 			double bal = 10.0 * log10(tone_power(l, 1, hz, 20, 40) / tone_power(l, 0, hz, 20, 40));
 			test_log("  listener %u voice %u at %4.1f m: %6.2f dB (exact %6.2f), %5.1f deg (exact %5.1f), R-L %5.1f dB", l,
 				 v, hypotf(vx[v] - lx, vy[v] - ly), got, want, haz, az, bal);
-			check_near(got, want, 3.0);
+			/*
+			 * a shared mix is planned within 3 dB; through the stereo
+			 * codec, with several tones in one mix, within 4; at the top
+			 * load level it is also an 8 kHz encode at complexity 0
+			 */
+			check_near(got, want, level == ES_ENGINE_LOAD_MAX ? 4.5 : 4.0);
 			check_near(haz, az, 30.0);
 			/* both ears hear it, forwarded or mixed (at 8 kHz too): the far one at most 15 dB down */
 			check(fabs(bal) < 15.0);
 			if (hypotf(vx[v] - lx, vy[v] - ly) < 4.0f) {
-				/* within 4 m: exact */
+				/* within 4 m: exact (forwarded, or rendered for this listener alone: then the codec's error, under 1 dB) */
 				/* (in the lateral domain: angles near +-90 degrees are ill-conditioned) */
-				check_near(got, want, 0.5);
-				check_near(sin(haz * M_PI / 180.0), sin(az * M_PI / 180.0), 0.03);
+				check_near(got, want, 1.0);
+				check_near(sin(haz * M_PI / 180.0), sin(az * M_PI / 180.0), 0.05);
 			}
 		}
 		check(heard <= k);
@@ -677,8 +697,8 @@ static void test_many(unsigned level)
 
 /*
  * Two people on opposite sides of a table (facing each other) with two near
- * voices and two far ones, far left and far right: each needs one far voice
- * in a mix.  With mirrored mixes allowed, one mix serves both (swapped for
+ * voices and two far ones, far left and far right, and a budget that
+ * carries the near ones' frames beside a mix: the far ones are mixed.  With mirrored mixes allowed, one mix serves both (swapped for
  * one of them), and each still hears it on the correct side.
  */
 static void test_mirror(void)
@@ -692,7 +712,10 @@ static void test_mirror(void)
 	add(e, 11, -1.5f, 0.5f, 0.0f, 500.0f, true);     /* near */
 	add(e, 12, -9.0f, 0.3f, 0.0f, 600.0f, true);     /* far west */
 	add(e, 13, 9.0f, 0.7f, 0.0f, 700.0f, true);      /* far east */
-	run(e, 30);
+	/* room for the two near voices' frames beside a mix, not for four */
+	check_int_eq(es_engine_set_budget(e, 0, 200000), 0);
+	check_int_eq(es_engine_set_budget(e, 1, 200000), 0);
+	run(e, 50); /* the first ticks settle what fits the budget */
 	test_log("mirror: listener 0 mix stream %u (%u mirrored), listener 1 mix stream %u (%u mirrored)", cl[0].mix_stream,
 		 cl[0].mirrored, cl[1].mix_stream, cl[1].mirrored);
 	check(cl[0].mix_stream != 0 && cl[0].mix_stream == cl[1].mix_stream);
@@ -704,9 +727,9 @@ static void test_mirror(void)
 			float lx = 0.0f, ly = l ? 1.0f : 0.0f, lf = l ? (float)M_PI : 0.0f;
 			float sx = v == 12 ? -9.0f : 9.0f, sy = v == 12 ? 0.3f : 0.7f, hz = v == 12 ? 600.0f : 700.0f;
 			double az_x = es_azimuth(lx, ly, lf, sx, sy);
-			double az = fold_deg(az_x), haz = heard_deg(l, hz, 10, 30);
+			double az = fold_deg(az_x), haz = heard_deg(l, hz, 30, 50);
 			double want = db(es_distance_gain(&ac, hypotf(sx - lx, sy - ly))) + ref_level_db(hz, az_x);
-			double got = level_db(l, hz, 0.3f, 10, 30);
+			double got = level_db(l, hz, 0.3f, 30, 50);
 			test_log("  listener %u voice %u: %6.2f dB (exact %6.2f), %5.1f deg (exact %5.1f)", l, v, got, want, haz, az);
 			check_near(got, want, 3.0);
 			check_near(haz, az, 30.0);
@@ -782,18 +805,101 @@ static void test_moving(void)
 	scene_free(e);
 }
 
-/* The thin link: one stream of at most 40 kbit/s; any bundle: at most 100 kbit/s. */
+/*
+ * Eight voices around a listener, each forwarded as its own frame when the
+ * budget carries them: all eight in every bundle, each heard at its level
+ * from its side, the bundle within the budget.  With less than half that
+ * budget the bundle still fits: the loudest forwarded, exact, the rest in a
+ * mix of its own, every one still heard.
+ */
+static void test_eight(void)
+{
+	struct es_engine *e = scene_new(8);
+	add(e, 0, 0.0f, 0.0f, 0.0f, 0, false);
+	check_int_eq(es_engine_set_budget(e, 0, 400000), 0);
+	float r[8];
+	for (unsigned v = 0; v < 8; v++) {
+		float az = (float)v * (float)M_PI / 4.0f + 0.2f; /* 8 directions, none straight ahead or behind */
+		r[v] = 1.6f + 0.5f * (float)v;
+		add(e, 10 + v, r[v] * sinf(az), r[v] * cosf(az), 0.0f, 330.0f + 110.0f * (float)v, true);
+		speaker_init(10 + v, 330.0f + 110.0f * (float)v, 0.3f, 24000); /* frames like the client's, ~60 B */
+	}
+	run(e, 5);
+	unsigned all8 = 0, maxb = 0;
+	for (unsigned t = 0; t < 30; t++) {
+		run(e, 1);
+		all8 += cl[0].nvoices == 8 && cl[0].mix_len == 0;
+		maxb = cl[0].link_bytes > maxb ? cl[0].link_bytes : maxb;
+	}
+	test_log("eight voices at 400 kbit/s: all 8 forwarded in %u of 30 bundles, largest %u B (budget %u)", all8, maxb,
+		 400000 / 400);
+	check_int_eq(all8, 30);
+	struct es_acoustics ac;
+	es_acoustics_default(&ac);
+	for (unsigned v = 0; v < 8; v++) {
+		float hz = 330.0f + 110.0f * (float)v;
+		float az = (float)v * (float)M_PI / 4.0f + 0.2f;
+		double got = level_db(0, hz, 0.3f, tick_now - 25, tick_now), want = db(es_distance_gain(&ac, r[v]));
+		double haz = heard_deg(0, hz, tick_now - 25, tick_now), waz = fold_deg(az);
+		test_log("  voice %u: %6.2f dB (exact %6.2f), %5.1f deg (exact %5.1f)", v, got, want, haz, waz);
+		check_near(got, want, 1.0);
+		/* from the L/R balance, with seven other voices' codec noise in the far ear: within 25 degrees */
+		check_near(haz, waz, 25.0);
+	}
+	/* half the budget: fewer frames, a mix for the rest, the bundle still within it */
+	check_int_eq(es_engine_set_budget(e, 0, 160000), 0);
+	unsigned mixed = 0, fwd = 0;
+	cl[0].link_max = 0;
+	for (unsigned t = 0; t < 30; t++) {
+		run(e, 1);
+		mixed += cl[0].mix_len > 0;
+		fwd += cl[0].nvoices;
+	}
+	test_log("at 160 kbit/s: %.1f voices forwarded, a mix in %u of 30, largest bundle %u B (budget %u)", fwd / 30.0, mixed,
+		 cl[0].link_max, 160000 / 400);
+	check(mixed == 30 && fwd < 8 * 30 && fwd > 0);
+	check(cl[0].link_max <= 160000 / 400);
+	for (unsigned v = 0; v < 8; v++) {
+		float hz = 330.0f + 110.0f * (float)v;
+		double got = level_db(0, hz, 0.3f, tick_now - 20, tick_now), want = db(es_distance_gain(&ac, r[v]));
+		test_log("  voice %u: %6.2f dB (exact %6.2f)", v, got, want);
+		/*
+		 * Forwarded: exact.  Mixed: six near tones through one stereo
+		 * encode of ~60 kbit/s come out 3-6 dB low (a codec limit on
+		 * mixes of pure tones, and the reason voices are forwarded when
+		 * the budget allows): present, within 6 dB.
+		 */
+		check_near(got, want, v < 2 ? 1.0 : 6.0);
+	}
+	scene_free(e);
+}
+
+/*
+ * The thin link: one stream of at most 40 kbit/s.  Budgets: every bundle
+ * within its listener's, six fat voices (~225 B frames) forwarded as far as
+ * the budget carries and the rest mixed; the largest budget takes them all.
+ */
 static void test_caps(void)
 {
 	struct es_engine *e = scene_new(6);
 	add(e, 0, 0.0f, 0.0f, 0.0f, 0, false);
 	add(e, 1, 0.5f, 0.0f, 0.0f, 0, false);
+	add(e, 2, -0.5f, 0.0f, 0.0f, 0, false);
+	add(e, 3, 0.0f, -0.5f, 0.0f, 0, false);
 	check_int_eq(es_engine_set_flags(e, 0, ES_ENGINE_THIN), 0);
+	check_int_eq(es_engine_set_budget(e, 1, 200000), 0);
+	check_int_eq(es_engine_set_budget(e, 2, ES_ENGINE_BUDGET_MAX_BPS), 0);
+	check_int_eq(es_engine_set_budget(e, 3, ES_ENGINE_BUDGET_MIN_BPS), 0);
+	check_int_eq(es_engine_set_budget(e, 3, ES_ENGINE_BUDGET_MIN_BPS - 1), -EINVAL);
+	check_int_eq(es_engine_set_budget(e, 3, ES_ENGINE_BUDGET_MAX_BPS + 1), -EINVAL);
+	check_int_eq(es_engine_set_budget(e, 40, 0), -ENOENT);
+	check_int_eq(es_engine_budget(e, 0), ES_ENGINE_BUDGET_DEFAULT_BPS);
+	check_int_eq(es_engine_budget(e, 1), 200000);
 	for (unsigned v = 0; v < 6; v++) {
 		add(e, 10 + v, 2.0f * (float)v - 5.0f, 2.5f, 0.0f, 300.0f + 150.0f * (float)v, true);
-		speaker_init(10 + v, 300.0f + 150.0f * (float)v, 0.5f, 150000); /* fat uplink frames, ~375 B */
+		speaker_init(10 + v, 300.0f + 150.0f * (float)v, 0.5f, 90000); /* fat uplink frames, ~225 B */
 	}
-	unsigned thin_bytes = 0, thin_max = 0, fat_max = 0;
+	unsigned thin_bytes = 0, thin_max = 0, fwd1 = 0, fwd2 = 0, mix1 = 0, mix2 = 0;
 	run(e, 3); /* jitter buffers fill */
 	for (unsigned t = 0; t < 50; t++) {
 		cl[0].got = false;
@@ -802,14 +908,42 @@ static void test_caps(void)
 		check_int_eq(cl[0].nvoices, 0);
 		thin_bytes += cl[0].bytes;
 		thin_max = cl[0].bytes > thin_max ? cl[0].bytes : thin_max;
-		fat_max = cl[1].bytes > fat_max ? cl[1].bytes : fat_max;
 		check(cl[0].bytes <= 100);
-		check(cl[1].bytes <= ES_ENGINE_BUNDLE_MAX);
+		fwd1 += cl[1].nvoices;
+		fwd2 += cl[2].nvoices;
+		mix1 += cl[1].mix_len > 0;
+		mix2 += cl[2].mix_len > 0;
+		check_int_eq(cl[1].budget, 200000 / 400);
+		check_int_eq(cl[2].budget, ES_ENGINE_BUDGET_MAX_BPS / 400);
+		check_int_eq(cl[3].budget, ES_ENGINE_BUDGET_MIN_BPS / 400);
 	}
-	test_log("thin: %.1f kbit/s average, largest frame %u B (cap 100); largest bundle %u B (cap %u)",
-		 thin_bytes * 8.0 / 50 / 20.0, thin_max, fat_max, ES_ENGINE_BUNDLE_MAX);
+	test_log("thin: %.1f kbit/s average, largest frame %u B (cap 100)", thin_bytes * 8.0 / 50 / 20.0, thin_max);
+	test_log("budgets: 200 kbit/s %.1f voices forwarded + a mix in %u of 50 ticks, largest bundle %u B (cap %u); "
+		 "1000 kbit/s %.1f voices + a mix in %u, largest %u B (cap %u); 64 kbit/s largest %u B (cap %u)",
+		 fwd1 / 50.0, mix1, cl[1].link_max, 200000 / 400, fwd2 / 50.0, mix2, cl[2].link_max,
+		 ES_ENGINE_BUNDLE_MAX, cl[3].link_max, ES_ENGINE_BUDGET_MIN_BPS / 400);
 	check(thin_bytes * 8.0 / (50 * 0.020) <= 40000.0);
-	check(fat_max > 1000); /* the cap was really tested */
+	/* the small budget really constrained: at most one fat voice fits beside the mix, not six */
+	check(fwd1 > 0 && fwd1 < 2 * 50 && mix1 == 50);
+	/* the large one carries all six, as frames */
+	check(fwd2 == 6 * 50 && mix2 == 0 && cl[2].link_max > 1200);
+	/* the least budget still hears, in what it has */
+	check(cl[3].got && cl[3].link_max <= ES_ENGINE_BUDGET_MIN_BPS / 400);
+	/* loss lowers a budget at once (and the bundles follow), a clean link brings it back to what was declared */
+	int b = es_engine_report_loss(e, 2, 80);
+	check(b > 0 && (unsigned)b <= ES_ENGINE_BUDGET_MAX_BPS * 7 / 10);
+	b = es_engine_report_loss(e, 2, 30);
+	check(b > 0 && (unsigned)b <= ES_ENGINE_BUDGET_MAX_BPS * 7 / 10 * 5 / 6);
+	cl[2].link_max = 0;
+	run(e, 10);
+	check(cl[2].link_max <= (unsigned)b / 400 && cl[2].budget == (unsigned)b / 400);
+	for (unsigned i = 0; i < 40; i++)
+		b = es_engine_report_loss(e, 2, 0);
+	check_int_eq(b, ES_ENGINE_BUDGET_MAX_BPS);
+	for (unsigned i = 0; i < 40; i++)
+		b = es_engine_report_loss(e, 3, 1000);
+	check_int_eq(b, ES_ENGINE_BUDGET_MIN_BPS); /* never below the least */
+	check_int_eq(es_engine_report_loss(e, 40, 0), -ENOENT);
 	scene_free(e);
 }
 
@@ -824,6 +958,7 @@ static int churn_room;
 static bool churn_closed;
 static float px[MAXP], py[MAXP];
 static unsigned pflags[MAXP];
+static int whisper_to[MAXP];
 
 static uint32_t churn_seed;
 static uint64_t churn_hash; /* FNV-1a over everything emitted */
@@ -840,13 +975,16 @@ static void churn_emit(void *ud, const struct es_engine_out *out)
 	(void)ud;
 	unsigned me = out->listener;
 	check(out->nvoices <= ES_ENGINE_FORWARD_MAX);
-	size_t bytes = out->mix_len;
+	size_t bytes = ES_ENGINE_BUNDLE_OVERHEAD + out->mix_len;
 	int my_room = es_floor_room_at(churn_floor, px[me], py[me]);
 	for (unsigned k = 0; k < out->nvoices; k++) {
 		unsigned sp = out->voice[k].speaker;
 		check(sp != me);
-		check(out->voice[k].len > 0 && out->voice[k].opus);
-		bytes += out->voice[k].len;
+		check(out->voice[k].len == 0 ? !out->voice[k].opus && !out->voice[k].flags : out->voice[k].opus != NULL);
+		bytes += ES_ENGINE_VOICE_OVERHEAD + out->voice[k].len;
+		/* a muted or focused speaker is heard by nobody */
+		check(!(pflags[sp] & ES_ENGINE_MUTED));
+		check(!(pflags[sp] & ES_ENGINE_FOCUS) || whisper_to[sp] == (int)me);
 		if (sp < MAXP) {
 			int room = es_floor_room_at(churn_floor, px[sp], py[sp]);
 			/* a closed room: nothing in or out */
@@ -854,7 +992,8 @@ static void churn_emit(void *ud, const struct es_engine_out *out)
 				check(!"a voice crossed a closed door");
 		}
 	}
-	check(bytes <= ES_ENGINE_BUNDLE_MAX);
+	check_int_eq(bytes, out->bytes);
+	check(bytes <= out->budget && out->budget <= ES_ENGINE_BUNDLE_MAX);
 	if (pflags[me] & ES_ENGINE_THIN) {
 		check_int_eq(out->nvoices, 0);
 		check(out->mix_len <= 100);
@@ -915,11 +1054,15 @@ static uint64_t test_churn(unsigned threads)
 				check_int_eq(es_engine_add(e, id, x, y, (float)(churn_rnd() % 628) / 100.0f), 0);
 				here[id] = true;
 				pflags[id] = 0;
+				whisper_to[id] = -1;
 				px[id] = x;
 				py[id] = y;
 			} else if (what == 0) {
 				es_engine_remove(e, id);
 				here[id] = false;
+				for (unsigned o = 0; o < MAXP; o++)
+					if (whisper_to[o] == (int)id)
+						whisper_to[o] = -1;
 			} else if (what < 4) {
 				check_int_eq(es_engine_move(e, id, x, y, (float)(churn_rnd() % 628) / 100.0f), 0);
 				px[id] = x;
@@ -932,6 +1075,7 @@ static uint64_t test_churn(unsigned threads)
 				unsigned to = churn_rnd() % 32;
 				int r = es_engine_whisper(e, id, to == id || !here[to] ? -1 : (int)to);
 				check(r == 0);
+				whisper_to[id] = to == id || !here[to] ? -1 : (int)to;
 			} else if (what == 7) {
 				unsigned sp = churn_rnd() % 32;
 				float g = (float)(churn_rnd() % 300) / 100.0f;
@@ -959,7 +1103,7 @@ static uint64_t test_churn(unsigned threads)
 	}
 	struct es_engine_stats st;
 	es_engine_get_stats(e, &st);
-	test_log("churn on %u thread%s: 300 ticks, %llu frames in, %llu late, %llu decodes of lost frames, "
+	test_log("churn on %u thread%s: 300 ticks, %llu frames in, %llu late, %llu lost frames concealed, "
 		 "last tick %u encodes, %u shed; output hash %016llx",
 		 threads, threads == 1 ? "" : "s", (unsigned long long)st.frames_in, (unsigned long long)st.frames_late,
 		 (unsigned long long)st.frames_plc, st.encodes, st.listeners_shed, (unsigned long long)churn_hash);
@@ -983,6 +1127,7 @@ int main(void)
 	test_mirror();
 	test_loud();
 	test_moving();
+	test_eight();
 	test_caps();
 	uint64_t one = test_churn(1);
 	/* the pool changes who does the work, not what comes out */

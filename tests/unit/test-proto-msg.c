@@ -41,7 +41,7 @@ static void truncations(const struct es_msg *m)
 	check_int_eq(es_msg_encode(m, buf, (size_t)n - 1), -ENOSPC);
 }
 
-static struct es_msg samples[16];
+static struct es_msg samples[17];
 static struct es_door_state doors_in[3] = {{1, 1}, {7, 0}, {4095, 1}};
 static uint8_t floor_text[100];
 
@@ -51,7 +51,7 @@ static void make_samples(void)
 	memset(opus_b, 0x5A, sizeof(opus_b));
 	memset(opus_mix, 0x33, sizeof(opus_mix));
 	samples[0].type = ES_MSG_HELLO;
-	samples[0].u.hello = (struct es_hello){ES_PROTO_VERSION, ES_PF_MUTED, {-150, 450, 900}, 5, "alice"};
+	samples[0].u.hello = (struct es_hello){ES_PROTO_VERSION, ES_PF_MUTED, {-150, 450, 900}, 5, "alice", 300};
 	samples[1].type = ES_MSG_WELCOME;
 	samples[1].u.welcome = (struct es_welcome){ES_PROTO_VERSION, 42, {100, -200, 3599}};
 	samples[2].type = ES_MSG_BUSY;
@@ -73,9 +73,12 @@ static void make_samples(void)
 	samples[8].type = ES_MSG_AUDIO_DOWN;
 	struct es_audio_down *d = &samples[8].u.down;
 	d->tick = 77;
+	d->seq = 65535;
 	d->nvoices = 2;
-	d->voice[0] = (struct es_bundle_voice){1, 2, 4096, -900, sizeof(opus_a), opus_a};
-	d->voice[1] = (struct es_bundle_voice){3, 4, 100, 1800, sizeof(opus_b), opus_b};
+	d->voice[0] = (struct es_bundle_voice){.speaker = 1, .seq = 2, .gain_q = 4096, .azimuth = -900,
+					      .len = sizeof(opus_a), .opus = opus_a};
+	d->voice[1] = (struct es_bundle_voice){.speaker = 3, .seq = 4, .gain_q = 100, .azimuth = 1800,
+					      .len = sizeof(opus_b), .opus = opus_b};
 	d->mix_len = sizeof(opus_mix);
 	d->mix = opus_mix;
 	d->mix_stream = 0x01020304;
@@ -95,6 +98,18 @@ static void make_samples(void)
 	samples[14].u.admin = (struct es_admin_notice){ES_ADMIN_MUTED | ES_ADMIN_MOVED, {3000, -50, 1800}};
 	samples[15].type = ES_MSG_LINK;
 	samples[15].u.link = (struct es_link){125, 50};
+	/* a full bundle: eight voices, one concealed (no frame), one carrying the next frame for its FEC */
+	samples[16].type = ES_MSG_AUDIO_DOWN;
+	d = &samples[16].u.down;
+	d->tick = 78;
+	d->seq = 1;
+	d->nvoices = ES_BUNDLE_VOICES_MAX;
+	for (unsigned i = 0; i < ES_BUNDLE_VOICES_MAX; i++)
+		d->voice[i] = (struct es_bundle_voice){.speaker = (uint16_t)(10 + i), .seq = (uint16_t)i, .gain_q = 2048,
+						      .azimuth = (int16_t)(-1800 + 450 * (int)i), .len = sizeof(opus_b), .opus = opus_b};
+	d->voice[3].len = 0;
+	d->voice[3].opus = NULL;
+	d->voice[5].flags = ES_VOICE_FEC;
 }
 
 
@@ -146,6 +161,25 @@ int main(void)
 	roundtrip(&samples[0], &out);
 	check(out.u.hello.name_len == 5 && memcmp(out.u.hello.name, "alice", 5) == 0);
 	check_int_eq(out.u.hello.pos.x_cm, -150);
+	check_int_eq(out.u.hello.downlink_kbps, 300);
+	/* a version 1 HELLO has no budget: it still decodes, so the server can refuse its version clearly */
+	struct es_msg old = samples[0];
+	old.u.hello.version = 1;
+	int on = es_msg_encode(&old, buf, sizeof(buf));
+	check_int_eq(on, es_msg_encode(&samples[0], buf + 100, sizeof(buf) - 100) - 2);
+	check_int_eq(es_msg_decode(&out, buf, (size_t)on), on);
+	check_int_eq(out.u.hello.version, 1);
+	check_int_eq(out.u.hello.downlink_kbps, 0);
+	/* a budget out of range, both ways */
+	struct es_msg bad_dl = samples[0];
+	bad_dl.u.hello.downlink_kbps = ES_DOWNLINK_MIN_KBPS - 1;
+	check_int_eq(es_msg_encode(&bad_dl, buf, sizeof(buf)), -EINVAL);
+	bad_dl.u.hello.downlink_kbps = 0; /* the server's default */
+	check(es_msg_encode(&bad_dl, buf, sizeof(buf)) > 0);
+	on = es_msg_encode(&samples[0], buf, sizeof(buf));
+	buf[on - 2] = (ES_DOWNLINK_MAX_KBPS + 1) & 0xff;
+	buf[on - 1] = (ES_DOWNLINK_MAX_KBPS + 1) >> 8;
+	check_int_eq(es_msg_decode(&out, buf, (size_t)on), -EBADMSG);
 	roundtrip(&samples[8], &out);
 	check_int_eq(out.u.down.voice[0].azimuth, -900);
 	check_int_eq(out.u.down.voice[1].len, sizeof(opus_b));
@@ -174,7 +208,7 @@ int main(void)
 	/* length fields that lie: a name longer than the cap, a control byte */
 	int n = es_msg_encode(&samples[0], buf, sizeof(buf));
 	check(n > 0);
-	buf[n - 6] = ES_NAME_MAX + 1; /* name_len byte sits before "alice" */
+	buf[n - 8] = ES_NAME_MAX + 1; /* name_len byte sits before "alice" and the budget */
 	check_int_eq(es_msg_decode(&out, buf, (size_t)n), -EBADMSG);
 	n = es_msg_encode(&samples[0], buf, sizeof(buf));
 	buf[n - 1] = '\n';
@@ -187,14 +221,29 @@ int main(void)
 	n = es_msg_encode(&samples[6], buf, sizeof(buf));
 	buf[1] = ES_PRESENCE_MAX + 1;
 	check_int_eq(es_msg_decode(&out, buf, (size_t)n), -EBADMSG);
-	/* bundle with too many voices, and a voice length of zero */
+	/* bundle with too many voices, and a concealment (length 0) that claims FEC */
 	n = es_msg_encode(&samples[8], buf, sizeof(buf));
-	buf[5] = ES_BUNDLE_VOICES_MAX + 1;
+	buf[7] = ES_BUNDLE_VOICES_MAX + 1;
 	check_int_eq(es_msg_decode(&out, buf, (size_t)n), -EBADMSG);
 	n = es_msg_encode(&samples[8], buf, sizeof(buf));
-	buf[6 + 8] = 0;
-	buf[6 + 9] = 0;
+	buf[8 + 8] = 0;
+	buf[8 + 9] = 0x80;
 	check_int_eq(es_msg_decode(&out, buf, (size_t)n), -EBADMSG);
+	/* the full bundle: eight voices, the concealment and the FEC frame as they were */
+	roundtrip(&samples[16], &out);
+	check_int_eq(out.u.down.nvoices, ES_BUNDLE_VOICES_MAX);
+	check_int_eq(out.u.down.voice[3].len, 0);
+	check(out.u.down.voice[3].opus == NULL && out.u.down.voice[3].flags == 0);
+	check_int_eq(out.u.down.voice[5].flags, ES_VOICE_FEC);
+	check_int_eq(out.u.down.voice[5].len, sizeof(opus_b));
+	check_int_eq(out.u.down.voice[7].azimuth, 1350);
+	check_int_eq(out.u.down.seq, 1);
+	struct es_msg nine = samples[16];
+	nine.u.down.nvoices = ES_BUNDLE_VOICES_MAX + 1;
+	check_int_eq(es_msg_encode(&nine, buf, sizeof(buf)), -EINVAL);
+	nine = samples[16];
+	nine.u.down.voice[3].flags = ES_VOICE_FEC; /* FEC of no frame */
+	check_int_eq(es_msg_encode(&nine, buf, sizeof(buf)), -EINVAL);
 	/* audio up with no payload, and with one over the Opus maximum */
 	uint8_t up[8 + ES_OPUS_MAX + 1] = {ES_MSG_AUDIO_UP};
 	check_int_eq(es_msg_decode(&out, up, 8), -EBADMSG); /* len 0 */
