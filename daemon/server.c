@@ -1119,11 +1119,28 @@ static void person_leave(struct es_server *s, struct peer_slot *slot)
 	s->c.people--;
 }
 
+/*
+ * Before a whisper or a knock reaches someone who gets no presence (a bot,
+ * a headless client): who `from` is, so they are told a name, not
+ * "someone".
+ */
+static void introduce(struct es_server *s, unsigned to, unsigned from)
+{
+	if (s->people[to].roster || !s->people[from].used)
+		return;
+	struct es_msg m = {.type = ES_MSG_PRESENCE};
+	m.u.presence.count = 1;
+	presence_join_entry(&s->people[from], from, &m.u.presence.entry[0]);
+	(void)send_msg(s, s->people[to].peer, &m);
+}
+
 /* Tell `to` that `from` whispers to them now (or stopped). */
 static void whisper_notice(struct es_server *s, unsigned to, unsigned from, bool on)
 {
 	if (to >= s->cfg.max_people || !s->people[to].used)
 		return;
+	if (on)
+		introduce(s, to, from);
 	struct es_msg m = {.type = ES_MSG_WHISPER, .u.whisper = {(int32_t)from, on ? 1 : 0}};
 	(void)send_msg(s, s->people[to].peer, &m);
 }
@@ -1267,8 +1284,10 @@ static void handle_knock(struct es_server *s, unsigned id, uint16_t room)
 	for (unsigned i = 0; i < s->cfg.max_people; i++) {
 		struct person *o = &s->people[i];
 		if (o->used && es_floor_room_at(s->cfg.floor, (float)o->pos.x_cm / 100.0f, (float)o->pos.y_cm / 100.0f) ==
-				       (int)room)
+				       (int)room) {
+			introduce(s, i, id);
 			(void)send_msg(s, o->peer, &m);
+		}
 	}
 }
 

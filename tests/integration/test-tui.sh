@@ -75,7 +75,8 @@ for n in 'A Alice \(you\)' 'B Bob talking' 'C Carol muted' 'D Dave focus' 'E Eve
 done
 if [ -n "$utf8" ]; then screen_has 'É Élodie 张'; else screen_has '\? \?+lodie'; fi
 screen_has 'M Mallory\?\[2J\?+X\?'   # escape, RTL override, bad UTF-8 shown as '?'
-screen_has '\|\.\.o\.\.o\.\.o\.\.o\.\.\.\.\.\.\|\.\.\.\.\.ME\.\.\.\.\|'  # desks, Eve in room M
+screen_has '\|\.\.o\.\.o\.\.o\.\.o\.\.\.\.\.\.\|\.\.\.\.\.MErs\.\.\.\|'  # desks, Eve in room M (Mars)
+screen_has 'o desk = table / door # closed \| M Mars  K Kit  S Stage'  # the legend under the map
 screen_has '\+-----/-----\+-----#-----\+'   # meeting door open, kitchen door closed
 screen_has '\|\.{9}A\.{5}B\.'              # me and Bob on the map, 3 m apart
 screen_has 'arrows walk g goto'
