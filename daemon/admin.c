@@ -225,6 +225,15 @@ static void cmd_enrolled(struct es_admin *a, struct reply *rp)
 	rp_final(rp, "ok: %zu enrolled, %zu invites pending%s", n, c.invites, rp->cut ? " (list cut short)" : "");
 }
 
+/* whoami: which daemon answers (earshotctl prints it with every command). */
+static void cmd_whoami(struct es_admin *a, struct reply *rp)
+{
+	char fp[ES_FINGERPRINT_LEN], m[256];
+	es_key_fingerprint(es_service_server_pub(a->cfg.service), fp);
+	rp_final(rp, "ok: earshotd on %s, key %s, state %s, metrics %s", a->cfg.listen, fp,
+		 es_service_state_dir(a->cfg.service), es_service_metrics_state(a->cfg.service, m, sizeof(m)));
+}
+
 static void cmd_fingerprint(struct es_admin *a, struct reply *rp)
 {
 	char fp[ES_FINGERPRINT_LEN];
@@ -587,6 +596,7 @@ static void cmd_help(struct reply *rp)
 	rp_line(rp, "people                               who is connected: id, name, place, flags");
 	rp_line(rp, "enrolled                             enrolled keys and pending invites");
 	rp_line(rp, "fingerprint                          the server key's fingerprint");
+	rp_line(rp, "whoami                               which daemon this is: listen address, key, state, metrics");
 	rp_line(rp, "mute NAME / unmute NAME              admin mute: their audio is dropped until unmuted");
 	rp_line(rp, "move NAME X,Y [FACING]               move someone (metres, degrees)");
 	rp_line(rp, "remove NAME [--forget]               disconnect someone; --forget also un-enrols their key");
@@ -631,6 +641,8 @@ size_t es_admin_execute(struct es_admin *a, const char *line, char *out, size_t 
 		cmd_move(a, &rp, argc, argv);
 	else if (strcmp(argv[0], "remove") == 0)
 		cmd_remove(a, &rp, argc, argv);
+	else if (strcmp(argv[0], "whoami") == 0 && argc == 1)
+		cmd_whoami(a, &rp);
 	else if (strcmp(argv[0], "desk") == 0)
 		cmd_desk(a, &rp, argc, argv);
 	else if (strcmp(argv[0], "desks") == 0 && argc == 1)
@@ -650,7 +662,8 @@ size_t es_admin_execute(struct es_admin *a, const char *line, char *out, size_t 
 		if (rp.buf[i] == '\n')
 			last = rp.buf + i + 1;
 	int ll = (int)(rp.buf + rp.len - last) - 1;
-	es_log(strncmp(last, "ok", 2) == 0 ? ES_LOG_INFO : ES_LOG_WARN, "admin: %s -> %.*s", shown, ll > 0 ? ll : 0,
+	if (strcmp(shown, "whoami") != 0) /* earshotctl asks it with every command */
+		es_log(strncmp(last, "ok", 2) == 0 ? ES_LOG_INFO : ES_LOG_WARN, "admin: %s -> %.*s", shown, ll > 0 ? ll : 0,
 	       last);
 	return rp.len;
 }

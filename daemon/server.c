@@ -183,7 +183,7 @@ void es_server_config_default(struct es_server_config *cfg)
 	cfg->max_people = 256;
 	cfg->range_m = 15.0f;
 	cfg->max_voices = 6;
-	cfg->bitrate = 32000;
+	cfg->bitrate = 48000; /* as config.c and the docs say */
 	cfg->complexity = 5;
 	cfg->hooks = NULL;
 	cfg->key_priv = NULL;

@@ -295,11 +295,14 @@ void es_service_metrics_restart(struct es_service *svc)
 	svc->metrics = NULL;
 	if (!svc->cfg.metrics.text[0])
 		return;
+	svc->metrics_error[0] = 0;
 	svc->metrics = es_metrics_start(&svc->cfg.metrics);
-	if (!svc->metrics)
-		es_log_error("metrics: cannot serve on %s: %s; running without metrics",
-			svc->cfg.metrics.text, strerror(errno));
-	else
+	if (!svc->metrics) {
+		/* one warning line: voice comes first, and earshotctl shows it too */
+		snprintf(svc->metrics_error, sizeof(svc->metrics_error), "cannot serve metrics on %s: %s",
+			 svc->cfg.metrics.text, errno == EADDRINUSE ? "the port is in use" : strerror(errno));
+		es_log_warn("metrics: %s; running without metrics", svc->metrics_error);
+	} else
 		es_log_info("metrics on http://%s/metrics", svc->cfg.metrics.text);
 }
 
@@ -506,6 +509,22 @@ int es_service_forget(struct es_service *svc, const char *name, uint8_t key_out[
 	}
 	es_saver_unlock(svc->saver);
 	return r;
+}
+
+const char *es_service_metrics_state(const struct es_service *svc, char *buf, size_t len)
+{
+	if (svc->metrics_error[0])
+		snprintf(buf, len, "NOT SERVED: %s", svc->metrics_error);
+	else if (svc->cfg.metrics.text[0])
+		snprintf(buf, len, "http://%s/metrics", svc->cfg.metrics.text);
+	else
+		snprintf(buf, len, "off");
+	return buf;
+}
+
+const char *es_service_state_dir(const struct es_service *svc)
+{
+	return svc->cfg.state_dir;
 }
 
 const uint8_t *es_service_server_key(const struct es_service *svc)

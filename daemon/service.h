@@ -109,6 +109,10 @@ int es_service_set_desk(struct es_service *svc, const char *name, const char *la
 			char *holder, size_t hl);
 void es_service_sync_desks(struct es_service *svc);
 
+/* Where metrics are served ("http://ADDR/metrics", "off", or "NOT SERVED: why") into buf. */
+const char *es_service_metrics_state(const struct es_service *svc, char *buf, size_t len);
+const char *es_service_state_dir(const struct es_service *svc);
+
 /* READY=1 with a status line; STOPPING=1.  No-ops outside systemd. */
 void es_service_ready(struct es_service *svc, const char *status);
 void es_service_stopping(struct es_service *svc);

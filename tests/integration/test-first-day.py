@@ -34,7 +34,7 @@ S2 = "please bring the quarterly report"
 S3 = "we will review the budget for next year"
 # the built-in office: the first cluster's seats and Orion's west door
 DESKS = {"A1-1": (1.75, 20.75), "A1-2": (3.25, 20.75), "A1-3": (4.75, 20.75), "A1-4": (6.25, 20.75)}
-IN_ORION = (45.25, 16.75)
+IN_ORION = (42.25, 16.75)
 BY_ORION_DOOR = (38.75, 17.75)   # outside, 1.6 m from the door
 DAN_AT_DOOR = (39.25, 18.25)     # outside, within reach of the door
 
@@ -160,8 +160,8 @@ def main():
         check(rc == 0 and "only an admin opens it again" in out, f"earshotctl close-room Orion: {out.strip()}")
         r = subprocess.run([cl, "--headless", "--at", f"{IN_ORION[0]},{IN_ORION[1]}", "--seconds", "1.5"],
                            env=env_of("ben"), capture_output=True, text=True, timeout=20)
-        line = next((ln for ln in d1.log_text().splitlines() if "ben joined" in ln and "45.25" in ln), "")
-        check("inside a room an admin closed" in line and "joined as #0 at 45.25" not in line,
+        line = next((ln for ln in d1.log_text().splitlines() if "ben joined" in ln and "42.25" in ln), "")
+        check("inside a room an admin closed" in line and "joined as #0 at 42.25" not in line,
               f"a HELLO inside the closed Orion is seated outside it: {line.split('] ')[-1]}")
         ctl_run("open-room", "Orion")
 
@@ -281,8 +281,9 @@ def main():
     check(S2 in (heard_s2 or ""), f"ana heard ben, her neighbour: '{heard_s2}'")
     loud, muted = rms(before_mute), rms(window(t_mute + 0.8, t_mute + 3.3))
     check(loud > 0.005 and muted < 0.0005, f"after 'earshot mute' ana hears nothing of ben: rms {loud:.4f} -> {muted:.5f}")
-    door_open, door_closed = rms(window(t_open, t_open + 2.0)), rms(window(t_closed + 0.8, t_closed + 2.8))
-    check(door_open > 0.002, f"by Orion's open door ana hears the meeting: rms {door_open:.4f}")
+    # cat talks on with short pauses: 2.5 s windows always hold speech; a closed door passes exactly nothing
+    door_open, door_closed = rms(window(t_open, t_open + 2.5)), rms(window(t_closed + 0.8, t_closed + 2.8))
+    check(door_open > 0.001, f"by Orion's open door ana hears the meeting: rms {door_open:.4f}")
     check(door_closed < 0.0005, f"with the door closed ana hears nothing of it: rms {door_closed:.5f}")
     log(f"first day: {time.monotonic() - t_start:.1f} s")
     return 0 if ok else 1
