@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 
 #include "clock.h"
 #include "app.h"
+#include "control.h"
 #include "ctl.h"
 #include "dsp.h"
 #include "earshot-mixer.h"
@@ -26,7 +28,9 @@ struct app {
 	struct es_session *s;
 	const struct es_app_opts *o;
 	struct es_tui *tui;
-	bool ptt_held, quit;
+	struct es_control ctl; /* the control socket's view of us (ptt_held too) */
+	bool quit;
+	int room;              /* the room we are in (-1 none), for "on stage" */
 	float volume_db[ES_ROSTER_MAX];
 	float level;
 	bool voiced;
@@ -34,6 +38,51 @@ struct app {
 	char msg[160];
 	char audio_msg[160]; /* while the audio device is lost */
 };
+
+/*
+ * ALSA and JACK write their probing (a hundred lines without a sound card)
+ * straight to stderr.  Unless -v, fd 2 goes to /dev/null while PortAudio
+ * starts, opens or stops, and comes back for our own one clear line.
+ */
+static int quiet_begin(bool verbose)
+{
+	if (verbose)
+		return -1;
+	fflush(stderr);
+	int saved = dup(STDERR_FILENO), null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (saved < 0 || null < 0 || dup2(null, STDERR_FILENO) < 0) {
+		if (saved >= 0)
+			close(saved);
+		saved = -1;
+	}
+	if (null >= 0)
+		close(null);
+	return saved;
+}
+
+static void quiet_end(int saved)
+{
+	if (saved < 0)
+		return;
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+}
+
+static PaError pa_init_quiet(bool verbose)
+{
+	int q = quiet_begin(verbose);
+	PaError e = Pa_Initialize();
+	quiet_end(q);
+	return e;
+}
+
+static void pa_term_quiet(bool verbose)
+{
+	int q = quiet_begin(verbose);
+	Pa_Terminate();
+	quiet_end(q);
+}
 
 static PaDeviceIndex find_device(const char *name, bool input)
 {
@@ -51,9 +100,9 @@ static PaDeviceIndex find_device(const char *name, bool input)
 	return paNoDevice;
 }
 
-int es_app_list_devices(void)
+int es_app_list_devices(bool verbose)
 {
-	if (Pa_Initialize() != paNoError) {
+	if (pa_init_quiet(verbose) != paNoError) {
 		fprintf(stderr, "earshot: cannot start audio\n");
 		return 1;
 	}
@@ -66,33 +115,7 @@ int es_app_list_devices(void)
 		       i == Pa_GetDefaultInputDevice() ? "  [default input]" : "",
 		       i == Pa_GetDefaultOutputDevice() ? "  [default output]" : "");
 	}
-	Pa_Terminate();
-	return 0;
-}
-
-/* ---- mute from anywhere: the control socket ------------------------------- */
-
-static int on_ctl(void *user, enum es_ctl_cmd cmd, char *reply, size_t len)
-{
-	struct app *a = user;
-	uint8_t f = es_session_flags(a->s);
-	switch (cmd) {
-	case ES_CTL_MUTE: f |= ES_PF_MUTED; break;
-	case ES_CTL_UNMUTE: f &= (uint8_t)~ES_PF_MUTED; break;
-	case ES_CTL_TOGGLE_MUTE: f ^= ES_PF_MUTED; break;
-	case ES_CTL_PTT_DOWN: a->ptt_held = true; break;
-	case ES_CTL_PTT_UP: a->ptt_held = false; break;
-	case ES_CTL_STATUS: break;
-	}
-	if (cmd == ES_CTL_MUTE || cmd == ES_CTL_UNMUTE || cmd == ES_CTL_TOGGLE_MUTE)
-		es_session_set_flags(a->s, f);
-	f = es_session_flags(a->s);
-	struct es_session_stats st;
-	es_session_get_stats(a->s, &st);
-	char link[64] = "";
-	if (st.link_reports)
-		snprintf(link, sizeof(link), "\nuplink loss %.1f%%, fec %u%%", st.up_loss_permille / 10.0, st.fec_loss_perc);
-	snprintf(reply, len, "%s\n%s%s", f & ES_PF_MUTED ? "muted" : "unmuted", es_session_status(a->s), link);
+	pa_term_quiet(verbose);
 	return 0;
 }
 
@@ -177,8 +200,15 @@ static void enter_or_leave(struct app *a)
 			float px = dx + r * sinf(ang), py = dy + r * cosf(ang);
 			bool in = es_floor_room_at(f, px, py) == (int)room;
 			if (es_floor_walkable(f, px, py) && in != inside) {
-				go_to(a, px, py, ang);
-				snprintf(a->msg, sizeof(a->msg), "%s %s", inside ? "left" : "entered", es_floor_room_name(f, room));
+				/* say what the server did, not what we hope: confirmed by presence, or refused */
+				char done[96];
+				snprintf(done, sizeof(done), "%s %s", inside ? "left" : "entered", es_floor_room_name(f, room));
+				float deg = fmodf(fmodf(ang * 180.0f / (float)M_PI, 360.0f) + 360.0f, 360.0f);
+				struct es_pos p = {(int32_t)lrintf(px * 100.0f), (int32_t)lrintf(py * 100.0f),
+						   (uint16_t)((int)lrintf(deg * 10.0f) % 3600)};
+				es_session_move_say(a->s, &p, done);
+				snprintf(a->msg, sizeof(a->msg), "%s %s...", inside ? "leaving" : "walking into",
+					 es_floor_room_name(f, room));
 				return;
 			}
 		}
@@ -224,7 +254,8 @@ static void on_action(struct app *a, const struct es_tui_action *act)
 		}
 		bool open = !es_floor_door_is_open(f, (unsigned)d);
 		es_session_door(a->s, (unsigned)d, open);
-		snprintf(a->msg, sizeof(a->msg), "%s the door of %s", open ? "opening" : "closing", es_floor_room_name(f, room));
+		snprintf(a->msg, sizeof(a->msg), "asking to %s the door of %s...", open ? "open" : "close",
+			 es_floor_room_name(f, room));
 		break;
 	}
 	case ES_TUI_KNOCK:
@@ -256,8 +287,8 @@ static void on_action(struct app *a, const struct es_tui_action *act)
 	case ES_TUI_MUTE:
 		es_session_set_flags(a->s, es_session_flags(a->s) ^ ES_PF_MUTED);
 		break;
-	case ES_TUI_PTT_DOWN: a->ptt_held = true; break;
-	case ES_TUI_PTT_UP: a->ptt_held = false; break;
+	case ES_TUI_PTT_DOWN: a->ctl.ptt_held = true; break;
+	case ES_TUI_PTT_UP: a->ctl.ptt_held = false; break;
 	case ES_TUI_QUIT: a->quit = true; break;
 	default: break;
 	}
@@ -288,7 +319,26 @@ static void draw(struct app *a)
 		people[np++] = (struct es_tui_person){i + 1, roster[i].name, x, y, fl, a->volume_db[i],
 						     (float)roster[i].pos.facing * (float)M_PI / 1800.0f};
 	}
+	static struct es_tui_room rooms[26];
+	static const struct es_floor *rooms_of;
+	static unsigned nrooms;
 	unsigned h = 0;
+	if (f && f != rooms_of) {
+		/* each room's letter cell, once per plan: where its name is written on the map */
+		rooms_of = f;
+		nrooms = 0;
+		for (unsigned r = 0; r < es_floor_rows(f) && nrooms < 26; r++) {
+			const char *row = es_floor_row(f, r);
+			for (unsigned c = 0; row && row[c] && nrooms < 26; c++) {
+				float cx, cy;
+				es_floor_cell_center(f, c, r, &cx, &cy);
+				int room = row[c] >= 'A' && row[c] <= 'Z' ? es_floor_room_at(f, cx, cy) : -1;
+				if (room >= 0)
+					rooms[nrooms++] = (struct es_tui_room){es_floor_room_name(f, (unsigned)room), row[c],
+									      (uint16_t)c, (uint16_t)r};
+			}
+		}
+	}
 	if (f) {
 		h = es_floor_rows(f);
 		for (unsigned r = 0; r < h && r < ES_FLOOR_MAX_ROWS; r++)
@@ -304,19 +354,36 @@ static void draw(struct app *a)
 	uint8_t fl = es_session_flags(a->s);
 	struct es_session_stats st;
 	es_session_get_stats(a->s, &st);
-	static char status[600];
+	static char status[700], where[96];
+	/* where we are now (not where we joined), the room, and whether the server answers */
+	int room = f ? es_floor_room_at(f, my_x(a->s), my_y(a->s)) : -1;
+	where[0] = 0;
+	if (es_session_state(a->s) == ES_SESSION_JOINED)
+		snprintf(where, sizeof(where), "%s at %.1f,%.1f%s%s%s", es_session_name(a->s), my_x(a->s), my_y(a->s),
+			 room >= 0 ? " in " : "", room >= 0 ? es_floor_room_name(f, (unsigned)room) : "",
+			 es_session_live(a->s) ? "" : " | NO ANSWER from the server");
+	const char *conn = where[0] ? where : es_session_status(a->s);
 	if (a->audio_msg[0])
-		snprintf(status, sizeof(status), "%s | %s", a->audio_msg, es_session_status(a->s));
+		snprintf(status, sizeof(status), "%s | %s", a->audio_msg, conn);
 	else if (st.link_reports)
-		snprintf(status, sizeof(status), "%s | loss %.1f%% fec %u%%", es_session_status(a->s),
-			 st.up_loss_permille / 10.0, st.fec_loss_perc);
+		snprintf(status, sizeof(status), "%s | loss %.1f%% fec %u%%", conn, st.up_loss_permille / 10.0,
+			 st.fec_loss_perc);
 	else
-		snprintf(status, sizeof(status), "%s", es_session_status(a->s));
+		snprintf(status, sizeof(status), "%s", conn);
+	bool stage = room >= 0 && es_floor_room_kind(f, (unsigned)room) == ES_ROOM_STAGE;
+	static const char stage_notice[] = "You are on stage: the whole floor hears you";
+	if (room != a->room) {
+		a->room = room;
+		a->ctl.room = room >= 0 ? es_floor_room_name(f, (unsigned)room) : NULL;
+		if (stage)
+			snprintf(a->msg, sizeof(a->msg), "%s", stage_notice);
+	}
 	struct es_tui_view v = {
 		.floor_rows = f ? rows : NULL, .floor_h = h, .cell_m = f ? es_floor_scale(f) : 1.0f,
 		.closed_doors = closed, .n_closed_doors = nc, .people = people, .n_people = np,
 		.my_level = a->level, .muted = fl & ES_PF_MUTED, .talking = a->voiced,
-		.status = status, .help = NULL,
+		.status = status, .help = NULL, .live = es_session_live(a->s),
+		.rooms = f ? rooms : NULL, .n_rooms = f ? nrooms : 0, .notice = stage ? stage_notice : NULL,
 	};
 	const char *ev = es_session_event(a->s);
 	if (ev)
@@ -359,15 +426,18 @@ static PaError open_audio(const struct es_app_opts *o, bool fallback, PaStream *
 				 .suggestedLatency = Pa_GetDeviceInfo(in)->defaultLowInputLatency};
 	PaStreamParameters op = {.device = out, .channelCount = 2, .sampleFormat = paInt16,
 				 .suggestedLatency = Pa_GetDeviceInfo(out)->defaultLowOutputLatency};
+	int q = quiet_begin(o->verbose);
 	PaError e = Pa_OpenStream(st, &ip, &op, ES_RATE, ES_FRAME, paNoFlag, NULL, NULL);
 	if (e != paNoError) {
 		*st = NULL;
+		quiet_end(q);
 		return e;
 	}
 	if ((e = Pa_StartStream(*st)) != paNoError) {
 		Pa_CloseStream(*st);
 		*st = NULL;
 	}
+	quiet_end(q);
 	return e;
 }
 
@@ -443,8 +513,8 @@ static void audio_lost(struct app *a, PaStream **st, PaError e, bool *lost, int6
 
 int es_app_run(struct es_session *s, const struct es_app_opts *o)
 {
-	struct app a = {.s = s, .o = o};
-	PaError e = Pa_Initialize();
+	struct app a = {.s = s, .o = o, .ctl = {.s = s}, .room = -1};
+	PaError e = pa_init_quiet(o->verbose);
 	if (e != paNoError) {
 		fprintf(stderr, "earshot: cannot start audio: %s\n", Pa_GetErrorText(e));
 		return 2;
@@ -534,8 +604,8 @@ int es_app_run(struct es_session *s, const struct es_app_opts *o)
 			 */
 			e = paNoError;
 			if (Pa_HostApiTypeIdToHostApiIndex(paJACK) < 0) {
-				Pa_Terminate();
-				e = Pa_Initialize();
+				pa_term_quiet(o->verbose);
+				e = pa_init_quiet(o->verbose);
 			} else {
 				pa_jack_stale = true;
 			}
@@ -637,7 +707,7 @@ int es_app_run(struct es_session *s, const struct es_app_opts *o)
 						es_dsp_far_delay(dsp) * 1000.0 / ES_RATE);
 			}
 			if (o->ptt)
-				voiced = a.ptt_held, npre = 0;
+				voiced = a.ctl.ptt_held, npre = 0;
 		}
 		a.voiced = voiced && !(es_session_flags(s) & ES_PF_MUTED);
 		a.level = have_audio ? es_dsp_level(dsp) : 0.0f;
@@ -672,7 +742,7 @@ int es_app_run(struct es_session *s, const struct es_app_opts *o)
 		struct pollfd pf[2] = {{.fd = ctl ? es_ctl_server_fd(ctl) : -1, .events = POLLIN},
 				       {.fd = a.tui ? es_tui_fd(a.tui) : -1, .events = POLLIN}};
 		if (poll(pf, 2, 0) > 0) {
-			if (pf[0].revents && es_ctl_server_handle(ctl, on_ctl, &a) < 0 && o->verbose)
+			if (pf[0].revents && es_ctl_server_handle(ctl, es_control_handle, &a.ctl) < 0 && o->verbose)
 				fprintf(stderr, "earshot: control socket: %s\n", strerror(errno));
 			struct es_tui_action act;
 			while (a.tui && es_tui_poll_key(a.tui, &act) > 0)
@@ -700,6 +770,6 @@ out_term:
 	 * then; we are about to exit and the system cleans up.
 	 */
 	if (!pa_jack_stale)
-		Pa_Terminate();
+		pa_term_quiet(o->verbose);
 	return rc;
 }

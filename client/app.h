@@ -28,6 +28,6 @@ struct es_app_opts {
 int es_app_run(struct es_session *s, const struct es_app_opts *o);
 
 /* --list-devices: print the audio devices PortAudio sees.  Exit status. */
-int es_app_list_devices(void);
+int es_app_list_devices(bool verbose);
 
 #endif

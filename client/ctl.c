@@ -607,7 +607,95 @@ err_close:
 	return r;
 }
 
+/* One field of a status reply ("key=value" between tabs) into buf; "" when missing. */
+static const char *status_field(const char *reply, const char *key, char *buf, size_t len)
+{
+	size_t kl = strlen(key);
+	buf[0] = 0;
+	for (const char *p = strchr(reply, '\t'); p; p = strchr(p + 1, '\t')) {
+		if (strncmp(p + 1, key, kl) == 0 && p[1 + kl] == '=') {
+			const char *v = p + 2 + kl, *end = strchr(v, '\t');
+			size_t n = end ? (size_t)(end - v) : strlen(v);
+			if (n >= len)
+				n = len - 1;
+			memcpy(buf, v, n);
+			buf[n] = 0;
+			break;
+		}
+	}
+	return buf;
+}
+
+static void json_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(out, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(out, "\\u%04x", c);
+		else
+			fputc(c, out);
+	}
+	fputc('"', out);
+}
+
+void es_ctl_status_print(const char *reply, bool json, FILE *out)
+{
+	static const char *const keys[] = {"server", "name", "state", "live", "x", "y", "room", "loss", "fec", "jitter"};
+	char v[10][96];
+	for (unsigned i = 0; i < 10; i++)
+		status_field(reply, keys[i], v[i], sizeof(v[i]));
+	bool muted = strncmp(reply, "muted", 5) == 0;
+	if (!strchr(reply, '\t')) { /* an older client: the mute word only */
+		if (json)
+			fprintf(out, "{\"muted\": %s}\n", muted ? "true" : "false");
+		else
+			fprintf(out, "%s\n", reply);
+		return;
+	}
+	double loss = atof(v[7]);
+	if (json) {
+		fprintf(out, "{\"muted\": %s, \"server\": ", muted ? "true" : "false");
+		json_string(out, v[0]);
+		fprintf(out, ", \"name\": ");
+		json_string(out, v[1]);
+		fprintf(out, ", \"state\": ");
+		json_string(out, v[2]);
+		fprintf(out, ", \"server_answers\": %s, \"x\": %s, \"y\": %s, \"room\": ", strcmp(v[3], "yes") == 0 ? "true" : "false",
+			v[4][0] ? v[4] : "null", v[5][0] ? v[5] : "null");
+		if (v[6][0])
+			json_string(out, v[6]);
+		else
+			fputs("null", out);
+		fprintf(out, ", \"uplink_loss_percent\": ");
+		if (loss >= 0 && v[7][0])
+			fprintf(out, "%s", v[7]);
+		else
+			fputs("null", out);
+		fprintf(out, ", \"fec_percent\": %s, \"jitter_ticks\": %s}\n", v[8][0] ? v[8] : "null",
+			v[9][0] ? v[9] : "null");
+		return;
+	}
+	fprintf(out, "%s\n", muted ? "muted" : "unmuted");
+	fprintf(out, "server:     %s as %s\n", v[0], v[1]);
+	fprintf(out, "connection: %s%s\n", v[2],
+		strcmp(v[2], "joined") == 0 ? (strcmp(v[3], "yes") == 0 ? ", the server answers" : ", NO ANSWER from the server") : "");
+	fprintf(out, "place:      %s,%s%s%s\n", v[4], v[5], v[6][0] ? " in " : "", v[6]);
+	if (loss >= 0 && v[7][0])
+		fprintf(out, "uplink:     %s %% lost, FEC for %s %%\n", v[7], v[8]);
+	else
+		fprintf(out, "uplink:     no report yet (the server reports while you talk), FEC for %s %%\n", v[8]);
+	fprintf(out, "jitter:     playout buffer %s ticks (%d ms)\n", v[9], atoi(v[9]) * 20);
+}
+
 int es_ctl_command_main(const char *cmd, FILE *out, FILE *err)
+{
+	return es_ctl_command_main_json(cmd, false, out, err);
+}
+
+int es_ctl_command_main_json(const char *cmd, bool json, FILE *out, FILE *err)
 {
 	char path[SUN_PATH_MAX], reply[ES_CTL_LINE_MAX];
 	enum es_ctl_cmd c;
@@ -640,6 +728,9 @@ int es_ctl_command_main(const char *cmd, FILE *out, FILE *err)
 		fprintf(err, "earshot: %s\n", reply);
 		return ES_CTL_EXIT_ERROR;
 	}
-	fprintf(out, "%s\n", reply);
+	if (c == ES_CTL_STATUS)
+		es_ctl_status_print(reply, json, out);
+	else
+		fprintf(out, "%s\n", reply);
 	return ES_CTL_EXIT_OK;
 }

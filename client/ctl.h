@@ -21,6 +21,7 @@
 #ifndef EARSHOT_CLIENT_CTL_H
 #define EARSHOT_CLIENT_CTL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -117,5 +118,9 @@ int es_ctl_send(const char *path, const char *cmd, char *reply, size_t reply_len
 #define ES_CTL_EXIT_USAGE 2
 #define ES_CTL_EXIT_NOT_RUNNING 3 /* as `systemctl status` says of a stopped unit */
 int es_ctl_command_main(const char *cmd, FILE *out, FILE *err);
+/* The same; json: a status is printed as one JSON object (for scripts). */
+int es_ctl_command_main_json(const char *cmd, bool json, FILE *out, FILE *err);
+/* Print a status reply (tab-separated key=value fields after the mute word) for people, or as JSON. */
+void es_ctl_status_print(const char *reply, bool json, FILE *out);
 
 #endif

@@ -24,6 +24,7 @@
 #include "earshot-crypto.h"
 #include "earshot-mixer.h"
 #include "app.h"
+#include "control.h"
 #include "ctl.h"
 #include "identity.h"
 #include "session.h"
@@ -67,7 +68,7 @@ static void usage(FILE *f)
 		"      --play FILE.wav       headless: speak this WAV (16-bit PCM), then silence\n"
 		"      --record FILE.wav     headless: write what you hear (48 kHz stereo)\n"
 		"      --seconds S           headless: run for S seconds\n"
-		"      --headless            no sound card, no terminal UI\n"
+		"      --headless            no sound card, no terminal UI (exit 4 if it never joined)\n"
 		"      --jitter TICKS        smallest playout buffer, 20 ms ticks (default 1; it grows with jitter)\n"
 		"      --input-device NAME   capture from this device (number or part of its name)\n"
 		"      --output-device NAME  play to this device\n"
@@ -228,8 +229,18 @@ static int run_headless(struct es_session *s, const struct opts *o)
 	uint64_t ticks_total = o->seconds > 0 ? (uint64_t)llround(o->seconds * 50.0) : 0;
 	int16_t mic[ES_FRAME], out[2 * ES_FRAME];
 	int64_t deadline = es_now_ns() + TICK_NS;
-	struct pollfd pfd = {.fd = es_session_fd(s), .events = POLLIN};
+	/* every running client answers `earshot mute` and `status`, a bot too */
+	struct es_control ctl = {.s = s};
+	struct es_ctl_server *cs = es_ctl_server_open(NULL);
+	if (!cs)
+		fprintf(stderr, "earshot: no control socket (%s): 'earshot mute' will not reach this client\n",
+			errno == EADDRINUSE ? "another earshot is running" : strerror(errno));
+	struct pollfd pfd[2] = {{.fd = es_session_fd(s), .events = POLLIN},
+				{.fd = cs ? es_ctl_server_fd(cs) : -1, .events = POLLIN}};
 	int rc = 0;
+	bool ever_joined = false;
+	enum es_session_state said = (enum es_session_state)-1;
+	bool said_live = true;
 	uint64_t tick = 0, play_done_tick = 0;
 	if (o->verbose && w.f)
 		fprintf(stderr, "earshot: recording starts at monotonic %lld ns\n", (long long)deadline - TICK_NS);
@@ -238,8 +249,12 @@ static int run_headless(struct es_session *s, const struct opts *o)
 		if (now < deadline) {
 			int64_t wait = deadline - now;
 			struct timespec ts = {.tv_sec = wait / 1000000000LL, .tv_nsec = wait % 1000000000LL};
-			if (ppoll(&pfd, 1, &ts, NULL) > 0)
-				es_session_service(s);
+			if (ppoll(pfd, 2, &ts, NULL) > 0) {
+				if (pfd[0].revents)
+					es_session_service(s);
+				if (pfd[1].revents && es_ctl_server_handle(cs, es_control_handle, &ctl) < 0 && o->verbose)
+					fprintf(stderr, "earshot: control socket: %s\n", strerror(errno));
+			}
 			continue;
 		}
 		deadline += TICK_NS;
@@ -247,7 +262,18 @@ static int run_headless(struct es_session *s, const struct opts *o)
 			rc = 3;
 			break;
 		}
-		bool joined = es_session_state(s) == ES_SESSION_JOINED;
+		/* each change of state in one line, without -v too (-v says more, from the session) */
+		enum es_session_state now_st = es_session_state(s);
+		bool live = es_session_live(s);
+		if (!o->verbose && (now_st != said || (now_st == ES_SESSION_JOINED && live != said_live)) &&
+		    (now_st == ES_SESSION_JOINED || (now_st == ES_SESSION_BACKOFF && said != (enum es_session_state)-1) ||
+		     (now_st == ES_SESSION_CONNECTING && said == (enum es_session_state)-1))) {
+			fprintf(stderr, "earshot: %s\n", es_session_status(s));
+			said = now_st;
+			said_live = live;
+		}
+		bool joined = now_st == ES_SESSION_JOINED;
+		ever_joined |= joined;
 		bool voiced = false;
 		if (joined && play && play_pos < play_frames) {
 			if (play_pos == 0 && o->verbose)
@@ -277,7 +303,12 @@ static int run_headless(struct es_session *s, const struct opts *o)
 		fprintf(stderr, "earshot: --record: cannot finish %s\n", o->record);
 		rc = 1;
 	}
+	es_ctl_server_free(cs);
 	free(play);
+	if (rc == 0 && !ever_joined && !stop) {
+		fprintf(stderr, "earshot: never joined %s: %s\n", o->server, es_session_status(s));
+		rc = 4;
+	}
 	return rc;
 }
 
@@ -329,6 +360,8 @@ int main(int argc, char **argv)
 			  strcmp(argv[1], "toggle-mute") == 0 || strcmp(argv[1], "status") == 0 ||
 			  strcmp(argv[1], "ptt-down") == 0 || strcmp(argv[1], "ptt-up") == 0))
 		return es_ctl_command_main(argv[1], stdout, stderr);
+	if (argc == 3 && strcmp(argv[1], "status") == 0 && strcmp(argv[2], "--json") == 0)
+		return es_ctl_command_main_json("status", true, stdout, stderr);
 	if (argc >= 2 && strcmp(argv[1], "forget-server") == 0) {
 		if (argc != 3) {
 			fprintf(stderr, "usage: earshot forget-server HOST:PORT\n");
@@ -358,9 +391,12 @@ int main(int argc, char **argv)
 		argc -= 2;
 		argv += 2;
 	}
+	bool verbose_arg = false;
+	for (int i = 1; i < argc; i++)
+		verbose_arg |= strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0;
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--list-devices") == 0)
-			return es_app_list_devices();
+			return es_app_list_devices(verbose_arg);
 	struct es_client_defaults defs = {.aec = -1, .ptt = -1, .thin = -1};
 	if (es_defaults_load(dir, &defs) < 0)
 		return 2;
@@ -445,7 +481,33 @@ int main(int argc, char **argv)
 	if (joining) {
 		r = wait_joined(s);
 		es_invite_clear(&inv);
-		if (r == 0) {
+		/*
+		 * The name the server admitted us under: our own roster entry.  A
+		 * device already enrolled keeps its name, whatever the invite says
+		 * (the server ignores an invite for a key it knows).
+		 */
+		char actual[ES_NAME_MAX + 1] = "";
+		for (int64_t until = es_now_ns() + 3000000000LL; r == 0 && !actual[0] && es_now_ns() < until;) {
+			int16_t pcm[2 * ES_FRAME];
+			struct timespec ts = {0, 20000000};
+			nanosleep(&ts, NULL);
+			es_session_step(s, NULL, false, pcm);
+			unsigned n;
+			const struct es_person_view *ro = es_session_roster(s, &n);
+			int me = es_session_my_id(s);
+			if (me >= 0 && (unsigned)me < n && ro[me].present)
+				snprintf(actual, sizeof(actual), "%s", ro[me].name);
+		}
+		if (r == 0 && actual[0] && strcmp(actual, o.name) != 0) {
+			fprintf(stderr, "earshot: this device is already enrolled on %s as %s; the invite (for %s) was not "
+					"used, and earshot.conf keeps name = %s\n", o.server, actual, o.name, actual);
+			struct es_client_defaults d = defs;
+			snprintf(d.server, sizeof(d.server), "%s", o.server);
+			snprintf(d.name, sizeof(d.name), "%s", actual);
+			if (es_defaults_save(dir, &d) < 0)
+				fprintf(stderr, "earshot: cannot save %s/earshot.conf\n", dir);
+			rc = 1;
+		} else if (r == 0) {
 			struct es_client_defaults d = defs; /* keep the other settings */
 			snprintf(d.server, sizeof(d.server), "%s", o.server);
 			snprintf(d.name, sizeof(d.name), "%s", o.name);

@@ -61,34 +61,73 @@ static int write_atomic(const char *dir, const char *name, const char *text, mod
 	return es_write_atomic(dir, name, text, strlen(text), mode, NULL);
 }
 
-int es_identity_load(const char *dir, struct es_keypair *kp)
+static int identity_read(const char *path, struct es_keypair *kp)
 {
-	char path[PATH_MAX];
-	if (snprintf(path, sizeof(path), "%s/identity.key", dir) >= (int)sizeof(path))
-		return -ENAMETOOLONG;
 	FILE *f = fopen(path, "r");
-	if (f) {
-		char hex[80] = {0};
-		uint8_t priv[32];
-		size_t bin = 0;
-		bool ok = fgets(hex, sizeof(hex), f) != NULL &&
-			  sodium_hex2bin(priv, sizeof(priv), hex, strlen(hex), "\n", &bin, NULL) == 0 && bin == 32;
-		fclose(f);
-		int r = ok ? es_noise_keypair_from_private(kp, priv) : -EBADMSG;
-		sodium_memzero(priv, sizeof(priv));
-		sodium_memzero(hex, sizeof(hex));
-		return r;
-	}
-	if (errno != ENOENT)
+	if (!f)
+		return -errno;
+	char hex[80] = {0};
+	uint8_t priv[32];
+	size_t bin = 0;
+	bool ok = fgets(hex, sizeof(hex), f) != NULL &&
+		  sodium_hex2bin(priv, sizeof(priv), hex, strlen(hex), "\n", &bin, NULL) == 0 && bin == 32;
+	fclose(f);
+	int r = ok ? es_noise_keypair_from_private(kp, priv) : -EBADMSG;
+	sodium_memzero(priv, sizeof(priv));
+	sodium_memzero(hex, sizeof(hex));
+	return r;
+}
+
+/*
+ * A new key, made so that two clients starting at once with a fresh home
+ * agree on one: each writes its own temporary file (a unique name, 0600,
+ * synced) and link()s it to identity.key, which fails if the name exists;
+ * the loser removes its temporary and loads the winner's key.  A file is
+ * never seen half-written, and there is no shared temporary name for a
+ * rename to lose.
+ */
+static int identity_create(const char *dir, const char *path, struct es_keypair *kp)
+{
+	char tmp[PATH_MAX];
+	if (snprintf(tmp, sizeof(tmp), "%s/.identity.key.XXXXXX", dir) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	int fd = mkostemp(tmp, O_CLOEXEC); /* 0600 */
+	if (fd < 0)
 		return -errno;
 	es_noise_keypair(kp);
 	char line[66];
 	sodium_bin2hex(line, 65, kp->priv, 32);
 	line[64] = '\n';
 	line[65] = 0;
-	int r = write_atomic(dir, "identity.key", line, 0600);
+	int r = write(fd, line, 65) == 65 && fsync(fd) == 0 ? 0 : -EIO;
 	sodium_memzero(line, sizeof(line));
+	close(fd);
+	if (r == 0 && link(tmp, path) < 0)
+		r = -errno;
+	unlink(tmp);
+	if (r == -EEXIST) {
+		es_keypair_clear(kp);
+		return identity_read(path, kp); /* another client made it first: theirs is ours */
+	}
+	if (r == 0) {
+		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			(void)fsync(dfd);
+			close(dfd);
+		}
+	}
 	return r;
+}
+
+int es_identity_load(const char *dir, struct es_keypair *kp)
+{
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof(path), "%s/identity.key", dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	int r = identity_read(path, kp);
+	if (r != -ENOENT)
+		return r;
+	return identity_create(dir, path, kp);
 }
 
 /* Read known_servers into buf (NUL-terminated); "" if missing. */

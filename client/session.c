@@ -69,10 +69,27 @@ struct es_session {
 	uint64_t down_expected, down_received; /* playout counts at the last downlink report */
 	struct es_person_view roster[ES_ROSTER_MAX];
 	char status[512]; /* the key-change refusal alone is ~400 bytes */
+	char status_live[600]; /* es_session_status() while joined: the place now, whether the server answers */
+	bool asked_place;  /* the first HELLO named a place (--at) */
+	struct es_pos asked;
+	bool move_pending; /* a move of ours the server has not confirmed (presence) or refused */
+	int door_pending;  /* a door we asked to change, -1 none: the DOORS that follows says how it went */
+	bool door_want;
+	struct es_pos move_to;
+	char move_done[120];
 	struct es_session_stats st;
 	uint8_t buf[ES_MSG_MAX];
 	uint8_t opus[ES_OPUS_MAX];
 };
+
+static void set_event(struct es_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* How long since the server last said anything (ENet pings included), ms. */
+static uint32_t quiet_ms(const struct es_session *s)
+{
+	uint32_t d = enet_time_get() - s->peer->lastReceiveTime;
+	return d > 86400000u ? 0 : d; /* lastReceiveTime a hair in the future: not quiet */
+}
 
 /*
  * In-band FEC follows the uplink loss the server reports (ES_MSG_LINK): a
@@ -136,7 +153,7 @@ static int parse_server(const char *str, ENetAddress *a)
 			return -EINVAL;
 	}
 	if (enet_address_set_host_ip(a, host) != 0 && enet_address_set_host(a, host) != 0)
-		return -EINVAL;
+		return -EHOSTUNREACH; /* well formed, but no such host */
 	a->port = (enet_uint16)port;
 	return 0;
 }
@@ -195,7 +212,16 @@ struct es_session *es_session_new(const struct es_session_config *cfg)
 	}
 	memcpy(s->name, cfg->name, nl + 1);
 	s->cfg.name = s->name;
-	if (parse_server(cfg->server, &s->addr) < 0) {
+	int pr = parse_server(cfg->server, &s->addr);
+	if (pr == -EHOSTUNREACH) {
+		const char *colon = strrchr(cfg->server, ':');
+		fprintf(stderr, "earshot: cannot resolve the server's host name '%.*s' (from '%s'): check the spelling, "
+				"or the network and DNS\n", colon ? (int)(colon - cfg->server) : (int)strlen(cfg->server),
+			cfg->server, cfg->server);
+		err = EHOSTUNREACH;
+		goto err_free;
+	}
+	if (pr < 0) {
 		fprintf(stderr, "earshot: bad server address '%s' (expected HOST[:PORT])\n", cfg->server);
 		goto err_free;
 	}
@@ -250,8 +276,11 @@ struct es_session *es_session_new(const struct es_session_config *cfg)
 		}
 	s->pos = cfg->pos;
 	s->flags = cfg->flags;
+	s->asked_place = cfg->flags & ES_PF_PLACE;
+	s->asked = cfg->pos;
 	s->my_id = -1;
 	s->whisper_to = s->whisper_from = -1;
+	s->door_pending = -1;
 	s->backoff_ms = BACKOFF_MIN_MS;
 	s->state = ES_SESSION_BACKOFF;
 	s->retry_at_ms = es_now_ms();
@@ -488,6 +517,12 @@ static void on_welcome(struct es_session *s, const struct es_welcome *w)
 	}
 	set_status(s, "joined %s as %s (#%d) at %.2f,%.2f", s->cfg.server, s->name, s->my_id, s->pos.x_cm / 100.0,
 		   s->pos.y_cm / 100.0);
+	if (s->asked_place && (s->asked.x_cm != w->pos.x_cm || s->asked.y_cm != w->pos.y_cm))
+		fprintf(stderr, "earshot: you asked to sit at %.2f,%.2f, but that is not a free place (outside the floor, a "
+				"wall or a table, a closed room, or someone's desk): the server seated you at %.2f,%.2f\n",
+			s->asked.x_cm / 100.0, s->asked.y_cm / 100.0, w->pos.x_cm / 100.0, w->pos.y_cm / 100.0);
+	s->asked_place = false; /* a reconnect asks for where we are, which the server gave */
+	s->move_pending = false;
 }
 
 static void on_handshake2(struct es_session *s, const struct es_blob *b)
@@ -551,6 +586,12 @@ static void roster_apply(struct es_session *s, const struct es_presence *p)
 				v->pos = e->pos;
 				v->flags = e->flags;
 			}
+			if ((int)e->id == s->my_id && s->move_pending && e->pos.x_cm == s->move_to.x_cm &&
+			    e->pos.y_cm == s->move_to.y_cm) {
+				s->move_pending = false; /* the server has us there: now it is true */
+				if (s->move_done[0])
+					set_event(s, "%s", s->move_done);
+			}
 			break;
 		case ES_PRESENCE_LEAVE:
 			v->present = false;
@@ -569,7 +610,15 @@ static void on_admin(struct es_session *s, const struct es_admin_notice *a)
 	s->admin_muted = muted;
 	if (a->flags & ES_ADMIN_MOVED) {
 		s->pos = a->pos; /* our place now, and where a rejoin puts us */
+		s->move_pending = false;
 		fprintf(stderr, "earshot: an admin moved you to %.2f,%.2f\n", s->pos.x_cm / 100.0, s->pos.y_cm / 100.0);
+	}
+	if (a->flags & ES_ADMIN_REFUSED) {
+		/* our own move, refused: we are where the server says, not where we hoped */
+		s->pos = a->pos;
+		s->move_pending = false;
+		set_event(s, "the server kept you at %.2f,%.2f: that place is closed to you (a wall, a closed room: knock "
+			     "with k, or a desk someone sits at)", s->pos.x_cm / 100.0, s->pos.y_cm / 100.0);
 	}
 }
 
@@ -693,8 +742,21 @@ static void on_packet(struct es_session *s, const ENetPacket *pkt)
 	case ES_MSG_DOORS:
 		for (unsigned i = 0; s->floor && i < m.u.doors.count; i++) {
 			struct es_door_state d = es_doors_at(&m.u.doors, i);
-			if (es_floor_door_set_open(s->floor, d.door, d.open) < 0)
+			if (es_floor_door_set_open(s->floor, d.door, d.open) < 0) {
 				s->st.malformed++;
+				continue;
+			}
+			if (s->door_pending == (int)d.door) {
+				unsigned room = 0;
+				(void)es_floor_door(s->floor, d.door, NULL, NULL, &room);
+				const char *rn = es_floor_room_name(s->floor, room);
+				if ((bool)d.open == s->door_want)
+					set_event(s, "the door of %s is %s", rn ? rn : "the room", d.open ? "open" : "closed");
+				else
+					set_event(s, "the door of %s stays %s: an admin closed the room, or you are out of reach",
+						  rn ? rn : "the room", d.open ? "open" : "closed");
+				s->door_pending = -1;
+			}
 		}
 		break;
 	case ES_MSG_KNOCK: {
@@ -870,10 +932,26 @@ int es_session_pull(struct es_session *s, int16_t *out)
 
 void es_session_move(struct es_session *s, const struct es_pos *pos)
 {
+	es_session_move_say(s, pos, NULL);
+}
+
+void es_session_move_say(struct es_session *s, const struct es_pos *pos, const char *done)
+{
 	s->pos = *pos;
 	struct es_msg m = {.type = ES_MSG_MOVE, .u.move = *pos};
-	if (s->state == ES_SESSION_JOINED)
-		(void)send_msg(s, &m);
+	if (s->state == ES_SESSION_JOINED && send_msg(s, &m) == 0) {
+		s->move_pending = true;
+		s->move_to = *pos;
+		snprintf(s->move_done, sizeof(s->move_done), "%s", done ? done : "");
+	}
+}
+
+bool es_session_live(const struct es_session *s)
+{
+	if (s->state != ES_SESSION_JOINED || !s->peer)
+		return false;
+	/* the server pings every 2 s and acknowledges ours (every 1 s): 2.5 s of nothing is a silent server */
+	return quiet_ms(s) < 2500;
 }
 
 void es_session_set_flags(struct es_session *s, uint8_t flags)
@@ -895,9 +973,29 @@ enum es_session_state es_session_state(const struct es_session *s)
 	return s->state;
 }
 
-const char *es_session_status(const struct es_session *s)
+const char *es_session_server(const struct es_session *s)
 {
-	return s->status;
+	return s->cfg.server;
+}
+
+const char *es_session_name(const struct es_session *s)
+{
+	return s->name;
+}
+
+const char *es_session_status(struct es_session *s)
+{
+	if (s->state != ES_SESSION_JOINED)
+		return s->status;
+	/* joined: where we are now (not where we joined), and whether the server still answers */
+	uint32_t quiet = s->peer ? quiet_ms(s) : 0;
+	snprintf(s->status_live, sizeof(s->status_live), "joined %s as %s (#%d) at %.2f,%.2f%s", s->cfg.server, s->name,
+		 s->my_id, s->pos.x_cm / 100.0, s->pos.y_cm / 100.0, es_session_live(s) ? "" : "; no answer from the server");
+	if (!es_session_live(s) && quiet < 3600000u) {
+		size_t n = strlen(s->status_live);
+		snprintf(s->status_live + n, sizeof(s->status_live) - n, " for %.0f s", quiet / 1000.0);
+	}
+	return s->status_live;
 }
 
 int es_session_my_id(const struct es_session *s)
@@ -929,6 +1027,7 @@ void es_session_get_stats(const struct es_session *s, struct es_session_stats *s
 	st->played = ps.played;
 	st->lost = ps.lost;
 	st->concealed = ps.concealed;
+	st->jitter_depth = ps.depth;
 	st->malformed += ps.malformed;
 }
 
@@ -946,8 +1045,10 @@ void es_session_door(struct es_session *s, unsigned door, bool open)
 {
 	struct es_door_state d = {(uint16_t)door, open ? 1 : 0};
 	struct es_msg m = {.type = ES_MSG_DOORS, .u.doors = {1, &d, NULL}};
-	if (s->state == ES_SESSION_JOINED)
-		(void)send_msg(s, &m);
+	if (s->state == ES_SESSION_JOINED && send_msg(s, &m) == 0) {
+		s->door_pending = (int)door;
+		s->door_want = open;
+	}
 }
 
 void es_session_knock(struct es_session *s, unsigned room)

@@ -105,11 +105,22 @@ const char *es_session_event(struct es_session *s);
 
 /* Walk to a place / change flags; sent at once if joined, kept for rejoin. */
 void es_session_move(struct es_session *s, const struct es_pos *pos);
+/*
+ * The same, and once the server confirms the move (presence shows us
+ * there) the event `done` ("entered Orion"); a refusal is always an event
+ * (and our place is set back to where the server has us).  done may be NULL.
+ */
+void es_session_move_say(struct es_session *s, const struct es_pos *pos, const char *done);
 void es_session_set_flags(struct es_session *s, uint8_t flags);
 uint8_t es_session_flags(const struct es_session *s);
 
 enum es_session_state es_session_state(const struct es_session *s);
-const char *es_session_status(const struct es_session *s); /* human line */
+const char *es_session_server(const struct es_session *s); /* HOST:PORT as configured */
+const char *es_session_name(const struct es_session *s);
+/* Human line; while joined, built anew: the place now and whether the server answers. */
+const char *es_session_status(struct es_session *s);
+/* Joined and the server answered within the last 2.5 s. */
+bool es_session_live(const struct es_session *s);
 int es_session_my_id(const struct es_session *s);           /* -1 if not joined */
 const struct es_pos *es_session_pos(const struct es_session *s);
 const struct es_person_view *es_session_roster(const struct es_session *s, unsigned *n);
@@ -127,6 +138,7 @@ struct es_session_stats {
 	/* the downlink as we report it to the server (ES_MSG_LINK, c->s), which lowers our budget while we lose */
 	uint64_t down_reports;
 	unsigned down_loss_permille; /* last report */
+	unsigned jitter_depth;     /* the playout buffer's target depth now, 20 ms ticks */
 };
 void es_session_get_stats(const struct es_session *s, struct es_session_stats *st);
 

@@ -121,6 +121,7 @@ int main(int argc, char **argv)
 	}
 	/* the kitchen door is closed */
 	static const struct es_tui_cell closed[] = { { 37, 6 } };
+	static const struct es_tui_room rooms[] = { { "Mars", 'M', 25, 2 }, { "Kit", 'K', 37, 2 }, { "Stage", 'S', 24, 14 } };
 	struct es_tui_view v = {
 		.floor_rows = big ? big_rows : floor_rows,
 		.floor_h = rows,
@@ -131,6 +132,9 @@ int main(int argc, char **argv)
 		.n_people = n,
 		.my_level = 0.4f,
 		.status = "connected to demo.example:4545",
+		.live = true,
+		.rooms = big ? NULL : rooms,
+		.n_rooms = big ? 0 : 3,
 	};
 
 	struct es_tui *t = es_tui_new();

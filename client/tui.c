@@ -355,7 +355,10 @@ static void cell_of(const struct es_tui_view *v, float x, float y, int *cx, int 
 static void draw_facing(struct es_tui *t, float facing, int y, int x, int by, int bx, int bh,
 			int bw, int zoom)
 {
-	static const char arrows[8] = { '^', '/', '>', '\\', 'v', '/', '<', '\\' };
+	/* diagonals as arrows, never '/' or '\\' (a door is '/'); without UTF-8, the nearest of four */
+	static const wchar_t arrows[8] = { L'\u2191', L'\u2197', L'\u2192', L'\u2198',
+					   L'\u2193', L'\u2199', L'\u2190', L'\u2196' };
+	static const wchar_t ascii[8] = { L'^', L'>', L'>', L'v', L'v', L'<', L'<', L'^' };
 	static const int dcol[8] = { 0, 1, 1, 1, 0, -1, -1, -1 };
 	static const int drow[8] = { -1, -1, 0, 1, 1, 1, 0, -1 };
 	if (!isfinite(facing))
@@ -368,8 +371,10 @@ static void draw_facing(struct es_tui *t, float facing, int y, int x, int by, in
 	chtype under = mvinch(ay, ax) & A_CHARTEXT;
 	if (under != '.' && under != ' ')
 		return;
-	mvaddch(ay, ax, (chtype)(unsigned char)arrows[k] | pair(t, PAIR_ME) | A_BOLD |
-			(t->color ? 0 : A_REVERSE));
+	wchar_t wc[2] = { MB_CUR_MAX > 1 ? arrows[k] : ascii[k], 0 };
+	attrset(pair(t, PAIR_ME) | A_BOLD | (t->color ? 0 : A_REVERSE));
+	mvaddnwstr(ay, ax, wc, 1);
+	attrset(A_NORMAL);
 }
 
 /* The floor in the box (y0, x0, h, w), scrolled so that I am in the middle. */
@@ -378,6 +383,18 @@ static void draw_map(struct es_tui *t, const struct es_tui_view *v, int y0, int 
 	int fw = (int)floor_width(v), fh = (int)v->floor_h;
 	if (h <= 0 || w <= 0)
 		return;
+	/* the last row of the box: what the glyphs mean, and the rooms' letters */
+	if (h >= 8 && fh > 0) {
+		h--;
+		char legend[512];
+		int n = snprintf(legend, sizeof(legend), "o desk = table / door # closed");
+		for (unsigned i = 0; i < v->n_rooms && n > 0 && (size_t)n < sizeof(legend); i++)
+			n += snprintf(legend + n, sizeof(legend) - (size_t)n, "%s%c %s", i ? "  " : " | ",
+				      v->rooms[i].letter, v->rooms[i].name ? v->rooms[i].name : "?");
+		attrset(A_DIM);
+		put_text(y0 + h, x0, legend, w);
+		attrset(A_NORMAL);
+	}
 	/* cells are twice as tall as wide: two columns per floor cell if it fits */
 	int zoom = fw * 2 <= w ? 2 : 1;
 	int vw = w / zoom, vh = h;
@@ -416,6 +433,26 @@ static void draw_map(struct es_tui *t, const struct es_tui_view *v, int y0, int 
 					(chtype)(unsigned char)fill | cell_attr(t, fill));
 			}
 		}
+	}
+
+	/* room names from their letter, over the room's own floor only */
+	for (unsigned i = 0; i < v->n_rooms; i++) {
+		const struct es_tui_room *rm = &v->rooms[i];
+		int fy = rm->row, sy = fy - oy;
+		if (!rm->name || sy < 0 || sy >= vh || fy >= fh || !v->floor_rows[fy])
+			continue;
+		const char *row = v->floor_rows[fy];
+		int rl = (int)strlen(row);
+		attrset(pair(t, PAIR_MEETING) | A_BOLD);
+		for (int k = 0; rm->name[k]; k++) {
+			int fx = rm->col + k, sx = fx - ox;
+			if (fx >= rl || (k > 0 && row[fx] != '.' && row[fx] != ' ') || sx >= vw)
+				break;
+			unsigned char ch = (unsigned char)rm->name[k];
+			if (sx >= 0)
+				mvaddch(y0 + sy, x0 + sx * zoom, ch >= 0x20 && ch < 0x7f ? ch : '?');
+		}
+		attrset(A_NORMAL);
 	}
 
 	/* people on top: others first, then talkers, then me */
@@ -524,7 +561,7 @@ static void draw_bar(struct es_tui *t, const struct es_tui_view *v, int cols)
 	if (v->muted) {
 		attrset(pair(t, PAIR_MUTED) | A_BOLD | A_REVERSE);
 		mvaddstr(0, mx, " MUTED ");
-	} else if (v->talking) {
+	} else if (v->talking && v->live) {
 		attrset(pair(t, PAIR_TALK) | A_BOLD | A_REVERSE);
 		mvaddstr(0, mx, " LIVE  ");
 	} else {
@@ -676,6 +713,10 @@ int es_tui_draw(struct es_tui *t, const struct es_tui_view *v)
 		attrset(A_NORMAL);
 	} else if (t->message[0]) {
 		put_text(rows - 2, 0, t->message, cols);
+	} else if (v->notice) {
+		attrset(pair(t, PAIR_TALK) | A_BOLD);
+		put_text(rows - 2, 0, v->notice, cols);
+		attrset(A_NORMAL);
 	} else {
 		selected_line(t, v, rows - 2, cols);
 	}

@@ -6,7 +6,9 @@
  * high-level actions when stdin is readable, and does the actions itself.
  *
  * Screen: a status bar (connection, mute, input level), the floor plan
- * scrolled to keep "me" in the middle, a panel listing people with their
+ * scrolled to keep "me" in the middle with room names written on it and a
+ * one-line legend under it (desk, table, door, closed door, the room
+ * letters), a panel listing people with their
  * state (right of the map when the terminal is wide enough, else under it),
  * a message/prompt line and a help line.  Works from 80x24 up; KEY_RESIZE
  * is handled.  The UI keeps no model: after any action (ES_TUI_REDRAW
@@ -55,6 +57,13 @@ struct es_tui_cell {
 	uint16_t col, row;
 };
 
+/* A named room: its name is written on the map from the cell of its letter, and listed in the legend. */
+struct es_tui_room {
+	const char *name;
+	char letter;
+	uint16_t col, row; /* the letter's cell */
+};
+
 struct es_tui_view {
 	/*
 	 * The floor as text: rows of cells, one char each, cell_m metres
@@ -74,6 +83,10 @@ struct es_tui_view {
 	bool muted;
 	bool talking;          /* we are sending (voice detected or PTT) */
 	const char *status;    /* connection state, e.g. "connected to host:4545" */
+	bool live;             /* the server answers: "LIVE" shows only then */
+	const struct es_tui_room *rooms; /* NULL: no names on the map, a legend without rooms */
+	unsigned n_rooms;
+	const char *notice;    /* a line that stays while it holds ("you are on stage: ..."), or NULL */
 	const char *help;      /* NULL: the default key help */
 };
 

@@ -37,6 +37,7 @@
 #include "earshot-mixer.h"
 #include "earshot-proto.h"
 #include "log.h"
+#include "places.h"
 #include "server.h"
 #include "service.h"
 #include "state.h"
@@ -224,6 +225,15 @@ static void cmd_enrolled(struct es_admin *a, struct reply *rp)
 	rp_final(rp, "ok: %zu enrolled, %zu invites pending%s", n, c.invites, rp->cut ? " (list cut short)" : "");
 }
 
+/* whoami: which daemon answers (earshotctl prints it with every command). */
+static void cmd_whoami(struct es_admin *a, struct reply *rp)
+{
+	char fp[ES_FINGERPRINT_LEN], m[256];
+	es_key_fingerprint(es_service_server_pub(a->cfg.service), fp);
+	rp_final(rp, "ok: earshotd on %s, key %s, state %s, metrics %s", a->cfg.listen, fp,
+		 es_service_state_dir(a->cfg.service), es_service_metrics_state(a->cfg.service, m, sizeof(m)));
+}
+
 static void cmd_fingerprint(struct es_admin *a, struct reply *rp)
 {
 	char fp[ES_FINGERPRINT_LEN];
@@ -400,10 +410,6 @@ static void cmd_move(struct es_admin *a, struct reply *rp, int argc, char **argv
 	int id = find(a, rp, argv[1]);
 	if (id < 0)
 		return;
-	if (a->cfg.floor && !es_floor_walkable(a->cfg.floor, (float)x, (float)y)) {
-		rp_final(rp, "error: %.2f,%.2f is not a free place on the floor (a wall, a table, or outside)", x, y);
-		return;
-	}
 	struct es_server_person p;
 	if (!es_server_person(a->cfg.server, (unsigned)id, &p)) {
 		rp_final(rp, "error: nobody called '%s' is connected", argv[1]);
@@ -412,8 +418,11 @@ static void cmd_move(struct es_admin *a, struct reply *rp, int argc, char **argv
 	struct es_pos pos = {(int32_t)lround(x * 100.0), (int32_t)lround(y * 100.0), p.pos.facing};
 	if (argc == 4)
 		pos.facing = (uint16_t)((int)lround(fmod(fmod(deg, 360.0) + 360.0, 360.0) * 10.0) % 3600);
-	int r = es_server_admin_move(a->cfg.server, (unsigned)id, &pos);
-	if (r < 0)
+	enum es_place_verdict why;
+	int r = es_server_admin_move(a->cfg.server, (unsigned)id, &pos, &why);
+	if (r < 0 && why != ES_PLACE_OK)
+		rp_final(rp, "error: cannot move %s to %.2f,%.2f: %s", argv[1], x, y, es_place_verdict_text(why));
+	else if (r < 0)
 		rp_final(rp, "error: cannot move %s there: %s", argv[1], strerror(-r));
 	else
 		rp_final(rp, "ok: %s moved to %.2f,%.2f", argv[1], pos.x_cm / 100.0, pos.y_cm / 100.0);
@@ -484,23 +493,101 @@ static void cmd_room(struct es_admin *a, struct reply *rp, int argc, char **argv
 	int room = find_room(a, rp, argv[1]);
 	if (room < 0)
 		return;
-	const unsigned *doors;
-	int nd = es_floor_room_doors(a->cfg.floor, (unsigned)room, &doors);
-	if (nd <= 0) {
+	int nd = es_floor_room_doors(a->cfg.floor, (unsigned)room, NULL);
+	/* the server's one door path: everyone's map is told, and a close is a lock */
+	int r = es_server_room_set(a->cfg.server, (unsigned)room, open);
+	if (r == -ENODEV)
 		rp_final(rp, "error: room '%s' has no doors", argv[1]);
+	else if (r < 0)
+		rp_final(rp, "error: cannot %s '%s': %s", open ? "open" : "close", argv[1], strerror(-r));
+	else if (open)
+		rp_final(rp, "ok: opened the %d door%s of '%s'", nd, nd == 1 ? "" : "s", argv[1]);
+	else
+		rp_final(rp, "ok: closed the %d door%s of '%s'; only an admin opens it again (open-room)", nd,
+			 nd == 1 ? "" : "s", argv[1]);
+}
+
+/* desk NAME LABEL: give someone enrolled a desk of their own ("-": none). */
+static void cmd_desk(struct es_admin *a, struct reply *rp, int argc, char **argv)
+{
+	if (argc != 3) {
+		rp_final(rp, "error: usage: desk NAME DESK (a desk label such as A3-4, or - for none)");
 		return;
 	}
-	int r = 0;
-	if (open) {
-		for (int i = 0; i < nd && r == 0; i++)
-			r = es_floor_door_set_open(a->cfg.floor, doors[i], true);
-	} else {
-		r = es_floor_room_close(a->cfg.floor, (unsigned)room);
+	const char *label = strcmp(argv[2], "-") == 0 ? "" : argv[2];
+	char was[64], holder[ES_NAME_MAX + 1];
+	int r = es_service_set_desk(a->cfg.service, argv[1], label, was, sizeof(was), holder, sizeof(holder));
+	if (r == -ENOENT) {
+		rp_final(rp, "error: the floor has no desk '%s' (labels as in 'desks', e.g. A1-1)", argv[2]);
+		return;
 	}
-	if (r < 0)
-		rp_final(rp, "error: cannot %s '%s': %s", open ? "open" : "close", argv[1], strerror(-r));
-	else
-		rp_final(rp, "ok: %s the %d door%s of '%s'", open ? "opened" : "closed", nd, nd == 1 ? "" : "s", argv[1]);
+	if (r == -ESRCH) {
+		rp_final(rp, "error: nobody called '%s' is enrolled", argv[1]);
+		return;
+	}
+	if (r == -EADDRINUSE) {
+		rp_final(rp, "error: desk %s is %s's own: give %s another first ('desk \"%s\" OTHER')", label, holder,
+			 holder, holder);
+		return;
+	}
+	if (r < 0) {
+		rp_final(rp, "error: %s", strerror(-r));
+		return;
+	}
+	if (!label[0]) {
+		rp_final(rp, "ok: %s has no desk of their own now%s%s", argv[1], was[0] ? " (was " : "", was[0] ? was : "");
+		return;
+	}
+	int sitter = es_server_desk_sitter(a->cfg.server, label), id = es_server_find(a->cfg.server, argv[1]);
+	const char *note = "";
+	if (id >= 0 && sitter != id) {
+		/* they are here: take them to it now, if nobody sits there */
+		float x, y;
+		int d = es_floor_desk_find(a->cfg.floor, label);
+		struct es_server_person p;
+		enum es_place_verdict why;
+		if (d >= 0 && es_floor_desk(a->cfg.floor, (unsigned)d, &x, &y, NULL) == 0 &&
+		    es_server_person(a->cfg.server, (unsigned)id, &p) == 1 &&
+		    es_server_admin_move(a->cfg.server, (unsigned)id,
+					 &(struct es_pos){(int32_t)lrintf(x * 100.0f), (int32_t)lrintf(y * 100.0f), p.pos.facing},
+					 &why) == 0)
+			note = "; moved there now";
+		else
+			note = "; someone sits there now, so they stay where they are";
+	}
+	rp_final(rp, "ok: desk %s is %s's own%s%s%s%s", label, argv[1], was[0] ? " (was " : "", was[0] ? was : "",
+		 was[0] ? ")" : "", note);
+}
+
+struct desks_ctx {
+	struct es_admin *a;
+	struct reply *rp;
+	size_t n;
+};
+
+static void desks_one(void *ud, const struct es_person *p, const struct es_pending_invite *v)
+{
+	struct desks_ctx *c = ud;
+	if (!p || !p->desk[0])
+		return;
+	(void)v;
+	int id = es_server_find(c->a->cfg.server, p->name), sitter = es_server_desk_sitter(c->a->cfg.server, p->desk);
+	char who[ES_NAME_MAX + 16] = "";
+	struct es_server_person sp;
+	if (sitter >= 0 && sitter != id && es_server_person(c->a->cfg.server, (unsigned)sitter, &sp) == 1)
+		snprintf(who, sizeof(who), ", %s sits there", sp.name);
+	rp_line(c->rp, "%s %s (%s%s)", p->desk, p->name, id < 0 ? "away" : sitter == id ? "at it" : "here, elsewhere",
+		who);
+	c->n++;
+}
+
+/* desks: who has which desk of their own, and whether they sit at it. */
+static void cmd_desks(struct es_admin *a, struct reply *rp)
+{
+	struct desks_ctx c = {a, rp, 0};
+	(void)es_service_enrolled(a->cfg.service, desks_one, &c);
+	unsigned total = a->cfg.floor ? es_floor_desk_count(a->cfg.floor) : 0;
+	rp_final(rp, "ok: %zu of %u desks are someone's own%s", c.n, total, rp->cut ? " (list cut short)" : "");
 }
 
 /* The load ladder as it stands: where it is, what that sheds, how it got there. */
@@ -526,10 +613,13 @@ static void cmd_help(struct reply *rp)
 	rp_line(rp, "people                               who is connected: id, name, place, flags");
 	rp_line(rp, "enrolled                             enrolled keys and pending invites");
 	rp_line(rp, "fingerprint                          the server key's fingerprint");
+	rp_line(rp, "whoami                               which daemon this is: listen address, key, state, metrics");
 	rp_line(rp, "mute NAME / unmute NAME              admin mute: their audio is dropped until unmuted");
 	rp_line(rp, "move NAME X,Y [FACING]               move someone (metres, degrees)");
 	rp_line(rp, "remove NAME [--forget]               disconnect someone; --forget also un-enrols their key");
-	rp_line(rp, "close-room ROOM / open-room ROOM     close or open every door of a room");
+	rp_line(rp, "desk NAME DESK                       give someone a desk of their own (label, e.g. A3-4; - for none)");
+	rp_line(rp, "desks                                who has which desk, and who sits at it now");
+	rp_line(rp, "close-room ROOM / open-room ROOM     close (and lock) or open every door of a room");
 	rp_line(rp, "load                                 the load ladder: level, what it sheds, ticks at each, steps");
 	rp_final(rp, "ok");
 }
@@ -571,12 +661,18 @@ size_t es_admin_execute(struct es_admin *a, const char *line, char *out, size_t 
 		cmd_move(a, &rp, argc, argv);
 	else if (strcmp(argv[0], "remove") == 0)
 		cmd_remove(a, &rp, argc, argv);
+	else if (strcmp(argv[0], "whoami") == 0 && argc == 1)
+		cmd_whoami(a, &rp);
+	else if (strcmp(argv[0], "desk") == 0)
+		cmd_desk(a, &rp, argc, argv);
+	else if (strcmp(argv[0], "desks") == 0 && argc == 1)
+		cmd_desks(a, &rp);
 	else if (strcmp(argv[0], "close-room") == 0 || strcmp(argv[0], "open-room") == 0)
 		cmd_room(a, &rp, argc, argv, argv[0][0] == 'o');
 	else if (strcmp(argv[0], "help") == 0)
 		cmd_help(&rp);
 	else if (strcmp(argv[0], "people") == 0 || strcmp(argv[0], "enrolled") == 0 ||
-		 strcmp(argv[0], "fingerprint") == 0)
+		 strcmp(argv[0], "fingerprint") == 0 || strcmp(argv[0], "desks") == 0)
 		rp_final(&rp, "error: '%s' takes no arguments", argv[0]);
 	else
 		rp_final(&rp, "error: unknown command '%.40s' (try 'help')", argv[0]);
@@ -586,7 +682,8 @@ size_t es_admin_execute(struct es_admin *a, const char *line, char *out, size_t 
 		if (rp.buf[i] == '\n')
 			last = rp.buf + i + 1;
 	int ll = (int)(rp.buf + rp.len - last) - 1;
-	es_log(strncmp(last, "ok", 2) == 0 ? ES_LOG_INFO : ES_LOG_WARN, "admin: %s -> %.*s", shown, ll > 0 ? ll : 0,
+	if (strcmp(shown, "whoami") != 0) /* earshotctl asks it with every command */
+		es_log(strncmp(last, "ok", 2) == 0 ? ES_LOG_INFO : ES_LOG_WARN, "admin: %s -> %.*s", shown, ll > 0 ? ll : 0,
 	       last);
 	return rp.len;
 }

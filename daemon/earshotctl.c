@@ -110,10 +110,11 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	char line[ES_ADMIN_LINE_MAX + 2];
-	size_t len = 0;
+	/* whoami first: every command says which daemon answered (address, key, state, metrics) */
+	char line[ES_ADMIN_LINE_MAX + 2 + 8] = "whoami\n";
+	size_t len = 7;
 	for (int i = optind; i < argc; i++) {
-		int r = append_arg(line, ES_ADMIN_LINE_MAX + 1, &len, argv[i], i == optind);
+		int r = append_arg(line, 7 + ES_ADMIN_LINE_MAX + 1, &len, argv[i], i == optind);
 		if (r < 0) {
 			fprintf(stderr, "earshotctl: %s\n", r == -E2BIG ? "the command is too long" :
 						"arguments cannot contain newlines or double quotes");
@@ -139,6 +140,18 @@ int main(int argc, char **argv)
 			fprintf(stderr, "earshotctl: %s: path too long for a socket\n", dir);
 			return 2;
 		}
+		/* nothing there and nothing said: the quick start's state directory, as ./quickstart run uses it */
+		const char *xs = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+		char qs[4096] = "";
+		if (xs && xs[0] == '/')
+			snprintf(qs, sizeof(qs), "%s/earshot", xs);
+		else if (home && home[0])
+			snprintf(qs, sizeof(qs), "%s/.local/state/earshot", home);
+		char qpath[sizeof(path)];
+		if (!state_dir && !config && access(path, F_OK) < 0 && qs[0] &&
+		    snprintf(qpath, sizeof(qpath), "%s/%s", qs, ES_ADMIN_SOCKET_NAME) < (int)sizeof(qpath) &&
+		    access(qpath, F_OK) == 0)
+			memcpy(path, qpath, sizeof(path));
 	}
 
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -179,6 +192,7 @@ int main(int argc, char **argv)
 	static char buf[256 * 1024];
 	size_t have = 0;
 	int rc = -1;
+	bool who_said = false;
 	struct pollfd pfd = {.fd = fd, .events = POLLIN};
 	while (rc < 0) {
 		if (poll(&pfd, 1, REPLY_TIMEOUT_MS) == 0) {
@@ -198,14 +212,19 @@ int main(int argc, char **argv)
 		char *start = buf, *nl;
 		while (rc < 0 && (nl = memchr(start, '\n', have - (size_t)(start - buf)))) {
 			*nl = 0;
-			if (strcmp(start, "ok") == 0)
+			if (!who_said && is_final(start)) {
+				/* the whoami reply: which daemon answers */
+				who_said = true;
+				if (strncmp(start, "ok: ", 4) == 0)
+					fprintf(stderr, "earshotctl: answered by %s\n", start + 4);
+			} else if (strcmp(start, "ok") == 0)
 				rc = 0;
 			else if (is_final(start) && start[0] == 'o') {
 				fprintf(stderr, "%s\n", start + 4);
 				rc = 0;
 			} else if (is_final(start)) {
 				fprintf(stderr, "earshotctl: %s\n", start + 7);
-				rc = 1;
+				rc = strncmp(start, "error: usage:", 13) == 0 ? 2 : 1; /* ADMIN.md: 2 for usage */
 			} else
 				printf("%s\n", start);
 			start = nl + 1;

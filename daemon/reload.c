@@ -427,6 +427,7 @@ void es_service_reload(struct es_service *svc)
 			es_saver_mark_dirty(svc->saver);
 		es_saver_unlock(svc->saver);
 	}
+	es_service_sync_desks(svc); /* own desks as the state and the plan now say */
 	svc->reloads[failed]++;
 	es_log_info("reloaded %s in %.1f ms%s", nc.config_path[0] ? nc.config_path : "(no config file: defaults and flags)",
 		    (double)(es_now_ns() - t0) / 1e6,

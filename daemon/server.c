@@ -28,6 +28,7 @@
 #include "earshot-proto.h"
 #include "hs-worker.h"
 #include "log.h"
+#include "places.h"
 #include "sender.h"
 #include "server.h"
 
@@ -91,7 +92,7 @@ struct person {
 	uint16_t down_seq; /* bundles sent to them: the client counts its downlink loss by it */
 	bool dirty;        /* place or flags changed since last presence batch */
 	bool announce;     /* joined since the last presence batch */
-	int desk;          /* floor desk held while here, -1 none */
+	int desk;          /* the desk they sit at now (places.h), -1 none */
 	bool roster;       /* wants presence (who is where) */
 	int whisper_to;    /* person whispered to, -1 none */
 	int64_t last_knock_ms;
@@ -148,8 +149,8 @@ struct es_server {
 	struct es_keypair key;
 	uint8_t cookie_secret[ES_COOKIE_SECRET_LEN];
 	struct bucket rate[RATE_SLOTS];
-	uint8_t *desk_taken; /* per floor desk: someone sits there now */
-	unsigned ndesks;
+	struct es_places *places; /* desks (who sits, whose own), rooms an admin locked */
+	char join_how[256];       /* how the last admit chose the place, for announce's log line */
 	unsigned *hs_queue; /* ring of peer indices with a queued message 1 */
 	int64_t last_service_ns;
 	uint64_t flushes; /* ENet sends done (service or flush): has a queued reply left? */
@@ -195,7 +196,7 @@ void es_server_config_default(struct es_server_config *cfg)
 	cfg->max_people = 256;
 	cfg->range_m = 15.0f;
 	cfg->max_voices = 8;
-	cfg->bitrate = 32000;
+	cfg->bitrate = 48000; /* as config.c and the docs say */
 	cfg->complexity = 5;
 	cfg->hooks = NULL;
 	cfg->key_priv = NULL;
@@ -402,9 +403,8 @@ struct es_server *es_server_new(const struct es_server_config *cfg)
 	}
 	logf_("info", "mixing on %u thread%s", ec.threads, ec.threads == 1 ? "" : "s");
 	es_engine_set_floor(s->engine, cfg->floor);
-	s->ndesks = cfg->floor ? es_floor_desk_count(cfg->floor) : 0;
-	s->desk_taken = calloc(s->ndesks ? s->ndesks : 1, 1);
-	if (!s->desk_taken)
+	s->places = es_places_new(cfg->floor);
+	if (!s->places)
 		goto err_engine;
 	s->people = calloc(cfg->max_people, sizeof(*s->people));
 	s->leaves = calloc(cfg->max_people, sizeof(*s->leaves));
@@ -452,7 +452,7 @@ struct es_server *es_server_new(const struct es_server_config *cfg)
 	return s;
 
 err_engine:
-	free(s->desk_taken);
+	es_places_free(s->places);
 	es_keypair_clear(&s->key);
 	free(s->muted_keys);
 	free(s->hs_queue);
@@ -482,7 +482,7 @@ void es_server_free(struct es_server *s)
 	es_keypair_clear(&s->key);
 	sodium_memzero(s->cookie_secret, sizeof(s->cookie_secret));
 	free(s->muted_keys);
-	free(s->desk_taken);
+	es_places_free(s->places);
 	free(s->hs_queue);
 	free(s->slots);
 	free(s->leaves);
@@ -748,6 +748,96 @@ static void count_uplink(struct es_server *s, unsigned id, uint32_t seq, uint8_t
 	q->up_expected = q->up_received = 0;
 }
 
+static float pos_x(const struct es_pos *p)
+{
+	return (float)p->x_cm / 100.0f;
+}
+
+static float pos_y(const struct es_pos *p)
+{
+	return (float)p->y_cm / 100.0f;
+}
+
+static bool find_place(const struct es_server *s, const struct es_floor *f, unsigned self, int own, float x, float y,
+		       float *ox, float *oy, int *odesk);
+
+/*
+ * Where a newcomer sits, in this order: where the HELLO asked (--at), their
+ * remembered place, their own desk, a new desk of their own, the nearest
+ * free place.  Each must pass the same check as a walk (places.h: on the
+ * floor, walkable, not in a closed or locked room, not at a desk someone
+ * sits at or that is someone else's own).  `how` gets the reason for the
+ * join's log line, so the log says what was done and why, once.
+ */
+static struct es_pos seat(struct es_server *s, unsigned id, const struct es_hello *h, const struct es_seat_memory *mem,
+			  int *own, bool *new_desk, char *how, size_t hl)
+{
+	const struct es_floor *f = s->cfg.floor;
+	struct es_pos pos = h->pos;
+	size_t n = 0;
+	how[0] = 0;
+	*new_desk = false;
+	*own = f && mem->desk[0] ? es_floor_desk_find(f, mem->desk) : -1;
+	if (*own >= 0 && !es_places_owned(s->places, (unsigned)*own))
+		es_places_own(s->places, (unsigned)*own, true);
+	if (h->flags & ES_PF_PLACE) {
+		enum es_place_verdict v = es_places_check(s->places, (int)id, -1, *own, pos_x(&pos), pos_y(&pos), true);
+		if (v == ES_PLACE_OK) {
+			snprintf(how, hl, "where they asked");
+			return pos;
+		}
+		n += (size_t)snprintf(how, hl, "asked for %.2f,%.2f: %s; ", pos_x(&pos), pos_y(&pos), es_place_verdict_text(v));
+	}
+	if (mem->has_place) {
+		struct es_pos m = mem->pos;
+		if (!(h->flags & ES_PF_PLACE) && h->pos.facing)
+			m.facing = h->pos.facing; /* --facing without --at */
+		enum es_place_verdict v = es_places_check(s->places, (int)id, -1, *own, pos_x(&m), pos_y(&m), true);
+		if (v == ES_PLACE_OK) {
+			snprintf(how + n, hl - n, "back at their place");
+			return m;
+		}
+		if (n < hl)
+			n += (size_t)snprintf(how + n, hl - n, "their place %.2f,%.2f is %s; ", pos_x(&m), pos_y(&m),
+					      es_place_verdict_text(v));
+	}
+	pos.facing = h->pos.facing;
+	if (n >= hl)
+		n = hl - 1;
+	float x, y;
+	const char *label = NULL;
+	if (*own >= 0 && es_floor_desk(f, (unsigned)*own, &x, &y, &label) == 0 &&
+	    es_places_check(s->places, (int)id, -1, *own, x, y, true) == ES_PLACE_OK) {
+		snprintf(how + n, hl - n, "at their desk %s", label);
+		goto at;
+	}
+	if (*own < 0 && f) {
+		int d = es_places_free_desk(s->places);
+		if (d >= 0 && es_floor_desk(f, (unsigned)d, &x, &y, &label) == 0) {
+			*own = d;
+			*new_desk = true;
+			es_places_own(s->places, (unsigned)d, true);
+			snprintf(how + n, hl - n, "at desk %s, now their own", label);
+			goto at;
+		}
+	}
+	int fd;
+	float nx = f ? es_floor_width_m(f) / 2 : 0, ny = f ? es_floor_height_m(f) / 2 : 0;
+	if (*own >= 0)
+		(void)es_floor_desk(f, (unsigned)*own, &nx, &ny, NULL);
+	if (f && find_place(s, f, id, -1, nx, ny, &x, &y, &fd)) {
+		snprintf(how + n, hl - n, "%s", *own >= 0 ? "their desk is taken: at the nearest free place" :
+							    "no desk is free: at the nearest free place");
+		goto at;
+	}
+	snprintf(how + n, hl - n, "%s", f ? "the floor is full" : "open space");
+	return pos;
+at:
+	pos.x_cm = (int32_t)lrintf(x * 100.0f);
+	pos.y_cm = (int32_t)lrintf(y * 100.0f);
+	return pos;
+}
+
 /*
  * Admit an authenticated person: room state exists from here on.  Returns
  * the person id, or a negative errno.  The caller sends the WELCOME.
@@ -759,36 +849,17 @@ static int admit(struct es_server *s, ENetPeer *peer, struct peer_slot *slot, co
 	if (id < 0)
 		return -EBUSY;
 	struct person *q = &s->people[id];
-	struct es_pos pos = h->pos;
+	struct es_seat_memory mem = {0};
 	if (s->cfg.hooks && s->cfg.hooks->join)
-		s->cfg.hooks->join(s->cfg.hooks->ud, slot->key, name, &pos.x_cm, &pos.y_cm, &pos.facing);
-	if (h->flags & ES_PF_PLACE)
-		pos = h->pos; /* they said where: that wins over memory */
-	else if (s->cfg.floor && (pos.x_cm != h->pos.x_cm || pos.y_cm != h->pos.y_cm) &&
-		 !es_floor_walkable(s->cfg.floor, (float)pos.x_cm / 100.0f, (float)pos.y_cm / 100.0f))
-		pos = (struct es_pos){0}; /* remembered on an older plan, now a wall: a desk instead */
-	int desk = -1;
-	if (!(h->flags & ES_PF_PLACE) && pos.x_cm == 0 && pos.y_cm == 0 && pos.facing == 0) {
-		/* no place asked for and none remembered: the first free desk */
-		for (unsigned i = 0; i < s->ndesks && desk < 0; i++)
-			if (!s->desk_taken[i])
-				desk = (int)i;
-		float dx, dy;
-		if (desk >= 0 && es_floor_desk(s->cfg.floor, (unsigned)desk, &dx, &dy, NULL) == 0) {
-			pos.x_cm = (int32_t)lrintf(dx * 100.0f);
-			pos.y_cm = (int32_t)lrintf(dy * 100.0f);
-		} else
-			desk = -1;
-	}
-	if (desk < 0) {
-		/* back at a desk (remembered, or asked for): it is theirs while here */
-		int d = es_floor_desk_at(s->cfg.floor, (float)pos.x_cm / 100.0f, (float)pos.y_cm / 100.0f);
-		if (d >= 0 && (unsigned)d < s->ndesks && !s->desk_taken[d])
-			desk = d;
-	}
-	int r = es_engine_add(s->engine, (unsigned)id, (float)pos.x_cm / 100.0f, (float)pos.y_cm / 100.0f,
-			      pos_facing_rad(&pos));
+		s->cfg.hooks->join(s->cfg.hooks->ud, slot->key, name, &mem);
+	int own;
+	bool new_desk;
+	char how[256];
+	struct es_pos pos = seat(s, (unsigned)id, h, &mem, &own, &new_desk, how, sizeof(how));
+	int r = es_engine_add(s->engine, (unsigned)id, pos_x(&pos), pos_y(&pos), pos_facing_rad(&pos));
 	if (r < 0) {
+		if (new_desk)
+			es_places_own(s->places, (unsigned)own, false);
 		logf_("warn", "cannot add %s: %s", name, strerror(-r));
 		return r;
 	}
@@ -802,16 +873,19 @@ static int admit(struct es_server *s, ENetPeer *peer, struct peer_slot *slot, co
 	q->flags = h->flags & (ES_PF_MUTED | ES_PF_FOCUS | ES_PF_THIN);
 	q->admin_muted = muted_key_index(s, slot->key) >= 0 ||
 			 (s->cfg.hooks && s->cfg.hooks->admin_muted && s->cfg.hooks->admin_muted(s->cfg.hooks->ud, slot->key));
-	q->desk = desk;
+	q->desk = -1;
 	q->whisper_to = -1;
 	q->roster = h->flags & ES_PF_ROSTER;
-	if (desk >= 0)
-		s->desk_taken[desk] = 1;
+	es_places_sit(s->places, (unsigned)id, &q->desk, pos_x(&pos), pos_y(&pos));
 	apply_flags(s, (unsigned)id);
 	/* decoded and range-checked with the HELLO; 0 is the default */
 	if (es_engine_set_budget(s->engine, (unsigned)id, h->downlink_kbps * 1000u) < 0)
 		logf_("warn", "%s: downlink budget %u kbit/s refused", name, h->downlink_kbps);
 	q->downlink_bps = es_engine_budget(s->engine, (unsigned)id);
+	const char *label = NULL;
+	if (new_desk && es_floor_desk(s->cfg.floor, (unsigned)own, NULL, NULL, &label) == 0 && s->cfg.hooks &&
+	    s->cfg.hooks->desk)
+		s->cfg.hooks->desk(s->cfg.hooks->ud, slot->key, label);
 	/* remember the place from the first moment, not only after a move or a
 	 * leave: a newcomer who just sits there must find it again after a crash */
 	if (s->cfg.hooks && s->cfg.hooks->place)
@@ -819,6 +893,7 @@ static int admit(struct es_server *s, ENetPeer *peer, struct peer_slot *slot, co
 	slot->person = id;
 	s->c.joins++;
 	s->c.people++;
+	snprintf(s->join_how, sizeof(s->join_how), "%s", how);
 	return id;
 }
 
@@ -833,8 +908,8 @@ static void announce(struct es_server *s, unsigned id)
 	q->announce = true;
 	if (q->admin_muted)
 		tell_admin(s, id, 0); /* an admin's mute outlasts a reconnect */
-	logf_("info", "%s joined as #%u at %.2f,%.2f (%u here)", q->name, id, q->pos.x_cm / 100.0, q->pos.y_cm / 100.0,
-	      s->c.people);
+	logf_("info", "%s joined as #%u at %.2f,%.2f, %s (%u here)", q->name, id, q->pos.x_cm / 100.0,
+	      q->pos.y_cm / 100.0, s->join_how, s->c.people);
 }
 
 /*
@@ -1045,8 +1120,7 @@ static void person_leave(struct es_server *s, struct peer_slot *slot)
 	unsigned id = (unsigned)slot->person;
 	struct person *q = &s->people[id];
 	logf_("info", "%s left (#%u)", q->name, id);
-	if (q->desk >= 0 && (unsigned)q->desk < s->ndesks)
-		s->desk_taken[q->desk] = 0;
+	es_places_leave(s->places, id, &q->desk);
 	if (q->whisper_to >= 0)
 		whisper_notice(s, (unsigned)q->whisper_to, id, false);
 	for (unsigned i = 0; i < s->cfg.max_people; i++)
@@ -1064,36 +1138,54 @@ static void person_leave(struct es_server *s, struct peer_slot *slot)
 	s->c.people--;
 }
 
+/*
+ * Before a whisper or a knock reaches someone who gets no presence (a bot,
+ * a headless client): who `from` is, so they are told a name, not
+ * "someone".
+ */
+static void introduce(struct es_server *s, unsigned to, unsigned from)
+{
+	if (s->people[to].roster || !s->people[from].used)
+		return;
+	struct es_msg m = {.type = ES_MSG_PRESENCE};
+	m.u.presence.count = 1;
+	presence_join_entry(&s->people[from], from, &m.u.presence.entry[0]);
+	(void)send_msg(s, s->people[to].peer, &m);
+}
+
 /* Tell `to` that `from` whispers to them now (or stopped). */
 static void whisper_notice(struct es_server *s, unsigned to, unsigned from, bool on)
 {
 	if (to >= s->cfg.max_people || !s->people[to].used)
 		return;
+	if (on)
+		introduce(s, to, from);
 	struct es_msg m = {.type = ES_MSG_WHISPER, .u.whisper = {(int32_t)from, on ? 1 : 0}};
 	(void)send_msg(s, s->people[to].peer, &m);
 }
 
 /*
- * A move the floor allows: onto a cell one can stand on, and not into a
- * room whose doors are all closed from outside it (knock first).
+ * A move the floor allows (places.h): onto a cell one can stand on, not
+ * into a room whose doors are all closed or that an admin locked, from
+ * outside it (knock first), and not onto a desk someone sits at.
  */
-static bool move_allowed(const struct es_server *s, const struct person *q, float x, float y)
+static enum es_place_verdict move_check(const struct es_server *s, unsigned id, float x, float y)
 {
-	const struct es_floor *f = s->cfg.floor;
-	if (!f)
-		return true;
-	if (!es_floor_walkable(f, x, y))
-		return false;
-	int to = es_floor_room_at(f, x, y);
-	int from = es_floor_room_at(f, (float)q->pos.x_cm / 100.0f, (float)q->pos.y_cm / 100.0f);
-	if (to < 0 || to == from)
-		return true;
-	const unsigned *doors;
-	int nd = es_floor_room_doors(f, (unsigned)to, &doors);
-	for (int i = 0; i < nd; i++)
-		if (es_floor_door_is_open(f, doors[i]))
-			return true;
-	return false;
+	const struct person *q = &s->people[id];
+	int from = s->cfg.floor ? es_floor_room_at(s->cfg.floor, pos_x(&q->pos), pos_y(&q->pos)) : -1;
+	return es_places_check(s->places, (int)id, from, -1, x, y, false);
+}
+
+/* Someone is somewhere else now: mixer done by the caller; desk, presence and memory here. */
+static void moved_to(struct es_server *s, unsigned id, const struct es_pos *pos)
+{
+	struct person *q = &s->people[id];
+	q->pos = *pos;
+	q->dirty = true;
+	es_places_sit(s->places, id, &q->desk, pos_x(pos), pos_y(pos));
+	const struct peer_slot *slot = q->peer->data;
+	if (s->cfg.hooks && s->cfg.hooks->place)
+		s->cfg.hooks->place(s->cfg.hooks->ud, slot->key, q->name, q->pos.x_cm, q->pos.y_cm, q->pos.facing);
 }
 
 /* Send the floor plan's text in pieces, to one person who asked for it. */
@@ -1138,7 +1230,40 @@ static void broadcast_doors(struct es_server *s)
 	broadcast(s, &m, -1);
 }
 
-/* Open or close a door: whoever stands within reach of it (3 m) may. */
+/*
+ * The one way a door changes, whoever asks (a person, an admin): the
+ * floor's state, and everyone's map after the tick (after_tick), as it is
+ * then.  False if it was already so.
+ */
+static bool door_change(struct es_server *s, unsigned door, bool open)
+{
+	struct es_floor *f = s->cfg.floor;
+	if (!f || es_floor_door_is_open(f, door) == open || es_floor_door_set_open(f, door, open) < 0)
+		return false;
+	s->c.doors_changed++;
+	for (unsigned i = 0; i < s->ndoors_pending; i++)
+		if (s->doors_pending[i] == door)
+			return true;
+	if (s->ndoors_pending == DOORS_PENDING_MAX)
+		broadcast_doors(s);
+	s->doors_pending[s->ndoors_pending++] = (uint16_t)door;
+	if (!s->after_due_tick)
+		s->after_due_tick = s->tick ? s->tick : 1;
+	return true;
+}
+
+/* Tell one person how a door is (their request was refused: their map shows the truth again). */
+static void tell_door(struct es_server *s, unsigned id, unsigned door)
+{
+	struct es_door_state st = {(uint16_t)door, es_floor_door_is_open(s->cfg.floor, door)};
+	struct es_msg m = {.type = ES_MSG_DOORS, .u.doors = {1, &st, NULL}};
+	(void)send_msg(s, s->people[id].peer, &m);
+}
+
+/*
+ * Open or close a door: whoever stands within reach of it (3 m) may,
+ * unless an admin closed the room (a lock only an admin lifts).
+ */
 static void handle_door(struct es_server *s, unsigned id, const struct es_doors *d)
 {
 	struct es_floor *f = s->cfg.floor;
@@ -1150,24 +1275,17 @@ static void handle_door(struct es_server *s, unsigned id, const struct es_doors 
 	struct es_door_state st = es_doors_at(d, 0);
 	float x, y;
 	unsigned room;
-	if (es_floor_door(f, st.door, &x, &y, &room) < 0 ||
-	    hypotf(x - (float)q->pos.x_cm / 100.0f, y - (float)q->pos.y_cm / 100.0f) > 3.0f) {
-		s->c.moves_refused++;
+	if (es_floor_door(f, st.door, &x, &y, &room) < 0) {
+		s->c.drop_malformed++;
 		return;
 	}
-	if (es_floor_door_is_open(f, st.door) == (bool)st.open || es_floor_door_set_open(f, st.door, st.open) < 0)
+	if (hypotf(x - pos_x(&q->pos), y - pos_y(&q->pos)) > 3.0f || es_places_room_locked(s->places, room)) {
+		s->c.doors_refused++;
+		tell_door(s, id, st.door);
 		return;
-	s->c.doors_changed++;
-	logf_("info", "%s %s a door of %s", q->name, st.open ? "opened" : "closed", es_floor_room_name(f, room));
-	/* told to everyone after the tick (after_tick), as it is then */
-	for (unsigned i = 0; i < s->ndoors_pending; i++)
-		if (s->doors_pending[i] == st.door)
-			return;
-	if (s->ndoors_pending == DOORS_PENDING_MAX)
-		broadcast_doors(s);
-	s->doors_pending[s->ndoors_pending++] = st.door;
-	if (!s->after_due_tick)
-		s->after_due_tick = s->tick ? s->tick : 1;
+	}
+	if (door_change(s, st.door, st.open))
+		logf_("info", "%s %s a door of %s", q->name, st.open ? "opened" : "closed", es_floor_room_name(f, room));
 }
 
 /* A knock on a room reaches the people inside it; at most one a second each. */
@@ -1185,8 +1303,10 @@ static void handle_knock(struct es_server *s, unsigned id, uint16_t room)
 	for (unsigned i = 0; i < s->cfg.max_people; i++) {
 		struct person *o = &s->people[i];
 		if (o->used && es_floor_room_at(s->cfg.floor, (float)o->pos.x_cm / 100.0f, (float)o->pos.y_cm / 100.0f) ==
-				       (int)room)
+				       (int)room) {
+			introduce(s, i, id);
 			(void)send_msg(s, o->peer, &m);
+		}
 	}
 }
 
@@ -1300,18 +1420,14 @@ static void handle_packet(struct es_server *s, ENetPeer *peer, const ENetPacket 
 		count_uplink(s, id, m.u.up.seq, m.u.up.flags);
 		break;
 	case ES_MSG_MOVE:
-		if (!move_allowed(s, q, (float)m.u.move.x_cm / 100.0f, (float)m.u.move.y_cm / 100.0f)) {
+		if (move_check(s, id, pos_x(&m.u.move), pos_y(&m.u.move)) != ES_PLACE_OK) {
 			s->c.moves_refused++;
-			tell_admin(s, id, ES_ADMIN_MOVED); /* you are still here */
+			tell_admin(s, id, ES_ADMIN_REFUSED); /* you are still here */
 			break;
 		}
-		if (es_engine_move(s->engine, id, (float)m.u.move.x_cm / 100.0f, (float)m.u.move.y_cm / 100.0f,
-				   pos_facing_rad(&m.u.move)) == 0) {
-			q->pos = m.u.move;
-			q->dirty = true;
-			if (s->cfg.hooks && s->cfg.hooks->place)
-				s->cfg.hooks->place(s->cfg.hooks->ud, slot->key, q->name, q->pos.x_cm, q->pos.y_cm, q->pos.facing);
-		} else
+		if (es_engine_move(s->engine, id, pos_x(&m.u.move), pos_y(&m.u.move), pos_facing_rad(&m.u.move)) == 0)
+			moved_to(s, id, &m.u.move);
+		else
 			s->c.drop_malformed++;
 		break;
 	case ES_MSG_STATE:
@@ -1814,23 +1930,66 @@ int es_server_admin_mute(struct es_server *s, unsigned id, bool muted)
 	return 0;
 }
 
-int es_server_admin_move(struct es_server *s, unsigned id, const struct es_pos *pos)
+int es_server_admin_move(struct es_server *s, unsigned id, const struct es_pos *pos, enum es_place_verdict *why)
 {
+	*why = ES_PLACE_OK;
 	if (id >= s->cfg.max_people || !s->people[id].used)
 		return -ENOENT;
 	if (pos->facing >= 3600)
 		return -EINVAL;
-	struct person *q = &s->people[id];
-	int r = es_engine_move(s->engine, id, (float)pos->x_cm / 100.0f, (float)pos->y_cm / 100.0f, pos_facing_rad(pos));
+	/* an admin may put someone into a closed room (a meeting), never into a wall, a table or onto a taken desk */
+	int room = s->cfg.floor ? es_floor_room_at(s->cfg.floor, pos_x(pos), pos_y(pos)) : -1;
+	*why = es_places_check(s->places, (int)id, room, -1, pos_x(pos), pos_y(pos), false);
+	if (*why != ES_PLACE_OK)
+		return -EINVAL;
+	int r = es_engine_move(s->engine, id, pos_x(pos), pos_y(pos), pos_facing_rad(pos));
 	if (r < 0)
 		return r;
-	q->pos = *pos;
-	q->dirty = true;
-	struct peer_slot *slot = q->peer->data;
-	if (s->cfg.hooks && s->cfg.hooks->place)
-		s->cfg.hooks->place(s->cfg.hooks->ud, slot->key, q->name, q->pos.x_cm, q->pos.y_cm, q->pos.facing);
+	moved_to(s, id, pos);
 	tell_admin(s, id, ES_ADMIN_MOVED);
 	return 0;
+}
+
+int es_server_room_set(struct es_server *s, unsigned room, bool open)
+{
+	struct es_floor *f = s->cfg.floor;
+	if (!f || room >= es_floor_room_count(f))
+		return -ENOENT;
+	const unsigned *doors;
+	int nd = es_floor_room_doors(f, room, &doors);
+	if (nd <= 0)
+		return -ENODEV;
+	/* an admin's close is a lock: people inside stay, nobody opens it but an admin */
+	es_places_lock_room(s->places, room, !open);
+	int changed = 0;
+	for (int i = 0; i < nd; i++)
+		changed += door_change(s, doors[i], open);
+	return changed;
+}
+
+bool es_server_room_locked(const struct es_server *s, unsigned room)
+{
+	return es_places_room_locked(s->places, room);
+}
+
+int es_server_desk_own(struct es_server *s, const char *label, bool owned)
+{
+	int d = s->cfg.floor ? es_floor_desk_find(s->cfg.floor, label) : -ENOENT;
+	if (d < 0)
+		return -ENOENT;
+	es_places_own(s->places, (unsigned)d, owned);
+	return 0;
+}
+
+void es_server_desks_disown_all(struct es_server *s)
+{
+	es_places_disown_all(s->places);
+}
+
+int es_server_desk_sitter(const struct es_server *s, const char *label)
+{
+	int d = s->cfg.floor ? es_floor_desk_find(s->cfg.floor, label) : -1;
+	return d < 0 ? -1 : es_places_occupant(s->places, (unsigned)d);
 }
 
 int es_server_admin_remove(struct es_server *s, unsigned id, uint8_t bye_reason)
@@ -1855,22 +2014,6 @@ static const char *room_name_at(const struct es_floor *f, float x, float y)
 {
 	int room = f ? es_floor_room_at(f, x, y) : -1;
 	return room < 0 ? NULL : es_floor_room_name(f, (unsigned)room);
-}
-
-/* A relocated person may be put here: open space, or a room with an open door (or none). */
-static bool enterable(const struct es_floor *f, float x, float y)
-{
-	int room = es_floor_room_at(f, x, y);
-	if (room < 0)
-		return true;
-	const unsigned *doors;
-	int nd = es_floor_room_doors(f, (unsigned)room, &doors);
-	if (nd <= 0)
-		return true;
-	for (int i = 0; i < nd; i++)
-		if (es_floor_door_is_open(f, doors[i]))
-			return true;
-	return false;
 }
 
 /* Someone other than `self` stands on the cell (c,r) of f. */
@@ -1899,13 +2042,16 @@ static bool find_place(const struct es_server *s, const struct es_floor *f, unsi
 {
 	float dx, dy;
 	*odesk = -1;
-	if (own >= 0 && !s->desk_taken[own] && es_floor_desk(f, (unsigned)own, &dx, &dy, NULL) == 0) {
+	if (own >= 0 && es_places_occupant(s->places, (unsigned)own) < 0 &&
+	    es_floor_desk(f, (unsigned)own, &dx, &dy, NULL) == 0) {
 		*ox = dx, *oy = dy, *odesk = own;
 		return true;
 	}
 	float best = INFINITY;
-	for (unsigned i = 0; i < s->ndesks; i++) {
-		if (s->desk_taken[i] || es_floor_desk(f, i, &dx, &dy, NULL) < 0 || !enterable(f, dx, dy))
+	for (unsigned i = 0; i < es_places_desk_count(s->places); i++) {
+		/* nobody's own desk but theirs: the others are kept for their owners */
+		if (es_places_occupant(s->places, i) >= 0 || (es_places_owned(s->places, i) && (int)i != own) ||
+		    es_floor_desk(f, i, &dx, &dy, NULL) < 0 || !es_places_enterable(s->places, dx, dy))
 			continue;
 		float d = hypotf(dx - x, dy - y);
 		if (d < best)
@@ -1938,7 +2084,8 @@ static bool find_place(const struct es_server *s, const struct es_floor *f, unsi
 				continue;
 			float cx, cy;
 			es_floor_cell_center(f, (unsigned)c, (unsigned)r, &cx, &cy);
-			if (!es_floor_walkable(f, cx, cy) || es_floor_door_at(f, cx, cy) >= 0 || !enterable(f, cx, cy) ||
+			if (!es_floor_walkable(f, cx, cy) || es_floor_door_at(f, cx, cy) >= 0 || es_floor_desk_at(f, cx, cy) >= 0 ||
+			    !es_places_enterable(s->places, cx, cy) ||
 			    cell_taken(s, f, self, (unsigned)c, (unsigned)r))
 				continue;
 			float d = hypotf(cx - x, cy - y);
@@ -1954,12 +2101,9 @@ static bool find_place(const struct es_server *s, const struct es_floor *f, unsi
 int es_server_set_floor(struct es_server *s, struct es_floor *f)
 {
 	const struct es_floor *old = s->cfg.floor;
-	unsigned nd = f ? es_floor_desk_count(f) : 0;
-	uint8_t *taken = calloc(nd ? nd : 1, 1);
 	int *own = calloc(s->cfg.max_people, sizeof(*own));
 	uint8_t *why = calloc(s->cfg.max_people, 1);
-	if (!taken || !own || !why) {
-		free(taken);
+	if (!own || !why) {
 		free(own);
 		free(why);
 		return -ENOMEM;
@@ -1996,16 +2140,19 @@ int es_server_set_floor(struct es_server *s, struct es_floor *f)
 			why[i] = ROOM_GONE;
 		else
 			why[i] = STAYS;
-		if (why[i] == STAYS) {
-			int d = es_floor_desk_at(f, x, y);
-			q->desk = d;
-			if (d >= 0)
-				taken[d] = 1;
-		}
 	}
-	free(s->desk_taken);
-	s->desk_taken = taken;
-	s->ndesks = nd;
+	/* desks owned and rooms locked carry over by label and name; who sits where is seen again */
+	if (es_places_set_floor(s->places, f) < 0) {
+		free(own);
+		free(why);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < s->cfg.max_people; i++) {
+		struct person *q = &s->people[i];
+		q->desk = -1;
+		if (q->used && why[i] == STAYS)
+			es_places_sit(s->places, i, &q->desk, pos_x(&q->pos), pos_y(&q->pos));
+	}
 	s->cfg.floor = f;
 	s->ndoors_pending = 0; /* the old floor's doors: everyone is sent the new plan's below */
 	es_engine_set_floor(s->engine, f); /* rooms are looked up again here */
@@ -2059,14 +2206,13 @@ int es_server_set_floor(struct es_server *s, struct es_floor *f)
 			/* the room around them went, the spot is fine and no desk is free */
 			logf_("info", "reload: %s %s; stays at %.2f,%.2f, the nearest free place", q->name, reason[cause],
 			      (double)x, (double)y);
+			es_places_sit(s->places, i, &q->desk, x, y);
 			continue;
 		}
 		if (es_engine_move(s->engine, i, px, py, pos_facing_rad(&pos)) < 0)
 			continue;
 		q->pos = pos;
-		q->desk = pdesk;
-		if (pdesk >= 0)
-			s->desk_taken[pdesk] = 1;
+		es_places_sit(s->places, i, &q->desk, px, py);
 		q->dirty = true;
 		const char *label = NULL;
 		if (pdesk >= 0)

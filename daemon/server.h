@@ -17,6 +17,13 @@ struct es_server;
 struct es_server_counters;
 struct es_floor;
 
+/* What the service remembers of someone who joins (hooks->join). */
+struct es_seat_memory {
+	bool has_place;     /* pos is where they were last */
+	struct es_pos pos;
+	char desk[33];      /* the label of their own desk, "" none (ES_STATE_DESK_MAX + 1) */
+};
+
 /*
  * Optional calls out of the server thread into the service layer
  * (earshotd.c: metrics, watchdog, remembered places).  NULL members are
@@ -36,9 +43,14 @@ struct es_server_hooks {
 	 */
 	int (*authorize)(void *ud, const uint8_t key[32], const uint8_t ts[12], const char *name_in,
 			 const uint8_t *invite_secret, char *name_out);
-	/* someone is being admitted: may change the place (cm, decidegrees) */
-	void (*join)(void *ud, const uint8_t key[32], const char *name, int32_t *x_cm, int32_t *y_cm,
-		     uint16_t *facing);
+	/*
+	 * Someone is being admitted: fill in what is remembered of them (their
+	 * last place, their own desk).  The server decides where they sit
+	 * (places.h) and logs it once.
+	 */
+	void (*join)(void *ud, const uint8_t key[32], const char *name, struct es_seat_memory *mem);
+	/* someone without a desk was given one of their own (its label): remember it */
+	void (*desk)(void *ud, const uint8_t key[32], const char *label);
 	/* is this key muted by an admin (a mute that outlived this process)? */
 	bool (*admin_muted)(void *ud, const uint8_t key[32]);
 	/* someone moved or left: remember where */
@@ -117,7 +129,7 @@ struct es_server_counters {
 	unsigned talking, muted;
 	unsigned plan_silent, plan_forward, plan_mix, encodes;
 	unsigned load_level; /* the engine's degradation level now, 0 = best */
-	uint64_t moves_refused, doors_changed, knocks;
+	uint64_t moves_refused, doors_changed, doors_refused, knocks;
 	uint64_t relocated; /* people moved because a new floor plan took their place */
 	/*
 	 * The tail, by phase: the phases of the ticks that ended late, summed
@@ -198,8 +210,33 @@ __attribute__((warn_unused_result)) int es_server_admin_mute(struct es_server *s
 /* The same for a key that is not connected (applies at its next join).  0 or -ENOSPC. */
 __attribute__((warn_unused_result)) int es_server_mute_key(struct es_server *s, const uint8_t key[32], bool muted);
 
-/* Move someone: mixer, presence, remembered place, and their client.  0, -ENOENT, -EINVAL. */
-__attribute__((warn_unused_result)) int es_server_admin_move(struct es_server *s, unsigned id, const struct es_pos *pos);
+/*
+ * Move someone: mixer, presence, remembered place, and their client.  0,
+ * -ENOENT, -EINVAL (facing out of range, or a place the floor refuses:
+ * *why says which; an admin may move someone into a closed room).
+ */
+enum es_place_verdict;
+__attribute__((warn_unused_result)) int es_server_admin_move(struct es_server *s, unsigned id, const struct es_pos *pos,
+							     enum es_place_verdict *why);
+
+/*
+ * An admin opens or closes a room: every door of it, through the same path
+ * as a person's door (everyone's map is told after the tick).  A close is
+ * a lock: people's requests cannot open it until an admin opens it again.
+ * Returns how many doors changed, -ENOENT (no such room, or no floor),
+ * -ENODEV (the room has no doors).
+ */
+__attribute__((warn_unused_result)) int es_server_room_set(struct es_server *s, unsigned room, bool open);
+bool es_server_room_locked(const struct es_server *s, unsigned room);
+
+/*
+ * Own desks (places.h).  The service tells which desks are someone's own
+ * (by label; -ENOENT if the floor has no such desk); the server never
+ * seats anyone else there.  Who sits at a desk now: a person id or -1.
+ */
+int es_server_desk_own(struct es_server *s, const char *label, bool owned);
+void es_server_desks_disown_all(struct es_server *s);
+int es_server_desk_sitter(const struct es_server *s, const char *label);
 
 /* Disconnect someone, telling their client why (ES_BYE_*).  0 or -ENOENT. */
 __attribute__((warn_unused_result)) int es_server_admin_remove(struct es_server *s, unsigned id, uint8_t bye_reason);

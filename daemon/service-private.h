@@ -44,6 +44,7 @@ struct es_service {
 	uint64_t reloads[2];      /* done, failed (metrics) */
 	/* the tick thread waiting for the state lock (held by the saver's copy) */
 	uint64_t lock_wait_ns, lock_waits_slow;
+	char metrics_error[160]; /* why the metrics endpoint is not served, "" when it is (or is off) */
 };
 
 static inline int64_t es_unix_now(void)

@@ -157,43 +157,93 @@ static int server_key_load(const char *dir, struct es_keypair *kp)
 	return 0;
 }
 
-static void on_join(void *ud, const uint8_t key[32], const char *name, int32_t *x_cm, int32_t *y_cm, uint16_t *facing)
+/*
+ * What is remembered of someone who joins: their last place and their own
+ * desk.  The server decides where they sit and says so in one log line.
+ */
+static void on_join(void *ud, const uint8_t key[32], const char *name, struct es_seat_memory *mem)
 {
 	struct es_service *svc = ud;
-
+	(void)name;
 	tick_state_lock(svc);
 	struct es_person *p = es_state_find_key(svc->db, key);
 	if (p) {
-		/*
-		 * The protocol has no "no preference" place yet: a HELLO at the
-		 * origin facing north is what a client sends when not told
-		 * where to sit, so that is when the remembered place is used.
-		 */
-		if (p->has_place && *x_cm == 0 && *y_cm == 0 && *facing == 0) {
-			*x_cm = (int32_t)lrintf(p->x * 100.0f);
-			*y_cm = (int32_t)lrintf(p->y * 100.0f);
+		if (p->has_place && isfinite(p->x) && isfinite(p->y) && fabsf(p->x) < 1e6f && fabsf(p->y) < 1e6f) {
+			mem->has_place = true;
+			mem->pos.x_cm = (int32_t)lrintf(p->x * 100.0f);
+			mem->pos.y_cm = (int32_t)lrintf(p->y * 100.0f);
 			long dd = lrintf(p->facing * 1800.0f / (float)M_PI);
-			*facing = (uint16_t)(((dd % 3600) + 3600) % 3600);
-			es_log_info("%s is back: at their place %.2f,%.2f", name, (double)p->x, (double)p->y);
+			mem->pos.facing = (uint16_t)(((dd % 3600) + 3600) % 3600);
 		}
+		snprintf(mem->desk, sizeof(mem->desk), "%s", p->desk);
 		p->last_seen = es_unix_now();
 		es_saver_mark_dirty(svc->saver);
-	} else {
-		struct es_person np = { 0 };
-		memcpy(np.key, key, ES_STATE_KEY_LEN);
-		snprintf(np.name, sizeof(np.name), "%s", name);
-		np.last_seen = es_unix_now();
-		np.has_place = true;
-		np.x = (float)*x_cm / 100.0f;
-		np.y = (float)*y_cm / 100.0f;
-		np.facing = (float)*facing * (float)M_PI / 1800.0f;
-		int r = es_state_put(svc->db, &np);
-		if (r < 0)
-			es_log_warn("state: cannot remember %s: %s", name, strerror(-r));
-		else
-			es_saver_mark_dirty(svc->saver);
 	}
 	es_saver_unlock(svc->saver);
+}
+
+/* The server gave someone a desk of their own at their first join. */
+static void on_desk(void *ud, const uint8_t key[32], const char *label)
+{
+	struct es_service *svc = ud;
+	tick_state_lock(svc);
+	struct es_person *p = es_state_find_key(svc->db, key);
+	if (p && !p->desk[0] && strlen(label) <= ES_STATE_DESK_MAX) {
+		snprintf(p->desk, sizeof(p->desk), "%s", label);
+		es_saver_mark_dirty(svc->saver);
+	}
+	es_saver_unlock(svc->saver);
+}
+
+void es_service_sync_desks(struct es_service *svc)
+{
+	if (!svc->server)
+		return;
+	es_server_desks_disown_all(svc->server);
+	es_saver_lock(svc->saver);
+	size_t n = es_state_person_count(svc->db);
+	for (size_t i = 0; i < n; i++) {
+		const struct es_person *p = es_state_person_const(svc->db, i);
+		if (p->desk[0])
+			(void)es_server_desk_own(svc->server, p->desk, true); /* -ENOENT: fixed by the next reload */
+	}
+	es_saver_unlock(svc->saver);
+}
+
+int es_service_set_desk(struct es_service *svc, const char *name, const char *label, char *was, size_t wl,
+			char *holder, size_t hl)
+{
+	int r = 0;
+	was[0] = holder[0] = 0;
+	if (label[0] && (!svc->floor || es_floor_desk_find(svc->floor, label) < 0))
+		return -ENOENT;
+	es_saver_lock(svc->saver);
+	struct es_person *p = es_state_find_name(svc->db, name);
+	if (!p) {
+		r = -ESRCH;
+		goto out;
+	}
+	size_t n = es_state_person_count(svc->db);
+	for (size_t i = 0; label[0] && i < n; i++) {
+		const struct es_person *o = es_state_person_const(svc->db, i);
+		if (o != p && strcmp(o->desk, label) == 0) {
+			snprintf(holder, hl, "%s", o->name);
+			r = -EADDRINUSE;
+			goto out;
+		}
+	}
+	snprintf(was, wl, "%s", p->desk);
+	snprintf(p->desk, sizeof(p->desk), "%s", label);
+	es_saver_mark_dirty(svc->saver);
+out:
+	es_saver_unlock(svc->saver);
+	if (r == 0 && svc->server) {
+		if (was[0])
+			(void)es_server_desk_own(svc->server, was, false);
+		if (label[0])
+			(void)es_server_desk_own(svc->server, label, true);
+	}
+	return r;
 }
 
 static void on_place(void *ud, const uint8_t key[32], const char *name, int32_t x_cm, int32_t y_cm, uint16_t facing)
@@ -245,11 +295,14 @@ void es_service_metrics_restart(struct es_service *svc)
 	svc->metrics = NULL;
 	if (!svc->cfg.metrics.text[0])
 		return;
+	svc->metrics_error[0] = 0;
 	svc->metrics = es_metrics_start(&svc->cfg.metrics);
-	if (!svc->metrics)
-		es_log_error("metrics: cannot serve on %s: %s; running without metrics",
-			svc->cfg.metrics.text, strerror(errno));
-	else
+	if (!svc->metrics) {
+		/* one warning line: voice comes first, and earshotctl shows it too */
+		snprintf(svc->metrics_error, sizeof(svc->metrics_error), "cannot serve metrics on %s: %s",
+			 svc->cfg.metrics.text, errno == EADDRINUSE ? "the port is in use" : strerror(errno));
+		es_log_warn("metrics: %s; running without metrics", svc->metrics_error);
+	} else
 		es_log_info("metrics on http://%s/metrics", svc->cfg.metrics.text);
 }
 
@@ -372,7 +425,7 @@ struct es_service *es_service_start(const struct es_config *cfg, int argc, char 
 	es_log_info("server key fingerprint %s; enrolment %s", fp,
 		    svc->open_enrolment ? "OPEN: any key that connects is enrolled" : "by invite only");
 	svc->hooks = (struct es_server_hooks){
-		.ud = svc, .tick = on_tick, .authorize = on_authorize, .join = on_join, .place = on_place,
+		.ud = svc, .tick = on_tick, .authorize = on_authorize, .join = on_join, .desk = on_desk, .place = on_place,
 		.admin_muted = on_admin_muted,
 	};
 	return svc;
@@ -412,6 +465,7 @@ void es_service_attach(struct es_service *svc, struct es_server *server, struct 
 {
 	svc->server = server;
 	svc->admin = admin;
+	es_service_sync_desks(svc);
 }
 
 int es_service_invite_add(struct es_service *svc, const char *name, int64_t ttl_s, const uint8_t secret[16])
@@ -448,7 +502,11 @@ int es_service_forget(struct es_service *svc, const char *name, uint8_t key_out[
 	if (p) {
 		uint8_t key[ES_STATE_KEY_LEN];
 		memcpy(key, p->key, sizeof(key));
+		char desk[sizeof(p->desk)];
+		memcpy(desk, p->desk, sizeof(desk));
 		r = es_state_remove(svc->db, key);
+		if (r == 0 && desk[0] && svc->server)
+			(void)es_server_desk_own(svc->server, desk, false); /* free for the next newcomer */
 		if (r == 0) {
 			if (key_out)
 				memcpy(key_out, key, sizeof(key));
@@ -457,6 +515,22 @@ int es_service_forget(struct es_service *svc, const char *name, uint8_t key_out[
 	}
 	es_saver_unlock(svc->saver);
 	return r;
+}
+
+const char *es_service_metrics_state(const struct es_service *svc, char *buf, size_t len)
+{
+	if (svc->metrics_error[0])
+		snprintf(buf, len, "NOT SERVED: %s", svc->metrics_error);
+	else if (svc->cfg.metrics.text[0])
+		snprintf(buf, len, "http://%s/metrics", svc->cfg.metrics.text);
+	else
+		snprintf(buf, len, "off");
+	return buf;
+}
+
+const char *es_service_state_dir(const struct es_service *svc)
+{
+	return svc->cfg.state_dir;
 }
 
 const uint8_t *es_service_server_key(const struct es_service *svc)

@@ -96,6 +96,23 @@ int es_service_forget(struct es_service *svc, const char *name, uint8_t key_out[
  */
 int es_service_set_admin_muted(struct es_service *svc, const char *name, uint8_t *key, bool muted);
 
+/*
+ * Own desks.  es_service_set_desk: give the person enrolled as name the
+ * desk `label` ("" takes their desk away); their former desk's label goes
+ * to was.  0, -ENOENT (no such desk on the floor), -ESRCH (nobody enrolled
+ * so), -EADDRINUSE (the desk is holder's own).  es_service_sync_desks: tell
+ * the attached server every desk that is someone's own (after a start or
+ * a reload).
+ */
+__attribute__((warn_unused_result))
+int es_service_set_desk(struct es_service *svc, const char *name, const char *label, char *was, size_t wl,
+			char *holder, size_t hl);
+void es_service_sync_desks(struct es_service *svc);
+
+/* Where metrics are served ("http://ADDR/metrics", "off", or "NOT SERVED: why") into buf. */
+const char *es_service_metrics_state(const struct es_service *svc, char *buf, size_t len);
+const char *es_service_state_dir(const struct es_service *svc);
+
 /* READY=1 with a status line; STOPPING=1.  No-ops outside systemd. */
 void es_service_ready(struct es_service *svc, const char *status);
 void es_service_stopping(struct es_service *svc);

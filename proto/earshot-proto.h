@@ -302,11 +302,13 @@ struct es_refused {
  * drops their audio until an admin unmutes them, whatever the client's own
  * mute says.  ES_ADMIN_MOVED: pos is the place the admin moved them to
  * (the client should take it as its own); without it pos is just where the
- * server has them.
+ * server has them.  ES_ADMIN_REFUSED: the server refused the client's own
+ * move (a wall, a closed room, a taken desk); pos is where it still has them.
  */
 enum {
 	ES_ADMIN_MUTED = 1u << 0,
 	ES_ADMIN_MOVED = 1u << 1,
+	ES_ADMIN_REFUSED = 1u << 2,
 };
 
 struct es_admin_notice {

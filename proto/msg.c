@@ -233,7 +233,7 @@ int es_msg_encode(const struct es_msg *m, uint8_t *buf, size_t cap)
 		es_wr_u8(&w, m->u.refused.reason);
 		break;
 	case ES_MSG_ADMIN:
-		if (m->u.admin.flags & ~(ES_ADMIN_MUTED | ES_ADMIN_MOVED) || m->u.admin.pos.facing >= 3600)
+		if (m->u.admin.flags & ~(ES_ADMIN_MUTED | ES_ADMIN_MOVED | ES_ADMIN_REFUSED) || m->u.admin.pos.facing >= 3600)
 			return -EINVAL;
 		es_wr_u8(&w, m->u.admin.flags);
 		wr_pos(&w, &m->u.admin.pos);
@@ -427,7 +427,7 @@ int es_msg_decode(struct es_msg *m, const uint8_t *buf, size_t len)
 		break;
 	case ES_MSG_ADMIN:
 		m->u.admin.flags = es_rd_u8(&r);
-		if (m->u.admin.flags & ~(ES_ADMIN_MUTED | ES_ADMIN_MOVED))
+		if (m->u.admin.flags & ~(ES_ADMIN_MUTED | ES_ADMIN_MOVED | ES_ADMIN_REFUSED))
 			r.bad = true;
 		rd_pos(&r, &m->u.admin.pos);
 		break;

@@ -39,10 +39,17 @@ need "$bindir/earshotd"
 need "$prefix/share/man/man8/earshotd.8"
 need "$prefix/share/man/man5/earshotd.conf.5"
 need "$prefix/share/doc/earshot/earshotd.conf.example"
+need "$prefix/share/doc/earshot/ADMIN.md"
+need "$prefix/share/doc/earshot/FLOORPLAN.md"
+# the config the unit names, installed from the example (never over an admin's own)
+sysconf=$(meson introspect "$build" --buildoptions | python3 -c \
+	'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"]=="sysconfdir"))')
+case "$sysconf" in /*) ;; *) sysconf="$prefix/$sysconf" ;; esac
+need "$sysconf/earshot/earshotd.conf"
 [ "$fail" = 0 ] || exit 1
 
 # the installed unit runs the installed binary
-if ! grep -qx "ExecStart=$bindir/earshotd --config /etc/earshot/earshotd.conf" "$dest$unit"; then
+if ! grep -qx "ExecStart=$bindir/earshotd --config $sysconf/earshot/earshotd.conf" "$dest$unit"; then
 	echo "FAIL: ExecStart does not point at $bindir/earshotd:"
 	grep ExecStart "$dest$unit"
 	exit 1

@@ -75,7 +75,8 @@ for n in 'A Alice \(you\)' 'B Bob talking' 'C Carol muted' 'D Dave focus' 'E Eve
 done
 if [ -n "$utf8" ]; then screen_has 'É Élodie 张'; else screen_has '\? \?+lodie'; fi
 screen_has 'M Mallory\?\[2J\?+X\?'   # escape, RTL override, bad UTF-8 shown as '?'
-screen_has '\|\.\.o\.\.o\.\.o\.\.o\.\.\.\.\.\.\|\.\.\.\.\.ME\.\.\.\.\|'  # desks, Eve in room M
+screen_has '\|\.\.o\.\.o\.\.o\.\.o\.\.\.\.\.\.\|\.\.\.\.\.MErs\.\.\|'  # desks, Eve in room M (Mars)
+screen_has 'o desk = table / door # closed \| M Mars  K Kit'  # the legend under the map
 screen_has '\+-----/-----\+-----#-----\+'   # meeting door open, kitchen door closed
 screen_has '\|\.{9}A\.{5}B\.'              # me and Bob on the map, 3 m apart
 screen_has 'arrows walk g goto'
@@ -84,13 +85,17 @@ screen_lacks 'MUTED'
 width=$(T capture-pane -p -t ui | awk '{ if (length($0) > w) w = length($0) } END { print w }')
 [ "$width" -le 80 ] || fail "line wider than 80 columns: $width"
 
-screen_has '\|\.{9}\^\.{32}\|'             # I face north: the arrow ahead of me
+# the facing arrows: ↑ → (and diagonals ↗ ↘ ↙ ↖, never the door's '/') in UTF-8, else ^ > v <
+if [ -n "$utf8" ]; then up='↑'; east='→'; ne='↗'; else up='\^'; east='>'; ne='>'; fi
+screen_has "\\|\\.{9}$up\\.{32}\\|"             # I face north: the arrow ahead of me
 
 # ---- keys -> actions, and the screen follows ----
-T send-keys -t ui '>' '>';       wait_action turn-right
-screen_has '\|\.{9}A>\.{4}B\.'              # two right turns: facing east
+T send-keys -t ui '>';           wait_action turn-right
+screen_has "\\|\\.{10}$ne\\.{31}\\|"          # one right turn: north-east, not '/'
+T send-keys -t ui '>';           wait_action turn-right
+screen_has "\\|\\.{9}A$east\\.{4}B\\."              # two right turns: facing east
 T send-keys -t ui '<' '<'
-screen_has '\|\.{9}\^\.{32}\|'
+screen_has "\\|\\.{9}$up\\.{32}\\|"
 T send-keys -t ui '?'
 screen_has "g +go to someone's desk"   # the key overlay
 T send-keys -t ui q                # any key only closes it...

@@ -78,6 +78,9 @@ int main(void)
 	cfg.max_people = 8;
 	cfg.hooks = es_service_hooks(svc);
 	cfg.key_priv = es_service_server_key(svc);
+	struct es_floor *floor = es_floor_default();
+	check(floor != NULL);
+	cfg.floor = floor; /* one floor for the server and the admin, as earshotd does */
 	char listen[32];
 	struct es_server *s = NULL;
 	for (int tries = 0; !s && tries < 20; tries++) {
@@ -86,8 +89,7 @@ int main(void)
 		s = es_server_new(&cfg);
 	}
 	check(s != NULL);
-	struct es_floor *floor = es_floor_default();
-	check(floor != NULL);
+	es_service_attach(svc, s, NULL);
 	struct es_admin_config ac = {.state_dir = dir, .listen = listen, .server = s, .service = svc, .floor = floor};
 	admin = es_admin_start(&ac);
 	check(admin != NULL);
@@ -144,6 +146,21 @@ int main(void)
 	check(room_doors_open(floor, "Booth 1", true));
 	check(starts(cmd("close-room Attic"), "error: no room called 'Attic' on the floor (rooms: 'Orion', "));
 	check(starts(cmd("close-room"), "error: usage: close-room ROOM"));
+	/* an admin's close is a lock that the server keeps (people cannot open it) */
+	check(starts(cmd("close-room Orion"), "ok: closed the 1 door of 'Orion'; only an admin opens it again"));
+	int orion = -1;
+	for (unsigned i = 0; i < es_floor_room_count(floor); i++)
+		if (strcmp(es_floor_room_name(floor, i), "Orion") == 0)
+			orion = (int)i;
+	check(orion >= 0 && es_server_room_locked(s, (unsigned)orion));
+	check(starts(cmd("open-room Orion"), "ok: opened"));
+	check(!es_server_room_locked(s, (unsigned)orion));
+
+	/* own desks: only for people enrolled, only desks the floor has */
+	check(strcmp(cmd("desks"), "ok: 0 of 240 desks are someone's own") == 0);
+	check(starts(cmd("desk bob A1-1"), "error: nobody called 'bob' is enrolled"));
+	check(starts(cmd("desk bob Z9-9"), "error: the floor has no desk 'Z9-9'"));
+	check(starts(cmd("desk bob"), "error: usage: desk NAME DESK"));
 
 	/* odd input */
 	check(strcmp(cmd(""), "error: empty command (try 'help')") == 0);
@@ -153,8 +170,9 @@ int main(void)
 
 	es_admin_stop(admin);
 	check(access(sock, F_OK) < 0 && errno == ENOENT);
-	es_floor_free(floor);
+	es_service_attach(svc, NULL, NULL);
 	es_server_free(s);
+	es_floor_free(floor);
 	es_service_stop(svc);
 	enet_deinitialize();
 	char rm[128];

@@ -197,7 +197,7 @@ int main(void)
 	buf[1] = 0x80;
 	check_int_eq(es_msg_decode(&out, buf, (size_t)an), -EBADMSG);
 	struct es_msg bad_admin = samples[14];
-	bad_admin.u.admin.flags = 0x04;
+	bad_admin.u.admin.flags = 0x08;
 	check_int_eq(es_msg_encode(&bad_admin, buf, sizeof(buf)), -EINVAL);
 
 	/* unknown type and empty input */
