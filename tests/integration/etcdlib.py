@@ -105,7 +105,7 @@ class EtcdCluster:
                 "--initial-cluster-token", self.token,
                 "--heartbeat-interval", str(self.heartbeat_ms),
                 "--election-timeout", str(self.election_ms),
-                "--log-level", "warn"]
+                "--logger", "zap", "--log-outputs", "stderr", "--log-level", "warn"]
 
     def start(self, i, wait=True):
         """Start member i (again, with its data if it ran before)."""
