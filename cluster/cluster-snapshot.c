@@ -97,7 +97,8 @@ void es_cluster_on_place(void *arg, enum es_etcd_watch_status st, int err, const
 	if (st == ES_ETCD_WATCH_DOWN || st == ES_ETCD_WATCH_UP) {
 		/* lost the stream: let the cluster thread find out whether etcd is there */
 		pthread_mutex_lock(&c->q);
-		c->probe = st == ES_ETCD_WATCH_DOWN;
+		if (st == ES_ETCD_WATCH_DOWN)
+			c->probe = true;
 		c->poke = true;
 		pthread_cond_signal(&c->wake);
 		pthread_mutex_unlock(&c->q);

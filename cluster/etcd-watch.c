@@ -80,9 +80,7 @@ static bool on_result(struct es_etcd_watch *w, struct json_object *res)
 		/* the creation's header is the store's revision now, but the events
 		 * from next_rev up to it are still to come: do not move next_rev */
 		w->created = true;
-		if (w->down || !w->next_rev) {
-			w->down = false;
-		}
+		w->down = false;
 		w->fn(w->arg, ES_ETCD_WATCH_UP, 0, NULL, 0, w->next_rev - 1);
 		return true;
 	}

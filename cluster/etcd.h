@@ -252,8 +252,9 @@ struct es_etcd_watch;
 struct es_etcd_watch *es_etcd_watch_new(const char *endpoints, unsigned timeout_ms, const char *prefix,
 	int64_t start_rev, es_etcd_watch_fn *fn, void *arg);
 
-/* Stop the stream at once, join the thread and free.  No call is made after
- * this returns.  NULL is a no-op. */
+/* Stop the stream at once (or, if the thread is listing the prefix, after
+ * that call: at most its timeout), join the thread and free.  No callback
+ * runs after this returns.  NULL is a no-op. */
 void es_etcd_watch_free(struct es_etcd_watch *w);
 
 /* Drop the stream and reconnect now, without backoff (e.g. when the caller

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """An etcd cluster for tests: N members of Debian's etcd-server on loopback,
 free ports, data in a temporary directory (on /dev/shm when there is one, so
-fsync costs nothing on a busy machine).  Members can be killed (SIGKILL),
+fsync costs nothing on a busy machine).  EARSHOT_ETCD_TMP=DIR puts the data elsewhere (a
+disk, to measure what fsync costs).  Members can be killed (SIGKILL),
 stopped all at once and started again with their data; everything is
 stopped and removed at the end.
 
@@ -73,7 +74,7 @@ class EtcdCluster:
         self.binary = etcd_binary()
         if not self.binary:
             raise FileNotFoundError("etcd (Debian: etcd-server) is not installed")
-        base = tmp
+        base = tmp if tmp is not None else os.environ.get("EARSHOT_ETCD_TMP")
         if base is None and os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
             base = "/dev/shm"
         self.dir = tempfile.mkdtemp(prefix="earshot-etcd-", dir=base)
