@@ -201,7 +201,7 @@ int main(int argc, char **argv)
 		}
 		int64_t claimed_ms = es_now_ms() - t0;
 		struct es_cluster_stats s0 = st(c);
-		usleep(1000000); /* let the registration's floor count settle */
+		usleep(3000000); /* past load_publish_ms: the registration's floor count is written */
 		s0 = st(c);
 		struct server v0 = server_now();
 		int64_t w0 = es_now_ms();

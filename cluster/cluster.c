@@ -508,7 +508,7 @@ struct es_cluster *es_cluster_new(const struct es_cluster_config *cfg)
 	snprintf(c->relay, sizeof(c->relay), "%s", cfg->relay_address ? cfg->relay_address : cfg->address);
 	snprintf(c->prefix, sizeof(c->prefix), "/earshot/%s/", cfg->company);
 	c->capacity = cfg->capacity;
-	c->ttl_s = cfg->ttl_s ? cfg->ttl_s : 5;
+	c->ttl_s = cfg->ttl_s ? cfg->ttl_s : 3;
 	if (c->ttl_s < 2)
 		c->ttl_s = 2; /* renewed every TTL/3: below 2 s that is under a round of a loaded etcd */
 	c->call_timeout_ms = cfg->call_timeout_ms ? cfg->call_timeout_ms : ES_ETCD_TIMEOUT_MS;

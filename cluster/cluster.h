@@ -75,7 +75,7 @@ struct es_cluster_config {
 	const char *address;        /* host:port clients reach this daemon at */
 	const char *relay_address;  /* host:port other daemons relay to (NULL: address) */
 	uint32_t capacity;          /* people this daemon can host (> 0) */
-	uint32_t ttl_s;             /* the lease: a dead daemon's floors are free within it (0: 5) */
+	uint32_t ttl_s;             /* the lease: a dead daemon's floors are free within it (0: 3) */
 	uint32_t call_timeout_ms;   /* each etcd call's budget (0: 1000) */
 	uint32_t floor_weight;      /* people a floor counts for before its own come (0: 50) */
 	uint32_t claim_step_ms;     /* the k-th choice for a free floor claims after k steps (0: 1000) */
