@@ -101,9 +101,9 @@ static void gain(struct es_cluster *c, const char *floor, int64_t fence, const c
 	es_etcd_range_clear(&r);
 	ES_STAT_ADD(c, floors_gained, 1);
 	if (n < 0)
-		es_log_warn("cluster: floor %s is ours (%s) but its seats could not be read (%s)", floor, how, strerror(-n));
+		es_log_warn("cluster: %s: floor %s is ours (%s) but its seats could not be read (%s)", c->id, floor, how, strerror(-n));
 	else
-		es_log_info("cluster: floor %s is ours (%s; %d seats)", floor, how, n);
+		es_log_info("cluster: %s: floor %s is ours (%s; %d seats)", c->id, floor, how, n);
 	struct es_cluster_event ev = { .type = ES_CLUSTER_FLOOR_GAINED };
 	snprintf(ev.floor, sizeof(ev.floor), "%s", floor);
 	es_cluster_emit(c, &ev);
@@ -121,7 +121,7 @@ static void lose(struct es_cluster *c, const char *floor, const char *owner, con
 	if (!was)
 		return;
 	ES_STAT_ADD(c, floors_lost, 1);
-	es_log_info("cluster: floor %s is no longer ours (%s%s)", floor, owner[0] ? "now " : "no owner",
+	es_log_info("cluster: %s: floor %s is no longer ours (%s%s)", c->id, floor, owner[0] ? "now " : "no owner",
 		owner[0] ? owner : "");
 	struct es_cluster_event ev = { .type = ES_CLUSTER_FLOOR_LOST };
 	snprintf(ev.floor, sizeof(ev.floor), "%s", floor);
@@ -216,6 +216,11 @@ static size_t copy_ours(struct es_cluster *c, struct owner_copy **out, int64_t *
 	for (struct es_strmap_entry *e = v ? es_strmap_next(c->owners, &b, NULL) : NULL; e; e = es_strmap_next(c->owners, &b, e)) {
 		if (es_strmap_get(c->hosting, e->key) || e->lease != c->lease)
 			continue;
+		/* our own key as it was before we gave the floor away, still in a
+		 * snapshot the watch has not brought up to date: not a handover */
+		struct es_strmap_entry *g = es_strmap_get(c->given_away, e->key);
+		if (g && e->mod_rev <= g->aux)
+			continue;
 		char d[ES_CLUSTER_ID_MAX + 1];
 		es_cluster_json_str(e->val, "daemon", d, sizeof(d));
 		if (strcmp(d, c->id) != 0)
@@ -263,7 +268,7 @@ static void reconcile(struct es_cluster *c)
 		int r = claim(c, o->floor, &fence, owner, address);
 		if (r == 1) {
 			set_fence(c, o->floor, fence);
-			es_log_info("cluster: floor %s claimed again after its key vanished", o->floor);
+			es_log_info("cluster: %s: floor %s claimed again after its key vanished", c->id, o->floor);
 		} else if (r == 0) {
 			lose(c, o->floor, owner, address);
 		}
@@ -412,6 +417,14 @@ static bool hosted_fence(struct es_cluster *c, const char *floor, int64_t *fence
 	return h != NULL;
 }
 
+/* Remember the revision at which we gave floor away (cluster thread only). */
+static void gave_away(struct es_cluster *c, const char *floor, int64_t rev)
+{
+	struct es_strmap_entry *g = es_strmap_put(c->given_away, floor, "", 0);
+	if (g)
+		g->aux = rev;
+}
+
 int es_cluster_release(struct es_cluster *c, const char *floor)
 {
 	int64_t fence;
@@ -424,11 +437,17 @@ int es_cluster_release(struct es_cluster *c, const char *floor)
 	struct es_etcd_cmp ours = { .key = key, .target = ES_ETCD_MOD, .op = ES_ETCD_EQ, .number = fence };
 	struct es_etcd_op del = { .type = ES_ETCD_OP_DELETE, .key = key };
 	struct es_etcd_txn t = { .cmp = &ours, .n_cmp = 1, .success = &del, .n_success = 1 };
-	int r = es_cluster_note(c, es_etcd_txn(c->etcd, &t, NULL));
+	struct es_etcd_txn_result res;
+	int r = es_cluster_note(c, es_etcd_txn(c->etcd, &t, &res));
+	int64_t rev = res.revision;
+	es_etcd_txn_result_clear(&res);
 	if (r < 0)
 		return r;
+	gave_away(c, floor, rev);
+	/* r == 0: the key had moved on (or a first try whose answer was lost
+	 * deleted it): either way the floor is not ours, which was asked */
 	lose(c, floor, "", "");
-	return r == 1 ? 0 : -ESTALE; /* 0: it was not ours any more anyway */
+	return 0;
 }
 
 int es_cluster_handover(struct es_cluster *c, const char *floor, const char *daemon)
@@ -465,12 +484,25 @@ int es_cluster_handover(struct es_cluster *c, const char *floor, const char *dae
 	};
 	struct es_etcd_op put = { .type = ES_ETCD_OP_PUT, .key = key, .value = val, .value_len = strlen(val), .lease = lease };
 	struct es_etcd_txn t = { .cmp = cmp, .n_cmp = 2, .success = &put, .n_success = 1 };
-	int r = es_cluster_note(c, es_etcd_txn(c->etcd, &t, NULL));
+	struct es_etcd_op get = { .type = ES_ETCD_OP_GET, .key = key };
+	t.failure = &get;
+	t.n_failure = 1;
+	struct es_etcd_txn_result res;
+	int r = es_cluster_note(c, es_etcd_txn(c->etcd, &t, &res));
+	if (r == 0) {
+		/* already the target's under its lease: a first try whose answer was lost */
+		const struct es_etcd_kv *kv = res.n == 1 && res.r[0].range.n == 1 ? &res.r[0].range.kvs[0] : NULL;
+		if (kv && kv->lease == lease && kv->value_len == strlen(val) && memcmp(kv->value, val, kv->value_len) == 0)
+			r = 1;
+	}
+	int64_t rev = res.revision;
+	es_etcd_txn_result_clear(&res);
 	free(val);
 	if (r < 0)
 		return r;
 	if (r == 0)
 		return -ESTALE;
+	gave_away(c, floor, rev);
 	lose(c, floor, daemon, address);
 	return 0;
 }

@@ -45,6 +45,7 @@ struct es_cluster {
 	char prefix[ES_CLUSTER_ID_MAX + 16];   /* "/earshot/<company>/" */
 	char *endpoints;
 	uint32_t capacity, ttl_s, call_timeout_ms, floor_weight, claim_step_ms, seat_flush_ms, load_publish_ms;
+	uint32_t unreachable_after_ms;
 	char **floors;
 	size_t n_floors;
 	bool no_claims, claim_at_once;
@@ -70,6 +71,8 @@ struct es_cluster {
 	bool stop, poke, probe;
 	struct es_cluster_req *req;  /* ring of ES_CLUSTER_QUEUE */
 	uint64_t *req_ticket;
+	int64_t *req_at;             /* when it was submitted */
+	uint8_t *req_tries;          /* how many times it has run */
 	size_t req_head, req_n;
 	uint64_t next_ticket;
 	struct es_cluster_event *ev; /* ring of ES_CLUSTER_EVENTS */
@@ -91,11 +94,14 @@ struct es_cluster {
 	bool draining;
 	bool floors_declared;
 	int64_t down_since_ms;
+	int64_t fail_since_ms;          /* the first failure of the current streak, 0: none */
+	int64_t req_retry_ms;           /* the head request waits until then */
 	int64_t next_keepalive_ms, next_seat_ms, next_load_ms, next_register_ms;
 	uint32_t pub_load, pub_floors;
 	bool pub_draining;
 	uint64_t seen_place_gen;
 	struct es_strmap *free_since;   /* floor -> aux: when this thread first saw it free */
+	struct es_strmap *given_away;   /* floor -> aux: the revision at which we released or handed it over */
 	int64_t next_claim_ms;          /* the earliest herd step waiting */
 };
 
@@ -127,7 +133,8 @@ size_t es_cluster_hosted_count(struct es_cluster *c);
 void es_cluster_floors_lease_lost(struct es_cluster *c);
 
 /* cluster-records.c */
-int es_cluster_run_request(struct es_cluster *c, const struct es_cluster_req *r, char *text, size_t cap);
+/* retry: it ran before and failed for want of an answer (it may have been applied) */
+int es_cluster_run_request(struct es_cluster *c, const struct es_cluster_req *r, bool retry, char *text, size_t cap);
 int es_cluster_check_request(const struct es_cluster_req *r);
 
 #endif

@@ -163,7 +163,7 @@ static int forget(struct es_cluster *c, const struct es_cluster_req *q)
 	return -EAGAIN;
 }
 
-static int invite_add(struct es_cluster *c, const struct es_cluster_req *q)
+static int invite_add(struct es_cluster *c, const struct es_cluster_req *q, bool retry)
 {
 	char hex[65], ikey[ES_CLUSTER_KEY_MAX], nkey[ES_CLUSTER_KEY_MAX];
 	es_cluster_hex(q->hash, hex);
@@ -191,12 +191,21 @@ static int invite_add(struct es_cluster *c, const struct es_cluster_req *q)
 	struct es_etcd_op put = { .type = ES_ETCD_OP_PUT, .key = ikey, .value = val, .value_len = strlen(val), .lease = lease };
 	struct es_etcd_txn t = { .cmp = cmp, .n_cmp = 2, .success = &put, .n_success = 1 };
 	r = es_cluster_note(c, es_etcd_txn(c->etcd, &t, NULL));
+	if (r == 0 && retry) {
+		/* exactly this invite already there: a first try whose answer was lost */
+		struct es_etcd_kv kv;
+		if (get1(c, ikey, &kv) == 1) {
+			if (kv.value_len == strlen(val) && memcmp(kv.value, val, kv.value_len) == 0 && kv.lease != lease)
+				r = 2;
+			es_etcd_kv_clear(&kv);
+		}
+	}
 	json_object_put(o);
 	if (r != 1) {
 		if (es_etcd_lease_revoke(c->etcd, lease) < 0) {
 			/* it expires by itself */
 		}
-		return r < 0 ? r : -EEXIST;
+		return r < 0 ? r : r == 2 ? 0 : -EEXIST;
 	}
 	return 0;
 }
@@ -244,7 +253,7 @@ static int invite_redeem(struct es_cluster *c, const struct es_cluster_req *q, c
 		if (es_cluster_note(c, es_etcd_txn(c->etcd, &t, NULL)) < 0) {
 			/* the lease sweeps it up */
 		}
-		return -ETIMEDOUT;
+		return -EKEYEXPIRED;
 	}
 	if (!es_cluster_valid_name(name, true) || !es_cluster_key(c, nkey, sizeof(nkey), "office/names/%s", name))
 		return -EBADMSG;
@@ -349,7 +358,7 @@ static int flag(struct es_cluster *c, const char *key, bool on, const char *by)
 	return r < 0 ? r : 0;
 }
 
-int es_cluster_run_request(struct es_cluster *c, const struct es_cluster_req *q, char *text, size_t cap)
+int es_cluster_run_request(struct es_cluster *c, const struct es_cluster_req *q, bool retry, char *text, size_t cap)
 {
 	char key[ES_CLUSTER_KEY_MAX], hex[65];
 	const char *by = q->by[0] ? q->by : c->id;
@@ -357,10 +366,13 @@ int es_cluster_run_request(struct es_cluster *c, const struct es_cluster_req *q,
 	switch (q->type) {
 	case ES_CLUSTER_ENROL:
 		return enrol(c, q);
-	case ES_CLUSTER_FORGET:
-		return forget(c, q);
+	case ES_CLUSTER_FORGET: {
+		int r = forget(c, q);
+		/* gone already: the first try's answer was lost after it was applied */
+		return retry && r == -ENOENT ? 0 : r;
+	}
 	case ES_CLUSTER_INVITE_ADD:
-		return invite_add(c, q);
+		return invite_add(c, q, retry);
 	case ES_CLUSTER_INVITE_REDEEM:
 		return invite_redeem(c, q, text, cap);
 	case ES_CLUSTER_DESK:

@@ -154,10 +154,14 @@ int es_cluster_note(struct es_cluster *c, int r)
 {
 	int64_t now = es_now_ms();
 	if (r < 0 && es_etcd_unreachable(r)) {
-		if (c->reachable) {
+		if (!c->fail_since_ms)
+			c->fail_since_ms = now;
+		/* every member refused: nothing listens, say so now; timeouts and
+		 * "no leader" may be an election: only once they have lasted */
+		if (c->reachable && (r == -ECONNREFUSED || now - c->fail_since_ms >= c->unreachable_after_ms)) {
 			c->reachable = false;
-			c->down_since_ms = now;
-			es_log_warn("cluster: etcd unreachable (%s): floors keep running, placements wait", strerror(-r));
+			c->down_since_ms = c->fail_since_ms;
+			es_log_warn("cluster: %s: etcd unreachable (%s): floors keep running, placements wait", c->id, strerror(-r));
 			pthread_mutex_lock(&c->st);
 			c->stats.reachable = false;
 			c->stats.unreachable++;
@@ -167,10 +171,11 @@ int es_cluster_note(struct es_cluster *c, int r)
 		}
 		return r;
 	}
+	c->fail_since_ms = 0;
 	if (!c->reachable) {
 		c->reachable = true;
 		int64_t down = now - c->down_since_ms;
-		es_log_info("cluster: etcd reachable again after %.1f s (%s)", (double)down / 1000.0,
+		es_log_info("cluster: %s: etcd reachable again after %.1f s (%s)", c->id, (double)down / 1000.0,
 			es_etcd_endpoint(c->etcd));
 		pthread_mutex_lock(&c->st);
 		c->stats.reachable = true;
@@ -338,11 +343,40 @@ static void load_step(struct es_cluster *c, int64_t now)
 
 /* ---- requests ------------------------------------------------------------ */
 
-static void requests_step(struct es_cluster *c)
+/* Put a request back at the head of the queue.  False if the queue filled meanwhile. */
+static bool requeue_head(struct es_cluster *c, const struct es_cluster_req *r, uint64_t ticket, int64_t at, uint8_t tries)
 {
+	bool ok = false;
+	pthread_mutex_lock(&c->q);
+	if (c->req_n < ES_CLUSTER_QUEUE) {
+		c->req_head = (c->req_head + ES_CLUSTER_QUEUE - 1) % ES_CLUSTER_QUEUE;
+		c->req[c->req_head] = *r;
+		c->req_ticket[c->req_head] = ticket;
+		c->req_at[c->req_head] = at;
+		c->req_tries[c->req_head] = tries;
+		c->req_n++;
+		ok = true;
+	}
+	pthread_mutex_unlock(&c->q);
+	return ok;
+}
+
+/*
+ * The queued requests, oldest first.  One that meets a passing failure
+ * (an election: etcd answers "no leader" or not in time, but not every
+ * member refuses) goes back to the head and is tried again 100 ms later,
+ * for up to ES_CLUSTER_RETRY_MS, so a member dying is not noticed by the
+ * admin either.  With etcd unreachable every request fails at once.
+ */
+static void requests_step(struct es_cluster *c, int64_t now)
+{
+	if (now < c->req_retry_ms)
+		return;
 	for (int budget = 64; budget > 0; budget--) {
 		struct es_cluster_req r;
 		uint64_t ticket;
+		int64_t at;
+		uint8_t tries;
 		pthread_mutex_lock(&c->q);
 		if (!c->req_n) {
 			pthread_mutex_unlock(&c->q);
@@ -350,15 +384,27 @@ static void requests_step(struct es_cluster *c)
 		}
 		r = c->req[c->req_head];
 		ticket = c->req_ticket[c->req_head];
+		at = c->req_at[c->req_head];
+		tries = c->req_tries[c->req_head];
 		c->req_head = (c->req_head + 1) % ES_CLUSTER_QUEUE;
 		c->req_n--;
 		pthread_mutex_unlock(&c->q);
 
 		struct es_cluster_event ev = { .type = ES_CLUSTER_DONE, .ticket = ticket };
-		if (!c->reachable || !c->registered)
-			ev.result = c->reachable ? -EAGAIN : -ENOTCONN; /* fail fast: etcd is not there */
+		if (!c->reachable)
+			ev.result = -ENOTCONN; /* fail fast: etcd is not there */
+		else if (!c->registered)
+			ev.result = -EAGAIN;   /* a lease being taken again: passing */
 		else
-			ev.result = es_cluster_run_request(c, &r, ev.text, sizeof(ev.text));
+			ev.result = es_cluster_run_request(c, &r, tries > 0, ev.text, sizeof(ev.text));
+		if (!c->reachable && es_etcd_unreachable(ev.result))
+			ev.result = -ENOTCONN; /* this very call found etcd gone */
+		bool passing = ev.result == -EAGAIN || (es_etcd_unreachable(ev.result) && ev.result != -ENOTCONN);
+		if (passing && c->reachable && es_now_ms() - at < ES_CLUSTER_RETRY_MS &&
+		    requeue_head(c, &r, ticket, at, tries < 255 ? tries + 1 : tries)) {
+			c->req_retry_ms = es_now_ms() + 100;
+			return;
+		}
 		ES_STAT_ADD(c, requests, 1);
 		if (ev.result < 0)
 			ES_STAT_ADD(c, requests_failed, 1);
@@ -379,6 +425,8 @@ int es_cluster_submit(struct es_cluster *c, const struct es_cluster_req *req, ui
 	size_t i = (c->req_head + c->req_n) % ES_CLUSTER_QUEUE;
 	c->req[i] = *req;
 	c->req_ticket[i] = ++c->next_ticket;
+	c->req_at[i] = es_now_ms();
+	c->req_tries[i] = 0;
 	if (ticket)
 		*ticket = c->next_ticket;
 	c->req_n++;
@@ -415,7 +463,7 @@ static void *cluster_main(void *arg)
 			c->next_keepalive_ms = now; /* a watch lost its stream: is etcd there? */
 
 		registration_step(c, now);
-		requests_step(c);
+		requests_step(c, es_now_ms());
 		if (c->registered && c->reachable)
 			es_cluster_floors_step(c, es_now_ms());
 		now = es_now_ms();
@@ -444,10 +492,13 @@ static void *cluster_main(void *arg)
 		until = min64(until, c->next_seat_ms);
 		if (c->next_claim_ms)
 			until = min64(until, c->next_claim_ms);
+		bool retry_wait = now < c->req_retry_ms;
+		if (retry_wait)
+			until = min64(until, c->req_retry_ms);
 		if (until < now + 1)
 			until = now + 1;
 		pthread_mutex_lock(&c->q);
-		if (!c->poke && !c->stop && !c->req_n) {
+		if (!c->poke && !c->stop && (!c->req_n || retry_wait)) {
 			struct timespec ts;
 			clock_gettime(CLOCK_MONOTONIC, &ts);
 			int64_t wait = until - now;
@@ -516,6 +567,7 @@ struct es_cluster *es_cluster_new(const struct es_cluster_config *cfg)
 	c->claim_step_ms = cfg->claim_step_ms ? cfg->claim_step_ms : 1000;
 	c->seat_flush_ms = cfg->seat_flush_ms ? cfg->seat_flush_ms : 1000;
 	c->load_publish_ms = cfg->load_publish_ms ? cfg->load_publish_ms : 2000;
+	c->unreachable_after_ms = cfg->unreachable_after_ms ? cfg->unreachable_after_ms : 3000;
 	c->no_claims = cfg->no_claims;
 	c->claim_at_once = cfg->claim_at_once;
 	c->reachable = true; /* until a call says otherwise: the first failure is the one logged */
@@ -549,11 +601,14 @@ struct es_cluster *es_cluster_new(const struct es_cluster_config *cfg)
 	c->seats = es_strmap_new();
 	c->pending_seats = es_strmap_new();
 	c->free_since = es_strmap_new();
+	c->given_away = es_strmap_new();
 	c->req = calloc(ES_CLUSTER_QUEUE, sizeof(*c->req));
 	c->req_ticket = calloc(ES_CLUSTER_QUEUE, sizeof(*c->req_ticket));
+	c->req_at = calloc(ES_CLUSTER_QUEUE, sizeof(*c->req_at));
+	c->req_tries = calloc(ES_CLUSTER_QUEUE, sizeof(*c->req_tries));
 	c->ev = calloc(ES_CLUSTER_EVENTS, sizeof(*c->ev));
 	if (!c->daemons || !c->floorset || !c->owners || !c->office || !c->hosting || !c->seats ||
-	    !c->pending_seats || !c->free_since || !c->req || !c->req_ticket || !c->ev)
+	    !c->pending_seats || !c->free_since || !c->given_away || !c->req || !c->req_ticket || !c->req_at || !c->req_tries || !c->ev)
 		goto err;
 	c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (c->efd < 0) {
@@ -606,8 +661,11 @@ err:
 	es_strmap_free(c->seats);
 	es_strmap_free(c->pending_seats);
 	es_strmap_free(c->free_since);
+	es_strmap_free(c->given_away);
 	free(c->req);
 	free(c->req_ticket);
+	free(c->req_at);
+	free(c->req_tries);
 	free(c->ev);
 	pthread_mutex_destroy(&c->snap);
 	pthread_mutex_destroy(&c->q);
@@ -644,8 +702,11 @@ void es_cluster_free(struct es_cluster *c)
 	es_strmap_free(c->seats);
 	es_strmap_free(c->pending_seats);
 	es_strmap_free(c->free_since);
+	es_strmap_free(c->given_away);
 	free(c->req);
 	free(c->req_ticket);
+	free(c->req_at);
+	free(c->req_tries);
 	free(c->ev);
 	pthread_mutex_destroy(&c->snap);
 	pthread_mutex_destroy(&c->q);

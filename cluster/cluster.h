@@ -81,6 +81,9 @@ struct es_cluster_config {
 	uint32_t claim_step_ms;     /* the k-th choice for a free floor claims after k steps (0: 1000) */
 	uint32_t seat_flush_ms;     /* seats are written at most this often (0: 1000) */
 	uint32_t load_publish_ms;   /* a changed load is written at most this often (0: 2000) */
+	uint32_t unreachable_after_ms; /* calls failing this long (timeouts, no leader) mean etcd is
+	                             * unreachable (0: 3000); every member refusing means it at once.
+	                             * An election (up to 2 election timeouts) is not an outage */
 	const char *const *floors;  /* floors to declare if absent, at start (may be NULL) */
 	size_t n_floors;
 	bool no_claims;             /* take no free floor (still hosts what it is handed) */
@@ -151,7 +154,8 @@ enum es_cluster_req_type {
 	ES_CLUSTER_INVITE_ADD,     /* hash, name, expires: a one-time invite (-EEXIST) */
 	ES_CLUSTER_INVITE_REDEEM,  /* hash, key: use the invite once, company-wide, and enrol key under
 	                            * its name; text = the name.  -ENOENT unknown or used,
-	                            * -ETIMEDOUT expired, -EEXIST name or key already enrolled */
+	                            * -EKEYEXPIRED expired (not -ETIMEDOUT: that is etcd not
+	                            * answering), -EEXIST name or key already enrolled */
 	ES_CLUSTER_DESK,           /* key, desk: assign ("" frees theirs); -EADDRINUSE someone else's */
 	ES_CLUSTER_MUTE,           /* key, on: an admin mute */
 	ES_CLUSTER_LOCK,           /* floor, room, on: lock a room */
@@ -178,8 +182,13 @@ struct es_cluster_req {
 /*
  * Queue a request (copied).  *ticket (if not NULL) is what its DONE event
  * will carry.  0, -EINVAL for a bad field, -EAGAIN if the queue is full
- * (ES_CLUSTER_QUEUE requests wait at most).
+ * (ES_CLUSTER_QUEUE requests wait at most).  A request that meets a
+ * passing failure (an election, a member dying) is tried again for up to
+ * ES_CLUSTER_RETRY_MS, and every request is safe to run twice (an answer
+ * lost after etcd applied it is read back); with etcd unreachable it fails
+ * at once with -ENOTCONN.
  */
+#define ES_CLUSTER_RETRY_MS 5000
 #define ES_CLUSTER_QUEUE 1024
 ES_CLUSTER_WUR int es_cluster_submit(struct es_cluster *c, const struct es_cluster_req *req, uint64_t *ticket);
 

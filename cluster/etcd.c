@@ -444,6 +444,7 @@ static int call(struct es_etcd *e, const char *path, struct json_object *req, bo
 		return -ENOMEM;
 	int64_t deadline = es_now_ms() + e->timeout_ms;
 	int err = -ETIMEDOUT;
+	int soft = 0; /* the first failure that was not a refused connection */
 	size_t n = e->ep.n;
 	char url[320];
 	for (unsigned round = 0; round < 32; round++) {
@@ -490,6 +491,8 @@ static int call(struct es_etcd *e, const char *path, struct json_object *req, bo
 				if (err == -ENOMEM)
 					return err;
 			}
+			if (err != -ECONNREFUSED && !soft)
+				soft = err;
 			/* this member did not serve us: the next one, from now on */
 			e->cur = (e->cur + 1) % n;
 			e->st.failovers++;
@@ -504,7 +507,17 @@ static int call(struct es_etcd *e, const char *path, struct json_object *req, bo
 	}
 out_unreachable:
 	e->st.unreachable++;
-	return err;
+	/* -ECONNREFUSED only if nothing listened anywhere: a member that timed
+	 * out or had no leader says etcd is there but busy (an election) */
+	return soft ? soft : err;
+}
+
+/* An answer that arrived but does not parse is etcd's error too: counted. */
+static int bad(struct es_etcd *e, int r)
+{
+	if (r == -EBADMSG)
+		e->st.errors++;
+	return r;
 }
 
 static struct json_object *new_req(void)
@@ -534,7 +547,7 @@ int es_etcd_lease_grant(struct es_etcd *e, int64_t ttl_s, int64_t *id, int64_t *
 	*id = es_etcd_json_i64(resp, "ID");
 	if (granted_ttl)
 		*granted_ttl = es_etcd_json_i64(resp, "TTL");
-	r = *id ? 0 : -EBADMSG;
+	r = bad(e, *id ? 0 : -EBADMSG);
 	json_object_put(resp);
 	return r;
 }
@@ -553,7 +566,7 @@ int es_etcd_lease_keepalive(struct es_etcd *e, int64_t id, int64_t *ttl)
 	struct json_object *res;
 	if (!json_object_object_get_ex(resp, "result", &res)) {
 		json_object_put(resp);
-		return -EBADMSG;
+		return bad(e, -EBADMSG);
 	}
 	int64_t t = es_etcd_json_i64(res, "TTL");
 	json_object_put(resp);
@@ -636,7 +649,7 @@ int es_etcd_get(struct es_etcd *e, const char *key, bool prefix, int64_t rev, in
 	json_object_put(req);
 	if (r < 0)
 		return r;
-	r = es_etcd_range_parse(resp, out);
+	r = bad(e, es_etcd_range_parse(resp, out));
 	json_object_put(resp);
 	return r < 0 ? r : (int)out->n;
 }
@@ -663,7 +676,7 @@ static int range_page(struct es_etcd *e, const char *from, size_t flen, const ch
 	json_object_put(req);
 	if (r < 0)
 		return r;
-	r = es_etcd_range_parse(resp, pg);
+	r = bad(e, es_etcd_range_parse(resp, pg));
 	json_object_put(resp);
 	return r;
 }
@@ -922,7 +935,7 @@ int es_etcd_txn(struct es_etcd *e, const struct es_etcd_txn *t, struct es_etcd_t
 	struct es_etcd_txn_result *out = res ? res : &tmp;
 	out->succeeded = es_etcd_json_bool(resp, "succeeded");
 	bool ok = out->succeeded;
-	r = txn_parse(resp, ok ? t->success : t->failure, ok ? t->n_success : t->n_failure, out);
+	r = bad(e, txn_parse(resp, ok ? t->success : t->failure, ok ? t->n_success : t->n_failure, out));
 	json_object_put(resp);
 	if (r < 0) {
 		es_etcd_txn_result_clear(out);

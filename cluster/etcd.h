@@ -30,7 +30,9 @@
  * Errors are -errno:
  *   -ECONNREFUSED, -ETIMEDOUT, -ECONNRESET, -EHOSTUNREACH, -EAGAIN:
  *               no member answered in time ("unreachable"; es_etcd_unreachable()
- *               says whether an error is one of these);
+ *               says whether an error is one of these).  -ECONNREFUSED means
+ *               every member refused the connection (nothing listens: etcd
+ *               is down); the others may be an election under way;
  *   -ENOENT     the lease does not exist (expired or revoked);
  *   -EINVAL     etcd refused an argument (or the caller passed a bad one);
  *   -ERANGE     a revision that is compacted or in the future;

@@ -27,9 +27,10 @@ static inline const char *fixture_endpoints(void)
 	return ep;
 }
 
-/* Ask the fixture to do something; returns after it is done. */
-__attribute__((format(printf, 1, 2)))
-static inline void fixture_do(const char *fmt, ...)
+/* Ask the fixture to do something; returns after it is done, with the
+ * reply's words after "ok" in out (if not NULL). */
+__attribute__((format(printf, 3, 4)))
+static inline void fixture_ask(char *out, size_t cap, const char *fmt, ...)
 {
 	char cmd[256], reply[1024];
 	va_list ap;
@@ -48,6 +49,16 @@ static inline void fixture_do(const char *fmt, ...)
 		exit(1);
 	}
 	test_log("fixture: %s done in %lld ms", cmd, (long long)(es_now_ms() - t0));
+	if (out && cap) {
+		const char *w = reply[2] == ' ' ? reply + 3 : "";
+		size_t n = strcspn(w, "\n");
+		if (n >= cap)
+			n = cap - 1;
+		memcpy(out, w, n);
+		out[n] = 0;
+	}
 }
+
+#define fixture_do(...) fixture_ask(NULL, 0, __VA_ARGS__)
 
 #endif

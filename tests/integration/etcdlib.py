@@ -12,7 +12,7 @@ stopped and removed at the end.
         ec.stop_all(); ...; ec.start_all()
 
 run_driven(argv, ec) runs a test program that asks the fixture for faults by
-printing lines "@kill I", "@start I", "@stop-all", "@start-all",
+printing lines "@kill I", "@kill-leader" (answers "ok I"), "@start I", "@stop-all", "@start-all",
 "@wait-healthy", "@endpoints" on stdout; each gets one reply line on its
 stdin ("ok ..." or "error ...").  Every other line is passed through.
 
@@ -165,6 +165,26 @@ class EtcdCluster:
         except Exception:
             return False
 
+    def status(self, i, timeout=1.0):
+        """Member i's /v3/maintenance/status answer (dict), or None."""
+        try:
+            req = urllib.request.Request(self.members[i].client_url + "/v3/maintenance/status", data=b"{}",
+                                         headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return json.loads(r.read().decode())
+        except Exception:
+            return None
+
+    def leader(self):
+        """The index of the member that leads now, or None."""
+        for i, m in enumerate(self.members):
+            if not m.running():
+                continue
+            st = self.status(i)
+            if st and st.get("leader") and st["leader"] == st.get("header", {}).get("member_id"):
+                return i
+        return None
+
     def wait_healthy(self, which=None, timeout=30.0):
         which = range(len(self.members)) if which is None else which
         end = time.monotonic() + timeout
@@ -243,6 +263,12 @@ def serve(ec, words):
     if cmd == "kill":
         ec.kill(int(words[1]))
         return "ok"
+    if cmd == "kill-leader":
+        i = ec.leader()
+        if i is None:
+            return "error no leader"
+        ec.kill(i)
+        return "ok %d" % i
     if cmd == "start":
         ec.start(int(words[1]), wait=False)
         ec.wait_healthy()

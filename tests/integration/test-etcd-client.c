@@ -2,8 +2,8 @@
 /*
  * The etcd client (cluster/etcd.h) against a real 3-member cluster
  * (run by tests/integration/etcdlib.py): every call, failover past a dead
- * and a silent endpoint, one member killed mid-traffic without a failed
- * call, and all of etcd down: calls fail fast, the watch says so, and both
+ * and a silent endpoint, a hostile gateway, the leader killed mid-traffic
+ * without a failed call, and all of etcd down: calls fail fast, the watch says so, and both
  * resume when etcd is back.
  */
 #include <arpa/inet.h>
@@ -380,6 +380,133 @@ static void test_failover(const char *ep)
 	test_log("failover: ok");
 }
 
+/* ---- a hostile gateway ---------------------------------------------------- */
+
+/* A one-connection-at-a-time HTTP server that answers each request with the
+ * next canned reply and closes: what a broken or malicious endpoint sends. */
+struct fake {
+	int fd, port;
+	const char *const *replies;
+	size_t n;
+	pthread_t th;
+};
+
+static void *fake_main(void *arg)
+{
+	struct fake *f = arg;
+	for (size_t i = 0; i < f->n; i++) {
+		int c = accept(f->fd, NULL, NULL);
+		if (c < 0)
+			return NULL;
+		char buf[8192];
+		size_t got = 0;
+		/* the request: headers, then a body of Content-Length bytes */
+		for (;;) {
+			ssize_t k = read(c, buf + got, sizeof(buf) - 1 - got);
+			if (k <= 0)
+				break;
+			got += (size_t)k;
+			buf[got] = 0;
+			char *end = strstr(buf, "\r\n\r\n");
+			char *cl = strcasestr(buf, "content-length:");
+			if (end && (!cl || strlen(end + 4) >= (size_t)atoi(cl + 15)))
+				break;
+		}
+		if (write(c, f->replies[i], strlen(f->replies[i])) < 0) {
+		}
+		close(c);
+	}
+	return NULL;
+}
+
+static void fake_start(struct fake *f, const char *const *replies, size_t n)
+{
+	f->fd = listen_silent(&f->port);
+	f->replies = replies;
+	f->n = n;
+	check(pthread_create(&f->th, NULL, fake_main, f) == 0);
+}
+
+static void fake_stop(struct fake *f)
+{
+	shutdown(f->fd, SHUT_RDWR);
+	close(f->fd);
+	pthread_join(f->th, NULL);
+}
+
+#define OK200(body) "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n" body
+
+static void test_hostile_gateway(void)
+{
+	static const char *const replies[] = {
+		OK200("not json!"),
+		OK200("{\"kvs\": \"x\"}"),
+		OK200("{\"kvs\": [{\"key\": \"!!!\"}]}"),
+		OK200("{\"kvs\": [{\"key\": \"YQBi\"}]}"),          /* "a\0b": a NUL inside a key */
+		OK200("{\"kvs\": [{\"key\": \"YQ==\", \"value\": 7}]}"),
+		OK200("[1, 2, 3]"),
+		"HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n{\"error\":\"lease\",\"code\":5}",
+		"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n{\"error\":\"x\",\"code\":3}",
+		"HTTP/1.1 500 Oops\r\nConnection: close\r\n\r\n<html>",
+		OK200("{\"succeeded\": true, \"responses\": []}"),   /* a txn of one op with no answer */
+		OK200("{\"result\": {}}"),                            /* a keepalive without a TTL: the lease is gone */
+		/* unavailable, then a good answer: retried within the deadline */
+		"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n{\"error\":\"no leader\",\"code\":14}",
+		OK200("{\"header\": {\"revision\": \"7\"}, \"kvs\": [{\"key\": \"YQ==\", \"value\": \"Yg==\", \"mod_revision\": \"7\"}], \"count\": \"1\"}"),
+	};
+	struct fake f;
+	fake_start(&f, replies, sizeof(replies) / sizeof(replies[0]));
+	char ep[64];
+	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", f.port);
+	struct es_etcd *e = es_etcd_new(ep, 2000);
+	struct es_etcd_range r;
+	for (int i = 0; i < 6; i++) {
+		check_int_eq(es_etcd_get(e, "a", false, 0, 0, &r), -EBADMSG);
+		check(r.n == 0 && r.kvs == NULL);
+	}
+	int64_t ttl;
+	check_int_eq(es_etcd_lease_keepalive(e, 1, &ttl), -ENOENT);
+	check_int_eq(es_etcd_get(e, "a", false, 0, 0, &r), -EINVAL);
+	check_int_eq(es_etcd_get(e, "a", false, 0, 0, &r), -EPROTO);
+	struct es_etcd_op put = { .type = ES_ETCD_OP_PUT, .key = "a", .value = "b", .value_len = 1 };
+	struct es_etcd_txn t = { .success = &put, .n_success = 1 };
+	struct es_etcd_txn_result res;
+	check_int_eq(es_etcd_txn(e, &t, &res), -EBADMSG);
+	check(res.n == 0 && res.r == NULL);
+	check_int_eq(es_etcd_lease_keepalive(e, 1, &ttl), -ENOENT);
+	check_int_eq(es_etcd_get(e, "a", false, 0, 0, &r), 1);
+	check(strcmp(r.kvs[0].key, "a") == 0 && strcmp(r.kvs[0].value, "b") == 0 && r.revision == 7);
+	es_etcd_range_clear(&r);
+	struct es_etcd_stats st;
+	es_etcd_get_stats(e, &st);
+	check_int_eq(st.errors, 10); /* every bad answer counted (a keepalive to TTL 0 is an answer, not an error) */
+	es_etcd_free(e);
+	fake_stop(&f);
+
+	/* a watch stream that sends garbage: DOWN with the reason, and it tries again */
+	static const char *const wreplies[] = {
+		"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n"
+		"{\"result\": {\"header\": {\"revision\": \"3\"}, \"created\": true}}\n{garbage\n",
+		"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n"
+		"{\"result\": {\"header\": {\"revision\": \"3\"}, \"created\": true}}\n"
+		"{\"result\": {\"header\": {\"revision\": \"4\"}, \"events\": [{\"kv\": {\"key\": \"L3c=\", \"mod_revision\": \"4\"}}]}}\n"
+		"{\"result\": {\"events\": [{\"kv\": 5}]}}\n",
+	};
+	fake_start(&f, wreplies, 2);
+	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", f.port);
+	struct seen s = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct es_etcd_watch *w = es_etcd_watch_new(ep, 1000, "/w", 2, on_watch, &s);
+	check(w != NULL);
+	check(seen_wait(&s, &s.puts, 1, 5000)); /* the good event of the second stream */
+	check(seen_wait(&s, &s.downs, 2, 5000));
+	pthread_mutex_lock(&s.lock);
+	check(s.ups == 2 && s.last_down_err == -EBADMSG && strcmp(s.last_key, "/w") == 0);
+	pthread_mutex_unlock(&s.lock);
+	es_etcd_watch_free(w);
+	fake_stop(&f);
+	test_log("hostile gateway: ok (every bad answer refused with -EBADMSG or its code, and counted)");
+}
+
 /* ---- faults -------------------------------------------------------------- */
 
 struct traffic {
@@ -423,14 +550,16 @@ static void test_member_killed(struct es_etcd *e, const char *ep)
 	pthread_t th;
 	check(pthread_create(&th, NULL, traffic_main, &t) == 0);
 	usleep(300000);
-	/* member 0 is where every client here starts: the one in use */
-	fixture_do("kill 0");
+	/* the leader: an election under the traffic, and the clients that were
+	 * talking to it move to another member */
+	char killed[32];
+	fixture_ask(killed, sizeof(killed), "kill-leader");
 	usleep(1000000);
 	unsigned ok_after_kill = t.ok;
 	usleep(500000);
 	atomic_store(&t.stop, true);
 	pthread_join(th, NULL);
-	test_log("member killed: %u calls ok, %u failed (first %d); watch downs %u ups %u", t.ok, t.failed,
+	test_log("leader killed: %u calls ok, %u failed (first %d); watch downs %u ups %u", t.ok, t.failed,
 		t.first_err, seen_get(&s, &s.downs), seen_get(&s, &s.ups));
 	check_int_eq(t.failed, 0);
 	check(t.ok > ok_after_kill);
@@ -455,8 +584,8 @@ static void test_member_killed(struct es_etcd *e, const char *ep)
 	check(!s.out_of_order);
 	check(seen_get(&s, &s.puts) >= t.ok);
 	es_etcd_watch_free(w);
-	fixture_do("start 0");
-	test_log("member killed: ok");
+	fixture_do("start %d", atoi(killed));
+	test_log("leader killed: ok");
 }
 
 static void test_all_down(const char *ep)
@@ -503,6 +632,7 @@ int main(void)
 	test_txn(e);
 	test_watch(e, ep);
 	test_failover(ep);
+	test_hostile_gateway();
 	test_member_killed(e, ep);
 	test_all_down(ep);
 	struct es_etcd_stats st;
