@@ -523,6 +523,16 @@ static void test_seats_handover(void)
 	check(WAIT(hosted(a) == 1, 5000));
 	check_int_eq(es_cluster_seat_get(a->c, "lobby", key, &x, &y, &f), 0);
 	check_near(x, 7.0, 0.01);
+	/* draining: the registration says so (placement then gives it nothing),
+	 * and a floor it releases is not claimed back by it */
+	struct es_cluster_req dr = { .type = ES_CLUSTER_DRAIN, .on = true };
+	check_int_eq(request(a, &dr, NULL), 0);
+	check(WAIT(es_cluster_daemons(b->c, ds, 4) == 2 && ds[0].draining && !ds[1].draining, 3000));
+	check_int_eq(request(a, &rel, NULL), 0);
+	usleep(500000);
+	pump_all();
+	check_int_eq(hosted(a), 0);
+	check_int_eq(es_cluster_floor_owner(a->c, "lobby", NULL), -ENOENT);
 	stop(b);
 	stop(a);
 	test_log("seats and handover: ok");
