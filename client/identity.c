@@ -67,6 +67,18 @@ int es_identity_load(const char *dir, struct es_keypair *kp)
 		return -ENAMETOOLONG;
 	FILE *f = fopen(path, "r");
 	if (f) {
+		mode_t mode = 0;
+		int pr = es_key_file_private(fileno(f), &mode);
+		if (pr < 0) {
+			fclose(f);
+			if (pr == -EPERM)
+				fprintf(stderr,
+					"earshot: %s is readable or writable by group or others (mode %04o): whoever read it "
+					"can join as you. If you are sure nobody did, 'chmod 600 %s'; otherwise move it away "
+					"(a new key is made, and the server's admin must invite you again)\n",
+					path, (unsigned)mode, path);
+			return pr;
+		}
 		char hex[80] = {0};
 		uint8_t priv[32];
 		size_t bin = 0;
