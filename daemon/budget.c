@@ -86,7 +86,7 @@ int es_rate_parse(const char *text, struct es_rate *out)
 	if (!(c >= (float)RATE_MIN_COUNT) || (double)c / per > RATE_MAX_PER_S)
 		return -EINVAL;
 	if (!has_burst)
-		burst = ceil((double)c) < 1.0 ? 1.0 : ceil((double)c);
+		burst = fmin(fmax(ceil((double)c), 1.0), BURST_MAX);
 	if (burst < 1.0 || burst > BURST_MAX)
 		return -EINVAL;
 	*out = (struct es_rate){c, per, (float)burst};

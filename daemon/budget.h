@@ -38,7 +38,7 @@ struct es_rate {
 /*
  * Parse "N/s", "N/min", optionally followed by "burst M" (white space
  * between the parts is free): N a decimal number > 0 and at most 100000
- * per second, M a whole number 1..100000 (default: N, at least 1).
+ * per second, M a whole number 1..100000 (default: N, within those bounds).
  * Returns 0, or -EINVAL with *out unchanged.
  */
 __attribute__((warn_unused_result)) int es_rate_parse(const char *text, struct es_rate *out);

@@ -149,6 +149,9 @@ int main(void)
 	check(strcmp(cmd(""), "error: empty command (try 'help')") == 0);
 	check(strcmp(cmd("frobnicate x"), "error: unknown command 'frobnicate' (try 'help')") == 0);
 	check(starts(cmd("mute \x1b[31mbob"), "error: nobody called '"));
+	/* what comes back is escaped: an admin's terminal sees no control sequence (C0 never arrives: blanks) */
+	check(starts(cmd("mute \"eve\xc2\x9b" "2J\xe2\x80\xae\""), "error: nobody called 'eve\\u009b2J\\u202e'"));
+	check(starts(cmd("invite \"eve\xc2\x9b\""), "error: cannot make an invite")); /* and no such name enrols */
 	check(starts(cmd("a b c d e f g h i"), "error: too many words"));
 
 	es_admin_stop(admin);
