@@ -9,6 +9,8 @@
 
 #include <sodium.h>
 
+_Static_assert(sizeof(struct es_rate) == 12, "struct es_rate has no padding");
+
 #define RATE_MAX_PER_S 100000.0
 #define RATE_MIN_COUNT 0.001
 #define BURST_MAX 100000u
@@ -51,7 +53,7 @@ static const char *decimal(const char *p, double *out)
 int es_rate_parse(const char *text, struct es_rate *out)
 {
 	double count, burst = 0;
-	uint16_t per;
+	uint32_t per;
 	if (!text || strlen(text) > ES_RATE_TEXT_MAX)
 		return -EINVAL;
 	const char *p = decimal(skip_space(text), &count);

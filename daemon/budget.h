@@ -28,10 +28,10 @@
 #include <stdint.h>
 
 struct es_rate {
-	float count;   /* tokens per `per_s` seconds, > 0 */
-	uint16_t per_s; /* 1 ("/s") or 60 ("/min") */
-	float burst;   /* at most this many at once, >= 1 */
-};
+	float count;    /* tokens per `per_s` seconds, > 0 */
+	uint32_t per_s; /* 1 ("/s") or 60 ("/min") */
+	float burst;    /* at most this many at once, >= 1 */
+};                      /* no padding: rates compare with memcmp */
 
 #define ES_RATE_TEXT_MAX 48
 

@@ -269,3 +269,8 @@ bool es_front_door_handshake_ok(struct es_front_door *d, uint32_t ipv4)
 {
 	return es_addr_buckets_take(d->handshakes, ipv4, &d->limits.handshakes, now_ms());
 }
+
+void es_front_door_set_limits(struct es_front_door *d, const struct es_limits *l)
+{
+	d->limits = *l;
+}

@@ -77,6 +77,9 @@ void es_front_door_attach(struct es_front_door *d, ENetHost *host);
  */
 int es_front_door_intercept(struct es_front_door *d, ENetHost *host);
 
+/* Use these budgets from now on (a reload); copied.  Buckets keep their tokens. */
+void es_front_door_set_limits(struct es_front_door *d, const struct es_limits *l);
+
 /* May this address (which proved it receives) start one more handshake now? */
 bool es_front_door_handshake_ok(struct es_front_door *d, uint32_t ipv4);
 

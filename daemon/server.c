@@ -2135,3 +2135,9 @@ const struct es_floor *es_server_floor(const struct es_server *s)
 {
 	return s->cfg.floor;
 }
+
+void es_server_set_limits(struct es_server *s, const struct es_limits *l)
+{
+	s->cfg.limits = *l;
+	es_front_door_set_limits(s->door, l);
+}

@@ -216,4 +216,7 @@ __attribute__((warn_unused_result)) int es_server_admin_remove(struct es_server 
 __attribute__((warn_unused_result)) int es_server_set_floor(struct es_server *s, struct es_floor *f);
 const struct es_floor *es_server_floor(const struct es_server *s);
 
+/* New budgets (SIGHUP; tick thread only), from the next datagram and request on; l is copied. */
+void es_server_set_limits(struct es_server *s, const struct es_limits *l);
+
 #endif

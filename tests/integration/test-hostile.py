@@ -108,18 +108,21 @@ def fragments(b, addr, maddr, daemon):
     rss0 = proc_rss_kib(daemon.p.pid)
     grown, dgrams = 0, 0
     for args in (["huge", "8", "8192"], ["fresh", "8", "20000"], ["fresh", "4", "20000", "authed"],
-                 ["huge", "2", "8192", "authed"]):
+                 ["huge", "2", "8192", "authed"], ["ahead", "8", "20000"], ["ahead", "8", "20000", "authed"],
+                 ["unreliable", "4", "20000", "authed"]):
         rc, out = probe(b, "fragments", addr, *args)
         m = re.search(r"in (\d+) datagrams", out)
         dgrams += int(m.group(1)) if m else 0
         time.sleep(0.5)
         grown = max(grown, proc_rss_kib(daemon.p.pid) - rss0)
     after = metrics(maddr)
-    refused = delta(before, after, 'earshot_packets_dropped_total{reason="fragment"}')
+    refused = delta(before, after, 'earshot_packets_dropped_total{reason="fragment"}') + \
+        delta(before, after, 'earshot_packets_dropped_total{reason="enet_command"}')
     check(grown < RSS_BUDGET_KIB, f"1: the daemon grew by {grown / 1024:.1f} MiB under the fragment attacks "
           f"(under {RSS_BUDGET_KIB // 1024} MiB)")
-    # each datagram leads with a fragment command, refused before ENet sees it
-    check(refused >= dgrams * 0.5, f"1: {refused:.0f} of {dgrams} attacking datagrams counted as refused fragments")
+    # each datagram leads with a command that is refused before ENet sees it
+    check(refused >= dgrams * 0.5, f"1: {refused:.0f} of {dgrams} attacking datagrams counted as refused "
+          "(fragment, enet_command)")
 
 
 def resets(b, addr, daemon, alice):
@@ -140,6 +143,8 @@ def resets(b, addr, daemon, alice):
     m = re.search(r"4-byte datagram drew (-?\d+) bytes, an 8-byte one (-?\d+)", out)
     check(m and int(m.group(1)) == 0, "2: a 4-byte datagram for nobody's slot draws no reset")
     check(m and 0 < int(m.group(2)) <= 8, "2: an 8-byte one draws a reset of at most 8 bytes")
+    m = re.search(r"bad cookie drew (-?\d+) bytes", out)
+    check(m and int(m.group(1)) == 0, "2: a CONNECT with a bad cookie draws nothing (no reset to aim at anyone)")
 
 
 def lockout(b, addr, daemon, d):

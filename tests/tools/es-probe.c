@@ -24,12 +24,14 @@
  * The attacks of issue 15 (tests/integration/test-hostile.py); each prints
  * what it sent and what came back, and leaves the judging to the test:
  *
- *   es-probe fragments ADDR:PORT huge|fresh PEERS COMMANDS [authed]
+ *   es-probe fragments ADDR:PORT huge|fresh|ahead|unreliable PEERS COMMANDS [authed]
  *       PEERS connections from 127.0.0.1 (a valid cookie each), each sending
- *       COMMANDS ENet fragment commands, 50 to a datagram: "huge" announces
- *       one 32 MB packet and sends 1-byte fragments 4 KB apart (each touches
- *       a fresh page), "fresh" opens a new 1300-byte packet with every
- *       command.  "authed": after a full handshake, else before any.
+ *       COMMANDS ENet commands, 50 to a datagram: "huge" announces one 32 MB
+ *       packet and sends 1-byte fragments 4 KB apart (each touches a fresh
+ *       page), "fresh" opens a new 1300-byte packet with every command,
+ *       "ahead" sends 1-byte reliable packets beyond a gap that never fills,
+ *       "unreliable" 1-byte unreliable ones waiting for a reliable one that
+ *       never comes.  "authed": after a full handshake, else before any.
  *   es-probe spoof ADDR:PORT VICTIM_IP:PORT SECONDS
  *       (root: raw sockets) every 50 ms, forged with the victim's source
  *       address: a CONNECT with a bad cookie and an ENet ping to another
@@ -641,10 +643,26 @@ static void drain(struct probe *p)
 			enet_packet_destroy(ev.packet);
 }
 
+/* One SEND_RELIABLE (or SEND_UNRELIABLE) command with one byte of data, at reliable sequence seq. */
+static size_t send_cmd(uint8_t *b, bool reliable, uint16_t seq, uint16_t unreliable_seq)
+{
+	size_t o = 0;
+	b[o++] = (uint8_t)(reliable ? 6 | 0x80 : 7);
+	b[o++] = 0;
+	be16put(b + o, seq), o += 2;
+	if (!reliable)
+		be16put(b + o, unreliable_seq), o += 2;
+	be16put(b + o, 1), o += 2;
+	b[o++] = 0xCD;
+	return o;
+}
+
 static int fragments(const char *server, const char *mode, int npeers, long commands, bool authed)
 {
-	bool huge = strcmp(mode, "huge") == 0;
-	if ((!huge && strcmp(mode, "fresh") != 0) || npeers < 1 || npeers > 32 || commands < 1 || commands > 200000)
+	bool huge = strcmp(mode, "huge") == 0, ahead = strcmp(mode, "ahead") == 0;
+	bool unreliable = strcmp(mode, "unreliable") == 0;
+	if ((!huge && !ahead && !unreliable && strcmp(mode, "fresh") != 0) || npeers < 1 || npeers > 32 || commands < 1 ||
+	    commands > 200000)
 		return 2;
 	struct probe *ps[32];
 	for (int i = 0; i < npeers; i++) {
@@ -677,6 +695,10 @@ static int fragments(const char *server, const char *mode, int npeers, long comm
 			for (int c = 0; c < 50 && kk < commands; c++, kk++) {
 				if (huge)
 					o += fragment_cmd(b + o, start, total_huge / 4096, (uint32_t)kk, total_huge, (uint32_t)kk * 4096);
+				else if (ahead) /* each waits for the gap before it, which never fills */
+					o += send_cmd(b + o, true, (uint16_t)(start + kk % 20000), 0);
+				else if (unreliable) /* each waits for a reliable one that never comes */
+					o += send_cmd(b + o, false, (uint16_t)(start + kk % 20000 / 1000), (uint16_t)(kk % 1000 + 1));
 				else
 					o += fragment_cmd(b + o, (uint16_t)(start + kk), 2, 0, 1300, 0);
 			}
@@ -786,8 +808,15 @@ static int smallreset(const char *server)
 	sendto(b8, eight, sizeof(eight), 0, (struct sockaddr *)&dst, sizeof(dst));
 	ssize_t r4 = reply_len(a, 500), r8 = reply_len(b8, 500);
 	printf("probe: a 4-byte datagram drew %zd bytes, an 8-byte one %zd bytes\n", r4, r8);
+	/* a CONNECT with a cookie that is not one, from a third socket */
+	int c = socket(AF_INET, SOCK_DGRAM, 0);
+	uint8_t con[64];
+	size_t cn = connect_shaped(con, 0x12345678);
+	sendto(c, con, cn, 0, (struct sockaddr *)&dst, sizeof(dst));
+	printf("probe: a CONNECT with a bad cookie drew %zd bytes\n", reply_len(c, 500));
 	close(a);
 	close(b8);
+	close(c);
 	return 0;
 }
 
