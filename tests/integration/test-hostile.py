@@ -54,6 +54,8 @@ end
 room M "Orion" meeting
 desks A 2 2 13 4
 """
+# doors far more generous than the default, so that the log's own limit shows (item 6)
+DOORS = "50/s burst 100"
 IN_ORION = "10.75,2.75"
 IN_ORION_TOO = "11.75,3.25"
 OUTSIDE = "2.75,0.75"
@@ -107,7 +109,7 @@ def fragments(b, addr, maddr, daemon):
     before = metrics(maddr)
     rss0 = proc_rss_kib(daemon.p.pid)
     grown, dgrams = 0, 0
-    for args in (["huge", "8", "8192"], ["fresh", "8", "20000"], ["fresh", "4", "20000", "authed"],
+    for args in (["huge", "8", "8192"], ["fresh", "8", "20000"], ["fresh", "8", "20000", "authed"],
                  ["huge", "2", "8192", "authed"], ["ahead", "8", "20000"], ["ahead", "8", "20000", "authed"],
                  ["unreliable", "4", "20000", "authed"]):
         rc, out = probe(b, "fragments", addr, *args)
@@ -188,7 +190,8 @@ def requests(b, addr, maddr, daemon):
         n = delta(before, after, f'earshot_requests_refused_total{{kind="{kind}"}}')
         check(n > 0, f"6: {kind} requests over the budget refused and counted ({n:.0f})")
     lines = daemon.log_text().count(" a door of ") - lines0
-    check(lines <= 30, f"6: {lines} log lines for 2,000 door changes")
+    # this daemon's door budget (DOORS) lets hundreds of changes through: the log still takes a few
+    check(lines <= 20, f"6: {lines} log lines for 2,000 door changes")
     check(grown < RSS_BUDGET_KIB, f"6: the daemon grew by {grown / 1024:.1f} MiB")
 
 
@@ -272,9 +275,15 @@ def main():
     state = f"{d}/state"
     procs = []
     try:
-        daemon = Proc([f"{b}/daemon/earshotd", "--listen", addr, "--metrics-listen", maddr, "--state-dir", state,
-                       "--floor-plan", f"{d}/plan.txt"], f"{d}/earshotd.log")
+        argv = [f"{b}/daemon/earshotd", "--listen", addr, "--metrics-listen", maddr, "--state-dir", state,
+                "--floor-plan", f"{d}/plan.txt"]
+        daemon = Proc(argv + ["--limit-doors", DOORS], f"{d}/earshotd.log")
         procs.append(daemon)
+        if not wait_for_log(daemon, "listening on") and "--limit-doors" in daemon.log_text():
+            # a daemon from before [limits] (to show that the attacks worked there)
+            daemon.stop()
+            daemon = Proc(argv, f"{d}/earshotd.log")
+            procs.append(daemon)
         if not wait_for_log(daemon, "listening on"):
             log(daemon.log_text())
             return 1
