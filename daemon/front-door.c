@@ -28,7 +28,14 @@
 /* ... and fragmented packets (a client's never are, unless a very small MTU splits a large voice frame) */
 #define FRAGMENT_AHEAD 16
 #define FRAGMENTS_MAX 8 /* ES_UP_PACKET_MAX at ENet's smallest MTU (576) takes 3 */
-/* Per peer, what ENet may hold delivered but not yet taken: a few tick's worth of a client's largest packets. */
+/*
+ * The packet bytes ENet may hold for one peer, queued or delivered and not
+ * yet taken (its totalWaitingData counts every packet it allocated,
+ * fragmented ones from their first fragment): about 50 of a client's
+ * largest packets.  It bounds the bytes; the command checks above bound
+ * the count, and so ENet's own bookkeeping (~200 bytes a packet), which
+ * this does not see.
+ */
 #define WAITING_MAX (64 * 1024)
 
 _Static_assert(1 + ES_NOISE_MSG1_MAX <= ES_UP_PACKET_MAX, "handshake message 1 fits the packet bound");

@@ -28,8 +28,9 @@
  *    came before it, as when one of its own checks fails), and an honest
  *    sender, not acknowledged, sends it again later.
  *  - The host itself is bounded too (es_front_door_attach): no packet
- *    larger than a client's largest message, and little waiting data per
- *    peer.
+ *    larger than a client's largest message, and at most 64 KiB of packet
+ *    data held per peer (ENet counts a fragmented packet in full from its
+ *    first fragment; 32 MB each was the default).
  *
  * Handshakes are rate-limited per address (es_limits.handshakes) only
  * once an address has proved it receives (a connected peer), in a table
