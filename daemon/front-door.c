@@ -94,8 +94,14 @@ void es_front_door_free(struct es_front_door *d)
 void es_front_door_attach(struct es_front_door *d, ENetHost *host)
 {
 	(void)d;
-	/* ENet's defaults are 32 MB each, allocated as the announcements come */
-	host->maximumPacketSize = ES_UP_PACKET_MAX;
+	/*
+	 * ENet's defaults are 32 MB each, allocated as the announcements come.
+	 * maximumPacketSize bounds what the daemon sends too (enet_peer_send
+	 * refuses larger packets): a floor-plan piece or a presence batch is
+	 * up to a sealed ES_MSG_MAX, so that is the host's bound, and what a
+	 * client may send (ES_UP_PACKET_MAX) is checked per command above.
+	 */
+	host->maximumPacketSize = ES_MSG_MAX + 1 + ES_CIPHER_OVERHEAD;
 	host->maximumWaitingData = WAITING_MAX;
 }
 

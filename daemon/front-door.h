@@ -28,9 +28,9 @@
  *    came before it, as when one of its own checks fails), and an honest
  *    sender, not acknowledged, sends it again later.
  *  - The host itself is bounded too (es_front_door_attach): no packet
- *    larger than a client's largest message, and at most 64 KiB of packet
- *    data held per peer (ENet counts a fragmented packet in full from its
- *    first fragment; 32 MB each was the default).
+ *    larger than the largest message either side sends, and at most
+ *    64 KiB of packet data held per peer (ENet counts a fragmented packet
+ *    in full from its first fragment; 32 MB each was the default).
  *
  * Handshakes are rate-limited per address (es_limits.handshakes) only
  * once an address has proved it receives (a connected peer), in a table
@@ -88,7 +88,7 @@ bool es_front_door_handshake_ok(struct es_front_door *d, uint32_t ipv4);
 void es_front_door_reset_token(const struct es_front_door *d, const ENetPeer *peer,
 			       uint8_t out[static ES_RESET_TOKEN_LEN]);
 
-/* The largest packet a client may send, sealed (the host's maximumPacketSize). */
+/* The largest packet a client may send, sealed (fragmented packets are held to it). */
 #define ES_UP_PACKET_MAX (1 + ES_CIPHER_OVERHEAD + ES_UP_MSG_MAX)
 
 #endif
