@@ -13,12 +13,13 @@
  *  - a struct es_bucket the caller embeds (one per person and request
  *    kind: a member's MOVEs, door changes, knocks ...);
  *  - struct es_addr_buckets, a fixed table keyed by IPv4 address for
- *    strangers (handshakes per address).  Its hash is keyed with a secret,
- *    so nobody can choose addresses that share a slot, and a slot changes
- *    owner only once its bucket is full again: two addresses that do share
- *    a slot share one budget, and neither can refill the other's by
- *    alternating (which is what an unkeyed table that reset on collision
- *    allowed).
+ *    strangers (handshakes per address): sets of ES_ADDR_WAYS slots, the
+ *    set chosen by a hash keyed with a secret, so nobody can choose
+ *    addresses that share one.  A slot changes owner only once its bucket
+ *    is full again; only when all slots of a set are held by addresses in
+ *    debt does another address share one of their budgets.  Nobody can
+ *    refill a bucket by alternating between colliding addresses (which an
+ *    unkeyed table that reset a slot on a collision allowed).
  */
 #ifndef EARSHOT_BUDGET_H
 #define EARSHOT_BUDGET_H
@@ -62,22 +63,23 @@ struct es_bucket {
 /* Take one token at now_ms: true if there was one. */
 bool es_bucket_take(struct es_bucket *b, const struct es_rate *r, int64_t now_ms);
 
-/* Per-address buckets (strangers).  slots: a power of two. */
+/* Per-address buckets (strangers): `sets` (a power of two) of ES_ADDR_WAYS slots. */
+#define ES_ADDR_WAYS 4
 struct es_addr_buckets;
 
 /* NULL with errno set.  key: 16 bytes of secret for the hash (copied). */
-struct es_addr_buckets *es_addr_buckets_new(unsigned slots, const uint8_t key[16]);
+struct es_addr_buckets *es_addr_buckets_new(unsigned sets, const uint8_t key[16]);
 void es_addr_buckets_free(struct es_addr_buckets *t);
 
 /*
  * Take one token for ipv4 at now_ms under rate r: true if there was one.
- * An address whose slot another one holds shares that bucket until it is
- * full again.
+ * An address finds its slot in its set, or takes a free one or one whose
+ * bucket is full again; if every slot of the set is in debt, it shares one.
  */
 bool es_addr_buckets_take(struct es_addr_buckets *t, uint32_t ipv4, const struct es_rate *r, int64_t now_ms);
 
-/* The slot an address falls in (tests). */
-unsigned es_addr_buckets_slot(const struct es_addr_buckets *t, uint32_t ipv4);
+/* The set an address falls in (tests). */
+unsigned es_addr_buckets_set(const struct es_addr_buckets *t, uint32_t ipv4);
 
 /*
  * What a member may ask of the daemon, each with a budget of its own

@@ -11,7 +11,7 @@
 #include "earshot-proto.h"
 #include "server.h"
 
-#define HANDSHAKE_SLOTS 4096
+#define HANDSHAKE_SETS 4096 /* of ES_ADDR_WAYS slots */
 #define RESET_SLOTS 1024
 #define RESET_EVERY_MS 250
 /*
@@ -65,7 +65,7 @@ struct es_front_door *es_front_door_new(const struct es_front_door_config *cfg)
 		return NULL;
 	uint8_t k[16];
 	randombytes_buf(k, sizeof(k));
-	d->handshakes = es_addr_buckets_new(HANDSHAKE_SLOTS, k);
+	d->handshakes = es_addr_buckets_new(HANDSHAKE_SETS, k);
 	sodium_memzero(k, sizeof(k));
 	if (!d->handshakes) {
 		free(d);

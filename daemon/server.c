@@ -1548,8 +1548,15 @@ static void presence_batch(struct es_server *s)
 						      s->pres_chg[i] & PRES_NEW ? ES_PRESENCE_JOIN : ES_PRESENCE_UPDATE,
 						      &s->pres_e[n++]);
 			}
-			for (unsigned o = g; n && o < end; o++)
-				send_presence(s, s->pres_order[o] & 0xFFFF, s->pres_e, n);
+			/* each message is built once and sealed for every observer of the group */
+			struct es_msg m = {.type = ES_MSG_PRESENCE};
+			for (unsigned off = 0; off < n; off += ES_PRESENCE_MAX) {
+				unsigned k = n - off < ES_PRESENCE_MAX ? n - off : ES_PRESENCE_MAX;
+				memcpy(m.u.presence.entry, s->pres_e + off, k * sizeof(*s->pres_e));
+				m.u.presence.count = (uint8_t)k;
+				for (unsigned o = g; o < end; o++)
+					(void)send_msg(s, s->people[s->pres_order[o] & 0xFFFF].peer, &m);
+			}
 			g = end;
 		}
 	}

@@ -3,7 +3,8 @@
  * The budgets' parser and buckets (daemon/budget.h) on any input: a rate
  * that parses writes back to itself; under any clock, a bucket grants at
  * most its burst plus what its rate earned; so does each slot of the
- * per-address table, whatever addresses collide in it.
+ * per-address table (a set of them at most ES_ADDR_WAYS times that),
+ * whatever addresses collide in it.
  *
  * Input: [text up to the first NUL][0][clock and address steps].
  */
@@ -15,7 +16,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define SLOTS 8
+#define SETS 8
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -43,24 +44,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (sodium_init() < 0)
 		__builtin_trap();
 	es_addr_buckets_free(t);
-	t = es_addr_buckets_new(SLOTS, key);
+	t = es_addr_buckets_new(SETS, key);
 	if (!t)
 		__builtin_trap();
 	struct es_bucket b = {0};
 	int64_t now = 1000, start = now;
-	double granted = 0, slot_granted[SLOTS] = {0};
+	double granted = 0, set_granted[SETS] = {0};
 	const uint8_t *p = nul ? nul + 1 : data + size;
 	for (; p + 2 <= data + size; p += 2) {
 		now += p[0] * 7;
 		granted += es_bucket_take(&b, &r, now);
 		uint32_t addr = p[1];
-		slot_granted[es_addr_buckets_slot(t, addr)] += es_addr_buckets_take(t, addr, &r, now);
+		set_granted[es_addr_buckets_set(t, addr)] += es_addr_buckets_take(t, addr, &r, now);
 	}
 	double earned = (double)r.burst + (double)(now - start) * es_rate_per_ms(&r) + 1e-3;
 	if (granted > earned)
 		__builtin_trap();
-	for (unsigned i = 0; i < SLOTS; i++)
-		if (slot_granted[i] > earned)
+	for (unsigned i = 0; i < SETS; i++) /* each slot of a set is one bucket, never refilled by a collision */
+		if (set_granted[i] > ES_ADDR_WAYS * earned)
 			__builtin_trap();
 	return 0;
 }

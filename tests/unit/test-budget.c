@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Budgets (daemon/budget.h): rates as an admin writes them, buckets on a
- * made-up clock, and the per-address table under collisions: two addresses
- * that share a slot share one budget, and alternating between them refills
- * nothing (an unkeyed table that reset the slot on a collision let them
- * through without end).
+ * made-up clock, and the per-address table under collisions: addresses of
+ * one set each keep a budget while there are slots, share once there are
+ * not, and going round them refills nothing (an unkeyed table that reset
+ * the slot on a collision let them through without end).
  */
 #include <errno.h>
 #include <string.h>
@@ -77,13 +77,25 @@ static void buckets(void)
 	check_int_eq(n, 3);
 }
 
-/* Over t_ms of alternating between a and b, how many tokens does the table grant? */
-static int alternate(struct es_addr_buckets *t, uint32_t a, uint32_t b, const struct es_rate *r, int tries, int64_t t_ms)
+/* Over t_ms of going round n addresses, how many tokens does the table grant? */
+static int round_robin(struct es_addr_buckets *t, const uint32_t *a, int n, const struct es_rate *r, int tries,
+		       int64_t t0, int64_t t_ms)
 {
 	int granted = 0;
 	for (int i = 0; i < tries; i++)
-		granted += es_addr_buckets_take(t, i % 2 ? b : a, r, 1000 + t_ms * i / tries);
+		granted += es_addr_buckets_take(t, a[i % n], r, t0 + t_ms * i / tries);
 	return granted;
+}
+
+/* n addresses that fall in the same set as a (under t's key), a first. */
+static void same_set(const struct es_addr_buckets *t, uint32_t a, uint32_t *out, int n)
+{
+	out[0] = a;
+	int k = 1;
+	for (uint32_t x = 1; k < n && x < 100000000; x++) /* about 4,096 tries each */
+		if (x != a && es_addr_buckets_set(t, x) == es_addr_buckets_set(t, a))
+			out[k++] = x;
+	check(k == n);
 }
 
 static void collisions(void)
@@ -91,47 +103,44 @@ static void collisions(void)
 	uint8_t key[16];
 	for (int i = 0; i < 16; i++)
 		key[i] = (uint8_t)(i * 31 + 7);
+	check(es_addr_buckets_new(1000, key) == NULL && errno == EINVAL);
+	struct es_rate r = {20, 1, 60};
+	const int budget = 60 + 20; /* one address, one second */
+	uint32_t a[ES_ADDR_WAYS + 1];
 	struct es_addr_buckets *t = es_addr_buckets_new(4096, key);
 	check(t != NULL);
-	check(es_addr_buckets_new(1000, key) == NULL && errno == EINVAL);
-	/* the old table's pair no longer needs to collide ... */
-	uint32_t a = 0x8f00007f; /* 127.0.0.143 as ENet stores it (network order) */
-	uint32_t b = 0x010d007f; /* 127.0.13.1 */
-	/* ... so find one that does under this key */
-	uint32_t c = 0;
-	for (uint32_t x = 1; !c && x < 10000000; x++) /* about 4,096 tries */
-		if (x != a && es_addr_buckets_slot(t, x) == es_addr_buckets_slot(t, a))
-			c = x;
-	check(c != 0);
-	struct es_rate r = {20, 1, 60};
-	/* 600 attempts alternating over 1 s: two addresses sharing a slot get one budget */
-	int shared = alternate(t, a, c, &r, 600, 1000);
-	test_log("colliding pair: %d of 600 granted in 1 s (one budget: at most 60 + 20)", shared);
-	check(shared <= 60 + 20 + 1);
-	/* a pair that does not share a slot: each its own budget, never more */
+	same_set(t, 0x8f00007f /* 127.0.0.143 as ENet keeps it */, a, ES_ADDR_WAYS + 1);
+
+	/* two addresses of one set: each has a budget of its own, and neither gets more */
+	int two = round_robin(t, a, 2, &r, 600, 1000, 1000);
+	test_log("two addresses of one set: %d of 600 granted in 1 s (each at most %d)", two, budget);
+	check(two >= 2 * 60 && two <= 2 * budget + 2);
+
+	/* five addresses of one set (four slots): the fifth shares, and going round refills nothing */
 	struct es_addr_buckets *t2 = es_addr_buckets_new(4096, key);
-	if (es_addr_buckets_slot(t2, a) != es_addr_buckets_slot(t2, b)) {
-		int apart = alternate(t2, a, b, &r, 600, 1000);
-		test_log("distinct pair: %d of 600 granted in 1 s (at most 2 x 80)", apart);
-		check(apart <= 2 * (60 + 20) + 2 && apart >= 2 * 60);
-	}
+	int five = round_robin(t2, a, ES_ADDR_WAYS + 1, &r, 1500, 1000, 1000);
+	test_log("five addresses of one set: %d of 1500 granted in 1 s (at most %d)", five, ES_ADDR_WAYS * budget);
+	check(five <= ES_ADDR_WAYS * budget + ES_ADDR_WAYS);
+
 	/* a slot changes hands only once its bucket is full again */
 	struct es_addr_buckets *t3 = es_addr_buckets_new(4096, key);
-	for (int i = 0; i < 60; i++)
-		check(es_addr_buckets_take(t3, a, &r, 5000));
-	check(!es_addr_buckets_take(t3, c, &r, 5000)); /* a's debt, shared */
-	check(!es_addr_buckets_take(t3, a, &r, 5000));
-	check(es_addr_buckets_take(t3, c, &r, 5000 + 3000)); /* full again: c may have it */
+	for (int w = 0; w < ES_ADDR_WAYS; w++)
+		for (int i = 0; i < 60; i++)
+			check(es_addr_buckets_take(t3, a[w], &r, 5000));
+	check(!es_addr_buckets_take(t3, a[ES_ADDR_WAYS], &r, 5000)); /* their debt, shared */
+	check(!es_addr_buckets_take(t3, a[0], &r, 5000));
+	check(es_addr_buckets_take(t3, a[ES_ADDR_WAYS], &r, 5000 + 3000)); /* full again: it may have one */
 	int n = 1;
-	while (es_addr_buckets_take(t3, c, &r, 8000))
+	while (es_addr_buckets_take(t3, a[ES_ADDR_WAYS], &r, 8000))
 		n++;
 	check_int_eq(n, 60);
-	/* another key, other slots: which addresses collide is nobody's choice */
+
+	/* another key, other sets: which addresses collide is nobody's choice */
 	key[0] ^= 1;
 	struct es_addr_buckets *t4 = es_addr_buckets_new(4096, key);
 	unsigned same = 0;
 	for (uint32_t x = 1; x < 2000; x++)
-		same += es_addr_buckets_slot(t4, x) == es_addr_buckets_slot(t, x);
+		same += es_addr_buckets_set(t4, x) == es_addr_buckets_set(t, x);
 	check(same < 20);
 	es_addr_buckets_free(t);
 	es_addr_buckets_free(t2);
