@@ -314,8 +314,9 @@ static void draw(struct app *a)
 		fl |= (int)i == me ? ES_TUI_IS_ME : 0;
 		fl |= (int)i == es_session_whisper_to(a->s) || (int)i == es_session_whisper_from(a->s) ? ES_TUI_IS_WHISPER : 0;
 		int room = f ? es_floor_room_at(f, x, y) : -1;
-		if (room >= 0 && es_floor_room_kind(f, (unsigned)room) == ES_ROOM_MEETING)
-			fl |= ES_TUI_IS_MEETING;
+		if (roster[i].flags & ES_PF_MEETING ||
+		    (room >= 0 && es_floor_room_kind(f, (unsigned)room) == ES_ROOM_MEETING))
+			fl |= ES_TUI_IS_MEETING; /* behind a closed door the server says only this */
 		people[np++] = (struct es_tui_person){i + 1, roster[i].name, x, y, fl, a->volume_db[i],
 						     (float)roster[i].pos.facing * (float)M_PI / 1800.0f};
 	}

@@ -440,12 +440,41 @@ int main(int argc, char **argv)
 	uint8_t pinned[32];
 	bool have_pin;
 	if (joining) {
-		/* the invite names the server's key: pin it before connecting */
+		/*
+		 * The invite names the server's key: pin it before connecting,
+		 * unless we trust another key for that address already.  An
+		 * invite is text anyone can hand over; replacing a pin is the
+		 * user's decision, made with forget-server, as for a server that
+		 * presents a new key.
+		 */
+		r = es_known_server_get(dir, o.server, pinned);
+		if (r == 0 && sodium_memcmp(pinned, inv.server_pub, 32) != 0) {
+			char fp_inv[ES_FINGERPRINT_LEN], fp_pin[ES_FINGERPRINT_LEN];
+			es_key_fingerprint(inv.server_pub, fp_inv);
+			es_key_fingerprint(pinned, fp_pin);
+			fprintf(stderr,
+				"earshot: REFUSING THE INVITE: it says the server at %s has key %s, but you trust %s for it.\n"
+				"If the server was reinstalled or its key replaced, check the new fingerprint with its admin "
+				"('earshotctl fingerprint' on the server), then run 'earshot forget-server %s' and use the "
+				"invite again. Otherwise the invite may not come from your server's admin.\n",
+				o.server, fp_inv, fp_pin, o.server);
+			es_invite_clear(&inv);
+			es_keypair_clear(&id);
+			return 1;
+		}
+		if (r < 0 && r != -ENOENT) {
+			fprintf(stderr, "earshot: %s/known_servers is damaged (%s): fix or remove it\n", dir, strerror(-r));
+			es_invite_clear(&inv);
+			es_keypair_clear(&id);
+			return 1;
+		}
 		memcpy(pinned, inv.server_pub, 32);
 		have_pin = true;
-		r = es_known_server_set(dir, o.server, pinned);
-		if (r < 0)
-			fprintf(stderr, "earshot: cannot save the server key: %s\n", strerror(-r));
+		if (r == -ENOENT) {
+			r = es_known_server_set(dir, o.server, pinned);
+			if (r < 0)
+				fprintf(stderr, "earshot: cannot save the server key: %s\n", strerror(-r));
+		}
 	} else {
 		r = es_known_server_get(dir, o.server, pinned);
 		if (r < 0 && r != -ENOENT) {

@@ -66,6 +66,18 @@ static int identity_read(const char *path, struct es_keypair *kp)
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return -errno;
+	mode_t mode = 0;
+	int pr = es_key_file_private(fileno(f), &mode);
+	if (pr < 0) {
+		fclose(f);
+		if (pr == -EPERM)
+			fprintf(stderr,
+				"earshot: %s is readable or writable by group or others (mode %04o): whoever read it "
+				"can join as you. If you are sure nobody did, 'chmod 600 %s'; otherwise move it away "
+				"(a new key is made, and the server's admin must invite you again)\n",
+				path, (unsigned)mode, path);
+		return pr;
+	}
 	char hex[80] = {0};
 	uint8_t priv[32];
 	size_t bin = 0;

@@ -21,6 +21,16 @@
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 8000
 #define COOKIE_RESEND_MS 250
+/*
+ * What arrives before the server has proved its key (BUSY, a plain
+ * REFUSED) may come from anyone who can send to us: it is a hint to try
+ * again later, never a final answer, and "later" is at most this.
+ */
+#define HINT_RETRY_MAX_MS 60000
+/* ENet's defaults are 32 MB; nothing the server sends is larger than a sealed ES_MSG_MAX */
+#define PACKET_MAX (ES_MSG_MAX + 1 + ES_CIPHER_OVERHEAD)
+/* delivered but not yet taken, per peer: a receive pass of floor-plan pieces fits */
+#define WAITING_MAX (1024 * 1024)
 
 struct es_session {
 	struct es_session_config cfg;
@@ -44,6 +54,9 @@ struct es_session {
 	struct es_noise hs;
 	struct es_cipher tx, rx;
 	bool authed;
+	/* what a reset of this session must carry (from the sealed WELCOME); none: act on no reset */
+	bool have_reset_token;
+	uint8_t reset_token[ES_RESET_TOKEN_LEN];
 	uint8_t sealed[ES_MSG_MAX + ES_CIPHER_OVERHEAD + 1];
 	/* the floor, when asked for */
 	bool want_floor, floor_asked;
@@ -187,11 +200,17 @@ static int ENET_CALLBACK intercept(ENetHost *host, ENetEvent *event)
 	}
 	if (!es_is_reset(host->receivedData, host->receivedDataLength))
 		return 0;
-	if (!from_server)
-		return 1; /* not from our server: ignore it */
-	if (s->peer && (s->state == ES_SESSION_JOINED || s->state == ES_SESSION_JOINING ||
-			s->state == ES_SESSION_CONNECTING))
+	/*
+	 * Anyone can send this shape from the server's address: only the
+	 * token the server sealed into our WELCOME makes it a reset of our
+	 * session.  Before the WELCOME there is nothing to check it against,
+	 * and a connection that is not answered gives up by itself.
+	 */
+	if (from_server && s->peer && s->state == ES_SESSION_JOINED && s->have_reset_token &&
+	    es_reset_check(host->receivedData, host->receivedDataLength, s->reset_token) == 0)
 		s->reset_pending = true;
+	else
+		s->st.resets_ignored++;
 	(void)event;
 	return 1;
 }
@@ -267,6 +286,8 @@ struct es_session *es_session_new(const struct es_session_config *cfg)
 		err = EIO;
 		goto err_playout;
 	}
+	s->host->maximumPacketSize = PACKET_MAX;
+	s->host->maximumWaitingData = WAITING_MAX;
 	for (unsigned i = 0; i < OWNERS; i++)
 		if (!owners[i].host) {
 			owners[i].host = s->host;
@@ -369,6 +390,7 @@ static void backoff(struct es_session *s, unsigned at_least_ms, const char *why)
 		wait = at_least_ms;
 	s->backoff_ms = b * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : b * 2;
 	s->authed = false;
+	s->have_reset_token = false;
 	s->floor_asked = false;
 	s->whisper_from = -1;
 	s->cookie_wanted = s->cookie_ready = false;
@@ -502,6 +524,9 @@ static void on_server_key(struct es_session *s, const struct es_server_key *k)
 
 static void on_welcome(struct es_session *s, const struct es_welcome *w)
 {
+	s->have_reset_token = w->has_reset;
+	if (w->has_reset)
+		memcpy(s->reset_token, w->reset_token, sizeof(s->reset_token));
 	s->my_id = w->id;
 	s->pos = w->pos;
 	/* after a reconnect, come back exactly here */
@@ -525,19 +550,50 @@ static void on_welcome(struct es_session *s, const struct es_welcome *w)
 	s->move_pending = false;
 }
 
+static void on_refused(struct es_session *s, uint8_t reason);
+
 static void on_handshake2(struct es_session *s, const struct es_blob *b)
 {
 	uint8_t payload[ES_NOISE_PAYLOAD_MAX];
 	int n = es_noise_read_msg2(&s->hs, b->data, b->len, payload, sizeof(payload));
 	struct es_msg w;
-	if (n < 0 || es_msg_decode(&w, payload, (size_t)n) < 0 || w.type != ES_MSG_WELCOME ||
-	    es_noise_split(&s->hs, &s->tx, &s->rx) < 0) {
+	bool read = n >= 0 && es_msg_decode(&w, payload, (size_t)n) >= 0;
+	if (read && w.type == ES_MSG_REFUSED) {
+		/* message 2 verified under the key we pinned: the server itself says no */
+		es_noise_clear(&s->hs);
+		on_refused(s, w.u.refused.reason);
+		return;
+	}
+	if (!read || w.type != ES_MSG_WELCOME || es_noise_split(&s->hs, &s->tx, &s->rx) < 0) {
 		backoff(s, 0, "the server's handshake reply did not verify");
 		return;
 	}
 	es_noise_clear(&s->hs);
 	s->authed = true;
 	on_welcome(s, &w.u.welcome);
+}
+
+/*
+ * A REFUSED in the clear: it came before the server proved its key, so
+ * anyone could have sent it.  Say what it claims and try again later;
+ * only a refusal inside message 2 (on_refused) is an answer.
+ */
+static void on_refused_hint(struct es_session *s, uint8_t reason)
+{
+	static const char *const claims[] = {
+		[ES_REFUSED_UNKNOWN_KEY] = "does not know this device's key",
+		[ES_REFUSED_INVITE] = "refuses the invite",
+		[ES_REFUSED_REPLAY] = "saw an older handshake of ours",
+		[ES_REFUSED_NAME_TAKEN] = "says the name is taken",
+		[ES_REFUSED_BAD_HANDSHAKE] = "could not read our handshake",
+		[ES_REFUSED_RATE] = "says we try too often",
+		[ES_REFUSED_VERSION] = "speaks another version",
+	};
+	const char *claim = reason < sizeof(claims) / sizeof(claims[0]) && claims[reason] ? claims[reason] : "refused us";
+	s->st.hints++;
+	char why[160];
+	snprintf(why, sizeof(why), "the server %s (unverified: not yet proved to be %s)", claim, s->cfg.server);
+	backoff(s, 1000, why);
 }
 
 static void on_refused(struct es_session *s, uint8_t reason)
@@ -687,11 +743,13 @@ static void on_packet(struct es_session *s, const ENetPacket *pkt)
 			on_handshake2(s, &m.u.blob);
 			break;
 		case ES_MSG_REFUSED:
-			on_refused(s, m.u.refused.reason);
+			on_refused_hint(s, m.u.refused.reason);
 			break;
 		case ES_MSG_BUSY:
+			/* unauthenticated too: a fake "retry in 49 days" must not hold us */
 			s->st.busy++;
-			backoff(s, m.u.busy.retry_after_ms, "server busy");
+			backoff(s, m.u.busy.retry_after_ms < HINT_RETRY_MAX_MS ? m.u.busy.retry_after_ms : HINT_RETRY_MAX_MS,
+				"server busy");
 			break;
 		default:
 			s->st.malformed++;

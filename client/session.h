@@ -128,6 +128,8 @@ const struct es_person_view *es_session_roster(const struct es_session *s, unsig
 struct es_session_stats {
 	uint64_t frames_sent, bytes_sent, bytes_received, packets_received;
 	uint64_t joins, reconnects, busy;
+	uint64_t resets_ignored; /* reset-shaped datagrams without our session's token */
+	uint64_t hints;          /* plain REFUSED answers, taken as hints to retry */
 	uint64_t bundles, played, lost, concealed, malformed;
 	/* everything on the wire, as ENet counts it (UDP payloads) */
 	uint64_t udp_sent_bytes, udp_sent_datagrams, udp_received_bytes, udp_received_datagrams;

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int write_all(int fd, const char *p, size_t n)
@@ -31,7 +32,17 @@ int es_write_atomic(const char *dir, const char *name, const void *data, size_t 
 	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
 		return -errno;
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	/*
+	 * A temporary left by a crash keeps the mode it was made with (or one
+	 * someone gave it): truncating it would write a secret into a file
+	 * others may read.  Remove it and make a new one, exclusively, with
+	 * our mode; O_NOFOLLOW and O_EXCL also refuse a link planted there.
+	 */
+	if (unlinkat(dirfd, tmp, 0) < 0 && errno != ENOENT) {
+		r = -errno;
+		goto err_dir;
+	}
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0) {
 		r = -errno;
 		goto err_dir;
@@ -68,4 +79,13 @@ err_unlink:
 err_dir:
 	close(dirfd);
 	return r;
+}
+
+int es_key_file_private(int fd, mode_t *mode_out)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	*mode_out = st.st_mode & 07777;
+	return st.st_mode & 077 ? -EPERM : 0;
 }

@@ -14,8 +14,8 @@
 
 /*
  * Write len bytes of data as <dir>/<name> (mode for a new file; the
- * temporary is made with it, so a secret is never readable by others, not
- * even half-written).  dir must exist.  If prev is not NULL, the current
+ * temporary is made afresh with it, O_EXCL, after removing any stale one,
+ * so a secret is never readable by others, not even half-written).  dir must exist.  If prev is not NULL, the current
  * <dir>/<name> (if any) is first renamed to <dir>/<prev>, which keeps the
  * last complete file: between the two renames only <prev> exists, and a
  * reader must then fall back to it.  0 or -errno; on failure the temporary
@@ -24,5 +24,14 @@
  */
 __attribute__((warn_unused_result))
 int es_write_atomic(const char *dir, const char *name, const void *data, size_t len, mode_t mode, const char *prev);
+
+/*
+ * A key file must be for its owner alone.  0 if the open file fd grants
+ * group or others nothing; -EPERM if it does (its mode in *mode_out), and
+ * whoever read it could act as its owner: the caller refuses it and says
+ * how to fix that.  -errno if fstat fails.
+ */
+__attribute__((warn_unused_result))
+int es_key_file_private(int fd, mode_t *mode_out);
 
 #endif

@@ -89,16 +89,29 @@ static void rp_vadd(struct reply *rp, bool final, const char *fmt, va_list ap)
 		rp->cut = true;
 		return;
 	}
-	int n = vsnprintf(rp->buf + rp->len, room - 1, fmt, ap);
-	if (n < 0 || (size_t)n >= room - 1) {
-		if (!final) {
+	/*
+	 * Every reply line is escaped as it is written: names, room names and
+	 * the admin's own arguments echoed back reach a terminal, and none of
+	 * them may carry a control sequence (an old enrolment may predate the
+	 * name rule; see es_text_escape).
+	 */
+	char raw[1024], esc[sizeof(raw) * 6];
+	int r = vsnprintf(raw, sizeof(raw), fmt, ap);
+	size_t rl = r < 0 ? 0 : (size_t)r < sizeof(raw) ? (size_t)r : sizeof(raw) - 1;
+	size_t n;
+	if (final) {
+		/* a final line is cut (at a character), never lost */
+		n = es_text_escape(raw, rl, rp->buf + rp->len, room - 1);
+	} else {
+		n = es_text_escape(raw, rl, esc, sizeof(esc));
+		if (n >= room - 1 || (size_t)r >= sizeof(raw)) {
 			rp->buf[rp->len] = 0;
 			rp->cut = true;
 			return;
 		}
-		n = (int)(room - 2); /* a final line is cut, never lost */
+		memcpy(rp->buf + rp->len, esc, n);
 	}
-	rp->len += (size_t)n;
+	rp->len += n;
 	rp->buf[rp->len++] = '\n';
 	rp->buf[rp->len] = 0;
 }

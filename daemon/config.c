@@ -24,6 +24,7 @@ enum setting_type {
 	T_FLOAT,
 	T_ENROL,
 	T_LOGLEVEL,
+	T_RATE,      /* "20/s burst 60" (budget.h) */
 };
 
 struct setting {
@@ -74,6 +75,22 @@ static const struct setting settings[] = {
 	  "let unknown keys enrol themselves; auto = only on loopback (default auto)" },
 	{ "security", "invite_ttl_s", "invite-ttl", 0, T_UINT, OFF(invite_ttl_s), 60, 31536000, "SECONDS",
 	  "default lifetime of an invite code (default 604800, 7 days)" },
+	{ "limits", "cookie_replies", "limit-cookie-replies", 0, T_RATE, OFF(limits.cookies), 0, 0, "RATE",
+	  "cookie replies, all addresses together (default 20000/s burst 20000)" },
+	{ "limits", "handshakes_per_address", "limit-handshakes", 0, T_RATE, OFF(limits.handshakes), 0, 0, "RATE",
+	  "handshakes from one address that proved it receives (default 20/s burst 60)" },
+	{ "limits", "moves", "limit-moves", 0, T_RATE, OFF(limits.request[ES_REQ_MOVE]), 0, 0, "RATE",
+	  "moves per person (default 50/s burst 100)" },
+	{ "limits", "state_changes", "limit-state", 0, T_RATE, OFF(limits.request[ES_REQ_STATE]), 0, 0, "RATE",
+	  "mute/focus changes per person (default 10/s burst 20)" },
+	{ "limits", "doors", "limit-doors", 0, T_RATE, OFF(limits.request[ES_REQ_DOOR]), 0, 0, "RATE",
+	  "door changes per person (default 2/s burst 6)" },
+	{ "limits", "knocks", "limit-knocks", 0, T_RATE, OFF(limits.request[ES_REQ_KNOCK]), 0, 0, "RATE",
+	  "knocks per person (default 1/s burst 3)" },
+	{ "limits", "whispers", "limit-whispers", 0, T_RATE, OFF(limits.request[ES_REQ_WHISPER]), 0, 0, "RATE",
+	  "whisper starts and stops per person (default 4/s burst 8)" },
+	{ "limits", "volume_changes", "limit-volume", 0, T_RATE, OFF(limits.request[ES_REQ_VOLUME]), 0, 0, "RATE",
+	  "personal volume changes per person (default 20/s burst 40)" },
 	{ "log", "level", "log-level", 0, T_LOGLEVEL, OFF(log_level), 0, 0, "LEVEL",
 	  "error, warn, info or debug (default info)" },
 };
@@ -103,6 +120,7 @@ void es_config_defaults(struct es_config *cfg)
 	cfg->enrol = ES_ENROL_AUTO;
 	cfg->invite_ttl_s = 7 * 24 * 3600;
 	cfg->log_level = ES_LOG_INFO;
+	es_limits_default(&cfg->limits);
 }
 
 static bool is_loopback(const struct sockaddr_storage *ss)
@@ -261,6 +279,13 @@ static int setting_apply(struct es_config *cfg, const struct setting *s, const c
 		*(enum es_log_level *)p = lv;
 		return 0;
 	}
+	case T_RATE:
+		if (es_rate_parse(value, (struct es_rate *)(void *)p) < 0) {
+			snprintf(why, whylen, "expected a rate like 20/s or 30/min, optionally followed by burst N "
+				 "(at most 100000/s, burst 1 to 100000), got '%s'", value);
+			return -EINVAL;
+		}
+		return 0;
 	}
 	snprintf(why, whylen, "internal error: unknown setting type");
 	return -EINVAL;
@@ -321,10 +346,10 @@ static int config_ini_handler(void *user, const char *section, const char *key, 
 	for (size_t i = 0; i < N_SETTINGS; i++)
 		section_known |= strcmp(settings[i].section, section) == 0;
 	if (section[0] == '\0')
-		fprintf(c->err, "%s:%d: %s: setting outside a section; expected [server], [audio], [metrics], [security] or [log] first\n",
+		fprintf(c->err, "%s:%d: %s: setting outside a section; expected [server], [audio], [metrics], [security], [limits] or [log] first\n",
 			c->name, c->src.cur_line, key);
 	else if (!section_known)
-		fprintf(c->err, "%s:%d: [%s]: unknown section (known: server, audio, metrics, security, log)\n",
+		fprintf(c->err, "%s:%d: [%s]: unknown section (known: server, audio, metrics, security, limits, log)\n",
 			c->name, c->src.cur_line, section);
 	else
 		fprintf(c->err, "%s:%d: [%s] %s: unknown setting\n", c->name, c->src.cur_line, section, key);
@@ -589,6 +614,11 @@ void es_config_dump(const struct es_config *cfg, FILE *out)
 		case T_LOGLEVEL:
 			fprintf(out, "%s\n", es_log_level_name(*(const enum es_log_level *)p));
 			break;
+		case T_RATE: {
+			char t[ES_RATE_TEXT_MAX + 1];
+			fprintf(out, "%s\n", es_rate_format((const struct es_rate *)(const void *)p, t, sizeof(t)) < 0 ? "?" : t);
+			break;
+		}
 		}
 	}
 }

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "budget.h"
 #include "log.h"
 
 #define ES_CONFIG_DEFAULT_PATH "/etc/earshot/earshotd.conf"
@@ -64,6 +65,8 @@ struct es_config {
 	/* [security] */
 	enum es_enrol_mode enrol;
 	unsigned invite_ttl_s;           /* default lifetime of an invite */
+	/* [limits] */
+	struct es_limits limits;
 	/* [log] */
 	enum es_log_level log_level;
 

@@ -55,6 +55,7 @@ int main(int argc, char **argv)
 	cfg.bitrate = (int)conf.bitrate;
 	cfg.complexity = (int)conf.complexity;
 	cfg.mix_threads = conf.mix_threads;
+	cfg.limits = conf.limits;
 
 	/* state, metrics, systemd (daemon/service.h) */
 	service = es_service_start(&conf, argc, argv);

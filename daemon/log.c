@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "log.h"
 
+#include "earshot-proto.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -108,14 +110,21 @@ static void log_write(enum es_log_level level, const char *suffix, const char *f
 			ts.tv_nsec / 1000000L, (long)getpid(), level_names[level]);
 	}
 	if (n < sizeof(line)) {
-		int r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
-		if (r > 0)
-			n += (size_t)r;
+		/*
+		 * The message carries what people and the network chose (names,
+		 * addresses an admin typed, room names): written escaped, so no
+		 * line can hold a terminal control sequence or a forged line
+		 * break (proto/name.c).
+		 */
+		char msg[ES_LOG_LINE_MAX];
+		int r = vsnprintf(msg, sizeof(msg), fmt, ap);
+		size_t ml = r < 0 ? 0 : (size_t)r < sizeof(msg) ? (size_t)r : sizeof(msg) - 1;
+		while (ml > 0 && msg[ml - 1] == '\n')
+			ml--;
+		n += es_text_escape(msg, ml, line + n, sizeof(line) - n);
 	}
 	if (n > sizeof(line) - 2)
 		n = sizeof(line) - 2;
-	while (n > 0 && line[n - 1] == '\n')
-		n--;
 	if (suffix) {
 		size_t sl = strlen(suffix);
 		if (sl > sizeof(line) - 2 - n)

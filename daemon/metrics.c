@@ -31,6 +31,8 @@ static const char *const drop_names[ES_DROP__COUNT] = {
 	[ES_DROP_COOKIE] = "cookie",
 	[ES_DROP_OVERSIZE] = "oversize",
 	[ES_DROP_LATE] = "late",
+	[ES_DROP_FRAGMENT] = "fragment",
+	[ES_DROP_ENET_COMMAND] = "enet_command",
 };
 
 static const char *const hs_fail_names[ES_HS_FAIL__COUNT] = {
@@ -82,6 +84,8 @@ const char *const es_metrics_names[] = {
 	"earshot_bundle_max_bytes",
 	"earshot_reloads_total",
 	"earshot_people_relocated_total",
+	"earshot_requests_refused_total",
+	"earshot_resets_sent_total",
 	NULL,
 };
 
@@ -222,6 +226,13 @@ size_t es_metrics_format(const struct es_metrics_snapshot *s, char *buf, size_t 
 		"result", reload_results, s->reloads_total, 2);
 	one(&o, "earshot_people_relocated_total", "counter",
 		"People moved because a reloaded floor plan took their place.", s->people_relocated_total);
+	static const char *const request_names[ES_REQUEST_KINDS] = {"move", "state", "door", "knock", "whisper",
+								    "volume", "floor_get"};
+	labelled(&o, "earshot_requests_refused_total", "counter",
+		"Members' requests refused: over their per-session budget, or the floor plan asked for again.", "kind",
+		request_names, s->requests_refused_total, ES_REQUEST_KINDS);
+	one(&o, "earshot_resets_sent_total", "counter",
+		"Resets sent to addresses that talk to a session this daemon does not have.", s->resets_sent_total);
 	return o.len;
 }
 

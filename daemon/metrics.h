@@ -34,6 +34,8 @@ enum es_drop_reason {
 	ES_DROP_COOKIE,
 	ES_DROP_OVERSIZE,
 	ES_DROP_LATE,
+	ES_DROP_FRAGMENT,     /* ENet fragments refused before ENet allocates for them */
+	ES_DROP_ENET_COMMAND, /* other ENet commands refused: unreliable, too far ahead */
 	ES_DROP__COUNT,
 };
 
@@ -58,6 +60,9 @@ enum es_plan_kind {
 /* Phases of the tick thread's time, in the order of enum es_server_phase (server.h). */
 #define ES_TICK_PHASES 11
 extern const char *const es_tick_phase_names[ES_TICK_PHASES];
+
+/* Kinds of member requests, in the order of enum es_request (budget.h). */
+#define ES_REQUEST_KINDS 7
 
 /* Upper bounds (seconds) of the tick-duration histogram buckets; +Inf implied. */
 #define ES_TICK_BUCKETS 11
@@ -97,6 +102,8 @@ struct es_metrics_snapshot {
 	uint64_t admissions_refused_total;  /* "busy, retry in N s" answers */
 	uint64_t reloads_total[2];          /* SIGHUP reloads: [0] ok, [1] with a part that failed to load */
 	uint64_t people_relocated_total;    /* moved because a new floor plan took their place */
+	uint64_t requests_refused_total[ES_REQUEST_KINDS]; /* members' requests over budget, by kind (budget.h) */
+	uint64_t resets_sent_total;         /* resets sent (sessions we do not have) */
 };
 
 /* Count one tick that took `seconds` (histogram, sum, ticks_total). */

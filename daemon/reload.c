@@ -416,6 +416,10 @@ void es_service_reload(struct es_service *svc)
 	svc->cfg.mix_threads = keep.mix_threads;
 	memcpy(svc->cfg.state_dir, keep.state_dir, sizeof(keep.state_dir));
 	svc->open_enrolment = es_config_open_enrolment(&svc->cfg);
+	if (svc->server && memcmp(&nc.limits, &keep.limits, sizeof(nc.limits)) != 0) {
+		es_server_set_limits(svc->server, &nc.limits); /* [limits] apply at once */
+		es_log_info("reload: [limits] changed");
+	}
 	if (metrics_changed)
 		es_service_metrics_restart(svc);
 	if (reload_enrolments(svc) < 0)

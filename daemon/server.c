@@ -26,6 +26,7 @@
 #include "earshot-crypto.h"
 #include "earshot-mixer.h"
 #include "earshot-proto.h"
+#include "front-door.h"
 #include "hs-worker.h"
 #include "log.h"
 #include "places.h"
@@ -92,10 +93,21 @@ struct person {
 	uint16_t down_seq; /* bundles sent to them: the client counts its downlink loss by it */
 	bool dirty;        /* place or flags changed since last presence batch */
 	bool announce;     /* joined since the last presence batch */
+	/*
+	 * What those outside a closed room see of someone in it (presence):
+	 * the room they were in at the last batch (-1: none, or its doors
+	 * were open), and the flags and place last told in that outside view.
+	 */
+	int meeting;
+	uint8_t out_flags;
+	struct es_pos out_pos;
+	bool resync;       /* they changed rooms: send them everyone as their room now shows them */
 	int desk;          /* the desk they sit at now (places.h), -1 none */
 	bool roster;       /* wants presence (who is where) */
 	int whisper_to;    /* person whispered to, -1 none */
-	int64_t last_knock_ms;
+	struct es_bucket budget[ES_REQ__COUNT]; /* what they may still ask (config limits.request) */
+	uint32_t floor_sent; /* the plan version they were sent + 1; 0: none yet */
+	struct es_log_ratelimit log_rl; /* their door changes in the log */
 };
 
 enum slot_state {
@@ -117,24 +129,12 @@ struct peer_slot {
 	uint8_t msg1[ES_NOISE_MSG1_MAX];
 };
 
-/* Per-address token buckets for cookie replies and handshakes. */
-#define RATE_SLOTS 4096
-struct bucket {
-	uint32_t host;
-	float tokens;
-	int64_t at_ms;
-};
-
-#define RESET_SLOTS 1024
-#define RESET_EVERY_MS 250
-
 struct es_server {
 	struct es_server_config cfg;
 	int64_t deadline_ns; /* when the coming tick is due (CLOCK_MONOTONIC) */
 	int32_t in_frac;     /* how far into the coming tick this service takes frames in (es_jitter_frac) */
-	/* last reset sent per hashed source address, to bound what we send */
-	int64_t reset_at[RESET_SLOTS];
 	ENetHost *host;
+	struct es_front_door *door; /* what every datagram meets before ENet */
 	struct es_sender *sender; /* downlink audio off this thread; NULL: through ENet */
 	struct es_hs_worker *hsw; /* message 1's X25519 off this thread; NULL: all here */
 	struct es_engine *engine;
@@ -147,8 +147,6 @@ struct es_server {
 	uint8_t buf[ES_MSG_MAX];
 	uint8_t sealed[ES_MSG_MAX + ES_CIPHER_OVERHEAD + 1];
 	struct es_keypair key;
-	uint8_t cookie_secret[ES_COOKIE_SECRET_LEN];
-	struct bucket rate[RATE_SLOTS];
 	struct es_places *places; /* desks (who sits, whose own), rooms an admin locked */
 	char join_how[256];       /* how the last admit chose the place, for announce's log line */
 	unsigned *hs_queue; /* ring of peer indices with a queued message 1 */
@@ -166,14 +164,18 @@ struct es_server {
 	uint64_t after_due_tick; /* the tick since which something waits; 0 = nothing */
 	uint16_t doors_pending[DOORS_PENDING_MAX];
 	unsigned ndoors_pending;
+	uint32_t floor_version; /* bumped by every new plan: a FLOOR_GET is served once per version */
+	/* presence batch scratch, max_people each (entries: twice that) */
+	int *pres_room;           /* the closed room each person is in now, -1 none */
+	uint8_t *pres_chg;        /* what changed: PRES_* */
+	unsigned *pres_changed;   /* who changed */
+	uint32_t *pres_order;     /* observers, by room then id */
+	struct es_presence_entry *pres_e;
 	/* per-tick maxima, two windows of TAIL_WINDOW ticks (the last slot: work) */
 	uint64_t tail_max[2][ES_PHASE__COUNT + 1];
 };
 
 #define TAIL_WINDOW 500 /* 10 s of ticks */
-
-#define HS_RATE 20.0f  /* handshakes per second and address, sustained */
-#define HS_BURST 60.0f
 
 /* One line per event through daemon/log.h: timestamp, level, journal-aware. */
 static void logf_(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -202,6 +204,7 @@ void es_server_config_default(struct es_server_config *cfg)
 	cfg->key_priv = NULL;
 	cfg->peers_per_address = 64;
 	cfg->handshakes_per_tick = 24;
+	es_limits_default(&cfg->limits);
 }
 
 /*
@@ -241,129 +244,22 @@ static int parse_addr(const char *s, ENetAddress *a)
 	return 0;
 }
 
-/*
- * Raw datagrams before ENet: traffic addressed to a peer slot that is not
- * connected is from a session this process does not have (we restarted):
- * answer with a reset so the client reconnects at once.  Returns 1 to
- * consume the datagram, 0 to let ENet handle it.
- */
 /* ENet 1.3 hosts carry no user pointer; the daemon has exactly one host. */
 static struct es_server *intercept_owner;
 
-/* Take one token from addr's bucket (rate/s, burst); false if empty. */
-static bool rate_ok(struct es_server *s, uint32_t host, float rate, float burst)
-{
-	struct bucket *b = &s->rate[(host * 2654435761u) >> 20 & (RATE_SLOTS - 1)];
-	int64_t now = es_now_ns() / 1000000;
-	if (b->host != host || b->at_ms == 0) {
-		b->host = host;
-		b->tokens = burst;
-		b->at_ms = now;
-	}
-	b->tokens += (float)(now - b->at_ms) * rate / 1000.0f;
-	if (b->tokens > burst)
-		b->tokens = burst;
-	b->at_ms = now;
-	if (b->tokens < 1.0f)
-		return false;
-	b->tokens -= 1.0f;
-	return true;
-}
-
-/* A reset datagram to a, at most one per RESET_EVERY_MS per address. */
-static void send_reset(struct es_server *s, ENetHost *host, const ENetAddress *a)
-{
-	uint32_t h = (a->host * 2654435761u) ^ (a->port * 40503u);
-	int64_t *last = &s->reset_at[h % RESET_SLOTS];
-	int64_t now = es_now_ns() / 1000000;
-	if (now - *last < RESET_EVERY_MS)
-		return;
-	*last = now;
-	ENetBuffer b = {.data = (void *)ES_RESET_MAGIC, .dataLength = ES_RESET_LEN};
-	enet_socket_send(host->socket, a, &b, 1);
-	s->c.resets_sent++;
-}
-
-/*
- * Raw datagrams, before ENet sees them:
- *  - cookie requests are answered statelessly (see earshot-crypto.h);
- *  - a CONNECT is let through only with a valid cookie for its source
- *    address, so a sender that cannot receive there never takes a slot;
- *  - traffic for a peer slot that is not connected is from a session this
- *    process does not have (we restarted): answer with a reset so the
- *    client reconnects at once.
- * Returns 1 to consume the datagram, 0 to let ENet handle it.
- */
+/* Raw datagrams, before ENet sees them: the front door's (front-door.h). */
 static int ENET_CALLBACK intercept(ENetHost *host, ENetEvent *event)
 {
 	(void)event;
 	struct es_server *s = intercept_owner;
-	const uint8_t *buf = host->receivedData;
-	size_t len = host->receivedDataLength;
-	const ENetAddress *a = &host->receivedAddress;
-	if (!s)
-		return 0;
-	uint64_t slot = es_cookie_slot((uint64_t)(es_now_ns() / 1000000000LL));
-	if (es_cookie_is_raw(buf, len)) {
-		uint8_t nonce[ES_COOKIE_NONCE_LEN], reply[ES_COOKIE_REPLY_LEN];
-		if (es_cookie_request_parse(buf, len, nonce) < 0) {
-			s->c.drop_cookie++;
-			return 1;
-		}
-		if (!rate_ok(s, a->host, 50.0f, 100.0f)) {
-			s->c.drop_rate++;
-			return 1;
-		}
-		int n = es_cookie_reply_build(nonce, es_cookie_make(s->cookie_secret, a->host, a->port, slot), reply,
-					      sizeof(reply));
-		if (n > 0) {
-			ENetBuffer b = {.data = reply, .dataLength = (size_t)n};
-			enet_socket_send(host->socket, a, &b, 1);
-			s->c.cookies_sent++;
-		}
-		return 1;
-	}
-	uint32_t data;
-	int c = es_enet_connect_parse(buf, len, host->checksum != NULL, &data);
-	if (c < 0) {
-		s->c.drop_malformed++;
-		return 1;
-	}
-	if (c == 1) {
-		if (es_cookie_check(s->cookie_secret, a->host, a->port, slot, data) == 0)
-			return 0;
-		s->c.drop_cookie++;
-		/* a cookie from before a restart: say so, so the client fetches a new one */
-		send_reset(s, host, a);
-		return 1;
-	}
-	/*
-	 * Everything else is ENet traffic for an existing peer.  Mirror the
-	 * checks ENet makes before it silently ignores a datagram, so that
-	 * junk is counted rather than vanishing.
-	 */
-	int id = es_enet_peer_id(buf, len);
-	if (id < 0 || id == 0xFFF || (size_t)id >= host->peerCount) {
-		s->c.drop_malformed++; /* only a CONNECT may come without a peer */
-		return 1;
-	}
-	ENetPeer *peer = &host->peers[id];
-	if (peer->state != ENET_PEER_STATE_DISCONNECTED && peer->state != ENET_PEER_STATE_ZOMBIE) {
-		unsigned session = ((unsigned)buf[0] >> 4) & 3;
-		if (peer->address.host != a->host || peer->address.port != a->port ||
-		    (peer->outgoingPeerID < ENET_PROTOCOL_MAXIMUM_PEER_ID && session != peer->incomingSessionID)) {
-			/* that slot is someone else's now (often: we restarted and it was
-			 * given to whoever rejoined first): the sender must reconnect */
-			s->c.drop_nosession++;
-			send_reset(s, host, a);
-			return 1;
-		}
-		return 0;
-	}
-	/* a session this process does not have: tell the sender to reconnect */
-	s->c.drop_nosession++;
-	send_reset(s, host, a);
-	return 1;
+	return s && s->door ? es_front_door_intercept(s->door, host) : 0;
+}
+
+static bool slot_authed(void *ud, const ENetPeer *peer)
+{
+	(void)ud;
+	const struct peer_slot *slot = peer->data;
+	return slot && slot->st == SLOT_AUTHED;
 }
 
 struct es_server *es_server_new(const struct es_server_config *cfg)
@@ -414,20 +310,31 @@ struct es_server *es_server_new(const struct es_server_config *cfg)
 	s->slots = calloc(npeers, sizeof(*s->slots));
 	s->hs_queue = calloc(npeers, sizeof(*s->hs_queue));
 	s->muted_keys = calloc(cfg->max_people, sizeof(*s->muted_keys));
-	if (!s->slots || !s->hs_queue || !s->muted_keys)
+	s->pres_room = calloc(cfg->max_people, sizeof(*s->pres_room));
+	s->pres_chg = calloc(cfg->max_people, sizeof(*s->pres_chg));
+	s->pres_changed = calloc(cfg->max_people, sizeof(*s->pres_changed));
+	s->pres_order = calloc(cfg->max_people, sizeof(*s->pres_order));
+	s->pres_e = calloc(2 * (size_t)cfg->max_people, sizeof(*s->pres_e));
+	if (!s->slots || !s->hs_queue || !s->muted_keys || !s->pres_room || !s->pres_chg || !s->pres_changed ||
+	    !s->pres_order || !s->pres_e)
 		goto err_engine;
 	if (!cfg->key_priv || es_noise_keypair_from_private(&s->key, cfg->key_priv) < 0) {
 		logf_("error", "no usable server key");
 		err = EINVAL;
 		goto err_engine;
 	}
-	randombytes_buf(s->cookie_secret, sizeof(s->cookie_secret));
+	struct es_front_door_config dc = {.server_priv = s->key.priv, .limits = &cfg->limits, .counters = &s->c,
+					  .authed = slot_authed, .ud = s};
+	s->door = es_front_door_new(&dc);
+	if (!s->door)
+		goto err_engine;
 	s->host = enet_host_create(&addr, npeers, ES_CHAN_COUNT, 0, 0);
 	if (!s->host) {
 		err = EADDRINUSE;
 		logf_("error", "cannot listen on %s (in use, or not an address of this machine)", cfg->listen);
 		goto err_engine;
 	}
+	es_front_door_attach(s->door, s->host);
 	intercept_owner = s;
 	s->host->intercept = intercept;
 	s->host->duplicatePeers = cfg->peers_per_address ? cfg->peers_per_address : 64;
@@ -452,7 +359,13 @@ struct es_server *es_server_new(const struct es_server_config *cfg)
 	return s;
 
 err_engine:
+	es_front_door_free(s->door);
 	es_places_free(s->places);
+	free(s->pres_room);
+	free(s->pres_chg);
+	free(s->pres_changed);
+	free(s->pres_order);
+	free(s->pres_e);
 	es_keypair_clear(&s->key);
 	free(s->muted_keys);
 	free(s->hs_queue);
@@ -476,14 +389,19 @@ void es_server_free(struct es_server *s)
 		enet_host_destroy(s->host);
 	if (intercept_owner == s)
 		intercept_owner = NULL;
+	es_front_door_free(s->door);
 	es_engine_free(s->engine);
 	if (s->slots)
 		sodium_memzero(s->slots, peer_slots(s->cfg.max_people) * sizeof(*s->slots));
 	es_keypair_clear(&s->key);
-	sodium_memzero(s->cookie_secret, sizeof(s->cookie_secret));
 	free(s->muted_keys);
 	es_places_free(s->places);
 	free(s->hs_queue);
+	free(s->pres_room);
+	free(s->pres_chg);
+	free(s->pres_changed);
+	free(s->pres_order);
+	free(s->pres_e);
 	free(s->slots);
 	free(s->leaves);
 	free(s->people);
@@ -600,16 +518,6 @@ static void broadcast(struct es_server *s, const struct es_msg *m, int except)
 	}
 }
 
-/* Presence goes to those who asked for it at join (a UI draws it; bots need not). */
-static void broadcast_presence(struct es_server *s, const struct es_msg *m)
-{
-	for (unsigned i = 0; i < s->cfg.max_people; i++) {
-		struct person *q = &s->people[i];
-		if (q->used && q->roster)
-			(void)send_msg(s, q->peer, m);
-	}
-}
-
 static float pos_facing_rad(const struct es_pos *p)
 {
 	return (float)p->facing * (float)M_PI / 1800.0f;
@@ -633,33 +541,72 @@ static uint8_t presence_flags(const struct person *q)
 			 (q->admin_muted ? ES_PF_MUTED | ES_PF_ADMIN_MUTED : 0));
 }
 
-static void presence_join_entry(const struct person *q, unsigned id, struct es_presence_entry *e)
+/*
+ * Presence and closed rooms.  Whoever is in a room whose doors are all
+ * closed is, to everyone outside that room, "in a meeting" (ES_PF_MEETING)
+ * and nothing else: not talking, muted or in focus, and no update at all
+ * while only those change, so that not even the timing of who talks leaks
+ * out.  Their place still shows (the room they are in).  Those inside the
+ * same room see each other as they are.  The view depends on the
+ * observer's room, so a batch is built once per room that has observers
+ * in it, plus once for everyone else.
+ */
+static int closed_room(const struct es_floor *f, const struct es_pos *p)
 {
-	e->id = (uint16_t)id;
-	e->kind = ES_PRESENCE_JOIN;
-	e->flags = presence_flags(q);
-	e->pos = q->pos;
-	e->name_len = q->name_len;
-	e->name = q->name;
+	if (!f)
+		return -1;
+	int room = es_floor_room_at(f, (float)p->x_cm / 100.0f, (float)p->y_cm / 100.0f);
+	if (room < 0)
+		return -1;
+	const unsigned *doors;
+	int nd = es_floor_room_doors(f, (unsigned)room, &doors);
+	if (nd <= 0)
+		return -1; /* a room without doors is not a meeting room */
+	for (int i = 0; i < nd; i++)
+		if (es_floor_door_is_open(f, doors[i]))
+			return -1;
+	return room;
 }
 
-/* Tell a newcomer who is already here, in batches. */
-static void send_roster(struct es_server *s, unsigned to)
+/* Subject i (in closed room `room`, or -1) as an observer in closed room `from` (or -1) sees them. */
+static void presence_view(const struct es_server *s, unsigned i, int room, int from, uint8_t kind,
+			  struct es_presence_entry *e)
+{
+	const struct person *q = &s->people[i];
+	*e = (struct es_presence_entry){
+		.id = (uint16_t)i,
+		.kind = kind,
+		.flags = room >= 0 && room != from ? ES_PF_MEETING : presence_flags(q),
+		.pos = q->pos,
+	};
+	if (kind == ES_PRESENCE_JOIN) {
+		e->name_len = q->name_len;
+		e->name = q->name;
+	}
+}
+
+/* Send n entries to one person, ES_PRESENCE_MAX a message. */
+static void send_presence(struct es_server *s, unsigned to, const struct es_presence_entry *e, unsigned n)
 {
 	struct es_msg m = {.type = ES_MSG_PRESENCE};
-	struct es_presence *p = &m.u.presence;
-	p->count = 0;
-	for (unsigned i = 0; i < s->cfg.max_people; i++) {
-		if (!s->people[i].used)
-			continue;
-		presence_join_entry(&s->people[i], i, &p->entry[p->count++]);
-		if (p->count == ES_PRESENCE_MAX) {
-			(void)send_msg(s, s->people[to].peer, &m);
-			p->count = 0;
-		}
-	}
-	if (p->count)
+	for (unsigned off = 0; off < n; off += ES_PRESENCE_MAX) {
+		unsigned k = n - off < ES_PRESENCE_MAX ? n - off : ES_PRESENCE_MAX;
+		memcpy(m.u.presence.entry, e + off, k * sizeof(*e));
+		m.u.presence.count = (uint8_t)k;
 		(void)send_msg(s, s->people[to].peer, &m);
+	}
+}
+
+/* Tell someone who is here, as their room shows it (a newcomer; someone who changed rooms). */
+static void send_roster(struct es_server *s, unsigned to)
+{
+	int from = closed_room(s->cfg.floor, &s->people[to].pos);
+	unsigned n = 0;
+	for (unsigned i = 0; i < s->cfg.max_people; i++)
+		if (s->people[i].used)
+			presence_view(s, i, closed_room(s->cfg.floor, &s->people[i].pos), from, ES_PRESENCE_JOIN,
+				      &s->pres_e[n++]);
+	send_presence(s, to, s->pres_e, n);
 }
 
 static int free_person_id(const struct es_server *s)
@@ -670,12 +617,40 @@ static int free_person_id(const struct es_server *s)
 	return -1;
 }
 
+/*
+ * Refused before any Diffie-Hellman (message 1 unreadable, over the rate):
+ * said in the clear, so the client can take it only as a hint.
+ */
 static void refuse(struct es_server *s, ENetPeer *peer, uint8_t reason)
 {
 	if (reason < 8)
 		s->c.refused[reason]++;
 	struct es_msg m = {.type = ES_MSG_REFUSED, .u.refused.reason = reason};
 	(void)send_msg(s, peer, &m);
+	enet_peer_disconnect_later(peer, 0);
+}
+
+/*
+ * Refused after message 1 was read (not enrolled, a used invite, a replay,
+ * a name taken, another version): the refusal is message 2's payload, so
+ * the client knows it comes from the server it pinned and may believe it
+ * (a plain REFUSED anyone could forge).  hs is cleared.
+ */
+static void refuse_proved(struct es_server *s, ENetPeer *peer, struct es_noise *hs, uint8_t reason)
+{
+	struct es_msg r = {.type = ES_MSG_REFUSED, .u.refused.reason = reason};
+	uint8_t rb[8], reply[ES_NOISE_MSG2_MAX];
+	int n = es_msg_encode(&r, rb, sizeof(rb));
+	n = n < 0 ? n : es_noise_write_msg2(hs, rb, (size_t)n, reply, sizeof(reply));
+	es_noise_clear(hs);
+	if (n < 0) {
+		refuse(s, peer, reason);
+		return;
+	}
+	if (reason < 8)
+		s->c.refused[reason]++;
+	struct es_msg m2 = {.type = ES_MSG_HANDSHAKE2, .u.blob = {(uint16_t)n, reply}};
+	(void)send_msg(s, peer, &m2);
 	enet_peer_disconnect_later(peer, 0);
 }
 
@@ -875,6 +850,7 @@ static int admit(struct es_server *s, ENetPeer *peer, struct peer_slot *slot, co
 			 (s->cfg.hooks && s->cfg.hooks->admin_muted && s->cfg.hooks->admin_muted(s->cfg.hooks->ud, slot->key));
 	q->desk = -1;
 	q->whisper_to = -1;
+	q->meeting = -1;
 	q->roster = h->flags & ES_PF_ROSTER;
 	es_places_sit(s->places, (unsigned)id, &q->desk, pos_x(&pos), pos_y(&pos));
 	apply_flags(s, (unsigned)id);
@@ -937,11 +913,14 @@ static void handshake(struct es_server *s, ENetPeer *peer, struct peer_slot *slo
 	    es_join_payload_decode(&jp, payload, (size_t)n) < 0) {
 		s->c.handshake_failures++;
 		es_noise_clear(&hs);
+		sodium_memzero(payload, sizeof(payload));
 		refuse(s, peer, ES_REFUSED_BAD_HANDSHAKE);
 		return;
 	}
 	handshake_finish(s, peer, slot, &hs, client, ts, &jp);
+	/* the decrypted payload holds the invite secret too, not only jp (the worker's job is wiped at release) */
 	sodium_memzero(&jp, sizeof(jp));
+	sodium_memzero(payload, sizeof(payload));
 }
 
 /*
@@ -955,8 +934,7 @@ static void handshake_finish(struct es_server *s, ENetPeer *peer, struct peer_sl
 	int n;
 	if (jp->hello.version != ES_PROTO_VERSION) {
 		s->c.handshake_failures++;
-		es_noise_clear(hs);
-		refuse(s, peer, ES_REFUSED_VERSION);
+		refuse_proved(s, peer, hs, ES_REFUSED_VERSION);
 		return;
 	}
 	char asked[ES_NAME_MAX + 1], name[ES_NAME_MAX + 1];
@@ -968,9 +946,8 @@ static void handshake_finish(struct es_server *s, ENetPeer *peer, struct peer_sl
 		if (r < 0) {
 			s->c.refused_auth++;
 			logf_("info", "refused a key asking to be '%s': reason %d", asked, -r);
-			es_noise_clear(hs);
 			sodium_memzero(jp, sizeof(*jp));
-			refuse(s, peer, (uint8_t)-r);
+			refuse_proved(s, peer, hs, (uint8_t)-r);
 			return;
 		}
 	}
@@ -1000,7 +977,10 @@ static void handshake_finish(struct es_server *s, ENetPeer *peer, struct peer_sl
 		return;
 	}
 	struct es_msg w = {.type = ES_MSG_WELCOME};
-	w.u.welcome = (struct es_welcome){ES_PROTO_VERSION, (uint16_t)id, s->people[id].pos};
+	w.u.welcome = (struct es_welcome){.version = ES_PROTO_VERSION, .id = (uint16_t)id, .pos = s->people[id].pos,
+					  .has_reset = true};
+	/* inside message 2: only this client learns what a reset of its session will carry */
+	es_front_door_reset_token(s->door, peer, w.u.welcome.reset_token);
 	uint8_t wbuf[64];
 	int wn = es_msg_encode(&w, wbuf, sizeof(wbuf));
 	n = wn < 0 ? wn : es_noise_write_msg2(hs, wbuf, (size_t)wn, reply, sizeof(reply));
@@ -1149,7 +1129,8 @@ static void introduce(struct es_server *s, unsigned to, unsigned from)
 		return;
 	struct es_msg m = {.type = ES_MSG_PRESENCE};
 	m.u.presence.count = 1;
-	presence_join_entry(&s->people[from], from, &m.u.presence.entry[0]);
+	presence_view(s, from, closed_room(s->cfg.floor, &s->people[from].pos),
+		      closed_room(s->cfg.floor, &s->people[to].pos), ES_PRESENCE_JOIN, &m.u.presence.entry[0]);
 	(void)send_msg(s, s->people[to].peer, &m);
 }
 
@@ -1231,6 +1212,36 @@ static void broadcast_doors(struct es_server *s)
 }
 
 /*
+ * One request of kind k from person id, within their budget?  What is over
+ * it is dropped, counted, and logged at most a few lines every 2 s for the
+ * whole floor (a member flooding requests must not flood the log either).
+ */
+static bool request_ok(struct es_server *s, unsigned id, enum es_request k)
+{
+	struct person *q = &s->people[id];
+	int64_t now = es_now_ns() / 1000000;
+	if (es_bucket_take(&q->budget[k], &s->cfg.limits.request[k], now))
+		return true;
+	s->c.requests_refused[k]++;
+	static struct es_log_ratelimit rl;
+	es_log_rl(&rl, (uint64_t)now, ES_LOG_WARN, "%s (#%u) asks too often (%s): refused", q->name, id,
+		  es_request_name(k));
+	return false;
+}
+
+/* The floor plan, once per session and plan version: asking again costs them nothing and us 4 MB at most. */
+static void handle_floor_get(struct es_server *s, unsigned id)
+{
+	struct person *q = &s->people[id];
+	if (q->floor_sent == s->floor_version + 1) {
+		s->c.requests_refused[ES_REQ_FLOOR_GET]++;
+		return;
+	}
+	q->floor_sent = s->floor_version + 1;
+	send_floor(s, q->peer);
+}
+
+/*
  * The one way a door changes, whoever asks (a person, an admin): the
  * floor's state, and everyone's map after the tick (after_tick), as it is
  * then.  False if it was already so.
@@ -1285,19 +1296,17 @@ static void handle_door(struct es_server *s, unsigned id, const struct es_doors 
 		return;
 	}
 	if (door_change(s, st.door, st.open))
-		logf_("info", "%s %s a door of %s", q->name, st.open ? "opened" : "closed", es_floor_room_name(f, room));
+		es_log_rl(&q->log_rl, (uint64_t)(es_now_ns() / 1000000), ES_LOG_INFO, "%s %s a door of %s", q->name,
+			  st.open ? "opened" : "closed", es_floor_room_name(f, room));
 }
 
-/* A knock on a room reaches the people inside it; at most one a second each. */
+/* A knock on a room reaches the people inside it (within the knocker's budget). */
 static void handle_knock(struct es_server *s, unsigned id, uint16_t room)
 {
-	struct person *q = &s->people[id];
-	int64_t now = es_now_ns() / 1000000;
-	if (!s->cfg.floor || room >= es_floor_room_count(s->cfg.floor) || now - q->last_knock_ms < 1000) {
+	if (!s->cfg.floor || room >= es_floor_room_count(s->cfg.floor)) {
 		s->c.drop_malformed++;
 		return;
 	}
-	q->last_knock_ms = now;
 	s->c.knocks++;
 	struct es_msg m = {.type = ES_MSG_KNOCK, .u.knock = {room, (uint16_t)id}};
 	for (unsigned i = 0; i < s->cfg.max_people; i++) {
@@ -1360,7 +1369,7 @@ static void handle_packet(struct es_server *s, ENetPeer *peer, const ENetPacket 
 			busy(s, peer); /* full, counting those already queued: say so at once, no X25519 */
 			return;
 		}
-		if (!rate_ok(s, peer->address.host, HS_RATE, HS_BURST)) {
+		if (!es_front_door_handshake_ok(s->door, peer->address.host)) {
 			s->c.drop_rate++;
 			refuse(s, peer, ES_REFUSED_RATE);
 			return;
@@ -1420,6 +1429,8 @@ static void handle_packet(struct es_server *s, ENetPeer *peer, const ENetPacket 
 		count_uplink(s, id, m.u.up.seq, m.u.up.flags);
 		break;
 	case ES_MSG_MOVE:
+		if (!request_ok(s, id, ES_REQ_MOVE))
+			break;
 		if (move_check(s, id, pos_x(&m.u.move), pos_y(&m.u.move)) != ES_PLACE_OK) {
 			s->c.moves_refused++;
 			tell_admin(s, id, ES_ADMIN_REFUSED); /* you are still here */
@@ -1431,26 +1442,33 @@ static void handle_packet(struct es_server *s, ENetPeer *peer, const ENetPacket 
 			s->c.drop_malformed++;
 		break;
 	case ES_MSG_STATE:
+		if (!request_ok(s, id, ES_REQ_STATE))
+			break;
 		q->flags = m.u.state.flags & (ES_PF_MUTED | ES_PF_FOCUS | ES_PF_THIN);
 		apply_flags(s, id);
 		q->dirty = true;
 		break;
 	case ES_MSG_DOORS:
-		handle_door(s, id, &m.u.doors);
+		if (request_ok(s, id, ES_REQ_DOOR))
+			handle_door(s, id, &m.u.doors);
 		break;
 	case ES_MSG_KNOCK:
-		handle_knock(s, id, m.u.knock.room);
+		if (request_ok(s, id, ES_REQ_KNOCK))
+			handle_knock(s, id, m.u.knock.room);
 		break;
 	case ES_MSG_WHISPER:
-		handle_whisper(s, id, m.u.whisper.to);
+		if (request_ok(s, id, ES_REQ_WHISPER))
+			handle_whisper(s, id, m.u.whisper.to);
 		break;
 	case ES_MSG_VOLUME:
+		if (!request_ok(s, id, ES_REQ_VOLUME))
+			break;
 		if (m.u.volume.speaker >= s->cfg.max_people ||
 		    es_engine_set_volume(s->engine, id, m.u.volume.speaker, es_gain_from_q(m.u.volume.gain_q)) < 0)
 			s->c.drop_malformed++;
 		break;
 	case ES_MSG_FLOOR_GET:
-		send_floor(s, peer);
+		handle_floor_get(s, id);
 		break;
 	case ES_MSG_LINK: {
 		/* the client's downlink: lower its budget while it loses */
@@ -1580,20 +1598,46 @@ static void emit(void *ud, const struct es_engine_out *out)
 	s->c.phase_ns[ES_PHASE_SEND] += (uint64_t)(es_now_ns() - t0);
 }
 
-/* Presence deltas: places and flags that changed, talking edges, leaves. */
+enum {
+	PRES_NEW = 1,  /* joined: a JOIN entry */
+	PRES_TRUE = 2, /* changed as those who see them as they are see it */
+	PRES_OUT = 4,  /* changed as those outside their closed room see it */
+};
+
+/* Heapsort: in place and without malloc (glibc's qsort may allocate), on the tick thread. */
+static void sift(uint32_t *a, size_t root, size_t n)
+{
+	for (size_t child; (child = 2 * root + 1) < n; root = child) {
+		if (child + 1 < n && a[child + 1] > a[child])
+			child++;
+		if (a[root] >= a[child])
+			return;
+		uint32_t t = a[root];
+		a[root] = a[child];
+		a[child] = t;
+	}
+}
+
+static void sort_u32(uint32_t *a, size_t n)
+{
+	for (size_t i = n / 2; i-- > 0;)
+		sift(a, i, n);
+	for (size_t end = n; end > 1; end--) {
+		uint32_t t = a[0];
+		a[0] = a[end - 1];
+		a[end - 1] = t;
+		sift(a, 0, end - 1);
+	}
+}
+
+/*
+ * Presence deltas: places and flags that changed, talking edges, leaves,
+ * to those who asked for presence at join (a UI draws it; bots need not),
+ * each as their room shows it (see closed_room).
+ */
 static void presence_batch(struct es_server *s)
 {
-	struct es_msg m = {.type = ES_MSG_PRESENCE};
-	struct es_presence *p = &m.u.presence;
-	p->count = 0;
-	for (unsigned i = 0; i < s->nleaves; i++) {
-		p->entry[p->count++] = (struct es_presence_entry){.id = (uint16_t)s->leaves[i], .kind = ES_PRESENCE_LEAVE};
-		if (p->count == ES_PRESENCE_MAX) {
-			broadcast_presence(s, &m);
-			p->count = 0;
-		}
-	}
-	s->nleaves = 0;
+	unsigned nchanged = 0, nobs = 0;
 	s->c.talking = s->c.muted = 0;
 	for (unsigned i = 0; i < s->cfg.max_people; i++) {
 		struct person *q = &s->people[i];
@@ -1607,31 +1651,73 @@ static void presence_batch(struct es_server *s)
 			q->talking = talking;
 			q->dirty = true;
 		}
-		if (q->announce) {
-			q->announce = q->dirty = false;
-			presence_join_entry(q, i, &p->entry[p->count++]);
-			if (p->count == ES_PRESENCE_MAX) {
-				broadcast_presence(s, &m);
-				p->count = 0;
-			}
-			continue;
+		int room = closed_room(s->cfg.floor, &q->pos);
+		s->pres_room[i] = room;
+		uint8_t out_flags = room >= 0 ? ES_PF_MEETING : presence_flags(q);
+		bool out_changed = out_flags != q->out_flags || q->pos.x_cm != q->out_pos.x_cm ||
+				   q->pos.y_cm != q->out_pos.y_cm || q->pos.facing != q->out_pos.facing;
+		uint8_t chg = 0;
+		if (q->announce)
+			chg = PRES_NEW | PRES_TRUE | PRES_OUT;
+		else {
+			/* out of a meeting (walked out, a door opened): those outside saw only "meeting" */
+			if (q->dirty || (room < 0 && out_changed))
+				chg |= PRES_TRUE;
+			if (out_changed)
+				chg |= PRES_OUT;
+			if (q->roster && room != q->meeting)
+				q->resync = true;
 		}
-		if (!q->dirty)
-			continue;
-		q->dirty = false;
-		p->entry[p->count++] = (struct es_presence_entry){
-			.id = (uint16_t)i,
-			.kind = ES_PRESENCE_UPDATE,
-			.flags = presence_flags(q),
-			.pos = q->pos,
-		};
-		if (p->count == ES_PRESENCE_MAX) {
-			broadcast_presence(s, &m);
-			p->count = 0;
+		s->pres_chg[i] = chg;
+		if (chg)
+			s->pres_changed[nchanged++] = i;
+		q->announce = q->dirty = false;
+		q->meeting = room;
+		q->out_flags = out_flags;
+		q->out_pos = q->pos;
+		if (q->roster)
+			s->pres_order[nobs++] = (uint32_t)(room + 1) << 16 | i;
+	}
+	if (nchanged || s->nleaves) {
+		/* observers grouped by their room (most are in none: one group) */
+		sort_u32(s->pres_order, nobs);
+		for (unsigned g = 0; g < nobs;) {
+			int from = (int)(s->pres_order[g] >> 16) - 1;
+			unsigned end = g;
+			while (end < nobs && s->pres_order[end] >> 16 == s->pres_order[g] >> 16)
+				end++;
+			unsigned n = 0;
+			for (unsigned k = 0; k < s->nleaves; k++)
+				s->pres_e[n++] = (struct es_presence_entry){.id = (uint16_t)s->leaves[k], .kind = ES_PRESENCE_LEAVE};
+			for (unsigned k = 0; k < nchanged; k++) {
+				unsigned i = s->pres_changed[k];
+				int room = s->pres_room[i];
+				bool outside = room >= 0 && room != from;
+				if (s->pres_chg[i] & (outside ? PRES_OUT : PRES_TRUE))
+					presence_view(s, i, room, from,
+						      s->pres_chg[i] & PRES_NEW ? ES_PRESENCE_JOIN : ES_PRESENCE_UPDATE,
+						      &s->pres_e[n++]);
+			}
+			/* each message is built once and sealed for every observer of the group */
+			struct es_msg m = {.type = ES_MSG_PRESENCE};
+			for (unsigned off = 0; off < n; off += ES_PRESENCE_MAX) {
+				unsigned k = n - off < ES_PRESENCE_MAX ? n - off : ES_PRESENCE_MAX;
+				memcpy(m.u.presence.entry, s->pres_e + off, k * sizeof(*s->pres_e));
+				m.u.presence.count = (uint8_t)k;
+				for (unsigned o = g; o < end; o++)
+					(void)send_msg(s, s->people[s->pres_order[o] & 0xFFFF].peer, &m);
+			}
+			g = end;
 		}
 	}
-	if (p->count)
-		broadcast_presence(s, &m);
+	s->nleaves = 0;
+	for (unsigned o = 0; o < nobs; o++) {
+		unsigned i = s->pres_order[o] & 0xFFFF;
+		if (s->people[i].resync) {
+			s->people[i].resync = false;
+			send_roster(s, i);
+		}
+	}
 }
 
 static void reap_prejoin(struct es_server *s)
@@ -2226,9 +2312,12 @@ int es_server_set_floor(struct es_server *s, struct es_floor *f)
 		moved++;
 	}
 	/* clients that draw the floor get the new plan and its doors */
+	s->floor_version++;
 	for (unsigned i = 0; f && i < s->cfg.max_people; i++)
-		if (s->people[i].used && s->people[i].roster)
+		if (s->people[i].used && s->people[i].roster) {
+			s->people[i].floor_sent = s->floor_version + 1;
 			send_floor(s, s->people[i].peer);
+		}
 	s->c.relocated += (uint64_t)moved;
 	free(own);
 	free(why);
@@ -2238,4 +2327,10 @@ int es_server_set_floor(struct es_server *s, struct es_floor *f)
 const struct es_floor *es_server_floor(const struct es_server *s)
 {
 	return s->cfg.floor;
+}
+
+void es_server_set_limits(struct es_server *s, const struct es_limits *l)
+{
+	s->cfg.limits = *l;
+	es_front_door_set_limits(s->door, l);
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "budget.h"
 #include "earshot-proto.h"
 
 struct es_server;
@@ -71,6 +72,7 @@ struct es_server_config {
 	struct es_floor *floor;    /* borrowed, NULL: open space; doors change on it */
 	unsigned peers_per_address; /* ENet peers from one IP address at once */
 	unsigned handshakes_per_tick; /* at most this many Noise responses per tick */
+	struct es_limits limits; /* what strangers and members may cost (budget.h) */
 };
 
 void es_server_config_default(struct es_server_config *cfg);
@@ -122,6 +124,9 @@ struct es_server_counters {
 	uint64_t handshakes, handshake_failures, refused_auth, replaced;
 	uint64_t refused[8];   /* handshakes refused, by ES_REFUSED_* reason */
 	uint64_t prejoin_timeouts;
+	uint64_t drop_fragment; /* ENet fragment commands refused (front-door.h) */
+	uint64_t drop_enet;     /* other ENet commands refused: unreliable, too far ahead */
+	uint64_t requests_refused[ES_REQ__COUNT]; /* members' requests over their budget */
 	uint64_t drop_nosession; /* ENet traffic for a session we do not have */ /* connected but not authenticated in time */
 	unsigned people; /* now */
 	/* gauges: talking and muted as of the last presence batch; plans and
@@ -255,5 +260,8 @@ __attribute__((warn_unused_result)) int es_server_admin_remove(struct es_server 
  */
 __attribute__((warn_unused_result)) int es_server_set_floor(struct es_server *s, struct es_floor *f);
 const struct es_floor *es_server_floor(const struct es_server *s);
+
+/* New budgets (SIGHUP; tick thread only), from the next datagram and request on; l is copied. */
+void es_server_set_limits(struct es_server *s, const struct es_limits *l);
 
 #endif

@@ -125,6 +125,19 @@ static int server_key_load(const char *dir, struct es_keypair *kp)
 	}
 	FILE *f = fopen(path, "r");
 	if (f) {
+		mode_t mode = 0;
+		int pr = es_key_file_private(fileno(f), &mode);
+		if (pr < 0) {
+			fclose(f);
+			if (pr == -EPERM)
+				es_log_error("%s is readable or writable by group or others (mode %04o): whoever read it can "
+					     "act as this server. If you are sure nobody did, 'chmod 600 %s' and start again; "
+					     "otherwise move it away, and a new key is made (every client must then run "
+					     "'earshot forget-server' and be invited again)", path, (unsigned)mode, path);
+			else
+				es_log_error("%s: %s", path, strerror(-pr));
+			return pr;
+		}
 		char hex[80] = {0};
 		uint8_t priv[32];
 		size_t bin = 0;
@@ -357,6 +370,12 @@ static void on_tick(void *ud, const struct es_server_counters *c, uint64_t work_
 	m->packets_dropped_total[ES_DROP_STALE] = c->drop_stale;
 	m->packets_dropped_total[ES_DROP_RATE_LIMITED] = c->drop_rate;
 	m->packets_dropped_total[ES_DROP_COOKIE] = c->drop_cookie;
+	m->packets_dropped_total[ES_DROP_FRAGMENT] = c->drop_fragment;
+	m->packets_dropped_total[ES_DROP_ENET_COMMAND] = c->drop_enet;
+	_Static_assert(ES_REQUEST_KINDS == ES_REQ__COUNT, "metrics and budgets disagree on the request kinds");
+	for (unsigned i = 0; i < ES_REQ__COUNT; i++)
+		m->requests_refused_total[i] = c->requests_refused[i];
+	m->resets_sent_total = c->resets_sent;
 	m->handshakes_total = c->handshakes;
 	m->handshake_failures_total[ES_HS_FAIL_MALFORMED] = c->refused[ES_REFUSED_BAD_HANDSHAKE] + c->refused[ES_REFUSED_VERSION];
 	m->handshake_failures_total[ES_HS_FAIL_UNKNOWN_KEY] = c->refused[ES_REFUSED_UNKNOWN_KEY] + c->refused[ES_REFUSED_NAME_TAKEN];
@@ -424,6 +443,12 @@ struct es_service *es_service_start(const struct es_config *cfg, int argc, char 
 	svc->open_enrolment = es_config_open_enrolment(cfg);
 	es_log_info("server key fingerprint %s; enrolment %s", fp,
 		    svc->open_enrolment ? "OPEN: any key that connects is enrolled" : "by invite only");
+	if (svc->open_enrolment && cfg->enrol == ES_ENROL_AUTO)
+		/* the daemon cannot see a port forward, an SSH tunnel or a proxy in front of it */
+		es_log_warn("enrolment is open because %s is a loopback address: anything that forwards "
+			    "traffic to it (a port forward, a tunnel, a proxy) opens this office to everyone it "
+			    "reaches; set [security] open_enrolment = off (--open-enrolment off) to require invites",
+			    cfg->listen.text);
 	svc->hooks = (struct es_server_hooks){
 		.ud = svc, .tick = on_tick, .authorize = on_authorize, .join = on_join, .desk = on_desk, .place = on_place,
 		.admin_muted = on_admin_muted,

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "atomic-file.h"
+#include "earshot-proto.h"
 #include "log.h"
 
 /* version 2 added the flags field of a person; version 1 files still load */
@@ -755,7 +756,8 @@ int es_state_invite_add(struct es_state_db *st, const char *name, int64_t now, i
 	struct es_pending_invite v = { 0 };
 	char code[ES_INVITE_CODE_LEN + 1];
 
-	if (!text_ok(name, ES_STATE_NAME_MAX) || name[0] == '\0' || ttl_s <= 0)
+	/* a new name follows the wire's rule (older enrolments load as they are, and are shown escaped) */
+	if (!es_name_valid(name, strlen(name)) || ttl_s <= 0)
 		return -EINVAL;
 	if (es_state_find_name(st, name))
 		return -EEXIST;

@@ -176,3 +176,82 @@ int es_enet_connect_parse(const uint8_t *buf, size_t len, bool checksum, uint32_
 	*data_out = be32(cmd + ENET_CONNECT_DATA_AT);
 	return 1;
 }
+
+/* ENet 1.3.17's commandSizes[]: the fixed part of each command; 0 = none */
+static const uint8_t command_size[ES_ENET_CMD__COUNT] = {
+	[ES_ENET_CMD_ACKNOWLEDGE] = 8,
+	[ES_ENET_CMD_CONNECT] = 48,
+	[ES_ENET_CMD_VERIFY_CONNECT] = 44,
+	[ES_ENET_CMD_DISCONNECT] = 8,
+	[ES_ENET_CMD_PING] = 4,
+	[ES_ENET_CMD_SEND_RELIABLE] = 6,
+	[ES_ENET_CMD_SEND_UNRELIABLE] = 8,
+	[ES_ENET_CMD_SEND_FRAGMENT] = 24,
+	[ES_ENET_CMD_SEND_UNSEQUENCED] = 8,
+	[ES_ENET_CMD_BANDWIDTH_LIMIT] = 12,
+	[ES_ENET_CMD_THROTTLE_CONFIGURE] = 16,
+	[ES_ENET_CMD_SEND_UNRELIABLE_FRAGMENT] = 24,
+};
+
+static uint16_t be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+int es_enet_walk_init(struct es_enet_walk *w, const uint8_t *buf, size_t len, bool checksum)
+{
+	*w = (struct es_enet_walk){.buf = buf, .len = len, .done = true};
+	if (len < 2)
+		return -EBADMSG;
+	uint16_t peer = be16(buf);
+	if (peer & ENET_FLAG_COMPRESSED)
+		return -EBADMSG;
+	size_t header = (peer & ENET_FLAG_SENT_TIME ? 4 : 2) + (checksum ? 4 : 0);
+	if (len < header)
+		return -EBADMSG;
+	w->at = header;
+	w->done = false;
+	return 0;
+}
+
+int es_enet_walk_next(struct es_enet_walk *w, struct es_enet_cmd *c)
+{
+	if (w->done || w->len - w->at < 4)
+		goto end;
+	const uint8_t *p = w->buf + w->at;
+	unsigned type = p[0] & ENET_CMD_MASK;
+	if (type >= ES_ENET_CMD__COUNT || command_size[type] == 0 || w->len - w->at < command_size[type])
+		goto end;
+	*c = (struct es_enet_cmd){.type = (uint8_t)type, .channel = p[1], .reliable_seq = be16(p + 2), .offset = w->at,
+				  .size = command_size[type]};
+	switch (type) {
+	case ES_ENET_CMD_SEND_RELIABLE:
+		c->data_len = be16(p + 4);
+		break;
+	case ES_ENET_CMD_SEND_UNRELIABLE:
+	case ES_ENET_CMD_SEND_UNSEQUENCED:
+		c->data_len = be16(p + 6);
+		break;
+	case ES_ENET_CMD_SEND_FRAGMENT:
+	case ES_ENET_CMD_SEND_UNRELIABLE_FRAGMENT:
+		c->start_seq = be16(p + 4);
+		c->data_len = be16(p + 6);
+		c->fragment_count = be32(p + 8);
+		c->fragment_number = be32(p + 12);
+		c->total_length = be32(p + 16);
+		c->fragment_offset = be32(p + 20);
+		break;
+	default:
+		break;
+	}
+	/* ENet takes the data after the fixed part; data past the end is an
+	 * error there, and it acts on nothing after it */
+	if (c->data_len > w->len - w->at - c->size)
+		goto end;
+	c->size += c->data_len;
+	w->at += c->size;
+	return 1;
+end:
+	w->done = true;
+	return 0;
+}

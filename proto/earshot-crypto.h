@@ -345,6 +345,91 @@ ES_WUR int es_cookie_check(const uint8_t secret[static ES_COOKIE_SECRET_LEN], ui
  */
 ES_WUR int es_enet_connect_parse(const uint8_t *buf, size_t len, bool checksum, uint32_t *data_out);
 
+/*
+ * The commands of one raw ENet 1.3.17 datagram, read exactly as ENet's
+ * own loop reads them (protocol.c, enet_protocol_handle_incoming_commands),
+ * so that a host->intercept can see every command ENet would act on
+ * before it does: a reader that stopped earlier than ENet would let
+ * through what it never looked at.
+ *
+ *   struct es_enet_walk w;
+ *   struct es_enet_cmd c;
+ *   if (es_enet_walk_init(&w, buf, len, checksum) == 0)
+ *       while (es_enet_walk_next(&w, &c) > 0)
+ *           ...c.offset is where the command starts in buf...
+ */
+enum {
+	ES_ENET_CMD_ACKNOWLEDGE = 1,
+	ES_ENET_CMD_CONNECT = 2,
+	ES_ENET_CMD_VERIFY_CONNECT = 3,
+	ES_ENET_CMD_DISCONNECT = 4,
+	ES_ENET_CMD_PING = 5,
+	ES_ENET_CMD_SEND_RELIABLE = 6,
+	ES_ENET_CMD_SEND_UNRELIABLE = 7,
+	ES_ENET_CMD_SEND_FRAGMENT = 8,
+	ES_ENET_CMD_SEND_UNSEQUENCED = 9,
+	ES_ENET_CMD_BANDWIDTH_LIMIT = 10,
+	ES_ENET_CMD_THROTTLE_CONFIGURE = 11,
+	ES_ENET_CMD_SEND_UNRELIABLE_FRAGMENT = 12,
+	ES_ENET_CMD__COUNT = 13,
+};
+
+struct es_enet_walk {
+	const uint8_t *buf;
+	size_t len, at;
+	bool done;
+};
+
+struct es_enet_cmd {
+	uint8_t type;          /* ES_ENET_CMD_* (the low 4 bits of the command byte) */
+	uint8_t channel;       /* 0xFF: the peer itself (ping, disconnect, ...) */
+	uint16_t reliable_seq;
+	size_t offset;         /* where the command starts in the datagram */
+	size_t size;           /* its length, data included */
+	uint16_t data_len;     /* SEND_* only */
+	/* SEND_FRAGMENT and SEND_UNRELIABLE_FRAGMENT only */
+	uint16_t start_seq;
+	uint32_t fragment_count, fragment_number, total_length, fragment_offset;
+};
+
+/*
+ * Start reading a datagram addressed to a peer (not a CONNECT: see
+ * es_enet_connect_parse); checksum as there.  0, or -EBADMSG if it is
+ * shorter than its header or compressed (Earshot hosts have no
+ * compressor: ENet ignores those).
+ */
+ES_WUR int es_enet_walk_init(struct es_enet_walk *w, const uint8_t *buf, size_t len, bool checksum);
+
+/*
+ * The next command: 1 and *c filled in; 0 where ENet's loop stops (the
+ * end, an unknown or cut-off command, data that runs past the end: ENet
+ * acts on nothing from there on).
+ */
+ES_WUR int es_enet_walk_next(struct es_enet_walk *w, struct es_enet_cmd *c);
+
+/* ------------------------------------------------------------------------ */
+/* Reset tokens (the reset datagram is described in earshot-proto.h) */
+
+#define ES_RESET_KEY_LEN 32
+
+/*
+ * Server: the key resets are made under, derived from its static private
+ * key, so that a restarted daemon (same key file) still makes the tokens
+ * it handed out before.  key is the caller's to wipe.
+ */
+void es_reset_key(const uint8_t priv[static ES_KEY_LEN], uint8_t key[static ES_RESET_KEY_LEN]);
+
+/*
+ * Server: the token of the session that ENet knows by the client's address
+ * (ipv4 as ENetAddress.host, port in host order), the server-side peer slot
+ * (0..4094) and the 2-bit ENet session id, which is what a datagram for it
+ * carries in its header.  Put in the WELCOME, and in any reset answering
+ * such a datagram.  6 bytes (ES_RESET_TOKEN_LEN): a blind forger needs
+ * about 2^47 tries per session.
+ */
+void es_reset_token(const uint8_t key[static ES_RESET_KEY_LEN], uint32_t ipv4, uint16_t port, uint16_t peer_id,
+		uint8_t session, uint8_t out[static 6]);
+
 /* ------------------------------------------------------------------------ */
 /* Invite codes */
 

@@ -45,6 +45,8 @@ enum {
 #define ES_BUNDLE_VOICES_MAX 8
 #define ES_PRESENCE_MAX 128   /* entries in one presence message (~6 KB) */
 #define ES_MSG_MAX 8192       /* largest encoded message we ever build */
+/* the largest message a client sends: an AUDIO_UP with a maximal Opus frame */
+#define ES_UP_MSG_MAX (1 + 4 + 1 + 2 + ES_OPUS_MAX)
 #define ES_FLOOR_CHUNK 4096   /* floor-plan bytes per ES_MSG_FLOOR */
 #define ES_FLOOR_TEXT_MAX (4u << 20)
 #define ES_DOORS_MAX 1024     /* door states in one ES_MSG_DOORS */
@@ -95,6 +97,11 @@ enum {
 	ES_PF_PLACE = 1u << 4,   /* HELLO only: sit exactly where I said, not at my remembered place or a free desk */
 	ES_PF_ROSTER = 1u << 5,  /* HELLO only: send me who is where (a UI wants it; a bot may not) */
 	ES_PF_ADMIN_MUTED = 1u << 4, /* presence only: muted by an admin */
+	/*
+	 * presence only: in a closed room, seen from outside it; the other
+	 * flags (talking, muted, ...) are then not shown
+	 */
+	ES_PF_MEETING = 1u << 5,
 };
 
 enum es_bye_reason {
@@ -139,6 +146,13 @@ struct es_welcome {
 	uint16_t version;
 	uint16_t id;
 	struct es_pos pos;
+	/*
+	 * The token a reset for this session will carry (see ES_RESET_LEN),
+	 * appended on the wire; has_reset false: none (a daemon from before
+	 * it), and the client then acts on no reset at all.
+	 */
+	bool has_reset;
+	uint8_t reset_token[6]; /* ES_RESET_TOKEN_LEN */
 };
 
 struct es_busy {
@@ -379,19 +393,67 @@ struct es_join_payload {
 __attribute__((warn_unused_result)) int es_join_payload_encode(const struct es_join_payload *p, uint8_t *buf, size_t cap);
 __attribute__((warn_unused_result)) int es_join_payload_decode(struct es_join_payload *p, const uint8_t *buf, size_t len);
 
+/*
+ * Names: 1..ES_NAME_MAX bytes of well-formed UTF-8 holding no control
+ * character (C0, DEL, C1), no bidirectional formatting character (U+061C,
+ * U+200E-200F, U+202A-202E, U+2066-2069) and no line or paragraph separator
+ * (U+2028-2029).  The one rule for the wire, invites and enrolments.
+ */
+bool es_name_valid(const char *name, size_t len);
+
+/*
+ * Text for a terminal or a log: copy len bytes of in to out (cap bytes,
+ * always NUL-terminated when cap > 0), writing what es_name_valid refuses
+ * as an escape instead (a byte that is not UTF-8 or a C0 control or DEL as
+ * \xNN, the other refused characters as \uNNNN, a backslash as \\).
+ * Cut short at a character boundary if out is too small.  Returns the
+ * length written.
+ */
+size_t es_text_escape(const char *in, size_t len, char *out, size_t cap);
+
 /* A short constant name for a message type, for logs. */
 const char *es_msg_type_name(uint8_t type);
 
 /*
- * A raw (non-ENet) datagram the daemon sends to an address that sends it
- * ENet traffic for a session it does not have: after a restart, clients
- * learn at once that they must reconnect instead of waiting for ENet's
- * timeout.  It is smaller than any ENet datagram that can cause it, so it
- * amplifies nothing, and it carries no state: a forged one only makes a
- * client reconnect.
+ * A reset: a raw (non-ENet) datagram the daemon sends to an address that
+ * sends it ENet traffic for a session it does not have, so that after a
+ * restart a client learns at once that it must reconnect instead of
+ * waiting for ENet's timeout.
+ *
+ *   [0x45 'E'][0x52 'R'][token 6]        ES_RESET_LEN = 8 bytes
+ *
+ * 'E' sets ENet's "compressed" header flag, and Earshot hosts have no
+ * compressor: it can never pass for ENet traffic.  The daemon sends one
+ * only in answer to a datagram at least as long (ENet's smallest, a ping,
+ * is 8 bytes), so it amplifies nothing; never in answer to a CONNECT.
+ *
+ * Anyone can send a datagram that looks like this, so a client acts on a
+ * reset only if its token is the one the server handed it inside the
+ * sealed WELCOME (es_welcome.reset_token).  The token is a MAC, under a key
+ * derived from the server's static private key (es_reset_key in
+ * earshot-crypto.h), over what the daemon can still read in the datagram
+ * after a restart: the client's address and port, and the ENet peer slot
+ * and session the datagram is addressed to.  A forger who makes the daemon
+ * reset some other slot or session, or a forged address, gets a token that
+ * fits no session; one who could read the victim's traffic could also cut
+ * it.  A token becomes public once it is used (it travels in the clear)
+ * and would fit again only a later session on the same address, port,
+ * slot and session number.
  */
-#define ES_RESET_MAGIC "ES-RST01"
 #define ES_RESET_LEN 8
+#define ES_RESET_TOKEN_LEN 6
+
+/* Write a reset carrying token into out (cap >= ES_RESET_LEN).  Returns ES_RESET_LEN or -ENOSPC. */
+__attribute__((warn_unused_result)) int es_reset_build(const uint8_t token[static ES_RESET_TOKEN_LEN], uint8_t *out,
+							size_t cap);
+
+/*
+ * Look at a raw datagram: -EBADMSG if it is not a reset at all; 0 if it is
+ * one and carries token (compared in constant time); -EACCES if it is a
+ * reset for some other session (or a forgery).
+ */
+__attribute__((warn_unused_result)) int es_reset_check(const uint8_t *buf, size_t len,
+							const uint8_t token[static ES_RESET_TOKEN_LEN]);
 
 /*
  * Classify a raw datagram as the daemon's intercept sees it: returns the
@@ -400,7 +462,7 @@ const char *es_msg_type_name(uint8_t type);
  */
 int es_enet_peer_id(const uint8_t *buf, size_t len);
 
-/* True if buf is a reset datagram. */
+/* True if buf has the shape of a reset (whatever its token). */
 int es_is_reset(const uint8_t *buf, size_t len);
 
 /* Q12 gain helpers, saturating. */

@@ -6,6 +6,7 @@
 #include <sodium.h>
 
 #include "earshot-crypto.h"
+#include "earshot-proto.h"
 #include "wire.h"
 
 #define INVITE_VERSION 1
@@ -28,15 +29,10 @@ static bool host_ok(const char *h, size_t len)
 	return true;
 }
 
-/* Same rule as wire names (msg.c): 1..32 bytes, no control characters. */
+/* Same rule as wire names (name.c). */
 static bool name_ok(const char *n, size_t len)
 {
-	if (len == 0 || len > ES_INVITE_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)n[i] < 0x20 || n[i] == 0x7f)
-			return false;
-	return true;
+	return len <= ES_INVITE_NAME_MAX && es_name_valid(n, len);
 }
 
 static void checksum(uint8_t out[static CHECK_LEN], const uint8_t *buf, size_t len)

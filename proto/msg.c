@@ -64,15 +64,10 @@ static void rd_pos(struct es_rd *r, struct es_pos *p)
 		r->bad = true;
 }
 
-/* A name is 1..ES_NAME_MAX printable bytes (UTF-8 allowed, no controls). */
+/* The one rule for names (name.c). */
 static bool name_ok(const char *name, size_t len)
 {
-	if (len == 0 || len > ES_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
-			return false;
-	return true;
+	return es_name_valid(name, len);
 }
 
 int es_msg_encode(const struct es_msg *m, uint8_t *buf, size_t cap)
@@ -102,6 +97,8 @@ int es_msg_encode(const struct es_msg *m, uint8_t *buf, size_t cap)
 		es_wr_u16(&w, m->u.welcome.version);
 		es_wr_u16(&w, m->u.welcome.id);
 		wr_pos(&w, &m->u.welcome.pos);
+		if (m->u.welcome.has_reset)
+			es_wr_bytes(&w, m->u.welcome.reset_token, ES_RESET_TOKEN_LEN);
 		break;
 	case ES_MSG_BUSY:
 		es_wr_u32(&w, m->u.busy.retry_after_ms);
@@ -277,11 +274,17 @@ int es_msg_decode(struct es_msg *m, const uint8_t *buf, size_t len)
 		}
 		break;
 	}
-	case ES_MSG_WELCOME:
+	case ES_MSG_WELCOME: {
 		m->u.welcome.version = es_rd_u16(&r);
 		m->u.welcome.id = es_rd_u16(&r);
 		rd_pos(&r, &m->u.welcome.pos);
+		/* the reset token came later: a WELCOME without it is still one */
+		m->u.welcome.has_reset = !r.bad && r.left == ES_RESET_TOKEN_LEN;
+		const uint8_t *t = m->u.welcome.has_reset ? es_rd_take(&r, ES_RESET_TOKEN_LEN) : NULL;
+		if (t)
+			memcpy(m->u.welcome.reset_token, t, ES_RESET_TOKEN_LEN);
 		break;
+	}
 	case ES_MSG_BUSY:
 		m->u.busy.retry_after_ms = es_rd_u32(&r);
 		break;
@@ -454,11 +457,6 @@ int es_enet_peer_id(const uint8_t *buf, size_t len)
 	if (len < 4)
 		return -EBADMSG;
 	return (int)(((unsigned)buf[0] << 8 | buf[1]) & 0x0FFF);
-}
-
-int es_is_reset(const uint8_t *buf, size_t len)
-{
-	return len == ES_RESET_LEN && memcmp(buf, ES_RESET_MAGIC, ES_RESET_LEN) == 0;
 }
 
 int es_msg_is_plain(uint8_t type)

@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (es_config_parse_string(&b, "dump", dump, devnull) < 0 || strcmp(a.listen.text, b.listen.text) != 0 ||
 			strcmp(a.metrics.text, b.metrics.text) != 0 || a.max_people != b.max_people ||
 			a.range_m != b.range_m || a.enrol != b.enrol || a.log_level != b.log_level ||
-			strcmp(a.floor_plan, b.floor_plan) != 0)
+			strcmp(a.floor_plan, b.floor_plan) != 0 || memcmp(&a.limits, &b.limits, sizeof(a.limits)) != 0)
 		__builtin_trap();
 	return 0;
 }

@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* What the daemon's host->intercept parses: ENet CONNECTs and raw cookie datagrams. */
+/*
+ * What the daemon's host->intercept parses: ENet CONNECTs, the commands of
+ * any other ENet datagram (es_enet_walk), raw cookie datagrams; and what
+ * the client's does: resets and their tokens.
+ */
 #include <errno.h>
 
+#include "earshot-proto.h"
 #include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -39,5 +44,42 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (es_cookie_reply_build(my_nonce, v, out, sizeof(out)) != (int)size || memcmp(out, data, size) != 0)
 			__builtin_trap();
 	}
+
+	/* the walker: commands in order, inside the datagram, each at least a command header */
+	for (int ck = 0; ck < 2; ck++) {
+		struct es_enet_walk w;
+		struct es_enet_cmd c;
+		if (es_enet_walk_init(&w, data, size, ck) < 0)
+			continue;
+		size_t end = (data[0] & 0x80 ? 4 : 2) + (ck ? 4 : 0);
+		while (es_enet_walk_next(&w, &c) > 0) {
+			if (c.offset != end || c.size < 4 || c.size > size - c.offset || c.type == 0 ||
+			    c.type >= ES_ENET_CMD__COUNT || (data[c.offset] & 0x0F) != c.type)
+				__builtin_trap();
+			end = c.offset + c.size;
+		}
+		if (es_enet_walk_next(&w, &c) != 0) /* the end stays the end */
+			__builtin_trap();
+	}
+
+	/* resets: the shape, and a token that matches only itself */
+	static const uint8_t priv[32] = {9};
+	static uint8_t key[ES_RESET_KEY_LEN];
+	if (!key[0] && !key[1])
+		es_reset_key(priv, key);
+	uint8_t token[ES_RESET_TOKEN_LEN] = {0}, r[ES_RESET_LEN];
+	if (size >= ES_RESET_TOKEN_LEN + 4) {
+		uint32_t ip;
+		memcpy(&ip, data, 4);
+		es_reset_token(key, ip, (uint16_t)(data[4] | data[5] << 8), (uint16_t)(data[6] | data[7] << 8), data[8], token);
+	}
+	int rc = es_reset_check(data, size, token);
+	if ((rc == -EBADMSG) != !es_is_reset(data, size) || (rc != 0 && rc != -EACCES && rc != -EBADMSG))
+		__builtin_trap();
+	if (rc == 0 && memcmp(data + 2, token, ES_RESET_TOKEN_LEN) != 0)
+		__builtin_trap();
+	if (es_reset_build(token, r, sizeof(r)) != ES_RESET_LEN || es_reset_check(r, sizeof(r), token) != 0 ||
+	    es_enet_connect_parse(r, sizeof(r), false, &v) != -EBADMSG || es_cookie_is_raw(r, sizeof(r)))
+		__builtin_trap();
 	return 0;
 }

@@ -63,6 +63,10 @@ def main():
         bob.wait(timeout=20)
         alice.wait(timeout=20)
         log("alice's client said: " + " | ".join(l for l in alice.log_text().splitlines() if "trying again" in l or "joined" in l))
+        # told by the restarted daemon's reset (its token checked), not left to find out by a timeout
+        if "the server restarted" not in alice.log_text():
+            log("FAIL: alice's client did not take the restarted daemon's reset")
+            ok = False
     finally:
         for p in procs:
             p.stop()

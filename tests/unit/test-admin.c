@@ -19,6 +19,7 @@
 #include "log.h"
 #include "server.h"
 #include "service.h"
+#include "state.h"
 #include "test.h"
 
 static struct es_admin *admin;
@@ -65,6 +66,14 @@ int main(void)
 	check(mkdtemp(dir) != NULL);
 	check(enet_initialize() == 0);
 	es_log_set_level(ES_LOG_WARN);
+
+	/* someone enrolled before names were checked: a C1 control (CSI) and a bidi override in the name */
+	struct es_state_db *db = es_state_new();
+	struct es_person legacy = {.last_seen = 1};
+	memset(legacy.key, 0x42, sizeof(legacy.key));
+	snprintf(legacy.name, sizeof(legacy.name), "old\xc2\x9b" "2J\xe2\x80\xae" "eve");
+	check(db && es_state_put(db, &legacy) == 0 && es_state_save(db, dir) == 0);
+	es_state_free(db);
 
 	struct es_config conf;
 	es_config_defaults(&conf);
@@ -124,7 +133,10 @@ int main(void)
 	check(starts(cmd("invite dave host:0"), "error: 'host:0' is not HOST:PORT"));
 	check(starts(cmd("invite \"dave"), "error: unbalanced double quote"));
 	check(starts(cmd("invite abcdefghijklmnopqrstuvwxyz0123456789"), "error: a name is 1 to 32 bytes"));
-	check(starts(cmd("enrolled"), "ok: 0 enrolled, 2 invites pending"));
+	check(starts(cmd("enrolled"), "ok: 1 enrolled, 2 invites pending"));
+	/* the legacy name is listed, escaped: nothing raw reaches the admin's terminal */
+	check(strstr(reply, " old\\u009b2J\\u202eeve last seen ") != NULL);
+	check(strstr(reply, "\xc2\x9b") == NULL && strstr(reply, "\xe2\x80\xae") == NULL);
 	check(strstr(reply, "invite Bob Smith expires ") != NULL);
 
 	/* moderation of people who are not here */
@@ -166,6 +178,9 @@ int main(void)
 	check(strcmp(cmd(""), "error: empty command (try 'help')") == 0);
 	check(strcmp(cmd("frobnicate x"), "error: unknown command 'frobnicate' (try 'help')") == 0);
 	check(starts(cmd("mute \x1b[31mbob"), "error: nobody called '"));
+	/* what comes back is escaped: an admin's terminal sees no control sequence (C0 never arrives: blanks) */
+	check(starts(cmd("mute \"eve\xc2\x9b" "2J\xe2\x80\xae\""), "error: nobody called 'eve\\u009b2J\\u202e'"));
+	check(starts(cmd("invite \"eve\xc2\x9b\""), "error: cannot make an invite")); /* and no such name enrols */
 	check(starts(cmd("a b c d e f g h i"), "error: too many words"));
 
 	es_admin_stop(admin);

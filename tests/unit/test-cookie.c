@@ -8,6 +8,7 @@
 #include <sodium.h>
 
 #include "earshot-crypto.h"
+#include "earshot-proto.h"
 #include "test.h"
 
 /* The constants in cookie.c mirror ENet's packed structs. */
@@ -15,6 +16,19 @@ _Static_assert(sizeof(ENetProtocolConnect) == 48, "ENetProtocolConnect size");
 _Static_assert(offsetof(ENetProtocolConnect, data) == 44, "ENetProtocolConnect.data offset");
 _Static_assert(ENET_PROTOCOL_HEADER_FLAG_COMPRESSED == 1 << 14, "compressed flag");
 _Static_assert(ENET_PROTOCOL_HEADER_FLAG_SENT_TIME == 1 << 15, "sent-time flag");
+/* ... and so do the walker's command sizes (ENet's commandSizes[]) */
+_Static_assert(sizeof(ENetProtocolAcknowledge) == 8, "ack");
+_Static_assert(sizeof(ENetProtocolVerifyConnect) == 44, "verify connect");
+_Static_assert(sizeof(ENetProtocolDisconnect) == 8, "disconnect");
+_Static_assert(sizeof(ENetProtocolPing) == 4, "ping");
+_Static_assert(sizeof(ENetProtocolSendReliable) == 6, "send reliable");
+_Static_assert(sizeof(ENetProtocolSendUnreliable) == 8, "send unreliable");
+_Static_assert(sizeof(ENetProtocolSendUnsequenced) == 8, "send unsequenced");
+_Static_assert(sizeof(ENetProtocolSendFragment) == 24, "send fragment");
+_Static_assert(sizeof(ENetProtocolBandwidthLimit) == 12, "bandwidth limit");
+_Static_assert(sizeof(ENetProtocolThrottleConfigure) == 16, "throttle configure");
+_Static_assert((int)ENET_PROTOCOL_COMMAND_SEND_UNRELIABLE_FRAGMENT == (int)ES_ENET_CMD_SEND_UNRELIABLE_FRAGMENT, "numbers");
+_Static_assert((int)ENET_PROTOCOL_COMMAND_COUNT == (int)ES_ENET_CMD__COUNT, "command count");
 
 /*
  * Captured from ENet 1.3.17 (Debian libenet 1.3.17): a client host's first
@@ -189,9 +203,124 @@ static void test_cookie(void)
 	check(es_cookie_slot(29) == 0 && es_cookie_slot(30) == 1);
 }
 
+/* The commands of a datagram for a peer, exactly as far as ENet reads them. */
+static void test_enet_walk(void)
+{
+	uint8_t b[256];
+	size_t o = 0;
+	b[o++] = 0x80 | 0x10, b[o++] = 0x05; /* sent time, session 1, peer 5 */
+	b[o++] = 0x12, b[o++] = 0x34;
+	ENetProtocolAcknowledge ack = {.header = {ENET_PROTOCOL_COMMAND_ACKNOWLEDGE, 0xFF, htons(1)}};
+	memcpy(b + o, &ack, sizeof(ack)), o += sizeof(ack);
+	ENetProtocolSendReliable rel = {.header = {ENET_PROTOCOL_COMMAND_SEND_RELIABLE | 0x80, 0, htons(7)},
+					.dataLength = htons(3)};
+	memcpy(b + o, &rel, sizeof(rel)), o += sizeof(rel);
+	memcpy(b + o, "abc", 3), o += 3;
+	ENetProtocolSendFragment fr = {.header = {ENET_PROTOCOL_COMMAND_SEND_FRAGMENT | 0x80, 1, htons(9)},
+				       .startSequenceNumber = htons(8), .dataLength = htons(2),
+				       .fragmentCount = htonl(3), .fragmentNumber = htonl(1),
+				       .totalLength = htonl(1000), .fragmentOffset = htonl(500)};
+	memcpy(b + o, &fr, sizeof(fr)), o += sizeof(fr);
+	b[o++] = 1, b[o++] = 2;
+	size_t full = o;
+
+	struct es_enet_walk w;
+	struct es_enet_cmd c;
+	check_int_eq(es_enet_walk_init(&w, b, full, false), 0);
+	check_int_eq(es_enet_walk_next(&w, &c), 1);
+	check(c.type == ES_ENET_CMD_ACKNOWLEDGE && c.offset == 4 && c.size == 8 && c.channel == 0xFF);
+	check_int_eq(es_enet_walk_next(&w, &c), 1);
+	check(c.type == ES_ENET_CMD_SEND_RELIABLE && c.offset == 12 && c.size == 9 && c.reliable_seq == 7 &&
+	      c.data_len == 3);
+	check_int_eq(es_enet_walk_next(&w, &c), 1);
+	check(c.type == ES_ENET_CMD_SEND_FRAGMENT && c.offset == 21 && c.size == 26 && c.channel == 1 &&
+	      c.start_seq == 8 && c.fragment_count == 3 && c.fragment_number == 1 && c.total_length == 1000 &&
+	      c.fragment_offset == 500 && c.data_len == 2);
+	check_int_eq(es_enet_walk_next(&w, &c), 0);
+	check_int_eq(es_enet_walk_next(&w, &c), 0); /* stays at the end */
+
+	/* data running past the end: ENet acts on nothing from that command on */
+	check_int_eq(es_enet_walk_init(&w, b, full - 1, false), 0);
+	check_int_eq(es_enet_walk_next(&w, &c), 1);
+	check_int_eq(es_enet_walk_next(&w, &c), 1);
+	check_int_eq(es_enet_walk_next(&w, &c), 0);
+	/* a fixed part cut short, a command header cut short */
+	for (size_t len = 4; len < full; len++) {
+		int n = 0;
+		check_int_eq(es_enet_walk_init(&w, b, len, false), 0);
+		while (es_enet_walk_next(&w, &c) > 0) {
+			check(c.offset + c.size <= len);
+			n++;
+		}
+		check(n == (len >= full ? 3 : len >= 21 ? 2 : len >= 12 ? 1 : 0));
+	}
+	/* an unknown command ends it, as in ENet */
+	uint8_t u[16] = {0x80, 0x05, 0, 0, 13, 0, 0, 0, 5, 0, 0, 1};
+	check_int_eq(es_enet_walk_init(&w, u, 12, false), 0);
+	check_int_eq(es_enet_walk_next(&w, &c), 0);
+	/* without the sent time the header is 2 bytes; a checksum adds 4 */
+	uint8_t p[10] = {0x00, 0x05, ENET_PROTOCOL_COMMAND_PING | 0x80, 0xFF, 0, 1};
+	check_int_eq(es_enet_walk_init(&w, p, 6, false), 0);
+	check_int_eq(es_enet_walk_next(&w, &c), 1);
+	check(c.type == ES_ENET_CMD_PING && c.offset == 2);
+	check_int_eq(es_enet_walk_init(&w, p, 5, true), -EBADMSG);
+	/* compressed, or shorter than a header */
+	p[0] = 0x40;
+	check_int_eq(es_enet_walk_init(&w, p, 6, false), -EBADMSG);
+	check_int_eq(es_enet_walk_init(&w, p, 1, false), -EBADMSG);
+	check_int_eq(es_enet_walk_next(&w, &c), 0);
+}
+
+/* Resets: small, bound to a session, checked in constant time. */
+static void test_reset(void)
+{
+	uint8_t priv[32], key[ES_RESET_KEY_LEN], key2[ES_RESET_KEY_LEN], t[ES_RESET_TOKEN_LEN], t2[ES_RESET_TOKEN_LEN];
+	for (int i = 0; i < 32; i++)
+		priv[i] = (uint8_t)(i * 7 + 1);
+	es_reset_key(priv, key);
+	es_reset_key(priv, key2);
+	check(memcmp(key, key2, sizeof(key)) == 0); /* a restarted daemon makes the same tokens */
+	check(memcmp(key, priv, sizeof(key)) != 0);
+	uint32_t ip = htonl(0x7f000001);
+	es_reset_token(key, ip, 40000, 17, 2, t);
+	es_reset_token(key, ip, 40000, 17, 2, t2);
+	check(memcmp(t, t2, sizeof(t)) == 0);
+	/* every input counts */
+	es_reset_token(key, ip ^ htonl(1), 40000, 17, 2, t2);
+	check(memcmp(t, t2, sizeof(t)) != 0);
+	es_reset_token(key, ip, 40001, 17, 2, t2);
+	check(memcmp(t, t2, sizeof(t)) != 0);
+	es_reset_token(key, ip, 40000, 18, 2, t2);
+	check(memcmp(t, t2, sizeof(t)) != 0);
+	es_reset_token(key, ip, 40000, 17, 3, t2);
+	check(memcmp(t, t2, sizeof(t)) != 0);
+	priv[0] ^= 1;
+	es_reset_key(priv, key2);
+	es_reset_token(key2, ip, 40000, 17, 2, t2);
+	check(memcmp(t, t2, sizeof(t)) != 0);
+
+	uint8_t r[16];
+	check_int_eq(es_reset_build(t, r, 7), -ENOSPC);
+	check_int_eq(es_reset_build(t, r, sizeof(r)), ES_RESET_LEN);
+	check(ES_RESET_LEN <= 8); /* never more than ENet's smallest datagram, a ping */
+	check(es_is_reset(r, ES_RESET_LEN));
+	check_int_eq(es_reset_check(r, ES_RESET_LEN, t), 0);
+	r[ES_RESET_LEN - 1] ^= 1;
+	check(es_is_reset(r, ES_RESET_LEN));
+	check_int_eq(es_reset_check(r, ES_RESET_LEN, t), -EACCES);
+	check_int_eq(es_reset_check(r, ES_RESET_LEN - 1, t), -EBADMSG);
+	check_int_eq(es_reset_check(r, ES_RESET_LEN + 1, t), -EBADMSG);
+	/* not ENet, not a cookie */
+	uint32_t data;
+	check_int_eq(es_enet_connect_parse(r, ES_RESET_LEN, false, &data), -EBADMSG);
+	check(!es_cookie_is_raw(r, ES_RESET_LEN));
+}
+
 int main(void)
 {
 	check(sodium_init() >= 0);
+	test_enet_walk();
+	test_reset();
 	test_enet_parse();
 	test_raw();
 	test_cookie();

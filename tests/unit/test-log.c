@@ -58,6 +58,13 @@ int main(void)
 	es_log_warn("trailing newline is dropped\n");
 	check_int_eq(count_lines(drain()), 1);
 
+	/* what people chose (names) cannot drive a terminal or forge a line */
+	es_log_info("%s joined", "eve\x1b[2J\xc2\x9b" "31m\nforged: line \xe2\x80\xae!");
+	out = drain();
+	check_int_eq(count_lines(out), 1);
+	check(strstr(out, "eve\\x1b[2J\\u009b31m\\x0aforged: line \\u202e! joined\n") != NULL);
+	check(strchr(out, '\x1b') == NULL && strstr(out, "\xc2\x9b") == NULL);
+
 	/* long lines are cut, still one line */
 	char big[4000];
 	memset(big, 'x', sizeof(big) - 1);

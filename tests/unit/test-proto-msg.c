@@ -53,7 +53,7 @@ static void make_samples(void)
 	samples[0].type = ES_MSG_HELLO;
 	samples[0].u.hello = (struct es_hello){ES_PROTO_VERSION, ES_PF_MUTED, {-150, 450, 900}, 5, "alice", 300};
 	samples[1].type = ES_MSG_WELCOME;
-	samples[1].u.welcome = (struct es_welcome){ES_PROTO_VERSION, 42, {100, -200, 3599}};
+	samples[1].u.welcome = (struct es_welcome){.version = ES_PROTO_VERSION, .id = 42, .pos = {100, -200, 3599}};
 	samples[2].type = ES_MSG_BUSY;
 	samples[2].u.busy.retry_after_ms = 4321;
 	samples[3].type = ES_MSG_MOVE;
@@ -156,6 +156,37 @@ int main(void)
 	struct es_msg bad_link = samples[15];
 	bad_link.u.link.loss_permille = 1001;
 	check_int_eq(es_msg_encode(&bad_link, buf, sizeof(buf)), -EINVAL);
+
+	/* a WELCOME with the session's reset token: it comes back; a piece of one is nothing */
+	struct es_msg wt = samples[1];
+	wt.u.welcome.has_reset = true;
+	memcpy(wt.u.welcome.reset_token, "\x01\x02\x03\x04\x05\x06", ES_RESET_TOKEN_LEN);
+	int wn = roundtrip(&wt, &out);
+	check(out.u.welcome.has_reset && memcmp(out.u.welcome.reset_token, "\x01\x02\x03\x04\x05\x06", 6) == 0);
+	check_int_eq(out.u.welcome.id, 42);
+	for (int len = wn - ES_RESET_TOKEN_LEN + 1; len < wn; len++)
+		check_int_eq(es_msg_decode(&out, buf, (size_t)len), -EBADMSG);
+	check_int_eq(es_msg_decode(&out, buf, (size_t)(wn - ES_RESET_TOKEN_LEN)), wn - ES_RESET_TOKEN_LEN);
+	check(!out.u.welcome.has_reset); /* a daemon from before the token */
+	/* names: C1 controls, invalid UTF-8 and bidi overrides are refused on the wire */
+	static const char *const bad_names[] = {"a\xc2\x9b" "1", "a\xc2\x85", "a\xff", "a\xc0\xaf", "a\xe2\x80\xae",
+						"a\xe2\x81\xa6", "a\xed\xa0\x80", "a\xf4\x90\x80\x80", "a\x7f", "a\xe2\x80"};
+	for (unsigned i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
+		struct es_msg h = samples[0];
+		h.u.hello.name = bad_names[i];
+		h.u.hello.name_len = (uint8_t)strlen(bad_names[i]);
+		check_int_eq(es_msg_encode(&h, buf, sizeof(buf)), -EINVAL);
+		uint8_t raw[64] = {ES_MSG_HELLO, 1, 0, 0};
+		size_t rl = 4 + 10;
+		raw[rl++] = h.u.hello.name_len;
+		memcpy(raw + rl, h.u.hello.name, h.u.hello.name_len);
+		rl += h.u.hello.name_len;
+		check_int_eq(es_msg_decode(&out, raw, rl), -EBADMSG);
+	}
+	struct es_msg good = samples[0];
+	good.u.hello.name = "Zo\xc3\xab \xe6\x9d\x8e \xf0\x9f\x98\x80";
+	good.u.hello.name_len = (uint8_t)strlen(good.u.hello.name);
+	roundtrip(&good, &out);
 
 	/* decoded fields are the ones encoded */
 	roundtrip(&samples[0], &out);
