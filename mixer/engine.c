@@ -584,7 +584,8 @@ static void emit_all(struct es_engine *e, es_engine_emit_fn emit, void *ud)
  */
 static unsigned estimate_us(const struct es_engine *e, unsigned nenc, unsigned nlisteners)
 {
-	static const unsigned us_per_encode[ES_ENGINE_LOAD_MAX + 1] = {170, 110, 60, 40};
+	/* a CELT stereo mix at each level's settings (stream.c), with a margin */
+	static const unsigned us_per_encode[ES_ENGINE_LOAD_MAX + 1] = {100, 65, 45, 30};
 	unsigned t = e->cfg.threads;
 	/* a decode ~30 us (a warm-up doubles a few); a listener's plan and bundle ~1 us on the tick thread */
 	return 500 + nlisteners + (30 * e->ndecoding + nenc * us_per_encode[es_level(e)]) / t;

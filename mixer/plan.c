@@ -17,10 +17,15 @@
  *     fit beside a background mix; the faintest rest goes into the mix.
  *     The background is shared by every listener for whom each of its
  *     voices is within group_db and group_deg of what they would hear
- *     exactly (optionally with left and right swapped, for those facing
- *     the other way), so one render and one encode serve a group; a mix of
- *     one voice is placed at the centre of its listeners by a greedy
- *     cover.  Only when that cannot hold (an exact voice that does not
+ *     exactly, so one render and one encode serve a group; a mix of one
+ *     voice is placed at the centre of its listeners by a greedy cover.
+ *     Directions are compared whole, not folded onto left and right: the
+ *     head model makes a voice behind duller than one ahead, so a mix made
+ *     where a voice is behind cannot serve a listener who has it ahead.
+ *     A mix heard with left and right swapped (for those facing the other
+ *     way, where the client can) turns a direction az into -az, which
+ *     keeps ahead ahead and behind behind: it serves a listener only where
+ *     -az is within group_deg of the listener's own direction.  Only when that cannot hold (an exact voice that does not
  *     fit, or a thin link) does a listener get a personal stream.
  *
  * Shared mixes are sticky: a listener stays on last tick's stream while it
@@ -141,9 +146,23 @@ bool es_voice_at(const struct es_engine *e, const struct place *p, int listener,
 void es_cand_derive(struct cand *c)
 {
 	c->lg = logf(c->gain);
-	c->sn = sinf(c->az);
-	c->cs = cosf(c->az);
-	c->fold = asinf(c->sn);
+}
+
+float es_angle_diff(float a, float b)
+{
+	float d = a - b;
+	/* both in [-pi, pi] (or a centre a hair outside): one turn at most */
+	if (d > (float)M_PI)
+		d -= 2.0f * (float)M_PI;
+	else if (d < -(float)M_PI)
+		d += 2.0f * (float)M_PI;
+	return d;
+}
+
+/* An angle brought back into [-pi, pi]. */
+static float wrap_angle(float a)
+{
+	return es_angle_diff(a, 0.0f);
 }
 
 static void insert_cand(struct person *l, const struct cand *c)
@@ -255,11 +274,20 @@ static void plan_one(void *ctx, unsigned k, unsigned worker)
 		l->personal = true;
 		return;
 	}
-	/* the usual case: every voice it must hear fits its budget, as the speakers' own frames */
-	unsigned total = 0;
-	for (unsigned i = 0; i < l->nm; i++)
-		total += cost_of(e, &l->cand[i]);
-	if (l->nm <= FWD_MAX && total <= l->space) {
+	/*
+	 * The usual case: every voice it must hear fits its budget, as the
+	 * speakers' own frames.  Whether they fit is this tick's frames for a
+	 * listener who had no mix last tick (the bundle then fits, whatever
+	 * the peaks say: one large frame moves no voice into a mix), and the
+	 * voices' recent peaks for one who had (it comes back only when they
+	 * fit with room to spare, so it does not flap between the two).
+	 */
+	unsigned now = 0, peak = 0;
+	for (unsigned i = 0; i < l->nm; i++) {
+		now += e->people[l->cand[i].id].cost;
+		peak += cost_of(e, &l->cand[i]);
+	}
+	if (l->nm <= FWD_MAX && (l->prev_stream < 0 ? now : peak) <= l->space) {
 		for (unsigned i = 0; i < l->nm; i++)
 			l->f[l->nf++] = (uint8_t)i;
 		return;
@@ -289,12 +317,6 @@ unsigned es_plan_listeners(struct es_engine *e)
 		e->stats.listeners_budget += l->nr > 0 && !(l->flags & ES_ENGINE_THIN);
 	}
 	return n;
-}
-
-float es_fold(float az)
-{
-	/* a stereo render cannot tell front from back: compare what is heard */
-	return asinf(sinf(az));
 }
 
 const struct cand *es_find_cand(const struct person *l, unsigned id)
@@ -338,7 +360,11 @@ static bool compatible(const struct es_engine *e, struct person *l, const struct
 		return false;
 	float max_ratio = e->group_ratio;
 	float max_rad = e->group_rad;
-	/* as it is, or (if the client can) with left and right swapped */
+	/*
+	 * As it is, or (if the client can) with left and right swapped, which
+	 * hears the mix's az as -az: ahead stays ahead, so a voice the mix has
+	 * behind never serves a listener who has it ahead.
+	 */
 	bool plain = true, mirrored = e->cfg.mirror_mixes;
 	for (unsigned j = 0; j < st->nr; j++) {
 		const struct cand *sc = &st->r[j];
@@ -347,8 +373,8 @@ static bool compatible(const struct es_engine *e, struct person *l, const struct
 			return false;
 		if (sc->gain > lc->gain * max_ratio || lc->gain > sc->gain * max_ratio)
 			return false;
-		plain = plain && fabsf(sc->fold - lc->fold) <= max_rad;
-		mirrored = mirrored && fabsf(sc->fold + lc->fold) <= max_rad;
+		plain = plain && fabsf(es_angle_diff(sc->az, lc->az)) <= max_rad;
+		mirrored = mirrored && fabsf(es_angle_diff(-sc->az, lc->az)) <= max_rad;
 		if (!plain && !mirrored)
 			return false;
 	}
@@ -444,22 +470,24 @@ static int by_room_voice(const void *a, const void *b)
 	return x->listener < y->listener ? -1 : x->listener > y->listener;
 }
 
-static bool in_box(const struct view *v, float lg, float fold, float tg, float ta)
+static bool in_box(const struct view *v, float lg, float az, float tg, float ta)
 {
-	return fabsf(v->lg - lg) <= tg && fabsf(v->fold - fold) <= ta;
+	return fabsf(v->lg - lg) <= tg && fabsf(es_angle_diff(v->az, az)) <= ta;
 }
 
 /*
  * Listeners whose budget carries all they hear but one voice may take any
  * one of their voices that is not exact from a mix (if the rest then fits).  Seen as
- * points (level, folded direction) per voice, listeners whose points for
+ * points (level, direction) per voice, listeners whose points for
  * one voice lie within the tolerances of a common centre can share one
  * stream carrying that voice at the centre's gain and direction.  A greedy
  * cover picks the voice and centre that serve the most listeners still
  * waiting, again and again while a stream would serve two or more; the
  * rest are left to the general path.  Rendering at the centre of its
  * listeners, rather than at the first listener's seat, uses the whole
- * tolerance both ways.
+ * tolerance both ways.  Directions are on a circle: the box's extent is
+ * measured from the point it is built round, so a group straddling
+ * straight behind (+-180 degrees) has its centre behind, not ahead.
  */
 static void cover_single(struct es_engine *e, unsigned *nwait)
 {
@@ -472,11 +500,15 @@ static void cover_single(struct es_engine *e, unsigned *nwait)
 		for (unsigned i = 0; i < l->nm; i++) {
 			if (l->cand[i].exact)
 				continue;
-			vw[nv++] = (struct view){l->cand[i].id, (uint16_t)e->order[w], l->room, l->cand[i].lg, l->cand[i].fold};
-			/* mirrored, it may also share a mix made for someone facing the other way */
-			if (e->cfg.mirror_mixes && fabsf(l->cand[i].fold) > 0.01f)
+			vw[nv++] = (struct view){l->cand[i].id, (uint16_t)e->order[w], l->room, l->cand[i].lg, l->cand[i].az};
+			/*
+			 * mirrored (heard as -az), it may also share a mix made for
+			 * someone facing the other way: not for a voice straight
+			 * ahead or behind, where -az is az
+			 */
+			if (e->cfg.mirror_mixes && fabsf(sinf(l->cand[i].az)) > 0.01f)
 				vw[nv++] = (struct view){l->cand[i].id, (uint16_t)e->order[w], l->room, l->cand[i].lg,
-							 -l->cand[i].fold};
+							 wrap_angle(-l->cand[i].az)};
 		}
 	}
 	if (nv < 2)
@@ -493,15 +525,17 @@ static void cover_single(struct es_engine *e, unsigned *nwait)
 			for (unsigned q = a; q < b && b - a > best; q++) {
 				if (e->people[vw[q].listener].stream >= 0)
 					continue;
-				float lo_g = vw[q].lg, hi_g = lo_g, lo_a = vw[q].fold, hi_a = lo_a;
+				/* directions as offsets from q's, so the box does not break at +-180 degrees */
+				float lo_g = vw[q].lg, hi_g = lo_g, lo_a = 0.0f, hi_a = 0.0f;
 				for (unsigned p = a; p < b; p++)
-					if (e->people[vw[p].listener].stream < 0 && in_box(&vw[p], vw[q].lg, vw[q].fold, tg, ta)) {
+					if (e->people[vw[p].listener].stream < 0 && in_box(&vw[p], vw[q].lg, vw[q].az, tg, ta)) {
+						float d = es_angle_diff(vw[p].az, vw[q].az);
 						lo_g = fminf(lo_g, vw[p].lg);
 						hi_g = fmaxf(hi_g, vw[p].lg);
-						lo_a = fminf(lo_a, vw[p].fold);
-						hi_a = fmaxf(hi_a, vw[p].fold);
+						lo_a = fminf(lo_a, d);
+						hi_a = fmaxf(hi_a, d);
 					}
-				float cg = 0.5f * (lo_g + hi_g), cf = 0.5f * (lo_a + hi_a);
+				float cg = 0.5f * (lo_g + hi_g), cf = wrap_angle(vw[q].az + 0.5f * (lo_a + hi_a));
 				unsigned count = 0;
 				for (unsigned p = a; p < b; p++)
 					count += e->people[vw[p].listener].stream < 0 && in_box(&vw[p], cg, cf, tg, ta);
@@ -525,6 +559,7 @@ static void cover_single(struct es_engine *e, unsigned *nwait)
 		st->fixed = true;
 		st->nset = 1;
 		st->set[0] = vw[ba].voice;
+		/* rendered where its listeners hear it: ahead or behind as they do */
 		st->r[0] = (struct cand){.id = vw[ba].voice, .exact = false, .gain = expf(bg), .az = bf};
 		es_cand_derive(&st->r[0]);
 		st->nr = 1;
