@@ -884,6 +884,51 @@ static void test_front_back(bool mirror, bool two_ways)
 	scene_free(e);
 }
 
+/*
+ * The same for a mix of one voice shared by several listeners (the cover in
+ * plan.c renders it at their centre direction): fat uplink frames (~225 B)
+ * so that a budget of 200 kbit/s carries the near voice beside a mix but
+ * not both voices, three listeners side by side facing north, the far
+ * voice behind them.  It must sound behind: its rear cue as the renderer
+ * gives it at the exact direction, within what 30 degrees allows.
+ */
+static void test_front_back_single(void)
+{
+	struct es_engine *e = scene_new(6);
+	for (unsigned l = 0; l < 3; l++) {
+		add(e, l, (float)l * 0.7f, 0.0f, 0.0f, 0, false);
+		check_int_eq(es_engine_set_budget(e, l, 200000), 0);
+	}
+	const float vx[2] = {0.7f, 3.5f}, vy[2] = {3.0f, -8.0f}; /* the near one within 4 m: exact, always forwarded */
+	for (unsigned v = 0; v < 2; v++) {
+		add(e, 10 + v, vx[v], vy[v], 0.0f, fb_lo[2 + v], true);
+		speaker_init(10 + v, fb_lo[2 + v], 0.2f, 90000);
+		spk[10 + v].hz2 = fb_hi[2 + v];
+	}
+	/* the near voice first, alone: then the far one needs a mix of its own, the cover's case */
+	talking[11] = false;
+	run(e, 60); /* the near voice's first frames (300 B and more) have left its peak */
+	talking[11] = true;
+	run(e, 30);
+	struct es_engine_stats st;
+	es_engine_get_stats(e, &st);
+	test_log("front and back, one voice: %u shared streams for %u listeners on them", st.streams_shared, st.listeners_shared);
+	check(st.streams_shared == 1 && st.listeners_shared == 3);
+	const float tol = 30.0f * (float)M_PI / 180.0f;
+	for (unsigned l = 0; l < 3; l++) {
+		float lo = fb_lo[3], hi = fb_hi[3];
+		double az = es_azimuth((float)l * 0.7f, 0.0f, 0.0f, vx[1], vy[1]);
+		double cue = level_db(l, hi, 0.2f, 70, 90) - level_db(l, lo, 0.2f, 70, 90), want = rear_cue_db(lo, hi, az);
+		double allow = 0.0;
+		for (int k = -6; k <= 6; k++)
+			allow = fmax(allow, fabs(rear_cue_db(lo, hi, az + tol * k / 6.0) - want));
+		test_log("  listener %u: voice at %6.1f deg, rear cue %5.2f dB (exact %5.2f, within %.2f)", l, az * 180.0 / M_PI, cue,
+			 want, allow + 1.5);
+		check_near(cue, want, allow + 1.5);
+	}
+	scene_free(e);
+}
+
 /* Sixteen loud voices around one listener, and a thin listener beside: the outputs never clip. */
 static void test_loud(void)
 {
@@ -1319,6 +1364,7 @@ int main(void)
 	test_front_back(false, false);
 	test_front_back(true, false);
 	test_front_back(false, true);
+	test_front_back_single();
 	test_loud();
 	test_moving();
 	test_flap();
