@@ -46,6 +46,7 @@ struct cand {
 	float gain; /* linear, personal volume included */
 	float az;   /* radians, + right, in (-pi, pi]: ahead and behind differ (the head's rear cut) */
 	float lg;   /* ln gain, precomputed for planning */
+	float sx, sy; /* where it is heard from (the speaker, a door, the stage): az is worked out from it */
 };
 
 /* Where a voice is heard from: a listener, or a shared mix's reference. */
@@ -115,7 +116,7 @@ struct person {
 	 */
 	bool need;              /* a mix renders this voice this tick: decode */
 	unsigned dec_tick;
-	unsigned npast;
+	unsigned npast, past0;    /* kept: past[(past0 + k) % WARM_FRAMES], k < npast */
 	struct past past[WARM_FRAMES];
 	unsigned warm;          /* this tick's decode replayed this many frames first */
 	float pcm[ES_FRAME];
@@ -222,6 +223,10 @@ struct es_engine {
 	/* the same, as arrays for the listener loop: position, and whether only distance decides */
 	float *ax, *ay;
 	bool *plain;
+	/* the plain ones (indices into active) sorted by x, and their x; the others (whispers, the stage) */
+	unsigned *sweep, *odd;
+	float *sweep_x;
+	unsigned nsweep, nodd;
 	struct stream *streams;
 	unsigned mix_cap;  /* bytes a shared mix frame may take: 1.25 x the configured bitrate */
 	unsigned *order; /* scratch: listener ids */
@@ -244,7 +249,8 @@ void es_place_person(struct es_engine *e, struct person *p);
 unsigned es_plan_listeners(struct es_engine *e);
 void es_plan_streams(struct es_engine *e);
 bool es_voice_at(const struct es_engine *e, const struct place *p, int listener, unsigned sid, struct cand *c);
-void es_cand_derive(struct cand *c);
+/* Fill in c's planning figures (ln gain; and its direction from p, if az: the plan defers it). */
+void es_cand_derive(const struct es_engine *e, const struct place *p, struct cand *c, bool az);
 const struct cand *es_find_cand(const struct person *l, unsigned id);
 /* a - b as an angle in [-pi, pi]: directions 350 and 10 degrees apart are 20 apart */
 float es_angle_diff(float a, float b);

@@ -82,11 +82,15 @@ struct es_engine *es_engine_new(const struct es_engine_config *cfg)
 	e->ax = calloc(cfg->max_people, sizeof(*e->ax));
 	e->ay = calloc(cfg->max_people, sizeof(*e->ay));
 	e->plain = calloc(cfg->max_people, sizeof(*e->plain));
+	e->sweep = calloc(cfg->max_people, sizeof(*e->sweep));
+	e->odd = calloc(cfg->max_people, sizeof(*e->odd));
+	e->sweep_x = calloc(cfg->max_people, sizeof(*e->sweep_x));
 	e->views = calloc((size_t)cfg->max_people * K_MAX, sizeof(*e->views));
 	e->decoding = calloc(cfg->max_people, sizeof(*e->decoding));
 	e->lids = calloc(cfg->max_people, sizeof(*e->lids));
 	e->scratch = calloc(cfg->threads, sizeof(*e->scratch));
-	if (!e->order || !e->ax || !e->ay || !e->plain || !e->views || !e->decoding || !e->lids || !e->scratch)
+	if (!e->order || !e->ax || !e->ay || !e->plain || !e->sweep || !e->odd || !e->sweep_x || !e->views || !e->decoding ||
+	    !e->lids || !e->scratch)
 		goto err_order;
 	if (es_streams_init(e) < 0)
 		goto err_streams;
@@ -108,6 +112,9 @@ err_order:
 	free(e->lids);
 	free(e->decoding);
 	free(e->views);
+	free(e->sweep_x);
+	free(e->odd);
+	free(e->sweep);
 	free(e->plain);
 	free(e->ay);
 	free(e->ax);
@@ -142,6 +149,9 @@ void es_engine_free(struct es_engine *e)
 	for (unsigned i = 0; i < e->cfg.max_people; i++)
 		person_clear(&e->people[i]);
 	free(e->views);
+	free(e->sweep_x);
+	free(e->odd);
+	free(e->sweep);
 	free(e->plain);
 	free(e->ay);
 	free(e->ax);
