@@ -18,13 +18,19 @@
 
 #include "engine-private.h"
 
+/* The k-th kept frame, oldest first: a ring, so remembering moves no bytes (every speaker, every tick). */
+static struct past *kept(struct person *p, unsigned k)
+{
+	return &p->past[(p->past0 + k) % WARM_FRAMES];
+}
+
 void es_decode_remember(struct person *p)
 {
 	if (p->npast == WARM_FRAMES)
-		memmove(&p->past[0], &p->past[1], (WARM_FRAMES - 1) * sizeof(p->past[0]));
+		p->past0 = (p->past0 + 1) % WARM_FRAMES; /* the oldest goes */
 	else
 		p->npast++;
-	struct past *k = &p->past[p->npast - 1];
+	struct past *k = kept(p, p->npast - 1);
 	k->what = (uint8_t)p->what;
 	k->len = (uint16_t)(p->pkt ? p->pkt_len : 0);
 	if (k->len)
@@ -55,7 +61,8 @@ void es_decode_speaker(struct es_engine *e, unsigned id, unsigned tick, struct e
 			opus_decoder_ctl(p->dec, OPUS_RESET_STATE);
 		}
 		for (unsigned k = from; k < p->npast; k++) {
-			(void)run(p->dec, p->past[k].what, p->past[k].data, p->past[k].len, pcm);
+			const struct past *f = kept(p, k);
+			(void)run(p->dec, f->what, f->data, f->len, pcm);
 			p->warm++;
 		}
 	}

@@ -44,9 +44,9 @@ struct cand {
 	uint16_t id;
 	bool exact; /* nearer than exact_m, or a whisper: never in a shared mix */
 	float gain; /* linear, personal volume included */
-	float az;   /* radians, + right */
-	/* the same, precomputed for planning: ln gain, sin/cos az, folded az */
-	float lg, sn, cs, fold;
+	float az;   /* radians, + right, in (-pi, pi]: ahead and behind differ (the head's rear cut) */
+	float lg;   /* ln gain, precomputed for planning */
+	float sx, sy; /* where it is heard from (the speaker, a door, the stage): az is worked out from it */
 };
 
 /* Where a voice is heard from: a listener, or a shared mix's reference. */
@@ -99,10 +99,12 @@ struct person {
 	uint16_t seq;
 	unsigned cost;          /* bytes this voice adds to a bundle it is forwarded in, this tick */
 	/*
-	 * What the plan counts it at: the largest cost lately (decaying 1 %
-	 * a tick), so that frame sizes that vary do not move a voice between
-	 * frame and mix every tick, and the bundle fits whatever this tick's
-	 * frame is.
+	 * The largest cost lately (decaying 1 % a tick).  A listener whose
+	 * voices are all forwarded keeps them so while this tick's frames fit
+	 * (cost); one who needed a mix comes back to forwarding only when the
+	 * voices' peaks fit (plan_cost), and a mix's split counts peaks.  So
+	 * one large frame moves nobody into a mix, and frame sizes that vary
+	 * near a budget do not move voices between frame and mix every tick.
 	 */
 	float cost_peak;
 	unsigned plan_cost;
@@ -114,7 +116,7 @@ struct person {
 	 */
 	bool need;              /* a mix renders this voice this tick: decode */
 	unsigned dec_tick;
-	unsigned npast;
+	unsigned npast, past0;    /* kept: past[(past0 + k) % WARM_FRAMES], k < npast */
 	struct past past[WARM_FRAMES];
 	unsigned warm;          /* this tick's decode replayed this many frames first */
 	float pcm[ES_FRAME];
@@ -190,7 +192,7 @@ struct stream {
 struct view {
 	uint16_t voice, listener;
 	int room;
-	float lg, fold;
+	float lg, az; /* az: the listener's own (or, for a mirrored view, its negative) */
 };
 
 /*
@@ -221,6 +223,10 @@ struct es_engine {
 	/* the same, as arrays for the listener loop: position, and whether only distance decides */
 	float *ax, *ay;
 	bool *plain;
+	/* the plain ones (indices into active) sorted by x, and their x; the others (whispers, the stage) */
+	unsigned *sweep, *odd;
+	float *sweep_x;
+	unsigned nsweep, nodd;
 	struct stream *streams;
 	unsigned mix_cap;  /* bytes a shared mix frame may take: 1.25 x the configured bitrate */
 	unsigned *order; /* scratch: listener ids */
@@ -243,9 +249,11 @@ void es_place_person(struct es_engine *e, struct person *p);
 unsigned es_plan_listeners(struct es_engine *e);
 void es_plan_streams(struct es_engine *e);
 bool es_voice_at(const struct es_engine *e, const struct place *p, int listener, unsigned sid, struct cand *c);
-void es_cand_derive(struct cand *c);
+/* Fill in c's planning figures (ln gain; and its direction from p, if az: the plan defers it). */
+void es_cand_derive(const struct es_engine *e, const struct place *p, struct cand *c, bool az);
 const struct cand *es_find_cand(const struct person *l, unsigned id);
-float es_fold(float az);
+/* a - b as an angle in [-pi, pi]: directions 350 and 10 degrees apart are 20 apart */
+float es_angle_diff(float a, float b);
 
 /* stream.c */
 int es_streams_init(struct es_engine *e);

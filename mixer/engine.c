@@ -82,11 +82,15 @@ struct es_engine *es_engine_new(const struct es_engine_config *cfg)
 	e->ax = calloc(cfg->max_people, sizeof(*e->ax));
 	e->ay = calloc(cfg->max_people, sizeof(*e->ay));
 	e->plain = calloc(cfg->max_people, sizeof(*e->plain));
+	e->sweep = calloc(cfg->max_people, sizeof(*e->sweep));
+	e->odd = calloc(cfg->max_people, sizeof(*e->odd));
+	e->sweep_x = calloc(cfg->max_people, sizeof(*e->sweep_x));
 	e->views = calloc((size_t)cfg->max_people * K_MAX, sizeof(*e->views));
 	e->decoding = calloc(cfg->max_people, sizeof(*e->decoding));
 	e->lids = calloc(cfg->max_people, sizeof(*e->lids));
 	e->scratch = calloc(cfg->threads, sizeof(*e->scratch));
-	if (!e->order || !e->ax || !e->ay || !e->plain || !e->views || !e->decoding || !e->lids || !e->scratch)
+	if (!e->order || !e->ax || !e->ay || !e->plain || !e->sweep || !e->odd || !e->sweep_x || !e->views || !e->decoding ||
+	    !e->lids || !e->scratch)
 		goto err_order;
 	if (es_streams_init(e) < 0)
 		goto err_streams;
@@ -108,6 +112,9 @@ err_order:
 	free(e->lids);
 	free(e->decoding);
 	free(e->views);
+	free(e->sweep_x);
+	free(e->odd);
+	free(e->sweep);
 	free(e->plain);
 	free(e->ay);
 	free(e->ax);
@@ -142,6 +149,9 @@ void es_engine_free(struct es_engine *e)
 	for (unsigned i = 0; i < e->cfg.max_people; i++)
 		person_clear(&e->people[i]);
 	free(e->views);
+	free(e->sweep_x);
+	free(e->odd);
+	free(e->sweep);
 	free(e->plain);
 	free(e->ay);
 	free(e->ax);
@@ -584,7 +594,8 @@ static void emit_all(struct es_engine *e, es_engine_emit_fn emit, void *ud)
  */
 static unsigned estimate_us(const struct es_engine *e, unsigned nenc, unsigned nlisteners)
 {
-	static const unsigned us_per_encode[ES_ENGINE_LOAD_MAX + 1] = {170, 110, 60, 40};
+	/* a CELT stereo mix at each level's settings (stream.c), with a margin */
+	static const unsigned us_per_encode[ES_ENGINE_LOAD_MAX + 1] = {100, 65, 45, 30};
 	unsigned t = e->cfg.threads;
 	/* a decode ~30 us (a warm-up doubles a few); a listener's plan and bundle ~1 us on the tick thread */
 	return 500 + nlisteners + (30 * e->ndecoding + nenc * us_per_encode[es_level(e)]) / t;

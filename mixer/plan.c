@@ -17,10 +17,15 @@
  *     fit beside a background mix; the faintest rest goes into the mix.
  *     The background is shared by every listener for whom each of its
  *     voices is within group_db and group_deg of what they would hear
- *     exactly (optionally with left and right swapped, for those facing
- *     the other way), so one render and one encode serve a group; a mix of
- *     one voice is placed at the centre of its listeners by a greedy
- *     cover.  Only when that cannot hold (an exact voice that does not
+ *     exactly, so one render and one encode serve a group; a mix of one
+ *     voice is placed at the centre of its listeners by a greedy cover.
+ *     Directions are compared whole, not folded onto left and right: the
+ *     head model makes a voice behind duller than one ahead, so a mix made
+ *     where a voice is behind cannot serve a listener who has it ahead.
+ *     A mix heard with left and right swapped (for those facing the other
+ *     way, where the client can) turns a direction az into -az, which
+ *     keeps ahead ahead and behind behind: it serves a listener only where
+ *     -az is within group_deg of the listener's own direction.  Only when that cannot hold (an exact voice that does not
  *     fit, or a thin link) does a listener get a personal stream.
  *
  * Shared mixes are sticky: a listener stays on last tick's stream while it
@@ -84,13 +89,19 @@ static float path_factor(const struct es_engine *e, const struct place *p, const
 	if (!e->floor) {
 		*ax = s->x;
 		*ay = s->y;
-		*len = hypotf(s->x - p->x, s->y - p->y);
-		return 1.0f;
+		return 1.0f; /* *len: the straight distance the caller gave */
 	}
 	return es_floor_path(e->floor, s->x, s->y, p->x, p->y, ax, ay, len);
 }
 
-bool es_voice_at(const struct es_engine *e, const struct place *p, int listener, unsigned sid, struct cand *c)
+/*
+ * Voice sid as heard at p (by listener, or at a shared mix's place when
+ * listener < 0): its gain and whether it is exact in c, and in (*sx, *sy)
+ * the point it is heard from (the speaker, a door it comes through, the
+ * stage), for its direction.  false: not heard there at all.
+ */
+static bool voice_gain(const struct es_engine *e, const struct place *p, int listener, unsigned sid, struct cand *c,
+		       float *sx, float *sy)
 {
 	const struct person *s = &e->people[sid];
 	const struct person *l = listener >= 0 ? &e->people[listener] : NULL;
@@ -109,7 +120,8 @@ bool es_voice_at(const struct es_engine *e, const struct place *p, int listener,
 		c->id = (uint16_t)sid;
 		c->exact = true;
 		c->gain = personal_volume(l, sid);
-		c->az = es_azimuth(p->x, p->y, p->facing, s->x, s->y);
+		*sx = s->x;
+		*sy = s->y;
 		return c->gain > 0.0f;
 	}
 	bool focus = l && (l->flags & ES_ENGINE_FOCUS);
@@ -134,22 +146,55 @@ bool es_voice_at(const struct es_engine *e, const struct place *p, int listener,
 	c->id = (uint16_t)sid;
 	c->exact = d < e->cfg.exact_m;
 	c->gain = g;
-	c->az = es_azimuth(p->x, p->y, p->facing, ax, ay);
+	*sx = ax;
+	*sy = ay;
 	return true;
 }
 
-void es_cand_derive(struct cand *c)
+bool es_voice_at(const struct es_engine *e, const struct place *p, int listener, unsigned sid, struct cand *c)
 {
+	float sx, sy;
+	if (!voice_gain(e, p, listener, sid, c, &sx, &sy))
+		return false;
+	c->az = es_azimuth(p->x, p->y, p->facing, sx, sy);
+	return true;
+}
+
+void es_cand_derive(const struct es_engine *e, const struct place *p, struct cand *c, bool az)
+{
+	(void)e;
 	c->lg = logf(c->gain);
-	c->sn = sinf(c->az);
-	c->cs = cosf(c->az);
-	c->fold = asinf(c->sn);
+	if (az)
+		c->az = es_azimuth(p->x, p->y, p->facing, c->sx, c->sy);
+}
+
+float es_angle_diff(float a, float b)
+{
+	float d = a - b;
+	/* both in [-pi, pi] (or a centre a hair outside): one turn at most */
+	if (d > (float)M_PI)
+		d -= 2.0f * (float)M_PI;
+	else if (d < -(float)M_PI)
+		d += 2.0f * (float)M_PI;
+	return d;
+}
+
+/* An angle brought back into [-pi, pi]. */
+static float wrap_angle(float a)
+{
+	return es_angle_diff(a, 0.0f);
+}
+
+/* Does a rank before b?  Louder first; equal gains by speaker id, so the order voices are looked at in does not matter. */
+static bool louder(const struct cand *a, const struct cand *b)
+{
+	return a->gain > b->gain || (a->gain == b->gain && a->id < b->id);
 }
 
 static void insert_cand(struct person *l, const struct cand *c)
 {
 	unsigned pos = l->ncand < CAND_MAX ? l->ncand++ : CAND_MAX;
-	while (pos > 0 && l->cand[pos - 1].gain < c->gain) {
+	while (pos > 0 && louder(c, &l->cand[pos - 1])) {
 		if (pos < CAND_MAX)
 			l->cand[pos] = l->cand[pos - 1];
 		pos--;
@@ -212,10 +257,56 @@ static void split(struct es_engine *e, struct person *l)
 		l->mix_cap = MIX_MAX;
 }
 
+/* What plan_one() gathers the voices with: the listener, where it is, and how far a voice may still count. */
+struct gather {
+	struct place p;
+	unsigned lid;
+	float maxvol; /* the listener's largest personal volume, at least 1 */
+	float fade_g; /* open-space gain where the fade begins */
+	float cut2;   /* a plain voice farther than this (squared) cannot be among the kept */
+};
+
+/*
+ * Look at active speaker j for listener l.  A plain voice (no whisper, no
+ * stage) is heard at most at its open-space level for the straight
+ * distance (walls and doors only take away) times the listener's largest
+ * personal volume.  Once CAND_MAX voices are kept, one that cannot beat the
+ * faintest of them is dropped on its squared distance alone, before any
+ * square root, floor path or direction; g->cut2 shrinks as louder voices
+ * come in.  Out of earshot is the same test with the range.
+ */
+static void consider(const struct es_engine *e, struct person *l, struct gather *g, unsigned j)
+{
+	const struct es_acoustics *ac = &e->cfg.ac;
+	float dx = e->ax[j] - l->x, dy = e->ay[j] - l->y;
+	if (e->plain[j] && dx * dx + dy * dy > g->cut2)
+		return;
+	unsigned sid = e->active[j];
+	struct cand c;
+	if (sid == g->lid || !voice_gain(e, &g->p, (int)g->lid, sid, &c, &c.sx, &c.sy))
+		return;
+	if (l->ncand == CAND_MAX && !louder(&c, &l->cand[CAND_MAX - 1]))
+		return;
+	insert_cand(l, &c);
+	if (l->ncand == CAND_MAX) {
+		/* where a plain voice's best is the faintest kept: 1/d between full_m and the fade (a hair beyond: ties count) */
+		float w = l->cand[CAND_MAX - 1].gain / g->maxvol;
+		float d = w >= 1.0f ? ac->full_m : w > g->fade_g ? ac->full_m / w : ac->range_m;
+		g->cut2 = fminf(d * d * 1.001f, ac->range_m * ac->range_m);
+	}
+}
+
 /*
  * One listener's plan (any pool thread): the voices it hears, loudest first,
  * how many must be heard, and which of those are forwarded.  It reads the
  * speakers and the floor and writes only this listener.
+ *
+ * The voices are gathered outwards from the listener along x (the plain
+ * speakers sorted by x once a tick, es_plan_listeners): nearest first, so
+ * the kept list fills with the loudest early and the sweep stops on both
+ * sides once x alone puts a speaker beyond what can still count.  In a
+ * room of 150 all talking a listener looks at a few dozen, not 150.  The
+ * result does not depend on that order (ties go by id).
  */
 static void plan_one(void *ctx, unsigned k, unsigned worker)
 {
@@ -229,17 +320,37 @@ static void plan_one(void *ctx, unsigned k, unsigned worker)
 	l->stream = -1;
 	l->space = l->budget > ES_ENGINE_BUNDLE_OVERHEAD ? l->budget - ES_ENGINE_BUNDLE_OVERHEAD : 0;
 	l->mix_cap = 0;
-	struct place p = {l->x, l->y, l->facing, l->room};
-	float r2 = ac->range_m * ac->range_m;
-	for (unsigned j = 0; j < e->nactive; j++) {
-		/* most of the floor is out of earshot: decide that in a few instructions */
-		float dx = e->ax[j] - l->x, dy = e->ay[j] - l->y;
-		if (e->plain[j] && dx * dx + dy * dy >= r2)
-			continue;
-		unsigned sid = e->active[j];
-		struct cand c;
-		if (sid != lid && es_voice_at(e, &p, (int)lid, sid, &c))
-			insert_cand(l, &c);
+	struct gather g = {.p = {l->x, l->y, l->facing, l->room}, .lid = lid, .maxvol = 1.0f};
+	struct place p = g.p;
+	for (unsigned v = 0; v < ES_ENGINE_VOLUMES; v++)
+		if (l->vol[v].speaker >= 0 && l->vol[v].gain > g.maxvol)
+			g.maxvol = l->vol[v].gain;
+	g.fade_g = es_distance_gain(ac, ac->range_m - ac->fade_m);
+	g.cut2 = ac->range_m * ac->range_m;
+	/* whispers and the stage reach past any distance: always looked at */
+	for (unsigned k = 0; k < e->nodd; k++)
+		consider(e, l, &g, e->odd[k]);
+	/* the first speaker at or right of the listener, then outwards, the nearer side in x first */
+	unsigned lo = 0, hi = e->nsweep;
+	while (lo < hi) {
+		unsigned mid = (lo + hi) / 2;
+		if (e->sweep_x[mid] < l->x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	int left = (int)lo - 1;
+	unsigned right = lo;
+	for (;;) {
+		float dl = left >= 0 ? l->x - e->sweep_x[left] : INFINITY;
+		float dr = right < e->nsweep ? e->sweep_x[right] - l->x : INFINITY;
+		float dx = fminf(dl, dr);
+		if (!(dx * dx <= g.cut2))
+			break; /* both sides are beyond what can count (or done) */
+		if (dl <= dr)
+			consider(e, l, &g, e->sweep[left--]);
+		else
+			consider(e, l, &g, e->sweep[right++]);
 	}
 	if (l->ncand == 0)
 		return;
@@ -247,27 +358,52 @@ static void plan_one(void *ctx, unsigned k, unsigned worker)
 	float floor_gain = l->cand[0].gain * e->drop;
 	while (l->nm > 1 && l->cand[l->nm - 1].gain < floor_gain)
 		l->nm--;
+	/*
+	 * Directions only for what is heard; the rest of the kept voices get
+	 * theirs below if the listener needs a mix (a shared one may carry
+	 * any voice it hears).
+	 */
+	for (unsigned i = 0; i < l->nm; i++)
+		l->cand[i].az = es_azimuth(p.x, p.y, p.facing, l->cand[i].sx, l->cand[i].sy);
 	if (l->flags & ES_ENGINE_THIN) {
 		for (unsigned i = 0; i < l->ncand; i++)
-			es_cand_derive(&l->cand[i]);
+			es_cand_derive(e, &p, &l->cand[i], i >= l->nm);
 		for (unsigned i = 0; i < l->nm; i++)
 			l->r[l->nr++] = (uint8_t)i;
 		l->personal = true;
 		return;
 	}
-	/* the usual case: every voice it must hear fits its budget, as the speakers' own frames */
-	unsigned total = 0;
-	for (unsigned i = 0; i < l->nm; i++)
-		total += cost_of(e, &l->cand[i]);
-	if (l->nm <= FWD_MAX && total <= l->space) {
+	/*
+	 * The usual case: every voice it must hear fits its budget, as the
+	 * speakers' own frames.  Whether they fit is this tick's frames for a
+	 * listener who had no mix last tick (the bundle then fits, whatever
+	 * the peaks say: one large frame moves no voice into a mix), and the
+	 * voices' recent peaks for one who had (it comes back only when they
+	 * fit with room to spare, so it does not flap between the two).
+	 */
+	unsigned now = 0, peak = 0;
+	for (unsigned i = 0; i < l->nm; i++) {
+		now += e->people[l->cand[i].id].cost;
+		peak += cost_of(e, &l->cand[i]);
+	}
+	if (l->nm <= FWD_MAX && (l->prev_stream < 0 ? now : peak) <= l->space) {
 		for (unsigned i = 0; i < l->nm; i++)
 			l->f[l->nf++] = (uint8_t)i;
 		return;
 	}
 	/* only those who hear more than their budget carries are planned any further */
 	for (unsigned i = 0; i < l->ncand; i++)
-		es_cand_derive(&l->cand[i]);
+		es_cand_derive(e, &p, &l->cand[i], i >= l->nm);
 	split(e, l);
+}
+
+static int by_x(const void *a, const void *b, void *ud)
+{
+	const struct es_engine *e = ud;
+	float xa = e->ax[*(const unsigned *)a], xb = e->ax[*(const unsigned *)b];
+	if (xa != xb)
+		return xa < xb ? -1 : 1;
+	return *(const unsigned *)a < *(const unsigned *)b ? -1 : 1;
 }
 
 unsigned es_plan_listeners(struct es_engine *e)
@@ -283,18 +419,22 @@ unsigned es_plan_listeners(struct es_engine *e)
 	for (unsigned lid = 0; lid < e->cfg.max_people; lid++)
 		if (e->people[lid].present)
 			e->lids[n++] = lid;
+	/* the plain speakers by x, for plan_one's sweep; the others apart */
+	e->nsweep = e->nodd = 0;
+	for (unsigned j = 0; j < e->nactive; j++)
+		if (e->plain[j])
+			e->sweep[e->nsweep++] = j;
+		else
+			e->odd[e->nodd++] = j;
+	qsort_r(e->sweep, e->nsweep, sizeof(*e->sweep), by_x, e);
+	for (unsigned k = 0; k < e->nsweep; k++)
+		e->sweep_x[k] = e->ax[e->sweep[k]];
 	es_pool_run(e->pool, plan_one, e, n);
 	for (unsigned i = 0; i < n; i++) {
 		const struct person *l = &e->people[e->lids[i]];
 		e->stats.listeners_budget += l->nr > 0 && !(l->flags & ES_ENGINE_THIN);
 	}
 	return n;
-}
-
-float es_fold(float az)
-{
-	/* a stereo render cannot tell front from back: compare what is heard */
-	return asinf(sinf(az));
 }
 
 const struct cand *es_find_cand(const struct person *l, unsigned id)
@@ -338,7 +478,11 @@ static bool compatible(const struct es_engine *e, struct person *l, const struct
 		return false;
 	float max_ratio = e->group_ratio;
 	float max_rad = e->group_rad;
-	/* as it is, or (if the client can) with left and right swapped */
+	/*
+	 * As it is, or (if the client can) with left and right swapped, which
+	 * hears the mix's az as -az: ahead stays ahead, so a voice the mix has
+	 * behind never serves a listener who has it ahead.
+	 */
 	bool plain = true, mirrored = e->cfg.mirror_mixes;
 	for (unsigned j = 0; j < st->nr; j++) {
 		const struct cand *sc = &st->r[j];
@@ -347,8 +491,8 @@ static bool compatible(const struct es_engine *e, struct person *l, const struct
 			return false;
 		if (sc->gain > lc->gain * max_ratio || lc->gain > sc->gain * max_ratio)
 			return false;
-		plain = plain && fabsf(sc->fold - lc->fold) <= max_rad;
-		mirrored = mirrored && fabsf(sc->fold + lc->fold) <= max_rad;
+		plain = plain && fabsf(es_angle_diff(sc->az, lc->az)) <= max_rad;
+		mirrored = mirrored && fabsf(es_angle_diff(-sc->az, lc->az)) <= max_rad;
 		if (!plain && !mirrored)
 			return false;
 	}
@@ -371,7 +515,7 @@ static void shared_voices(const struct es_engine *e, struct stream *st)
 			continue;
 		struct cand c;
 		if (es_voice_at(e, &st->ref, -1, id, &c)) {
-			es_cand_derive(&c);
+			es_cand_derive(e, &st->ref, &c, false);
 			st->r[st->nr++] = c;
 		}
 	}
@@ -444,22 +588,24 @@ static int by_room_voice(const void *a, const void *b)
 	return x->listener < y->listener ? -1 : x->listener > y->listener;
 }
 
-static bool in_box(const struct view *v, float lg, float fold, float tg, float ta)
+static bool in_box(const struct view *v, float lg, float az, float tg, float ta)
 {
-	return fabsf(v->lg - lg) <= tg && fabsf(v->fold - fold) <= ta;
+	return fabsf(v->lg - lg) <= tg && fabsf(es_angle_diff(v->az, az)) <= ta;
 }
 
 /*
  * Listeners whose budget carries all they hear but one voice may take any
  * one of their voices that is not exact from a mix (if the rest then fits).  Seen as
- * points (level, folded direction) per voice, listeners whose points for
+ * points (level, direction) per voice, listeners whose points for
  * one voice lie within the tolerances of a common centre can share one
  * stream carrying that voice at the centre's gain and direction.  A greedy
  * cover picks the voice and centre that serve the most listeners still
  * waiting, again and again while a stream would serve two or more; the
  * rest are left to the general path.  Rendering at the centre of its
  * listeners, rather than at the first listener's seat, uses the whole
- * tolerance both ways.
+ * tolerance both ways.  Directions are on a circle: the box's extent is
+ * measured from the point it is built round, so a group straddling
+ * straight behind (+-180 degrees) has its centre behind, not ahead.
  */
 static void cover_single(struct es_engine *e, unsigned *nwait)
 {
@@ -472,11 +618,15 @@ static void cover_single(struct es_engine *e, unsigned *nwait)
 		for (unsigned i = 0; i < l->nm; i++) {
 			if (l->cand[i].exact)
 				continue;
-			vw[nv++] = (struct view){l->cand[i].id, (uint16_t)e->order[w], l->room, l->cand[i].lg, l->cand[i].fold};
-			/* mirrored, it may also share a mix made for someone facing the other way */
-			if (e->cfg.mirror_mixes && fabsf(l->cand[i].fold) > 0.01f)
+			vw[nv++] = (struct view){l->cand[i].id, (uint16_t)e->order[w], l->room, l->cand[i].lg, l->cand[i].az};
+			/*
+			 * mirrored (heard as -az), it may also share a mix made for
+			 * someone facing the other way: not for a voice straight
+			 * ahead or behind, where -az is az
+			 */
+			if (e->cfg.mirror_mixes && fabsf(sinf(l->cand[i].az)) > 0.01f)
 				vw[nv++] = (struct view){l->cand[i].id, (uint16_t)e->order[w], l->room, l->cand[i].lg,
-							 -l->cand[i].fold};
+							 wrap_angle(-l->cand[i].az)};
 		}
 	}
 	if (nv < 2)
@@ -493,15 +643,17 @@ static void cover_single(struct es_engine *e, unsigned *nwait)
 			for (unsigned q = a; q < b && b - a > best; q++) {
 				if (e->people[vw[q].listener].stream >= 0)
 					continue;
-				float lo_g = vw[q].lg, hi_g = lo_g, lo_a = vw[q].fold, hi_a = lo_a;
+				/* directions as offsets from q's, so the box does not break at +-180 degrees */
+				float lo_g = vw[q].lg, hi_g = lo_g, lo_a = 0.0f, hi_a = 0.0f;
 				for (unsigned p = a; p < b; p++)
-					if (e->people[vw[p].listener].stream < 0 && in_box(&vw[p], vw[q].lg, vw[q].fold, tg, ta)) {
+					if (e->people[vw[p].listener].stream < 0 && in_box(&vw[p], vw[q].lg, vw[q].az, tg, ta)) {
+						float d = es_angle_diff(vw[p].az, vw[q].az);
 						lo_g = fminf(lo_g, vw[p].lg);
 						hi_g = fmaxf(hi_g, vw[p].lg);
-						lo_a = fminf(lo_a, vw[p].fold);
-						hi_a = fmaxf(hi_a, vw[p].fold);
+						lo_a = fminf(lo_a, d);
+						hi_a = fmaxf(hi_a, d);
 					}
-				float cg = 0.5f * (lo_g + hi_g), cf = 0.5f * (lo_a + hi_a);
+				float cg = 0.5f * (lo_g + hi_g), cf = wrap_angle(vw[q].az + 0.5f * (lo_a + hi_a));
 				unsigned count = 0;
 				for (unsigned p = a; p < b; p++)
 					count += e->people[vw[p].listener].stream < 0 && in_box(&vw[p], cg, cf, tg, ta);
@@ -525,8 +677,9 @@ static void cover_single(struct es_engine *e, unsigned *nwait)
 		st->fixed = true;
 		st->nset = 1;
 		st->set[0] = vw[ba].voice;
+		/* rendered where its listeners hear it: ahead or behind as they do */
 		st->r[0] = (struct cand){.id = vw[ba].voice, .exact = false, .gain = expf(bg), .az = bf};
-		es_cand_derive(&st->r[0]);
+		es_cand_derive(e, &ref, &st->r[0], false);
 		st->nr = 1;
 		for (unsigned p = ba; p < bb; p++) {
 			struct person *l = &e->people[vw[p].listener];

@@ -19,11 +19,11 @@
 #define NSLOTS (K_MAX + 2)
 
 /*
- * Encoder settings per load level.  Complexity is where the time goes
- * (stereo 20 ms: 84 us at 0, 163 at 5, 287 at 10 on the reference box), and
- * past that the sample rate: at 16 and 8 kHz SILK costs a third to a half
- * of the 48 kHz price.  Only mixes shed quality this way; near voices are
- * forwarded untouched whatever the load.
+ * Encoder settings per load level.  A mix is encoded by CELT alone (see
+ * setup_encoder); a stereo mix of speech, 20 ms, on the reference box:
+ * 74-93 us at 48 kHz and complexity 5, 53-56 at complexity 2, 37-43 at
+ * 16 kHz, 20-24 at 8 kHz.  Only mixes shed quality this way; voices that
+ * are forwarded are the speakers' own frames whatever the load.
  */
 static const struct level_set levels[ES_ENGINE_LOAD_MAX + 1] = {
 	{48000, 10, 1.0f}, /* complexity: the configured one */
@@ -70,12 +70,21 @@ void es_speaker_lowrate(struct es_engine *e, unsigned id, unsigned tick)
 	p->lo_tick = tick;
 }
 
+/*
+ * Mixes are CELT only (the restricted low-delay application).  SILK and
+ * the hybrid mode model one talker: a stereo mix of several voices at 48
+ * kbit/s through them came out 1.5-3 dB low in steady state, 4-9 dB low
+ * and narrowed towards the centre for the first dozen frames of a new
+ * stream (all a short-lived mix ever has), with high tones thrown to the
+ * wrong side; CELT kept every voice within 1 dB and its side, for a
+ * seventh of the time (a three-voice speech mix at 48 kHz and complexity
+ * 5: 74-93 us against 544-611), and 4 ms less delay (lookahead 2.5 ms, not
+ * 6.5).  It carries no in-band FEC: a lost mix frame is concealed.
+ * Measured: docs/BENCHMARKS.md, "Mixes through the codec".
+ */
 static int setup_encoder(OpusEncoder *enc, int rate, unsigned ch)
 {
-	if (opus_encoder_init(enc, rate, (int)ch, OPUS_APPLICATION_VOIP) != OPUS_OK ||
-	    opus_encoder_ctl(enc, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE)) != OPUS_OK ||
-	    opus_encoder_ctl(enc, OPUS_SET_INBAND_FEC(1)) != OPUS_OK ||
-	    opus_encoder_ctl(enc, OPUS_SET_PACKET_LOSS_PERC(5)) != OPUS_OK)
+	if (opus_encoder_init(enc, rate, (int)ch, OPUS_APPLICATION_RESTRICTED_LOWDELAY) != OPUS_OK)
 		return -EIO;
 	return 0;
 }

@@ -6,6 +6,7 @@
  * only; every loop is bounded in count and time.
  *
  *   es-load --server 127.0.0.1:7700 --pairs 50 --people 2000 --storm 1 --hold 10 [--roster]
+ *   es-load --server 127.0.0.1:7700 --room --people 150 --talking 0.1 --storm 1 --hold 30
  *
  * Phases: the talking pairs join and talk; then --people arrivals connect,
  * spread evenly over --storm seconds, and stay --hold seconds (with
@@ -13,6 +14,11 @@
  * eight meet).  Measured: admitted, refused "busy" (and the retry-after
  * they were told), time to an answer and to the first mixed audio, frames
  * expected and received, and the pairs' loss during the storm.  With
+ * --room, the --people are one room instead (a square grid 1.2 m apart, a
+ * fraction --talking of them talking all the time, spread evenly), and what
+ * is measured is the --hold seconds after they have all joined: the
+ * daemon's CPU per participant per tick, its ticks, and the bundles every
+ * one of them should get (each hears a talker within a few metres).  With
  * --metrics, the daemon's own tick figures; with --pid, its CPU time and
  * resident memory.  The last line printed is one JSON object.
  */
@@ -44,7 +50,7 @@
 
 enum cstate { C_IDLE, C_CONNECTING, C_WAIT_KEY, C_HS_SENT, C_JOINED, C_BUSY, C_REFUSED, C_FAILED };
 
-enum role { R_SILENT, R_PAIR, R_CONVO, R_MEETING };
+enum role { R_SILENT, R_PAIR, R_CONVO, R_MEETING, R_ROOM };
 
 struct client {
 	enum cstate st;
@@ -60,6 +66,8 @@ struct client {
 	uint32_t seq;
 	int64_t t_start, t_answer, t_first_audio;
 	uint64_t frames_rx, frames_rx_window;
+	uint64_t down_bytes_m; /* audio bundles' bytes (sealed, as ENet delivers them) in the measured span */
+	uint16_t down_max_m;   /* the largest of them */
 	uint32_t retry_ms;
 	char name[16];
 };
@@ -80,6 +88,7 @@ static ENetAddress server;
 static uint8_t frames[FRAMES][ES_OPUS_MAX];
 static int frame_len[FRAMES];
 static int64_t window_start, window_end; /* the storm, for the pairs' loss */
+static int64_t measure_start = -1, measure_end = -1; /* the span after the arrivals: downlink per listener */
 static bool want_roster;             /* every simulated person asks for presence, as a UI does */
 static int64_t *t_connected, *t_key; /* per person: ENet connected, server key received (0: not yet) */
 /*
@@ -291,6 +300,10 @@ static void on_receive(struct client *c, const uint8_t *data, size_t len)
 				c->t_first_audio = t;
 			if (t >= window_start && t < window_end)
 				c->frames_rx_window++;
+			if (measure_start >= 0 && t >= measure_start && t < measure_end) {
+				c->down_bytes_m += len;
+				c->down_max_m = len > c->down_max_m ? (uint16_t)len : c->down_max_m;
+			}
 		}
 		return;
 	}
@@ -338,6 +351,7 @@ static bool talking(const struct client *c, uint64_t tick)
 {
 	switch (c->role) {
 	case R_PAIR:
+	case R_ROOM:
 		return true;
 	case R_CONVO:
 		return (int)((tick / 250 + (uint64_t)c->group) % 4) == c->turn;
@@ -1324,7 +1338,8 @@ int main(int argc, char **argv)
 	const char *srv = "127.0.0.1:7700", *metrics = NULL;
 	int pairs = 0, people = 0, pid = 0, convos = 0, meeting = 0;
 	double storm = 1.0, hold = 5.0, max_s = 120;
-	bool near = true;
+	bool near = true, room = false;
+	double talking_frac = 0.1;
 	static const struct option lo[] = {
 		{"server", 1, NULL, 's'}, {"pairs", 1, NULL, 'p'}, {"people", 1, NULL, 'n'}, {"storm", 1, NULL, 'S'},
 		{"hold", 1, NULL, 'H'}, {"pid", 1, NULL, 'P'}, {"office", 0, NULL, 'o'}, {"max-seconds", 1, NULL, 'M'},
@@ -1332,7 +1347,8 @@ int main(int argc, char **argv)
 		/* churn mode (a compressed day), see churn_run() */
 		{"churn", 0, NULL, 'C'}, {"duration", 1, NULL, 'D'}, {"steady", 1, NULL, 'B'}, {"report", 1, NULL, 'T'},
 		{"floor-tile-x", 1, NULL, 'X'}, {"floor-tile-y", 1, NULL, 'Y'}, {"name-prefix", 1, NULL, 'N'},
-		{"quiet-every", 1, NULL, 'q'}, {"quiet-for", 1, NULL, 'Q'}, {0},
+		{"quiet-every", 1, NULL, 'q'}, {"quiet-for", 1, NULL, 'Q'}, {"room", 0, NULL, 'r'}, {"talking", 1, NULL, 't'},
+		{0},
 	};
 	bool churn = false;
 	double duration = 1800, steady = 60, report = 10;
@@ -1360,9 +1376,12 @@ int main(int argc, char **argv)
 		case 'N': churn_prefix = optarg; break;
 		case 'q': quiet_every_s = atof(optarg); break;
 		case 'Q': quiet_for_s = atof(optarg); break;
+		case 'r': room = true; break;
+		case 't': talking_frac = atof(optarg); break;
 		default:
 			fprintf(stderr, "usage: es-load --server ADDR [--pairs P] [--people N] [--storm S] [--hold S] "
 					"[--office] [--spread] [--pid PID] [--max-seconds S]\n"
+					"       es-load --server ADDR --room --people N [--talking F] [--storm S] [--hold S] [--pid PID] [--metrics A]\n"
 					"       es-load --server ADDR --churn --people N [--roster] [--steady S] [--duration S] "
 					"[--report S] [--floor-tile-x N] [--floor-tile-y N] [--name-prefix P] [--quiet-every S --quiet-for S] [--max-seconds S]\n");
 			return 2;
@@ -1373,6 +1392,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	npeople = 2 * pairs + people;
+	/* the office's activity grows with it: 60 conversations of three for 2,000 people */
+	if (convos && people > 0)
+		convos = (60 * people + 1999) / 2000;
+	if (room && (pairs || convos || churn || !(talking_frac > 0.0 && talking_frac <= 1.0))) {
+		fprintf(stderr, "es-load: --room is people only (no --pairs, --office, --churn), --talking in (0, 1]\n");
+		return 2;
+	}
 	if (npeople <= 0 || npeople > MAX_PEOPLE || storm <= 0 || hold < 0 || max_s <= 0 || max_s > 3600) {
 		fprintf(stderr, "es-load: 1..%d people, positive times, at most an hour\n", MAX_PEOPLE);
 		return 2;
@@ -1451,6 +1477,13 @@ int main(int argc, char **argv)
 				c->x = (float)(k % 50) * 2.0f;
 				c->y = 200.0f + (float)(k / 50) * 2.0f;
 			}
+			if (room) {
+				/* one room: a square grid 1.2 m apart; every 1/F-th person talks */
+				int rside = (int)ceil(sqrt((double)people));
+				c->x = 10.0f + (float)(k % rside) * 1.2f;
+				c->y = 10.0f + (float)(k / rside) * 1.2f;
+				c->role = floor((k + 1) * talking_frac) > floor(k * talking_frac) ? R_ROOM : R_SILENT;
+			}
 			if (convos && k < convos * 3) { /* 60 conversations of 3 */
 				c->role = R_CONVO;
 				c->group = k / 3;
@@ -1489,7 +1522,8 @@ int main(int argc, char **argv)
 	}
 
 	int64_t t0 = now_ns(), deadline = t0 + TICK_NS, hard_end = t0 + (int64_t)(max_s * 1e9);
-	int64_t storm_at = -1, end_at = -1;
+	int64_t storm_at = -1, end_at = -1, room_settle = -1, room_at = -1;
+	uint64_t room_ticks = 0;
 	uint64_t tick = 0, expected_pair_ticks = 0;
 	int started = 0;
 	double cpu0 = -1, cpu1 = -1;
@@ -1542,8 +1576,38 @@ int main(int argc, char **argv)
 				}
 			if (t >= window_start && t < window_end)
 				expected_pair_ticks++;
-			if (end_at < 0 && frac >= 1)
+			if (room) {
+				/*
+				 * One room: measure once everyone has joined (or 5 s after the
+				 * arrivals, whoever is in by then), one second later, for --hold
+				 * seconds: the room as it talks, not the joins.
+				 */
+				int in = 0;
+				for (int i = 0; i < npeople; i++)
+					in += cl[i].st == C_JOINED;
+				if (room_settle < 0 && frac >= 1 && (in == npeople || t - storm_at > (int64_t)((storm + 5) * 1e9)))
+					room_settle = t + 1000000000LL;
+				if (room_at < 0 && room_settle >= 0 && t >= room_settle) {
+					room_at = t;
+					window_start = t;
+					window_end = t + (int64_t)(hold * 1e9);
+					if (pid)
+						proc_usage(pid, &cpu0, &rss0);
+					scrape(&met0);
+					met_samples = 0;
+					met_enc_sum = met_lvl_sum = met_enc_max = met_lvl_max = 0;
+					end_at = window_end;
+					measure_start = window_start;
+					measure_end = window_end;
+					fprintf(stderr, "es-load: %d of %d in the room; measuring %.0f s\n", in, npeople, hold);
+				}
+				if (room_at >= 0 && t < window_end)
+					room_ticks++;
+			} else if (end_at < 0 && frac >= 1) {
 				end_at = t + (int64_t)(hold * 1e9);
+				measure_start = t;
+				measure_end = end_at;
+			}
 			if (end_at >= 0 && t >= end_at)
 				break;
 		}
@@ -1568,7 +1632,7 @@ int main(int argc, char **argv)
 	if (pid)
 		proc_usage(pid, &cpu1, &rss1);
 	scrape(&met1);
-	double wall = (double)(now_ns() - (storm_at > 0 ? storm_at : t0)) / 1e9;
+	double wall = (double)(now_ns() - (room_at > 0 ? room_at : storm_at > 0 ? storm_at : t0)) / 1e9;
 
 	/* results */
 	int admitted = 0, busy = 0, refused = 0, failed = 0, pending = 0, answered_late = 0;
@@ -1627,6 +1691,42 @@ int main(int argc, char **argv)
 		convo_expected += convo_exp[i];
 		convo_received += convo_rx[i] < convo_exp[i] ? convo_rx[i] : convo_exp[i];
 	}
+	int room_talkers = 0, room_in = 0;
+	uint64_t room_rx = 0;
+	for (int i = 0; room && i < npeople; i++) {
+		room_talkers += cl[i].role == R_ROOM;
+		room_in += cl[i].st == C_JOINED;
+		room_rx += cl[i].frames_rx_window < room_ticks ? cl[i].frames_rx_window : room_ticks;
+	}
+	double room_exp = (double)room_ticks * room_in;
+	double room_us = cpu >= 0 && room_in > 0 ? cpu * 20000.0 / room_in : -1;
+	/* what each listener who heard anyone was sent, over the measured span */
+	double *down = calloc((size_t)npeople, sizeof(double)), down_span = (double)(measure_end - measure_start) / 1e9;
+	int ndown = 0, down_max = 0;
+	for (int i = 0; down && measure_start >= 0 && down_span > 0 && i < npeople; i++)
+		if (cl[i].down_bytes_m) {
+			down[ndown++] = (double)cl[i].down_bytes_m * 8.0 / down_span / 1000.0;
+			down_max = cl[i].down_max_m > down_max ? cl[i].down_max_m : down_max;
+		}
+	double dk50 = -1, dk99 = -1;
+	if (ndown) {
+		int64_t *dv = calloc((size_t)ndown, sizeof(int64_t));
+		for (int i = 0; dv && i < ndown; i++)
+			dv[i] = (int64_t)(down[i] * 1e6); /* pct() reads /1e6 */
+		if (dv) {
+			dk50 = pct(dv, ndown, 0.5);
+			dk99 = pct(dv, ndown, 0.99);
+		}
+		free(dv);
+		printf("downlink per listener (%d who heard anyone, %.0f s): p50 %.1f kbit/s, p99 %.1f kbit/s of sealed bundles "
+		       "(ENet, UDP and IP add ~38 B a bundle); largest %d B\n", ndown, down_span, dk50, dk99, down_max);
+	}
+	free(down);
+	if (room)
+		printf("room: %d people (%d in), %d talking; daemon %.2f us of CPU per participant per tick; bundles %llu of %.0f "
+		       "expected: loss %.3f %%\n",
+		       npeople, room_in, room_talkers, room_us, (unsigned long long)room_rx, room_exp,
+		       room_exp > 0 ? 100.0 * (1.0 - (double)room_rx / room_exp) : 0.0);
 	if (convo_expected)
 		printf("conversations: %llu bundles of %llu expected: loss %.3f %%\n", (unsigned long long)convo_received,
 		       (unsigned long long)convo_expected, 100.0 * (1.0 - (double)convo_received / (double)convo_expected));
@@ -1648,6 +1748,13 @@ int main(int argc, char **argv)
 		printf(",\"convo_expected\":%llu,\"convo_received\":%llu,\"convo_loss_pct\":%.3f",
 		       (unsigned long long)convo_expected, (unsigned long long)convo_received,
 		       100.0 * (1.0 - (double)convo_received / (double)convo_expected));
+	if (room)
+		printf(",\"room_people\":%d,\"room_in\":%d,\"room_talking\":%d,\"room_us_per_person_tick\":%.2f,"
+		       "\"room_bundle_loss_pct\":%.3f",
+		       npeople, room_in, room_talkers, room_us,
+		       room_exp > 0 ? 100.0 * (1.0 - (double)room_rx / room_exp) : 0.0);
+	printf(",\"down_listeners\":%d,\"down_kbps_p50\":%.1f,\"down_kbps_p99\":%.1f,\"down_bundle_max\":%d", ndown, dk50,
+	       dk99, down_max);
 	printf(",\"gen_ticks_late_10ms\":%llu,\"gen_late_ms_max\":%.1f", (unsigned long long)gen_late_10ms,
 	       (double)gen_late_max / 1e6);
 	metrics_json();
