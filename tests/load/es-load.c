@@ -90,6 +90,7 @@ static int frame_len[FRAMES];
 static int64_t window_start, window_end; /* the storm, for the pairs' loss */
 static int64_t measure_start = -1, measure_end = -1; /* the span after the arrivals: downlink per listener */
 static bool want_roster;             /* every simulated person asks for presence, as a UI does */
+static bool want_place;              /* --desks: ask to sit exactly at our desk (ES_PF_PLACE) */
 static int64_t *t_connected, *t_key; /* per person: ENet connected, server key received (0: not yet) */
 /*
  * Server keys received and not yet answered with handshake message 1
@@ -223,7 +224,7 @@ static void start(struct client *c)
 static void on_key(struct client *c, const struct es_server_key *k)
 {
 	struct es_pos pos = {(int32_t)lrintf(c->x * 100), (int32_t)lrintf(c->y * 100), 0};
-	struct es_join_payload jp = {.hello = {ES_PROTO_VERSION, want_roster ? ES_PF_ROSTER : 0, pos, (uint8_t)strlen(c->name), c->name}};
+	struct es_join_payload jp = {.hello = {ES_PROTO_VERSION, (want_roster ? ES_PF_ROSTER : 0) | (want_place ? ES_PF_PLACE : 0), pos, (uint8_t)strlen(c->name), c->name}};
 	uint8_t payload[ES_NOISE_PAYLOAD_MAX], msg1[ES_NOISE_MSG1_MAX], ts[ES_TAI64N_LEN];
 	struct timespec rt;
 	clock_gettime(CLOCK_REALTIME, &rt);
@@ -1333,12 +1334,59 @@ static int churn_run(double steady_s, double duration_s, double report_s, double
 	return done ? 0 : 1;
 }
 
+/*
+ * --office --desks: everyone at a desk of the built-in office, tiled like the
+ * daemon's --floor-tile-x/-y, in the floor's desk order (along the rows of
+ * each cluster, neighbours 1.5-2 m apart), taken in groups of eight.  The
+ * conversations of three sit at the first three desks of groups spread
+ * evenly over the occupied desks; the meeting of eight fills the group
+ * midway between the first two conversations'.  Everyone asks to sit exactly
+ * there (ES_PF_PLACE).  -ENOSPC if there are fewer desks than people.
+ */
+static int office_desks(unsigned tx, unsigned ty, int convos, int meeting)
+{
+	struct es_floor *f = es_floor_default(), *t = f;
+	if (f && (tx > 1 || ty > 1)) {
+		t = es_floor_tile(f, tx, ty);
+		es_floor_free(f);
+	}
+	if (!t)
+		return -ENOMEM;
+	int ndesk = (int)es_floor_desk_count(t), tables = npeople / 8, rc = 0;
+	if (ndesk < npeople || convos + 1 > tables) {
+		rc = -ENOSPC;
+		goto out;
+	}
+	int spacing = tables / convos, meet_table = spacing / 2;
+	for (int k = 0; k < npeople; k++) {
+		struct client *c = &cl[k];
+		if (es_floor_desk(t, (unsigned)k, &c->x, &c->y, NULL) < 0) {
+			rc = -EINVAL;
+			goto out;
+		}
+		int table = k / 8, seat = k % 8;
+		c->role = R_SILENT;
+		if (table % spacing == 0 && table / spacing < convos && seat < 3) {
+			c->role = R_CONVO;
+			c->group = table / spacing;
+			c->turn = seat;
+		} else if (meeting && table == meet_table && spacing >= 2) {
+			c->role = R_MEETING;
+			c->turn = seat;
+		}
+	}
+	want_place = true;
+out:
+	es_floor_free(t);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	const char *srv = "127.0.0.1:7700", *metrics = NULL;
 	int pairs = 0, people = 0, pid = 0, convos = 0, meeting = 0;
 	double storm = 1.0, hold = 5.0, max_s = 120;
-	bool near = true, room = false;
+	bool near = true, room = false, desks = false;
 	double talking_frac = 0.1;
 	static const struct option lo[] = {
 		{"server", 1, NULL, 's'}, {"pairs", 1, NULL, 'p'}, {"people", 1, NULL, 'n'}, {"storm", 1, NULL, 'S'},
@@ -1348,7 +1396,7 @@ int main(int argc, char **argv)
 		{"churn", 0, NULL, 'C'}, {"duration", 1, NULL, 'D'}, {"steady", 1, NULL, 'B'}, {"report", 1, NULL, 'T'},
 		{"floor-tile-x", 1, NULL, 'X'}, {"floor-tile-y", 1, NULL, 'Y'}, {"name-prefix", 1, NULL, 'N'},
 		{"quiet-every", 1, NULL, 'q'}, {"quiet-for", 1, NULL, 'Q'}, {"room", 0, NULL, 'r'}, {"talking", 1, NULL, 't'},
-		{0},
+		{"desks", 0, NULL, 'd'}, {0},
 	};
 	bool churn = false;
 	double duration = 1800, steady = 60, report = 10;
@@ -1378,9 +1426,10 @@ int main(int argc, char **argv)
 		case 'Q': quiet_for_s = atof(optarg); break;
 		case 'r': room = true; break;
 		case 't': talking_frac = atof(optarg); break;
+		case 'd': desks = true; break;
 		default:
 			fprintf(stderr, "usage: es-load --server ADDR [--pairs P] [--people N] [--storm S] [--hold S] "
-					"[--office] [--spread] [--pid PID] [--max-seconds S]\n"
+					"[--office [--desks [--floor-tile-x N] [--floor-tile-y N]]] [--spread] [--pid PID] [--max-seconds S]\n"
 					"       es-load --server ADDR --room --people N [--talking F] [--storm S] [--hold S] [--pid PID] [--metrics A]\n"
 					"       es-load --server ADDR --churn --people N [--roster] [--steady S] [--duration S] "
 					"[--report S] [--floor-tile-x N] [--floor-tile-y N] [--name-prefix P] [--quiet-every S --quiet-for S] [--max-seconds S]\n");
@@ -1397,6 +1446,10 @@ int main(int argc, char **argv)
 		convos = (60 * people + 1999) / 2000;
 	if (room && (pairs || convos || churn || !(talking_frac > 0.0 && talking_frac <= 1.0))) {
 		fprintf(stderr, "es-load: --room is people only (no --pairs, --office, --churn), --talking in (0, 1]\n");
+		return 2;
+	}
+	if (desks && (!convos || pairs || room || churn || tile_x < 1 || tile_y < 1)) {
+		fprintf(stderr, "es-load: --desks is with --office only (no --pairs, --room, --churn)\n");
 		return 2;
 	}
 	if (npeople <= 0 || npeople > MAX_PEOPLE || storm <= 0 || hold < 0 || max_s <= 0 || max_s > 3600) {
@@ -1498,6 +1551,11 @@ int main(int argc, char **argv)
 			}
 		}
 	}
+	if (desks && office_desks(tile_x, tile_y, convos, meeting) < 0) {
+		fprintf(stderr, "es-load: --desks: the built-in office tiled %ux%u has fewer desks than %d people\n", tile_x,
+			tile_y, npeople);
+		return 2;
+	}
 	for (int i = 0; i < nhosts; i++)
 		ask_cookie(&hosts[i]);
 	if (churn) {
@@ -1576,11 +1634,12 @@ int main(int argc, char **argv)
 				}
 			if (t >= window_start && t < window_end)
 				expected_pair_ticks++;
-			if (room) {
+			if (room || desks) {
 				/*
-				 * One room: measure once everyone has joined (or 5 s after the
-				 * arrivals, whoever is in by then), one second later, for --hold
-				 * seconds: the room as it talks, not the joins.
+				 * One room (and the office at desks): measure once everyone has
+				 * joined (or 5 s after the arrivals, whoever is in by then), one
+				 * second later, for --hold seconds: the room as it talks, not the
+				 * joins.
 				 */
 				int in = 0;
 				for (int i = 0; i < npeople; i++)
@@ -1599,7 +1658,7 @@ int main(int argc, char **argv)
 					end_at = window_end;
 					measure_start = window_start;
 					measure_end = window_end;
-					fprintf(stderr, "es-load: %d of %d in the room; measuring %.0f s\n", in, npeople, hold);
+					fprintf(stderr, "es-load: %d of %d in; measuring %.0f s\n", in, npeople, hold);
 				}
 				if (room_at >= 0 && t < window_end)
 					room_ticks++;
