@@ -194,16 +194,11 @@ static int send_plain(struct client *c, const struct es_msg *m)
 
 static int send_sealed(struct client *c, const struct es_msg *m, bool audio)
 {
-	uint8_t plain[ES_MSG_MAX], out[ES_MSG_MAX + 64];
-	int n = es_msg_encode(m, plain, sizeof(plain));
-	if (n < 0)
-		return n;
-	static const uint8_t ad = ES_MSG_SEALED;
-	out[0] = ES_MSG_SEALED;
-	int k = es_cipher_seal(&c->tx, &ad, 1, plain, (size_t)n, out + 1, sizeof(out) - 1);
+	uint8_t out[ES_MSG_MAX + ES_ENVELOPE_OVERHEAD];
+	int k = es_envelope_seal_msg(&c->tx, m, out, sizeof(out));
 	if (k < 0)
 		return k;
-	ENetPacket *p = enet_packet_create(out, (size_t)k + 1, audio ? ENET_PACKET_FLAG_UNSEQUENCED : ENET_PACKET_FLAG_RELIABLE);
+	ENetPacket *p = enet_packet_create(out, (size_t)k, audio ? ENET_PACKET_FLAG_UNSEQUENCED : ENET_PACKET_FLAG_RELIABLE);
 	return p && enet_peer_send(c->peer, audio ? ES_CHAN_AUDIO : ES_CHAN_CONTROL, p) == 0 ? 0 : -EIO;
 }
 
@@ -290,8 +285,7 @@ static void on_receive(struct client *c, const uint8_t *data, size_t len)
 		return;
 	case ES_MSG_SEALED: {
 		uint8_t plain[ES_MSG_MAX];
-		static const uint8_t ad = ES_MSG_SEALED;
-		int n = es_cipher_open(&c->rx, &ad, 1, m.u.blob.data, m.u.blob.len, plain, sizeof(plain));
+		int n = es_envelope_open(&c->rx, data, len, plain, sizeof(plain));
 		if (n > 0 && plain[0] == ES_MSG_AUDIO_DOWN) {
 			if (convo_expect && convo_expect[c - cl])
 				convo_rx[c - cl]++; /* capped at the ticks counted, below */
@@ -925,8 +919,7 @@ static void churn_receive(int i, const uint8_t *data, size_t len)
 	}
 	if (m.type == ES_MSG_SEALED && c->st == C_JOINED) {
 		uint8_t plain[ES_MSG_MAX];
-		static const uint8_t ad = ES_MSG_SEALED;
-		int n = es_cipher_open(&c->rx, &ad, 1, m.u.blob.data, m.u.blob.len, plain, sizeof(plain));
+		int n = es_envelope_open(&c->rx, data, len, plain, sizeof(plain));
 		struct es_msg in;
 		if (n > 0 && plain[0] == ES_MSG_AUDIO_DOWN)
 			c->frames_rx++;
