@@ -39,7 +39,8 @@
  *       datagram with a random token to the victim.
  *   es-probe smallreset ADDR:PORT
  *       a 4-byte and an 8-byte datagram for a peer slot nobody holds: print
- *       the length of what comes back to each (0: nothing).
+ *       the length of what comes back to each (0: nothing); then join, and
+ *       count the resets a ping for our own slot's other session draws.
  *   es-probe cookies ADDR:PORT SECONDS PER_S
  *       cookie requests from 127.0.0.1 (another port than any client's).
  *   es-probe handshakes ADDR:PORT ADDR_A ADDR_B PER_ADDR BATCH
@@ -114,6 +115,7 @@ struct probe {
 	uint32_t cookie;
 	bool have_cookie;
 	int my_id;
+	unsigned resets; /* reset datagrams that reached this probe's socket */
 };
 
 static struct probe *the_probe;
@@ -122,6 +124,10 @@ static int ENET_CALLBACK probe_intercept(ENetHost *host, ENetEvent *ev)
 {
 	(void)ev;
 	struct probe *p = the_probe;
+	if (es_is_reset(host->receivedData, host->receivedDataLength)) {
+		p->resets++;
+		return 1;
+	}
 	if (!es_cookie_is_raw(host->receivedData, host->receivedDataLength))
 		return 0;
 	if (es_cookie_reply_parse(host->receivedData, host->receivedDataLength, p->nonce, &p->cookie) == 0)
@@ -799,6 +805,29 @@ static int smallreset(const char *server)
 	close(a);
 	close(b8);
 	close(c);
+	/*
+	 * A member's own slot, from its own address and port, but for another
+	 * session of that slot (what a client sends that missed a restart
+	 * whose slot went to its own rejoin): the front door answers with a
+	 * reset rather than leaving ENet to ignore it.
+	 */
+	char name[24];
+	snprintf(name, sizeof(name), "stale-%04x", (unsigned)randombytes_uniform(65536));
+	struct probe *p = probe_new(server, NULL, 1);
+	if (!p || join(p, name) < 0) {
+		printf("probe: could not join\n");
+		return 1;
+	}
+	struct es_enet_header h = {.peer_id = p->peer->outgoingPeerID, .session = (p->peer->outgoingSessionID + 1) & 3,
+				   .sent_time = true, .sent_time_ms = 0x1234};
+	uint8_t ping[8] = {[4] = ES_ENET_CMD_PING | ES_ENET_CMD_FLAG_ACKNOWLEDGE, 0xFF, 0, 1};
+	if (es_enet_header_write(&h, ping, sizeof(ping)) != 4)
+		return 1;
+	ENetBuffer eb = {.data = ping, .dataLength = sizeof(ping)};
+	enet_socket_send(p->host->socket, &p->addr, &eb, 1);
+	for (int64_t end = now_ms() + 1000; now_ms() < end && !p->resets;)
+		drain(p), usleep(5000);
+	printf("probe: a ping for our slot's other session drew %u resets\n", p->resets);
 	return 0;
 }
 
