@@ -115,13 +115,23 @@ static void answers_by_outcome(int from, double out[4])
 }
 
 
-int main(int argc, char **argv)
+/* What the command line asked for. */
+struct opts {
+	const char *srv, *metrics;
+	int pairs, people, pid, convos, meeting;
+	double storm, hold, max_s;
+	bool near, room;
+	double talking_frac;
+	bool churn; /* --churn: a compressed day (churn.c) */
+	double duration, steady, report;
+	unsigned tile_x, tile_y;
+};
+
+/* Read the command line into *opt (and L's options).  0, or the exit code. */
+static int parse_opts(int argc, char **argv, struct opts *opt)
 {
-	const char *srv = "127.0.0.1:7700", *metrics = NULL;
-	int pairs = 0, people = 0, pid = 0, convos = 0, meeting = 0;
-	double storm = 1.0, hold = 5.0, max_s = 120;
-	bool near = true, room = false;
-	double talking_frac = 0.1;
+	*opt = (struct opts){.srv = "127.0.0.1:7700", .storm = 1.0, .hold = 5.0, .max_s = 120, .near = true,
+			     .talking_frac = 0.1, .duration = 1800, .steady = 60, .report = 10, .tile_x = 1, .tile_y = 1};
 	static const struct option lo[] = {
 		{"server", 1, NULL, 's'}, {"pairs", 1, NULL, 'p'}, {"people", 1, NULL, 'n'}, {"storm", 1, NULL, 'S'},
 		{"hold", 1, NULL, 'H'}, {"pid", 1, NULL, 'P'}, {"office", 0, NULL, 'o'}, {"max-seconds", 1, NULL, 'M'},
@@ -132,34 +142,31 @@ int main(int argc, char **argv)
 		{"quiet-every", 1, NULL, 'q'}, {"quiet-for", 1, NULL, 'Q'}, {"room", 0, NULL, 'r'}, {"talking", 1, NULL, 't'},
 		{0},
 	};
-	bool churn = false;
-	double duration = 1800, steady = 60, report = 10;
-	unsigned tile_x = 1, tile_y = 1;
 	int o;
 	while ((o = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (o) {
-		case 's': srv = optarg; break;
-		case 'p': pairs = atoi(optarg); break;
-		case 'n': people = atoi(optarg); break;
-		case 'S': storm = atof(optarg); break;
-		case 'H': hold = atof(optarg); break;
-		case 'P': pid = atoi(optarg); break;
-		case 'o': convos = 60; meeting = 8; break;
-		case 'M': max_s = atof(optarg); break;
-		case 'f': near = false; break;
+		case 's': opt->srv = optarg; break;
+		case 'p': opt->pairs = atoi(optarg); break;
+		case 'n': opt->people = atoi(optarg); break;
+		case 'S': opt->storm = atof(optarg); break;
+		case 'H': opt->hold = atof(optarg); break;
+		case 'P': opt->pid = atoi(optarg); break;
+		case 'o': opt->convos = 60; opt->meeting = 8; break;
+		case 'M': opt->max_s = atof(optarg); break;
+		case 'f': opt->near = false; break;
 		case 'R': L.want_roster = true; break;
-		case 'm': metrics = optarg; break;
-		case 'C': churn = true; break;
-		case 'D': duration = atof(optarg); break;
-		case 'B': steady = atof(optarg); break;
-		case 'T': report = atof(optarg); break;
-		case 'X': tile_x = (unsigned)atoi(optarg); break;
-		case 'Y': tile_y = (unsigned)atoi(optarg); break;
+		case 'm': opt->metrics = optarg; break;
+		case 'C': opt->churn = true; break;
+		case 'D': opt->duration = atof(optarg); break;
+		case 'B': opt->steady = atof(optarg); break;
+		case 'T': opt->report = atof(optarg); break;
+		case 'X': opt->tile_x = (unsigned)atoi(optarg); break;
+		case 'Y': opt->tile_y = (unsigned)atoi(optarg); break;
 		case 'N': L.churn_prefix = optarg; break;
 		case 'q': L.quiet_every_s = atof(optarg); break;
 		case 'Q': L.quiet_for_s = atof(optarg); break;
-		case 'r': room = true; break;
-		case 't': talking_frac = atof(optarg); break;
+		case 'r': opt->room = true; break;
+		case 't': opt->talking_frac = atof(optarg); break;
 		default:
 			fprintf(stderr, "usage: es-load --server ADDR [--pairs P] [--people N] [--storm S] [--hold S] "
 					"[--office] [--spread] [--pid PID] [--max-seconds S]\n"
@@ -169,30 +176,36 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (metrics && metrics_parse_addr(metrics) < 0) {
+	if (opt->metrics && metrics_parse_addr(opt->metrics) < 0) {
 		fprintf(stderr, "es-load: --metrics ADDR:PORT\n");
 		return 2;
 	}
-	L.npeople = 2 * pairs + people;
+	L.npeople = 2 * opt->pairs + opt->people;
 	/* the office's activity grows with it: 60 conversations of three for 2,000 people */
-	if (convos && people > 0)
-		convos = (60 * people + 1999) / 2000;
-	if (room && (pairs || convos || churn || !(talking_frac > 0.0 && talking_frac <= 1.0))) {
+	if (opt->convos && opt->people > 0)
+		opt->convos = (60 * opt->people + 1999) / 2000;
+	if (opt->room && (opt->pairs || opt->convos || opt->churn || !(opt->talking_frac > 0.0 && opt->talking_frac <= 1.0))) {
 		fprintf(stderr, "es-load: --room is people only (no --pairs, --office, --churn), --talking in (0, 1]\n");
 		return 2;
 	}
-	if (L.npeople <= 0 || L.npeople > MAX_PEOPLE || storm <= 0 || hold < 0 || max_s <= 0 || max_s > 3600) {
+	if (L.npeople <= 0 || L.npeople > MAX_PEOPLE || opt->storm <= 0 || opt->hold < 0 || opt->max_s <= 0 || opt->max_s > 3600) {
 		fprintf(stderr, "es-load: 1..%d people, positive times, at most an hour\n", MAX_PEOPLE);
 		return 2;
 	}
+	return 0;
+}
+
+/* Libraries, the pre-encoded voice, the server's address, the people and their hosts.  0, or the exit code. */
+static int setup(const struct opts *opt)
+{
 	if (sodium_init() < 0 || enet_initialize() != 0 || make_frames() < 0)
 		return 1;
 	char host[64];
-	const char *colon = strrchr(srv, ':');
-	if (!colon || (size_t)(colon - srv) >= sizeof(host))
+	const char *colon = strrchr(opt->srv, ':');
+	if (!colon || (size_t)(colon - opt->srv) >= sizeof(host))
 		return 2;
-	memcpy(host, srv, (size_t)(colon - srv));
-	host[colon - srv] = 0;
+	memcpy(host, opt->srv, (size_t)(colon - opt->srv));
+	host[colon - opt->srv] = 0;
 	if (enet_address_set_host_ip(&L.server, host) != 0)
 		return 2;
 	L.server.port = (enet_uint16)atoi(colon + 1);
@@ -205,7 +218,7 @@ int main(int argc, char **argv)
 	L.key_of = calloc((size_t)L.npeople, sizeof(*L.key_of));
 	L.key_ring = calloc((size_t)L.npeople, sizeof(*L.key_ring));
 	L.reply_of = calloc((size_t)L.npeople, sizeof(*L.reply_of));
-	if (convos) {
+	if (opt->convos) {
 		L.convo_expect = calloc((size_t)L.npeople, sizeof(*L.convo_expect));
 		L.convo_exp = calloc((size_t)L.npeople, sizeof(*L.convo_exp));
 		L.convo_rx = calloc((size_t)L.npeople, sizeof(*L.convo_rx));
@@ -232,25 +245,33 @@ int main(int argc, char **argv)
 		L.hosts[i].h->intercept = intercept;
 		L.hosts[i].addr = a.host;
 	}
-	/* roles and places: pairs 30 m apart from each other (beyond earshot),
-	 * newcomers near a pair (they hear it) or spread over the floor */
+	return 0;
+}
+
+/*
+ * Roles and places: pairs 30 m apart from each other (beyond earshot),
+ * newcomers near a pair (they hear it) or spread over the floor.  Then
+ * every host asks for its cookie.
+ */
+static void place_people(const struct opts *opt)
+{
 	srand(7);
-	int side = (int)ceil(sqrt(pairs > 0 ? pairs : 1));
+	int side = (int)ceil(sqrt(opt->pairs > 0 ? opt->pairs : 1));
 	for (int i = 0; i < L.npeople; i++) {
 		struct client *c = &L.cl[i];
 		c->host = i / PER_HOST;
 		es_noise_keypair(&c->id);
 		snprintf(c->name, sizeof(c->name), "p%d", i);
-		if (i < 2 * pairs) {
+		if (i < 2 * opt->pairs) {
 			int p = i / 2;
 			c->role = R_PAIR;
 			c->group = p;
 			c->x = (float)(p % side) * 30.0f + (float)(i % 2) * 1.5f;
 			c->y = (float)(p / side) * 30.0f;
 		} else {
-			int k = i - 2 * pairs;
-			if (near && pairs > 0) {
-				int p = k % pairs;
+			int k = i - 2 * opt->pairs;
+			if (opt->near && opt->pairs > 0) {
+				int p = k % opt->pairs;
 				float ang = (float)k * 2.399963f, r = 2.0f + 2.0f * (float)(k % 3);
 				c->x = (float)(p % side) * 30.0f + r * cosf(ang);
 				c->y = (float)(p / side) * 30.0f + r * sinf(ang);
@@ -259,22 +280,22 @@ int main(int argc, char **argv)
 				c->x = (float)(k % 50) * 2.0f;
 				c->y = 200.0f + (float)(k / 50) * 2.0f;
 			}
-			if (room) {
+			if (opt->room) {
 				/* one room: a square grid 1.2 m apart; every 1/F-th person talks */
-				int rside = (int)ceil(sqrt((double)people));
+				int rside = (int)ceil(sqrt((double)opt->people));
 				c->x = 10.0f + (float)(k % rside) * 1.2f;
 				c->y = 10.0f + (float)(k / rside) * 1.2f;
-				c->role = floor((k + 1) * talking_frac) > floor(k * talking_frac) ? R_ROOM : R_SILENT;
+				c->role = floor((k + 1) * opt->talking_frac) > floor(k * opt->talking_frac) ? R_ROOM : R_SILENT;
 			}
-			if (convos && k < convos * 3) { /* 60 conversations of 3 */
+			if (opt->convos && k < opt->convos * 3) { /* 60 conversations of 3 */
 				c->role = R_CONVO;
 				c->group = k / 3;
 				c->turn = k % 3;
 				c->x = (float)(c->group % 10) * 10.0f + (float)c->turn;
 				c->y = 200.0f + (float)(c->group / 10) * 10.0f;
-			} else if (meeting && k >= convos * 3 && k < convos * 3 + meeting) {
+			} else if (opt->meeting && k >= opt->convos * 3 && k < opt->convos * 3 + opt->meeting) {
 				c->role = R_MEETING;
-				c->turn = k - convos * 3;
+				c->turn = k - opt->convos * 3;
 				c->x = 150.0f + (float)(c->turn % 4);
 				c->y = 150.0f + (float)(c->turn / 4);
 			}
@@ -282,34 +303,51 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < L.nhosts; i++)
 		ask_cookie(&L.hosts[i]);
-	if (churn) {
-		if (duration <= 0 || steady < 0 || report <= 0 || tile_x < 1 || tile_y < 1 || steady + duration + 120 > max_s ||
-		    L.quiet_for_s < 0 || (L.quiet_every_s > 0 && L.quiet_for_s >= L.quiet_every_s)) {
-			fprintf(stderr, "es-load: --churn needs positive times and --max-seconds above steady + duration + 120\n");
-			return 2;
-		}
-		/* the churn answers server keys and handshake replies as they come
-		 * (its loop has no slack phase): no deferred-answer ring */
-		free(L.key_ring);
-		L.key_ring = NULL;
-		int rc = churn_run(steady, duration, report, max_s, tile_x, tile_y);
-		for (int i = 0; i < L.npeople; i++)
-			if (L.cl[i].peer)
-				enet_peer_disconnect_now(L.cl[i].peer, 0);
-		for (int i = 0; i < L.nhosts; i++)
-			enet_host_destroy(L.hosts[i].h);
-		free(L.cl);
-		free(L.hosts);
-		return rc;
-	}
+}
 
-	int64_t t0 = now_ns(), deadline = t0 + TICK_NS, hard_end = t0 + (int64_t)(max_s * 1e9);
-	int64_t storm_at = -1, end_at = -1, room_settle = -1, room_at = -1;
-	uint64_t room_ticks = 0;
-	uint64_t tick = 0, expected_pair_ticks = 0;
+/* --churn: the compressed day, then goodbye.  The exit code. */
+static int run_churn(const struct opts *opt)
+{
+	if (opt->duration <= 0 || opt->steady < 0 || opt->report <= 0 || opt->tile_x < 1 || opt->tile_y < 1 ||
+	    opt->steady + opt->duration + 120 > opt->max_s || L.quiet_for_s < 0 || (L.quiet_every_s > 0 && L.quiet_for_s >= L.quiet_every_s)) {
+		fprintf(stderr, "es-load: --churn needs positive times and --max-seconds above steady + duration + 120\n");
+		return 2;
+	}
+	/* the churn answers server keys and handshake replies as they come
+	 * (its loop has no slack phase): no deferred-answer ring */
+	free(L.key_ring);
+	L.key_ring = NULL;
+	int rc = churn_run(opt->steady, opt->duration, opt->report, opt->max_s, opt->tile_x, opt->tile_y);
+	for (int i = 0; i < L.npeople; i++)
+		if (L.cl[i].peer)
+			enet_peer_disconnect_now(L.cl[i].peer, 0);
+	for (int i = 0; i < L.nhosts; i++)
+		enet_host_destroy(L.hosts[i].h);
+	free(L.cl);
+	free(L.hosts);
+	return rc;
+}
+
+/* What a storm, office or room run leaves for its report. */
+struct storm_run {
+	int64_t t0, storm_at, room_at;
+	uint64_t room_ticks, expected_pair_ticks;
+	double cpu0, cpu1, wall;
+	long rss0, rss1;
+};
+
+/*
+ * The storm (or office, or room): the pairs join and talk, then the
+ * arrivals come over --storm seconds and stay --hold seconds, one tick
+ * every 20 ms, the handshakes' work in each tick's slack.
+ */
+static void run_storm(const struct opts *opt, struct storm_run *r)
+{
+	*r = (struct storm_run){.t0 = now_ns(), .storm_at = -1, .room_at = -1, .cpu0 = -1, .cpu1 = -1, .rss0 = -1, .rss1 = -1};
+	int64_t deadline = r->t0 + TICK_NS, hard_end = r->t0 + (int64_t)(opt->max_s * 1e9);
+	int64_t end_at = -1, room_settle = -1;
+	uint64_t tick = 0;
 	int started = 0;
-	double cpu0 = -1, cpu1 = -1;
-	long rss1 = -1, rss0 = -1;
 	while (now_ns() < hard_end) {
 		int64_t t = now_ns();
 		if (t < deadline) {
@@ -321,7 +359,7 @@ int main(int argc, char **argv)
 		}
 		deadline += TICK_NS;
 		tick++;
-		if (storm_at >= 0)
+		if (r->storm_at >= 0)
 			gen_tick_late(t - (deadline - TICK_NS));
 		service_all();
 		/* refresh cookies before they age out (30..60 s) */
@@ -332,33 +370,33 @@ int main(int argc, char **argv)
 			}
 		/* phase 1: the pairs join at once; phase 2 (storm) once they all talk */
 		int pairs_joined = 0;
-		for (int i = 0; i < 2 * pairs; i++)
+		for (int i = 0; i < 2 * opt->pairs; i++)
 			pairs_joined += L.cl[i].st == C_JOINED;
-		for (int i = 0; i < 2 * pairs; i++)
+		for (int i = 0; i < 2 * opt->pairs; i++)
 			if (L.cl[i].st == C_IDLE && L.hosts[L.cl[i].host].have_cookie) {
 				start(&L.cl[i]);
 				started++;
 			}
-		if (storm_at < 0 && pairs_joined == 2 * pairs && (pairs == 0 || tick > 100)) {
-			storm_at = t;
+		if (r->storm_at < 0 && pairs_joined == 2 * opt->pairs && (opt->pairs == 0 || tick > 100)) {
+			r->storm_at = t;
 			L.window_start = t;
-			L.window_end = t + (int64_t)(storm * 1e9);
-			if (pid)
-				proc_usage(pid, &cpu0, &rss0);
+			L.window_end = t + (int64_t)(opt->storm * 1e9);
+			if (opt->pid)
+				proc_usage(opt->pid, &r->cpu0, &r->rss0);
 			metrics_mark_start();
-			fprintf(stderr, "es-load: %d pairs talking; storm of %d over %.1f s\n", pairs, people, storm);
+			fprintf(stderr, "es-load: %d pairs talking; storm of %d over %.1f s\n", opt->pairs, opt->people, opt->storm);
 		}
-		if (storm_at >= 0) {
-			double frac = (double)(t - storm_at) / (storm * 1e9);
-			int due = 2 * pairs + (int)((frac > 1 ? 1 : frac) * people);
-			for (int i = 2 * pairs; i < due && i < L.npeople; i++)
+		if (r->storm_at >= 0) {
+			double frac = (double)(t - r->storm_at) / (opt->storm * 1e9);
+			int due = 2 * opt->pairs + (int)((frac > 1 ? 1 : frac) * opt->people);
+			for (int i = 2 * opt->pairs; i < due && i < L.npeople; i++)
 				if (L.cl[i].st == C_IDLE && L.hosts[L.cl[i].host].have_cookie) {
 					start(&L.cl[i]);
 					started++;
 				}
 			if (t >= L.window_start && t < L.window_end)
-				expected_pair_ticks++;
-			if (room) {
+				r->expected_pair_ticks++;
+			if (opt->room) {
 				/*
 				 * One room: measure once everyone has joined (or 5 s after the
 				 * arrivals, whoever is in by then), one second later, for --hold
@@ -367,31 +405,31 @@ int main(int argc, char **argv)
 				int in = 0;
 				for (int i = 0; i < L.npeople; i++)
 					in += L.cl[i].st == C_JOINED;
-				if (room_settle < 0 && frac >= 1 && (in == L.npeople || t - storm_at > (int64_t)((storm + 5) * 1e9)))
+				if (room_settle < 0 && frac >= 1 && (in == L.npeople || t - r->storm_at > (int64_t)((opt->storm + 5) * 1e9)))
 					room_settle = t + 1000000000LL;
-				if (room_at < 0 && room_settle >= 0 && t >= room_settle) {
-					room_at = t;
+				if (r->room_at < 0 && room_settle >= 0 && t >= room_settle) {
+					r->room_at = t;
 					L.window_start = t;
-					L.window_end = t + (int64_t)(hold * 1e9);
-					if (pid)
-						proc_usage(pid, &cpu0, &rss0);
+					L.window_end = t + (int64_t)(opt->hold * 1e9);
+					if (opt->pid)
+						proc_usage(opt->pid, &r->cpu0, &r->rss0);
 					metrics_restart();
 					end_at = L.window_end;
 					L.measure_start = L.window_start;
 					L.measure_end = L.window_end;
-					fprintf(stderr, "es-load: %d of %d in the room; measuring %.0f s\n", in, L.npeople, hold);
+					fprintf(stderr, "es-load: %d of %d in the room; measuring %.0f s\n", in, L.npeople, opt->hold);
 				}
-				if (room_at >= 0 && t < L.window_end)
-					room_ticks++;
+				if (r->room_at >= 0 && t < L.window_end)
+					r->room_ticks++;
 			} else if (end_at < 0 && frac >= 1) {
-				end_at = t + (int64_t)(hold * 1e9);
+				end_at = t + (int64_t)(opt->hold * 1e9);
 				L.measure_start = t;
 				L.measure_end = end_at;
 			}
 			if (end_at >= 0 && t >= end_at)
 				break;
 		}
-		if (storm_at >= 0)
+		if (r->storm_at >= 0)
 			metrics_sample(tick);
 		if (end_at >= 0 && L.convo_expect)
 			convo_tick(tick); /* measured once everyone has arrived */
@@ -409,17 +447,20 @@ int main(int argc, char **argv)
 		for (int i = 0; i < L.nhosts; i++)
 			enet_host_flush(L.hosts[i].h);
 	}
-	if (pid)
-		proc_usage(pid, &cpu1, &rss1);
+	if (opt->pid)
+		proc_usage(opt->pid, &r->cpu1, &r->rss1);
 	metrics_mark_end();
-	double wall = (double)(now_ns() - (room_at > 0 ? room_at : storm_at > 0 ? storm_at : t0)) / 1e9;
+	r->wall = (double)(now_ns() - (r->room_at > 0 ? r->room_at : r->storm_at > 0 ? r->storm_at : r->t0)) / 1e9;
+}
 
-	/* results */
+/* A storm run's results: the lines the scripts read, the JSON object last.  The exit code. */
+static int report(const struct opts *opt, const struct storm_run *r)
+{
 	int admitted = 0, busy = 0, refused = 0, failed = 0, pending = 0, answered_late = 0;
 	int64_t *ans = calloc((size_t)L.npeople, sizeof(int64_t)), *ttfa = calloc((size_t)L.npeople, sizeof(int64_t));
 	int nans = 0, nttfa = 0, heard = 0;
 	uint64_t min_retry = UINT64_MAX, max_retry = 0;
-	for (int i = 2 * pairs; i < L.npeople; i++) {
+	for (int i = 2 * opt->pairs; i < L.npeople; i++) {
 		struct client *c = &L.cl[i];
 		switch (c->st) {
 		case C_JOINED: admitted++; break;
@@ -443,42 +484,42 @@ int main(int argc, char **argv)
 	}
 	uint64_t pair_rx = 0;
 	int pairs_ok = 0;
-	for (int i = 0; i < 2 * pairs; i++) {
+	for (int i = 0; i < 2 * opt->pairs; i++) {
 		pair_rx += L.cl[i].frames_rx_window;
 		pairs_ok += L.cl[i].st == C_JOINED;
 	}
-	double pair_expected = (double)expected_pair_ticks * 2 * pairs;
+	double pair_expected = (double)r->expected_pair_ticks * 2 * opt->pairs;
 	double pair_loss = pair_expected > 0 ? 1.0 - (double)pair_rx / pair_expected : 0;
 	if (pair_loss < 0)
 		pair_loss = 0; /* a tick's bundle can land just inside the window edge */
 	double a50 = pct(ans, nans, 0.5), a99 = pct(ans, nans, 0.99);
 	double f50 = pct(ttfa, nttfa, 0.5), f99 = pct(ttfa, nttfa, 0.99);
 	printf("arrivals %d: admitted %d, busy %d (retry after %llu..%llu ms), refused %d, failed %d, no answer %d\n",
-	       people, admitted, busy, busy ? (unsigned long long)min_retry : 0ULL, (unsigned long long)max_retry, refused,
+	       opt->people, admitted, busy, busy ? (unsigned long long)min_retry : 0ULL, (unsigned long long)max_retry, refused,
 	       failed, pending);
 	printf("time to an answer: p50 %.0f ms, p99 %.0f ms (%d over 1 s)\n", a50, a99, answered_late);
 	printf("time to first audio: p50 %.0f ms, p99 %.0f ms (%d heard anyone)\n", f50, f99, heard);
 	printf("pairs already talking: %d of %d still in; frames %llu of %.0f expected during the storm: loss %.3f %%\n",
-	       pairs_ok, 2 * pairs, (unsigned long long)pair_rx, pair_expected, 100 * pair_loss);
-	double cpu = cpu1 >= 0 && cpu0 >= 0 ? (cpu1 - cpu0) / wall : -1;
-	if (pid)
-		printf("daemon: %.1f %% of a core over %.1f s, resident %ld KiB (was %ld)\n", 100 * cpu, wall, rss1, rss0);
+	       pairs_ok, 2 * opt->pairs, (unsigned long long)pair_rx, pair_expected, 100 * pair_loss);
+	double cpu = r->cpu1 >= 0 && r->cpu0 >= 0 ? (r->cpu1 - r->cpu0) / r->wall : -1;
+	if (opt->pid)
+		printf("daemon: %.1f %% of a core over %.1f s, resident %ld KiB (was %ld)\n", 100 * cpu, r->wall, r->rss1, r->rss0);
 	metrics_report();
 	double abo[4];
-	answers_by_outcome(2 * pairs, abo);
-	answer_steps(2 * pairs);
+	answers_by_outcome(2 * opt->pairs, abo);
+	answer_steps(2 * opt->pairs);
 	for (int i = 0; L.convo_expect && i < L.npeople; i++) {
 		L.convo_expected += L.convo_exp[i];
 		L.convo_received += L.convo_rx[i] < L.convo_exp[i] ? L.convo_rx[i] : L.convo_exp[i];
 	}
 	int room_talkers = 0, room_in = 0;
 	uint64_t room_rx = 0;
-	for (int i = 0; room && i < L.npeople; i++) {
+	for (int i = 0; opt->room && i < L.npeople; i++) {
 		room_talkers += L.cl[i].role == R_ROOM;
 		room_in += L.cl[i].st == C_JOINED;
-		room_rx += L.cl[i].frames_rx_window < room_ticks ? L.cl[i].frames_rx_window : room_ticks;
+		room_rx += L.cl[i].frames_rx_window < r->room_ticks ? L.cl[i].frames_rx_window : r->room_ticks;
 	}
-	double room_exp = (double)room_ticks * room_in;
+	double room_exp = (double)r->room_ticks * room_in;
 	double room_us = cpu >= 0 && room_in > 0 ? cpu * 20000.0 / room_in : -1;
 	/* what each listener who heard anyone was sent, over the measured span */
 	double *down = calloc((size_t)L.npeople, sizeof(double)), down_span = (double)(L.measure_end - L.measure_start) / 1e9;
@@ -502,7 +543,7 @@ int main(int argc, char **argv)
 		       "(ENet, UDP and IP add ~38 B a bundle); largest %d B\n", ndown, down_span, dk50, dk99, down_max);
 	}
 	free(down);
-	if (room)
+	if (opt->room)
 		printf("room: %d people (%d in), %d talking; daemon %.2f us of CPU per participant per tick; bundles %llu of %.0f "
 		       "expected: loss %.3f %%\n",
 		       L.npeople, room_in, room_talkers, room_us, (unsigned long long)room_rx, room_exp,
@@ -517,8 +558,8 @@ int main(int argc, char **argv)
 	       "\"answer_ms_p50\":%.1f,\"answer_ms_p99\":%.1f,\"answered_over_1s\":%d,\"first_audio_ms_p50\":%.1f,"
 	       "\"first_audio_ms_p99\":%.1f,\"heard\":%d,\"pair_loss_pct\":%.3f,\"retry_min_ms\":%llu,\"retry_max_ms\":%llu,"
 	       "\"daemon_cpu_core\":%.3f,\"daemon_rss_kib\":%ld,\"seconds\":%.1f",
-	       people, pairs, admitted, busy, refused, failed, pending, a50, a99, answered_late, f50, f99, heard,
-	       100 * pair_loss, busy ? (unsigned long long)min_retry : 0ULL, (unsigned long long)max_retry, cpu, rss1, wall);
+	       opt->people, opt->pairs, admitted, busy, refused, failed, pending, a50, a99, answered_late, f50, f99, heard,
+	       100 * pair_loss, busy ? (unsigned long long)min_retry : 0ULL, (unsigned long long)max_retry, cpu, r->rss1, r->wall);
 	printf(",\"busy_answer_ms_p50\":%.1f,\"busy_answer_ms_p99\":%.1f,\"admitted_answer_ms_p50\":%.1f,"
 	       "\"admitted_answer_ms_p99\":%.1f", abo[0], abo[1], abo[2], abo[3]);
 	printf(",\"step_connect_ms_p50\":%.1f,\"step_connect_ms_p99\":%.1f,\"step_key_ms_p50\":%.1f,\"step_key_ms_p99\":%.1f,"
@@ -528,7 +569,7 @@ int main(int argc, char **argv)
 		printf(",\"convo_expected\":%llu,\"convo_received\":%llu,\"convo_loss_pct\":%.3f",
 		       (unsigned long long)L.convo_expected, (unsigned long long)L.convo_received,
 		       100.0 * (1.0 - (double)L.convo_received / (double)L.convo_expected));
-	if (room)
+	if (opt->room)
 		printf(",\"room_people\":%d,\"room_in\":%d,\"room_talking\":%d,\"room_us_per_person_tick\":%.2f,"
 		       "\"room_bundle_loss_pct\":%.3f",
 		       L.npeople, room_in, room_talkers, room_us,
@@ -553,3 +594,18 @@ int main(int argc, char **argv)
 	return 0;
 }
 
+int main(int argc, char **argv)
+{
+	struct opts opt;
+	int rc = parse_opts(argc, argv, &opt);
+	if (rc == 0)
+		rc = setup(&opt);
+	if (rc)
+		return rc;
+	place_people(&opt);
+	if (opt.churn)
+		return run_churn(&opt);
+	struct storm_run r;
+	run_storm(&opt, &r);
+	return report(&opt, &r);
+}
