@@ -19,27 +19,37 @@
 
 static uint8_t key[32];
 
-static void raw(const uint8_t *p, size_t left)
+/* The next [u16 LE length][bytes] of the input (the length cut to what is left), or NULL at its end. */
+static const uint8_t *next_packet(const uint8_t **in, size_t *left, size_t *len)
+{
+	if (*left < 2)
+		return NULL;
+	const uint8_t *p = *in + 2;
+	*len = (size_t)((*in)[0] | (*in)[1] << 8);
+	*left -= 2;
+	if (*len > *left)
+		*len = *left;
+	*in = p + *len;
+	*left -= *len;
+	return p;
+}
+
+static void raw(const uint8_t *in, size_t left)
 {
 	struct es_cipher rx;
 	uint8_t out[65536];
 
 	es_cipher_init(&rx, key);
-	while (left >= 2) {
-		size_t len = (size_t)(p[0] | p[1] << 8);
-		p += 2;
-		left -= 2;
-		if (len > left)
-			len = left;
+	const uint8_t *p;
+	size_t len;
+	while ((p = next_packet(&in, &left, &len))) {
 		int n = es_cipher_open(&rx, NULL, 0, p, len, out, sizeof(out));
 		if (n >= 0 && (size_t)n + ES_CIPHER_OVERHEAD != len)
 			__builtin_trap();
-		p += len;
-		left -= len;
 	}
 }
 
-static void envelopes(const uint8_t *p, size_t left)
+static void envelopes(const uint8_t *in, size_t left)
 {
 	struct es_cipher rx, tx, rx2;
 	static uint8_t out[65536], pkt[65536 + ES_ENVELOPE_OVERHEAD];
@@ -47,12 +57,9 @@ static void envelopes(const uint8_t *p, size_t left)
 	es_cipher_init(&rx, key);
 	es_cipher_init(&tx, key);
 	es_cipher_init(&rx2, key);
-	while (left >= 2) {
-		size_t len = (size_t)(p[0] | p[1] << 8);
-		p += 2;
-		left -= 2;
-		if (len > left)
-			len = left;
+	const uint8_t *p;
+	size_t len;
+	while ((p = next_packet(&in, &left, &len))) {
 		int n = es_envelope_open(&rx, p, len, out, sizeof(out));
 		if (n >= 0 && (size_t)n + ES_ENVELOPE_OVERHEAD != len)
 			__builtin_trap();
@@ -67,8 +74,6 @@ static void envelopes(const uint8_t *p, size_t left)
 		int m = es_envelope_open(&rx2, pkt, (size_t)k, out, sizeof(out));
 		if (len + ES_ENVELOPE_OVERHEAD > ES_MSG_MAX ? m != -EBADMSG : (m != (int)len || memcmp(out, p, len) != 0))
 			__builtin_trap();
-		p += len;
-		left -= len;
 	}
 }
 

@@ -281,11 +281,8 @@ static void churn_service(void)
 			int i = c ? (int)(c - L.cl) : -1;
 			switch (ev.type) {
 			case ENET_EVENT_TYPE_CONNECT:
-				if (c) {
-					enet_peer_throttle_configure(ev.peer, 5000, ENET_PEER_PACKET_THROTTLE_SCALE, 0);
-					ev.peer->packetThrottle = ENET_PEER_PACKET_THROTTLE_SCALE;
-					c->st = C_WAIT_KEY;
-				}
+				if (c)
+					connected(c, ev.peer);
 				break;
 			case ENET_EVENT_TYPE_RECEIVE:
 				if (c && c->peer == ev.peer)

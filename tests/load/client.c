@@ -202,6 +202,14 @@ void on_receive(struct client *c, const uint8_t *data, size_t len)
 	}
 }
 
+void connected(struct client *c, ENetPeer *peer)
+{
+	/* ENet's packet throttle off: it would drop voice frames on its own */
+	enet_peer_throttle_configure(peer, 5000, ENET_PEER_PACKET_THROTTLE_SCALE, 0);
+	peer->packetThrottle = ENET_PEER_PACKET_THROTTLE_SCALE;
+	c->st = C_WAIT_KEY;
+}
+
 void service_all(void)
 {
 	ENetEvent ev;
@@ -211,9 +219,7 @@ void service_all(void)
 			switch (ev.type) {
 			case ENET_EVENT_TYPE_CONNECT:
 				if (c) {
-					enet_peer_throttle_configure(ev.peer, 5000, ENET_PEER_PACKET_THROTTLE_SCALE, 0);
-					ev.peer->packetThrottle = ENET_PEER_PACKET_THROTTLE_SCALE;
-					c->st = C_WAIT_KEY;
+					connected(c, ev.peer);
 					if (L.t_connected && !L.t_connected[c - L.cl])
 						L.t_connected[c - L.cl] = now_ns();
 				}

@@ -120,6 +120,8 @@ int make_frames(void);
 int send_sealed(struct client *c, const struct es_msg *m, bool audio);
 void start(struct client *c);
 void on_receive(struct client *c, const uint8_t *data, size_t len);
+/* ENet says c's peer is connected: it now waits for the server's key. */
+void connected(struct client *c, ENetPeer *peer);
 void service_all(void);
 void answer_keys(int64_t until);
 
