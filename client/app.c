@@ -37,6 +37,34 @@ struct app {
 	bool ui_failed;
 	char msg[160];
 	char audio_msg[160]; /* while the audio device is lost */
+
+	/* the devices */
+	PaStream *st;
+	PaDeviceIndex in, out;
+	bool pa_jack_stale;    /* PortAudio's JACK client may belong to a JACK server that died */
+	long out_buf;          /* samples the playback device buffers (its reported latency) */
+	double loop_ms;        /* the device's reported round trip, less a frame */
+	unsigned far_delay_ms; /* the echo delay the canceller starts from */
+	/*
+	 * A device that fails mid-session (unplugged): the session stays, the
+	 * loop is paced by our own clock, and the audio is reopened, on the
+	 * defaults if the device asked for is gone, with backoff.
+	 */
+	bool lost;
+	unsigned retry_ms;
+	int64_t retry_at, deadline;
+	/* the echo canceller and the queues in front of it */
+	struct es_dsp *dsp;
+	bool q_known;
+	long q_applied, q_cand;
+	unsigned q_cand_ticks;
+	int echo_delay;
+	/* this tick's audio */
+	int16_t mic[ES_FRAME], spk[2 * ES_FRAME], far[ES_FRAME];
+	int64_t t_read;
+	/* latency probes (-v): the first loud sample each way */
+	bool heard_mic, heard_out;
+	struct es_ctl_server *ctl_server;
 };
 
 /*
@@ -149,11 +177,11 @@ static float my_facing(const struct es_session *s)
 	return (float)es_session_pos(s)->facing * (float)M_PI / 1800.0f;
 }
 
-/* The nearest door within reach (3 m), or -1. */
+/* The nearest door within reach (ES_DOOR_REACH_M, as the server checks it), or -1. */
 static int near_door(const struct es_floor *f, float x, float y, float *dx, float *dy, unsigned *room)
 {
 	int best = -1;
-	float bd = 3.0f;
+	float bd = ES_DOOR_REACH_M;
 	for (unsigned i = 0; f && i < es_floor_door_count(f); i++) {
 		float px, py;
 		unsigned r;
@@ -500,34 +528,24 @@ static PaError wait_io(PaStream *st, bool input, struct es_session *s)
 }
 
 /* The stream failed: close it, say so, and retry soon (the loop keeps the session going). */
-static void audio_lost(struct app *a, PaStream **st, PaError e, bool *lost, int64_t *retry_at, int64_t *deadline,
-		       const char *dir)
+static void audio_lost(struct app *a, PaError e, const char *dir)
 {
-	Pa_AbortStream(*st);
-	Pa_CloseStream(*st);
-	*st = NULL;
-	*lost = true;
-	*deadline = es_now_ns();
-	*retry_at = *deadline + AUDIO_RETRY_MIN_MS * 1000000LL;
+	Pa_AbortStream(a->st);
+	Pa_CloseStream(a->st);
+	a->st = NULL;
+	a->lost = true;
+	a->deadline = es_now_ns();
+	a->retry_at = a->deadline + AUDIO_RETRY_MIN_MS * 1000000LL;
 	audio_note(a, "audio %s failed (%s): the device is gone? Still connected; trying again", dir, Pa_GetErrorText(e));
 }
 
-int es_app_run(struct es_session *s, const struct es_app_opts *o)
+/* Open the devices asked for at start.  0, or the exit code after saying why not. */
+static int audio_start(struct app *a)
 {
-	struct app a = {.s = s, .o = o, .ctl = {.s = s}, .room = -1};
-	PaError e = pa_init_quiet(o->verbose);
-	if (e != paNoError) {
-		fprintf(stderr, "earshot: cannot start audio: %s\n", Pa_GetErrorText(e));
-		return 2;
-	}
-	int rc = 0;
-	bool pa_jack_stale = false; /* PortAudio's JACK client may belong to a JACK server that died */
-	PaStream *st = NULL;
-	struct es_dsp *dsp = NULL;
-	struct es_ctl_server *ctl = NULL;
-	PaDeviceIndex in, out;
-	e = open_audio(o, false, &st, &in, &out);
+	const struct es_app_opts *o = a->o;
+	PaError e = open_audio(o, false, &a->st, &a->in, &a->out);
 	if (e == paNoDevice) {
+		PaDeviceIndex in = a->in, out = a->out;
 		if ((o->input_device && in == paNoDevice) || (o->output_device && out == paNoDevice))
 			fprintf(stderr, "earshot: no audio device matches '%s' (see earshot --list-devices)\n",
 				in == paNoDevice ? (o->input_device ? o->input_device : "default input")
@@ -536,233 +554,312 @@ int es_app_run(struct es_session *s, const struct es_app_opts *o)
 			fprintf(stderr, "earshot: no %s audio device found. Connect a headset or microphone, or use "
 					"--headless (with --play/--record) to run without one.\n",
 				in == paNoDevice ? (out == paNoDevice ? "input or output" : "input") : "output");
-		rc = 2;
-		goto out_term;
+		return 2;
 	}
 	if (e != paNoError) {
 		fprintf(stderr, "earshot: cannot open the audio device: %s\n", Pa_GetErrorText(e));
-		rc = 2;
-		goto out_term;
+		return 2;
 	}
-	const PaStreamInfo *si = Pa_GetStreamInfo(st);
-	long out_buf = si ? lround(si->outputLatency * ES_RATE) : 0;
+	return 0;
+}
+
+/* The voice processing, tuned to the stream's reported latencies.  0, or the exit code. */
+static int voice_start(struct app *a)
+{
+	const PaStreamInfo *si = Pa_GetStreamInfo(a->st);
+	a->out_buf = si ? lround(si->outputLatency * ES_RATE) : 0;
 	struct es_dsp_opts dopt;
 	es_dsp_opts_default(&dopt);
-	dopt.aec = o->aec;
-	double loop_ms = si ? (si->inputLatency + si->outputLatency) * 1000.0 - 10.0 : 0.0;
-	dopt.far_delay_ms = loop_ms > 0 ? (unsigned)loop_ms : 0;
+	dopt.aec = a->o->aec;
+	a->loop_ms = si ? (si->inputLatency + si->outputLatency) * 1000.0 - 10.0 : 0.0;
+	dopt.far_delay_ms = a->loop_ms > 0 ? (unsigned)a->loop_ms : 0;
 	if (dopt.far_delay_ms > ES_DSP_MAX_FAR_DELAY_MS)
 		dopt.far_delay_ms = ES_DSP_MAX_FAR_DELAY_MS;
 	dopt.track_delay = true; /* what the device reports is often not where the echo is */
-	dsp = es_dsp_new(ES_RATE, ES_FRAME, &dopt);
-	if (!dsp) {
+	a->dsp = es_dsp_new(ES_RATE, ES_FRAME, &dopt);
+	if (!a->dsp) {
 		fprintf(stderr, "earshot: cannot start the voice processing: %s\n", strerror(errno));
-		rc = 1;
-		goto out_close;
+		return 1;
 	}
-	ctl = es_ctl_server_open(o->ctl_path);
-	if (!ctl)
+	a->far_delay_ms = dopt.far_delay_ms;
+	return 0;
+}
+
+/* The control socket ('earshot mute'), then the terminal UI; either may be missing. */
+static void controls_start(struct app *a)
+{
+	a->ctl_server = es_ctl_server_open(a->o->ctl_path);
+	if (!a->ctl_server)
 		fprintf(stderr, "earshot: no mute control socket (%s): 'earshot mute' will not reach this client\n",
 			errno == EADDRINUSE ? "another earshot is running" : strerror(errno));
-	if (o->verbose)
+	if (a->o->verbose) {
+		const PaStreamInfo *si = Pa_GetStreamInfo(a->st);
 		fprintf(stderr, "earshot: audio started at monotonic %lld ns (%s / %s), latency in %.1f ms out %.1f ms, "
 				"echo delay assumed %u ms\n",
-			(long long)es_now_ns(), Pa_GetDeviceInfo(in)->name, Pa_GetDeviceInfo(out)->name,
-			si ? si->inputLatency * 1000 : -1.0, si ? si->outputLatency * 1000 : -1.0, dopt.far_delay_ms);
-	if (o->ui) {
-		es_session_want_floor(s);
-		a.tui = es_tui_new();
-		if (!a.tui)
+			(long long)es_now_ns(), Pa_GetDeviceInfo(a->in)->name, Pa_GetDeviceInfo(a->out)->name,
+			si ? si->inputLatency * 1000 : -1.0, si ? si->outputLatency * 1000 : -1.0, a->far_delay_ms);
+	}
+	if (a->o->ui) {
+		es_session_want_floor(a->s);
+		a->tui = es_tui_new();
+		if (!a->tui)
 			fprintf(stderr, "earshot: no terminal UI: %s\n", strerror(errno));
 	}
-	int16_t mic[ES_FRAME], spk[2 * ES_FRAME], far[ES_FRAME] = {0};
-	uint64_t ticks = o->seconds > 0 ? (uint64_t)llround(o->seconds * 50.0) : 0;
-	bool heard_mic = false, heard_out = false;
-	int echo_delay = -1;
+}
+
+/* The device is lost and its retry is due: look for it (or the default) again, with backoff. */
+static void audio_reopen(struct app *a)
+{
+	const struct es_app_opts *o = a->o;
 	/*
-	 * A device that fails mid-session (unplugged): the session stays, the
-	 * loop is paced by our own clock, and the audio is reopened, on the
-	 * defaults if the device asked for is gone, with backoff.
+	 * PortAudio lists devices only when initialised: start it
+	 * again to see what is there now.  Not with its JACK host
+	 * API up: if the JACK server is what went away, its
+	 * Terminate asserts (pa_jack.c) and takes us down; the
+	 * devices we know are tried again instead.
 	 */
-	bool lost = false, q_known = false;
-	long q_applied = 0, q_cand = 0;
-	unsigned q_cand_ticks = 0;
-	unsigned retry_ms = AUDIO_RETRY_MIN_MS;
-	int64_t retry_at = 0, deadline = 0;
+	PaError e = paNoError;
+	if (Pa_HostApiTypeIdToHostApiIndex(paJACK) < 0) {
+		pa_term_quiet(o->verbose);
+		e = pa_init_quiet(o->verbose);
+	} else {
+		a->pa_jack_stale = true;
+	}
+	if (e == paNoError)
+		e = open_audio(o, true, &a->st, &a->in, &a->out);
+	if (e == paNoError) {
+		a->lost = false;
+		a->audio_msg[0] = 0;
+		a->retry_ms = AUDIO_RETRY_MIN_MS;
+		es_dsp_reset(a->dsp);
+		a->q_known = false;
+		memset(a->far, 0, sizeof(a->far));
+		a->echo_delay = -1;
+		const PaStreamInfo *si = Pa_GetStreamInfo(a->st);
+		a->out_buf = si ? lround(si->outputLatency * ES_RATE) : 0;
+		audio_note(a, "audio back on %s / %s", Pa_GetDeviceInfo(a->in)->name, Pa_GetDeviceInfo(a->out)->name);
+		a->audio_msg[0] = 0;
+	} else {
+		audio_note(a, "audio device lost: %s; still connected, trying %s again in %.1f s",
+			   e == paNoDevice ? "no device" : Pa_GetErrorText(e),
+			   o->input_device || o->output_device ? "it (or the default)" : "the default",
+			   a->retry_ms / 1000.0);
+		a->retry_at = es_now_ns() + (int64_t)a->retry_ms * 1000000LL;
+		a->retry_ms = a->retry_ms * 2 > AUDIO_RETRY_MAX_MS ? AUDIO_RETRY_MAX_MS : a->retry_ms * 2;
+	}
+}
+
+/*
+ * The loop delay is what waits in the playback queue plus what
+ * waits in the capture queue: capture backlog minus free
+ * playback space, up to a constant, whatever the device's
+ * period phase (a period moves as much out of one as into the
+ * other; both are read at once so that holds).  When it changes
+ * and stays changed (an underflow, a late tick), move the
+ * canceller's far end by exactly as much: its filter stays
+ * right, where re-learning would take seconds.
+ */
+static void track_queues(struct app *a, uint64_t t)
+{
+	long ib = Pa_GetStreamReadAvailable(a->st), wa = Pa_GetStreamWriteAvailable(a->st);
+	if (ib < 0 || wa < 0 || t < QUEUE_SETTLE_TICKS)
+		return;
+	long q = ib - wa;
+	if (!a->q_known) {
+		a->q_known = true;
+		a->q_applied = a->q_cand = q;
+	} else if (labs(q - a->q_cand) >= QUEUE_SHIFT_MIN) {
+		a->q_cand = q, a->q_cand_ticks = 1;
+	} else if (++a->q_cand_ticks >= QUEUE_HOLD_TICKS && labs(a->q_cand - a->q_applied) >= QUEUE_SHIFT_MIN) {
+		es_dsp_shift_far(a->dsp, (int)(a->q_cand - a->q_applied));
+		if (a->o->verbose)
+			fprintf(stderr, "earshot: audio queues moved the echo by %+.1f ms at tick %llu\n",
+				(a->q_cand - a->q_applied) * 1000.0 / ES_RATE, (unsigned long long)t);
+		a->q_applied = a->q_cand;
+	}
+}
+
+/*
+ * This tick's capture into a->mic: from the device, which paces the loop,
+ * or silence on our own absolute 20 ms deadline while it is lost.  False
+ * if the device failed just now (the tick is over).
+ */
+static bool capture(struct app *a, uint64_t t)
+{
+	if (a->lost) {
+		/* no sound card to pace us */
+		a->deadline += 20000000LL;
+		struct timespec ts = {(time_t)(a->deadline / 1000000000LL), (long)(a->deadline % 1000000000LL)};
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR && !*a->o->stop)
+			;
+		a->t_read = es_now_ns();
+		memset(a->mic, 0, sizeof(a->mic));
+		return true;
+	}
+	PaError e = wait_io(a->st, true, a->s);
+	if (e == paNoError || e == paInputOverflowed)
+		e = Pa_ReadStream(a->st, a->mic, ES_FRAME);
+	a->t_read = es_now_ns();
+	if (e != paNoError && e != paInputOverflowed) {
+		audio_lost(a, e, "input");
+		return false;
+	}
+	if (e == paInputOverflowed && a->o->verbose)
+		fprintf(stderr, "earshot: capture overflowed at tick %llu\n", (unsigned long long)t);
+	track_queues(a, t);
+	return true;
+}
+
+/* -v: when the first loud sound was captured, for end-to-end latency measurements. */
+static void probe_capture(struct app *a)
+{
+	if (!a->o->verbose || a->heard_mic || first_loud(a->mic, ES_FRAME, 1) < 0)
+		return;
+	a->heard_mic = true;
+	fprintf(stderr, "earshot: first loud capture at monotonic %lld ns\n",
+		(long long)(a->t_read - (ES_FRAME - first_loud(a->mic, ES_FRAME, 1)) * 1000000000LL / ES_RATE));
+}
+
+/* -v: when the first loud sound will leave the speaker (what waits in the device's queue first). */
+static void probe_playback(struct app *a)
+{
+	if (!a->o->verbose || a->heard_out)
+		return;
+	int i = first_loud(a->spk, ES_FRAME, 2);
+	long avail = Pa_GetStreamWriteAvailable(a->st);
+	if (i >= 0 && avail >= 0) {
+		a->heard_out = true;
+		long queued = a->out_buf > avail ? a->out_buf - avail : 0;
+		fprintf(stderr, "earshot: first loud playback at monotonic %lld ns\n",
+			(long long)(es_now_ns() + (queued + i) * 1000000000LL / ES_RATE));
+	}
+}
+
+/*
+ * The session's side of a tick: what to play (a->spk), and the capture
+ * through the canceller, the voice detector (or push-to-talk) and its
+ * pre-roll to the server.
+ */
+static void voice_tick(struct app *a, uint64_t t)
+{
+	const struct es_app_opts *o = a->o;
+	bool have_audio = !a->lost;
+	/*
+	 * This tick's playback first: it goes into the canceller's
+	 * reference too.  It cannot be in this capture yet, but it gives
+	 * the reference a frame of headroom: when the loop delay shrinks
+	 * (a device queue drains), the reference can move with it.
+	 */
+	es_session_pull(a->s, a->spk);
+	for (unsigned i = 0; i < ES_FRAME; i++)
+		a->far[i] = (int16_t)((a->spk[2 * i] + a->spk[2 * i + 1]) / 2);
+	/* keep processing while muted, so the echo canceller stays adapted */
+	bool voiced = false;
+	int npre = 0;
+	if (have_audio) {
+		npre = es_dsp_process(a->dsp, a->mic, a->far, &voiced);
+		if (es_dsp_echo_delay(a->dsp) != a->echo_delay) {
+			a->echo_delay = es_dsp_echo_delay(a->dsp);
+			if (o->verbose)
+				fprintf(stderr, "earshot: echo measured %.1f ms after playback (device reports %.1f ms) at tick %llu; "
+						"far end delayed %.1f ms\n", a->echo_delay * 1000.0 / ES_RATE, a->loop_ms + 10.0,
+					(unsigned long long)t, es_dsp_far_delay(a->dsp) * 1000.0 / ES_RATE);
+		}
+		if (o->ptt)
+			voiced = a->ctl.ptt_held, npre = 0;
+	}
+	a->voiced = voiced && !(es_session_flags(a->s) & ES_PF_MUTED);
+	a->level = have_audio ? es_dsp_level(a->dsp) : 0.0f;
+	const int16_t *pre[8];
+	bool quiet[8];
+	unsigned np = npre > 0 ? (unsigned)(npre > 8 ? 8 : npre) : 0;
+	for (unsigned i = 0; i < np; i++)
+		pre[i] = es_dsp_preroll(a->dsp, i), quiet[i] = es_dsp_preroll_quiet(a->dsp, i);
+	es_session_step_preroll(a->s, a->mic, voiced, pre, quiet, np, NULL);
+}
+
+/* This tick's playback to the device.  False if the device failed just now. */
+static bool playback(struct app *a, uint64_t t)
+{
+	PaError e = wait_io(a->st, false, a->s);
+	if (e == paNoError || e == paOutputUnderflowed)
+		e = Pa_WriteStream(a->st, a->spk, ES_FRAME);
+	if (e != paNoError && e != paOutputUnderflowed) {
+		audio_lost(a, e, "output");
+		return false;
+	}
+	if (e == paOutputUnderflowed && a->o->verbose)
+		fprintf(stderr, "earshot: playback underflowed at tick %llu\n", (unsigned long long)t);
+	return true;
+}
+
+/* Between frames: the control socket and the keyboard, without blocking; the UI redrawn. */
+static void controls_tick(struct app *a, uint64_t t)
+{
+	struct pollfd pf[2] = {{.fd = a->ctl_server ? es_ctl_server_fd(a->ctl_server) : -1, .events = POLLIN},
+			       {.fd = a->tui ? es_tui_fd(a->tui) : -1, .events = POLLIN}};
+	if (poll(pf, 2, 0) > 0) {
+		if (pf[0].revents && es_ctl_server_handle(a->ctl_server, es_control_handle, &a->ctl) < 0 && a->o->verbose)
+			fprintf(stderr, "earshot: control socket: %s\n", strerror(errno));
+		struct es_tui_action act;
+		while (a->tui && es_tui_poll_key(a->tui, &act) > 0)
+			on_action(a, &act);
+	} else if (a->tui) {
+		struct es_tui_action act; /* push-to-talk release is a timeout inside the UI */
+		while (es_tui_poll_key(a->tui, &act) > 0)
+			on_action(a, &act);
+	}
+	if (a->tui && t % REDRAW_EVERY == 0)
+		draw(a);
+}
+
+/*
+ * One tick a frame, paced by the sound card (or our own clock while it is
+ * lost): capture, the session's voice step, playback, then the controls.
+ * A device that fails drops the rest of that tick and is reopened later;
+ * the session goes on throughout.
+ */
+int es_app_run(struct es_session *s, const struct es_app_opts *o)
+{
+	struct app a = {.s = s, .o = o, .ctl = {.s = s}, .room = -1, .echo_delay = -1, .retry_ms = AUDIO_RETRY_MIN_MS};
+	PaError e = pa_init_quiet(o->verbose);
+	if (e != paNoError) {
+		fprintf(stderr, "earshot: cannot start audio: %s\n", Pa_GetErrorText(e));
+		return 2;
+	}
+	int rc = audio_start(&a);
+	if (rc)
+		goto out_term;
+	rc = voice_start(&a);
+	if (rc)
+		goto out_close;
+	controls_start(&a);
+	uint64_t ticks = o->seconds > 0 ? (uint64_t)llround(o->seconds * 50.0) : 0;
 	for (uint64_t t = 0; !*o->stop && !a.quit && (!ticks || t < ticks); t++) {
 		if (es_session_state(s) == ES_SESSION_FAILED) {
 			rc = 3;
 			break;
 		}
-		bool have_audio = !lost;
-		if (lost && es_now_ns() >= retry_at) {
-			/*
-			 * PortAudio lists devices only when initialised: start it
-			 * again to see what is there now.  Not with its JACK host
-			 * API up: if the JACK server is what went away, its
-			 * Terminate asserts (pa_jack.c) and takes us down; the
-			 * devices we know are tried again instead.
-			 */
-			e = paNoError;
-			if (Pa_HostApiTypeIdToHostApiIndex(paJACK) < 0) {
-				pa_term_quiet(o->verbose);
-				e = pa_init_quiet(o->verbose);
-			} else {
-				pa_jack_stale = true;
-			}
-			if (e == paNoError)
-				e = open_audio(o, true, &st, &in, &out);
-			if (e == paNoError) {
-				lost = false;
-				have_audio = true;
-				a.audio_msg[0] = 0;
-				retry_ms = AUDIO_RETRY_MIN_MS;
-				es_dsp_reset(dsp);
-				q_known = false;
-				memset(far, 0, sizeof(far));
-				echo_delay = -1;
-				si = Pa_GetStreamInfo(st);
-				out_buf = si ? lround(si->outputLatency * ES_RATE) : 0;
-				audio_note(&a, "audio back on %s / %s", Pa_GetDeviceInfo(in)->name, Pa_GetDeviceInfo(out)->name);
-				a.audio_msg[0] = 0;
-			} else {
-				audio_note(&a, "audio device lost: %s; still connected, trying %s again in %.1f s",
-					   e == paNoDevice ? "no device" : Pa_GetErrorText(e),
-					   o->input_device || o->output_device ? "it (or the default)" : "the default",
-					   retry_ms / 1000.0);
-				retry_at = es_now_ns() + (int64_t)retry_ms * 1000000LL;
-				retry_ms = retry_ms * 2 > AUDIO_RETRY_MAX_MS ? AUDIO_RETRY_MAX_MS : retry_ms * 2;
-			}
-		}
-		int64_t t_read;
-		if (have_audio) {
-			e = wait_io(st, true, s);
-			if (e == paNoError || e == paInputOverflowed)
-				e = Pa_ReadStream(st, mic, ES_FRAME);
-			t_read = es_now_ns();
-			if (e != paNoError && e != paInputOverflowed) {
-				audio_lost(&a, &st, e, &lost, &retry_at, &deadline, "input");
-				continue;
-			}
-			if (e == paInputOverflowed && o->verbose)
-				fprintf(stderr, "earshot: capture overflowed at tick %llu\n", (unsigned long long)t);
-			/*
-			 * The loop delay is what waits in the playback queue plus what
-			 * waits in the capture queue: capture backlog minus free
-			 * playback space, up to a constant, whatever the device's
-			 * period phase (a period moves as much out of one as into the
-			 * other; both are read at once so that holds).  When it changes
-			 * and stays changed (an underflow, a late tick), move the
-			 * canceller's far end by exactly as much: its filter stays
-			 * right, where re-learning would take seconds.
-			 */
-			long ib = Pa_GetStreamReadAvailable(st), wa = Pa_GetStreamWriteAvailable(st);
-			if (ib >= 0 && wa >= 0 && t >= QUEUE_SETTLE_TICKS) {
-				long q = ib - wa;
-				if (!q_known) {
-					q_known = true;
-					q_applied = q_cand = q;
-				} else if (labs(q - q_cand) >= QUEUE_SHIFT_MIN) {
-					q_cand = q, q_cand_ticks = 1;
-				} else if (++q_cand_ticks >= QUEUE_HOLD_TICKS && labs(q_cand - q_applied) >= QUEUE_SHIFT_MIN) {
-					es_dsp_shift_far(dsp, (int)(q_cand - q_applied));
-					if (o->verbose)
-						fprintf(stderr, "earshot: audio queues moved the echo by %+.1f ms at tick %llu\n",
-							(q_cand - q_applied) * 1000.0 / ES_RATE, (unsigned long long)t);
-					q_applied = q_cand;
-				}
-			}
-		} else {
-			/* no sound card to pace us: our own absolute 20 ms deadline */
-			deadline += 20000000LL;
-			struct timespec ts = {(time_t)(deadline / 1000000000LL), (long)(deadline % 1000000000LL)};
-			while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR && !*o->stop)
-				;
-			t_read = es_now_ns();
-			memset(mic, 0, sizeof(mic));
-		}
-		if (o->verbose && !heard_mic && (first_loud(mic, ES_FRAME, 1)) >= 0) {
-			heard_mic = true;
-			fprintf(stderr, "earshot: first loud capture at monotonic %lld ns\n",
-				(long long)(t_read - (ES_FRAME - first_loud(mic, ES_FRAME, 1)) * 1000000000LL / ES_RATE));
-		}
-		/*
-		 * This tick's playback first: it goes into the canceller's
-		 * reference too.  It cannot be in this capture yet, but it gives
-		 * the reference a frame of headroom: when the loop delay shrinks
-		 * (a device queue drains), the reference can move with it.
-		 */
-		es_session_pull(s, spk);
-		for (unsigned i = 0; i < ES_FRAME; i++)
-			far[i] = (int16_t)((spk[2 * i] + spk[2 * i + 1]) / 2);
-		/* keep processing while muted, so the echo canceller stays adapted */
-		bool voiced = false;
-		int npre = 0;
-		if (have_audio) {
-			npre = es_dsp_process(dsp, mic, far, &voiced);
-			if (es_dsp_echo_delay(dsp) != echo_delay) {
-				echo_delay = es_dsp_echo_delay(dsp);
-				if (o->verbose)
-					fprintf(stderr, "earshot: echo measured %.1f ms after playback (device reports %.1f ms) at tick %llu; "
-							"far end delayed %.1f ms\n", echo_delay * 1000.0 / ES_RATE, loop_ms + 10.0, (unsigned long long)t,
-						es_dsp_far_delay(dsp) * 1000.0 / ES_RATE);
-			}
-			if (o->ptt)
-				voiced = a.ctl.ptt_held, npre = 0;
-		}
-		a.voiced = voiced && !(es_session_flags(s) & ES_PF_MUTED);
-		a.level = have_audio ? es_dsp_level(dsp) : 0.0f;
-		const int16_t *pre[8];
-		bool quiet[8];
-		unsigned np = npre > 0 ? (unsigned)(npre > 8 ? 8 : npre) : 0;
-		for (unsigned i = 0; i < np; i++)
-			pre[i] = es_dsp_preroll(dsp, i), quiet[i] = es_dsp_preroll_quiet(dsp, i);
-		es_session_step_preroll(s, mic, voiced, pre, quiet, np, NULL);
-		if (have_audio && o->verbose && !heard_out) {
-			int i = first_loud(spk, ES_FRAME, 2);
-			long avail = Pa_GetStreamWriteAvailable(st);
-			if (i >= 0 && avail >= 0) {
-				heard_out = true;
-				long queued = out_buf > avail ? out_buf - avail : 0;
-				fprintf(stderr, "earshot: first loud playback at monotonic %lld ns\n",
-					(long long)(es_now_ns() + (queued + i) * 1000000000LL / ES_RATE));
-			}
-		}
-		if (have_audio) {
-			e = wait_io(st, false, s);
-			if (e == paNoError || e == paOutputUnderflowed)
-				e = Pa_WriteStream(st, spk, ES_FRAME);
-			if (e != paNoError && e != paOutputUnderflowed) {
-				audio_lost(&a, &st, e, &lost, &retry_at, &deadline, "output");
-				continue;
-			}
-			if (e == paOutputUnderflowed && o->verbose)
-				fprintf(stderr, "earshot: playback underflowed at tick %llu\n", (unsigned long long)t);
-		}
-		/* between frames: the control socket and the keyboard, without blocking */
-		struct pollfd pf[2] = {{.fd = ctl ? es_ctl_server_fd(ctl) : -1, .events = POLLIN},
-				       {.fd = a.tui ? es_tui_fd(a.tui) : -1, .events = POLLIN}};
-		if (poll(pf, 2, 0) > 0) {
-			if (pf[0].revents && es_ctl_server_handle(ctl, es_control_handle, &a.ctl) < 0 && o->verbose)
-				fprintf(stderr, "earshot: control socket: %s\n", strerror(errno));
-			struct es_tui_action act;
-			while (a.tui && es_tui_poll_key(a.tui, &act) > 0)
-				on_action(&a, &act);
-		} else if (a.tui) {
-			struct es_tui_action act; /* push-to-talk release is a timeout inside the UI */
-			while (es_tui_poll_key(a.tui, &act) > 0)
-				on_action(&a, &act);
-		}
-		if (a.tui && t % REDRAW_EVERY == 0)
-			draw(&a);
+		if (a.lost && es_now_ns() >= a.retry_at)
+			audio_reopen(&a);
+		bool have_audio = !a.lost;
+		if (!capture(&a, t))
+			continue;
+		probe_capture(&a);
+		voice_tick(&a, t);
+		if (have_audio)
+			probe_playback(&a);
+		if (have_audio && !playback(&a, t))
+			continue;
+		controls_tick(&a, t);
 	}
 	es_tui_free(a.tui);
-	es_ctl_server_free(ctl);
-	es_dsp_free(dsp);
+	es_ctl_server_free(a.ctl_server);
+	es_dsp_free(a.dsp);
 out_close:
-	if (st) {
-		Pa_StopStream(st);
-		Pa_CloseStream(st);
+	if (a.st) {
+		Pa_StopStream(a.st);
+		Pa_CloseStream(a.st);
 	}
 out_term:
 	/*
@@ -770,7 +867,7 @@ out_term:
 	 * on a dead server) when the JACK server it joined went away: skip it
 	 * then; we are about to exit and the system cleans up.
 	 */
-	if (!pa_jack_stale)
+	if (!a.pa_jack_stale)
 		pa_term_quiet(o->verbose);
 	return rc;
 }

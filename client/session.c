@@ -57,7 +57,7 @@ struct es_session {
 	/* what a reset of this session must carry (from the sealed WELCOME); none: act on no reset */
 	bool have_reset_token;
 	uint8_t reset_token[ES_RESET_TOKEN_LEN];
-	uint8_t sealed[ES_MSG_MAX + ES_CIPHER_OVERHEAD + 1];
+	uint8_t sealed[ES_MSG_MAX + ES_ENVELOPE_OVERHEAD];
 	/* the floor, when asked for */
 	bool want_floor, floor_asked;
 	char *floor_text;
@@ -356,13 +356,10 @@ static int send_msg(struct es_session *s, const struct es_msg *m)
 		return n;
 	const uint8_t *bytes = s->buf;
 	if (s->authed) {
-		static const uint8_t ad = ES_MSG_SEALED;
-		s->sealed[0] = ES_MSG_SEALED;
-		int k = es_cipher_seal(&s->tx, &ad, 1, s->buf, (size_t)n, s->sealed + 1, sizeof(s->sealed) - 1);
-		if (k < 0)
-			return k;
+		n = es_envelope_seal(&s->tx, s->buf, (size_t)n, s->sealed, sizeof(s->sealed));
+		if (n < 0)
+			return n;
 		bytes = s->sealed;
-		n = k + 1;
 	} else if (!es_msg_is_plain(m->type))
 		return -EPERM; /* nothing but the handshake leaves in the clear */
 	bool audio = m->type == ES_MSG_AUDIO_UP;
@@ -761,8 +758,7 @@ static void on_packet(struct es_session *s, const ENetPacket *pkt)
 		s->st.malformed++;
 		return;
 	}
-	static const uint8_t ad = ES_MSG_SEALED;
-	int n = es_cipher_open(&s->rx, &ad, 1, m.u.blob.data, m.u.blob.len, s->plain, sizeof(s->plain));
+	int n = es_envelope_open(&s->rx, pkt->data, pkt->dataLength, s->plain, sizeof(s->plain));
 	if (n < 0 || es_msg_decode(&m, s->plain, (size_t)n) < 0) {
 		s->st.malformed++;
 		return;

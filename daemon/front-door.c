@@ -143,9 +143,11 @@ static void send_reset(struct es_front_door *d, ENetHost *host, const uint8_t *b
 	if (*last && now - *last < RESET_EVERY_MS)
 		return;
 	*last = now;
-	unsigned hdr = (unsigned)buf[0] << 8 | buf[1];
+	struct es_enet_header eh;
 	uint8_t token[ES_RESET_TOKEN_LEN], reset[ES_RESET_LEN];
-	token_for(d, a->host, a->port, hdr & 0x0FFF, (hdr >> 12) & 3, token);
+	if (es_enet_header_parse(buf, len, &eh) < 0)
+		return;
+	token_for(d, a->host, a->port, eh.peer_id, eh.session, token);
 	if (es_reset_build(token, reset, sizeof(reset)) != ES_RESET_LEN)
 		return;
 	ENetBuffer b = {.data = reset, .dataLength = ES_RESET_LEN};
@@ -255,15 +257,15 @@ int es_front_door_intercept(struct es_front_door *d, ENetHost *host)
 	 * junk is counted rather than vanishing.
 	 */
 	int id = es_enet_peer_id(buf, len);
-	if (id < 0 || id == 0xFFF || (size_t)id >= host->peerCount) {
+	struct es_enet_header h;
+	if (id < 0 || id == ES_ENET_PEER_NONE || (size_t)id >= host->peerCount || es_enet_header_parse(buf, len, &h) < 0) {
 		d->c->drop_malformed++; /* only a CONNECT may come without a peer */
 		return 1;
 	}
 	ENetPeer *peer = &host->peers[id];
 	if (peer->state != ENET_PEER_STATE_DISCONNECTED && peer->state != ENET_PEER_STATE_ZOMBIE) {
-		unsigned session = ((unsigned)buf[0] >> 4) & 3;
 		if (peer->address.host != a->host || peer->address.port != a->port ||
-		    (peer->outgoingPeerID < ENET_PROTOCOL_MAXIMUM_PEER_ID && session != peer->incomingSessionID)) {
+		    (peer->outgoingPeerID < ES_ENET_PEER_NONE && h.session != peer->incomingSessionID)) {
 			/* that slot is someone else's now (often: we restarted and it was
 			 * given to whoever rejoined first): the sender must reconnect */
 			d->c->drop_nosession++;

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "earshot-enet.h" /* ENet's wire format and resets, once declared here */
+
 #define ES_WUR __attribute__((warn_unused_result))
 
 #define ES_KEY_LEN 32   /* X25519 keys, ChaCha20-Poly1305 keys */
@@ -120,6 +122,44 @@ ES_WUR int es_cipher_seal(struct es_cipher *c, const uint8_t *ad, size_t adlen,
  */
 ES_WUR int es_cipher_open(struct es_cipher *c, const uint8_t *ad, size_t adlen,
 		const uint8_t *pkt, size_t len, uint8_t *out, size_t cap);
+
+/* ------------------------------------------------------------------------ */
+/* The sealed envelope */
+
+/*
+ * Every message after the handshake travels sealed, in one envelope:
+ *
+ *   [ES_MSG_SEALED][u64 counter LE][ciphertext][16-byte tag]
+ *
+ * the type byte authenticated as the associated data.  These are the only
+ * functions that build or open one; the cipher's replay window and
+ * counters are as for es_cipher_seal and es_cipher_open.
+ */
+#define ES_ENVELOPE_OVERHEAD (1 + ES_CIPHER_OVERHEAD)
+
+struct es_msg;
+
+/*
+ * Seal len bytes of an encoded message msg with tx into out (capacity
+ * cap).  Returns the envelope's length, len + ES_ENVELOPE_OVERHEAD, or an
+ * error of es_cipher_seal (-ENOSPC, -EMSGSIZE, -EKEYEXPIRED).
+ */
+ES_WUR int es_envelope_seal(struct es_cipher *tx, const uint8_t *msg, size_t len, uint8_t *out, size_t cap);
+
+/* Encode m (es_msg_encode) and seal it: its errors, or es_envelope_seal's. */
+ES_WUR int es_envelope_seal_msg(struct es_cipher *tx, const struct es_msg *m, uint8_t *out, size_t cap);
+
+/*
+ * Open one envelope of len bytes (a whole ENet packet) with rx: returns
+ * the length of the message written to out (capacity cap), or:
+ *   -ENOMSG    not an envelope at all (empty, or another message type: a
+ *              message in the clear);
+ *   -EBADMSG   an envelope of no length or longer than ES_MSG_MAX, or one
+ *              es_cipher_open finds truncated, tampered or of another key;
+ *   -EALREADY, -ESTALE, -ENOSPC  as es_cipher_open.
+ * On any error out holds no plaintext.
+ */
+ES_WUR int es_envelope_open(struct es_cipher *rx, const uint8_t *pkt, size_t len, uint8_t *out, size_t cap);
 
 /* ------------------------------------------------------------------------ */
 /* Noise_IK_25519_ChaChaPoly_BLAKE2b handshake */
@@ -329,83 +369,6 @@ uint32_t es_cookie_make(const uint8_t secret[static ES_COOKIE_SECRET_LEN], uint3
  */
 ES_WUR int es_cookie_check(const uint8_t secret[static ES_COOKIE_SECRET_LEN], uint32_t ipv4, uint16_t port,
 		uint64_t slot, uint32_t cookie);
-
-/*
- * Look at one raw UDP datagram as ENet 1.3.17 would.  A CONNECT is only
- * acted on as the first command of a datagram whose header peer id is
- * ENET_PROTOCOL_MAXIMUM_PEER_ID (0xFFF), so that is the only place looked
- * at.  checksum says whether the host has host->checksum set (ENet then
- * puts a 4-byte CRC after the header; there is no header flag for it).
- * Returns:
- *   1        a CONNECT: *data_out = its data field (host order), i.e. the
- *            value the client passed to enet_host_connect();
- *   0        not a CONNECT: let ENet handle it;
- *   -EBADMSG too short for an ENet header, a truncated CONNECT, or
- *            compressed (Earshot hosts never compress): drop it.
- */
-ES_WUR int es_enet_connect_parse(const uint8_t *buf, size_t len, bool checksum, uint32_t *data_out);
-
-/*
- * The commands of one raw ENet 1.3.17 datagram, read exactly as ENet's
- * own loop reads them (protocol.c, enet_protocol_handle_incoming_commands),
- * so that a host->intercept can see every command ENet would act on
- * before it does: a reader that stopped earlier than ENet would let
- * through what it never looked at.
- *
- *   struct es_enet_walk w;
- *   struct es_enet_cmd c;
- *   if (es_enet_walk_init(&w, buf, len, checksum) == 0)
- *       while (es_enet_walk_next(&w, &c) > 0)
- *           ...c.offset is where the command starts in buf...
- */
-enum {
-	ES_ENET_CMD_ACKNOWLEDGE = 1,
-	ES_ENET_CMD_CONNECT = 2,
-	ES_ENET_CMD_VERIFY_CONNECT = 3,
-	ES_ENET_CMD_DISCONNECT = 4,
-	ES_ENET_CMD_PING = 5,
-	ES_ENET_CMD_SEND_RELIABLE = 6,
-	ES_ENET_CMD_SEND_UNRELIABLE = 7,
-	ES_ENET_CMD_SEND_FRAGMENT = 8,
-	ES_ENET_CMD_SEND_UNSEQUENCED = 9,
-	ES_ENET_CMD_BANDWIDTH_LIMIT = 10,
-	ES_ENET_CMD_THROTTLE_CONFIGURE = 11,
-	ES_ENET_CMD_SEND_UNRELIABLE_FRAGMENT = 12,
-	ES_ENET_CMD__COUNT = 13,
-};
-
-struct es_enet_walk {
-	const uint8_t *buf;
-	size_t len, at;
-	bool done;
-};
-
-struct es_enet_cmd {
-	uint8_t type;          /* ES_ENET_CMD_* (the low 4 bits of the command byte) */
-	uint8_t channel;       /* 0xFF: the peer itself (ping, disconnect, ...) */
-	uint16_t reliable_seq;
-	size_t offset;         /* where the command starts in the datagram */
-	size_t size;           /* its length, data included */
-	uint16_t data_len;     /* SEND_* only */
-	/* SEND_FRAGMENT and SEND_UNRELIABLE_FRAGMENT only */
-	uint16_t start_seq;
-	uint32_t fragment_count, fragment_number, total_length, fragment_offset;
-};
-
-/*
- * Start reading a datagram addressed to a peer (not a CONNECT: see
- * es_enet_connect_parse); checksum as there.  0, or -EBADMSG if it is
- * shorter than its header or compressed (Earshot hosts have no
- * compressor: ENet ignores those).
- */
-ES_WUR int es_enet_walk_init(struct es_enet_walk *w, const uint8_t *buf, size_t len, bool checksum);
-
-/*
- * The next command: 1 and *c filled in; 0 where ENet's loop stops (the
- * end, an unknown or cut-off command, data that runs past the end: ENet
- * acts on nothing from there on).
- */
-ES_WUR int es_enet_walk_next(struct es_enet_walk *w, struct es_enet_cmd *c);
 
 /* ------------------------------------------------------------------------ */
 /* Reset tokens (the reset datagram is described in earshot-proto.h) */

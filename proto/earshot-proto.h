@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "earshot-enet.h" /* ENet's wire format and resets, once declared here */
+
 /*
  * Version 2: bundles of up to 8 forwarded voices (ES_BUNDLE_VOICES_MAX), a
  * voice entry may be a concealment or carry FEC (ES_VOICE_FEC), HELLO
@@ -50,6 +52,8 @@ enum {
 #define ES_FLOOR_CHUNK 4096   /* floor-plan bytes per ES_MSG_FLOOR */
 #define ES_FLOOR_TEXT_MAX (4u << 20)
 #define ES_DOORS_MAX 1024     /* door states in one ES_MSG_DOORS */
+/* how near a door (metres, to its centre) a person must stand to open or close it (ES_MSG_DOORS) */
+#define ES_DOOR_REACH_M 3.0f
 
 enum es_msg_type {
 	ES_MSG_HELLO = 0x01,      /* c->s: join with a name and a place */
@@ -413,57 +417,6 @@ size_t es_text_escape(const char *in, size_t len, char *out, size_t cap);
 
 /* A short constant name for a message type, for logs. */
 const char *es_msg_type_name(uint8_t type);
-
-/*
- * A reset: a raw (non-ENet) datagram the daemon sends to an address that
- * sends it ENet traffic for a session it does not have, so that after a
- * restart a client learns at once that it must reconnect instead of
- * waiting for ENet's timeout.
- *
- *   [0x45 'E'][0x52 'R'][token 6]        ES_RESET_LEN = 8 bytes
- *
- * 'E' sets ENet's "compressed" header flag, and Earshot hosts have no
- * compressor: it can never pass for ENet traffic.  The daemon sends one
- * only in answer to a datagram at least as long (ENet's smallest, a ping,
- * is 8 bytes), so it amplifies nothing; never in answer to a CONNECT.
- *
- * Anyone can send a datagram that looks like this, so a client acts on a
- * reset only if its token is the one the server handed it inside the
- * sealed WELCOME (es_welcome.reset_token).  The token is a MAC, under a key
- * derived from the server's static private key (es_reset_key in
- * earshot-crypto.h), over what the daemon can still read in the datagram
- * after a restart: the client's address and port, and the ENet peer slot
- * and session the datagram is addressed to.  A forger who makes the daemon
- * reset some other slot or session, or a forged address, gets a token that
- * fits no session; one who could read the victim's traffic could also cut
- * it.  A token becomes public once it is used (it travels in the clear)
- * and would fit again only a later session on the same address, port,
- * slot and session number.
- */
-#define ES_RESET_LEN 8
-#define ES_RESET_TOKEN_LEN 6
-
-/* Write a reset carrying token into out (cap >= ES_RESET_LEN).  Returns ES_RESET_LEN or -ENOSPC. */
-__attribute__((warn_unused_result)) int es_reset_build(const uint8_t token[static ES_RESET_TOKEN_LEN], uint8_t *out,
-							size_t cap);
-
-/*
- * Look at a raw datagram: -EBADMSG if it is not a reset at all; 0 if it is
- * one and carries token (compared in constant time); -EACCES if it is a
- * reset for some other session (or a forgery).
- */
-__attribute__((warn_unused_result)) int es_reset_check(const uint8_t *buf, size_t len,
-							const uint8_t token[static ES_RESET_TOKEN_LEN]);
-
-/*
- * Classify a raw datagram as the daemon's intercept sees it: returns the
- * ENet peer id it is addressed to (0..4094), 0xFFF for a connect
- * (no peer yet), or -EBADMSG if it is too short to be ENet.
- */
-int es_enet_peer_id(const uint8_t *buf, size_t len);
-
-/* True if buf has the shape of a reset (whatever its token). */
-int es_is_reset(const uint8_t *buf, size_t len);
 
 /* Q12 gain helpers, saturating. */
 uint16_t es_gain_to_q(float gain);

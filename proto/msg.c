@@ -450,15 +450,6 @@ int es_msg_decode(struct es_msg *m, const uint8_t *buf, size_t len)
 	return (int)len;
 }
 
-int es_enet_peer_id(const uint8_t *buf, size_t len)
-{
-	/* ENet protocol header: peerID (big-endian) whose low 12 bits are the
-	 * peer, bits 12-13 the session, 14-15 flags; then maybe sentTime */
-	if (len < 4)
-		return -EBADMSG;
-	return (int)(((unsigned)buf[0] << 8 | buf[1]) & 0x0FFF);
-}
-
 int es_msg_is_plain(uint8_t type)
 {
 	switch (type) {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Resets the client can check (earshot-proto.h, ES_RESET_LEN): the datagram,
+ * Resets the client can check (earshot-enet.h, ES_RESET_LEN): the datagram,
  * and the keyed token that binds one to a session the daemon no longer has.
  */
 #include <errno.h>

@@ -7,32 +7,73 @@
  *      sender seals a packet at newest + distance (dir even) or newest -
  *      distance (dir odd), the receiver opens it, and the result must match
  *      a naive model of the replay window
+ *   2  the rest is a sequence of packets as in 0, opened as sealed
+ *      envelopes (es_envelope_open), each also sealed and opened again
  */
 #include <errno.h>
 
+#include "earshot-proto.h"
 #include "fuzz.h"
 
 #define MODEL_MAX 8192
 
 static uint8_t key[32];
 
-static void raw(const uint8_t *p, size_t left)
+/* The next [u16 LE length][bytes] of the input (the length cut to what is left), or NULL at its end. */
+static const uint8_t *next_packet(const uint8_t **in, size_t *left, size_t *len)
+{
+	if (*left < 2)
+		return NULL;
+	const uint8_t *p = *in + 2;
+	*len = (size_t)((*in)[0] | (*in)[1] << 8);
+	*left -= 2;
+	if (*len > *left)
+		*len = *left;
+	*in = p + *len;
+	*left -= *len;
+	return p;
+}
+
+static void raw(const uint8_t *in, size_t left)
 {
 	struct es_cipher rx;
 	uint8_t out[65536];
 
 	es_cipher_init(&rx, key);
-	while (left >= 2) {
-		size_t len = (size_t)(p[0] | p[1] << 8);
-		p += 2;
-		left -= 2;
-		if (len > left)
-			len = left;
+	const uint8_t *p;
+	size_t len;
+	while ((p = next_packet(&in, &left, &len))) {
 		int n = es_cipher_open(&rx, NULL, 0, p, len, out, sizeof(out));
 		if (n >= 0 && (size_t)n + ES_CIPHER_OVERHEAD != len)
 			__builtin_trap();
-		p += len;
-		left -= len;
+	}
+}
+
+static void envelopes(const uint8_t *in, size_t left)
+{
+	struct es_cipher rx, tx, rx2;
+	static uint8_t out[65536], pkt[65536 + ES_ENVELOPE_OVERHEAD];
+
+	es_cipher_init(&rx, key);
+	es_cipher_init(&tx, key);
+	es_cipher_init(&rx2, key);
+	const uint8_t *p;
+	size_t len;
+	while ((p = next_packet(&in, &left, &len))) {
+		int n = es_envelope_open(&rx, p, len, out, sizeof(out));
+		if (n >= 0 && (size_t)n + ES_ENVELOPE_OVERHEAD != len)
+			__builtin_trap();
+		if (n < 0 && n != -ENOMSG && n != -EBADMSG && n != -EALREADY && n != -ESTALE)
+			__builtin_trap();
+		if ((n == -ENOMSG) != (len == 0 || p[0] != ES_MSG_SEALED))
+			__builtin_trap();
+		/* whatever it was, sealed it opens to itself */
+		int k = es_envelope_seal(&tx, p, len, pkt, sizeof(pkt));
+		if (k != (int)(len + ES_ENVELOPE_OVERHEAD) || pkt[0] != ES_MSG_SEALED)
+			__builtin_trap();
+		int m = es_envelope_open(&rx2, pkt, (size_t)k, out, sizeof(out));
+		if (len + ES_ENVELOPE_OVERHEAD > ES_MSG_MAX ? m != -EBADMSG : (m != (int)len || memcmp(out, p, len) != 0))
+			__builtin_trap();
 	}
 }
 
@@ -91,5 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		raw(data + 1, size - 1);
 	else if (data[0] == 1)
 		modelled(data + 1, size - 1);
+	else if (data[0] == 2)
+		envelopes(data + 1, size - 1);
 	return 0;
 }

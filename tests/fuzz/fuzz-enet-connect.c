@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the daemon's host->intercept parses: ENet CONNECTs, the commands of
- * any other ENet datagram (es_enet_walk), raw cookie datagrams; and what
- * the client's does: resets and their tokens.
+ * What the daemon's host->intercept parses: ENet protocol headers (peer
+ * id and session), CONNECTs, the commands of any other ENet datagram
+ * (es_enet_walk), raw cookie datagrams; and what the client's does: resets
+ * and their tokens.
  */
 #include <errno.h>
 
@@ -43,6 +44,45 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (es_cookie_reply_parse(data, size, my_nonce, &v) == 0) {
 		if (es_cookie_reply_build(my_nonce, v, out, sizeof(out)) != (int)size || memcmp(out, data, size) != 0)
 			__builtin_trap();
+	}
+
+	/* the header: read back as written, and as es_enet_peer_id reads it */
+	struct es_enet_header h;
+	int hl = es_enet_header_parse(data, size, &h);
+	if (hl != -EBADMSG && hl != 2 && hl != 4)
+		__builtin_trap();
+	if (hl > 0) {
+		uint8_t hb[4];
+		int id = es_enet_peer_id(data, size);
+		if (h.peer_id > ES_ENET_PEER_NONE || h.session > 3 || (size >= 4 && id != h.peer_id) ||
+		    (size < 4 && id != -EBADMSG) || hl != (h.sent_time ? 4 : 2))
+			__builtin_trap();
+		bool compressed = h.compressed;
+		h.compressed = false;
+		if (es_enet_header_write(&h, hb, sizeof(hb)) != hl)
+			__builtin_trap();
+		/* the same bytes, but for the compressed flag and a CONNECT's session bits, which ENet ignores */
+		uint16_t mask = (uint16_t)~ES_ENET_FLAG_COMPRESSED;
+		if (h.peer_id == ES_ENET_PEER_NONE)
+			mask &= (uint16_t)~(3u << ES_ENET_SESSION_SHIFT);
+		uint16_t was = (uint16_t)(data[0] << 8 | data[1]), now = (uint16_t)(hb[0] << 8 | hb[1]);
+		if ((was & mask) != now || (hl == 4 && memcmp(hb + 2, data + 2, 2) != 0) ||
+		    compressed != ((was & ES_ENET_FLAG_COMPRESSED) != 0))
+			__builtin_trap();
+		/* an unsequenced packet for that peer: one command, the data after it */
+		uint8_t u[ES_ENET_UNSEQ_HEADER + 16];
+		size_t dl = size < 16 ? size : 16;
+		if (es_enet_unseq_write(h.peer_id, h.session, data[0], (uint16_t)size, dl, u, sizeof(u)) != ES_ENET_UNSEQ_HEADER)
+			__builtin_trap();
+		memcpy(u + ES_ENET_UNSEQ_HEADER, data, dl);
+		struct es_enet_walk uw;
+		struct es_enet_cmd uc;
+		if (es_enet_walk_init(&uw, u, ES_ENET_UNSEQ_HEADER + dl, false) != 0 || es_enet_walk_next(&uw, &uc) != 1 ||
+		    uc.type != ES_ENET_CMD_SEND_UNSEQUENCED || uc.data_len != dl || uc.channel != data[0] ||
+		    es_enet_walk_next(&uw, &uc) != 0)
+			__builtin_trap();
+	} else if (size >= 4 || (size >= 2 && !(data[0] & 0x80))) {
+		__builtin_trap(); /* only a header cut short is refused */
 	}
 
 	/* the walker: commands in order, inside the datagram, each at least a command header */

@@ -138,6 +138,22 @@ static void cipher(void)
 		0, 0xb8, 0x0b, 1, 0xd0, 0x07, 1, 0xbf, 0x07,
 	};
 	put_mode("cipher", "model-edges", 1, steps, sizeof(steps));
+
+	/* envelopes: two valid, the first again (a replay), one in the clear, one cut short */
+	es_cipher_init(&tx, key);
+	o = 0;
+	for (int i = 0; i < 2; i++) {
+		int n = es_envelope_seal(&tx, (const uint8_t *)"\x07\x01", 2, pkt, sizeof(pkt));
+		buf[o++] = (uint8_t)n;
+		buf[o++] = 0;
+		memcpy(buf + o, pkt, (size_t)n);
+		o += (size_t)n;
+	}
+	memcpy(buf + o, buf, 2 + 2 + ES_ENVELOPE_OVERHEAD);
+	o += 2 + 2 + ES_ENVELOPE_OVERHEAD;
+	memcpy(buf + o, "\x02\x00\x07\x01\x05\x00\x80\x01\x02\x03\x04", 11);
+	o += 11;
+	put_mode("cipher", "envelope-valid-replay-plain-short", 2, buf, o);
 }
 
 static void invite(void)
@@ -193,6 +209,10 @@ static void enet(void)
 	n = es_cookie_reply_build(nonce, 0xdeadbeef, buf, sizeof(buf));
 	put("enet-connect", "cookie-reply", buf, (size_t)n);
 	put("enet-connect", "empty", "", 0);
+	/* a downlink bundle's header as the daemon's sender writes it, and its data */
+	n = es_enet_unseq_write(5, 1, ES_CHAN_AUDIO, 0x0102, 4, buf, sizeof(buf));
+	memcpy(buf + n, "\x80\x01\x02\x03", 4);
+	put("enet-connect", "unsequenced-peer5", buf, (size_t)n + 4);
 }
 
 int main(int argc, char **argv)

@@ -87,6 +87,12 @@ def main():
                 f"{len(enrolled(LOAD_RE))} of {nload} simulated)")
             return 1
         log(f"{PEOPLE} real clients and {nload} simulated people in")
+        # where each was seated: the daemon moves an --at in a wall or off the
+        # floor (0,0 is the built-in office's corner wall) to their own desk
+        asked = places
+        places = people()
+        log("seated: " + " ".join(f"{n} {places[n][0]:.2f},{places[n][1]:.2f}" for n in sorted(places)
+                                  if places[n] != asked[n]) + " (elsewhere as asked)")
         time.sleep(4)  # the simulated people start walking, leaving, opening doors
         worst = 0.0
         times = []
@@ -117,6 +123,8 @@ def main():
                 log(f"FAIL: not everyone was back within {LIMIT_S} s")
                 ok = False
             if moved:
+                log("FAIL: not everyone was back at the place they had: " + " ".join(
+                    f"{n} {got[n][0]:.2f},{got[n][1]:.2f} (had {places[n][0]:.2f},{places[n][1]:.2f})" for n in moved))
                 ok = False
             if len(en) < PEOPLE:
                 log("FAIL: enrolments were lost")

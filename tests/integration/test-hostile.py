@@ -147,6 +147,8 @@ def resets(b, addr, daemon, alice):
     check(m and 0 < int(m.group(2)) <= 8, "2: an 8-byte one draws a reset of at most 8 bytes")
     m = re.search(r"bad cookie drew (-?\d+) bytes", out)
     check(m and int(m.group(1)) == 0, "2: a CONNECT with a bad cookie draws nothing (no reset to aim at anyone)")
+    m = re.search(r"other session drew (\d+) resets", out)
+    check(m and int(m.group(1)) == 1, "2: a datagram for a member's slot but another session of it draws a reset")
 
 
 def lockout(b, addr, daemon, d):

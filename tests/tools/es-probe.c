@@ -39,7 +39,8 @@
  *       datagram with a random token to the victim.
  *   es-probe smallreset ADDR:PORT
  *       a 4-byte and an 8-byte datagram for a peer slot nobody holds: print
- *       the length of what comes back to each (0: nothing).
+ *       the length of what comes back to each (0: nothing); then join, and
+ *       count the resets a ping for our own slot's other session draws.
  *   es-probe cookies ADDR:PORT SECONDS PER_S
  *       cookie requests from 127.0.0.1 (another port than any client's).
  *   es-probe handshakes ADDR:PORT ADDR_A ADDR_B PER_ADDR BATCH
@@ -114,6 +115,7 @@ struct probe {
 	uint32_t cookie;
 	bool have_cookie;
 	int my_id;
+	unsigned resets; /* reset datagrams that reached this probe's socket */
 };
 
 static struct probe *the_probe;
@@ -122,6 +124,10 @@ static int ENET_CALLBACK probe_intercept(ENetHost *host, ENetEvent *ev)
 {
 	(void)ev;
 	struct probe *p = the_probe;
+	if (es_is_reset(host->receivedData, host->receivedDataLength)) {
+		p->resets++;
+		return 1;
+	}
 	if (!es_cookie_is_raw(host->receivedData, host->receivedDataLength))
 		return 0;
 	if (es_cookie_reply_parse(host->receivedData, host->receivedDataLength, p->nonce, &p->cookie) == 0)
@@ -148,19 +154,6 @@ static int send_raw(struct probe *p, const uint8_t *b, size_t n, bool audio)
 		return -1;
 	enet_host_flush(p->host);
 	return 0;
-}
-
-/* Seal m with c into out; returns the length. */
-static int seal(struct es_cipher *c, const struct es_msg *m, uint8_t *out, size_t cap)
-{
-	uint8_t plain[ES_MSG_MAX];
-	int n = es_msg_encode(m, plain, sizeof(plain));
-	if (n < 0)
-		return n;
-	static const uint8_t ad = ES_MSG_SEALED;
-	out[0] = ES_MSG_SEALED;
-	int k = es_cipher_seal(c, &ad, 1, plain, (size_t)n, out + 1, cap - 1);
-	return k < 0 ? k : k + 1;
 }
 
 /* Cookie, then ENet's connect, on p's host.  0 or -1. */
@@ -296,13 +289,10 @@ static bool see_self_at(struct probe *p, int32_t x_cm, int ms)
 		struct es_msg m;
 		uint8_t plain[ES_MSG_MAX];
 		bool hit = false;
-		if (es_msg_decode(&m, ev.packet->data, ev.packet->dataLength) > 0 && m.type == ES_MSG_SEALED) {
-			static const uint8_t ad = ES_MSG_SEALED;
-			int n = es_cipher_open(&p->rx, &ad, 1, m.u.blob.data, m.u.blob.len, plain, sizeof(plain));
-			if (n > 0 && es_msg_decode(&m, plain, (size_t)n) > 0 && m.type == ES_MSG_PRESENCE)
-				for (unsigned i = 0; i < m.u.presence.count; i++)
-					hit |= m.u.presence.entry[i].id == p->my_id && m.u.presence.entry[i].pos.x_cm == x_cm;
-		}
+		int n = es_envelope_open(&p->rx, ev.packet->data, ev.packet->dataLength, plain, sizeof(plain));
+		if (n > 0 && es_msg_decode(&m, plain, (size_t)n) > 0 && m.type == ES_MSG_PRESENCE)
+			for (unsigned i = 0; i < m.u.presence.count; i++)
+				hit |= m.u.presence.entry[i].id == p->my_id && m.u.presence.entry[i].pos.x_cm == x_cm;
 		enet_packet_destroy(ev.packet);
 		if (hit)
 			return true;
@@ -314,7 +304,7 @@ static int move_to(struct probe *p, int32_t x_cm, struct es_cipher *with, uint8_
 {
 	struct es_msg mv = {.type = ES_MSG_MOVE, .u.move = {x_cm, 0, 0}};
 	uint8_t out[ES_MSG_MAX + 64];
-	int n = seal(with, &mv, out, sizeof(out));
+	int n = es_envelope_seal_msg(with, &mv, out, sizeof(out));
 	if (n < 0)
 		return n;
 	if (copy) {
@@ -359,7 +349,7 @@ static int inject(const char *server)
 	/* 2. a tampered packet: one flipped ciphertext byte */
 	uint8_t t[ES_MSG_MAX + 64];
 	struct es_msg mv = {.type = ES_MSG_MOVE, .u.move = {300, 0, 0}};
-	int tn = seal(&p.tx, &mv, t, sizeof(t));
+	int tn = es_envelope_seal_msg(&p.tx, &mv, t, sizeof(t));
 	t[tn - 20] ^= 0x40;
 	send_raw(&p, t, (size_t)tn, false);
 	/* 3. a packet sealed with the first session's key */
@@ -440,7 +430,6 @@ static int junk(const char *server, double seconds, double rate)
 		return 1;
 	uint64_t raw = 0, sealed_bad = 0, shaped = 0;
 	uint8_t buf[600], out[ES_MSG_MAX + 64];
-	static const uint8_t ad = ES_MSG_SEALED;
 	int64_t start = now_ms(), end = start + (int64_t)(seconds * 1000);
 	uint64_t sent = 0;
 	while (now_ms() < end) {
@@ -455,10 +444,9 @@ static int junk(const char *server, double seconds, double rate)
 				raw++;
 				break;
 			case 1: { /* sealed, but the inside is random */
-				out[0] = ES_MSG_SEALED;
-				int k = es_cipher_seal(&p.tx, &ad, 1, buf, n, out + 1, sizeof(out) - 1);
+				int k = es_envelope_seal(&p.tx, buf, n, out, sizeof(out));
 				if (k > 0)
-					send_raw(&p, out, (size_t)k + 1, true);
+					send_raw(&p, out, (size_t)k, true);
 				sealed_bad++;
 				break;
 			}
@@ -466,10 +454,9 @@ static int junk(const char *server, double seconds, double rate)
 				uint8_t in[8] = {ES_MSG_AUDIO_UP, 1, 2, 3, 4, 0, 0xFF, 0xFF};
 				if (sent % 2)
 					in[0] = ES_MSG_DOORS, in[1] = 0xFF, in[2] = 0xFF;
-				out[0] = ES_MSG_SEALED;
-				int k = es_cipher_seal(&p.tx, &ad, 1, in, sizeof(in), out + 1, sizeof(out) - 1);
+				int k = es_envelope_seal(&p.tx, in, sizeof(in), out, sizeof(out));
 				if (k > 0)
-					send_raw(&p, out, (size_t)k + 1, true);
+					send_raw(&p, out, (size_t)k, true);
 				shaped++;
 				break;
 			}
@@ -503,11 +490,9 @@ static int junk(const char *server, double seconds, double rate)
 /* A 52-byte ENet 1.3.17 CONNECT: header with sentTime, then the command. */
 static size_t connect_shaped(uint8_t *b, uint32_t data)
 {
-	size_t o = 0;
-	uint16_t peer = 0xFFF | 0x8000; /* ENET_PROTOCOL_HEADER_FLAG_SENT_TIME */
-	b[o++] = (uint8_t)(peer >> 8), b[o++] = (uint8_t)peer;
-	b[o++] = 0x12, b[o++] = 0x34; /* sent time */
-	b[o++] = 2 | 0x80;             /* CONNECT | ACKNOWLEDGE */
+	struct es_enet_header h = {.peer_id = ES_ENET_PEER_NONE, .sent_time = true, .sent_time_ms = 0x1234};
+	size_t o = (size_t)es_enet_header_write(&h, b, 4);
+	b[o++] = ES_ENET_CMD_CONNECT | ES_ENET_CMD_FLAG_ACKNOWLEDGE;
 	b[o++] = 0xFF;                 /* channel */
 	b[o++] = 0, b[o++] = 1;        /* reliable sequence number */
 	uint32_t f[11] = {0, 1400, 32768, 2, 0, 0, 5000, 2, 2, (uint32_t)random(), data};
@@ -604,10 +589,9 @@ static struct probe *probe_new(const char *server, const char *src, size_t peers
 /* The datagram header ENet writes for p's peer: its id and session, with a sent time. */
 static size_t enet_header(const ENetPeer *peer, uint8_t *b)
 {
-	uint16_t id = (uint16_t)(peer->outgoingPeerID | peer->outgoingSessionID << 12 | 0x8000);
-	b[0] = (uint8_t)(id >> 8), b[1] = (uint8_t)id;
-	b[2] = 0x12, b[3] = 0x34;
-	return 4;
+	struct es_enet_header h = {.peer_id = peer->outgoingPeerID, .session = peer->outgoingSessionID & 3,
+				   .sent_time = true, .sent_time_ms = 0x1234};
+	return (size_t)es_enet_header_write(&h, b, 4);
 }
 
 static void be16put(uint8_t *b, uint16_t v)
@@ -623,7 +607,7 @@ static void be32put(uint8_t *b, uint32_t v)
 /* One SEND_FRAGMENT command with one byte of data (25 bytes). */
 static size_t fragment_cmd(uint8_t *b, uint16_t start, uint32_t count, uint32_t number, uint32_t total, uint32_t offset)
 {
-	b[0] = 8 | 0x80; /* SEND_FRAGMENT, acknowledge */
+	b[0] = ES_ENET_CMD_SEND_FRAGMENT | ES_ENET_CMD_FLAG_ACKNOWLEDGE;
 	b[1] = 0;        /* channel */
 	be16put(b + 2, (uint16_t)(start + number));
 	be16put(b + 4, start);
@@ -648,7 +632,7 @@ static void drain(struct probe *p)
 static size_t send_cmd(uint8_t *b, bool reliable, uint16_t seq, uint16_t unreliable_seq)
 {
 	size_t o = 0;
-	b[o++] = (uint8_t)(reliable ? 6 | 0x80 : 7);
+	b[o++] = (uint8_t)(reliable ? ES_ENET_CMD_SEND_RELIABLE | ES_ENET_CMD_FLAG_ACKNOWLEDGE : ES_ENET_CMD_SEND_UNRELIABLE);
 	b[o++] = 0;
 	be16put(b + o, seq), o += 2;
 	if (!reliable)
@@ -768,8 +752,11 @@ static int spoof(const char *server, const char *victim, double seconds)
 		if (raw_send(fd, vic.host, vic.port, srv.host, srv.port, b, n) == 0)
 			connects++;
 		/* 2. an ENet ping "from" the victim to some other slot or session: a reset for that one */
-		uint16_t id = (uint16_t)((random() % 64) | (random() % 4) << 12 | 0x8000);
-		uint8_t ping[8] = {(uint8_t)(id >> 8), (uint8_t)id, 0x12, 0x34, 5 | 0x80, 0xFF, 0, 1};
+		struct es_enet_header h = {.peer_id = (uint16_t)(random() % 64), .session = (uint8_t)(random() % 4),
+					   .sent_time = true, .sent_time_ms = 0x1234};
+		uint8_t ping[8] = {[4] = ES_ENET_CMD_PING | ES_ENET_CMD_FLAG_ACKNOWLEDGE, 0xFF, 0, 1};
+		if (es_enet_header_write(&h, ping, sizeof(ping)) != 4)
+			break;
 		if (raw_send(fd, vic.host, vic.port, srv.host, srv.port, ping, sizeof(ping)) == 0)
 			pings++;
 		/* 3. a reset-shaped datagram "from" the daemon, with a token of our own */
@@ -804,7 +791,7 @@ static int smallreset(const char *server)
 	/* two sockets: the daemon resets one address and port at most every 250 ms */
 	int a = socket(AF_INET, SOCK_DGRAM, 0), b8 = socket(AF_INET, SOCK_DGRAM, 0);
 	uint8_t four[4] = {0x00, 0x05, 0x12, 0x34};                         /* peer 5, nothing else */
-	uint8_t eight[8] = {0x80, 0x05, 0x12, 0x34, 5 | 0x80, 0xFF, 0, 1}; /* peer 5: a ping */
+	uint8_t eight[8] = {0x80, 0x05, 0x12, 0x34, ES_ENET_CMD_PING | ES_ENET_CMD_FLAG_ACKNOWLEDGE, 0xFF, 0, 1}; /* peer 5: a ping */
 	sendto(a, four, sizeof(four), 0, (struct sockaddr *)&dst, sizeof(dst));
 	sendto(b8, eight, sizeof(eight), 0, (struct sockaddr *)&dst, sizeof(dst));
 	ssize_t r4 = reply_len(a, 500), r8 = reply_len(b8, 500);
@@ -818,6 +805,29 @@ static int smallreset(const char *server)
 	close(a);
 	close(b8);
 	close(c);
+	/*
+	 * A member's own slot, from its own address and port, but for another
+	 * session of that slot (what a client sends that missed a restart
+	 * whose slot went to its own rejoin): the front door answers with a
+	 * reset rather than leaving ENet to ignore it.
+	 */
+	char name[24];
+	snprintf(name, sizeof(name), "stale-%04x", (unsigned)randombytes_uniform(65536));
+	struct probe *p = probe_new(server, NULL, 1);
+	if (!p || join(p, name) < 0) {
+		printf("probe: could not join\n");
+		return 1;
+	}
+	struct es_enet_header h = {.peer_id = p->peer->outgoingPeerID, .session = (p->peer->outgoingSessionID + 1) & 3,
+				   .sent_time = true, .sent_time_ms = 0x1234};
+	uint8_t ping[8] = {[4] = ES_ENET_CMD_PING | ES_ENET_CMD_FLAG_ACKNOWLEDGE, 0xFF, 0, 1};
+	if (es_enet_header_write(&h, ping, sizeof(ping)) != 4)
+		return 1;
+	ENetBuffer eb = {.data = ping, .dataLength = sizeof(ping)};
+	enet_socket_send(p->host->socket, &p->addr, &eb, 1);
+	for (int64_t end = now_ms() + 1000; now_ms() < end && !p->resets;)
+		drain(p), usleep(5000);
+	printf("probe: a ping for our slot's other session drew %u resets\n", p->resets);
 	return 0;
 }
 
@@ -947,7 +957,7 @@ static int handshakes(const char *server, const char *a, const char *b, int per_
 static int send_sealed(struct probe *p, const struct es_msg *m)
 {
 	uint8_t out[ES_MSG_MAX + 64];
-	int n = seal(&p->tx, m, out, sizeof(out));
+	int n = es_envelope_seal_msg(&p->tx, m, out, sizeof(out));
 	if (n < 0)
 		return n;
 	ENetPacket *pk = enet_packet_create(out, (size_t)n, ENET_PACKET_FLAG_RELIABLE);
@@ -970,18 +980,15 @@ static void receive(struct probe *p, struct rx_counts *rc, int ms)
 		uint8_t plain[ES_MSG_MAX];
 		rc->msgs++;
 		rc->bytes += ev.packet->dataLength;
-		if (es_msg_decode(&m, ev.packet->data, ev.packet->dataLength) > 0 && m.type == ES_MSG_SEALED) {
-			static const uint8_t ad = ES_MSG_SEALED;
-			int n = es_cipher_open(&p->rx, &ad, 1, m.u.blob.data, m.u.blob.len, plain, sizeof(plain));
-			if (n > 0 && es_msg_decode(&m, plain, (size_t)n) > 0 && m.type == ES_MSG_FLOOR) {
-				rc->floor_bytes += m.u.floor.len;
-				if (!rc->floor_text && m.u.floor.offset == 0 && m.u.floor.total <= ES_FLOOR_TEXT_MAX) {
-					rc->floor_text = calloc(1, m.u.floor.total + 1);
-					rc->floor_total = m.u.floor.total;
-				}
-				if (rc->floor_text && m.u.floor.total == rc->floor_total)
-					memcpy(rc->floor_text + m.u.floor.offset, m.u.floor.data, m.u.floor.len);
+		int n = es_envelope_open(&p->rx, ev.packet->data, ev.packet->dataLength, plain, sizeof(plain));
+		if (n > 0 && es_msg_decode(&m, plain, (size_t)n) > 0 && m.type == ES_MSG_FLOOR) {
+			rc->floor_bytes += m.u.floor.len;
+			if (!rc->floor_text && m.u.floor.offset == 0 && m.u.floor.total <= ES_FLOOR_TEXT_MAX) {
+				rc->floor_text = calloc(1, m.u.floor.total + 1);
+				rc->floor_total = m.u.floor.total;
 			}
+			if (rc->floor_text && m.u.floor.total == rc->floor_total)
+				memcpy(rc->floor_text + m.u.floor.offset, m.u.floor.data, m.u.floor.len);
 		}
 		enet_packet_destroy(ev.packet);
 	}
@@ -1116,17 +1123,14 @@ static int watch(const char *server, double seconds, const char *at, const char 
 			continue;
 		struct es_msg m;
 		uint8_t plain[ES_MSG_MAX];
-		if (es_msg_decode(&m, ev.packet->data, ev.packet->dataLength) > 0 && m.type == ES_MSG_SEALED) {
-			static const uint8_t ad = ES_MSG_SEALED;
-			int n = es_cipher_open(&p->rx, &ad, 1, m.u.blob.data, m.u.blob.len, plain, sizeof(plain));
-			if (n > 0 && es_msg_decode(&m, plain, (size_t)n) > 0 && m.type == ES_MSG_PRESENCE)
-				for (unsigned i = 0; i < m.u.presence.count; i++) {
-					const struct es_presence_entry *e = &m.u.presence.entry[i];
-					printf("presence t=%lld id=%u kind=%u flags=%u name=%.*s\n", (long long)(now_ms() - t0),
-					       e->id, e->kind, e->flags, e->kind == ES_PRESENCE_JOIN ? e->name_len : 1,
-					       e->kind == ES_PRESENCE_JOIN ? e->name : "-");
-				}
-		}
+		int n = es_envelope_open(&p->rx, ev.packet->data, ev.packet->dataLength, plain, sizeof(plain));
+		if (n > 0 && es_msg_decode(&m, plain, (size_t)n) > 0 && m.type == ES_MSG_PRESENCE)
+			for (unsigned i = 0; i < m.u.presence.count; i++) {
+				const struct es_presence_entry *e = &m.u.presence.entry[i];
+				printf("presence t=%lld id=%u kind=%u flags=%u name=%.*s\n", (long long)(now_ms() - t0),
+				       e->id, e->kind, e->flags, e->kind == ES_PRESENCE_JOIN ? e->name_len : 1,
+				       e->kind == ES_PRESENCE_JOIN ? e->name : "-");
+			}
 		enet_packet_destroy(ev.packet);
 	}
 	enet_peer_disconnect_now(p->peer, 0);
