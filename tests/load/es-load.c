@@ -24,6 +24,7 @@
  */
 #include <getopt.h>
 
+#include "earshot-mixer.h"
 #include "load.h"
 
 /* Who talks this tick: pairs always; conversations take turns every 5 s; the meeting every 4 s. */
@@ -121,6 +122,7 @@ struct opts {
 	int pairs, people, pid, convos, meeting;
 	double storm, hold, max_s;
 	bool near, room;
+	bool desks; /* --office --desks: at the built-in office's desks (office_desks) */
 	double talking_frac;
 	bool churn; /* --churn: a compressed day (churn.c) */
 	double duration, steady, report;
@@ -139,7 +141,7 @@ static int parse_opts(int argc, char **argv, struct opts *opt)
 		/* churn mode (a compressed day), see churn_run() */
 		{"churn", 0, NULL, 'C'}, {"duration", 1, NULL, 'D'}, {"steady", 1, NULL, 'B'}, {"report", 1, NULL, 'T'},
 		{"floor-tile-x", 1, NULL, 'X'}, {"floor-tile-y", 1, NULL, 'Y'}, {"name-prefix", 1, NULL, 'N'},
-		{"quiet-every", 1, NULL, 'q'}, {"quiet-for", 1, NULL, 'Q'}, {"room", 0, NULL, 'r'}, {"talking", 1, NULL, 't'},
+		{"quiet-every", 1, NULL, 'q'}, {"quiet-for", 1, NULL, 'Q'}, {"room", 0, NULL, 'r'}, {"talking", 1, NULL, 't'}, {"desks", 0, NULL, 'd'},
 		{0},
 	};
 	int o;
@@ -167,9 +169,10 @@ static int parse_opts(int argc, char **argv, struct opts *opt)
 		case 'Q': L.quiet_for_s = atof(optarg); break;
 		case 'r': opt->room = true; break;
 		case 't': opt->talking_frac = atof(optarg); break;
+		case 'd': opt->desks = true; break;
 		default:
 			fprintf(stderr, "usage: es-load --server ADDR [--pairs P] [--people N] [--storm S] [--hold S] "
-					"[--office] [--spread] [--pid PID] [--max-seconds S]\n"
+					"[--office [--desks [--floor-tile-x N] [--floor-tile-y N]]] [--spread] [--pid PID] [--max-seconds S]\n"
 					"       es-load --server ADDR --room --people N [--talking F] [--storm S] [--hold S] [--pid PID] [--metrics A]\n"
 					"       es-load --server ADDR --churn --people N [--roster] [--steady S] [--duration S] "
 					"[--report S] [--floor-tile-x N] [--floor-tile-y N] [--name-prefix P] [--quiet-every S --quiet-for S] [--max-seconds S]\n");
@@ -186,6 +189,10 @@ static int parse_opts(int argc, char **argv, struct opts *opt)
 		opt->convos = (60 * opt->people + 1999) / 2000;
 	if (opt->room && (opt->pairs || opt->convos || opt->churn || !(opt->talking_frac > 0.0 && opt->talking_frac <= 1.0))) {
 		fprintf(stderr, "es-load: --room is people only (no --pairs, --office, --churn), --talking in (0, 1]\n");
+		return 2;
+	}
+	if (opt->desks && (!opt->convos || opt->pairs || opt->room || opt->churn || opt->tile_x < 1 || opt->tile_y < 1)) {
+		fprintf(stderr, "es-load: --desks is with --office only (no --pairs, --room, --churn)\n");
 		return 2;
 	}
 	if (L.npeople <= 0 || L.npeople > MAX_PEOPLE || opt->storm <= 0 || opt->hold < 0 || opt->max_s <= 0 || opt->max_s > 3600) {
@@ -249,11 +256,58 @@ static int setup(const struct opts *opt)
 }
 
 /*
+ * --office --desks: everyone at a desk of the built-in office, tiled like the
+ * daemon's --floor-tile-x/-y, in the floor's desk order (along the rows of
+ * each cluster, neighbours 1.5-2 m apart), taken in groups of eight.  The
+ * conversations of three sit at the first three desks of groups spread
+ * evenly over the occupied desks; the meeting of eight fills the group
+ * midway between the first two conversations'.  Everyone asks to sit exactly
+ * there (ES_PF_PLACE).  -ENOSPC if there are fewer desks than people.
+ */
+static int office_desks(unsigned tx, unsigned ty, int convos, int meeting)
+{
+	struct es_floor *f = es_floor_default(), *t = f;
+	if (f && (tx > 1 || ty > 1)) {
+		t = es_floor_tile(f, tx, ty);
+		es_floor_free(f);
+	}
+	if (!t)
+		return -ENOMEM;
+	int ndesk = (int)es_floor_desk_count(t), tables = L.npeople / 8, rc = 0;
+	if (ndesk < L.npeople || convos + 1 > tables) {
+		rc = -ENOSPC;
+		goto out;
+	}
+	int spacing = tables / convos, meet_table = spacing / 2;
+	for (int k = 0; k < L.npeople; k++) {
+		struct client *c = &L.cl[k];
+		if (es_floor_desk(t, (unsigned)k, &c->x, &c->y, NULL) < 0) {
+			rc = -EINVAL;
+			goto out;
+		}
+		int table = k / 8, seat = k % 8;
+		c->role = R_SILENT;
+		if (table % spacing == 0 && table / spacing < convos && seat < 3) {
+			c->role = R_CONVO;
+			c->group = table / spacing;
+			c->turn = seat;
+		} else if (meeting && table == meet_table && spacing >= 2) {
+			c->role = R_MEETING;
+			c->turn = seat;
+		}
+	}
+	L.want_place = true;
+out:
+	es_floor_free(t);
+	return rc;
+}
+
+/*
  * Roles and places: pairs 30 m apart from each other (beyond earshot),
  * newcomers near a pair (they hear it) or spread over the floor.  Then
- * every host asks for its cookie.
+ * every host asks for its cookie.  0, or the exit code.
  */
-static void place_people(const struct opts *opt)
+static int place_people(const struct opts *opt)
 {
 	srand(7);
 	int side = (int)ceil(sqrt(opt->pairs > 0 ? opt->pairs : 1));
@@ -301,8 +355,14 @@ static void place_people(const struct opts *opt)
 			}
 		}
 	}
+	if (opt->desks && office_desks(opt->tile_x, opt->tile_y, opt->convos, opt->meeting) < 0) {
+		fprintf(stderr, "es-load: --desks: the built-in office tiled %ux%u has fewer desks than %d people\n", opt->tile_x,
+			opt->tile_y, L.npeople);
+		return 2;
+	}
 	for (int i = 0; i < L.nhosts; i++)
 		ask_cookie(&L.hosts[i]);
+	return 0;
 }
 
 /* --churn: the compressed day, then goodbye.  The exit code. */
@@ -396,11 +456,12 @@ static void run_storm(const struct opts *opt, struct storm_run *r)
 				}
 			if (t >= L.window_start && t < L.window_end)
 				r->expected_pair_ticks++;
-			if (opt->room) {
+			if (opt->room || opt->desks) {
 				/*
-				 * One room: measure once everyone has joined (or 5 s after the
-				 * arrivals, whoever is in by then), one second later, for --hold
-				 * seconds: the room as it talks, not the joins.
+				 * One room (and the office at desks): measure once everyone has
+				 * joined (or 5 s after the arrivals, whoever is in by then), one
+				 * second later, for --hold seconds: the room as it talks, not the
+				 * joins.
 				 */
 				int in = 0;
 				for (int i = 0; i < L.npeople; i++)
@@ -417,7 +478,7 @@ static void run_storm(const struct opts *opt, struct storm_run *r)
 					end_at = L.window_end;
 					L.measure_start = L.window_start;
 					L.measure_end = L.window_end;
-					fprintf(stderr, "es-load: %d of %d in the room; measuring %.0f s\n", in, L.npeople, opt->hold);
+					fprintf(stderr, "es-load: %d of %d in; measuring %.0f s\n", in, L.npeople, opt->hold);
 				}
 				if (r->room_at >= 0 && t < L.window_end)
 					r->room_ticks++;
@@ -602,7 +663,9 @@ int main(int argc, char **argv)
 		rc = setup(&opt);
 	if (rc)
 		return rc;
-	place_people(&opt);
+	rc = place_people(&opt);
+	if (rc)
+		return rc;
 	if (opt.churn)
 		return run_churn(&opt);
 	struct storm_run r;
