@@ -190,58 +190,35 @@ err_buf:
 	return r;
 }
 
-/* A file the library does not open: its own words, and what it does read. */
-static void cannot_read(char *err, size_t errlen, const char *name)
-{
-	snprintf(err, errlen, "%s: cannot read this sound file: %s (WAV, FLAC, Ogg, AIFF and the other formats "
-		 "of libsndfile are read)", name, sf_strerror(NULL));
-}
-
-int es_audio_load_mono48(const char *path, int16_t **out, size_t *frames, char *errbuf, size_t errlen)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		int e = errno;
-		snprintf(errbuf, errlen, "%s: %s", path, strerror(e));
-		return -e;
-	}
-	struct stat st;
-	if (fstat(fd, &st) < 0 || S_ISDIR(st.st_mode)) {
-		snprintf(errbuf, errlen, "%s: not a file", path);
-		close(fd);
-		return -EISDIR;
-	}
-	SF_INFO info = {0};
-	/* the fd stays ours (SF_FALSE): closed here once, whatever the library did */
-	SNDFILE *sf = sf_open_fd(fd, SFM_READ, &info, SF_FALSE);
-	if (!sf) {
-		close(fd);
-		cannot_read(errbuf, errlen, path);
-		return -EBADMSG;
-	}
-	int r = decode(sf, &info, path, ES_AUDIO_MAX_FRAMES, out, frames, errbuf, errlen);
-	sf_close(sf);
-	close(fd);
-	return r;
-}
-
-/* libsndfile's virtual I/O over a buffer in memory. */
+/*
+ * libsndfile's virtual I/O, over a buffer in memory or over a file whose
+ * descriptor stays ours.  Not sf_open_fd(): on a failed open the library
+ * closes the descriptor even when told not to (seen with 1.2.0), so the
+ * caller could not know whether to close it.  With our own I/O the fd is
+ * opened and closed here, once, and a file and a fuzzer's bytes reach the
+ * library the same way.
+ */
 struct vio {
-	const uint8_t *buf;
+	const uint8_t *buf; /* memory, or NULL: fd */
+	int fd;
 	sf_count_t len, pos;
 };
 
 static sf_count_t vio_len(void *ud)
 {
-	return ((struct vio *)ud)->len;
+	struct vio *v = ud;
+	struct stat st;
+	if (v->buf)
+		return v->len;
+	return fstat(v->fd, &st) == 0 ? (sf_count_t)st.st_size : -1;
 }
 
 static sf_count_t vio_seek(sf_count_t off, int whence, void *ud)
 {
 	struct vio *v = ud;
-	sf_count_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? v->pos : v->len;
+	sf_count_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? v->pos : vio_len(v);
 	/* no wrap: a hostile header may ask for any offset */
-	if ((off > 0 && base > INT64_MAX - off) || base + off < 0)
+	if (base < 0 || (off > 0 && base > INT64_MAX - off) || base + off < 0)
 		return -1;
 	v->pos = base + off;
 	return v->pos;
@@ -250,18 +227,45 @@ static sf_count_t vio_seek(sf_count_t off, int whence, void *ud)
 static sf_count_t vio_read(void *ptr, sf_count_t count, void *ud)
 {
 	struct vio *v = ud;
-	if (count <= 0 || v->pos >= v->len)
+	if (count <= 0)
 		return 0;
-	sf_count_t n = v->len - v->pos < count ? v->len - v->pos : count;
-	memcpy(ptr, v->buf + v->pos, (size_t)n);
-	v->pos += n;
-	return n;
+	if (v->buf) {
+		if (v->pos >= v->len)
+			return 0;
+		sf_count_t n = v->len - v->pos < count ? v->len - v->pos : count;
+		memcpy(ptr, v->buf + v->pos, (size_t)n);
+		v->pos += n;
+		return n;
+	}
+	sf_count_t got = 0;
+	while (got < count) {
+		ssize_t n = pread(v->fd, (uint8_t *)ptr + got, (size_t)(count - got), (off_t)(v->pos + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	v->pos += got;
+	return got;
 }
 
 static sf_count_t vio_write(const void *ptr, sf_count_t count, void *ud)
 {
-	(void)ptr, (void)count, (void)ud;
-	return 0;
+	struct vio *v = ud;
+	if (v->buf || count <= 0)
+		return 0;
+	sf_count_t put = 0;
+	while (put < count) {
+		ssize_t n = pwrite(v->fd, (const uint8_t *)ptr + put, (size_t)(count - put), (off_t)(v->pos + put));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		put += n;
+	}
+	v->pos += put;
+	return put;
 }
 
 static sf_count_t vio_tell(void *ud)
@@ -269,25 +273,60 @@ static sf_count_t vio_tell(void *ud)
 	return ((struct vio *)ud)->pos;
 }
 
-int es_audio_decode_mono48(const uint8_t *buf, size_t len, size_t max_frames, int16_t **out, size_t *frames,
+static SF_VIRTUAL_IO vio_ops = {vio_len, vio_seek, vio_read, vio_write, vio_tell};
+
+/* A file the library does not open: its own words, and what it does read. */
+static void cannot_read(char *err, size_t errlen, const char *name)
+{
+	snprintf(err, errlen, "%s: cannot read this sound file: %s (WAV, FLAC, Ogg, AIFF and the other formats "
+		 "of libsndfile are read)", name, sf_strerror(NULL));
+}
+
+static int open_and_decode(struct vio *v, const char *name, size_t max_frames, int16_t **out, size_t *frames,
 			   char *errbuf, size_t errlen)
 {
-	SF_VIRTUAL_IO io = {vio_len, vio_seek, vio_read, vio_write, vio_tell};
-	struct vio v = {buf, (sf_count_t)len, 0};
 	SF_INFO info = {0};
-	SNDFILE *sf = sf_open_virtual(&io, SFM_READ, &info, &v);
+	SNDFILE *sf = sf_open_virtual(&vio_ops, SFM_READ, &info, v);
 	if (!sf) {
-		cannot_read(errbuf, errlen, "(memory)");
+		cannot_read(errbuf, errlen, name);
 		return -EBADMSG;
 	}
-	int r = decode(sf, &info, "(memory)", max_frames, out, frames, errbuf, errlen);
+	int r = decode(sf, &info, name, max_frames, out, frames, errbuf, errlen);
 	sf_close(sf);
 	return r;
 }
 
+int es_audio_load_mono48(const char *path, int16_t **out, size_t *frames, char *errbuf, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not hang us: refused below */
+	if (fd < 0) {
+		int e = errno;
+		snprintf(errbuf, errlen, "%s: %s", path, strerror(e));
+		return -e;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(errbuf, errlen, "%s: not a regular file", path);
+		close(fd);
+		return -EINVAL;
+	}
+	struct vio v = {.fd = fd};
+	int r = open_and_decode(&v, path, ES_AUDIO_MAX_FRAMES, out, frames, errbuf, errlen);
+	close(fd);
+	return r;
+}
+
+int es_audio_decode_mono48(const uint8_t *buf, size_t len, size_t max_frames, int16_t **out, size_t *frames,
+			   char *errbuf, size_t errlen)
+{
+	static const uint8_t empty[1];
+	struct vio v = {.buf = len ? buf : empty, .fd = -1, .len = (sf_count_t)len};
+	return open_and_decode(&v, "(memory)", max_frames, out, frames, errbuf, errlen);
+}
+
 struct es_audio_writer {
 	SNDFILE *sf;
-	int fd; /* ours, closed after the library's close */
+	struct vio v; /* its fd is ours, closed after the library's close */
 };
 
 /* The container a name asks for; WAV for any other name. */
@@ -320,8 +359,8 @@ struct es_audio_writer *es_audio_writer_open(const char *path, char *errbuf, siz
 		snprintf(errbuf, errlen, "%s: %s", path, strerror(e));
 		goto err_free;
 	}
-	w->fd = fd;
-	w->sf = sf_open_fd(fd, SFM_WRITE, &info, SF_FALSE);
+	w->v = (struct vio){.fd = fd};
+	w->sf = sf_open_virtual(&vio_ops, SFM_WRITE, &info, &w->v);
 	if (!w->sf) {
 		e = EIO;
 		snprintf(errbuf, errlen, "%s: cannot write this format: %s", path, sf_strerror(NULL));
@@ -349,7 +388,7 @@ int es_audio_writer_close(struct es_audio_writer *w)
 	if (!w)
 		return 0;
 	int r = sf_close(w->sf) == 0 ? 0 : -EIO;
-	if (close(w->fd) < 0 && r == 0)
+	if (close(w->v.fd) < 0 && r == 0)
 		r = -EIO;
 	free(w);
 	return r;

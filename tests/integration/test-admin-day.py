@@ -43,6 +43,7 @@ def main():
                    "--metrics-listen", maddr]
 
     def device(who):
+        os.makedirs(f"{d}/run-{who}", mode=0o700, exist_ok=True)  # its own control socket
         return dict(os.environ, XDG_CONFIG_HOME=f"{d}/config-{who}", XDG_RUNTIME_DIR=f"{d}/run-{who}")
 
     ok = True
