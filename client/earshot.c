@@ -210,6 +210,8 @@ static int run_headless(struct es_session *s, const struct opts *o)
 	int16_t *play = NULL;
 	size_t play_frames = 0, play_pos = 0;
 	char err[256];
+	/* the plan names the rooms in what it says ("dan knocks on Orion"), as the UI's does */
+	es_session_want_floor(s);
 	if (o->play) {
 		int r = es_audio_load_mono48(o->play, &play, &play_frames, err, sizeof(err));
 		if (r < 0) {
