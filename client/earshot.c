@@ -28,7 +28,7 @@
 #include "ctl.h"
 #include "identity.h"
 #include "session.h"
-#include "wav.h"
+#include "audio-file.h"
 
 #define TICK_NS 20000000LL
 
@@ -65,8 +65,8 @@ static void usage(FILE *f)
 		"  -a, --at X,Y              where you sit on the floor, in metres\n"
 		"  -f, --facing DEGREES      which way you face (0 = north, 90 = east)\n"
 		"  -m, --muted               start muted\n"
-		"      --play FILE.wav       headless: speak this WAV (16-bit PCM), then silence\n"
-		"      --record FILE.wav     headless: write what you hear (48 kHz stereo)\n"
+		"      --play FILE           headless: speak this sound file (WAV, FLAC, Ogg...), then silence\n"
+		"      --record FILE         headless: write what you hear (48 kHz stereo; .flac, .ogg, else WAV)\n"
 		"      --seconds S           headless: run for S seconds\n"
 		"      --headless            no sound card, no terminal UI (exit 4 if it never joined)\n"
 		"      --jitter TICKS        smallest playout buffer, 20 ms ticks (default 1; it grows with jitter)\n"
@@ -210,18 +210,20 @@ static int run_headless(struct es_session *s, const struct opts *o)
 	int16_t *play = NULL;
 	size_t play_frames = 0, play_pos = 0;
 	char err[256];
+	/* the plan names the rooms in what it says ("dan knocks on Orion"), as the UI's does */
+	es_session_want_floor(s);
 	if (o->play) {
-		int r = es_wav_load_mono48(o->play, &play, &play_frames, err, sizeof(err));
+		int r = es_audio_load_mono48(o->play, &play, &play_frames, err, sizeof(err));
 		if (r < 0) {
 			fprintf(stderr, "earshot: --play: %s\n", err);
 			return 2;
 		}
 	}
-	struct es_wav_writer w = {0};
+	struct es_audio_writer *w = NULL;
 	if (o->record) {
-		int r = es_wav_writer_open(&w, o->record);
-		if (r < 0) {
-			fprintf(stderr, "earshot: --record: %s: %s\n", o->record, strerror(-r));
+		w = es_audio_writer_open(o->record, err, sizeof(err));
+		if (!w) {
+			fprintf(stderr, "earshot: --record: %s\n", err);
 			free(play);
 			return 2;
 		}
@@ -242,7 +244,7 @@ static int run_headless(struct es_session *s, const struct opts *o)
 	enum es_session_state said = (enum es_session_state)-1;
 	bool said_live = true;
 	uint64_t tick = 0, play_done_tick = 0;
-	if (o->verbose && w.f)
+	if (o->verbose && w)
 		fprintf(stderr, "earshot: recording starts at monotonic %lld ns\n", (long long)deadline - TICK_NS);
 	while (!stop) {
 		int64_t now = es_now_ns();
@@ -287,7 +289,7 @@ static int run_headless(struct es_session *s, const struct opts *o)
 				play_done_tick = tick;
 		}
 		es_session_step(s, voiced ? mic : NULL, voiced, out);
-		if (w.f && es_wav_writer_write(&w, out, ES_FRAME) < 0) {
+		if (w && es_audio_writer_write(w, out, ES_FRAME) < 0) {
 			fprintf(stderr, "earshot: --record: write failed\n");
 			rc = 1;
 			break;
@@ -299,7 +301,7 @@ static int run_headless(struct es_session *s, const struct opts *o)
 		if (!ticks_total && play && play_pos >= play_frames && tick > play_done_tick + 25)
 			break;
 	}
-	if (w.f && es_wav_writer_close(&w) < 0) {
+	if (es_audio_writer_close(w) < 0) {
 		fprintf(stderr, "earshot: --record: cannot finish %s\n", o->record);
 		rc = 1;
 	}

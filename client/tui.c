@@ -377,6 +377,57 @@ static void draw_facing(struct es_tui *t, float facing, int y, int x, int by, in
 	attrset(A_NORMAL);
 }
 
+/* Columns s takes on screen: wide characters 2, bytes that are not UTF-8 1 (put_text shows '?'). */
+static int text_cols(const char *s)
+{
+	mbstate_t st;
+	memset(&st, 0, sizeof(st));
+	int cols = 0;
+	size_t len = strlen(s);
+	while (len > 0) {
+		wchar_t wc;
+		size_t n = mbrtowc(&wc, s, len, &st);
+		if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
+			memset(&st, 0, sizeof(st));
+			n = 1;
+			cols++;
+		} else {
+			int cw = wcwidth(wc);
+			cols += cw > 0 ? cw : 1;
+		}
+		s += n;
+		len -= n;
+	}
+	return cols;
+}
+
+/*
+ * The legend under the map: the glyphs, then every room as "X Name".  When
+ * that is wider than the map (the built-in office's seven rooms take 100
+ * columns, the map at 80x24 has 53), the first rooms keep their names while
+ * the rest still fit as bare letters, whose names are written on the map
+ * itself: "o desk = table / door # closed | O Orion  L V K S F G".  So the
+ * line is shortened, never cut in the middle of a name.
+ */
+static void legend_text(const struct es_tui_view *v, int w, char *out, size_t cap)
+{
+	static const char glyphs[] = "o desk = table / door # closed";
+	for (int named = (int)v->n_rooms; named >= 0; named--) {
+		size_t n = (size_t)snprintf(out, cap, "%s", glyphs);
+		for (unsigned i = 0; i < v->n_rooms && n < cap; i++) {
+			const char *sep = i == 0 ? " | " : (int)i <= named ? "  " : " ";
+			if ((int)i < named)
+				n += (size_t)snprintf(out + n, cap - n, "%s%c %s", sep, v->rooms[i].letter,
+						      v->rooms[i].name ? v->rooms[i].name : "?");
+			else
+				n += (size_t)snprintf(out + n, cap - n, "%s%c", sep, v->rooms[i].letter);
+		}
+		if (n < cap && text_cols(out) <= w)
+			return;
+	}
+	snprintf(out, cap, "%s", glyphs); /* narrower still: put_text cuts it */
+}
+
 /* The floor in the box (y0, x0, h, w), scrolled so that I am in the middle. */
 static void draw_map(struct es_tui *t, const struct es_tui_view *v, int y0, int x0, int h, int w)
 {
@@ -387,10 +438,7 @@ static void draw_map(struct es_tui *t, const struct es_tui_view *v, int y0, int 
 	if (h >= 8 && fh > 0) {
 		h--;
 		char legend[512];
-		int n = snprintf(legend, sizeof(legend), "o desk = table / door # closed");
-		for (unsigned i = 0; i < v->n_rooms && n > 0 && (size_t)n < sizeof(legend); i++)
-			n += snprintf(legend + n, sizeof(legend) - (size_t)n, "%s%c %s", i ? "  " : " | ",
-				      v->rooms[i].letter, v->rooms[i].name ? v->rooms[i].name : "?");
+		legend_text(v, w, legend, sizeof(legend));
 		attrset(A_DIM);
 		put_text(y0 + h, x0, legend, w);
 		attrset(A_NORMAL);

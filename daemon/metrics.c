@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "earshot-proto.h"
 #include "log.h"
 
 const double es_tick_buckets[ES_TICK_BUCKETS] = {
@@ -55,6 +56,9 @@ const char *const es_metrics_names[] = {
 	"earshot_people_connected",
 	"earshot_people_talking",
 	"earshot_people_muted",
+	"earshot_people_enrolled",
+	"earshot_invites_pending",
+	"earshot_build_info",
 	"earshot_ticks_total",
 	"earshot_ticks_late_total",
 	"earshot_tick_duration_seconds",
@@ -144,6 +148,13 @@ size_t es_metrics_format(const struct es_metrics_snapshot *s, char *buf, size_t 
 	one(&o, "earshot_people_connected", "gauge", "People with an authenticated session.", s->people_connected);
 	one(&o, "earshot_people_talking", "gauge", "People whose voice reached the mixer in the last tick.", s->people_talking);
 	one(&o, "earshot_people_muted", "gauge", "Connected people who are muted.", s->people_muted);
+	one(&o, "earshot_people_enrolled", "gauge", "People enrolled (keys on the allowlist), connected or not.",
+	    s->people_enrolled);
+	one(&o, "earshot_invites_pending", "gauge",
+	    "Invites made and not yet used (an expired one counts until the next invite or reload).",
+	    s->invites_pending);
+	head(&o, "earshot_build_info", "gauge", "Always 1; the labels say which earshotd and wire protocol this is.");
+	out_printf(&o, "earshot_build_info{version=\"%s\",protocol=\"%d\"} 1\n", EARSHOT_VERSION, ES_PROTO_VERSION);
 
 	one(&o, "earshot_ticks_total", "counter", "Mixer ticks run (one per 20 ms).", s->ticks_total);
 	one(&o, "earshot_ticks_late_total", "counter", "Ticks that started or finished after their deadline.", s->ticks_late_total);

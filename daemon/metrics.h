@@ -76,6 +76,8 @@ struct es_metrics_snapshot {
 	uint64_t plans[ES_PLAN__COUNT];     /* listeners by plan kind, last tick */
 	uint64_t encodes_per_tick;          /* Opus encodes in the last tick */
 	uint64_t degradation_level;         /* 0 = full quality */
+	uint64_t people_enrolled;           /* keys on the allowlist (es_state_counts) */
+	uint64_t invites_pending;           /* invites not used, not yet pruned */
 	/* counters */
 	uint64_t ticks_total;
 	uint64_t ticks_late_total;

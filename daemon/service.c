@@ -333,6 +333,7 @@ static void on_tick(void *ud, const struct es_server_counters *c, uint64_t work_
 	m->plans[ES_PLAN_MIX] = c->plan_mix;
 	m->encodes_per_tick = c->encodes;
 	m->degradation_level = c->load_level;
+	es_state_counts(svc->db, &m->people_enrolled, &m->invites_pending); /* atomic: no lock on the tick */
 	es_metrics_observe_tick(m, (double)work_ns / 1e9);
 	_Static_assert(ES_TICK_PHASES == ES_PHASE__COUNT, "metrics and server disagree on the tick phases");
 	for (unsigned i = 0; i < ES_TICK_PHASES; i++)

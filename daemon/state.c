@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -25,10 +26,18 @@
 #define CHECKSUM_LINE_LEN (9 + 64 + 1) /* "checksum " hex64 "\n" */
 
 struct es_state_db {
+	/*
+	 * The two counts are atomic so that es_state_counts() may read them
+	 * from the tick thread (for the metrics) without the owner's lock;
+	 * every other access is the owner's, and on x86 an atomic load or
+	 * store is a plain move.
+	 */
 	struct es_person *people;
-	size_t n_people, cap_people;
+	_Atomic size_t n_people;
+	size_t cap_people;
 	struct es_pending_invite *invites;
-	size_t n_invites, cap_invites;
+	_Atomic size_t n_invites;
+	size_t cap_invites;
 	/* loaded from state.prev because "state" was bad: saves must not
 	 * rotate the bad file over the good previous one */
 	bool keep_prev;
@@ -507,12 +516,59 @@ static int load_one(int dirfd, const char *dir, const char *name, struct es_stat
 	return r;
 }
 
+static const char *who_reads(mode_t mode)
+{
+	return mode & 007 ? "everyone on this machine" : "its group";
+}
+
+/*
+ * The state files say who is enrolled and which invites are open; the
+ * directory also holds the server key and the admin socket.  They are the
+ * daemon's alone, however they came to be: made by a `mkdir -p` under a
+ * umask of 022 (the quick start did that), copied back from a backup, or
+ * made by hand.  So at every load the directory is made 0700 and the state
+ * files 0600, and an existing one that was open to others is said in a
+ * warning (someone may have read it).  A mode that cannot be changed (not
+ * our directory) is a warning too: the daemon still starts, as it did.
+ */
+static void tighten(int dirfd, const char *dir)
+{
+	struct stat st;
+	if (fstat(dirfd, &st) == 0 && (st.st_mode & 077)) {
+		mode_t was = st.st_mode & 07777;
+		if (fchmod(dirfd, 0700) == 0)
+			es_log_warn("state: %s was mode %04o, open to %s; made it 0700 (it holds the server key, who is "
+				    "enrolled and the open invites)", dir, (unsigned)was, who_reads(was));
+		else
+			es_log_warn("state: %s is mode %04o, open to %s, and cannot be made 0700: %s", dir, (unsigned)was,
+				    who_reads(was), strerror(errno));
+	}
+	const char *files[] = {STATE_FILE, STATE_PREV};
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		int fd = openat(dirfd, files[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+		if (fd < 0)
+			continue; /* missing, or not ours to open: the load says why */
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077)) {
+			mode_t was = st.st_mode & 07777;
+			if (fchmod(fd, 0600) == 0)
+				es_log_warn("state: %s/%s was mode %04o, open to %s; made it 0600", dir, files[i],
+					    (unsigned)was, who_reads(was));
+			else
+				es_log_warn("state: %s/%s is mode %04o, open to %s, and cannot be made 0600: %s", dir,
+					    files[i], (unsigned)was, who_reads(was), strerror(errno));
+		}
+		close(fd);
+	}
+}
+
 int es_state_load(const char *dir, struct es_state_db **out)
 {
 	char why[160], why_prev[160];
 	struct es_state_db *st = NULL;
 	int r, rp;
 
+	/* made here, 0700, so it never exists with the umask's mode */
+	bool made = mkdir(dir, 0700) == 0;
 	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0) {
 		if (errno != ENOENT) {
@@ -520,6 +576,7 @@ int es_state_load(const char *dir, struct es_state_db **out)
 			es_log_error("state: cannot open %s: %s", dir, strerror(errno));
 			return r;
 		}
+		/* its parent is missing: start empty, and a save says why it cannot write */
 		st = es_state_new();
 		if (!st)
 			return -ENOMEM;
@@ -527,6 +584,9 @@ int es_state_load(const char *dir, struct es_state_db **out)
 		*out = st;
 		return 0;
 	}
+	if (made)
+		es_log_info("state: made %s (mode 0700)", dir);
+	tighten(dirfd, dir);
 
 	r = load_one(dirfd, dir, STATE_FILE, &st, why, sizeof(why));
 	if (r == 0) {
@@ -601,6 +661,12 @@ int es_state_save(const struct es_state_db *st, const char *dir)
 size_t es_state_person_count(const struct es_state_db *st)
 {
 	return st->n_people;
+}
+
+void es_state_counts(const struct es_state_db *st, uint64_t *people, uint64_t *invites)
+{
+	*people = atomic_load_explicit(&st->n_people, memory_order_relaxed);
+	*invites = atomic_load_explicit(&st->n_invites, memory_order_relaxed);
 }
 
 struct es_person *es_state_person(struct es_state_db *st, size_t i)

@@ -77,7 +77,9 @@ void es_state_free(struct es_state_db *st);
 
 /*
  * Read <dir>/state (or, if it is missing or bad, <dir>/state.prev) into a
- * new state owned by the caller.  No file at all is an empty state.
+ * new state owned by the caller.  No file at all is an empty state.  dir is
+ * made (0700) if it is missing, and made 0700 and the state files 0600 if
+ * group or others could read them, with a warning that says so.
  * Returns 0, 1 if it had to fall back to state.prev (logged as a warning
  * with the reason), or -errno (-EBADMSG: both files exist and are bad;
  * *out is untouched then).
@@ -121,6 +123,14 @@ bool es_state_equal(const struct es_state_db *a, const struct es_state_db *b);
 /* ---- people -------------------------------------------------------------- */
 
 size_t es_state_person_count(const struct es_state_db *st);
+/*
+ * How many people are enrolled and how many invites are kept (not used, not
+ * yet pruned: an expired one leaves at the next invite or reload), as of
+ * the owner's last change.  The one call that any thread may make without
+ * the owner's lock (the tick thread's metrics): the counts are atomic.
+ */
+void es_state_counts(const struct es_state_db *st, uint64_t *people, uint64_t *invites);
+
 /* The i-th person, i < count.  Pointers stay valid until the next add/remove. */
 struct es_person *es_state_person(struct es_state_db *st, size_t i);
 const struct es_person *es_state_person_const(const struct es_state_db *st, size_t i);

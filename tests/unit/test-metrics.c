@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "earshot-proto.h"
 #include "log.h"
 #include "metrics.h"
 #include "test.h"
@@ -126,12 +127,22 @@ int main(void)
 	s.plans[ES_PLAN_MIX] = 4;
 	s.encodes_per_tick = 3;
 	s.degradation_level = 2;
+	s.people_enrolled = 30;
+	s.invites_pending = 4;
 	es_metrics_publish(m, &s);
 
 	resp = http_get(port, "/metrics");
 	check_near(value_of(resp, "earshot_people_connected"), 42, 0);
 	check_near(value_of(resp, "earshot_people_talking"), 5, 0);
 	check_near(value_of(resp, "earshot_people_muted"), 7, 0);
+	check_near(value_of(resp, "earshot_people_enrolled"), 30, 0);
+	check_near(value_of(resp, "earshot_invites_pending"), 4, 0);
+	{
+		char bi[128];
+		snprintf(bi, sizeof(bi), "earshot_build_info{version=\"%s\",protocol=\"%d\"}", EARSHOT_VERSION,
+			 ES_PROTO_VERSION);
+		check_near(value_of(resp, bi), 1, 0);
+	}
 	check_near(value_of(resp, "earshot_ticks_total"), 101, 0);
 	check_near(value_of(resp, "earshot_ticks_late_total"), 1, 0);
 	check_near(value_of(resp, "earshot_tick_duration_seconds_bucket{le=\"0.002\"}"), 0, 0);

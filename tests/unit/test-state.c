@@ -123,6 +123,10 @@ static void test_invites(void)
 	check_int_eq(es_state_invite_create(st, "Erin", 100, 10, code2), 0);
 	check(strcmp(code, code2) != 0);
 	check_int_eq(es_state_invite_count(st), 2);
+	uint64_t people, invites; /* what the metrics read, from another thread */
+	es_state_counts(st, &people, &invites);
+	check_int_eq(people, 0);
+	check_int_eq(invites, 2);
 
 	check_int_eq(es_state_invite_consume(st, "AAAAAAAAAAAAAAAAAAAAAAAAAA", 120, name), -ENOENT);
 	check_int_eq(es_state_invite_consume(st, "short", 120, name), -ENOENT);
@@ -143,6 +147,9 @@ static void test_invites(void)
 	/* no invite for a name already enrolled; prune */
 	struct es_person p = person(7, "Fay", "");
 	check_int_eq(es_state_put(st, &p), 0);
+	es_state_counts(st, &people, &invites);
+	check_int_eq(people, 1);
+	check_int_eq(invites, 0);
 	check_int_eq(es_state_invite_create(st, "Fay", 100, 60, code), -EEXIST);
 	check_int_eq(es_state_invite_create(st, "Gus", 100, 60, code), 0);
 	check_int_eq(es_state_invite_create(st, "Hal", 100, 600, code), 0);
@@ -347,6 +354,75 @@ static void test_files(void)
 	es_state_free(st);
 }
 
+static mode_t mode_of(const char *dir, const char *name)
+{
+	char path[700];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s%s%s", dir, name ? "/" : "", name ? name : "");
+	check(stat(path, &st) == 0);
+	return st.st_mode & 07777;
+}
+
+/*
+ * The state directory is the daemon's alone: made 0700, and a directory or
+ * state file that group or others could read (a quick start's mkdir -p under
+ * umask 022, a backup copied back) is tightened at load, with a warning.
+ */
+static void test_modes(int log_fd)
+{
+	char dir[] = "/tmp/test-state-XXXXXX", sub[600], path[700];
+	struct es_state_db *st = sample(), *back = NULL;
+	check(mkdtemp(dir));
+	snprintf(sub, sizeof(sub), "%s/lib", dir);
+
+	/* a load makes a missing directory 0700, whatever the umask */
+	mode_t um = umask(0);
+	check_int_eq(es_state_load(sub, &back), 0);
+	umask(um);
+	es_state_free(back);
+	check_int_eq(mode_of(sub, NULL), 0700);
+	check_int_eq(es_state_save(st, sub), 0);
+	check_int_eq(mode_of(sub, "state"), 0600);
+	check_int_eq(es_state_save(st, sub), 0);
+	check_int_eq(mode_of(sub, "state.prev"), 0600);
+
+	/* open to others: tightened at the next load, and said */
+	check(chmod(sub, 0755) == 0);
+	snprintf(path, sizeof(path), "%s/state", sub);
+	check(chmod(path, 0644) == 0);
+	snprintf(path, sizeof(path), "%s/state.prev", sub);
+	check(chmod(path, 0640) == 0);
+	check(ftruncate(log_fd, 0) == 0 && lseek(log_fd, 0, SEEK_SET) == 0);
+	check_int_eq(es_state_load(sub, &back), 0);
+	check(es_state_equal(st, back));
+	es_state_free(back);
+	check_int_eq(mode_of(sub, NULL), 0700);
+	check_int_eq(mode_of(sub, "state"), 0600);
+	check_int_eq(mode_of(sub, "state.prev"), 0600);
+	char logbuf[4096] = {0};
+	check(pread(log_fd, logbuf, sizeof(logbuf) - 1, 0) > 0);
+	if (getenv("TEST_VERBOSE"))
+		fputs(logbuf, stderr);
+	check(strstr(logbuf, "was mode 0755, open to everyone on this machine; made it 0700"));
+	check(strstr(logbuf, "state was mode 0644"));
+	check(strstr(logbuf, "state.prev was mode 0640, open to its group; made it 0600"));
+
+	/* already tight: not a word */
+	check(ftruncate(log_fd, 0) == 0);
+	check_int_eq(es_state_load(sub, &back), 0);
+	es_state_free(back);
+	memset(logbuf, 0, sizeof(logbuf));
+	check(pread(log_fd, logbuf, sizeof(logbuf) - 1, 0) >= 0);
+	check(strstr(logbuf, "mode") == NULL);
+
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/state", sub);
+	unlink(path);
+	rmdir(sub);
+	rmdir(dir);
+	es_state_free(st);
+}
+
 int main(void)
 {
 	int devnull = open("/dev/null", O_WRONLY);
@@ -358,5 +434,13 @@ int main(void)
 	test_format_roundtrip();
 	test_malformed_body();
 	test_files();
+	/* the log goes to a file the mode test reads back */
+	char logpath[] = "/tmp/test-state-log-XXXXXX";
+	int log_fd = mkstemp(logpath);
+	check(log_fd >= 0);
+	unlink(logpath);
+	es_log_set_fd(log_fd);
+	test_modes(log_fd);
+	close(log_fd);
 	return 0;
 }
