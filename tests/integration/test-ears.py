@@ -14,7 +14,9 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from eslib import *  # noqa: E402,F403
+from eslib import (  # noqa: E402
+    Proc, SKIP, build_dir, envelope, free_tcp_port, free_udp_port, log, metrics, read_wav_stereo,
+    speak, wait_for_log)
 
 SECONDS = 9
 # what "a voice at your side" may do to the far ear (the window)

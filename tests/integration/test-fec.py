@@ -12,7 +12,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from eslib import *  # noqa: E402,F403
+from eslib import BadNetwork, Proc, SKIP, build_dir, free_udp_port, log, speak16, wait_for_log  # noqa: E402
 
 LOSS = 0.15
 

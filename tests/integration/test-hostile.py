@@ -33,7 +33,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from eslib import *  # noqa: E402,F403
+from eslib import (  # noqa: E402
+    Proc, build_dir, free_tcp_port, free_udp_port, log, metrics, proc_rss_kib, speak, wait_for_log)
 
 # 26 x 8 cells of 0.5 m: eight desks, the meeting room Orion (door at
 # 9.25,2.25, west wall), open space to the south.  Row r is y = (7.5 - r) / 2.

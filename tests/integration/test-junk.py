@@ -13,7 +13,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from eslib import *  # noqa: E402,F403
+from eslib import (  # noqa: E402
+    Proc, SKIP, build_dir, client_stats, log, metrics, speak, talking_pair, time_scale, wait_until)
 
 SECONDS = 30
 RATE = 10000
@@ -39,16 +40,29 @@ def main():
         procs += [junk, garbage]
         rj = junk.wait(timeout=SECONDS + 30)
         garbage.wait(timeout=SECONDS + 30)
-        time.sleep(0.5)
-        after = metrics(maddr)
+        m = re.search(r"junk sent: (\d+) unsealed, (\d+) sealed with a random inside, (\d+) sealed with lying",
+                      junk.log_text())
+        g = re.search(r"and (\d+) garbage", garbage.log_text())
+        sent = sum(map(int, m.groups())) + int(g.group(1))
+        reasons = ("malformed", "unknown_type", "tampered", "unauthenticated", "oversize",
+                   "replayed", "stale", "cookie", "rate_limited")
+
+        def dropped(m_):
+            return sum(m_.get(f'earshot_packets_dropped_total{{reason="{r}"}}', 0)
+                       - before.get(f'earshot_packets_dropped_total{{reason="{r}"}}', 0) for r in reasons)
+        # the daemon drains what is still in its socket: wait until it has
+        # counted what the check below asks, at most 10 s
+        after = {}
+
+        def all_counted():
+            after.update(metrics(maddr))
+            return dropped(after) >= sent * 0.9999
+        wait_until(all_counted, 10 * time_scale(), 0.1)
         for p in (bob, alice):
             p.wait(timeout=SECONDS + 20)
         jl, gl = junk.log_text(), garbage.log_text()
         log(jl.strip())
         log(gl.strip())
-        m = re.search(r"junk sent: (\d+) unsealed, (\d+) sealed with a random inside, (\d+) sealed with lying", jl)
-        g = re.search(r"and (\d+) garbage", gl)
-        sent = sum(map(int, m.groups())) + int(g.group(1))
 
         def delta(reason):
             k = f'earshot_packets_dropped_total{{reason="{reason}"}}'

@@ -37,7 +37,8 @@ import time
 import wave
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from eslib import *  # noqa: E402,F403
+from eslib import (  # noqa: E402
+    Proc, build_dir, free_tcp_port, free_udp_port, log, metrics, read_wav_mono, rms, wait_for_log)
 
 RATE = 48000
 SETTLE_S = 0.6

@@ -10,7 +10,9 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from eslib import *  # noqa: E402,F403
+from eslib import (  # noqa: E402
+    Proc, SKIP, best_correlation, build_dir, envelope, free_udp_port, log, peak, read_wav_mono,
+    rms, speak, wait_for_log)
 
 SECONDS = 9
 # margins a listener would accept: Opus at 24 kbit/s keeps the loudness
