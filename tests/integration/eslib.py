@@ -333,22 +333,22 @@ def talking_pair(d, wav, bob_seconds, alice_seconds, procs):
     him playing wav.  Every process is appended to procs as it starts (the
     caller stops them).  Returns (addr, maddr, daemon, bob, alice); raises
     AssertionError if the daemon does not start or someone does not join."""
-    b = build_dir()
-    cl = f"{b}/client/earshot"
-    addr = f"127.0.0.1:{free_udp_port()}"
-    maddr = f"127.0.0.1:{free_tcp_port()}"
-    daemon = Proc([f"{b}/daemon/earshotd", "--listen", addr, "--metrics-listen", maddr], f"{d}/earshotd.log")
-    procs.append(daemon)
-    assert wait_for_log(daemon, "listening on"), "the daemon did not start"
-    bob = Proc([cl, "--server", addr, "--name", "bob", "--at", "1,0", "--record", f"{d}/bob.wav",
-                "--seconds", str(bob_seconds), "-v"], f"{d}/bob.log")
-    procs.append(bob)
-    assert wait_for_log(daemon, "bob joined"), "bob did not join"
-    alice = Proc([cl, "--server", addr, "--name", "alice", "--at", "0,0", "--play", wav,
-                  "--seconds", str(alice_seconds), "-v"], f"{d}/alice.log")
-    procs.append(alice)
-    assert wait_for_log(daemon, "alice joined"), "alice did not join"
-    return addr, maddr, daemon, bob, alice
+    dm = Daemon(d, metrics=True)
+    dm.start()
+    procs.append(dm.proc)
+    bob = Client(d, dm.addr, "bob", "--record", f"{d}/bob.wav", "--seconds", str(bob_seconds), "-v", at="1,0")
+    try:
+        bob.start()
+    finally:
+        if bob.proc:
+            procs.append(bob.proc)
+    alice = Client(d, dm.addr, "alice", "--play", wav, "--seconds", str(alice_seconds), "-v", at="0,0")
+    try:
+        alice.start()
+    finally:
+        if alice.proc:
+            procs.append(alice.proc)
+    return dm.addr, dm.maddr, dm.proc, bob.proc, alice.proc
 
 
 def client_stats(log_text):
@@ -598,6 +598,24 @@ def proc_rss_kib(pid):
     except OSError:
         pass
     return -1
+
+
+def udp_drops(port):
+    """Datagrams the kernel dropped at the UDP socket bound to port on this
+    machine (the socket's receive buffer was full: its owner did not read
+    fast enough), from /proc/net/udp's "drops" column; 0 if none is bound."""
+    n = 0
+    for path in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            with open(path) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        n += int(fields[-1])
+        except OSError:
+            pass
+    return n
 
 
 def proc_fd_count(pid):

@@ -122,6 +122,15 @@ def one_run(b, d, rig, speech, near, aec):
         if not outs or not ins:
             log("no JACK ports of alice's client: " + " ".join(ports))
             return None
+        def wire_loop():
+            """Her speakers into her microphone; the ports as they are now."""
+            ports = [p for p in jack_ports(env) if not p.startswith("system:") and not p.startswith("sox")]
+            outs, ins = [p for p in ports if ":out" in p], [p for p in ports if ":in" in p]
+            for o in outs:
+                for i in ins:
+                    # check=False: a pair wired before a reopen is refused as already connected
+                    subprocess.run(["jack_connect", o, i], env=env, capture_output=True)
+            return ins
         for o in outs:  # her speakers into her microphone
             for i in ins:
                 subprocess.run(["jack_connect", o, i], env=env, check=True)
@@ -134,7 +143,16 @@ def one_run(b, d, rig, speech, near, aec):
                     "--record", f"{d}/bob-{tag}.wav", "--seconds", str(TALK_S), "-v"], f"{d}/bob-{tag}.log")
         procs.append(bob)
         # the near-end talker, into alice's microphone port only
+        # A starved JACK clock (a loaded machine, a sanitizer) times out her
+        # stream and the client reopens it under new port names: wire the
+        # loop again at once, and give the near-end talker the ports she has now
+        reopened = 0
         while time.monotonic() < t0 + NEAR_AT:
+            n = alice.log_text().count("audio back on")
+            if n != reopened:
+                reopened = n
+                log(f"alice's audio reopened ({n}; the machine starved the JACK clock): her loop wired again")
+                ins = wire_loop()
             time.sleep(0.05)
         before = set(jack_ports(env))
         sox = Proc(["sox", "-q", near, "-t", "alsa", "default", "pad", str(NEAR_PAD), "0"], f"{d}/sox-{tag}.log",

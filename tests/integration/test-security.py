@@ -11,21 +11,15 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from eslib import (  # noqa: E402
-    Proc, build_dir, free_tcp_port, free_udp_port, log, metrics, time_scale, wait_for_log, wait_until)
+from eslib import Daemon, build_dir, log, metrics, time_scale, wait_until  # noqa: E402
 
 
 def main():
     b = build_dir()
     d = tempfile.mkdtemp(prefix="es-sec-")
-    addr = f"127.0.0.1:{free_udp_port()}"
-    maddr = f"127.0.0.1:{free_tcp_port()}"
-    daemon = Proc([f"{b}/daemon/earshotd", "--listen", addr, "--metrics", maddr], f"{d}/earshotd.log")
     ok = True
-    try:
-        if not wait_for_log(daemon, "listening on"):
-            log(daemon.log_text())
-            return 1
+    with Daemon(d, metrics=True) as daemon:
+        addr, maddr = daemon.addr, daemon.maddr
         before = metrics(maddr)
         r = subprocess.run([f"{b}/tests/es-probe", "inject", addr], capture_output=True, text=True, timeout=60)
         log(r.stdout.strip())
@@ -54,8 +48,6 @@ def main():
             ok = False
         # an ENet peer that never starts the handshake is reset after ~2 s
         ok = half_open(b, addr, maddr) and ok
-    finally:
-        daemon.stop()
     return 0 if ok else 1
 
 
