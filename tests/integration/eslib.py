@@ -240,10 +240,22 @@ class JackRig:
 
     def start(self):
         env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1")
-        self.jackd = Proc(["jackd", "--no-realtime", "-n", self.name, "-d", "dummy", "-r", "48000", "-p", "256",
-                           "-C", "1", "-P", "1"], os.path.join(self.dir, "jackd.log"), env=env)
-        # jackd is ready when a client can attach; its log says so first
-        return wait_for_log(self.jackd, "dummy", 5.0) or self.jackd.p.poll() is None
+        # JACK allows 8 servers on a machine at once: with tests (and other
+        # worktrees' suites) side by side the ninth is refused ("Too many
+        # servers already active") until one stops.  Wait for a slot, at
+        # most 120 s (a JACK test holds its server for 30-120 s).
+        end = time.monotonic() + 120
+        while True:
+            self.jackd = Proc(["jackd", "--no-realtime", "-n", self.name, "-d", "dummy", "-r", "48000", "-p",
+                               "256", "-C", "1", "-P", "1"], os.path.join(self.dir, "jackd.log"), env=env)
+            # jackd is ready when a client can attach; its log says so first
+            if wait_for_log(self.jackd, "dummy", 5.0) or self.jackd.p.poll() is None:
+                return True
+            if "Too many servers" not in self.jackd.log_text() or time.monotonic() > end:
+                return False
+            self.jackd.stop()
+            log("jackd: all 8 JACK server slots of this machine are taken; waiting for one")
+            time.sleep(1.0)
 
     def home(self, who, capture_samples):
         h = os.path.join(self.dir, who)
