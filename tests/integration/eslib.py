@@ -98,6 +98,19 @@ def build_dir():
     return os.path.abspath(d)
 
 
+def wait_until(pred, timeout, step=0.05):
+    """Poll pred() until it is true (True) or timeout seconds pass (False):
+    the way to wait for an event that has no log line, such as a counter
+    reaching a value.  timeout bounds the event; say in a comment what."""
+    end = time.monotonic() + timeout
+    while True:
+        if pred():
+            return True
+        if time.monotonic() >= end:
+            return False
+        time.sleep(step)
+
+
 def wait_for_log(proc, needle, timeout=5.0):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -147,7 +160,12 @@ def envelope(samples, rate, hop_ms=10):
 
 
 def rms(samples):
-    return math.sqrt(sum(x * x for x in samples) / max(1, len(samples)))
+    """Root mean square of a window of samples.  An empty window raises
+    ValueError: a slice past the end of a recording is a broken test, and a
+    0 would pass every "silent here" check."""
+    if len(samples) == 0:
+        raise ValueError("rms of an empty window (a slice past the end of the recording?)")
+    return math.sqrt(sum(x * x for x in samples) / len(samples))
 
 
 def peak(samples):
@@ -222,10 +240,22 @@ class JackRig:
 
     def start(self):
         env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1")
-        self.jackd = Proc(["jackd", "--no-realtime", "-n", self.name, "-d", "dummy", "-r", "48000", "-p", "256",
-                           "-C", "1", "-P", "1"], os.path.join(self.dir, "jackd.log"), env=env)
-        # jackd is ready when a client can attach; its log says so first
-        return wait_for_log(self.jackd, "dummy", 5.0) or self.jackd.p.poll() is None
+        # JACK allows 8 servers on a machine at once: with tests (and other
+        # worktrees' suites) side by side the ninth is refused ("Too many
+        # servers already active") until one stops.  Wait for a slot, at
+        # most 120 s (a JACK test holds its server for 30-120 s).
+        end = time.monotonic() + 120
+        while True:
+            self.jackd = Proc(["jackd", "--no-realtime", "-n", self.name, "-d", "dummy", "-r", "48000", "-p",
+                               "256", "-C", "1", "-P", "1"], os.path.join(self.dir, "jackd.log"), env=env)
+            # jackd is ready when a client can attach; its log says so first
+            if wait_for_log(self.jackd, "dummy", 5.0) or self.jackd.p.poll() is None:
+                return True
+            if "Too many servers" not in self.jackd.log_text() or time.monotonic() > end:
+                return False
+            self.jackd.stop()
+            log("jackd: all 8 JACK server slots of this machine are taken; waiting for one")
+            time.sleep(1.0)
 
     def home(self, who, capture_samples):
         h = os.path.join(self.dir, who)
@@ -315,22 +345,22 @@ def talking_pair(d, wav, bob_seconds, alice_seconds, procs):
     him playing wav.  Every process is appended to procs as it starts (the
     caller stops them).  Returns (addr, maddr, daemon, bob, alice); raises
     AssertionError if the daemon does not start or someone does not join."""
-    b = build_dir()
-    cl = f"{b}/client/earshot"
-    addr = f"127.0.0.1:{free_udp_port()}"
-    maddr = f"127.0.0.1:{free_tcp_port()}"
-    daemon = Proc([f"{b}/daemon/earshotd", "--listen", addr, "--metrics-listen", maddr], f"{d}/earshotd.log")
-    procs.append(daemon)
-    assert wait_for_log(daemon, "listening on"), "the daemon did not start"
-    bob = Proc([cl, "--server", addr, "--name", "bob", "--at", "1,0", "--record", f"{d}/bob.wav",
-                "--seconds", str(bob_seconds), "-v"], f"{d}/bob.log")
-    procs.append(bob)
-    assert wait_for_log(daemon, "bob joined"), "bob did not join"
-    alice = Proc([cl, "--server", addr, "--name", "alice", "--at", "0,0", "--play", wav,
-                  "--seconds", str(alice_seconds), "-v"], f"{d}/alice.log")
-    procs.append(alice)
-    assert wait_for_log(daemon, "alice joined"), "alice did not join"
-    return addr, maddr, daemon, bob, alice
+    dm = Daemon(d, metrics=True)
+    dm.start()
+    procs.append(dm.proc)
+    bob = Client(d, dm.addr, "bob", "--record", f"{d}/bob.wav", "--seconds", str(bob_seconds), "-v", at="1,0")
+    try:
+        bob.start()
+    finally:
+        if bob.proc:
+            procs.append(bob.proc)
+    alice = Client(d, dm.addr, "alice", "--play", wav, "--seconds", str(alice_seconds), "-v", at="0,0")
+    try:
+        alice.start()
+    finally:
+        if alice.proc:
+            procs.append(alice.proc)
+    return dm.addr, dm.maddr, dm.proc, bob.proc, alice.proc
 
 
 def client_stats(log_text):
@@ -376,20 +406,67 @@ def speak16(text, path):
     return path
 
 
-def recognise(wav_path, sentences, workdir):
+def recognise(wav_path, sentences, workdir, reverse=False):
     """Which of the sentences does this recording say?  pocketsphinx with a
     grammar of exactly those sentences (shared/ci-audio.md); '' for none.
-    None if pocketsphinx or sox is missing."""
+    None if pocketsphinx or sox is missing.  The recording is cut to start
+    0.3 s before its first sound: pocketsphinx mis-segments audio that opens
+    with seconds of exact digital silence (a client's recording before the
+    talker joins).  reverse=True recognises the recording played backwards:
+    the control that shows a check on the result can fail."""
     if not shutil.which("pocketsphinx_continuous") or not shutil.which("sox"):
         return None
     gram = os.path.join(workdir, "sentences.gram")
     with open(gram, "w") as f:
         f.write("#JSGF V1.0;\ngrammar t;\npublic <s> = " + " | ".join(sentences) + ";\n")
-    x16 = os.path.join(workdir, os.path.basename(wav_path) + ".16k.wav")
-    subprocess.run(["sox", wav_path, "-r", "16000", "-c", "1", "-b", "16", x16, "pad", "0.5", "0.5"], check=True)
+    x16 = os.path.join(workdir, os.path.basename(wav_path) + (".rev" if reverse else "") + ".16k.wav")
+    subprocess.run(["sox", wav_path, "-r", "16000", "-c", "1", "-b", "16", x16]
+                   + (["reverse"] if reverse else []) + ["silence", "1", "0.02", "-45d", "pad", "0.3", "0.5"],
+                   check=True)
+    # bounds a hung recogniser: it takes about 0.5 s for 10 s of audio here
     r = subprocess.run(["pocketsphinx_continuous", "-infile", x16, "-jsgf", gram, "-logfn", "/dev/null"],
                        capture_output=True, text=True, timeout=120)
     return " ".join(r.stdout.split())
+
+
+def words_heard(heard, sentence):
+    """The fraction of the sentence's words that recognition heard (each
+    word counted as often as the sentence has it).  0.0 for None or ''."""
+    got = (heard or "").split()
+    want = sentence.split()
+    n = 0
+    for w in want:
+        if w in got:
+            got.remove(w)
+            n += 1
+    return n / len(want)
+
+
+# Recognition is asserted on this fraction of the sentence's words: flite's
+# speech through a clean or a lossy link comes back exact (1.0) here; the
+# margin is for a word lost to a burst of loss.  The reversed recording of the
+# same speech scores 0 (pocketsphinx picks another sentence or none), so the
+# check can fail.
+MIN_WORDS = 0.6
+
+
+def check_recognised(wav_path, sentence, sentences, workdir, min_words=MIN_WORDS):
+    """Assert that the recording says `sentence` (at least min_words of its
+    words), and that the same recording played backwards does NOT: a check
+    that passes on garbage would prove nothing.  Returns (ok, message);
+    ok is None when pocketsphinx or sox is missing."""
+    heard = recognise(wav_path, sentences, workdir)
+    if heard is None:
+        return None, "pocketsphinx or sox is missing: recognition not checked"
+    backwards = recognise(wav_path, sentences, workdir, reverse=True)
+    f, fb = words_heard(heard, sentence), words_heard(backwards, sentence)
+    msg = (f"recognised '{heard}': {f:.0%} of the words (at least {min_words:.0%} wanted); "
+           f"played backwards: '{backwards}', {fb:.0%}")
+    if f < min_words:
+        return False, "FAIL: speech not recognised: " + msg
+    if fb >= min_words:
+        return False, "FAIL: the recognition check passes on the reversed recording too: " + msg
+    return True, msg
 
 
 class BadNetwork:
@@ -397,7 +474,8 @@ class BadNetwork:
     and impairs the path both ways: loss, delay with jitter (which also
     reorders), duplication, and a switch that cuts the link entirely.
     Each client gets its own upstream socket, so the daemon sees one
-    address per client, as it would across a real network."""
+    address per client, as it would across a real network.  It counts what
+    it did (stats()), so a test can show the impairment really happened."""
 
     def __init__(self, upstream_port, loss=0.0, delay_ms=0.0, jitter_ms=0.0, dup=0.0, seed=1):
         import heapq
@@ -409,37 +487,55 @@ class BadNetwork:
         self.loss, self.delay, self.jitter, self.dup = loss, delay_ms / 1000, jitter_ms / 1000, dup
         self.cut = False
         self.sent = self.dropped = 0
+        self.arrived = self.cut_dropped = self.duplicated = self.reordered = 0
+        self.delay_sum = 0.0
+        self.delay_max = 0.0
+        self.last_arrival = {}  # (socket, destination) -> arrival number of the last datagram sent there
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.clients = {}  # client addr -> upstream socket
-        self.queue = []    # (due, seq, sock, data, dest)
+        self.queue = []    # (due, seq, arrival number, arrival time, sock, data, dest)
         self.seq = 0
         self.stop_flag = False
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
 
     def schedule(self, sock, data, dest):
-        if self.cut or self.rng.random() < self.loss:
+        self.arrived += 1
+        now = time.monotonic()
+        if self.cut:
+            self.cut_dropped += 1
+            self.dropped += 1
+            return
+        if self.rng.random() < self.loss:
             self.dropped += 1
             return
         copies = 2 if self.rng.random() < self.dup else 1
+        self.duplicated += copies - 1
         for _ in range(copies):
             d = self.delay + self.rng.uniform(-self.jitter, self.jitter)
             self.seq += 1
-            self.heapq.heappush(self.queue, (time.monotonic() + max(0.0, d), self.seq, sock, data, dest))
+            self.heapq.heappush(self.queue, (now + max(0.0, d), self.seq, self.arrived, now, sock, data, dest))
 
     def run(self):
         import select
         while not self.stop_flag:
             now = time.monotonic()
             while self.queue and self.queue[0][0] <= now:
-                _, _, s, data, dest = self.heapq.heappop(self.queue)
+                _, _, arrival, t_in, s, data, dest = self.heapq.heappop(self.queue)
                 try:
                     s.sendto(data, dest)
                     self.sent += 1
                 except OSError:
-                    pass
+                    continue
+                key = (id(s), dest)
+                if arrival < self.last_arrival.get(key, 0):
+                    self.reordered += 1
+                self.last_arrival[key] = max(arrival, self.last_arrival.get(key, 0))
+                waited = time.monotonic() - t_in
+                self.delay_sum += waited
+                self.delay_max = max(self.delay_max, waited)
             timeout = 0.005 if not self.queue else max(0.0, min(0.005, self.queue[0][0] - now))
             socks = [self.sock] + list(self.clients.values())
             r, _, _ = select.select(socks, [], [], timeout)
@@ -461,6 +557,41 @@ class BadNetwork:
                             self.schedule(self.sock, data, caddr)
                             break
 
+    def stats(self):
+        """What the relay did so far: datagrams in, lost (not counting a
+        cut), duplicated, delivered out of order, and the mean and largest
+        time one spent in the relay (ms)."""
+        n = self.arrived - self.cut_dropped
+        return {"arrived": self.arrived, "lost": self.dropped - self.cut_dropped,
+                "loss": (self.dropped - self.cut_dropped) / n if n else 0.0,
+                "duplicated": self.duplicated, "reordered": self.reordered,
+                "mean_delay_ms": 1000 * self.delay_sum / self.sent if self.sent else 0.0,
+                "max_delay_ms": 1000 * self.delay_max}
+
+    def check_impaired(self):
+        """(ok, message): did the relay impair the path as it was asked to?
+        Loss within a third of the rate asked (over hundreds of datagrams),
+        some duplicated and some reordered when asked, a mean delay of at
+        least 0.8 of the one asked (more is the relay's own lateness on a
+        busy machine, which only makes the network worse)."""
+        st = self.stats()
+        msg = (f"relay: {st['arrived']} datagrams, {st['loss']:.1%} lost, {st['duplicated']} duplicated, "
+               f"{st['reordered']} reordered, delay mean {st['mean_delay_ms']:.0f} ms max {st['max_delay_ms']:.0f} ms")
+        bad = []
+        if st["arrived"] < 200:
+            bad.append("too few datagrams to judge")
+        if self.loss and abs(st["loss"] - self.loss) > self.loss / 3:
+            bad.append(f"loss {st['loss']:.1%} is not {self.loss:.0%}")
+        if self.dup and st["duplicated"] == 0:
+            bad.append("nothing duplicated")
+        if self.jitter and st["reordered"] == 0:
+            bad.append("nothing reordered")
+        if st["mean_delay_ms"] < 800 * self.delay:
+            bad.append(f"mean delay under {800 * self.delay:.0f} ms")
+        if bad:
+            return False, "FAIL: the relay did not impair the path as asked (" + "; ".join(bad) + "): " + msg
+        return True, msg
+
     def close(self):
         self.stop_flag = True
         self.thread.join(timeout=2)
@@ -479,6 +610,24 @@ def proc_rss_kib(pid):
     except OSError:
         pass
     return -1
+
+
+def udp_drops(port):
+    """Datagrams the kernel dropped at the UDP socket bound to port on this
+    machine (the socket's receive buffer was full: its owner did not read
+    fast enough), from /proc/net/udp's "drops" column; 0 if none is bound."""
+    n = 0
+    for path in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            with open(path) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        n += int(fields[-1])
+        except OSError:
+            pass
+    return n
 
 
 def proc_fd_count(pid):
@@ -503,3 +652,139 @@ def is_asan(binary):
     """True if the binary was built with AddressSanitizer (CI's second pass)."""
     r = subprocess.run(["ldd", binary], capture_output=True, text=True)
     return "libasan" in r.stdout
+
+
+def time_scale(binary=None):
+    """How much slower than a plain build the programs under test run:
+    3 under AddressSanitizer or ThreadSanitizer (measured 2-3x here), else 1;
+    EARSHOT_TIME_SCALE overrides.  Multiply a bound on a product promise
+    (a rejoin within 3 s) by it; never use it to hide a race."""
+    if os.environ.get("EARSHOT_TIME_SCALE"):
+        return float(os.environ["EARSHOT_TIME_SCALE"])
+    binary = binary or os.path.join(build_dir(), "daemon", "earshotd")
+    r = subprocess.run(["ldd", binary], capture_output=True, text=True)
+    return 3.0 if ("libasan" in r.stdout or "libtsan" in r.stdout) else 1.0
+
+
+# Bounds on a program coming up: the time to reach its readiness line
+# ("listening on", "joined ").  Waits return at the event, so the margin
+# costs nothing when all is well: about 0.1 s here, 0.5 s under ASan, more
+# with other builds on both cores.
+READY_S = 20.0
+JOIN_S = 20.0
+
+
+def log_tail(proc, lines=40):
+    text = proc.log_text().splitlines()
+    return "\n".join(f"    {ln}" for ln in text[-lines:])
+
+
+class Daemon:
+    """earshotd on a free port of 127.0.0.1 (and its metrics endpoint on a
+    free TCP port with metrics=True), its log in workdir/NAME.log, started
+    and ready when the `with` block begins (its "listening on" line), and
+    stopped when it ends.  If the block raises, or the daemon died on its
+    own, the end of its log is printed.  Extra arguments go to earshotd
+    (Proc adds --floor-plan none and a state directory per address unless
+    they are given).
+
+        with Daemon(d) as daemon:
+            with Client(d, daemon.addr, "bob", "--headless") as bob:
+                ...
+    """
+
+    def __init__(self, workdir, *args, name="earshotd", metrics=False, addr=None, env=None):
+        self.workdir, self.args, self.name, self.env = workdir, list(args), name, env
+        self.addr = addr or f"127.0.0.1:{free_udp_port()}"
+        self.maddr = f"127.0.0.1:{free_tcp_port()}" if metrics else None
+        self.proc = None
+        self.starts = 0
+
+    def start(self):
+        argv = [os.path.join(build_dir(), "daemon", "earshotd"), "--listen", self.addr]
+        if self.maddr:
+            argv.append(f"--metrics-listen={self.maddr}")
+        suffix = f"-{self.starts}" if self.starts else ""
+        self.proc = Proc(argv + self.args, os.path.join(self.workdir, f"{self.name}{suffix}.log"), env=self.env)
+        self.starts += 1
+        if not wait_for_log(self.proc, "listening on", READY_S):
+            raise AssertionError(f"{self.name} did not start within {READY_S} s:\n{log_tail(self.proc)}")
+        return self
+
+    def restart(self, sig=signal.SIGTERM):
+        """Stop it (SIGKILL for a crash) and start it again on the same
+        address and state; ready when this returns."""
+        self.proc.stop(sig)
+        return self.start()
+
+    def stop(self, sig=signal.SIGTERM):
+        return self.proc.stop(sig) if self.proc else None
+
+    def alive(self):
+        return self.proc is not None and self.proc.p.poll() is None
+
+    def wait_log(self, needle, timeout=JOIN_S):
+        return wait_for_log(self.proc, needle, timeout)
+
+    def log_text(self):
+        return self.proc.log_text()
+
+    def metrics(self):
+        return metrics(self.maddr)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, exc_type, exc, tb):
+        died = self.proc is not None and self.proc.p.poll() is not None
+        self.stop()
+        if self.proc is not None and (exc_type is not None or died):
+            log(f"{self.name} {'exited by itself' if died else 'log'} (exit {self.proc.p.returncode}), "
+                f"the end of {self.proc.logpath}:\n{log_tail(self.proc)}")
+        return False
+
+
+class Client:
+    """The earshot client as NAME against server (HOST:PORT), its log in
+    workdir/NAME.log; with join=True the `with` block begins once it says
+    it joined, and raises (with the end of its log) if it does not.  Extra
+    arguments go to earshot (--play, --record, --seconds, --headless...).
+    Stopped when the block ends; its log's end is printed if the block
+    raised."""
+
+    def __init__(self, workdir, server, name, *args, at=None, join=True, env=None, log_name=None):
+        argv = [os.path.join(build_dir(), "client", "earshot"), "--server", server, "--name", name]
+        if at is not None:
+            argv += ["--at", at]
+        self.argv = argv + list(args)
+        self.name, self.join, self.env, self.server = name, join, env, server
+        self.logpath = os.path.join(workdir, f"{log_name or name}.log")
+        self.proc = None
+
+    def start(self):
+        self.proc = Proc(self.argv, self.logpath, env=self.env)
+        # "joined SERVER as": "never joined SERVER" at exit must not count
+        if self.join and not wait_for_log(self.proc, f"joined {self.server} as ", JOIN_S):
+            raise AssertionError(f"{self.name} did not join within {JOIN_S} s:\n{log_tail(self.proc)}")
+        return self
+
+    def wait(self, timeout):
+        return self.proc.wait(timeout)
+
+    def stop(self, sig=signal.SIGTERM):
+        return self.proc.stop(sig) if self.proc else None
+
+    def log_text(self):
+        return self.proc.log_text()
+
+    def wait_log(self, needle, timeout=JOIN_S):
+        return wait_for_log(self.proc, needle, timeout)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, exc_type, exc, tb):
+        self.stop()
+        if exc_type is not None and self.proc is not None:
+            log(f"{self.name}: the end of {self.logpath}:\n{log_tail(self.proc)}")
+        return False

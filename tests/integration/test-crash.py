@@ -7,7 +7,13 @@ time the daemon comes back with every enrolment and place intact (its state
 file loads), every real client rejoins by itself within 3 s at the place it
 had, and the simulated people reconnect too (at least 70 % of them are back
 within 15 s of the last restart: some are away by design at any moment).
-EARSHOT_CRASH_LOAD overrides the number of simulated people."""
+Under a sanitizer every bound is 3 times longer (eslib.time_scale).
+EARSHOT_CRASH_LOAD overrides the number of simulated people.
+
+Every failed check prints a FAIL line.  (CI once showed "simulated people
+connected 0.7 s after the last check: 47 of 60" as the last line of a
+failed run: every bound had held; the failure was the silent "moved"
+check, which compared with the places asked for, not the desks given.)"""
 import os
 import random
 import re
@@ -18,12 +24,20 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from eslib import *  # noqa: E402,F403
+from eslib import (  # noqa: E402
+    READY_S, Proc, SKIP, build_dir, free_udp_port, is_asan, log, log_tail, speak, time_scale, wait_for_log)
 
 PEOPLE = 8
 KILLS = 10
+# the promise: a real client is back at its place within 3 s of the restart
+# (its backoff starts at 250 ms; a handshake takes a few ms), with 68-208
+# clients rejoining at once
 LIMIT_S = 3.0
+# everyone's first join, 8 clients and es-load's people arriving at once
+FIRST_JOIN_S = 30.0
+# es-load's people come back on their own backoff, some are away by design
 LOAD_BACK = 0.7
+LOAD_BACK_S = 15.0
 LOAD_RE = r"(?m)^\S+ (load\d+) "  # `enrolled` lines: fingerprint, name, ...
 
 
@@ -37,6 +51,8 @@ def main():
     addr = f"127.0.0.1:{free_udp_port()}"
     state = f"{d}/state"
     asan = is_asan(f"{b}/daemon/earshotd")
+    scale = time_scale()
+    limit_s, first_join_s, load_back_s = LIMIT_S * scale, FIRST_JOIN_S * scale, LOAD_BACK_S * scale
     nload = int(os.environ.get("EARSHOT_CRASH_LOAD", "60" if asan else "200"))
     rng = random.Random(11)
     procs = []
@@ -46,7 +62,7 @@ def main():
         # the built-in office: es-load's people knock and open doors there
         p = Proc([f"{b}/daemon/earshotd", "--listen", addr, "--state-dir", state, "--floor-plan", "builtin",
                   "--max-people", str(PEOPLE + nload + 50), "--metrics-listen="], f"{d}/earshotd-{i}.log")
-        assert wait_for_log(p, "listening on", 10)
+        assert wait_for_log(p, "listening on", READY_S), f"the daemon did not start within {READY_S} s"
         return p
 
     def people(load=None):
@@ -79,7 +95,7 @@ def main():
                      "--name-prefix", "load", "--steady", "3", "--duration", "600", "--report", "1",
                      "--max-seconds", "800"], f"{d}/es-load.log")
         procs.append(load)
-        end = time.monotonic() + 30
+        end = time.monotonic() + first_join_s
         while time.monotonic() < end and (len(people()) < PEOPLE or len(enrolled(LOAD_RE)) < nload):
             time.sleep(0.2)
         if len(people()) < PEOPLE or len(enrolled(LOAD_RE)) < nload:
@@ -103,7 +119,8 @@ def main():
             t_up = time.monotonic()
             got = {}
             nl = [0]
-            while time.monotonic() < t_up + 10 and len(got) < PEOPLE:
+            # wait for the event (all 8 listed), no longer than the bound it is judged on
+            while time.monotonic() < t_up + limit_s and len(got) < PEOPLE:
                 nl = []
                 got = people(nl)
                 time.sleep(0.05)
@@ -119,8 +136,8 @@ def main():
             if len(en_load) < nload:
                 log("FAIL: enrolments of simulated people were lost")
                 ok = False
-            if len(got) < PEOPLE or took > LIMIT_S:
-                log(f"FAIL: not everyone was back within {LIMIT_S} s")
+            if len(got) < PEOPLE:
+                log(f"FAIL: not everyone was back within {limit_s:.0f} s")
                 ok = False
             if moved:
                 log("FAIL: not everyone was back at the place they had: " + " ".join(
@@ -134,7 +151,7 @@ def main():
         # the simulated people reconnect after the last restart too
         t_last = time.monotonic()
         nl = [0]
-        while time.monotonic() < t_last + 15 and nl[-1] < LOAD_BACK * nload:
+        while time.monotonic() < t_last + load_back_s and nl[-1] < LOAD_BACK * nload:
             nl = []
             people(nl)
             time.sleep(0.2)
@@ -144,7 +161,7 @@ def main():
             ok = False
         st = [ln for ln in load.log_text().splitlines() if ln.startswith("churn t=")]
         if load.p.poll() is not None or not st:
-            log("FAIL: es-load did not keep running")
+            log(f"FAIL: es-load did not keep running (exit {load.p.poll()}):\n{log_tail(load)}")
             ok = False
         else:
             log("es-load: " + st[-1])

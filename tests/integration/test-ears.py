@@ -14,7 +14,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from eslib import *  # noqa: E402,F403
+from eslib import Client, Daemon, SKIP, envelope, log, read_wav_stereo, speak  # noqa: E402
 
 SECONDS = 9
 # what "a voice at your side" may do to the far ear (the window)
@@ -40,44 +40,26 @@ def ear_levels(path):
 
 
 def main():
-    b = build_dir()
     d = tempfile.mkdtemp(prefix="es-ears-")
     speech = speak("Hello Bob, this is Alice at your side. The quarterly report is ready. "
                    "Please come over to my desk when you have a moment.", os.path.join(d, "alice.wav"))
     if not speech:
         log("SKIP: neither flite nor espeak-ng is installed")
         return SKIP
-    addr = f"127.0.0.1:{free_udp_port()}"
-    maddr = f"127.0.0.1:{free_tcp_port()}"
-    daemon = Proc([f"{b}/daemon/earshotd", "--listen", addr, "--metrics-listen", maddr], os.path.join(d, "earshotd.log"))
-    procs = [daemon]
-    try:
-        if not wait_for_log(daemon, "listening on"):
-            log(daemon.log_text())
-            return 1
-        cl = f"{b}/client/earshot"
-        # bob faces north: alice (east of him) is on his right; carol faces south: alice (west) on hers
-        bob = Proc([cl, "--server", addr, "--name", "bob", "--at", "-1.5,0", "--facing", "0",
-                    "--record", f"{d}/bob.wav", "--seconds", str(SECONDS), "-v"], f"{d}/bob.log")
-        carol = Proc([cl, "--server", addr, "--name", "carol", "--at", "1.5,0", "--facing", "180", "--thin",
-                      "--record", f"{d}/carol.wav", "--seconds", str(SECONDS), "-v"], f"{d}/carol.log")
-        procs += [bob, carol]
-        for who in ("bob", "carol"):
-            if not wait_for_log(daemon, f"{who} joined", 15):
-                log(f"FAIL: {who} did not join:\n" + daemon.log_text())
-                return 1
-        alice = Proc([cl, "--server", addr, "--name", "alice", "--at", "0,0", "--play", speech,
-                      "--seconds", str(SECONDS - 2), "-v"], f"{d}/alice.log")
-        procs.append(alice)
-        for p in (alice, bob, carol):
-            rc = p.wait(timeout=SECONDS + 15)
-            if rc != 0:
-                log(f"client {p.argv} exited {rc}:\n{p.log_text()}")
-                return 1
-        work = metrics(maddr)
-    finally:
-        for p in procs:
-            p.stop()
+    # bob faces north: alice (east of him) is on his right; carol faces south: alice (west) on hers
+    with Daemon(d, metrics=True) as daemon, \
+         Client(d, daemon.addr, "bob", "--facing", "0", "--record", f"{d}/bob.wav", "--seconds", str(SECONDS),
+                "-v", at="-1.5,0") as bob, \
+         Client(d, daemon.addr, "carol", "--facing", "180", "--thin", "--record", f"{d}/carol.wav",
+                "--seconds", str(SECONDS), "-v", at="1.5,0") as carol:
+        with Client(d, daemon.addr, "alice", "--play", speech, "--seconds", str(SECONDS - 2), "-v", at="0,0",
+                    join=False) as alice:
+            for c in (alice, bob, carol):
+                rc = c.wait(timeout=SECONDS + 15)  # bounds the client's own end: --seconds, then exiting
+                if rc != 0:
+                    log(f"client {c.name} exited {rc}:\n{c.log_text()}")
+                    return 1
+        work = daemon.metrics()
 
     ok = True
     # carol's copy was the daemon's own rendering: a mix, one stream of her own

@@ -26,7 +26,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from eslib import *  # noqa: E402,F403
+from eslib import (  # noqa: E402
+    JackRig, Proc, SKIP, build_dir, free_udp_port, log, read_wav_mono, recognise, rms, speak16,
+    wait_for_log)
 
 RATE = 48000
 S1 = "the meeting starts at three in room orion"

@@ -33,7 +33,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from eslib import *  # noqa: E402,F403
+from eslib import (  # noqa: E402
+    Proc, build_dir, free_tcp_port, free_udp_port, is_asan, log, metrics, proc_rss_kib, speak, wait_for_log)
 
 # 26 x 8 cells of 0.5 m: eight desks, the meeting room Orion (door at
 # 9.25,2.25, west wall), open space to the south.  Row r is y = (7.5 - r) / 2.
@@ -59,7 +60,11 @@ DOORS = "50/s burst 100"
 IN_ORION = "10.75,2.75"
 IN_ORION_TOO = "11.75,3.25"
 OUTSIDE = "2.75,0.75"
-RSS_BUDGET_KIB = 16 * 1024
+# An attack that makes the daemon keep what it is sent grows it by hundreds
+# of MiB; a sanitized daemon's RSS also carries ASan's quarantine of freed
+# blocks and their shadow (item 6 measured 16.4 MiB under ASan, a loaded
+# machine): twice the budget there.
+RSS_BUDGET_KIB = 16 * 1024 * (2 if is_asan(os.path.join(build_dir(), "daemon", "earshotd")) else 1)
 TEXT = ("Let us go through the quarterly numbers one region at a time, starting with the north, "
         "where sales grew by almost a third since the spring.") * 2
 

@@ -11,7 +11,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from eslib import *  # noqa: E402,F403
+from eslib import Daemon, build_dir, free_udp_port, log, wait_for_log  # noqa: E402
 
 
 def main():
@@ -26,14 +26,12 @@ def main():
         return r.returncode, r.stdout, r.stderr
 
     def daemon(tag):
-        p = Proc([f"{b}/daemon/earshotd", "--listen", addr, "--state-dir", f"{d}/state-{tag}",
-                  "--metrics-listen", ""], f"{d}/earshotd-{tag}.log")
-        if not wait_for_log(p, "listening on"):
-            log(p.log_text())
-            raise RuntimeError(f"daemon {tag} did not start")
+        # two daemons, one after the other, on one address with two keys
+        p = Daemon(d, "--state-dir", f"{d}/state-{tag}", "--metrics-listen", "", addr=addr,
+                   name=f"earshotd-{tag}").start()
         fp = subprocess.run([ctl, "--state-dir", f"{d}/state-{tag}", "fingerprint"], capture_output=True,
                             text=True, timeout=10).stdout.strip()
-        return p, fp
+        return p.proc, fp
 
     ok = True
 
@@ -65,6 +63,7 @@ def main():
         check(rc == 0, f"earshot forget-server {addr} (exit {rc}): {out.strip()}")
         rc, out, err = alice("--server", addr, "--name", "alice", "--headless", "--seconds", "2")
         check(rc == 0 and fp_b in err, f"alice now trusts B on first use and joins (exit {rc}): {err.strip()}")
+        # her client has exited joined: the daemon wrote the line before it answered her
         check(wait_for_log(db, "alice joined", 2), "B admitted her")
     finally:
         for p in procs:

@@ -7,13 +7,16 @@ speech, and the click gives the mouth-to-ear latency on one clock.
 
 EARSHOT_PA_BOB_ARGS adds client flags to bob (bench/mouth-to-ear.sh runs
 it with --thin, the server-rendered mix, and with --jitter 2)."""
+import math
 import os
 import re
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from eslib import *  # noqa: E402,F403
+from eslib import (  # noqa: E402
+    JackRig, Proc, SKIP, best_correlation, build_dir, envelope, free_udp_port, log, read_raw,
+    read_wav_mono, resample_linear, speak, wait_for_log)
 
 RATE = 48000
 CLICK_AT = 1.5          # seconds into alice's capture

@@ -15,7 +15,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from eslib import *  # noqa: E402,F403
+from eslib import (  # noqa: E402
+    Proc, build_dir, free_tcp_port, free_udp_port, log, metrics_text, parse_metrics, time_scale, wait_for_log,
+    wait_until)
 
 METRICS = [
     "earshot_people_connected", "earshot_people_talking", "earshot_people_muted",
@@ -231,8 +233,9 @@ def main():
         daemon.p.send_signal(signal.SIGTERM)
         rc = daemon.p.wait(timeout=5)
         took = time.monotonic() - t0
-        time.sleep(0.2)
-        if rc != 0 or took > 1.0:
+        # STOPPING=1 was sent before the exit: wait for the reader thread to have it (at most 5 s)
+        wait_until(lambda: notify.count("STOPPING=1") >= 1, 5)
+        if rc != 0 or took > 1.0 * time_scale():
             return fail(f"SIGTERM: exit {rc} after {took:.2f} s", daemon)
         pings = notify.count("WATCHDOG=1")
         if pings < 5 or notify.count("STOPPING=1") != 1:

@@ -15,7 +15,7 @@ import time
 import wave
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from eslib import *  # noqa: E402,F403
+from eslib import Proc, build_dir, free_udp_port, log, wait_for_log, time_scale, wait_until  # noqa: E402
 
 TALK_S = 6
 RELOADS = 5
@@ -70,6 +70,10 @@ def conversation(b, d, tag, reload):
                 with open(conf, "w") as f:
                     f.write("[log]\nlevel = %s\n" % ("debug" if i % 2 == 0 else "info"))
                 daemon.p.send_signal(signal.SIGHUP)
+                # two SIGHUPs pending at once are one signal: wait for this
+                # reload's line (at most 10 s) before the next, then space
+                # the reloads over the talk
+                wait_until(lambda: daemon.log_text().count("reloaded ") >= i + 1, 10 * time_scale())
                 time.sleep(0.7)
         for p in (alice, bob):
             if p.wait(timeout=TALK_S + 15) != 0:

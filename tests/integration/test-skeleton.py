@@ -10,7 +10,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from eslib import *  # noqa: E402,F403
+from eslib import (  # noqa: E402
+    Client, Daemon, SKIP, best_correlation, envelope, log, peak, read_wav_mono, rms, speak)
 
 SECONDS = 9
 # margins a listener would accept: Opus at 24 kbit/s keeps the loudness
@@ -20,42 +21,26 @@ MAX_DELAY_MS = 400
 
 
 def main():
-    b = build_dir()
     d = tempfile.mkdtemp(prefix="es-skel-")
     speech = speak("Hello Bob, this is Alice. The quarterly report is ready. "
                    "Please come over to my desk when you have a moment.", os.path.join(d, "alice.wav"))
     if not speech:
         log("SKIP: neither flite nor espeak-ng is installed")
         return SKIP
-    port = free_udp_port()
-    addr = f"127.0.0.1:{port}"
-    daemon = Proc([f"{b}/daemon/earshotd", "--listen", addr], os.path.join(d, "earshotd.log"))
-    procs = [daemon]
-    try:
-        if not wait_for_log(daemon, "listening on"):
-            log(daemon.log_text())
-            return 1
-        cl = f"{b}/client/earshot"
-        bob = Proc([cl, "--server", addr, "--name", "bob", "--at", "1.5,0", "--record", f"{d}/bob.wav",
-                    "--seconds", str(SECONDS), "-v"], f"{d}/bob.log")
-        carol = Proc([cl, "--server", addr, "--name", "carol", "--at", "40,0", "--record", f"{d}/carol.wav",
-                      "--seconds", str(SECONDS)], f"{d}/carol.log")
-        procs += [bob, carol]
-        # alice joins last, once the listeners are in, and speaks at once
-        wait_for_log(daemon, "carol joined")
-        wait_for_log(daemon, "bob joined")
-        alice = Proc([cl, "--server", addr, "--name", "alice", "--at", "0,0", "--play", speech,
-                      "--record", f"{d}/alice.wav.out", "--seconds", str(SECONDS - 1), "-v"], f"{d}/alice.log")
-        procs.append(alice)
-        for p in (alice, bob, carol):
-            rc = p.wait(timeout=SECONDS + 10)
-            if rc != 0:
-                log(f"client {p.argv} exited {rc}:\n{p.log_text()}")
-                return 1
-        alice_log, bob_log = alice.log_text(), bob.log_text()
-    finally:
-        for p in procs:
-            p.stop()
+    with Daemon(d) as daemon, \
+         Client(d, daemon.addr, "bob", "--record", f"{d}/bob.wav", "--seconds", str(SECONDS), "-v",
+                at="1.5,0") as bob, \
+         Client(d, daemon.addr, "carol", "--record", f"{d}/carol.wav", "--seconds", str(SECONDS),
+                at="40,0") as carol:
+        # alice joins last, once the listeners are in (their own "joined" lines), and speaks at once
+        with Client(d, daemon.addr, "alice", "--play", speech, "--record", f"{d}/alice.wav.out",
+                    "--seconds", str(SECONDS - 1), "-v", at="0,0", join=False) as alice:
+            for c in (alice, bob, carol):
+                rc = c.wait(timeout=SECONDS + 10)  # bounds the client's own end: --seconds, then exiting
+                if rc != 0:
+                    log(f"client {c.name} exited {rc}:\n{c.log_text()}")
+                    return 1
+            alice_log, bob_log = alice.log_text(), bob.log_text()
 
     rate_in, src = read_wav_mono(speech)
     rate, bob_s = read_wav_mono(f"{d}/bob.wav")

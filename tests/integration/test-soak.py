@@ -42,7 +42,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from eslib import *  # noqa: E402,F403
+from eslib import (  # noqa: E402
+    Proc, SKIP, build_dir, free_tcp_port, free_udp_port, is_asan, log, metrics, proc_cpu_seconds,
+    proc_fd_count, proc_rss_kib, wait_for_log)
 
 TILE_X = 3  # 720 desks for 500 people
 # the tick phases (daemon/server.h) the curve follows; "late" is how long after
