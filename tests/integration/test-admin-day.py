@@ -20,7 +20,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from eslib import *  # noqa: E402,F403
+from eslib import Proc, build_dir, free_tcp_port, free_udp_port, log, metrics, wait_for_log  # noqa: E402
 
 
 def run(argv, env=None, timeout=30):
