@@ -140,3 +140,56 @@ class CountingRelay(BadNetwork):
     def count(self, t0, t1, client=None):
         """Audio messages sent upstream between monotonic t0 and t1 (by one client address, or all)."""
         return sum(1 for t, c in list(self.audio) if t0 <= t < t1 and (client is None or c == client))
+
+
+class LossyUplink(BadNetwork):
+    """eslib's relay, losing only the audio messages clients send upstream,
+    each with probability `loss` drawn from its own generator seeded with
+    `seed`: two runs with the same seed lose the same frames (the k-th
+    audio datagram of a run), whatever else crosses the relay."""
+
+    def __init__(self, upstream_port, loss, seed, delay_ms=0.0, jitter_ms=0.0):
+        import random
+        self.up_rng = random.Random(seed)
+        self.up_loss = loss
+        self.audio_sent = self.audio_lost = 0
+        super().__init__(upstream_port, delay_ms=delay_ms, jitter_ms=jitter_ms, seed=seed)
+
+    def schedule(self, sock, data, dest):
+        if dest == self.up and enet_audio_commands(data) > 0:
+            if self.up_rng.random() < self.up_loss:
+                self.audio_lost += 1
+                return
+            self.audio_sent += 1
+        super().schedule(sock, data, dest)
+
+
+def chunked_correlation(ref, sig, chunk=100, search=60):
+    """How closely sig (an envelope) follows ref, allowing for a playout
+    that drifts in time: ref is cut in chunks of `chunk` hops, each found
+    at its best lag within `search` hops of where the previous one was,
+    and the chunks' correlations are averaged, weighted by the chunk's
+    variance (silence says little).  Returns (mean, per-chunk list)."""
+    def corr(a, b):
+        n = len(a)
+        ma, mb = sum(a) / n, sum(b) / n
+        da, db = [x - ma for x in a], [x - mb for x in b]
+        ea, eb = math.sqrt(sum(x * x for x in da)), math.sqrt(sum(x * x for x in db))
+        return (sum(x * y for x, y in zip(da, db)) / (ea * eb), ea * ea) if ea > 0 and eb > 0 else (0.0, ea * ea)
+    out, wsum, csum, lag = [], 0.0, 0.0, None
+    for i in range(0, len(ref) - chunk + 1, chunk):
+        r = ref[i:i + chunk]
+        lo = 0 if lag is None else max(-i, lag - search)
+        hi = len(sig) - i - chunk if lag is None else min(len(sig) - i - chunk, lag + search)
+        best = (-2.0, 0.0, 0)
+        for L in range(lo, hi + 1):
+            c, w = corr(r, sig[i + L:i + L + chunk])
+            if c > best[0]:
+                best = (c, w, L)
+        if best[0] < -1.0:
+            break
+        lag = best[2]
+        out.append(round(best[0], 3))
+        wsum += best[1]
+        csum += best[0] * best[1]
+    return (csum / wsum if wsum > 0 else 0.0), out

@@ -4,14 +4,16 @@
  * server's own promises can be checked without the client's help.  Loopback
  * only, bounded in time.
  *
- *   es-rogue ADDR:PORT NAME X,Y SECONDS [--tone HZ] [--thin] [ACTION ...]
+ *   es-rogue ADDR:PORT NAME X,Y SECONDS [--tone HZ | --play WAV] [--fec PERC] [--thin] [ACTION ...]
  *
  * Joins as NAME at X,Y on the real protocol (cookie, ENet, Noise IK, sealed
  * packets), exactly there (ES_PF_PLACE), with presence.  With --tone it
  * talks from the start: a sine of HZ at -10 dBFS, Opus-encoded, one frame
  * every 20 ms, flagged as talking; and it never stops for a mute, its own
  * (ACTION mute) or an admin's (ES_MSG_ADMIN is read and printed, never
- * obeyed).  Every ACTION is T:VERB[=ARG], done T seconds after the join:
+ * obeyed).  --play talks a WAV file instead, every frame (no voice detection),
+ * then silence.  --fec PERC: the encoder's in-band FEC for PERC % loss
+ * (default 0: none), fixed whatever the server reports.  Every ACTION is T:VERB[=ARG], done T seconds after the join:
  *
  *   mute unmute focus unfocus   the STATE flags it tells the server
  *   talk quiet                  start or stop sending audio
@@ -48,6 +50,7 @@
 #include "earshot-crypto.h"
 #include "earshot-mixer.h"
 #include "earshot-proto.h"
+#include "wav.h"
 
 #define MAX_IDS 256
 #define MAX_ACTIONS 32
@@ -431,6 +434,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	double seconds = atof(argv[4]), tone = 0;
+	int fec = 0;
+	int16_t *wav = NULL;
+	size_t wav_frames = 0, wav_at = 0;
 	if (sscanf(argv[3], "%lf,%lf", &R.x, &R.y) != 2 || !(seconds > 0 && seconds <= 120) ||
 	    strlen(argv[2]) > ES_NAME_MAX)
 		return 2;
@@ -440,6 +446,16 @@ int main(int argc, char **argv)
 	for (int i = 5; i < argc; i++) {
 		if (!strcmp(argv[i], "--tone") && i + 1 < argc) {
 			tone = atof(argv[++i]);
+		} else if (!strcmp(argv[i], "--play") && i + 1 < argc) {
+			char err[200];
+			if (es_wav_load_mono48(argv[++i], &wav, &wav_frames, err, sizeof(err)) < 0) {
+				fprintf(stderr, "rogue: %s\n", err);
+				return 2;
+			}
+		} else if (!strcmp(argv[i], "--fec") && i + 1 < argc) {
+			fec = atoi(argv[++i]);
+			if (fec < 0 || fec > 100)
+				return 2;
 		} else if (!strcmp(argv[i], "--thin")) {
 			hello_flags |= ES_PF_THIN;
 			R.flags |= ES_PF_THIN;
@@ -467,6 +483,8 @@ int main(int argc, char **argv)
 	if (!enc)
 		return 2;
 	opus_encoder_ctl(enc, OPUS_SET_BITRATE(24000));
+	opus_encoder_ctl(enc, OPUS_SET_INBAND_FEC(fec > 0));
+	opus_encoder_ctl(enc, OPUS_SET_PACKET_LOSS_PERC(fec));
 	es_noise_keypair(&R.id);
 	ENetAddress bind = {.host = 0, .port = 0};
 	enet_address_set_host_ip(&bind, "127.0.0.1");
@@ -479,7 +497,7 @@ int main(int argc, char **argv)
 	printf("rogue: joined as #%d at monotonic %lld ms\n", R.my_id, (long long)now_ms());
 	fflush(stdout);
 
-	bool talking = tone > 0;
+	bool talking = tone > 0 || wav;
 	uint32_t seq = 0;
 	unsigned long sent = 0;
 	bool start = true;
@@ -501,6 +519,11 @@ int main(int argc, char **argv)
 		}
 		if (talking) {
 			for (int k = 0; k < ES_FRAME; k++) {
+				if (wav) {
+					pcm[k] = wav_at < wav_frames ? wav[wav_at] : 0;
+					wav_at++;
+					continue;
+				}
 				pcm[k] = (int16_t)lrint(10362.0 * sin(phase));
 				phase += 2 * M_PI * tone / ES_RATE;
 			}
@@ -528,5 +551,6 @@ int main(int argc, char **argv)
 	enet_host_destroy(R.host);
 	es_floor_free(floor);
 	opus_encoder_destroy(enc);
+	free(wav);
 	return 0;
 }
