@@ -19,8 +19,9 @@
  * is measured is the --hold seconds after they have all joined: the
  * daemon's CPU per participant per tick, its ticks, and the bundles every
  * one of them should get (each hears a talker within a few metres).  With
- * --metrics, the daemon's own tick figures; with --pid, its CPU time and
- * resident memory.  The last line printed is one JSON object.
+ * --metrics, the daemon's own tick figures; with --thin, everyone asks for
+ * one server-rendered stream, so every listener costs the server a mix;
+ * with --pid, its CPU time and resident memory.  The last line printed is one JSON object.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -90,6 +91,7 @@ static int frame_len[FRAMES];
 static int64_t window_start, window_end; /* the storm, for the pairs' loss */
 static int64_t measure_start = -1, measure_end = -1; /* the span after the arrivals: downlink per listener */
 static bool want_roster;             /* every simulated person asks for presence, as a UI does */
+static bool want_thin; /* --thin: everyone asks for one server-rendered stream (a mix each) */
 static int64_t *t_connected, *t_key; /* per person: ENet connected, server key received (0: not yet) */
 /*
  * Server keys received and not yet answered with handshake message 1
@@ -223,7 +225,7 @@ static void start(struct client *c)
 static void on_key(struct client *c, const struct es_server_key *k)
 {
 	struct es_pos pos = {(int32_t)lrintf(c->x * 100), (int32_t)lrintf(c->y * 100), 0};
-	struct es_join_payload jp = {.hello = {ES_PROTO_VERSION, want_roster ? ES_PF_ROSTER : 0, pos, (uint8_t)strlen(c->name), c->name}};
+	struct es_join_payload jp = {.hello = {ES_PROTO_VERSION, (uint8_t)((want_roster ? ES_PF_ROSTER : 0) | (want_thin ? ES_PF_THIN : 0)), pos, (uint8_t)strlen(c->name), c->name}};
 	uint8_t payload[ES_NOISE_PAYLOAD_MAX], msg1[ES_NOISE_MSG1_MAX], ts[ES_TAI64N_LEN];
 	struct timespec rt;
 	clock_gettime(CLOCK_REALTIME, &rt);
@@ -1348,7 +1350,7 @@ int main(int argc, char **argv)
 		{"churn", 0, NULL, 'C'}, {"duration", 1, NULL, 'D'}, {"steady", 1, NULL, 'B'}, {"report", 1, NULL, 'T'},
 		{"floor-tile-x", 1, NULL, 'X'}, {"floor-tile-y", 1, NULL, 'Y'}, {"name-prefix", 1, NULL, 'N'},
 		{"quiet-every", 1, NULL, 'q'}, {"quiet-for", 1, NULL, 'Q'}, {"room", 0, NULL, 'r'}, {"talking", 1, NULL, 't'},
-		{0},
+		{"thin", 0, NULL, 'h'}, {0},
 	};
 	bool churn = false;
 	double duration = 1800, steady = 60, report = 10;
@@ -1378,10 +1380,11 @@ int main(int argc, char **argv)
 		case 'Q': quiet_for_s = atof(optarg); break;
 		case 'r': room = true; break;
 		case 't': talking_frac = atof(optarg); break;
+		case 'h': want_thin = true; break;
 		default:
 			fprintf(stderr, "usage: es-load --server ADDR [--pairs P] [--people N] [--storm S] [--hold S] "
 					"[--office] [--spread] [--pid PID] [--max-seconds S]\n"
-					"       es-load --server ADDR --room --people N [--talking F] [--storm S] [--hold S] [--pid PID] [--metrics A]\n"
+					"       es-load --server ADDR --room --people N [--talking F] [--thin] [--storm S] [--hold S] [--pid PID] [--metrics A]\n"
 					"       es-load --server ADDR --churn --people N [--roster] [--steady S] [--duration S] "
 					"[--report S] [--floor-tile-x N] [--floor-tile-y N] [--name-prefix P] [--quiet-every S --quiet-for S] [--max-seconds S]\n");
 			return 2;
