@@ -187,7 +187,7 @@ def chunked_correlation(ref, sig, chunk=100, search=60):
             if c > best[0]:
                 best = (c, w, L)
         if best[0] < -1.0:
-            break
+            raise EmptyWindow(f"chunk {i // chunk} of the reference has no place in a signal of {len(sig)} hops")
         lag = best[2]
         out.append(round(best[0], 3))
         wsum += best[1]

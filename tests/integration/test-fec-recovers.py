@@ -60,7 +60,7 @@ def main():
             log(daemon.log_text())
             return 1
         bob = Proc([f"{b}/client/earshot", "--server", addr, "--name", "bob", "--at", "1,0", "--record",
-                    f"{d}/bob.wav", "--seconds", str(3 * (talk_s + 3) + 4), "-v"], f"{d}/bob.log")
+                    f"{d}/bob.wav", "--seconds", "100", "-v"], f"{d}/bob.log")
         procs.append(bob)
         if not check(wait_for_log(daemon, "bob joined", 15), "bob joined"):
             return 1
@@ -83,7 +83,8 @@ def main():
             runs[name] = (rep, after[0] - before[0], after[1] - before[1], relay.audio_lost, relay.audio_sent)
             log(f"{name}: FEC {fec} %: {relay.audio_lost} of {relay.audio_lost + relay.audio_sent} frames lost; "
                 f"the server rebuilt {after[0] - before[0]:.0f} from FEC, concealed {after[1] - before[1]:.0f}")
-        bob.wait(timeout=60)
+        time.sleep(1.0)
+        bob.stop()  # SIGTERM: the recording is closed where it stands
     finally:
         for p in procs:
             p.stop()
@@ -100,6 +101,9 @@ def main():
             return 1
         a = int((rep.t0 - t_rec) * rate_b)
         seg = heard[max(0, a):a + int((talk_s + 1.0) * rate_b)]
+        if not check(a >= 0 and len(seg) == int((talk_s + 1.0) * rate_b),
+                     f"bob's recording holds all of {name}'s speech ({len(seg) / rate_b:.1f} s from {a / rate_b:.1f} s)"):
+            return 1
         er = envelope(seg, rate_b)
         corr[name], chunks = chunked_correlation(es_, er)
         log(f"{name}: bob's recording follows the speech with correlation {corr[name]:.3f} (1 s chunks: {chunks})")
@@ -110,8 +114,9 @@ def main():
     check(runs["nofec"][1] <= 0.05 * runs["nofec"][3],
           f"without FEC in the frames nothing is counted as rebuilt: {runs['nofec'][1]:.0f} "
           f"(concealed {runs['nofec'][2]:.0f})")
-    # seen: 0.945-0.962 with FEC, 0.862-0.869 without
-    check(corr["withfec"] > corr["nofec"] + 0.04,
+    # seen: 0.915-0.972 with FEC, 0.803-0.869 without (differences 0.06-0.17); with FEC unused
+    # on the server the two runs differ only by the relay's jitter
+    check(corr["withfec"] > corr["nofec"] + 0.03,
           f"with FEC bob hears the speech measurably better: correlation {corr['withfec']:.3f} against "
           f"{corr['nofec']:.3f} without")
     log(f"fec-recovers: {time.monotonic() - t_start:.1f} s")
