@@ -64,7 +64,9 @@ class RogueReport:
         self.text = text
         m = re.search(r"joined as #(\d+) at monotonic (\d+) ms", text)
         self.joined = m is not None
-        self.t0 = int(m.group(2)) / 1000 if m else None
+        self.t_join = int(m.group(2)) / 1000 if m else None
+        m = re.search(r"starts at monotonic (\d+) ms", text)
+        self.t0 = int(m.group(1)) / 1000 if m else None  # where its actions are timed from
         self.heard = {}  # (phase, name) -> (frames, gain, azimuth)
         for p, who, f, g, az in re.findall(r"^phase (\S+) heard (\S+) frames (\d+) gain ([\d.]+) azimuth (-?[\d.]+)$",
                                            text, re.M):

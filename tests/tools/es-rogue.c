@@ -13,7 +13,10 @@
  * (ACTION mute) or an admin's (ES_MSG_ADMIN is read and printed, never
  * obeyed).  --play talks a WAV file instead, every frame (no voice detection),
  * then silence.  --fec PERC: the encoder's in-band FEC for PERC % loss
- * (default 0: none), fixed whatever the server reports.  Every ACTION is T:VERB[=ARG], done T seconds after the join:
+ * (default 0: none), fixed whatever the server reports.  --start-at MS:
+ * once joined, wait until CLOCK_MONOTONIC reaches MS (milliseconds) and
+ * start talking and timing there, so that several rogues share one
+ * timeline (SECONDS then counts from there too).  Every ACTION is T:VERB[=ARG], done T seconds after the join:
  *
  *   mute unmute focus unfocus   the STATE flags it tells the server
  *   talk quiet                  start or stop sending audio
@@ -30,6 +33,7 @@
  * printed as they come.  Lines on stdout:
  *
  *   rogue: joined as #ID at monotonic MS
+ *   rogue: starts at monotonic MS
  *   phase LABEL heard NAME frames N gain G azimuth DEG
  *   phase LABEL mix frames N
  *   knock from NAME on ROOM | whisper from NAME on|off | admin flags F |
@@ -435,6 +439,7 @@ int main(int argc, char **argv)
 	}
 	double seconds = atof(argv[4]), tone = 0;
 	int fec = 0;
+	long long start_at = 0;
 	int16_t *wav = NULL;
 	size_t wav_frames = 0, wav_at = 0;
 	if (sscanf(argv[3], "%lf,%lf", &R.x, &R.y) != 2 || !(seconds > 0 && seconds <= 120) ||
@@ -452,6 +457,8 @@ int main(int argc, char **argv)
 				fprintf(stderr, "rogue: %s\n", err);
 				return 2;
 			}
+		} else if (!strcmp(argv[i], "--start-at") && i + 1 < argc) {
+			start_at = atoll(argv[++i]);
 		} else if (!strcmp(argv[i], "--fec") && i + 1 < argc) {
 			fec = atoi(argv[++i]);
 			if (fec < 0 || fec > 100)
@@ -505,7 +512,16 @@ int main(int argc, char **argv)
 	int16_t pcm[ES_FRAME];
 	uint8_t opus[1275];
 	char label[80] = "start";
-	int64_t t0 = now_ms(), next = t0; /* actions are timed from here, just after the join */
+	if (start_at > now_ms() + 60000) {
+		fprintf(stderr, "rogue: --start-at is more than a minute away\n");
+		return 2;
+	}
+	if (start_at > now_ms())
+		service((int)(start_at - now_ms()), floor); /* presence comes in meanwhile */
+	/* actions are timed from here: just after the join, or the shared start */
+	int64_t t0 = start_at ? start_at : now_ms(), next = t0 > now_ms() ? t0 : now_ms();
+	printf("rogue: starts at monotonic %lld ms\n", (long long)t0);
+	fflush(stdout);
 	while (now_ms() - t0 < (int64_t)(seconds * 1000)) {
 		double t = (double)(now_ms() - t0) / 1000.0;
 		for (unsigned i = 0; i < nacts; i++) {
