@@ -50,8 +50,9 @@ def main():
         stay = Proc([f"{b}/tests/es-rogue", addr, "stay", "0,0", "30"], f"{d}/stay.log")
         procs.append(stay)
         check(wait_for_log(d1, "stay joined", 15), "the first member joined")
-        # the second leaves 4 s after its join: carol's retry must find its place
-        leave = Proc([f"{b}/tests/es-rogue", addr, "leave", "1,0", "4"], f"{d}/leave.log")
+        # the second leaves 8 s after its join (time for carol's client to start and be refused on a
+        # loaded machine): her retry must find its place
+        leave = Proc([f"{b}/tests/es-rogue", addr, "leave", "1,0", "8"], f"{d}/leave.log")
         procs.append(leave)
         check(wait_for_log(d1, "leave joined", 15), "the second member joined: the daemon is full")
         carol = Proc([f"{b}/client/earshot", "--server", addr, "--name", "carol", "--at", "2,0", "--headless", "--seconds", "20",
