@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """The README's promises through the real daemon on the built-in office
-(issue 19), one daemon and one 17-second timeline for all of them.
+(issue 19), one daemon and one 17-second timeline for all of them (~35 s
+in all, also under ASan).
 
 Speakers are es-rogue members, each a sine of its own pitch, so that every
 recording says who was heard and how loud (a Goertzel per pitch); the
@@ -115,7 +116,7 @@ def main():
             if not check(wait_for_log(daemon, f"{who} joined", 20), f"{who} joined"):
                 log(daemon.log_text())
                 return 1
-        # the rogues, all at once: each times its actions from its own join
+        # the rogues, all at once; T:ACTION is T seconds into their shared timeline (t0 below)
         acts = {
             "ann": ["--tone", str(ANN)],
             "rog": ["--tone", str(ROG), "5:mute", "8:unmute"],
