@@ -83,6 +83,7 @@ const char *const es_metrics_names[] = {
 	"earshot_degradation_level",
 	"earshot_load_steps_total",
 	"earshot_load_estimate_seconds",
+	"earshot_uplink_frames_recovered_total",
 	"earshot_downlink_budget_lowered_total",
 	"earshot_downlink_budget_reduced",
 	"earshot_bundle_max_bytes",
@@ -223,6 +224,10 @@ size_t es_metrics_format(const struct es_metrics_snapshot *s, char *buf, size_t 
 	labelled(&o, "earshot_load_steps_total", "counter",
 		"Load level changes: up because the plan's estimate did not fit, up because measured ticks did not keep up, down after calm.",
 		"cause", step_names, s->load_steps_total, 3);
+	static const char *const recovered_names[2] = {"fec", "concealed"};
+	labelled(&o, "earshot_uplink_frames_recovered_total", "counter",
+		"Speakers' frames lost on the way here, rebuilt from the next frame's in-band FEC or concealed.", "how",
+		recovered_names, s->uplink_recovered_total, 2);
 	head(&o, "earshot_load_estimate_seconds", "gauge", "The last tick's plan as the load guard priced it.");
 	out_printf(&o, "earshot_load_estimate_seconds %.9g\n", s->load_estimate_seconds);
 	one(&o, "earshot_downlink_budget_lowered_total", "counter", "Downlink loss reports that lowered a listener's budget.",

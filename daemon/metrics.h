@@ -92,6 +92,7 @@ struct es_metrics_snapshot {
 	uint64_t engine_work_total[8];                  /* in the order of enum es_engine_work (server.h) */
 	uint64_t level_ticks_total[4];                  /* ticks at each degradation level */
 	uint64_t load_steps_total[3];                   /* level changes by cause: estimate, measured, calm */
+	uint64_t uplink_recovered_total[2];             /* speakers' lost frames: rebuilt from FEC, concealed */
 	double load_estimate_seconds;                   /* gauge: the last tick's plan as the load guard priced it */
 	uint64_t downlink_budget_lowered_total;         /* loss reports that lowered a listener's budget */
 	uint64_t downlink_budget_reduced;               /* gauge: listeners below the budget they declared */

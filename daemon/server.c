@@ -1824,6 +1824,8 @@ static int tick(struct es_server *s)
 	for (unsigned i = 0; i < ES_ENGINE_STEP__COUNT; i++)
 		s->c.load_steps[i] = es.steps[i];
 	s->c.load_estimate_us = es.estimate_us;
+	s->c.uplink_fec = es.frames_fec;
+	s->c.uplink_plc = es.frames_plc;
 	s->c.bundle_max = es.bytes_max;
 	if (s->cfg.hooks && s->cfg.hooks->tick) {
 		s->c.plan_silent = es.listeners_silent;

@@ -149,6 +149,7 @@ struct es_server_counters {
 	uint64_t engine_work[ES_ENGINE_WORK__COUNT];
 	uint64_t level_ticks[4]; /* ticks run at each load level (0 = full quality) */
 	uint64_t load_steps[3];  /* load level changes by cause, enum es_engine_step */
+	uint64_t uplink_fec, uplink_plc; /* speakers' lost frames rebuilt from the next frame's FEC, or concealed */
 	unsigned load_estimate_us; /* the last tick's plan, as the load guard estimated it */
 	/* downlink budgets: loss reports that lowered one; listeners below what they declared now */
 	uint64_t budget_lowered;

@@ -354,6 +354,8 @@ static void on_tick(void *ud, const struct es_server_counters *c, uint64_t work_
 	for (unsigned i = 0; i < 3; i++)
 		m->load_steps_total[i] = c->load_steps[i];
 	m->load_estimate_seconds = (double)c->load_estimate_us / 1e6;
+	m->uplink_recovered_total[0] = c->uplink_fec;
+	m->uplink_recovered_total[1] = c->uplink_plc;
 	m->downlink_budget_lowered_total = c->budget_lowered;
 	m->downlink_budget_reduced = c->budget_reduced;
 	m->bundle_max_bytes = c->bundle_max;

@@ -391,6 +391,7 @@ typedef void (*es_engine_emit_fn)(void *ud, const struct es_engine_out *out);
 
 struct es_engine_stats {
 	uint64_t ticks;
+	/* frames_fec: lost frames rebuilt from the next frame's in-band FEC; frames_plc: concealed (no next frame, or it carries no FEC) */
 	uint64_t frames_in, frames_late, frames_plc, frames_fec;
 	uint64_t warmups;    /* decodes run only to bring a decoder up to date (decode on demand) */
 	uint64_t steps[ES_ENGINE_STEP__COUNT]; /* load level changes by cause */

@@ -394,6 +394,19 @@ unsigned es_engine_load_level(const struct es_engine *e)
 	return es_level(e);
 }
 
+/*
+ * Does a mono Opus packet of one 20 ms frame carry in-band FEC (LBRR) for
+ * the frame before it?  In SILK and hybrid modes the range-coded payload
+ * starts with the frame's voice-activity bit and then the LBRR bit, each
+ * coded at probability 1/2: the second bit of the byte after the TOC
+ * (what opus_packet_has_lbrr() reads in libopus 1.5).  CELT-only packets
+ * and packets of several frames are not judged: false.
+ */
+static bool has_lbrr(const uint8_t *p, size_t len)
+{
+	return len >= 2 && (p[0] >> 3) < 16 && (p[0] & 3) == 0 && !(p[0] & 4) && (p[1] >> 6) & 1;
+}
+
 int es_engine_push(struct es_engine *e, unsigned id, uint32_t seq, const uint8_t *opus, size_t len, unsigned flags,
 		   int32_t frac)
 {
@@ -440,10 +453,10 @@ static void pop_speakers(struct es_engine *e)
 		} else {
 			p->seq++;
 		}
-		if (p->what == ES_JB_FEC)
+		if (p->what == ES_JB_FEC && has_lbrr(p->pkt, p->pkt_len))
 			s->frames_fec++;
-		else if (p->what == ES_JB_LOST)
-			s->frames_plc++;
+		else if (p->what == ES_JB_LOST || p->what == ES_JB_FEC)
+			s->frames_plc++; /* decoding FEC from a frame without it conceals */
 		p->cost = (unsigned)p->pkt_len + ES_ENGINE_VOICE_OVERHEAD;
 		p->cost_peak = fmaxf((float)p->cost, 0.99f * p->cost_peak);
 		p->plan_cost = (unsigned)ceilf(p->cost_peak);

@@ -114,7 +114,7 @@ void start(struct client *c)
 static void on_key(struct client *c, const struct es_server_key *k)
 {
 	struct es_pos pos = {(int32_t)lrintf(c->x * 100), (int32_t)lrintf(c->y * 100), 0};
-	struct es_join_payload jp = {.hello = {ES_PROTO_VERSION, (L.want_roster ? ES_PF_ROSTER : 0) | (L.want_place ? ES_PF_PLACE : 0), pos, (uint8_t)strlen(c->name), c->name}};
+	struct es_join_payload jp = {.hello = {ES_PROTO_VERSION, (uint8_t)((L.want_roster ? ES_PF_ROSTER : 0) | (L.want_place ? ES_PF_PLACE : 0) | (L.want_thin ? ES_PF_THIN : 0)), pos, (uint8_t)strlen(c->name), c->name}};
 	uint8_t payload[ES_NOISE_PAYLOAD_MAX], msg1[ES_NOISE_MSG1_MAX], ts[ES_TAI64N_LEN];
 	struct timespec rt;
 	clock_gettime(CLOCK_REALTIME, &rt);

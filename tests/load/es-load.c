@@ -19,8 +19,9 @@
  * is measured is the --hold seconds after they have all joined: the
  * daemon's CPU per participant per tick, its ticks, and the bundles every
  * one of them should get (each hears a talker within a few metres).  With
- * --metrics, the daemon's own tick figures; with --pid, its CPU time and
- * resident memory.  The last line printed is one JSON object.
+ * --metrics, the daemon's own tick figures; with --thin, everyone asks for
+ * one server-rendered stream, so every listener costs the server a mix;
+ * with --pid, its CPU time and resident memory.  The last line printed is one JSON object.
  */
 #include <getopt.h>
 
@@ -141,7 +142,7 @@ static int parse_opts(int argc, char **argv, struct opts *opt)
 		/* churn mode (a compressed day), see churn_run() */
 		{"churn", 0, NULL, 'C'}, {"duration", 1, NULL, 'D'}, {"steady", 1, NULL, 'B'}, {"report", 1, NULL, 'T'},
 		{"floor-tile-x", 1, NULL, 'X'}, {"floor-tile-y", 1, NULL, 'Y'}, {"name-prefix", 1, NULL, 'N'},
-		{"quiet-every", 1, NULL, 'q'}, {"quiet-for", 1, NULL, 'Q'}, {"room", 0, NULL, 'r'}, {"talking", 1, NULL, 't'}, {"desks", 0, NULL, 'd'},
+		{"quiet-every", 1, NULL, 'q'}, {"quiet-for", 1, NULL, 'Q'}, {"room", 0, NULL, 'r'}, {"talking", 1, NULL, 't'}, {"desks", 0, NULL, 'd'}, {"thin", 0, NULL, 'h'},
 		{0},
 	};
 	int o;
@@ -168,12 +169,13 @@ static int parse_opts(int argc, char **argv, struct opts *opt)
 		case 'q': L.quiet_every_s = atof(optarg); break;
 		case 'Q': L.quiet_for_s = atof(optarg); break;
 		case 'r': opt->room = true; break;
+		case 'h': L.want_thin = true; break;
 		case 't': opt->talking_frac = atof(optarg); break;
 		case 'd': opt->desks = true; break;
 		default:
 			fprintf(stderr, "usage: es-load --server ADDR [--pairs P] [--people N] [--storm S] [--hold S] "
 					"[--office [--desks [--floor-tile-x N] [--floor-tile-y N]]] [--spread] [--pid PID] [--max-seconds S]\n"
-					"       es-load --server ADDR --room --people N [--talking F] [--storm S] [--hold S] [--pid PID] [--metrics A]\n"
+					"       es-load --server ADDR --room --people N [--talking F] [--thin] [--storm S] [--hold S] [--pid PID] [--metrics A]\n"
 					"       es-load --server ADDR --churn --people N [--roster] [--steady S] [--duration S] "
 					"[--report S] [--floor-tile-x N] [--floor-tile-y N] [--name-prefix P] [--quiet-every S --quiet-for S] [--max-seconds S]\n");
 			return 2;

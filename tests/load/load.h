@@ -83,6 +83,7 @@ struct load {
 	int64_t window_start, window_end; /* the storm, for the pairs' loss */
 	int64_t measure_start, measure_end; /* the span after the arrivals: downlink per listener */
 	bool want_roster;             /* every simulated person asks for presence, as a UI does */
+	bool want_thin;               /* --thin: everyone asks for one server-rendered stream (a mix each) */
 	bool want_place;              /* --desks: ask to sit exactly at our desk (ES_PF_PLACE) */
 	int64_t *t_connected, *t_key; /* per person: ENet connected, server key received (0: not yet) */
 	/*
