@@ -54,7 +54,7 @@
 #include "earshot-crypto.h"
 #include "earshot-mixer.h"
 #include "earshot-proto.h"
-#include "wav.h"
+#include "audio-file.h"
 
 #define MAX_IDS 256
 #define MAX_ACTIONS 32
@@ -453,7 +453,7 @@ int main(int argc, char **argv)
 			tone = atof(argv[++i]);
 		} else if (!strcmp(argv[i], "--play") && i + 1 < argc) {
 			char err[200];
-			if (es_wav_load_mono48(argv[++i], &wav, &wav_frames, err, sizeof(err)) < 0) {
+			if (es_audio_load_mono48(argv[++i], &wav, &wav_frames, err, sizeof(err)) < 0) {
 				fprintf(stderr, "rogue: %s\n", err);
 				return 2;
 			}
