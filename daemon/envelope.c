@@ -51,13 +51,20 @@ static int queue_enet(struct es_server *s, ENetPeer *peer, const uint8_t *bytes,
 	return 0;
 }
 
+/*
+ * Seal (or, before the handshake, frame) m and queue it to peer.  0 or a
+ * negative errno; a failure is counted (send_failed) here, so the callers
+ * that can do nothing about one (a broadcast, a notice) may ignore it.
+ */
 int srv_send_msg(struct es_server *s, ENetPeer *peer, const struct es_msg *m)
 {
 	const uint8_t *bytes;
 	int n = frame_for(s, peer->data, m, &bytes);
+	if (n >= 0)
+		n = queue_enet(s, peer, bytes, n, m->type == ES_MSG_AUDIO_DOWN);
 	if (n < 0)
-		return n;
-	return queue_enet(s, peer, bytes, n, m->type == ES_MSG_AUDIO_DOWN);
+		s->c.send_failed++;
+	return n;
 }
 
 /*
@@ -73,7 +80,7 @@ int srv_send_msg(struct es_server *s, ENetPeer *peer, const struct es_msg *m)
  */
 #define RAW_UNSEQ_HEADER 10 /* ENetProtocolHeader without sentTime (2) + ENetProtocolSendUnsequenced (8) */
 
-int srv_send_audio(struct es_server *s, ENetPeer *peer, const struct es_msg *m)
+static int send_audio(struct es_server *s, ENetPeer *peer, const struct es_msg *m)
 {
 	struct peer_slot *slot = peer->data;
 	const uint8_t *bytes;
@@ -106,6 +113,16 @@ int srv_send_audio(struct es_server *s, ENetPeer *peer, const struct es_msg *m)
 	s->c.bytes_out += (uint64_t)n;
 	return 0;
 }
+
+/* A bundle to a listener: as srv_send_msg, failures counted in send_failed. */
+int srv_send_audio(struct es_server *s, ENetPeer *peer, const struct es_msg *m)
+{
+	int r = send_audio(s, peer, m);
+	if (r < 0)
+		s->c.send_failed++;
+	return r;
+}
+
 
 /* Send a control message to everyone joined: each peer has its own key. */
 void srv_broadcast(struct es_server *s, const struct es_msg *m, int except)

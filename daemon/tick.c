@@ -69,10 +69,6 @@ static void service(struct es_server *s)
 	s->last_service_ns = es_now_ns();
 }
 
-struct emit_ctx {
-	struct es_server *s;
-};
-
 static void emit(void *ud, const struct es_engine_out *out)
 {
 	struct es_server *s = ud;
