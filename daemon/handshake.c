@@ -13,6 +13,7 @@
 
 #include <sodium.h>
 
+#include "relocate.h"
 #include "server-private.h"
 
 static int free_person_id(const struct es_server *s)
@@ -134,7 +135,8 @@ static struct es_pos seat(struct es_server *s, unsigned id, const struct es_hell
 	float nx = f ? es_floor_width_m(f) / 2 : 0, ny = f ? es_floor_height_m(f) / 2 : 0;
 	if (*own >= 0)
 		(void)es_floor_desk(f, (unsigned)*own, &nx, &ny, NULL);
-	if (f && srv_find_place(s, f, id, -1, nx, ny, &x, &y, &fd)) {
+	struct es_relocate_crowd crowd = {s, srv_cell_taken};
+	if (f && es_relocate_find_place(s->places, f, &crowd, id, -1, nx, ny, &x, &y, &fd)) {
 		snprintf(how + n, hl - n, "%s", *own >= 0 ? "their desk is taken: at the nearest free place" :
 							    "no desk is free: at the nearest free place");
 		goto at;

@@ -1,17 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A new floor plan (SIGHUP): who keeps their place, and where those whose
- * place is gone go (their own desk, the nearest free desk, the nearest free
- * walkable cell).
+ * Relocation after a new floor plan, and the fallback seat of a newcomer
+ * (relocate.h).  Pure: no ENet, no clock, no I/O.
  */
-#include <errno.h>
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "server-private.h"
+#include "earshot-mixer.h"
+#include "places.h"
+#include "relocate.h"
 
-#define RELOCATE_GREEDY_MAX 16
+const char *es_relocate_why_text(enum es_relocate_why w)
+{
+	static const char *const text[] = {"", "is now a wall, a table or outside the floor",
+					   "was at a desk that is gone", "was at a desk that moved",
+					   "was in a room that is gone or changed"};
+	return (unsigned)w < sizeof(text) / sizeof(text[0]) ? text[w] : "?";
+}
 
 static const char *room_name_at(const struct es_floor *f, float x, float y)
 {
@@ -19,42 +24,44 @@ static const char *room_name_at(const struct es_floor *f, float x, float y)
 	return room < 0 ? NULL : es_floor_room_name(f, (unsigned)room);
 }
 
-/* Someone other than `self` stands on the cell (c,r) of f. */
-static bool cell_taken(const struct es_server *s, const struct es_floor *f, unsigned self, unsigned c, unsigned r)
+enum es_relocate_why es_relocate_classify(const struct es_floor *old, const struct es_floor *f, float x, float y,
+					  int desk, int *own)
 {
-	for (unsigned i = 0; i < s->cfg.max_people; i++) {
-		const struct person *o = &s->people[i];
-		unsigned oc, orow;
-		if (i != self && o->used &&
-		    es_floor_cell_at(f, (float)o->pos.x_cm / 100.0f, (float)o->pos.y_cm / 100.0f, &oc, &orow) == 0 &&
-		    oc == c && orow == r)
-			return true;
-	}
-	return false;
+	int od = desk >= 0 ? desk : old ? es_floor_desk_at(old, x, y) : -1;
+	const char *label = NULL;
+	if (od >= 0 && old)
+		(void)es_floor_desk(old, (unsigned)od, NULL, NULL, &label);
+	*own = f && label ? es_floor_desk_find(f, label) : -1;
+	if (*own < 0)
+		*own = -1; /* -ENOENT: no desk of that label */
+	const char *ro = room_name_at(old, x, y), *rn = room_name_at(f, x, y);
+	if (!f)
+		return ES_RELOC_STAYS;
+	if (!es_floor_walkable(f, x, y))
+		return ES_RELOC_WALL;
+	if (label && *own < 0)
+		return ES_RELOC_DESK_GONE;
+	if (label && es_floor_desk_at(f, x, y) != *own)
+		return ES_RELOC_DESK_MOVED;
+	if ((ro || rn) && (!ro || !rn || strcmp(ro, rn) != 0))
+		return ES_RELOC_ROOM_GONE;
+	return ES_RELOC_STAYS;
 }
 
-/*
- * Where to put someone whose place vanished: `own` (their desk on the new
- * floor, -1 none) if it is free, else the nearest free desk, else the
- * nearest free walkable cell, searched in growing squares around where
- * they were.  Only places one may walk into count (not behind a closed
- * door).  -1 desk and false if the floor has no such place at all.
- */
-bool srv_find_place(const struct es_server *s, const struct es_floor *f, unsigned self, int own, float x, float y,
-		       float *ox, float *oy, int *odesk)
+bool es_relocate_find_place(const struct es_places *p, const struct es_floor *f, const struct es_relocate_crowd *crowd,
+			    unsigned self, int own, float x, float y, float *ox, float *oy, int *odesk)
 {
 	float dx, dy;
 	*odesk = -1;
-	if (own >= 0 && es_places_occupant(s->places, (unsigned)own) < 0 &&
-	    es_floor_desk(f, (unsigned)own, &dx, &dy, NULL) == 0) {
+	if (own >= 0 && es_places_occupant(p, (unsigned)own) < 0 && es_floor_desk(f, (unsigned)own, &dx, &dy, NULL) == 0) {
 		*ox = dx, *oy = dy, *odesk = own;
 		return true;
 	}
 	float best = INFINITY;
-	for (unsigned i = 0; i < es_places_desk_count(s->places); i++) {
+	for (unsigned i = 0; i < es_places_desk_count(p); i++) {
 		/* nobody's own desk but theirs: the others are kept for their owners */
-		if (es_places_occupant(s->places, i) >= 0 || (es_places_owned(s->places, i) && (int)i != own) ||
-		    es_floor_desk(f, i, &dx, &dy, NULL) < 0 || !es_places_enterable(s->places, dx, dy))
+		if (es_places_occupant(p, i) >= 0 || (es_places_owned(p, i) && (int)i != own) ||
+		    es_floor_desk(f, i, &dx, &dy, NULL) < 0 || !es_places_enterable(p, dx, dy))
 			continue;
 		float d = hypotf(dx - x, dy - y);
 		if (d < best)
@@ -88,8 +95,8 @@ bool srv_find_place(const struct es_server *s, const struct es_floor *f, unsigne
 			float cx, cy;
 			es_floor_cell_center(f, (unsigned)c, (unsigned)r, &cx, &cy);
 			if (!es_floor_walkable(f, cx, cy) || es_floor_door_at(f, cx, cy) >= 0 || es_floor_desk_at(f, cx, cy) >= 0 ||
-			    !es_places_enterable(s->places, cx, cy) ||
-			    cell_taken(s, f, self, (unsigned)c, (unsigned)r))
+			    !es_places_enterable(p, cx, cy) ||
+			    (crowd && crowd->taken(crowd->ud, self, (unsigned)c, (unsigned)r)))
 				continue;
 			float d = hypotf(cx - x, cy - y);
 			if (d < best)
@@ -101,94 +108,54 @@ bool srv_find_place(const struct es_server *s, const struct es_floor *f, unsigne
 	return false;
 }
 
-int es_server_set_floor(struct es_server *s, struct es_floor *f)
+struct plan_crowd {
+	const struct es_floor *f;
+	const struct es_relocate_person *people;
+	unsigned n;
+};
+
+/* Someone other than `self` stands on the cell (c,r), as the planner has them now. */
+static bool plan_taken(const void *ud, unsigned self, unsigned c, unsigned r)
 {
-	const struct es_floor *old = s->cfg.floor;
-	int *own = calloc(s->cfg.max_people, sizeof(*own));
-	uint8_t *why = calloc(s->cfg.max_people, 1);
-	if (!own || !why) {
-		free(own);
-		free(why);
-		return -ENOMEM;
+	const struct plan_crowd *pc = ud;
+	for (unsigned i = 0; i < pc->n; i++) {
+		const struct es_relocate_person *o = &pc->people[i];
+		unsigned oc, orow;
+		if (i != self && o->used &&
+		    es_floor_cell_at(pc->f, (float)o->x_cm / 100.0f, (float)o->y_cm / 100.0f, &oc, &orow) == 0 && oc == c &&
+		    orow == r)
+			return true;
 	}
-	enum { STAYS, WALL, DESK_GONE, DESK_MOVED, ROOM_GONE };
-	static const char *const reason[] = {"", "is now a wall, a table or outside the floor",
-					     "was at a desk that is gone", "was at a desk that moved",
-					     "was in a room that is gone or changed"};
-	/*
-	 * First see who keeps their place, so that those who must move are
-	 * sent only to desks and cells nobody keeps.
-	 */
-	for (unsigned i = 0; i < s->cfg.max_people; i++) {
-		struct person *q = &s->people[i];
-		own[i] = -1;
-		if (!q->used)
-			continue;
-		float x = (float)q->pos.x_cm / 100.0f, y = (float)q->pos.y_cm / 100.0f;
-		int od = q->desk >= 0 ? q->desk : es_floor_desk_at(old, x, y);
-		const char *label = NULL;
-		if (od >= 0 && old)
-			(void)es_floor_desk(old, (unsigned)od, NULL, NULL, &label);
-		own[i] = f && label ? es_floor_desk_find(f, label) : -1;
-		const char *ro = room_name_at(old, x, y), *rn = room_name_at(f, x, y);
-		if (!f)
-			why[i] = STAYS;
-		else if (!es_floor_walkable(f, x, y))
-			why[i] = WALL;
-		else if (label && own[i] < 0)
-			why[i] = DESK_GONE;
-		else if (label && es_floor_desk_at(f, x, y) != own[i])
-			why[i] = DESK_MOVED;
-		else if ((ro || rn) && (!ro || !rn || strcmp(ro, rn) != 0))
-			why[i] = ROOM_GONE;
-		else
-			why[i] = STAYS;
-	}
-	/* desks owned and rooms locked carry over by label and name; who sits where is seen again */
-	if (es_places_set_floor(s->places, f) < 0) {
-		free(own);
-		free(why);
-		return -ENOMEM;
-	}
-	for (unsigned i = 0; i < s->cfg.max_people; i++) {
-		struct person *q = &s->people[i];
-		q->desk = -1;
-		if (q->used && why[i] == STAYS)
-			es_places_sit(s->places, i, &q->desk, pos_x(&q->pos), pos_y(&q->pos));
-	}
-	s->cfg.floor = f;
-	s->ndoors_pending = 0; /* the old floor's doors: everyone is sent the new plan's below */
-	es_engine_set_floor(s->engine, f); /* rooms are looked up again here */
-	/*
-	 * Nearest first: of those still to move, the one whose best place is
-	 * nearest goes first (their own desk counts as nearest of all), so
-	 * one who must move far does not take the desk right next to another.
-	 * Beyond RELOCATE_GREEDY_MAX of them (a very different plan), in id
-	 * order: the greedy choice costs movers^2 x desks.
-	 */
-	unsigned left = 0;
-	for (unsigned i = 0; i < s->cfg.max_people; i++)
-		left += s->people[i].used && why[i] != STAYS;
-	bool greedy = left <= RELOCATE_GREEDY_MAX;
-	int moved = 0;
-	while (left > 0) {
+	return false;
+}
+
+unsigned es_relocate_plan(struct es_places *p, const struct es_floor *f, struct es_relocate_person *people, unsigned n,
+			  struct es_relocate_step *steps)
+{
+	struct plan_crowd pc = {f, people, n};
+	struct es_relocate_crowd crowd = {&pc, plan_taken};
+	unsigned left = 0, nsteps = 0;
+	for (unsigned i = 0; i < n; i++)
+		left += people[i].used && people[i].why != ES_RELOC_STAYS;
+	bool greedy = left <= ES_RELOCATE_GREEDY_MAX;
+	while (left > 0 && f) {
 		int pick = -1, pdesk = -1;
 		float pbest = INFINITY, px = 0, py = 0;
-		for (unsigned i = 0; i < s->cfg.max_people; i++) {
-			struct person *q = &s->people[i];
-			if (!q->used || why[i] == STAYS)
+		for (unsigned i = 0; i < n; i++) {
+			struct es_relocate_person *q = &people[i];
+			if (!q->used || q->why == ES_RELOC_STAYS)
 				continue;
-			float x = (float)q->pos.x_cm / 100.0f, y = (float)q->pos.y_cm / 100.0f, nx, ny;
+			float x = (float)q->x_cm / 100.0f, y = (float)q->y_cm / 100.0f, nx, ny;
 			int desk;
-			if (!srv_find_place(s, f, i, own[i], x, y, &nx, &ny, &desk)) {
-				srv_logf("warn", "reload: %s %s, and the new floor has no free place to move them to",
-				      q->name, reason[why[i]]);
-				q->desk = -1;
-				why[i] = STAYS;
+			if (!es_relocate_find_place(p, f, &crowd, i, q->own, x, y, &nx, &ny, &desk)) {
+				steps[nsteps++] = (struct es_relocate_step){.id = i, .why = q->why, .outcome = ES_RELOC_NOWHERE,
+									    .from_x = x, .from_y = y, .x = x, .y = y,
+									    .x_cm = q->x_cm, .y_cm = q->y_cm, .desk = -1};
+				q->why = ES_RELOC_STAYS;
 				left--;
 				continue;
 			}
-			float dist = desk >= 0 && desk == own[i] ? -1.0f : hypotf(nx - x, ny - y);
+			float dist = desk >= 0 && desk == q->own ? -1.0f : hypotf(nx - x, ny - y);
 			if (dist < pbest) {
 				pick = (int)i, pbest = dist, px = nx, py = ny, pdesk = desk;
 				if (!greedy)
@@ -198,45 +165,27 @@ int es_server_set_floor(struct es_server *s, struct es_floor *f)
 		if (pick < 0)
 			break;
 		unsigned i = (unsigned)pick;
-		struct person *q = &s->people[i];
-		float x = (float)q->pos.x_cm / 100.0f, y = (float)q->pos.y_cm / 100.0f;
-		unsigned cause = why[i];
-		why[i] = STAYS;
+		struct es_relocate_person *q = &people[i];
+		float x = (float)q->x_cm / 100.0f, y = (float)q->y_cm / 100.0f;
+		struct es_relocate_step *st = &steps[nsteps++];
+		*st = (struct es_relocate_step){.id = i, .why = q->why, .from_x = x, .from_y = y, .x = px, .y = py,
+						.x_cm = (int32_t)lrintf(px * 100.0f), .y_cm = (int32_t)lrintf(py * 100.0f),
+						.desk = pdesk};
+		q->why = ES_RELOC_STAYS;
 		left--;
-		q->desk = -1;
-		struct es_pos pos = {(int32_t)lrintf(px * 100.0f), (int32_t)lrintf(py * 100.0f), q->pos.facing};
-		if (pos.x_cm == q->pos.x_cm && pos.y_cm == q->pos.y_cm) {
+		int desk = -1;
+		if (st->x_cm == q->x_cm && st->y_cm == q->y_cm) {
 			/* the room around them went, the spot is fine and no desk is free */
-			srv_logf("info", "reload: %s %s; stays at %.2f,%.2f, the nearest free place", q->name, reason[cause],
-			      (double)x, (double)y);
-			es_places_sit(s->places, i, &q->desk, x, y);
+			st->outcome = ES_RELOC_IN_PLACE;
+			st->x = x, st->y = y;
+			es_places_sit(p, i, &desk, x, y);
+			st->desk = desk;
 			continue;
 		}
-		if (es_engine_move(s->engine, i, px, py, pos_facing_rad(&pos)) < 0)
-			continue;
-		q->pos = pos;
-		es_places_sit(s->places, i, &q->desk, px, py);
-		q->dirty = true;
-		const char *label = NULL;
-		if (pdesk >= 0)
-			(void)es_floor_desk(f, (unsigned)pdesk, NULL, NULL, &label);
-		srv_logf("info", "reload: %s %s; moved from %.2f,%.2f to %.2f,%.2f%s%s", q->name, reason[cause], (double)x,
-		      (double)y, (double)px, (double)py, label ? " at desk " : "", label ? label : "");
-		struct peer_slot *slot = q->peer->data;
-		if (s->cfg.hooks && s->cfg.hooks->place)
-			s->cfg.hooks->place(s->cfg.hooks->ud, slot->key, q->name, q->pos.x_cm, q->pos.y_cm, q->pos.facing);
-		srv_tell_admin(s, i, ES_ADMIN_MOVED);
-		moved++;
+		st->outcome = ES_RELOC_MOVED;
+		q->x_cm = st->x_cm, q->y_cm = st->y_cm;
+		es_places_sit(p, i, &desk, px, py);
+		st->desk = desk;
 	}
-	/* clients that draw the floor get the new plan and its doors */
-	s->floor_version++;
-	for (unsigned i = 0; f && i < s->cfg.max_people; i++)
-		if (s->people[i].used && s->people[i].roster) {
-			s->people[i].floor_sent = s->floor_version + 1;
-			srv_send_floor(s, s->people[i].peer);
-		}
-	s->c.relocated += (uint64_t)moved;
-	free(own);
-	free(why);
-	return moved;
+	return nsteps;
 }
