@@ -1024,7 +1024,7 @@ void es_admin_stop(struct es_admin *a)
 	free(a);
 }
 
-void es_admin_set_floor(struct es_admin *a, struct es_floor *floor)
+void es_admin_set_floor(struct es_admin *a, const struct es_floor *floor)
 {
 	if (a)
 		a->cfg.floor = floor;

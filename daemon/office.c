@@ -243,7 +243,7 @@ static void tell_door(struct es_server *s, unsigned id, unsigned door)
 }
 
 /*
- * Open or close a door: whoever stands within reach of it (3 m) may,
+ * Open or close a door: whoever stands within reach of it (ES_DOOR_REACH_M) may,
  * unless an admin closed the room (a lock only an admin lifts).
  */
 static void handle_door(struct es_server *s, unsigned id, const struct es_doors *d)
@@ -255,13 +255,12 @@ static void handle_door(struct es_server *s, unsigned id, const struct es_doors 
 		return;
 	}
 	struct es_door_state st = es_doors_at(d, 0);
-	float x, y;
 	unsigned room;
-	if (es_floor_door(f, st.door, &x, &y, &room) < 0) {
+	if (es_floor_door(f, st.door, NULL, NULL, &room) < 0) {
 		s->c.drop_malformed++;
 		return;
 	}
-	if (hypotf(x - pos_x(&q->pos), y - pos_y(&q->pos)) > 3.0f || es_places_room_locked(s->places, room)) {
+	if (!es_floor_door_in_reach(f, st.door, pos_x(&q->pos), pos_y(&q->pos)) || es_places_room_locked(s->places, room)) {
 		s->c.doors_refused++;
 		tell_door(s, id, st.door);
 		return;

@@ -32,17 +32,9 @@ int srv_closed_room(const struct es_floor *f, const struct es_pos *p)
 {
 	if (!f)
 		return -1;
-	int room = es_floor_room_at(f, (float)p->x_cm / 100.0f, (float)p->y_cm / 100.0f);
-	if (room < 0)
-		return -1;
-	const unsigned *doors;
-	int nd = es_floor_room_doors(f, (unsigned)room, &doors);
-	if (nd <= 0)
-		return -1; /* a room without doors is not a meeting room */
-	for (int i = 0; i < nd; i++)
-		if (es_floor_door_is_open(f, doors[i]))
-			return -1;
-	return room;
+	int room = es_floor_room_at(f, pos_x(p), pos_y(p));
+	/* a room without doors is not a meeting room */
+	return room >= 0 && es_floor_room_closed(f, (unsigned)room) ? room : -1;
 }
 
 /* Subject i (in closed room `room`, or -1) as an observer in closed room `from` (or -1) sees them. */

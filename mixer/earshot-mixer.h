@@ -532,6 +532,21 @@ unsigned es_floor_door_count(const struct es_floor *f);
 /* 0 or -EINVAL. */
 __attribute__((warn_unused_result)) int es_floor_door_set_open(struct es_floor *f, unsigned door, bool open);
 bool es_floor_door_is_open(const struct es_floor *f, unsigned door); /* false if out of range */
+/*
+ * The door questions everyone asks, answered once here.  Has the room an
+ * open door (false without doors or out of range)?  Is it closed, a
+ * meeting: it has doors and every one is shut (a room without doors is
+ * open space with walls; acoustics, which need "nothing gets in", ask
+ * !es_floor_room_open_door instead)?
+ */
+bool es_floor_room_open_door(const struct es_floor *f, unsigned room);
+bool es_floor_room_closed(const struct es_floor *f, unsigned room);
+/* How far a person reaches to open or close a door, metres (server and client agree). */
+#define ES_DOOR_REACH_M 3.0f
+/* Is door within reach of (x,y)?  False if out of range. */
+bool es_floor_door_in_reach(const struct es_floor *f, unsigned door, float x, float y);
+/* The nearest door within reach of (x,y), or -1; its place and room filled where not NULL.  f may be NULL. */
+int es_floor_door_near(const struct es_floor *f, float x, float y, float *dx, float *dy, unsigned *room);
 /* Door centre in metres and the room it opens into.  0 or -EINVAL.  Any out-pointer may be NULL. */
 int es_floor_door(const struct es_floor *f, unsigned door, float *x, float *y, unsigned *room);
 /* Door whose cell is under the point, or -1. */
