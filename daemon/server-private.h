@@ -22,6 +22,7 @@
 #include "hs-worker.h"
 #include "log.h"
 #include "places.h"
+#include "pool.h"
 #include "sender.h"
 #include "server.h"
 #define TICK_NS 20000000LL
@@ -107,6 +108,7 @@ struct es_server {
 	struct es_front_door *door; /* what every datagram meets before ENet */
 	struct es_sender *sender; /* downlink audio off this thread; NULL: through ENet */
 	struct es_hs_worker *hsw; /* message 1's X25519 off this thread; NULL: all here */
+	struct es_pool *pool;     /* the engine's workers (pool.h); freed after the engine */
 	struct es_engine *engine;
 	struct person *people;
 	struct peer_slot *slots;

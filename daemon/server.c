@@ -159,6 +159,13 @@ struct es_server *es_server_new(const struct es_server_config *cfg)
 	ec.complexity = cfg->complexity;
 	ec.mirror_mixes = true; /* the downlink carries ES_MIX_MIRROR and the client swaps */
 	ec.threads = cfg->mix_threads ? cfg->mix_threads : auto_threads();
+	s->pool = es_pool_new(ec.threads);
+	if (!s->pool) {
+		err = errno;
+		srv_logf("error", "cannot start %u mixing threads: %s", ec.threads, strerror(err));
+		goto err_free;
+	}
+	ec.exec = es_pool_executor(s->pool);
 	s->engine = es_engine_new(&ec);
 	if (!s->engine) {
 		err = errno;
@@ -242,6 +249,7 @@ err_engine:
 	free(s->people);
 	es_engine_free(s->engine);
 err_free:
+	es_pool_free(s->pool); /* after the engine that runs on it */
 	free(s);
 	errno = err;
 	return NULL;
@@ -259,6 +267,7 @@ void es_server_free(struct es_server *s)
 		intercept_owner = NULL;
 	es_front_door_free(s->door);
 	es_engine_free(s->engine);
+	es_pool_free(s->pool);
 	if (s->slots)
 		sodium_memzero(s->slots, peer_slots(s->cfg.max_people) * sizeof(*s->slots));
 	es_keypair_clear(&s->key);

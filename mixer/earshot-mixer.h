@@ -150,6 +150,22 @@ unsigned es_jitter_est_depth(const struct es_jitter_est *e, unsigned lo, unsigne
  */
 struct es_engine;
 
+/*
+ * The library starts no thread: a caller that wants the tick's work spread
+ * hands the engine an executor.  run(ud, fn, ctx, n) calls fn(ctx, item,
+ * worker) for every item 0..n-1 exactly once and returns when all are
+ * done; items are independent; `worker` is below es_engine_config.threads
+ * and no two calls running at once share one (the engine's scratch is per
+ * worker); the caller of run may take items itself as worker 0.  run is
+ * called only from es_engine_tick's thread.  A NULL run: every item on the
+ * caller, in order, as worker 0.  (daemon/pool.h is one.)
+ */
+typedef void (*es_exec_fn)(void *ctx, unsigned item, unsigned worker);
+struct es_executor {
+	void *ud;
+	void (*run)(void *ud, es_exec_fn fn, void *ctx, unsigned n);
+};
+
 struct es_engine_config {
 	struct es_acoustics ac; /* ac.max_voices (K): 1..ES_ENGINE_K_MAX */
 	unsigned max_people;   /* ids are 0 .. max_people-1 */
@@ -185,12 +201,16 @@ struct es_engine_config {
 	 */
 	bool mirror_mixes;
 	/*
-	 * Threads the tick's decodes, each listener's plan (who it hears, from
+	 * Workers the tick's decodes, each listener's plan (who it hears, from
 	 * where, which voices are forwarded) and the renders and encodes run
-	 * on, the caller's included: 1 (the default) starts none.  What comes
-	 * out does not depend on this.  1..ES_ENGINE_THREADS_MAX.
+	 * on, the caller's included: the engine keeps scratch for each.  1 (the
+	 * default) runs everything on the caller.  What comes out does not
+	 * depend on this.  1..ES_ENGINE_THREADS_MAX; above 1, exec.run is
+	 * required.
 	 */
 	unsigned threads;
+	/* who runs those workers (the library starts no thread): see struct es_executor */
+	struct es_executor exec;
 };
 
 #define ES_ENGINE_THREADS_MAX 16

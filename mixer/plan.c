@@ -422,7 +422,7 @@ unsigned es_plan_listeners(struct es_engine *e)
 	qsort_r(e->sweep, e->nsweep, sizeof(*e->sweep), by_x, e);
 	for (unsigned k = 0; k < e->nsweep; k++)
 		e->sweep_x[k] = e->ax[e->sweep[k]];
-	es_pool_run(e->pool, plan_one, e, n);
+	es_engine_run(e, plan_one, e, n);
 	for (unsigned i = 0; i < n; i++) {
 		const struct person *l = &e->people[e->lids[i]];
 		e->stats.listeners_budget += l->nr > 0 && !(l->flags & ES_ENGINE_THIN);
