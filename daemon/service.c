@@ -394,9 +394,10 @@ static void on_tick(void *ud, const struct es_server_counters *c, uint64_t work_
 	es_service_notified(svc, es_notify_watchdog(&svc->notify, now), "WATCHDOG");
 	if (svc->ticks % STATUS_EVERY_TICKS == 0)
 		es_service_notified(svc, es_notify_status(&svc->notify, "%u people, %u talking", c->people, c->talking), "STATUS");
-	if (svc->reload) {
+	es_service_reload_poll(svc); /* a reload read off this thread: swap it in */
+	if (svc->reload && !svc->reload_job) {
 		svc->reload = 0;
-		es_service_reload(svc);
+		es_service_reload_start(svc);
 	}
 }
 
@@ -473,6 +474,7 @@ void es_service_stop(struct es_service *svc)
 {
 	if (!svc)
 		return;
+	es_service_reload_cancel(svc);
 	es_metrics_stop(svc->metrics);
 	es_saver_stop(svc->saver); /* the final save */
 	es_notify_clear(&svc->notify);
