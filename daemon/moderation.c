@@ -13,25 +13,6 @@
 
 #include "server-private.h"
 
-/* Index of key among the admin-muted keys, or -1. */
-int srv_muted_key_index(const struct es_server *s, const uint8_t key[32])
-{
-	for (unsigned i = 0; i < s->nmuted; i++)
-		if (sodium_memcmp(s->muted_keys[i], key, 32) == 0)
-			return (int)i;
-	return -1;
-}
-
-/* Tell someone what an admin imposes on them (ES_MSG_ADMIN). */
-void srv_tell_admin(struct es_server *s, unsigned id, uint8_t extra)
-{
-	struct person *q = &s->people[id];
-	struct es_msg m = {.type = ES_MSG_ADMIN};
-	m.u.admin.flags = (uint8_t)((q->admin_muted ? ES_ADMIN_MUTED : 0) | extra);
-	m.u.admin.pos = q->pos;
-	(void)srv_send_msg(s, q->peer, &m);
-}
-
 unsigned es_server_max_people(const struct es_server *s)
 {
 	return s->cfg.max_people;

@@ -3,13 +3,18 @@
  * The office: what an admitted member asks for, once their sealed envelope
  * is opened (audio, moves, state, doors, knocks, whispers, the floor plan,
  * loss reports), within their request budget; and what happens when they
- * leave.  Doors change only through srv_door_change, whoever asks.
+ * leave; what an admin imposes, told to them; and a new floor plan applied
+ * (es_server_set_floor: relocate.h decides, this file moves people).
+ * Doors change only through srv_door_change, whoever asks.
  */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
+#include "relocate.h"
 #include "server-private.h"
 
 /* Tell the engine what a person's flags mean for the mix. */
@@ -58,6 +63,25 @@ static void count_uplink(struct es_server *s, unsigned id, uint32_t seq, uint8_t
 	m.u.link.frames = (uint16_t)q->up_expected;
 	(void)srv_send_msg(s, q->peer, &m);
 	q->up_expected = q->up_received = 0;
+}
+
+/* Index of key among the admin-muted keys, or -1. */
+int srv_muted_key_index(const struct es_server *s, const uint8_t key[32])
+{
+	for (unsigned i = 0; i < s->nmuted; i++)
+		if (sodium_memcmp(s->muted_keys[i], key, 32) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* Tell someone what an admin imposes on them (ES_MSG_ADMIN). */
+void srv_tell_admin(struct es_server *s, unsigned id, uint8_t extra)
+{
+	struct person *q = &s->people[id];
+	struct es_msg m = {.type = ES_MSG_ADMIN};
+	m.u.admin.flags = (uint8_t)((q->admin_muted ? ES_ADMIN_MUTED : 0) | extra);
+	m.u.admin.pos = q->pos;
+	(void)srv_send_msg(s, q->peer, &m);
 }
 
 static void whisper_notice(struct es_server *s, unsigned to, unsigned from, bool on);
@@ -307,56 +331,17 @@ static void handle_whisper(struct es_server *s, unsigned id, int32_t to)
 	q->whisper_to = to;
 }
 
-void srv_handle_packet(struct es_server *s, ENetPeer *peer, const ENetPacket *pkt)
+void srv_office_request(struct es_server *s, unsigned id, struct es_msg *m)
 {
-	struct peer_slot *slot = peer->data;
-	s->c.packets_in++;
-	s->c.bytes_in += pkt->dataLength;
-	if (pkt->dataLength > ES_MSG_MAX) {
-		s->c.drop_oversize++;
-		return;
-	}
-	struct es_msg m;
-	int r = es_msg_decode(&m, pkt->data, pkt->dataLength);
-	if (r < 0) {
-		if (r == -EPROTONOSUPPORT)
-			s->c.drop_unknown++;
-		else
-			s->c.drop_malformed++;
-		return;
-	}
-	if (slot->st != SLOT_AUTHED) {
-		srv_handshake_queue(s, peer, slot, &m);
-		return;
-	}
-	if (m.type != ES_MSG_SEALED) {
-		s->c.drop_unjoined++; /* plain traffic after the handshake */
-		return;
-	}
-	r = srv_open_sealed(s, slot, &m);
-	if (r < 0)
-		return;
-	r = es_msg_decode(&m, s->buf, (size_t)r);
-	if (r < 0 || es_msg_is_plain(m.type)) {
-		if (r == -EPROTONOSUPPORT)
-			s->c.drop_unknown++;
-		else
-			s->c.drop_malformed++;
-		return;
-	}
-	if (slot->person < 0) {
-		s->c.drop_unjoined++;
-		return;
-	}
-	unsigned id = (unsigned)slot->person;
 	struct person *q = &s->people[id];
-	switch (m.type) {
+	int r;
+	switch (m->type) {
 	case ES_MSG_AUDIO_UP:
 		if (q->flags & ES_PF_MUTED || q->admin_muted)
 			break; /* a muted client should send nothing; be sure */
-		r = es_engine_push(s->engine, id, m.u.up.seq, m.u.up.opus, m.u.up.len,
-				   (m.u.up.flags & ES_UP_PREROLL ? ES_ENGINE_UP_PREROLL : 0) |
-					   (m.u.up.flags & ES_UP_QUIET ? ES_ENGINE_UP_QUIET : 0),
+		r = es_engine_push(s->engine, id, m->u.up.seq, m->u.up.opus, m->u.up.len,
+				   (m->u.up.flags & ES_UP_PREROLL ? ES_ENGINE_UP_PREROLL : 0) |
+					   (m->u.up.flags & ES_UP_QUIET ? ES_ENGINE_UP_QUIET : 0),
 				   s->in_frac);
 		if (r == -EALREADY)
 			s->c.drop_late++;
@@ -365,45 +350,45 @@ void srv_handle_packet(struct es_server *s, ENetPeer *peer, const ENetPacket *pk
 		else if (r == 0)
 			q->last_voice_tick = s->tick;
 		/* last: a report is sealed through s->buf, where this frame is */
-		count_uplink(s, id, m.u.up.seq, m.u.up.flags);
+		count_uplink(s, id, m->u.up.seq, m->u.up.flags);
 		break;
 	case ES_MSG_MOVE:
 		if (!request_ok(s, id, ES_REQ_MOVE))
 			break;
-		if (move_check(s, id, pos_x(&m.u.move), pos_y(&m.u.move)) != ES_PLACE_OK) {
+		if (move_check(s, id, pos_x(&m->u.move), pos_y(&m->u.move)) != ES_PLACE_OK) {
 			s->c.moves_refused++;
 			srv_tell_admin(s, id, ES_ADMIN_REFUSED); /* you are still here */
 			break;
 		}
-		if (es_engine_move(s->engine, id, pos_x(&m.u.move), pos_y(&m.u.move), pos_facing_rad(&m.u.move)) == 0)
-			srv_moved_to(s, id, &m.u.move);
+		if (es_engine_move(s->engine, id, pos_x(&m->u.move), pos_y(&m->u.move), pos_facing_rad(&m->u.move)) == 0)
+			srv_moved_to(s, id, &m->u.move);
 		else
 			s->c.drop_malformed++;
 		break;
 	case ES_MSG_STATE:
 		if (!request_ok(s, id, ES_REQ_STATE))
 			break;
-		q->flags = m.u.state.flags & (ES_PF_MUTED | ES_PF_FOCUS | ES_PF_THIN);
+		q->flags = m->u.state.flags & (ES_PF_MUTED | ES_PF_FOCUS | ES_PF_THIN);
 		srv_apply_flags(s, id);
 		q->dirty = true;
 		break;
 	case ES_MSG_DOORS:
 		if (request_ok(s, id, ES_REQ_DOOR))
-			handle_door(s, id, &m.u.doors);
+			handle_door(s, id, &m->u.doors);
 		break;
 	case ES_MSG_KNOCK:
 		if (request_ok(s, id, ES_REQ_KNOCK))
-			handle_knock(s, id, m.u.knock.room);
+			handle_knock(s, id, m->u.knock.room);
 		break;
 	case ES_MSG_WHISPER:
 		if (request_ok(s, id, ES_REQ_WHISPER))
-			handle_whisper(s, id, m.u.whisper.to);
+			handle_whisper(s, id, m->u.whisper.to);
 		break;
 	case ES_MSG_VOLUME:
 		if (!request_ok(s, id, ES_REQ_VOLUME))
 			break;
-		if (m.u.volume.speaker >= s->cfg.max_people ||
-		    es_engine_set_volume(s->engine, id, m.u.volume.speaker, es_gain_from_q(m.u.volume.gain_q)) < 0)
+		if (m->u.volume.speaker >= s->cfg.max_people ||
+		    es_engine_set_volume(s->engine, id, m->u.volume.speaker, es_gain_from_q(m->u.volume.gain_q)) < 0)
 			s->c.drop_malformed++;
 		break;
 	case ES_MSG_FLOOR_GET:
@@ -412,7 +397,7 @@ void srv_handle_packet(struct es_server *s, ENetPeer *peer, const ENetPacket *pk
 	case ES_MSG_LINK: {
 		/* the client's downlink: lower its budget while it loses */
 		unsigned before = es_engine_budget(s->engine, id);
-		int now = es_engine_report_loss(s->engine, id, m.u.link.loss_permille);
+		int now = es_engine_report_loss(s->engine, id, m->u.link.loss_permille);
 		if (now >= 0 && (unsigned)now < before)
 			s->c.budget_lowered++;
 		bool low = now >= 0 && (unsigned)now < q->downlink_bps;
@@ -425,4 +410,108 @@ void srv_handle_packet(struct es_server *s, ENetPeer *peer, const ENetPacket *pk
 		s->c.drop_unknown++; /* a server-to-client type from a client */
 		break;
 	}
+}
+
+/* ==== a new floor plan (SIGHUP) ==== */
+
+/* Someone other than `self` stands on the cell (c,r) of the floor (a relocate.h crowd over the people here). */
+bool srv_cell_taken(const void *ud, unsigned self, unsigned c, unsigned r)
+{
+	const struct es_server *s = ud;
+	for (unsigned i = 0; i < s->cfg.max_people; i++) {
+		const struct person *o = &s->people[i];
+		unsigned oc, orow;
+		if (i != self && o->used &&
+		    es_floor_cell_at(s->cfg.floor, (float)o->pos.x_cm / 100.0f, (float)o->pos.y_cm / 100.0f, &oc, &orow) == 0 &&
+		    oc == c && orow == r)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * A new plan: who must move is decided first and without side effects
+ * (relocate.h: classify, then plan), then applied here in the planner's
+ * order: mixer, remembered place, their client, presence at the next
+ * batch, the log.
+ */
+int es_server_set_floor(struct es_server *s, struct es_floor *f)
+{
+	const struct es_floor *old = s->cfg.floor;
+	unsigned n = s->cfg.max_people;
+	struct es_relocate_person *rp = calloc(n, sizeof(*rp));
+	struct es_relocate_step *steps = calloc(n, sizeof(*steps));
+	if (!rp || !steps) {
+		free(rp);
+		free(steps);
+		return -ENOMEM;
+	}
+	/* first see who keeps their place, so that those who must move are
+	 * sent only to desks and cells nobody keeps */
+	for (unsigned i = 0; i < n; i++) {
+		const struct person *q = &s->people[i];
+		rp[i] = (struct es_relocate_person){.used = q->used, .x_cm = q->pos.x_cm, .y_cm = q->pos.y_cm, .own = -1};
+		if (q->used)
+			rp[i].why = (uint8_t)es_relocate_classify(old, f, pos_x(&q->pos), pos_y(&q->pos), q->desk, &rp[i].own);
+	}
+	/* desks owned and rooms locked carry over by label and name; who sits where is seen again */
+	if (es_places_set_floor(s->places, f) < 0) {
+		free(rp);
+		free(steps);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct person *q = &s->people[i];
+		q->desk = -1;
+		if (q->used && rp[i].why == ES_RELOC_STAYS)
+			es_places_sit(s->places, i, &q->desk, pos_x(&q->pos), pos_y(&q->pos));
+	}
+	s->cfg.floor = f;
+	s->ndoors_pending = 0; /* the old floor's doors: everyone is sent the new plan's below */
+	es_engine_set_floor(s->engine, f); /* rooms are looked up again here */
+	unsigned nsteps = es_relocate_plan(s->places, f, rp, n, steps);
+	int moved = 0;
+	for (unsigned k = 0; k < nsteps; k++) {
+		const struct es_relocate_step *st = &steps[k];
+		struct person *q = &s->people[st->id];
+		const char *why = es_relocate_why_text((enum es_relocate_why)st->why);
+		q->desk = st->desk;
+		if (st->outcome == ES_RELOC_NOWHERE) {
+			srv_logf("warn", "reload: %s %s, and the new floor has no free place to move them to", q->name, why);
+			continue;
+		}
+		if (st->outcome == ES_RELOC_IN_PLACE) {
+			srv_logf("info", "reload: %s %s; stays at %.2f,%.2f, the nearest free place", q->name, why,
+				 (double)st->from_x, (double)st->from_y);
+			continue;
+		}
+		struct es_pos pos = {st->x_cm, st->y_cm, q->pos.facing};
+		if (es_engine_move(s->engine, st->id, st->x, st->y, pos_facing_rad(&pos)) < 0) {
+			es_places_leave(s->places, st->id, &q->desk); /* the mixer would not: they stay where they were */
+			continue;
+		}
+		q->pos = pos;
+		q->dirty = true;
+		const char *label = NULL;
+		if (st->desk >= 0)
+			(void)es_floor_desk(f, (unsigned)st->desk, NULL, NULL, &label);
+		srv_logf("info", "reload: %s %s; moved from %.2f,%.2f to %.2f,%.2f%s%s", q->name, why, (double)st->from_x,
+			 (double)st->from_y, (double)st->x, (double)st->y, label ? " at desk " : "", label ? label : "");
+		struct peer_slot *slot = q->peer->data;
+		if (s->cfg.hooks && s->cfg.hooks->place)
+			s->cfg.hooks->place(s->cfg.hooks->ud, slot->key, q->name, q->pos.x_cm, q->pos.y_cm, q->pos.facing);
+		srv_tell_admin(s, st->id, ES_ADMIN_MOVED);
+		moved++;
+	}
+	/* clients that draw the floor get the new plan and its doors */
+	s->floor_version++;
+	for (unsigned i = 0; f && i < n; i++)
+		if (s->people[i].used && s->people[i].roster) {
+			s->people[i].floor_sent = s->floor_version + 1;
+			srv_send_floor(s, s->people[i].peer);
+		}
+	s->c.relocated += (uint64_t)moved;
+	free(rp);
+	free(steps);
+	return moved;
 }

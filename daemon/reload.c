@@ -19,7 +19,6 @@
 #include <time.h>
 #include <sys/stat.h>
 
-#include "admin.h"
 #include "clock.h"
 #include "earshot-mixer.h"
 #include "earshot-proto.h"
@@ -258,7 +257,6 @@ static int reload_floor(struct es_service *svc, struct es_reload_job *j)
 			return moved;
 		}
 	}
-	es_admin_set_floor(svc->admin, nf);
 	es_floor_free(svc->floor);
 	svc->floor = nf;
 	es_service_floor_describe(nf, "reload: now on ");

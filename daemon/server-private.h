@@ -164,13 +164,10 @@ static inline float pos_y(const struct es_pos *p)
 	return (float)p->y_cm / 100.0f;
 }
 
-/* A relocate.h crowd over the people here (ud: the server) */
-bool srv_cell_taken(const void *ud, unsigned self, unsigned c, unsigned r);
-
-/* One line per event through daemon/log.h: timestamp, level, journal-aware. */
+/* server.c: one line per event through daemon/log.h: timestamp, level, journal-aware. */
 void srv_logf(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* envelope.c */
+/* envelope.c: every send counts its own failure (send_failed) */
 int srv_send_msg(struct es_server *s, ENetPeer *peer, const struct es_msg *m);
 int srv_send_audio(struct es_server *s, ENetPeer *peer, const struct es_msg *m);
 void srv_broadcast(struct es_server *s, const struct es_msg *m, int except);
@@ -190,19 +187,21 @@ void srv_moved_to(struct es_server *s, unsigned id, const struct es_pos *pos);
 void srv_send_floor(struct es_server *s, ENetPeer *peer);
 void srv_broadcast_doors(struct es_server *s);
 bool srv_door_change(struct es_server *s, unsigned door, bool open);
-void srv_handle_packet(struct es_server *s, ENetPeer *peer, const ENetPacket *pkt);
+/* What an admitted member asks (an opened, decoded message of theirs), within their budgets. */
+void srv_office_request(struct es_server *s, unsigned id, struct es_msg *m);
+/* Index of key among the admin-muted keys, or -1. */
+int srv_muted_key_index(const struct es_server *s, const uint8_t key[32]);
+/* Tell someone what an admin imposes on them (ES_MSG_ADMIN): mute, a move, a refusal. */
+void srv_tell_admin(struct es_server *s, unsigned id, uint8_t extra);
+/* A relocate.h crowd over the people here (ud: the server). */
+bool srv_cell_taken(const void *ud, unsigned self, unsigned c, unsigned r);
 
-/* presence.c */
+/* presence.c (below the office: it only reads people and sends) */
 uint8_t srv_presence_flags(const struct person *q);
 int srv_closed_room(const struct es_floor *f, const struct es_pos *p);
 void srv_presence_view(const struct es_server *s, unsigned i, int room, int from, uint8_t kind,
 			  struct es_presence_entry *e);
 void srv_send_roster(struct es_server *s, unsigned to);
 void srv_presence_batch(struct es_server *s);
-
-/* moderation.c */
-int srv_muted_key_index(const struct es_server *s, const uint8_t key[32]);
-void srv_tell_admin(struct es_server *s, unsigned id, uint8_t extra);
-
 
 #endif

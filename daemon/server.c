@@ -6,11 +6,15 @@
  *   envelope.c    what a peer is sent (sealed or plain) and how a sealed
  *                 envelope from one is opened
  *   handshake.c   the queue of message 1s, admission, refusals, seating
- *   office.c      what members ask: moves, doors, knocks, whispers, leaving
+ *   office.c      what members ask: moves, doors, knocks, whispers, leaving;
+ *                 a new floor plan applied (es_server_set_floor)
  *   presence.c    who is where, as each room shows it
  *   moderation.c  what an admin does (admin.c calls it)
- *   relocate.c    a new floor plan and the people it displaces
- *   tick.c        the 20 ms loop, its timing, ENet service
+ *   relocate.c    pure: who a new plan displaces and where they go
+ *   tick.c        the 20 ms loop, its timing, ENet service, and where
+ *                 each arriving message goes
+ * Calls run down that list's layers: tick -> handshake, moderation ->
+ * office -> presence -> envelope -> this file (the log).
  * The ENet front door (what an unauthenticated datagram can do) is
  * front-door.c.
  */
@@ -23,7 +27,6 @@
 
 #include <sodium.h>
 
-#include "relocate.h"
 #include "server-private.h"
 
 /* the mixer keeps bundles within budgets by the wire's sizes: they must agree */
@@ -288,108 +291,6 @@ void es_server_free(struct es_server *s)
 void es_server_get_counters(const struct es_server *s, struct es_server_counters *c)
 {
 	*c = s->c;
-}
-
-/* Someone other than `self` stands on the cell (c,r) of the floor (a relocate.h crowd over the people here). */
-bool srv_cell_taken(const void *ud, unsigned self, unsigned c, unsigned r)
-{
-	const struct es_server *s = ud;
-	for (unsigned i = 0; i < s->cfg.max_people; i++) {
-		const struct person *o = &s->people[i];
-		unsigned oc, orow;
-		if (i != self && o->used &&
-		    es_floor_cell_at(s->cfg.floor, (float)o->pos.x_cm / 100.0f, (float)o->pos.y_cm / 100.0f, &oc, &orow) == 0 &&
-		    oc == c && orow == r)
-			return true;
-	}
-	return false;
-}
-
-/*
- * A new plan: who must move is decided first and without side effects
- * (relocate.h: classify, then plan), then applied here in the planner's
- * order: mixer, remembered place, their client, presence at the next
- * batch, the log.
- */
-int es_server_set_floor(struct es_server *s, struct es_floor *f)
-{
-	const struct es_floor *old = s->cfg.floor;
-	unsigned n = s->cfg.max_people;
-	struct es_relocate_person *rp = calloc(n, sizeof(*rp));
-	struct es_relocate_step *steps = calloc(n, sizeof(*steps));
-	if (!rp || !steps) {
-		free(rp);
-		free(steps);
-		return -ENOMEM;
-	}
-	/* first see who keeps their place, so that those who must move are
-	 * sent only to desks and cells nobody keeps */
-	for (unsigned i = 0; i < n; i++) {
-		const struct person *q = &s->people[i];
-		rp[i] = (struct es_relocate_person){.used = q->used, .x_cm = q->pos.x_cm, .y_cm = q->pos.y_cm, .own = -1};
-		if (q->used)
-			rp[i].why = (uint8_t)es_relocate_classify(old, f, pos_x(&q->pos), pos_y(&q->pos), q->desk, &rp[i].own);
-	}
-	/* desks owned and rooms locked carry over by label and name; who sits where is seen again */
-	if (es_places_set_floor(s->places, f) < 0) {
-		free(rp);
-		free(steps);
-		return -ENOMEM;
-	}
-	for (unsigned i = 0; i < n; i++) {
-		struct person *q = &s->people[i];
-		q->desk = -1;
-		if (q->used && rp[i].why == ES_RELOC_STAYS)
-			es_places_sit(s->places, i, &q->desk, pos_x(&q->pos), pos_y(&q->pos));
-	}
-	s->cfg.floor = f;
-	s->ndoors_pending = 0; /* the old floor's doors: everyone is sent the new plan's below */
-	es_engine_set_floor(s->engine, f); /* rooms are looked up again here */
-	unsigned nsteps = es_relocate_plan(s->places, f, rp, n, steps);
-	int moved = 0;
-	for (unsigned k = 0; k < nsteps; k++) {
-		const struct es_relocate_step *st = &steps[k];
-		struct person *q = &s->people[st->id];
-		const char *why = es_relocate_why_text((enum es_relocate_why)st->why);
-		q->desk = st->desk;
-		if (st->outcome == ES_RELOC_NOWHERE) {
-			srv_logf("warn", "reload: %s %s, and the new floor has no free place to move them to", q->name, why);
-			continue;
-		}
-		if (st->outcome == ES_RELOC_IN_PLACE) {
-			srv_logf("info", "reload: %s %s; stays at %.2f,%.2f, the nearest free place", q->name, why,
-				 (double)st->from_x, (double)st->from_y);
-			continue;
-		}
-		struct es_pos pos = {st->x_cm, st->y_cm, q->pos.facing};
-		if (es_engine_move(s->engine, st->id, st->x, st->y, pos_facing_rad(&pos)) < 0) {
-			es_places_leave(s->places, st->id, &q->desk); /* the mixer would not: they stay where they were */
-			continue;
-		}
-		q->pos = pos;
-		q->dirty = true;
-		const char *label = NULL;
-		if (st->desk >= 0)
-			(void)es_floor_desk(f, (unsigned)st->desk, NULL, NULL, &label);
-		srv_logf("info", "reload: %s %s; moved from %.2f,%.2f to %.2f,%.2f%s%s", q->name, why, (double)st->from_x,
-			 (double)st->from_y, (double)st->x, (double)st->y, label ? " at desk " : "", label ? label : "");
-		struct peer_slot *slot = q->peer->data;
-		if (s->cfg.hooks && s->cfg.hooks->place)
-			s->cfg.hooks->place(s->cfg.hooks->ud, slot->key, q->name, q->pos.x_cm, q->pos.y_cm, q->pos.facing);
-		srv_tell_admin(s, st->id, ES_ADMIN_MOVED);
-		moved++;
-	}
-	/* clients that draw the floor get the new plan and its doors */
-	s->floor_version++;
-	for (unsigned i = 0; f && i < n; i++)
-		if (s->people[i].used && s->people[i].roster) {
-			s->people[i].floor_sent = s->floor_version + 1;
-			srv_send_floor(s, s->people[i].peer);
-		}
-	s->c.relocated += (uint64_t)moved;
-	free(rp);
-	free(steps);
-	return moved;
 }
 
 const struct es_floor *es_server_floor(const struct es_server *s)

@@ -14,6 +14,55 @@
 
 #include "server-private.h"
 
+/*
+ * What arrives from a peer goes where: before the handshake to its queue
+ * (handshake.c), after it opened (envelope.c) and to the office (office.c)
+ * once the person is admitted.  Each drop is counted by cause.
+ */
+static void handle_packet(struct es_server *s, ENetPeer *peer, const ENetPacket *pkt)
+{
+	struct peer_slot *slot = peer->data;
+	s->c.packets_in++;
+	s->c.bytes_in += pkt->dataLength;
+	if (pkt->dataLength > ES_MSG_MAX) {
+		s->c.drop_oversize++;
+		return;
+	}
+	struct es_msg m;
+	int r = es_msg_decode(&m, pkt->data, pkt->dataLength);
+	if (r < 0) {
+		if (r == -EPROTONOSUPPORT)
+			s->c.drop_unknown++;
+		else
+			s->c.drop_malformed++;
+		return;
+	}
+	if (slot->st != SLOT_AUTHED) {
+		srv_handshake_queue(s, peer, slot, &m);
+		return;
+	}
+	if (m.type != ES_MSG_SEALED) {
+		s->c.drop_unjoined++; /* plain traffic after the handshake */
+		return;
+	}
+	r = srv_open_sealed(s, slot, &m);
+	if (r < 0)
+		return;
+	r = es_msg_decode(&m, s->buf, (size_t)r);
+	if (r < 0 || es_msg_is_plain(m.type)) {
+		if (r == -EPROTONOSUPPORT)
+			s->c.drop_unknown++;
+		else
+			s->c.drop_malformed++;
+		return;
+	}
+	if (slot->person < 0) {
+		s->c.drop_unjoined++;
+		return;
+	}
+	srv_office_request(s, (unsigned)slot->person, &m);
+}
+
 static void handle_event(struct es_server *s, ENetEvent *ev)
 {
 	switch (ev->type) {
@@ -21,7 +70,7 @@ static void handle_event(struct es_server *s, ENetEvent *ev)
 		srv_on_connect(s, ev->peer);
 		break;
 	case ENET_EVENT_TYPE_RECEIVE:
-		srv_handle_packet(s, ev->peer, ev->packet);
+		handle_packet(s, ev->peer, ev->packet);
 		enet_packet_destroy(ev->packet);
 		break;
 	case ENET_EVENT_TYPE_DISCONNECT:
