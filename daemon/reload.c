@@ -100,13 +100,17 @@ void es_service_floor_describe(const struct es_floor *f, const char *what)
 
 /*
  * One reload: what the reload thread read and parsed, handed to the tick
- * thread whole.  The thread writes every field but `done` before setting
- * it; the tick thread reads none before it sees `done`.
+ * thread whole.  The thread writes every field but `state` before moving
+ * it from RUNNING to DONE; the tick thread reads none before it sees DONE.
+ * A daemon that stops while the thread still reads (a plan on a stuck
+ * network file system, a FIFO) does not wait for it: the tick thread moves
+ * RUNNING to ABANDONED and the thread, finding it so, frees the job itself.
  */
+enum { JOB_RUNNING, JOB_DONE, JOB_ABANDONED };
 struct es_reload_job {
 	pthread_t thread;
 	bool threaded;
-	_Atomic bool done;
+	_Atomic int state;
 	/* in, set before the thread starts */
 	int argc;
 	char **argv;
@@ -125,6 +129,16 @@ struct es_reload_job {
 	size_t state_len;
 	struct es_state_db *disk;   /* parsed from it */
 };
+
+static void job_free(struct es_reload_job *j)
+{
+	if (!j)
+		return;
+	es_floor_free(j->floor);
+	es_state_free(j->disk);
+	free(j->state_data);
+	free(j);
+}
 
 /* <state_dir>/state read and parsed, off the tick thread. */
 static void read_state(struct es_reload_job *j)
@@ -165,18 +179,11 @@ static void *reload_read(void *arg)
 	if (j->config_r == 0)
 		j->floor_r = es_service_floor_load(&j->nc, &j->floor, j->floor_why, sizeof(j->floor_why));
 	read_state(j);
-	atomic_store_explicit(&j->done, true, memory_order_release);
+	int running = JOB_RUNNING;
+	if (!atomic_compare_exchange_strong_explicit(&j->state, &running, JOB_DONE, memory_order_acq_rel,
+						     memory_order_acquire))
+		job_free(j); /* abandoned: the daemon is stopping and no longer wants it */
 	return NULL;
-}
-
-static void job_free(struct es_reload_job *j)
-{
-	if (!j)
-		return;
-	es_floor_free(j->floor);
-	es_state_free(j->disk);
-	free(j->state_data);
-	free(j);
 }
 
 /* Same plan (the text, tiling included, is the whole of it)? */
@@ -546,7 +553,7 @@ void es_service_reload_start(struct es_service *svc)
 void es_service_reload_poll(struct es_service *svc)
 {
 	struct es_reload_job *j = svc->reload_job;
-	if (!j || !atomic_load_explicit(&j->done, memory_order_acquire))
+	if (!j || atomic_load_explicit(&j->state, memory_order_acquire) != JOB_DONE)
 		return;
 	if (j->threaded)
 		pthread_join(j->thread, NULL);
@@ -560,8 +567,15 @@ void es_service_reload_cancel(struct es_service *svc)
 	struct es_reload_job *j = svc->reload_job;
 	if (!j)
 		return;
-	if (j->threaded)
-		pthread_join(j->thread, NULL); /* a few small files: it ends soon */
 	svc->reload_job = NULL;
+	int running = JOB_RUNNING;
+	if (j->threaded && atomic_compare_exchange_strong_explicit(&j->state, &running, JOB_ABANDONED,
+								   memory_order_acq_rel, memory_order_acquire)) {
+		pthread_detach(j->thread); /* still reading: it frees the job when it is done */
+		es_log_warn("reload: stopping while the reload still reads its files; not waiting for it");
+		return;
+	}
+	if (j->threaded)
+		pthread_join(j->thread, NULL);
 	job_free(j);
 }
