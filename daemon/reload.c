@@ -523,6 +523,7 @@ static void reload_apply(struct es_service *svc, struct es_reload_job *j)
 void es_service_reload_start(struct es_service *svc)
 {
 	es_service_notified(svc, es_notify_reloading(&svc->notify), "RELOADING");
+	es_log_info("reload: reading the configuration, the floor plan and the enrolments");
 	struct es_reload_job *j = calloc(1, sizeof(*j));
 	if (!j) {
 		es_log_error("reload: out of memory; nothing reloaded");

@@ -70,6 +70,7 @@ def main():
         with open(conf, "w") as f:
             f.write(f"[server]\nfloor_plan = {fifo}\n")
         daemon.p.send_signal(signal.SIGHUP)
+        check(wait_for_log(daemon, "reload: reading", timeout=10), "the reload starts")
         # the reload now waits for a writer of the FIFO; the daemon must not
         answers = [ctl_answers() for _ in range(4)]
         check(all(answers), f"the daemon answers while the reload waits on its plan ({answers})")
@@ -81,6 +82,10 @@ def main():
         check(ctl_answers(), "the daemon answers after the reload")
         # again, and stop while it waits: the stop must not hang on the reading
         daemon.p.send_signal(signal.SIGHUP)
+        end = time.monotonic() + 10
+        while daemon.log_text().count("reload: reading") < 2 and time.monotonic() < end:
+            time.sleep(0.02)  # polling the log for the second reload's start
+        check(daemon.log_text().count("reload: reading") == 2, "a second reload starts")
         check(ctl_answers(), "the daemon answers while a second reload waits")
         t0 = time.monotonic()
         rc = daemon.stop(timeout=8)
