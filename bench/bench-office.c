@@ -27,6 +27,7 @@
 #include <opus.h>
 
 #include "earshot-mixer.h"
+#include "pool.h"
 
 #define NVOICE 8     /* distinct pre-encoded voices */
 #define NFRAMES 250  /* 5 s each, looped */
@@ -474,6 +475,12 @@ static void run(const char *name, unsigned ticks, unsigned warm, unsigned nsampl
 		cfg.tick_budget_us = 0; /* held at one level: no guard either */
 	cfg.mirror_mixes = mirror;
 	cfg.threads = threads;
+	struct es_pool *pool = es_pool_new(threads); /* the mixer starts no thread: it is handed these */
+	if (!pool) {
+		perror("es_pool_new");
+		exit(1);
+	}
+	cfg.exec = es_pool_executor(pool);
 	struct es_engine *e = es_engine_new(&cfg);
 	if (!e) {
 		perror("es_engine_new");
@@ -609,6 +616,7 @@ static void run(const char *name, unsigned ticks, unsigned warm, unsigned nsampl
 	free(tc);
 	free(tnc);
 	es_engine_free(e);
+	es_pool_free(pool);
 }
 
 int main(int argc, char **argv)

@@ -473,22 +473,32 @@ static void cmd_remove(struct es_admin *a, struct reply *rp, int argc, char **ar
 			 id >= 0 ? "removed and " : "(not connected) ");
 }
 
+/*
+ * The floor as the server has it now (a SIGHUP may replace it), read only:
+ * rooms and desks are looked up here, doors change only through the
+ * server (es_server_room_set).  NULL: no plan.
+ */
+static const struct es_floor *floor_of(const struct es_admin *a)
+{
+	return a->cfg.server ? es_server_floor(a->cfg.server) : NULL;
+}
+
 static int find_room(struct es_admin *a, struct reply *rp, const char *name)
 {
-	if (!a->cfg.floor) {
+	if (!floor_of(a)) {
 		rp_final(rp, "error: this daemon has no floor plan loaded, so there are no rooms or doors");
 		return -ENOENT;
 	}
-	unsigned n = es_floor_room_count(a->cfg.floor);
+	unsigned n = es_floor_room_count(floor_of(a));
 	for (unsigned i = 0; i < n; i++) {
-		const char *rn = es_floor_room_name(a->cfg.floor, i);
+		const char *rn = es_floor_room_name(floor_of(a), i);
 		if (rn && strcmp(rn, name) == 0)
 			return (int)i;
 	}
 	char list[200] = "";
 	size_t len = 0;
 	for (unsigned i = 0; i < n && len < sizeof(list) - 40; i++) {
-		const char *rn = es_floor_room_name(a->cfg.floor, i);
+		const char *rn = es_floor_room_name(floor_of(a), i);
 		int k = snprintf(list + len, sizeof(list) - len, "%s'%s'", i ? ", " : "", rn ? rn : "?");
 		if (k > 0)
 			len += (size_t)k;
@@ -506,7 +516,7 @@ static void cmd_room(struct es_admin *a, struct reply *rp, int argc, char **argv
 	int room = find_room(a, rp, argv[1]);
 	if (room < 0)
 		return;
-	int nd = es_floor_room_doors(a->cfg.floor, (unsigned)room, NULL);
+	int nd = es_floor_room_doors(floor_of(a), (unsigned)room, NULL);
 	/* the server's one door path: everyone's map is told, and a close is a lock */
 	int r = es_server_room_set(a->cfg.server, (unsigned)room, open);
 	if (r == -ENODEV)
@@ -556,10 +566,10 @@ static void cmd_desk(struct es_admin *a, struct reply *rp, int argc, char **argv
 	if (id >= 0 && sitter != id) {
 		/* they are here: take them to it now, if nobody sits there */
 		float x, y;
-		int d = es_floor_desk_find(a->cfg.floor, label);
+		int d = es_floor_desk_find(floor_of(a), label);
 		struct es_server_person p;
 		enum es_place_verdict why;
-		if (d >= 0 && es_floor_desk(a->cfg.floor, (unsigned)d, &x, &y, NULL) == 0 &&
+		if (d >= 0 && es_floor_desk(floor_of(a), (unsigned)d, &x, &y, NULL) == 0 &&
 		    es_server_person(a->cfg.server, (unsigned)id, &p) == 1 &&
 		    es_server_admin_move(a->cfg.server, (unsigned)id,
 					 &(struct es_pos){(int32_t)lrintf(x * 100.0f), (int32_t)lrintf(y * 100.0f), p.pos.facing},
@@ -599,7 +609,7 @@ static void cmd_desks(struct es_admin *a, struct reply *rp)
 {
 	struct desks_ctx c = {a, rp, 0};
 	(void)es_service_enrolled(a->cfg.service, desks_one, &c);
-	unsigned total = a->cfg.floor ? es_floor_desk_count(a->cfg.floor) : 0;
+	unsigned total = floor_of(a) ? es_floor_desk_count(floor_of(a)) : 0;
 	rp_final(rp, "ok: %zu of %u desks are someone's own%s", c.n, total, rp->cut ? " (list cut short)" : "");
 }
 
@@ -1024,8 +1034,3 @@ void es_admin_stop(struct es_admin *a)
 	free(a);
 }
 
-void es_admin_set_floor(struct es_admin *a, struct es_floor *floor)
-{
-	if (a)
-		a->cfg.floor = floor;
-}

@@ -36,7 +36,6 @@ struct es_admin_config {
 	const char *listen;          /* "ADDR:PORT": the address invites carry by default */
 	struct es_server *server;    /* borrowed, must outlive the admin */
 	struct es_service *service;  /* borrowed, must outlive the admin */
-	struct es_floor *floor;      /* borrowed, NULL: no rooms to open or close */
 };
 
 struct es_admin;
@@ -49,9 +48,6 @@ struct es_admin;
  * strings in it are borrowed.
  */
 struct es_admin *es_admin_start(const struct es_admin_config *cfg);
-
-/* The floor changed (SIGHUP): rooms are looked up on this one from now on.  Borrowed; a NULL admin is a no-op. */
-void es_admin_set_floor(struct es_admin *a, struct es_floor *floor);
 
 /* Detach, close every connection, remove the socket.  NULL is a no-op. */
 void es_admin_stop(struct es_admin *a);

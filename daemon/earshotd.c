@@ -89,8 +89,7 @@ int main(int argc, char **argv)
 	}
 	/* earshotctl's socket; the daemon runs without it rather than not at all,
 	 * unless another daemon is serving the same state directory */
-	struct es_admin_config ac = {.state_dir = conf.state_dir, .listen = cfg.listen, .server = s, .service = service,
-				     .floor = floor};
+	struct es_admin_config ac = {.state_dir = conf.state_dir, .listen = cfg.listen, .server = s, .service = service};
 	struct es_admin *admin = es_admin_start(&ac);
 	if (!admin && errno == EADDRINUSE) {
 		es_server_free(s);

@@ -91,6 +91,7 @@ const char *const es_metrics_names[] = {
 	"earshot_people_relocated_total",
 	"earshot_requests_refused_total",
 	"earshot_resets_sent_total",
+	"earshot_sends_failed_total",
 	NULL,
 };
 
@@ -249,6 +250,9 @@ size_t es_metrics_format(const struct es_metrics_snapshot *s, char *buf, size_t 
 		request_names, s->requests_refused_total, ES_REQUEST_KINDS);
 	one(&o, "earshot_resets_sent_total", "counter",
 		"Resets sent to addresses that talk to a session this daemon does not have.", s->resets_sent_total);
+	one(&o, "earshot_sends_failed_total", "counter",
+		"Messages and audio bundles that could not be sealed or queued to a peer (dropped, the peer keeps its session).",
+		s->sends_failed_total);
 	return o.len;
 }
 

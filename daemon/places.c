@@ -126,14 +126,8 @@ static enum es_place_verdict room_shut(const struct es_places *p, int room)
 		return ES_PLACE_OK;
 	if (es_places_room_locked(p, (unsigned)room))
 		return ES_PLACE_LOCKED_ROOM;
-	const unsigned *doors;
-	int nd = es_floor_room_doors(p->f, (unsigned)room, &doors);
-	if (nd <= 0)
-		return ES_PLACE_OK; /* a room without doors is open space with walls */
-	for (int i = 0; i < nd; i++)
-		if (es_floor_door_is_open(p->f, doors[i]))
-			return ES_PLACE_OK;
-	return ES_PLACE_CLOSED_ROOM;
+	/* a room without doors is open space with walls */
+	return es_floor_room_closed(p->f, (unsigned)room) ? ES_PLACE_CLOSED_ROOM : ES_PLACE_OK;
 }
 
 bool es_places_enterable(const struct es_places *p, float x, float y)

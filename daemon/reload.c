@@ -2,16 +2,23 @@
 /*
  * SIGHUP: the settings, the floor plan and the enrolments, read again and
  * applied between two ticks (see es_service_request_reload, earshotd(8)).
+ *
+ * The reading and parsing (the config file, the plan, the state file) run
+ * on a reload thread of their own, started from the tick hook; the tick
+ * thread only takes the prepared result once the thread is done and swaps
+ * it in (es_service_reload_poll): no file is read on the tick thread.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <sys/stat.h>
 
-#include "admin.h"
 #include "clock.h"
 #include "earshot-mixer.h"
 #include "earshot-proto.h"
@@ -91,6 +98,94 @@ void es_service_floor_describe(const struct es_floor *f, const char *what)
 			    es_floor_door_count(f));
 }
 
+/*
+ * One reload: what the reload thread read and parsed, handed to the tick
+ * thread whole.  The thread writes every field but `state` before moving
+ * it from RUNNING to DONE; the tick thread reads none before it sees DONE.
+ * A daemon that stops while the thread still reads (a plan on a stuck
+ * network file system, a FIFO) does not wait for it: the tick thread moves
+ * RUNNING to ABANDONED and the thread, finding it so, frees the job itself.
+ */
+enum { JOB_RUNNING, JOB_DONE, JOB_ABANDONED };
+struct es_reload_job {
+	pthread_t thread;
+	bool threaded;
+	_Atomic int state;
+	/* in, set before the thread starts */
+	int argc;
+	char **argv;
+	char state_dir[PATH_MAX];
+	int64_t t0;
+	/* out */
+	int config_r;               /* es_config_load: 0, or the config has errors (printed on stderr) */
+	struct es_config nc;
+	int floor_r;                /* es_service_floor_load of nc's plan; <0: floor_why */
+	struct es_floor *floor;     /* owned by the job until taken */
+	char floor_why[WHY_MAX];
+	int state_r;                /* 0 read and parsed, 1 no state file, <0: state_why */
+	char state_path[PATH_MAX];
+	char state_why[160];
+	uint8_t *state_data;        /* the file as read (state_len bytes) */
+	size_t state_len;
+	struct es_state_db *disk;   /* parsed from it */
+};
+
+static void job_free(struct es_reload_job *j)
+{
+	if (!j)
+		return;
+	es_floor_free(j->floor);
+	es_state_free(j->disk);
+	free(j->state_data);
+	free(j);
+}
+
+/* <state_dir>/state read and parsed, off the tick thread. */
+static void read_state(struct es_reload_job *j)
+{
+	if (snprintf(j->state_path, sizeof(j->state_path), "%s/state", j->state_dir) >= (int)sizeof(j->state_path)) {
+		j->state_r = -ENAMETOOLONG;
+		snprintf(j->state_why, sizeof(j->state_why), "%s", strerror(ENAMETOOLONG));
+		return;
+	}
+	FILE *f = fopen(j->state_path, "rbe");
+	if (!f) {
+		j->state_r = errno == ENOENT ? 1 : -errno; /* nothing saved yet: nothing to read */
+		snprintf(j->state_why, sizeof(j->state_why), "%s", strerror(errno));
+		return;
+	}
+	struct stat st;
+	int r = fstat(fileno(f), &st) < 0 ? -errno : st.st_size > (64 << 20) ? -EFBIG : 0;
+	if (r == 0 && !(j->state_data = malloc((size_t)st.st_size + 1)))
+		r = -ENOMEM;
+	if (r == 0) {
+		j->state_len = fread(j->state_data, 1, (size_t)st.st_size, f);
+		if (ferror(f))
+			r = -EIO;
+	}
+	fclose(f);
+	if (r < 0)
+		snprintf(j->state_why, sizeof(j->state_why), "%s", strerror(-r));
+	else if ((r = es_state_parse(j->state_data, j->state_len, &j->disk, j->state_why, sizeof(j->state_why))) > 0)
+		r = 0;
+	j->state_r = r;
+}
+
+/* The reading half of a reload: the config, then the plan it names, then the state file. */
+static void *reload_read(void *arg)
+{
+	struct es_reload_job *j = arg;
+	j->config_r = es_config_load(&j->nc, j->argc, j->argv, stderr);
+	if (j->config_r == 0)
+		j->floor_r = es_service_floor_load(&j->nc, &j->floor, j->floor_why, sizeof(j->floor_why));
+	read_state(j);
+	int running = JOB_RUNNING;
+	if (!atomic_compare_exchange_strong_explicit(&j->state, &running, JOB_DONE, memory_order_acq_rel,
+						     memory_order_acquire))
+		job_free(j); /* abandoned: the daemon is stopping and no longer wants it */
+	return NULL;
+}
+
 /* Same plan (the text, tiling included, is the whole of it)? */
 static bool floor_same(const struct es_floor *a, const struct es_floor *b)
 {
@@ -140,18 +235,19 @@ static unsigned fix_desk_assignments(struct es_service *svc, const struct es_flo
 
 /*
  * SIGHUP: read the floor plan again and, if it changed, swap it in between
- * two ticks (this runs on the tick thread, after a tick): the mixer, the
+ * two ticks (this runs on the tick thread, after a tick; the reload thread
+ * read and parsed it): the mixer, the
  * admin socket and the server use the new one from the next tick on;
  * people whose place vanished are moved (es_server_set_floor).  A plan
  * that does not load leaves the floor as it is.  0 or -errno (logged).
  */
-static int reload_floor(struct es_service *svc, const struct es_config *nc)
+static int reload_floor(struct es_service *svc, struct es_reload_job *j)
 {
-	char why[WHY_MAX];
-	struct es_floor *nf = NULL;
-	int r = es_service_floor_load(nc, &nf, why, sizeof(why));
+	struct es_floor *nf = j->floor;
+	int r = j->floor_r;
+	j->floor = NULL; /* the service's now, or freed here */
 	if (r < 0) {
-		es_log_error("reload: %s; keeping the floor plan in use", why);
+		es_log_error("reload: %s; keeping the floor plan in use", j->floor_why);
 		return r;
 	}
 	if (floor_same(nf, svc->floor)) {
@@ -168,7 +264,6 @@ static int reload_floor(struct es_service *svc, const struct es_config *nc)
 			return moved;
 		}
 	}
-	es_admin_set_floor(svc->admin, nf);
 	es_floor_free(svc->floor);
 	svc->floor = nf;
 	es_service_floor_describe(nf, "reload: now on ");
@@ -195,42 +290,25 @@ static int reload_floor(struct es_service *svc, const struct es_config *nc)
  * A file that does not load (bad checksum, unparsable) changes nothing and
  * is an error.  0, or -errno (logged).
  */
-static int reload_enrolments(struct es_service *svc)
+static int reload_enrolments(struct es_service *svc, struct es_reload_job *j)
 {
-	char path[PATH_MAX], why[160];
-	uint8_t *data = NULL;
-	size_t len = 0;
-	struct es_state_db *disk = NULL, *base = NULL;
+	char why[160];
+	const char *path = j->state_path;
+	const uint8_t *data = j->state_data;
+	size_t len = j->state_len;
+	struct es_state_db *disk = j->disk, *base = NULL;
 	uint8_t (*gone)[ES_STATE_KEY_LEN] = NULL; /* keys to disconnect */
 	size_t gone_n = 0, gone_cap = 0;
-	int r;
+	int r = j->state_r;
 
-	if (snprintf(path, sizeof(path), "%s/state", svc->cfg.state_dir) >= (int)sizeof(path))
-		return -ENAMETOOLONG;
-	FILE *f = fopen(path, "rbe");
-	if (!f) {
-		if (errno == ENOENT)
-			return 0; /* nothing saved yet: nothing to read */
-		r = -errno;
-		es_log_error("reload: %s: %s; enrolments unchanged", path, strerror(errno));
+	if (r == 1)
+		return 0; /* nothing saved yet: nothing to read */
+	if (r == -ENAMETOOLONG)
+		return r;
+	if (r < 0) {
+		es_log_error("reload: %s: %s; enrolments unchanged", path, j->state_why);
 		return r;
 	}
-	struct stat st;
-	r = fstat(fileno(f), &st) < 0 ? -errno : st.st_size > (64 << 20) ? -EFBIG : 0;
-	if (r == 0 && !(data = malloc((size_t)st.st_size + 1)))
-		r = -ENOMEM;
-	if (r == 0) {
-		len = fread(data, 1, (size_t)st.st_size, f);
-		if (ferror(f))
-			r = -EIO;
-	}
-	fclose(f);
-	if (r == 0 && (r = es_state_parse(data, len, &disk, why, sizeof(why))) < 0)
-		es_log_error("reload: %s: %s; enrolments unchanged", path, why);
-	else if (r < 0)
-		es_log_error("reload: %s: %s; enrolments unchanged", path, strerror(-r));
-	if (r < 0)
-		goto out;
 
 	es_saver_lock(svc->saver);
 	size_t blen = 0;
@@ -361,19 +439,16 @@ out:
 	if (gone)
 		sodium_memzero(gone, gone_cap * sizeof(*gone));
 	free(gone);
-	es_state_free(disk);
 	es_state_free(base);
-	free(data);
-	return r;
+	return r; /* disk and data are the job's, freed with it */
 }
 
-/* SIGHUP, run from the tick: reading a few small files is the only I/O here. */
-void es_service_reload(struct es_service *svc)
+/* The swapping half of a reload, on the tick thread: what the reload thread prepared, applied. */
+static void reload_apply(struct es_service *svc, struct es_reload_job *j)
 {
-	struct es_config nc;
-	int64_t t0 = es_now_ns();
-	es_service_notified(svc, es_notify_reloading(&svc->notify), "RELOADING");
-	int r = es_config_load(&nc, svc->argc, svc->argv, stderr);
+	struct es_config nc = j->nc;
+	int64_t t0 = j->t0;
+	int r = j->config_r;
 	if (r != 0) {
 		es_log_error("reload: configuration has errors (above); keeping the running one");
 		svc->reloads[1]++;
@@ -397,7 +472,7 @@ void es_service_reload(struct es_service *svc)
 	if (restart)
 		es_log_warn("reload: %s changed; it takes effect at the next restart", restart);
 	bool failed = false;
-	if (reload_floor(svc, &nc) < 0) {
+	if (reload_floor(svc, j) < 0) {
 		failed = true;
 		/* the plan in use stays; so do the settings that name it */
 		memcpy(nc.floor_plan, svc->cfg.floor_plan, sizeof(nc.floor_plan));
@@ -422,7 +497,7 @@ void es_service_reload(struct es_service *svc)
 	}
 	if (metrics_changed)
 		es_service_metrics_restart(svc);
-	if (reload_enrolments(svc) < 0)
+	if (reload_enrolments(svc, j) < 0)
 		failed = true;
 	/* after both: a new plan or an edited state file may name desks that are not there */
 	if (svc->floor) {
@@ -440,3 +515,68 @@ void es_service_reload(struct es_service *svc)
 							     "running; configuration reloaded"), "READY");
 }
 
+/*
+ * SIGHUP, from the tick hook: start reading on a thread of its own (it
+ * takes no signal: the handlers belong to the main thread).  If no thread
+ * can be started, the reading runs here, as it did before there was one.
+ */
+void es_service_reload_start(struct es_service *svc)
+{
+	es_service_notified(svc, es_notify_reloading(&svc->notify), "RELOADING");
+	es_log_info("reload: reading the configuration, the floor plan and the enrolments");
+	struct es_reload_job *j = calloc(1, sizeof(*j));
+	if (!j) {
+		es_log_error("reload: out of memory; nothing reloaded");
+		svc->reloads[1]++;
+		es_service_notified(svc, es_notify_ready(&svc->notify, "running; last reload failed"), "READY");
+		return;
+	}
+	j->argc = svc->argc;
+	j->argv = svc->argv;
+	j->t0 = es_now_ns();
+	snprintf(j->state_dir, sizeof(j->state_dir), "%s", svc->cfg.state_dir);
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int e = pthread_create(&j->thread, NULL, reload_read, j);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e == 0) {
+		j->threaded = true;
+		pthread_setname_np(j->thread, "es-reload");
+	} else {
+		es_log_warn("reload: no reload thread (%s): reading on the tick thread", strerror(e));
+		reload_read(j);
+	}
+	svc->reload_job = j;
+	es_service_reload_poll(svc);
+}
+
+void es_service_reload_poll(struct es_service *svc)
+{
+	struct es_reload_job *j = svc->reload_job;
+	if (!j || atomic_load_explicit(&j->state, memory_order_acquire) != JOB_DONE)
+		return;
+	if (j->threaded)
+		pthread_join(j->thread, NULL);
+	svc->reload_job = NULL;
+	reload_apply(svc, j);
+	job_free(j);
+}
+
+void es_service_reload_cancel(struct es_service *svc)
+{
+	struct es_reload_job *j = svc->reload_job;
+	if (!j)
+		return;
+	svc->reload_job = NULL;
+	int running = JOB_RUNNING;
+	if (j->threaded && atomic_compare_exchange_strong_explicit(&j->state, &running, JOB_ABANDONED,
+								   memory_order_acq_rel, memory_order_acquire)) {
+		pthread_detach(j->thread); /* still reading: it frees the job when it is done */
+		es_log_warn("reload: stopping while the reload still reads its files; not waiting for it");
+		return;
+	}
+	if (j->threaded)
+		pthread_join(j->thread, NULL);
+	job_free(j);
+}

@@ -120,6 +120,7 @@ struct es_server_counters {
 	uint64_t drop_malformed, drop_unknown, drop_unjoined, drop_oversize, drop_late;
 	uint64_t joins, leaves, refused_full;
 	uint64_t resets_sent;
+	uint64_t send_failed;   /* messages and bundles that could not be sealed or queued (ENet out of memory, a closed peer) */
 	uint64_t cookies_sent, drop_cookie, drop_tampered, drop_replayed, drop_stale, drop_rate;
 	uint64_t handshakes, handshake_failures, refused_auth, replaced;
 	uint64_t refused[8];   /* handshakes refused, by ES_REFUSED_* reason */

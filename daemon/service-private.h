@@ -35,6 +35,7 @@ struct es_service {
 	struct es_metrics_snapshot snap;
 	struct es_server_hooks hooks;
 	volatile sig_atomic_t reload;
+	struct es_reload_job *reload_job; /* a reload whose files are being read (reload.c), NULL none */
 	uint64_t ticks;
 	struct es_keypair key; /* the server's static key */
 	bool open_enrolment;
@@ -69,7 +70,15 @@ __attribute__((warn_unused_result))
 int es_service_floor_load(const struct es_config *conf, struct es_floor **out, char *why, size_t whylen);
 /* One info line: the floor's name, size, desks, rooms, doors, after `what`. */
 void es_service_floor_describe(const struct es_floor *f, const char *what);
-/* SIGHUP, from the tick hook (see es_service_request_reload). */
-void es_service_reload(struct es_service *svc);
+/*
+ * SIGHUP, from the tick hook (see es_service_request_reload): start a
+ * reload (its files are read and parsed on a reload thread); poll, every
+ * tick, swaps in what it prepared once it is done; cancel (at stop) waits
+ * for the thread and drops what it read.  Tick thread only.
+ */
+struct es_reload_job;
+void es_service_reload_start(struct es_service *svc);
+void es_service_reload_poll(struct es_service *svc);
+void es_service_reload_cancel(struct es_service *svc);
 
 #endif

@@ -379,6 +379,7 @@ static void on_tick(void *ud, const struct es_server_counters *c, uint64_t work_
 	for (unsigned i = 0; i < ES_REQ__COUNT; i++)
 		m->requests_refused_total[i] = c->requests_refused[i];
 	m->resets_sent_total = c->resets_sent;
+	m->sends_failed_total = c->send_failed;
 	m->handshakes_total = c->handshakes;
 	m->handshake_failures_total[ES_HS_FAIL_MALFORMED] = c->refused[ES_REFUSED_BAD_HANDSHAKE] + c->refused[ES_REFUSED_VERSION];
 	m->handshake_failures_total[ES_HS_FAIL_UNKNOWN_KEY] = c->refused[ES_REFUSED_UNKNOWN_KEY] + c->refused[ES_REFUSED_NAME_TAKEN];
@@ -396,9 +397,10 @@ static void on_tick(void *ud, const struct es_server_counters *c, uint64_t work_
 	es_service_notified(svc, es_notify_watchdog(&svc->notify, now), "WATCHDOG");
 	if (svc->ticks % STATUS_EVERY_TICKS == 0)
 		es_service_notified(svc, es_notify_status(&svc->notify, "%u people, %u talking", c->people, c->talking), "STATUS");
-	if (svc->reload) {
+	es_service_reload_poll(svc); /* a reload read off this thread: swap it in */
+	if (svc->reload && !svc->reload_job) {
 		svc->reload = 0;
-		es_service_reload(svc);
+		es_service_reload_start(svc);
 	}
 }
 
@@ -475,6 +477,7 @@ void es_service_stop(struct es_service *svc)
 {
 	if (!svc)
 		return;
+	es_service_reload_cancel(svc);
 	es_metrics_stop(svc->metrics);
 	es_saver_stop(svc->saver); /* the final save */
 	es_notify_clear(&svc->notify);

@@ -150,6 +150,22 @@ unsigned es_jitter_est_depth(const struct es_jitter_est *e, unsigned lo, unsigne
  */
 struct es_engine;
 
+/*
+ * The library starts no thread: a caller that wants the tick's work spread
+ * hands the engine an executor.  run(ud, fn, ctx, n) calls fn(ctx, item,
+ * worker) for every item 0..n-1 exactly once and returns when all are
+ * done; items are independent; `worker` is below es_engine_config.threads
+ * and no two calls running at once share one (the engine's scratch is per
+ * worker); the caller of run may take items itself as worker 0.  run is
+ * called only from es_engine_tick's thread.  A NULL run: every item on the
+ * caller, in order, as worker 0.  (daemon/pool.h is one.)
+ */
+typedef void (*es_exec_fn)(void *ctx, unsigned item, unsigned worker);
+struct es_executor {
+	void *ud;
+	void (*run)(void *ud, es_exec_fn fn, void *ctx, unsigned n);
+};
+
 struct es_engine_config {
 	struct es_acoustics ac; /* ac.max_voices (K): 1..ES_ENGINE_K_MAX */
 	unsigned max_people;   /* ids are 0 .. max_people-1 */
@@ -185,12 +201,16 @@ struct es_engine_config {
 	 */
 	bool mirror_mixes;
 	/*
-	 * Threads the tick's decodes, each listener's plan (who it hears, from
+	 * Workers the tick's decodes, each listener's plan (who it hears, from
 	 * where, which voices are forwarded) and the renders and encodes run
-	 * on, the caller's included: 1 (the default) starts none.  What comes
-	 * out does not depend on this.  1..ES_ENGINE_THREADS_MAX.
+	 * on, the caller's included: the engine keeps scratch for each.  1 (the
+	 * default) runs everything on the caller.  What comes out does not
+	 * depend on this.  1..ES_ENGINE_THREADS_MAX; above 1, exec.run is
+	 * required.
 	 */
 	unsigned threads;
+	/* who runs those workers (the library starts no thread): see struct es_executor */
+	struct es_executor exec;
 };
 
 #define ES_ENGINE_THREADS_MAX 16
@@ -533,6 +553,21 @@ unsigned es_floor_door_count(const struct es_floor *f);
 /* 0 or -EINVAL. */
 __attribute__((warn_unused_result)) int es_floor_door_set_open(struct es_floor *f, unsigned door, bool open);
 bool es_floor_door_is_open(const struct es_floor *f, unsigned door); /* false if out of range */
+/*
+ * The door questions everyone asks, answered once here.  Has the room an
+ * open door (false without doors or out of range)?  Is it closed, a
+ * meeting: it has doors and every one is shut (a room without doors is
+ * open space with walls; acoustics, which need "nothing gets in", ask
+ * !es_floor_room_open_door instead)?
+ */
+bool es_floor_room_open_door(const struct es_floor *f, unsigned room);
+bool es_floor_room_closed(const struct es_floor *f, unsigned room);
+/* How far a person reaches to open or close a door, metres (server and client agree). */
+#define ES_DOOR_REACH_M 3.0f
+/* Is door within reach of (x,y)?  False if out of range. */
+bool es_floor_door_in_reach(const struct es_floor *f, unsigned door, float x, float y);
+/* The nearest door within reach of (x,y), or -1; its place and room filled where not NULL.  f may be NULL. */
+int es_floor_door_near(const struct es_floor *f, float x, float y, float *dx, float *dy, unsigned *room);
 /* Door centre in metres and the room it opens into.  0 or -EINVAL.  Any out-pointer may be NULL. */
 int es_floor_door(const struct es_floor *f, unsigned door, float *x, float *y, unsigned *room);
 /* Door whose cell is under the point, or -1. */

@@ -12,7 +12,6 @@
 
 #include "earshot-mixer.h"
 #include "jitter.h"
-#include "pool.h"
 
 #define CAND_MAX 24 /* audible voices kept per listener per tick, loudest first */
 #define FWD_MAX ES_ENGINE_FORWARD_MAX
@@ -209,7 +208,7 @@ struct es_scratch {
 
 struct es_engine {
 	struct es_engine_config cfg;
-	struct es_pool *pool;
+	struct es_executor exec; /* cfg.exec: who runs the tick's parallel items */
 	struct es_scratch *scratch; /* one per pool thread */
 	unsigned *decoding;         /* scratch: speakers to decode this tick */
 	unsigned ndecoding;
@@ -296,6 +295,17 @@ void es_speaker_lowrate(struct es_engine *e, unsigned id, unsigned tick);
 static inline unsigned es_level(const struct es_engine *e)
 {
 	return e->level_floor > e->level_adapt ? e->level_floor : e->level_adapt;
+}
+
+/* Run fn on items 0..n-1 through the caller's executor, or here, in order, as worker 0. */
+static inline void es_engine_run(struct es_engine *e, es_exec_fn fn, void *ctx, unsigned n)
+{
+	if (e->exec.run) {
+		e->exec.run(e->exec.ud, fn, ctx, n);
+		return;
+	}
+	for (unsigned i = 0; i < n; i++)
+		fn(ctx, i, 0);
 }
 
 #endif

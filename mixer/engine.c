@@ -51,7 +51,8 @@ struct es_engine *es_engine_new(const struct es_engine_config *cfg)
 	    cfg->ac.max_voices > K_MAX || cfg->max_streams > 65535 ||
 	    cfg->bitrate < 6000 || cfg->bitrate > 256000 || cfg->complexity < 0 || cfg->complexity > 10 ||
 	    !(cfg->group_db >= 0.0f) || !(cfg->group_deg >= 0.0f) || !(cfg->stage_gain >= 0.0f) ||
-	    !(cfg->exact_m >= 0.0f) || cfg->thin_bitrate < 6000 || cfg->threads < 1 || cfg->threads > ES_ENGINE_THREADS_MAX) {
+	    !(cfg->exact_m >= 0.0f) || cfg->thin_bitrate < 6000 || cfg->threads < 1 || cfg->threads > ES_ENGINE_THREADS_MAX ||
+	    (cfg->threads > 1 && !cfg->exec.run)) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -97,13 +98,9 @@ struct es_engine *es_engine_new(const struct es_engine_config *cfg)
 	e->jobs = calloc(e->cfg.max_streams, sizeof(*e->jobs));
 	if (!e->jobs)
 		goto err_jobs;
-	e->pool = es_pool_new(cfg->threads);
-	if (!e->pool)
-		goto err_pool;
+	e->exec = cfg->exec;
 	return e;
 
-err_pool:
-	free(e->jobs);
 err_jobs:
 	es_streams_clear(e);
 err_streams:
@@ -140,7 +137,6 @@ void es_engine_free(struct es_engine *e)
 {
 	if (!e)
 		return;
-	es_pool_free(e->pool);
 	free(e->jobs);
 	free(e->scratch);
 	free(e->lids);
@@ -503,7 +499,7 @@ static void encode_one(void *ctx, unsigned k, unsigned worker)
  */
 static void encode_all(struct es_engine *e, unsigned njobs)
 {
-	es_pool_run(e->pool, encode_one, e, njobs);
+	es_engine_run(e, encode_one, e, njobs);
 }
 
 static int encode_done(struct es_engine *e, unsigned njobs)
@@ -651,14 +647,14 @@ int es_engine_tick(struct es_engine *e, es_engine_emit_fn emit, void *ud)
 	r = es_streams_apply_level(e);
 	if (r < 0)
 		return r;
-	es_pool_run(e->pool, decode_one, e, e->ndecoding);
+	es_engine_run(e, decode_one, e, e->ndecoding);
 	unsigned warm = 0;
 	for (unsigned k = 0; k < e->ndecoding; k++)
 		warm += e->people[e->decoding[k]].warm;
 	s->warmups += warm;
 	s->decodes = e->ndecoding + warm;
 	if (es_level_set(es_level(e))->rate < ES_RATE)
-		es_pool_run(e->pool, lowrate_one, e, e->ndecoding);
+		es_engine_run(e, lowrate_one, e, e->ndecoding);
 	encode_all(e, njobs);
 	r = encode_done(e, njobs);
 	if (r < 0)

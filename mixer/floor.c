@@ -1083,6 +1083,52 @@ bool es_floor_door_is_open(const struct es_floor *f, unsigned door)
 	return door < f->ndoors && f->doors[door].open;
 }
 
+bool es_floor_room_open_door(const struct es_floor *f, unsigned room)
+{
+	if (room >= f->nrooms)
+		return false;
+	const struct room *r = &f->rooms[room];
+	for (unsigned i = 0; i < r->door_count; i++)
+		if (f->doors[f->door_idx[r->door_first + i]].open)
+			return true;
+	return false;
+}
+
+bool es_floor_room_closed(const struct es_floor *f, unsigned room)
+{
+	return room < f->nrooms && f->rooms[room].door_count > 0 && !es_floor_room_open_door(f, room);
+}
+
+bool es_floor_door_in_reach(const struct es_floor *f, unsigned door, float x, float y)
+{
+	float dx, dy;
+	return es_floor_door(f, door, &dx, &dy, NULL) == 0 && hypotf(dx - x, dy - y) <= ES_DOOR_REACH_M;
+}
+
+int es_floor_door_near(const struct es_floor *f, float x, float y, float *dx, float *dy, unsigned *room)
+{
+	int best = -1;
+	float bd = ES_DOOR_REACH_M;
+	for (unsigned i = 0; f && i < es_floor_door_count(f); i++) {
+		float px, py;
+		unsigned r;
+		if (es_floor_door(f, i, &px, &py, &r) < 0)
+			continue;
+		float d = hypotf(px - x, py - y);
+		if (d <= bd) {
+			bd = d;
+			best = (int)i;
+			if (dx)
+				*dx = px;
+			if (dy)
+				*dy = py;
+			if (room)
+				*room = r;
+		}
+	}
+	return best;
+}
+
 int es_floor_door(const struct es_floor *f, unsigned door, float *x, float *y, unsigned *room)
 {
 	if (door >= f->ndoors)

@@ -58,17 +58,10 @@ void es_place_person(struct es_engine *e, struct person *p)
 	p->on_stage = es_floor_room_kind(e->floor, (unsigned)r) == ES_ROOM_STAGE;
 }
 
-/* A room with no open door: nothing gets in or out. */
+/* A room with no open door (or none at all): nothing gets in or out. */
 static bool room_closed(const struct es_floor *f, int room)
 {
-	if (room < 0)
-		return false;
-	const unsigned *doors;
-	int n = es_floor_room_doors(f, (unsigned)room, &doors);
-	for (int i = 0; i < n; i++)
-		if (es_floor_door_is_open(f, doors[i]))
-			return false;
-	return true;
+	return room >= 0 && !es_floor_room_open_door(f, (unsigned)room);
 }
 
 /* Is there a closed room between the two?  Then nothing passes, whatever else applies. */
@@ -429,7 +422,7 @@ unsigned es_plan_listeners(struct es_engine *e)
 	qsort_r(e->sweep, e->nsweep, sizeof(*e->sweep), by_x, e);
 	for (unsigned k = 0; k < e->nsweep; k++)
 		e->sweep_x[k] = e->ax[e->sweep[k]];
-	es_pool_run(e->pool, plan_one, e, n);
+	es_engine_run(e, plan_one, e, n);
 	for (unsigned i = 0; i < n; i++) {
 		const struct person *l = &e->people[e->lids[i]];
 		e->stats.listeners_budget += l->nr > 0 && !(l->flags & ES_ENGINE_THIN);

@@ -89,7 +89,7 @@ int main(void)
 	cfg.key_priv = es_service_server_key(svc);
 	struct es_floor *floor = es_floor_default();
 	check(floor != NULL);
-	cfg.floor = floor; /* one floor for the server and the admin, as earshotd does */
+	cfg.floor = floor; /* the admin looks rooms up on the server's floor, as in earshotd */
 	char listen[32];
 	struct es_server *s = NULL;
 	for (int tries = 0; !s && tries < 20; tries++) {
@@ -99,7 +99,7 @@ int main(void)
 	}
 	check(s != NULL);
 	es_service_attach(svc, s, NULL);
-	struct es_admin_config ac = {.state_dir = dir, .listen = listen, .server = s, .service = svc, .floor = floor};
+	struct es_admin_config ac = {.state_dir = dir, .listen = listen, .server = s, .service = svc};
 	admin = es_admin_start(&ac);
 	check(admin != NULL);
 	char sock[300];

@@ -18,6 +18,7 @@
 #include <opus.h>
 
 #include "earshot-mixer.h"
+#include "pool.h"
 #include "test.h"
 
 #define MAXP 64
@@ -1274,6 +1275,9 @@ static uint64_t test_churn(unsigned threads)
 	cfg.max_streams = 8; /* small: the pool runs dry and listeners shed */
 	cfg.mirror_mixes = true;
 	cfg.threads = threads;
+	struct es_pool *pool = es_pool_new(threads); /* the caller's threads: the mixer starts none */
+	check(pool);
+	cfg.exec = es_pool_executor(pool);
 	struct es_engine *e = es_engine_new(&cfg);
 	check(e);
 	es_engine_set_floor(e, churn_floor);
@@ -1343,6 +1347,7 @@ static uint64_t test_churn(unsigned threads)
 		 threads, threads == 1 ? "" : "s", (unsigned long long)st.frames_in, (unsigned long long)st.frames_late,
 		 (unsigned long long)st.frames_plc, st.encodes, st.listeners_shed, (unsigned long long)churn_hash);
 	es_engine_free(e);
+	es_pool_free(pool);
 	es_floor_free(churn_floor);
 	return churn_hash;
 }

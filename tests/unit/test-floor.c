@@ -231,8 +231,26 @@ static void test_paths(void)
 	check(path_cells(f, 85, 3, 95, 10, NULL, NULL, NULL) == 1.0f);
 	check_int_eq(es_floor_door_set_open(f, (unsigned)od, true), 0);
 	check_near(path_cells(f, 85, 3, 70, 7, NULL, NULL, NULL), g10, 1e-6);
+	check(es_floor_room_open_door(f, (unsigned)orion));
+	check(!es_floor_room_closed(f, (unsigned)orion));
 	check_int_eq(es_floor_room_close(f, (unsigned)orion), 0);
 	check(path_cells(f, 85, 3, 70, 7, NULL, NULL, NULL) == 0.0f);
+	/* the shared door questions: closed is "has doors, none open" */
+	check(!es_floor_room_open_door(f, (unsigned)orion));
+	check(es_floor_room_closed(f, (unsigned)orion));
+	check(!es_floor_room_closed(f, 999) && !es_floor_room_open_door(f, 999));
+	{
+		/* within reach: ES_DOOR_REACH_M, inclusive; the nearest of those in reach */
+		float dx, dy, px, py;
+		unsigned droom;
+		check_int_eq(es_floor_door(f, (unsigned)od, &dx, &dy, &droom), 0);
+		check(es_floor_door_in_reach(f, (unsigned)od, dx + ES_DOOR_REACH_M - 0.01f, dy));
+		check(!es_floor_door_in_reach(f, (unsigned)od, dx + ES_DOOR_REACH_M + 0.01f, dy));
+		check(!es_floor_door_in_reach(f, 999, dx, dy));
+		check_int_eq(es_floor_door_near(f, dx + 0.2f, dy, &px, &py, &droom), od);
+		check_near(px, dx, 1e-6);
+		check_int_eq(es_floor_door_near(NULL, dx, dy, NULL, NULL, NULL), -1);
+	}
 	check_int_eq(es_floor_room_close(f, 999), -EINVAL);
 	check_int_eq(es_floor_door_set_open(f, 999, true), -EINVAL);
 	check(!es_floor_door_is_open(f, 999));

@@ -194,3 +194,13 @@ void es_pool_run(struct es_pool *p, es_pool_fn fn, void *ctx, unsigned n)
 		pthread_cond_wait(&p->done, &p->lock);
 	pthread_mutex_unlock(&p->lock);
 }
+
+static void pool_exec(void *ud, es_exec_fn fn, void *ctx, unsigned n)
+{
+	es_pool_run(ud, fn, ctx, n);
+}
+
+struct es_executor es_pool_executor(struct es_pool *p)
+{
+	return (struct es_executor){.ud = p, .run = pool_exec};
+}
