@@ -177,26 +177,6 @@ static float my_facing(const struct es_session *s)
 	return (float)es_session_pos(s)->facing * (float)M_PI / 1800.0f;
 }
 
-/* The nearest door within reach (ES_DOOR_REACH_M, as the server checks it), or -1. */
-static int near_door(const struct es_floor *f, float x, float y, float *dx, float *dy, unsigned *room)
-{
-	int best = -1;
-	float bd = ES_DOOR_REACH_M;
-	for (unsigned i = 0; f && i < es_floor_door_count(f); i++) {
-		float px, py;
-		unsigned r;
-		if (es_floor_door(f, i, &px, &py, &r) < 0)
-			continue;
-		float d = hypotf(px - x, py - y);
-		if (d <= bd) {
-			bd = d;
-			best = (int)i;
-			*dx = px, *dy = py, *room = r;
-		}
-	}
-	return best;
-}
-
 /* A free spot beside (x, y): the first walkable of a few around it. */
 static bool spot_near(const struct es_floor *f, float x, float y, float r, float *ox, float *oy)
 {
@@ -216,7 +196,7 @@ static void enter_or_leave(struct app *a)
 	const struct es_floor *f = es_session_floor(a->s);
 	float x = my_x(a->s), y = my_y(a->s), dx, dy;
 	unsigned room;
-	if (!f || near_door(f, x, y, &dx, &dy, &room) < 0) {
+	if (!f || es_floor_door_near(f, x, y, &dx, &dy, &room) < 0) {
 		snprintf(a->msg, sizeof(a->msg), "no door within reach");
 		return;
 	}
@@ -275,7 +255,7 @@ static void on_action(struct app *a, const struct es_tui_action *act)
 		break;
 	case ES_TUI_ENTER_LEAVE: enter_or_leave(a); break;
 	case ES_TUI_DOOR: {
-		int d = near_door(f, x, y, &dx, &dy, &room);
+		int d = es_floor_door_near(f, x, y, &dx, &dy, &room);
 		if (d < 0) {
 			snprintf(a->msg, sizeof(a->msg), "no door within reach");
 			break;
@@ -287,7 +267,7 @@ static void on_action(struct app *a, const struct es_tui_action *act)
 		break;
 	}
 	case ES_TUI_KNOCK:
-		if (near_door(f, x, y, &dx, &dy, &room) >= 0) {
+		if (es_floor_door_near(f, x, y, &dx, &dy, &room) >= 0) {
 			es_session_knock(a->s, room);
 			snprintf(a->msg, sizeof(a->msg), "knocking on %s...", es_floor_room_name(f, room));
 		} else

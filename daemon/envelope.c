@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What leaves the server for a peer, and how a sealed envelope from one is
- * opened.  Messages are plain before the handshake and sealed after it;
- * sealing and opening by hand happen only here (frame_for, srv_open_sealed),
- * and so does the one datagram built in ENet's own wire format (send_audio).
+ * opened.  Messages are plain before the handshake and sealed after it
+ * (proto/'s es_envelope_seal and es_envelope_open, in frame_for and
+ * srv_open_sealed); the one datagram built in ENet's own wire format
+ * (send_audio) gets its header from es_enet_unseq_write.
  */
 #include <errno.h>
 #include <math.h>
@@ -28,13 +29,11 @@ static int frame_for(struct es_server *s, struct peer_slot *slot, const struct e
 		*out = s->buf;
 		return n;
 	}
-	static const uint8_t ad = ES_MSG_SEALED;
-	s->sealed[0] = ES_MSG_SEALED;
-	int k = es_cipher_seal(&slot->tx, &ad, 1, s->buf, (size_t)n, s->sealed + 1, sizeof(s->sealed) - 1);
+	int k = es_envelope_seal(&slot->tx, s->buf, (size_t)n, s->sealed, sizeof(s->sealed));
 	if (k < 0)
 		return k;
 	*out = s->sealed;
-	return k + 1;
+	return k;
 }
 
 static int queue_enet(struct es_server *s, ENetPeer *peer, const uint8_t *bytes, int n, bool audio)
@@ -78,7 +77,6 @@ int srv_send_msg(struct es_server *s, ENetPeer *peer, const struct es_msg *m)
  * gets finished bytes and an address (sender.h).  Anything that does not
  * fit one datagram of the peer's MTU, or the batch, goes through ENet.
  */
-#define RAW_UNSEQ_HEADER 10 /* ENetProtocolHeader without sentTime (2) + ENetProtocolSendUnsequenced (8) */
 
 static int send_audio(struct es_server *s, ENetPeer *peer, const struct es_msg *m)
 {
@@ -87,27 +85,19 @@ static int send_audio(struct es_server *s, ENetPeer *peer, const struct es_msg *
 	int n = frame_for(s, slot, m, &bytes);
 	if (n < 0)
 		return n;
-	size_t total = RAW_UNSEQ_HEADER + (size_t)n;
+	size_t total = ES_ENET_UNSEQ_HEADER + (size_t)n;
 	uint8_t *d;
 	/* until ENet has sent the handshake reply, audio queues behind it in
 	 * ENet, or the sender thread could deliver it first */
 	if (!s->sender || slot->st != SLOT_AUTHED || slot->authed_flush == s->flushes ||
 	    peer->state != ENET_PEER_STATE_CONNECTED || total > peer->mtu || !(d = es_sender_reserve(s->sender, total)))
 		return queue_enet(s, peer, bytes, n, true);
-	uint16_t id = peer->outgoingPeerID;
-	if (peer->outgoingPeerID < ENET_PROTOCOL_MAXIMUM_PEER_ID)
-		id |= (uint16_t)(peer->outgoingSessionID << ENET_PROTOCOL_HEADER_SESSION_SHIFT);
-	uint16_t group = ++peer->outgoingUnsequencedGroup;
-	d[0] = (uint8_t)(id >> 8);
-	d[1] = (uint8_t)id;
-	d[2] = ENET_PROTOCOL_COMMAND_SEND_UNSEQUENCED | ENET_PROTOCOL_COMMAND_FLAG_UNSEQUENCED;
-	d[3] = ES_CHAN_AUDIO;
-	d[4] = d[5] = 0; /* reliable sequence number: none */
-	d[6] = (uint8_t)(group >> 8);
-	d[7] = (uint8_t)group;
-	d[8] = (uint8_t)((unsigned)n >> 8);
-	d[9] = (uint8_t)n;
-	memcpy(d + RAW_UNSEQ_HEADER, bytes, (size_t)n);
+	/* ENet's session field is 2 bits: a connected peer's is always within it */
+	if (es_enet_unseq_write(peer->outgoingPeerID, peer->outgoingSessionID, ES_CHAN_AUDIO,
+				(uint16_t)(peer->outgoingUnsequencedGroup + 1), (size_t)n, d, total) < 0)
+		return queue_enet(s, peer, bytes, n, true); /* nothing reserved is kept until a commit */
+	peer->outgoingUnsequencedGroup++;
+	memcpy(d + ES_ENET_UNSEQ_HEADER, bytes, (size_t)n);
 	es_sender_commit(s->sender, total, peer->address.host, peer->address.port);
 	s->c.packets_out++;
 	s->c.bytes_out += (uint64_t)n;
@@ -136,15 +126,16 @@ void srv_broadcast(struct es_server *s, const struct es_msg *m, int except)
 
 /*
  * Open a sealed envelope from an authenticated peer into s->buf: its
- * length, or a negative errno, counted by cause (replayed, stale, forged).
- * The one place the server opens the envelope by hand (proto/ will own it).
+ * length, or a negative errno, counted by cause (in the clear, replayed,
+ * stale, forged).
  */
-int srv_open_sealed(struct es_server *s, struct peer_slot *slot, const struct es_msg *m)
+int srv_open_sealed(struct es_server *s, struct peer_slot *slot, const uint8_t *pkt, size_t len)
 {
-	static const uint8_t ad = ES_MSG_SEALED;
-	int r = es_cipher_open(&slot->rx, &ad, 1, m->u.blob.data, m->u.blob.len, s->buf, sizeof(s->buf));
+	int r = es_envelope_open(&slot->rx, pkt, len, s->buf, sizeof(s->buf));
 	if (r < 0) {
-		if (r == -EALREADY)
+		if (r == -ENOMSG)
+			s->c.drop_unjoined++; /* plain traffic after the handshake */
+		else if (r == -EALREADY)
 			s->c.drop_replayed++;
 		else if (r == -ESTALE)
 			s->c.drop_stale++;

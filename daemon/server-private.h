@@ -171,7 +171,7 @@ void srv_logf(const char *level, const char *fmt, ...) __attribute__((format(pri
 int srv_send_msg(struct es_server *s, ENetPeer *peer, const struct es_msg *m);
 int srv_send_audio(struct es_server *s, ENetPeer *peer, const struct es_msg *m);
 void srv_broadcast(struct es_server *s, const struct es_msg *m, int except);
-int srv_open_sealed(struct es_server *s, struct peer_slot *slot, const struct es_msg *m);
+int srv_open_sealed(struct es_server *s, struct peer_slot *slot, const uint8_t *pkt, size_t len);
 
 /* handshake.c */
 bool srv_handshake_step(struct es_server *s);

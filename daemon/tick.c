@@ -41,11 +41,7 @@ static void handle_packet(struct es_server *s, ENetPeer *peer, const ENetPacket 
 		srv_handshake_queue(s, peer, slot, &m);
 		return;
 	}
-	if (m.type != ES_MSG_SEALED) {
-		s->c.drop_unjoined++; /* plain traffic after the handshake */
-		return;
-	}
-	r = srv_open_sealed(s, slot, &m);
+	r = srv_open_sealed(s, slot, pkt->data, pkt->dataLength);
 	if (r < 0)
 		return;
 	r = es_msg_decode(&m, s->buf, (size_t)r);

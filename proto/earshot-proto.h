@@ -52,8 +52,7 @@ enum {
 #define ES_FLOOR_CHUNK 4096   /* floor-plan bytes per ES_MSG_FLOOR */
 #define ES_FLOOR_TEXT_MAX (4u << 20)
 #define ES_DOORS_MAX 1024     /* door states in one ES_MSG_DOORS */
-/* how near a door (metres, to its centre) a person must stand to open or close it (ES_MSG_DOORS) */
-#define ES_DOOR_REACH_M 3.0f
+/* how near a door a person must stand to open or close it (ES_MSG_DOORS): the floor's ES_DOOR_REACH_M (earshot-mixer.h) */
 
 enum es_msg_type {
 	ES_MSG_HELLO = 0x01,      /* c->s: join with a name and a place */
