@@ -17,12 +17,15 @@
 #define END_AFTER 5       /* concealed ticks before we call the stream ended */
 #define MAX_DEPTH 12
 /*
- * Clock drift shows as a queue that stays above its depth: the fewest
- * bundles waiting at any pull over DRIFT_WINDOW pulls (2 s).  A burst (our
- * own process stalled, then pulled the ticks it owed back to back) fills
- * the queue for a moment only and must cost nothing.
+ * Clock drift shows as a queue that stays above its depth: more than
+ * DRIFT_EXCESS over it at every pull for DRIFT_PULLS pulls in a row (then one
+ * bundle is skipped a pull until it is not).  A burst (our own process
+ * stalled, then pulled the ticks it owed back to back) fills the queue for
+ * as many pulls as the stall was long and must cost nothing; a sound card
+ * whose clock is slow (a loaded machine's jackd ran 15 % slow) must not
+ * pile up latency.
  */
-#define DRIFT_WINDOW 100
+#define DRIFT_PULLS 15
 #define DRIFT_EXCESS 2
 
 struct slot {
@@ -48,7 +51,7 @@ struct es_playout {
 	unsigned depth, misses;
 	unsigned min_depth, hold;
 	uint32_t pulls; /* this buffer's clock: one per 20 ms pulled */
-	unsigned q_min, q_pulls; /* fewest queued at a pull in this drift window, pulls in it */
+	unsigned over; /* pulls in a row with the queue above depth + DRIFT_EXCESS */
 	uint16_t down_seq; /* the last bundle's count */
 	bool down_seen;
 	struct es_jitter_est est;
@@ -113,7 +116,7 @@ void es_playout_reset(struct es_playout *p)
 		p->slot[i].full = false;
 	p->playing = p->seen = false;
 	p->misses = 0;
-	p->q_pulls = 0;
+	p->over = 0;
 	p->down_seen = false; /* a new session counts its bundles from 0 */
 }
 
@@ -330,19 +333,15 @@ int es_playout_pull(struct es_playout *p, int16_t *out)
 		p->misses = 0;
 	}
 	if (p->playing) {
-		/* clock drift: more queued than wanted all through the window, skip one bundle */
-		unsigned q = queued(p);
-		if (!p->q_pulls || q < p->q_min)
-			p->q_min = q;
-		if (++p->q_pulls >= DRIFT_WINDOW) {
-			if (p->q_min > p->depth + DRIFT_EXCESS) {
-				struct slot *s = &p->slot[p->next % SLOTS];
-				if (s->full && s->tick == p->next)
-					s->full = false;
-				p->next++;
-				p->st.dropped_drift++;
-			}
-			p->q_pulls = 0;
+		/* clock drift: more queued than wanted for a while, skip one bundle */
+		if (queued(p) <= p->depth + DRIFT_EXCESS) {
+			p->over = 0;
+		} else if (++p->over >= DRIFT_PULLS) {
+			struct slot *s = &p->slot[p->next % SLOTS];
+			if (s->full && s->tick == p->next)
+				s->full = false;
+			p->next++;
+			p->st.dropped_drift++;
 		}
 		if (p->hold) {
 			/* growing: conceal one tick without advancing the timeline */
