@@ -1257,6 +1257,34 @@ static unsigned churn_rnd(void)
 }
 
 /*
+ * The load ladder: up when ticks overrun the period, and back to full
+ * quality once ticks fit in half of it, not only when nearly idle; a tick
+ * cost between the two holds the level (no flapping).
+ */
+static void test_ladder(void)
+{
+	struct es_engine_config cfg;
+	es_engine_config_default(&cfg);
+	cfg.max_people = 4;
+	struct es_engine *e = es_engine_new(&cfg);
+	check(e);
+	for (unsigned t = 0; t < 30; t++)
+		es_engine_report_tick_us(e, 25000); /* a burst of arrivals: every tick over */
+	unsigned up = es_engine_load_level(e);
+	check(up >= 1);
+	for (unsigned t = 0; t < 1000; t++)
+		es_engine_report_tick_us(e, 12000); /* 60 %: between calm and slow */
+	check_int_eq((int)es_engine_load_level(e), (int)up);
+	unsigned t = 0;
+	for (; t < 2000 && es_engine_load_level(e) > 0; t++)
+		es_engine_report_tick_us(e, 7000); /* a forward-only office day's tick on a busy machine */
+	test_log("ladder: up to level %u on overruns, held at 12 ms, back to 0 after %u ticks of 7 ms", up, t);
+	check_int_eq((int)es_engine_load_level(e), 0);
+	check(t <= 100u * up + 10u);
+	es_engine_free(e);
+}
+
+/*
  * People come and go, walk, mute, whisper, set volumes, close Orion and
  * switch load levels for 300 ticks.  Returns a hash of every bundle emitted;
  * the same run on a pool of threads must emit the same bytes.
@@ -1375,6 +1403,7 @@ int main(void)
 	test_flap();
 	test_eight();
 	test_caps();
+	test_ladder();
 	uint64_t one = test_churn(1);
 	/* the pool changes who does the work, not what comes out */
 	check(test_churn(3) == one);
