@@ -340,11 +340,13 @@ void es_engine_set_load_level(struct es_engine *e, unsigned level)
  * sometimes not scheduled for a few milliseconds, and shedding then buys
  * nothing.  So: up one level when the smoothed cost passes 70 % of the
  * 20 ms period, or when two ticks in ten overran the period; down one
- * after two seconds under 30 %.
+ * after two seconds under half of it.  (Down was under 30 %, 6 ms: a
+ * forward-only office day of 2,000 takes 4-6 ms a tick, so one burst of
+ * arrivals held it a level up for a minute, 20 % of a 5-minute day.)
  */
 #define OVERRUN_US 20000u
 #define SLOW_US 14000.0f
-#define CALM_US 6000.0f
+#define CALM_US 10000.0f
 #define CALM_TICKS 100u
 void es_engine_report_tick_us(struct es_engine *e, unsigned us)
 {
