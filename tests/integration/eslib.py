@@ -21,6 +21,19 @@ def log(*a):
     print(*a, flush=True)
 
 
+class Checks:
+    """A test's checks: check(cond, what) logs "ok:   what" or "FAIL: what"
+    and returns cond; check.ok is False once any check failed."""
+
+    def __init__(self):
+        self.ok = True
+
+    def __call__(self, cond, what):
+        log(("ok:   " if cond else "FAIL: ") + what)
+        self.ok &= bool(cond)
+        return bool(cond)
+
+
 def free_udp_port():
     """A UDP port nobody is bound to right now on 127.0.0.1."""
     for _ in range(50):

@@ -15,7 +15,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from eslib import (SKIP, Proc, build_dir, envelope, free_tcp_port, free_udp_port, log,  # noqa: E402
+from eslib import (SKIP, Checks, Proc, build_dir, envelope, free_tcp_port, free_udp_port, log,  # noqa: E402
                    metrics, read_wav_mono, speak16, wait_for_log)
 from promiselib import LossyUplink, RogueReport, chunked_correlation  # noqa: E402
 
@@ -38,14 +38,8 @@ def main():
     t_start = time.monotonic()
     port = free_udp_port()
     addr, maddr = f"127.0.0.1:{port}", f"127.0.0.1:{free_tcp_port()}"
-    ok = True
+    check = Checks()  # "ok:"/"FAIL:" lines; check.ok is False once one failed
     procs = []
-
-    def check(cond, what):
-        nonlocal ok
-        log(("ok:   " if cond else "FAIL: ") + what)
-        ok &= bool(cond)
-        return bool(cond)
 
     def recovered():
         m = metrics(maddr)
@@ -120,7 +114,7 @@ def main():
           f"with FEC bob hears the speech measurably better: correlation {corr['withfec']:.3f} against "
           f"{corr['nofec']:.3f} without")
     log(f"fec-recovers: {time.monotonic() - t_start:.1f} s")
-    return 0 if ok else 1
+    return 0 if check.ok else 1
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from eslib import (  # noqa: E402
-    JackRig, Proc, SKIP, build_dir, free_udp_port, log, read_wav_mono, recognise, rms, speak16,
+    Checks, JackRig, Proc, SKIP, build_dir, free_udp_port, log, read_wav_mono, recognise, rms, speak16,
     wait_for_log)
 
 RATE = 48000
@@ -78,14 +78,8 @@ def main():
     # as ./quickstart run starts it (its listen address and state directory), invite-only
     daemon_argv = [f"{b}/daemon/earshotd", "--listen", addr, "--state-dir", state, "--floor-plan", "builtin",
                    "--open-enrolment", "off", "--metrics-listen", ""]
-    ok = True
+    check = Checks()  # "ok:"/"FAIL:" lines; check.ok is False once one failed
     procs = []
-
-    def check(cond, what):
-        nonlocal ok
-        log(("ok:   " if cond else "FAIL: ") + what)
-        ok &= bool(cond)
-        return bool(cond)
 
     def env_of(who):
         run = f"{d}/run-{who}"
@@ -300,7 +294,7 @@ def main():
     check(door_open > 0.001, f"by Orion's open door ana hears the meeting: rms {door_open:.4f}")
     check(door_closed < 0.0005, f"with the door closed ana hears nothing of it: rms {door_closed:.5f}")
     log(f"first day: {time.monotonic() - t_start:.1f} s")
-    return 0 if ok else 1
+    return 0 if check.ok else 1
 
 
 if __name__ == "__main__":

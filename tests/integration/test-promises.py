@@ -35,7 +35,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from eslib import SKIP, Proc, build_dir, free_tcp_port, free_udp_port, log, metrics, speak16, wait_for_log  # noqa: E402
+from eslib import SKIP, Checks, Proc, build_dir, free_tcp_port, free_udp_port, log, metrics, speak16, wait_for_log  # noqa: E402
 from promiselib import CountingRelay, Recording, RogueReport  # noqa: E402
 
 # pitches (Hz): none a harmonic of another
@@ -73,14 +73,8 @@ def main():
     cl, ctl, rogue = f"{b}/client/earshot", f"{b}/daemon/earshotctl", f"{b}/tests/es-rogue"
     port = free_udp_port()
     addr, maddr, state = f"127.0.0.1:{port}", f"127.0.0.1:{free_tcp_port()}", f"{d}/state"
-    ok = True
+    check = Checks()  # "ok:"/"FAIL:" lines; check.ok is False once one failed
     procs = []
-
-    def check(cond, what):
-        nonlocal ok
-        log(("ok:   " if cond else "FAIL: ") + what)
-        ok &= bool(cond)
-        return bool(cond)
 
     def at(who):
         return "%.2f,%.2f" % PLACES[who]
@@ -277,7 +271,7 @@ def main():
           f"a thin member is sent one mixed stream ({rep['thinr'].mix.get('start', 0)} frames) and no voice of its "
           f"own ({fwd} forwarded)")
     log(f"promises: {time.monotonic() - t_start:.1f} s")
-    return 0 if ok else 1
+    return 0 if check.ok else 1
 
 
 if __name__ == "__main__":

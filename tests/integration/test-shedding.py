@@ -22,21 +22,15 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from eslib import SKIP, Proc, build_dir, free_tcp_port, free_udp_port, log, metrics, wait_for_log  # noqa: E402,F401
+from eslib import SKIP, Checks, Proc, build_dir, free_tcp_port, free_udp_port, log, metrics, wait_for_log  # noqa: E402,F401
 
 
 def main():
     b = build_dir()
     d = tempfile.mkdtemp(prefix="es-shedding-")
     t_start = time.monotonic()
-    ok = True
+    check = Checks()  # "ok:"/"FAIL:" lines; check.ok is False once one failed
     procs = []
-
-    def check(cond, what):
-        nonlocal ok
-        log(("ok:   " if cond else "FAIL: ") + what)
-        ok &= bool(cond)
-        return bool(cond)
 
     try:
         # ---- admission: --max-people 2 ----
@@ -130,7 +124,7 @@ def main():
         for p in procs:
             p.stop()
     log(f"shedding: {time.monotonic() - t_start:.1f} s")
-    return 0 if ok else 1
+    return 0 if check.ok else 1
 
 
 if __name__ == "__main__":
