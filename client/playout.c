@@ -16,17 +16,6 @@
 #define VOICE_IDLE 25     /* ticks without a frame before a voice's state is dropped */
 #define END_AFTER 5       /* concealed ticks before we call the stream ended */
 #define MAX_DEPTH 12
-/*
- * Clock drift shows as a queue that stays above its depth: more than
- * DRIFT_EXCESS over it at every pull for DRIFT_PULLS pulls in a row (then one
- * bundle is skipped a pull until it is not).  A burst (our own process
- * stalled, then pulled the ticks it owed back to back) fills the queue for
- * as many pulls as the stall was long and must cost nothing; a sound card
- * whose clock is slow (a loaded machine's jackd ran 15 % slow) must not
- * pile up latency.
- */
-#define DRIFT_PULLS 15
-#define DRIFT_EXCESS 2
 
 struct slot {
 	bool full;
@@ -51,7 +40,6 @@ struct es_playout {
 	unsigned depth, misses;
 	unsigned min_depth, hold;
 	uint32_t pulls; /* this buffer's clock: one per 20 ms pulled */
-	unsigned over; /* pulls in a row with the queue above depth + DRIFT_EXCESS */
 	uint16_t down_seq; /* the last bundle's count */
 	bool down_seen;
 	struct es_jitter_est est;
@@ -116,7 +104,6 @@ void es_playout_reset(struct es_playout *p)
 		p->slot[i].full = false;
 	p->playing = p->seen = false;
 	p->misses = 0;
-	p->over = 0;
 	p->down_seen = false; /* a new session counts its bundles from 0 */
 }
 
@@ -147,19 +134,8 @@ int es_playout_push(struct es_playout *p, const uint8_t *msg, size_t len, int32_
 		p->down_seq = m.u.down.seq;
 	}
 	p->st.down_received++;
-	/*
-	 * Arrival offset against our clock: its spread is the jitter.  Past
-	 * the tick (frac > ES_JE_ONE) we did not run on time: what arrived
-	 * meanwhile was taken in late, so when it came is unknown, and our
-	 * pulls are late with it (it is early for them, never late).  Counted,
-	 * such a burst set the minimum offset back by the stall and every
-	 * bundle after it looked late by as much: the depth grew to the stall
-	 * and the queue was trimmed again as drift.
-	 */
-	if (frac <= ES_JE_ONE + ES_JE_ONE / 2)
-		es_jitter_est_observe(&p->est, (int32_t)(p->pulls - t) * ES_JE_ONE + (frac > ES_JE_ONE ? ES_JE_ONE : frac));
-	else
-		p->st.unclocked++;
+	/* arrival offset against our clock: its spread is the jitter */
+	es_jitter_est_observe(&p->est, (int32_t)(p->pulls - t) * ES_JE_ONE + frac);
 	unsigned want = es_jitter_est_depth(&p->est, p->min_depth, MAX_DEPTH);
 	if (want > p->depth) {
 		if (p->playing)
@@ -333,10 +309,8 @@ int es_playout_pull(struct es_playout *p, int16_t *out)
 		p->misses = 0;
 	}
 	if (p->playing) {
-		/* clock drift: more queued than wanted for a while, skip one bundle */
-		if (queued(p) <= p->depth + DRIFT_EXCESS) {
-			p->over = 0;
-		} else if (++p->over >= DRIFT_PULLS) {
+		/* clock drift: far more queued than wanted, skip one bundle */
+		if (queued(p) > p->depth + 4) {
 			struct slot *s = &p->slot[p->next % SLOTS];
 			if (s->full && s->tick == p->next)
 				s->full = false;
@@ -391,15 +365,4 @@ void es_playout_get_stats(const struct es_playout *p, struct es_playout_stats *s
 	*st = p->st;
 	st->depth = p->depth;
 	st->queued = queued(p);
-}
-
-int32_t es_playout_frac(int64_t since_pull_ns)
-{
-	const int64_t tick_ns = (int64_t)ES_FRAME * 1000000000 / ES_RATE;
-	if (since_pull_ns < 0)
-		return ES_JE_ONE;
-	if (since_pull_ns >= 64 * tick_ns)
-		return 64 * ES_JE_ONE;
-	int32_t f = (int32_t)(since_pull_ns * ES_JE_ONE / tick_ns);
-	return f < 1 ? 1 : f;
 }

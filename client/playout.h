@@ -19,8 +19,6 @@ struct es_playout_stats {
 	uint64_t bundles, played, lost, concealed, late, dropped_drift, malformed;
 	/* the downlink: bundles the server sent (from their sequence numbers) and those that arrived */
 	uint64_t down_expected, down_received;
-	/* bundles taken in after a pull was due (we ran late): not counted as jitter */
-	uint64_t unclocked;
 	unsigned depth;  /* current target depth in ticks */
 	unsigned queued; /* bundles waiting now */
 };
@@ -31,23 +29,13 @@ void es_playout_free(struct es_playout *p);
 
 /*
  * Queue one received ES_MSG_AUDIO_DOWN packet (the whole encoded message).
- * The bytes are copied.  frac: how long after the last pull it arrived, in
- * 1/ES_JE_ONE of 20 ms (es_playout_frac); ES_JE_ONE if the caller only takes
- * bundles in just before pulling.  Above 1.5 ticks the caller ran late (its
- * process stalled): the bundle is queued, but its arrival time is not
- * taken as jitter.  -EBADMSG for a
+ * The bytes are copied.  frac: how far into the coming 20 ms it arrived,
+ * (0, ES_JE_ONE], from the last pull (es_jitter_frac); ES_JE_ONE if the
+ * caller only takes bundles in just before pulling.  -EBADMSG for a
  * malformed bundle, -EALREADY if late; both are counted in the stats, so
  * callers may ignore the result.
  */
 int es_playout_push(struct es_playout *p, const uint8_t *msg, size_t len, int32_t frac);
-
-/*
- * frac for es_playout_push: the time since the last pull in 1/ES_JE_ONE of
- * a tick, in [1, 64 ticks]; unlike es_jitter_frac not cut at one tick, so
- * that the playout can tell a caller that ran late.  since_pull_ns < 0: no
- * pull yet (ES_JE_ONE).
- */
-int32_t es_playout_frac(int64_t since_pull_ns);
 
 /*
  * Produce the next 20 ms: 960 interleaved stereo frames into out.  Returns 1

@@ -767,7 +767,7 @@ static void on_packet(struct es_session *s, const ENetPacket *pkt)
 	case ES_MSG_AUDIO_DOWN:
 		if (s->state == ES_SESSION_JOINED)
 			es_playout_push(s->playout, s->plain, (size_t)n,
-					s->last_pull_ns ? es_playout_frac(es_now_ns() - s->last_pull_ns) : ES_JE_ONE);
+					s->last_pull_ns ? es_jitter_frac(es_now_ns() - s->last_pull_ns, (int64_t)ES_FRAME * 1000000000 / ES_RATE) : ES_JE_ONE);
 		break;
 	case ES_MSG_BYE:
 		if (m.u.bye.reason == ES_BYE_REMOVED) {
