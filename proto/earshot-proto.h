@@ -77,6 +77,7 @@ enum es_msg_type {
 	ES_MSG_VOLUME = 0x16,     /* c->s: hear one person louder or softer */
 	ES_MSG_FLOOR_GET = 0x17,  /* c->s: send me the floor plan (no body) */
 	ES_MSG_LINK = 0x18,       /* s->c: how your uplink arrives here; c->s: how the downlink arrives (loss) */
+	ES_MSG_REDIRECT = 0x19,   /* s->c, sealed: your floor is on another daemon of the company: go there */
 	/* after authentication everything else travels inside this: */
 	ES_MSG_SEALED = 0x80,     /* [0x80][u64 counter][ciphertext][tag] */
 };
@@ -328,6 +329,32 @@ enum {
 	ES_ADMIN_REFUSED = 1u << 2,
 };
 
+/*
+ * ES_MSG_REDIRECT (s->c, sealed, then the daemon closes): in a company of
+ * several daemons (docs/CLUSTER.md) the client's floor is hosted by another
+ * daemon, or is being moved to one.  addr[0] is where to go now (host:port);
+ * the rest are other live daemons of the company, for the client's list of
+ * addresses to try when it must reconnect.  pos is where the client is on
+ * the company's floors: it joins there (ES_PF_PLACE).  A redirect is not a
+ * failure: the client connects at once, with no backoff.  With no owner for
+ * the floor yet the daemon answers ES_MSG_BUSY instead.  The server key
+ * stays the same: every daemon of a company holds the company's key.
+ */
+#define ES_REDIRECT_ADDRS_MAX 8
+#define ES_REDIRECT_ADDR_MAX 95 /* bytes of one host:port */
+enum es_redirect_reason {
+	ES_REDIRECT_ELSEWHERE = 1, /* your floor is hosted there */
+	ES_REDIRECT_DRAIN = 2,     /* this daemon is drained: your floor moved there */
+	ES_REDIRECT_MOVED = 3,     /* your floor moved there (failover, placement) */
+	ES_REDIRECT_WALK = 4,      /* you walked to a floor hosted there */
+};
+struct es_redirect {
+	uint8_t reason;
+	struct es_pos pos;
+	uint8_t naddr; /* 1..ES_REDIRECT_ADDRS_MAX */
+	char addr[ES_REDIRECT_ADDRS_MAX][ES_REDIRECT_ADDR_MAX + 1]; /* NUL-terminated, non-empty */
+};
+
 struct es_admin_notice {
 	uint8_t flags;
 	struct es_pos pos;
@@ -361,6 +388,7 @@ struct es_msg {
 		struct es_whisper whisper;
 		struct es_volume volume;
 		struct es_link link;
+		struct es_redirect redirect;
 	} u;
 };
 

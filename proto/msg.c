@@ -31,6 +31,7 @@ const char *es_msg_type_name(uint8_t type)
 	case ES_MSG_VOLUME: return "volume";
 	case ES_MSG_FLOOR_GET: return "floor-get";
 	case ES_MSG_LINK: return "link";
+	case ES_MSG_REDIRECT: return "redirect";
 	default: return "unknown";
 	}
 }
@@ -222,6 +223,23 @@ int es_msg_encode(const struct es_msg *m, uint8_t *buf, size_t cap)
 		es_wr_u16(&w, m->u.link.loss_permille);
 		es_wr_u16(&w, m->u.link.frames);
 		break;
+	case ES_MSG_REDIRECT: {
+		const struct es_redirect *rd = &m->u.redirect;
+		if (rd->reason < ES_REDIRECT_ELSEWHERE || rd->reason > ES_REDIRECT_WALK || rd->pos.facing >= 3600 ||
+		    rd->naddr == 0 || rd->naddr > ES_REDIRECT_ADDRS_MAX)
+			return -EINVAL;
+		es_wr_u8(&w, rd->reason);
+		wr_pos(&w, &rd->pos);
+		es_wr_u8(&w, rd->naddr);
+		for (unsigned i = 0; i < rd->naddr; i++) {
+			size_t n = strnlen(rd->addr[i], ES_REDIRECT_ADDR_MAX + 1);
+			if (n == 0 || n > ES_REDIRECT_ADDR_MAX)
+				return -EINVAL;
+			es_wr_u8(&w, (uint8_t)n);
+			es_wr_bytes(&w, rd->addr[i], n);
+		}
+		break;
+	}
 	case ES_MSG_SERVER_KEY:
 		es_wr_u16(&w, m->u.server_key.version);
 		es_wr_bytes(&w, m->u.server_key.key, 32);
@@ -418,6 +436,27 @@ int es_msg_decode(struct es_msg *m, const uint8_t *buf, size_t len)
 		if (m->u.link.loss_permille > 1000 || m->u.link.frames == 0)
 			return -EBADMSG;
 		break;
+	case ES_MSG_REDIRECT: {
+		struct es_redirect *rd = &m->u.redirect;
+		rd->reason = es_rd_u8(&r);
+		rd_pos(&r, &rd->pos);
+		rd->naddr = es_rd_u8(&r);
+		if (r.bad || rd->reason < ES_REDIRECT_ELSEWHERE || rd->reason > ES_REDIRECT_WALK ||
+		    rd->pos.facing >= 3600 || rd->naddr == 0 || rd->naddr > ES_REDIRECT_ADDRS_MAX)
+			return -EBADMSG;
+		for (unsigned i = 0; i < rd->naddr; i++) {
+			uint8_t n = es_rd_u8(&r);
+			const uint8_t *a = es_rd_take(&r, n);
+			if (r.bad || n == 0 || n > ES_REDIRECT_ADDR_MAX || memchr(a, 0, n))
+				return -EBADMSG;
+			for (unsigned k = 0; k < n; k++)
+				if (a[k] < 0x21 || a[k] > 0x7e) /* printable, no space: a host:port */
+					return -EBADMSG;
+			memcpy(rd->addr[i], a, n);
+			rd->addr[i][n] = 0;
+		}
+		break;
+	}
 	case ES_MSG_SERVER_KEY: {
 		m->u.server_key.version = es_rd_u16(&r);
 		const uint8_t *k = es_rd_take(&r, 32);

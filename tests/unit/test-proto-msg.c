@@ -41,7 +41,7 @@ static void truncations(const struct es_msg *m)
 	check_int_eq(es_msg_encode(m, buf, (size_t)n - 1), -ENOSPC);
 }
 
-static struct es_msg samples[17];
+static struct es_msg samples[18];
 static struct es_door_state doors_in[3] = {{1, 1}, {7, 0}, {4095, 1}};
 static uint8_t floor_text[100];
 
@@ -110,6 +110,10 @@ static void make_samples(void)
 	d->voice[3].len = 0;
 	d->voice[3].opus = NULL;
 	d->voice[5].flags = ES_VOICE_FEC;
+	samples[17].type = ES_MSG_REDIRECT;
+	samples[17].u.redirect = (struct es_redirect){.reason = ES_REDIRECT_MOVED, .pos = {2500, 7400, 900}, .naddr = 2};
+	strcpy(samples[17].u.redirect.addr[0], "127.0.0.1:47002");
+	strcpy(samples[17].u.redirect.addr[1], "[::1]:47003");
 }
 
 
@@ -141,6 +145,25 @@ int main(void)
 	/* a volume over 4x */
 	uint8_t vol[5] = {ES_MSG_VOLUME, 1, 0, 0x01, 0x41};
 	check_int_eq(es_msg_decode(&out, vol, sizeof(vol)), -EBADMSG);
+
+	/* a redirect: where to go, the other daemons, the place; no empty or spaced address, no unknown reason */
+	roundtrip(&samples[17], &out);
+	check(!es_msg_is_plain(ES_MSG_REDIRECT));
+	check_int_eq(out.u.redirect.naddr, 2);
+	check(strcmp(out.u.redirect.addr[1], "[::1]:47003") == 0);
+	check_int_eq(out.u.redirect.pos.y_cm, 7400);
+	struct es_msg bad_rd = samples[17];
+	bad_rd.u.redirect.addr[1][0] = 0;
+	check_int_eq(es_msg_encode(&bad_rd, buf, sizeof(buf)), -EINVAL);
+	bad_rd = samples[17];
+	bad_rd.u.redirect.naddr = 0;
+	check_int_eq(es_msg_encode(&bad_rd, buf, sizeof(buf)), -EINVAL);
+	fn = es_msg_encode(&samples[17], buf, sizeof(buf));
+	buf[fn - 3] = ' ';
+	check_int_eq(es_msg_decode(&out, buf, (size_t)fn), -EBADMSG);
+	fn = es_msg_encode(&samples[17], buf, sizeof(buf));
+	buf[1] = 9; /* reason */
+	check_int_eq(es_msg_decode(&out, buf, (size_t)fn), -EBADMSG);
 
 	/* the uplink report: fields round-trip, loss over 100 % and an empty window are refused */
 	roundtrip(&samples[15], &out);
