@@ -14,6 +14,7 @@
  * read its replies stalls itself, nobody else.
  */
 #include "admin.h"
+#include "company.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -630,6 +631,60 @@ static void cmd_load(struct es_admin *a, struct reply *rp)
 		 c.budget_reduced, (unsigned long long)c.budget_lowered);
 }
 
+/* cluster: the company as this daemon sees it (docs/CLUSTER.md) */
+static void cmd_cluster(struct es_admin *a, struct reply *rp)
+{
+	struct es_company *co = es_service_company(a->cfg.service);
+	if (!co) {
+		rp_final(rp, "error: this daemon runs on its own (no [cluster] etcd in its config)");
+		return;
+	}
+	char text[8192];
+	es_company_describe(co, a->cfg.server, text, sizeof(text));
+	for (char *line = text, *nl; *line; line = nl + 1) {
+		nl = strchr(line, '\n');
+		if (!nl)
+			break;
+		*nl = 0;
+		rp_line(rp, "%s", line);
+	}
+	rp_final(rp, "ok");
+}
+
+/* drain [off]: hand this daemon's floors to the others (their people follow), or take floors again */
+static void cmd_drain(struct es_admin *a, struct reply *rp, int argc, char **argv)
+{
+	struct es_company *co = es_service_company(a->cfg.service);
+	if (!co) {
+		rp_final(rp, "error: this daemon runs on its own (no [cluster] etcd in its config): nothing to drain to");
+		return;
+	}
+	bool on = true;
+	if (argc == 2 && strcmp(argv[1], "off") == 0)
+		on = false;
+	else if (argc != 1) {
+		rp_final(rp, "error: usage: drain [off]");
+		return;
+	}
+	char text[4096];
+	int r = es_company_drain(co, on, text, sizeof(text));
+	for (char *line = text, *nl; *line; line = nl + 1) {
+		nl = strchr(line, '\n');
+		if (!nl)
+			break;
+		*nl = 0;
+		rp_line(rp, "%s", line);
+	}
+	if (r == -ENOTCONN)
+		rp_final(rp, "error: etcd is unreachable: the floors stay here until it answers");
+	else if (r == -ENOENT)
+		rp_final(rp, "error: no other daemon can take this daemon's floors");
+	else if (r < 0)
+		rp_final(rp, "error: %s", strerror(-r));
+	else
+		rp_final(rp, on ? "ok: draining; the floors' people are sent to their new daemons" : "ok");
+}
+
 static void cmd_help(struct reply *rp)
 {
 	rp_line(rp, "invite NAME [HOST:PORT] [TTL_HOURS]  a one-time invite code (default address: the listen address)");
@@ -644,6 +699,8 @@ static void cmd_help(struct reply *rp)
 	rp_line(rp, "desks                                who has which desk, and who sits at it now");
 	rp_line(rp, "close-room ROOM / open-room ROOM     close (and lock) or open every door of a room");
 	rp_line(rp, "load                                 the load ladder: level, what it sheds, ticks at each, steps");
+	rp_line(rp, "cluster                              a company: its daemons, floors, who hosts which, people here");
+	rp_line(rp, "drain [off]                          a company: hand this daemon's floors and people to the others");
 	rp_final(rp, "ok");
 }
 
@@ -692,6 +749,10 @@ size_t es_admin_execute(struct es_admin *a, const char *line, char *out, size_t 
 		cmd_desks(a, &rp);
 	else if (strcmp(argv[0], "close-room") == 0 || strcmp(argv[0], "open-room") == 0)
 		cmd_room(a, &rp, argc, argv, argv[0][0] == 'o');
+	else if (strcmp(argv[0], "cluster") == 0 && argc == 1)
+		cmd_cluster(a, &rp);
+	else if (strcmp(argv[0], "drain") == 0)
+		cmd_drain(a, &rp, argc, argv);
 	else if (strcmp(argv[0], "help") == 0)
 		cmd_help(&rp);
 	else if (strcmp(argv[0], "people") == 0 || strcmp(argv[0], "enrolled") == 0 ||

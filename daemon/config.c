@@ -25,6 +25,7 @@ enum setting_type {
 	T_ENROL,
 	T_LOGLEVEL,
 	T_RATE,      /* "20/s burst 60" (budget.h) */
+	T_WORDS,     /* a string of [A-Za-z0-9._-:/,[]] (ids, URLs, lists), max = its buffer's size */
 };
 
 struct setting {
@@ -93,6 +94,20 @@ static const struct setting settings[] = {
 	  "personal volume changes per person (default 20/s burst 40)" },
 	{ "log", "level", "log-level", 0, T_LOGLEVEL, OFF(log_level), 0, 0, "LEVEL",
 	  "error, warn, info or debug (default info)" },
+	{ "cluster", "etcd", "cluster-etcd", 0, T_WORDS, OFF(cluster_etcd), 0, sizeof(((struct es_config *)0)->cluster_etcd), "URLS",
+	  "etcd client URLs, comma-separated: run as one daemon of a company (default: none, on its own)" },
+	{ "cluster", "company", "cluster-company", 0, T_WORDS, OFF(cluster_company), 0, sizeof(((struct es_config *)0)->cluster_company), "NAME",
+	  "the company's name in etcd (default earshot)" },
+	{ "cluster", "daemon_id", "cluster-daemon-id", 0, T_WORDS, OFF(cluster_daemon_id), 0, sizeof(((struct es_config *)0)->cluster_daemon_id), "ID",
+	  "this daemon's id, unique in the company (default: the host name)" },
+	{ "cluster", "address", "cluster-address", 0, T_WORDS, OFF(cluster_address), 0, sizeof(((struct es_config *)0)->cluster_address), "HOST:PORT",
+	  "where clients reach this daemon (default: [server] listen)" },
+	{ "cluster", "floors", "cluster-floors", 0, T_WORDS, OFF(cluster_floors), 0, sizeof(((struct es_config *)0)->cluster_floors), "NAMES",
+	  "the company's floors, comma-separated, the same on every daemon (default 1)" },
+	{ "cluster", "capacity", "cluster-capacity", 0, T_UINT, OFF(cluster_capacity), 0, 4000, "N",
+	  "people this daemon takes floors for (default: max_people)" },
+	{ "cluster", "ttl_s", "cluster-ttl", 0, T_UINT, OFF(cluster_ttl_s), 1, 60, "SECONDS",
+	  "a dead daemon's floors are taken over within this (default 3)" },
 };
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
 
@@ -121,6 +136,9 @@ void es_config_defaults(struct es_config *cfg)
 	cfg->invite_ttl_s = 7 * 24 * 3600;
 	cfg->log_level = ES_LOG_INFO;
 	es_limits_default(&cfg->limits);
+	snprintf(cfg->cluster_company, sizeof(cfg->cluster_company), "earshot");
+	snprintf(cfg->cluster_floors, sizeof(cfg->cluster_floors), "1");
+	cfg->cluster_ttl_s = 3;
 }
 
 static bool is_loopback(const struct sockaddr_storage *ss)
@@ -279,6 +297,20 @@ static int setting_apply(struct es_config *cfg, const struct setting *s, const c
 		*(enum es_log_level *)p = lv;
 		return 0;
 	}
+	case T_WORDS: {
+		size_t n = strlen(value);
+		if (n >= (size_t)s->max) {
+			snprintf(why, whylen, "expected at most %.0f bytes, got %zu", s->max - 1, n);
+			return -EINVAL;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (!isalnum((unsigned char)value[i]) && !strchr("._-:/,[]", value[i])) {
+				snprintf(why, whylen, "expected letters, digits and ._-:/,[] only, got '%s'", value);
+				return -EINVAL;
+			}
+		memcpy(p, value, n + 1);
+		return 0;
+	}
 	case T_RATE:
 		if (es_rate_parse(value, (struct es_rate *)(void *)p) < 0) {
 			snprintf(why, whylen, "expected a rate like 20/s or 30/min, optionally followed by burst N "
@@ -346,10 +378,10 @@ static int config_ini_handler(void *user, const char *section, const char *key, 
 	for (size_t i = 0; i < N_SETTINGS; i++)
 		section_known |= strcmp(settings[i].section, section) == 0;
 	if (section[0] == '\0')
-		fprintf(c->err, "%s:%d: %s: setting outside a section; expected [server], [audio], [metrics], [security], [limits] or [log] first\n",
+		fprintf(c->err, "%s:%d: %s: setting outside a section; expected [server], [audio], [metrics], [security], [limits], [log] or [cluster] first\n",
 			c->name, c->src.cur_line, key);
 	else if (!section_known)
-		fprintf(c->err, "%s:%d: [%s]: unknown section (known: server, audio, metrics, security, limits, log)\n",
+		fprintf(c->err, "%s:%d: [%s]: unknown section (known: server, audio, metrics, security, limits, log, cluster)\n",
 			c->name, c->src.cur_line, section);
 	else
 		fprintf(c->err, "%s:%d: [%s] %s: unknown setting\n", c->name, c->src.cur_line, section, key);
@@ -563,10 +595,62 @@ int es_config_check(const struct es_config *cfg, FILE *err)
 		fprintf(err, "[server] state_dir: %s: %s\n", cfg->state_dir, strerror(errno));
 	}
 	/* a missing state_dir is created by es_state_save() */
+	if (cfg->cluster_etcd[0]) {
+		char names[ES_COMPANY_FLOORS_MAX][65];
+		if (es_config_floors(cfg, names, ES_COMPANY_FLOORS_MAX) < 0) {
+			r = -EINVAL;
+			fprintf(err, "[cluster] floors: expected 1 to %d distinct names of letters, digits and ._- "
+				"(at most 64 bytes each), comma-separated, got '%s'\n", ES_COMPANY_FLOORS_MAX, cfg->cluster_floors);
+		}
+		if (cfg->floor_tile_y > 1) {
+			r = -EINVAL;
+			fprintf(err, "[server] floor_tile_y: a company stacks its floors south: leave it at 1 with [cluster] etcd\n");
+		}
+		struct es_addr a;
+		if (cfg->cluster_address[0] && es_addr_parse(cfg->cluster_address, &a) < 0) {
+			r = -EINVAL;
+			fprintf(err, "[cluster] address: expected host:port, got '%s'\n", cfg->cluster_address);
+		}
+		if (!cfg->cluster_address[0] && (cfg->listen.sa.ss_family != AF_INET ||
+		    ((const struct sockaddr_in *)&cfg->listen.sa)->sin_addr.s_addr == 0 || cfg->listen.port == 0)) {
+			r = -EINVAL;
+			fprintf(err, "[cluster] address: [server] listen %s is not an address clients can reach: set it\n",
+				cfg->listen.text);
+		}
+		if (!cfg->cluster_company[0]) {
+			r = -EINVAL;
+			fprintf(err, "[cluster] company: may not be empty\n");
+		}
+	}
 	if (cfg->metrics.text[0] && !cfg->metrics.loopback)
 		fprintf(err, "warning: [metrics] listen: %s is not a loopback address; "
 			"the metrics are readable by anyone who can reach it\n", cfg->metrics.text);
 	return r;
+}
+
+int es_config_floors(const struct es_config *cfg, char names[][65], unsigned max)
+{
+	if (!cfg->cluster_etcd[0])
+		return 0;
+	unsigned n = 0;
+	const char *p = cfg->cluster_floors;
+	for (;;) {
+		size_t len = strcspn(p, ",");
+		if (len == 0 || len > 64 || n >= max)
+			return -EINVAL;
+		for (size_t i = 0; i < len; i++)
+			if (!isalnum((unsigned char)p[i]) && !strchr("._-", p[i]))
+				return -EINVAL;
+		memcpy(names[n], p, len);
+		names[n][len] = 0;
+		for (unsigned k = 0; k < n; k++)
+			if (strcmp(names[k], names[n]) == 0)
+				return -EINVAL;
+		n++;
+		if (!p[len])
+			return (int)n;
+		p += len + 1;
+	}
 }
 
 bool es_config_open_enrolment(const struct es_config *cfg)
@@ -600,6 +684,7 @@ void es_config_dump(const struct es_config *cfg, FILE *out)
 			break;
 		case T_PATH:
 		case T_DIR:
+		case T_WORDS:
 			fprintf(out, "%s\n", p);
 			break;
 		case T_UINT:

@@ -69,6 +69,19 @@ struct es_config {
 	struct es_limits limits;
 	/* [log] */
 	enum es_log_level log_level;
+	/*
+	 * [cluster] (docs/CLUSTER.md): etcd empty = one daemon on its own, as
+	 * always.  Set, this daemon is one of a company's daemons: every
+	 * daemon has the same floors list and floor plan (each floor is a copy
+	 * of the plan, stacked south) and the same server key.
+	 */
+	char cluster_etcd[512];          /* etcd client URLs, comma-separated */
+	char cluster_company[65];        /* the company's key prefix in etcd */
+	char cluster_daemon_id[65];      /* unique in the company; empty: the host name */
+	char cluster_address[96];        /* host:port clients reach this daemon at; empty: [server] listen */
+	char cluster_floors[512];        /* the company's floors, comma-separated names */
+	unsigned cluster_capacity;       /* people this daemon hosts at most; 0: max_people */
+	unsigned cluster_ttl_s;          /* a dead daemon's floors are free within this (lease TTL) */
 
 	/* not settings: how this configuration was obtained */
 	char config_path[PATH_MAX];      /* file read, empty if none */
@@ -109,6 +122,14 @@ int es_config_parse_string(struct es_config *cfg, const char *name, const char *
  */
 __attribute__((warn_unused_result))
 int es_config_check(const struct es_config *cfg, FILE *err);
+
+/*
+ * The [cluster] floors list split: up to max names of 1..64 bytes
+ * [A-Za-z0-9._-] each, written to names[i] (65 bytes each).  Returns how
+ * many (0 without [cluster] etcd), or -EINVAL.
+ */
+#define ES_COMPANY_FLOORS_MAX 16
+int es_config_floors(const struct es_config *cfg, char names[][65], unsigned max);
 
 /* Whether unknown keys may enrol themselves, with "auto" resolved. */
 bool es_config_open_enrolment(const struct es_config *cfg);

@@ -39,6 +39,8 @@ static void usage(FILE *f)
 		"  move NAME X,Y [FACING]               move someone (metres, degrees)\n"
 		"  remove NAME [--forget]               disconnect someone; --forget also un-enrols them\n"
 		"  close-room ROOM | open-room ROOM     close or open the doors of a room\n"
+		"  cluster                              a company: daemons, floors, who hosts which, people here\n"
+		"  drain [off]                          a company: hand this daemon's floors and people to others\n"
 		"  help                                 the daemon's own list\n\n"
 		"Options:\n"
 		"  -d, --state-dir DIR   the daemon's state directory (default: as earshotd:\n"

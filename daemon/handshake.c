@@ -61,12 +61,18 @@ static void refuse_proved(struct es_server *s, ENetPeer *peer, struct es_noise *
 	enet_peer_disconnect_later(peer, 0);
 }
 
-static void busy(struct es_server *s, ENetPeer *peer)
+static void busy(struct es_server *s, ENetPeer *peer, bool soon)
 {
-	s->c.refused_full++;
 	struct es_msg m = {.type = ES_MSG_BUSY};
 	/* jitter the retry so refused people do not come back in lockstep */
-	m.u.busy.retry_after_ms = 2000 + randombytes_uniform(3000);
+	if (soon) {
+		/* a company's floor without an owner yet: it will have one in a moment */
+		s->c.busy_no_owner++;
+		m.u.busy.retry_after_ms = 300 + randombytes_uniform(400);
+	} else {
+		s->c.refused_full++;
+		m.u.busy.retry_after_ms = 2000 + randombytes_uniform(3000);
+	}
 	(void)srv_send_msg(s, peer, &m);
 	enet_peer_disconnect_later(peer, 0);
 }
@@ -167,6 +173,21 @@ static int admit(struct es_server *s, ENetPeer *peer, struct peer_slot *slot, co
 	bool new_desk;
 	char how[256];
 	struct es_pos pos = seat(s, (unsigned)id, h, &mem, &own, &new_desk, how, sizeof(how));
+	if (s->cfg.hooks && s->cfg.hooks->where) {
+		/* a company: is their floor here? (a desk just made theirs stays theirs) */
+		int w = s->cfg.hooks->where(s->cfg.hooks->ud, &pos, &s->redirect);
+		if (w != 0) {
+			const char *label = NULL;
+			if (new_desk && es_floor_desk(s->cfg.floor, (unsigned)own, NULL, NULL, &label) == 0 &&
+			    s->cfg.hooks->desk)
+				s->cfg.hooks->desk(s->cfg.hooks->ud, slot->key, label);
+			srv_logf("info", "%s: their floor is %s (%.2f,%.2f)", name,
+				 w > 0 ? "elsewhere: sent to" : "being placed: retry soon", pos_x(&pos), pos_y(&pos));
+			if (w > 0)
+				srv_logf("info", "%s: sent to %s", name, s->redirect.addr[0]);
+			return w > 0 ? -EREMOTE : -EAGAIN;
+		}
+	}
 	int r = es_engine_add(s->engine, (unsigned)id, pos_x(&pos), pos_y(&pos), pos_facing_rad(&pos));
 	if (r < 0) {
 		if (new_desk)
@@ -225,6 +246,30 @@ static void announce(struct es_server *s, unsigned id)
 }
 
 /*
+ * A company's daemon that does not host the joiner's floor answers message
+ * 1 with a message 2 whose payload is ES_MSG_REDIRECT (s->redirect) in place
+ * of the WELCOME: only this client can read where its floor is.  As many of
+ * the addresses as fit the payload; then the connection closes.
+ */
+static void redirect_in_msg2(struct es_server *s, ENetPeer *peer, struct es_noise *hs)
+{
+	uint8_t reply[ES_NOISE_MSG2_MAX], rbuf[ES_NOISE_PAYLOAD_MAX];
+	struct es_msg m = {.type = ES_MSG_REDIRECT, .u.redirect = s->redirect};
+	int rn;
+	while ((rn = es_msg_encode(&m, rbuf, sizeof(rbuf))) == -ENOSPC && m.u.redirect.naddr > 1)
+		m.u.redirect.naddr--;
+	int n = rn < 0 ? rn : es_noise_write_msg2(hs, rbuf, (size_t)rn, reply, sizeof(reply));
+	es_noise_clear(hs);
+	if (n >= 0) {
+		struct es_msg m2 = {.type = ES_MSG_HANDSHAKE2, .u.blob = {(uint16_t)n, reply}};
+		(void)srv_send_msg(s, peer, &m2);
+		s->c.redirects++;
+	} else
+		s->c.handshake_failures++;
+	enet_peer_disconnect_later(peer, 0);
+}
+
+/*
  * Answer one queued handshake message 1.  Cheap checks come first (room
  * for one more), the Diffie-Hellman work after; nothing about the person
  * exists until the handshake and the authorisation both succeed.
@@ -236,7 +281,7 @@ static void handshake(struct es_server *s, ENetPeer *peer, struct peer_slot *slo
 {
 	slot->st = SLOT_IDLE;
 	if (free_person_id(s) < 0) {
-		busy(s, peer);
+		busy(s, peer, false);
 		return;
 	}
 	s->c.handshakes++;
@@ -279,6 +324,13 @@ static void handshake_finish(struct es_server *s, ENetPeer *peer, struct peer_sl
 	memcpy(name, asked, sizeof(name));
 	if (s->cfg.hooks && s->cfg.hooks->authorize) {
 		int r = s->cfg.hooks->authorize(s->cfg.hooks->ud, client, ts, asked, jp->has_secret ? jp->secret : NULL, name);
+		if (r == -EAGAIN) {
+			/* a company's invite is being checked in etcd: come back in a moment */
+			sodium_memzero(jp, sizeof(*jp));
+			es_noise_clear(hs);
+			busy(s, peer, true);
+			return;
+		}
 		if (r < 0) {
 			s->c.refused_auth++;
 			srv_logf("info", "refused a key asking to be '%s': reason %d", asked, -r);
@@ -304,10 +356,14 @@ static void handshake_finish(struct es_server *s, ENetPeer *peer, struct peer_sl
 	}
 	memcpy(slot->key, client, 32);
 	int id = admit(s, peer, slot, name, &jp->hello);
+	if (id == -EREMOTE) {
+		redirect_in_msg2(s, peer, hs);
+		return;
+	}
 	if (id < 0) {
 		es_noise_clear(hs);
-		if (id == -EBUSY)
-			busy(s, peer);
+		if (id == -EBUSY || id == -EAGAIN)
+			busy(s, peer, id == -EAGAIN);
 		else
 			enet_peer_disconnect_later(peer, 0);
 		return;
@@ -353,7 +409,7 @@ static bool handshake_collect(struct es_server *s)
 			s->c.handshake_failures++;
 			refuse(s, peer, ES_REFUSED_BAD_HANDSHAKE);
 		} else if (free_person_id(s) < 0)
-			busy(s, peer);
+			busy(s, peer, false);
 		else
 			handshake_finish(s, peer, slot, &j->hs, j->client, j->ts, &j->jp);
 	}
@@ -382,7 +438,7 @@ static bool handshake_one(struct es_server *s)
 		}
 		if (free_person_id(s) < 0) {
 			slot->st = SLOT_IDLE;
-			busy(s, peer);
+			busy(s, peer, false);
 			return true;
 		}
 		s->c.handshakes++;
@@ -443,7 +499,7 @@ void srv_handshake_queue(struct es_server *s, ENetPeer *peer, struct peer_slot *
 		return;
 	}
 	if (s->c.people + s->hs_count + (s->hsw ? es_hs_worker_inflight(s->hsw) : 0) >= s->cfg.max_people) {
-		busy(s, peer); /* full, counting those already queued: say so at once, no X25519 */
+		busy(s, peer, false); /* full, counting those already queued: say so at once, no X25519 */
 		return;
 	}
 	if (!es_front_door_handshake_ok(s->door, peer->address.host)) {

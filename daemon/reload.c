@@ -73,12 +73,22 @@ int es_service_floor_load(const struct es_config *conf, struct es_floor **out, c
 		snprintf(why, whylen, "cannot build the built-in office: %s", strerror(errno));
 		return r;
 	}
-	if (conf->floor_tile_x > 1 || conf->floor_tile_y > 1) {
-		struct es_floor *t = es_floor_tile(f, conf->floor_tile_x, conf->floor_tile_y);
+	/* a company's floors: copies of the plan stacked south (company.h) */
+	char names[ES_COMPANY_FLOORS_MAX][65];
+	int nfloors = es_config_floors(conf, names, ES_COMPANY_FLOORS_MAX);
+	if (nfloors < 0) {
+		es_floor_free(f);
+		snprintf(why, whylen, "[cluster] floors: '%s' is not a list of 1 to %d distinct floor names", conf->cluster_floors,
+			 ES_COMPANY_FLOORS_MAX);
+		return -EINVAL;
+	}
+	unsigned ty = conf->floor_tile_y * (nfloors > 0 ? (unsigned)nfloors : 1u);
+	if (conf->floor_tile_x > 1 || ty > 1) {
+		struct es_floor *t = es_floor_tile(f, conf->floor_tile_x, ty);
 		es_floor_free(f);
 		if (!t) {
 			r = -errno;
-			snprintf(why, whylen, "cannot tile the floor %ux%u: %s", conf->floor_tile_x, conf->floor_tile_y,
+			snprintf(why, whylen, "cannot tile the floor %ux%u: %s", conf->floor_tile_x, ty,
 				 strerror(errno));
 			return r;
 		}

@@ -121,6 +121,7 @@ struct es_server {
 	struct es_keypair key;
 	struct es_places *places; /* desks (who sits, whose own), rooms an admin locked */
 	char join_how[256];       /* how the last admit chose the place, for announce's log line */
+	struct es_redirect redirect; /* where the last admit said the joiner's floor is (hooks->where) */
 	unsigned *hs_queue; /* ring of peer indices with a queued message 1 */
 	int64_t last_service_ns;
 	uint64_t flushes; /* ENet sends done (service or flush): has a queued reply left? */
@@ -203,5 +204,8 @@ void srv_presence_view(const struct es_server *s, unsigned i, int room, int from
 			  struct es_presence_entry *e);
 void srv_send_roster(struct es_server *s, unsigned to);
 void srv_presence_batch(struct es_server *s);
+
+/* redirect.c: send an admitted person to another daemon of the company (ES_MSG_REDIRECT), then let them go */
+int srv_redirect(struct es_server *s, unsigned id, uint8_t reason, const char *const *addrs, unsigned naddr);
 
 #endif

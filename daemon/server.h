@@ -39,7 +39,9 @@ struct es_server_hooks {
 	 * name the client asks for, invite_secret the 16-byte secret of an
 	 * invite it redeems (or NULL), ts the handshake's TAI64N timestamp.
 	 * Write the name to use to name_out and return 0, or return
-	 * -ES_REFUSED_* (a positive reason, negated).  NULL: everyone may
+	 * -ES_REFUSED_* (a positive reason, negated), or -EAGAIN: ask again
+	 * soon (a company's invite is being checked; the joiner is told to
+	 * retry in a moment).  NULL: everyone may
 	 * join under the name they ask for.
 	 */
 	int (*authorize)(void *ud, const uint8_t key[32], const uint8_t ts[12], const char *name_in,
@@ -54,6 +56,12 @@ struct es_server_hooks {
 	void (*desk)(void *ud, const uint8_t key[32], const char *label);
 	/* is this key muted by an admin (a mute that outlived this process)? */
 	bool (*admin_muted)(void *ud, const uint8_t key[32]);
+	/*
+	 * A company of daemons (company.h): does the floor of pos run here?
+	 * 0 yes, 1 no (rd filled: where it runs), -EAGAIN it runs nowhere yet.
+	 * NULL: everything runs here.
+	 */
+	int (*where)(void *ud, const struct es_pos *pos, struct es_redirect *rd);
 	/* someone moved or left: remember where */
 	void (*place)(void *ud, const uint8_t key[32], const char *name, int32_t x_cm, int32_t y_cm,
 		      uint16_t facing);
@@ -137,6 +145,8 @@ struct es_server_counters {
 	unsigned load_level; /* the engine's degradation level now, 0 = best */
 	uint64_t moves_refused, doors_changed, doors_refused, knocks;
 	uint64_t relocated; /* people moved because a new floor plan took their place */
+	uint64_t redirects;     /* people sent to another daemon of the company (at join or later) */
+	uint64_t busy_no_owner; /* joins told to retry soon: their floor had no owner yet */
 	/*
 	 * The tail, by phase: the phases of the ticks that ended late, summed
 	 * (a tick counts when ticks_late does, published one tick later), and
@@ -244,6 +254,18 @@ bool es_server_room_locked(const struct es_server *s, unsigned room);
 int es_server_desk_own(struct es_server *s, const char *label, bool owned);
 void es_server_desks_disown_all(struct es_server *s);
 int es_server_desk_sitter(const struct es_server *s, const char *label);
+
+/*
+ * A company (company.h): send everyone whose place is in y0_cm <= y < y1_cm
+ * (a floor this daemon no longer hosts) to addrs[0] (the others: the
+ * company's other daemons), at their place (ES_MSG_REDIRECT).  Returns how
+ * many, or -EINVAL.
+ */
+int es_server_redirect_area(struct es_server *s, int32_t y0_cm, int32_t y1_cm, uint8_t reason, const char *const *addrs,
+			    unsigned naddr);
+
+/* How many people stand in each band k * band_cm <= y < (k + 1) * band_cm (a company's floors). */
+void es_server_count_bands(const struct es_server *s, int32_t band_cm, unsigned nbands, int *counts);
 
 /* Disconnect someone, telling their client why (ES_BYE_*).  0 or -ENOENT. */
 __attribute__((warn_unused_result)) int es_server_admin_remove(struct es_server *s, unsigned id, uint8_t bye_reason);

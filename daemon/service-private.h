@@ -42,6 +42,7 @@ struct es_service {
 	struct es_floor *floor;   /* owned; NULL: no plan ("none") */
 	struct es_server *server; /* borrowed, for reloads (es_service_attach) */
 	struct es_admin *admin;   /* borrowed, may be NULL */
+	struct es_company *company; /* one daemon of a company (company.h); NULL: on its own */
 	uint64_t reloads[2];      /* done, failed (metrics) */
 	/* the tick thread waiting for the state lock (held by the saver's copy) */
 	uint64_t lock_wait_ns, lock_waits_slow;

@@ -22,6 +22,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "saver.h"
+#include "company.h"
 #include "service-private.h"
 #include "state.h"
 
@@ -64,6 +65,15 @@ static int on_authorize(void *ud, const uint8_t key[32], const uint8_t ts[12], c
 	int r = 0;
 	tick_state_lock(svc);
 	struct es_person *p = es_state_find_key(svc->db, key);
+	char cname[ES_STATE_NAME_MAX + 1];
+	if (!p && svc->company && es_company_known(svc->company, key, cname, sizeof(cname))) {
+		/* enrolled through another daemon of the company: known here from now on */
+		struct es_person np = {0};
+		memcpy(np.key, key, ES_STATE_KEY_LEN);
+		snprintf(np.name, sizeof(np.name), "%s", cname);
+		if (es_state_find_name(svc->db, cname) == NULL && es_state_put(svc->db, &np) == 0)
+			p = es_state_find_key(svc->db, key);
+	}
 	if (p) {
 		if (es_person_bump_timestamp(p, ts) < 0) {
 			r = -ES_REFUSED_REPLAY;
@@ -76,7 +86,29 @@ static int on_authorize(void *ud, const uint8_t key[32], const uint8_t ts[12], c
 	memcpy(np.key, key, ES_STATE_KEY_LEN);
 	memcpy(np.last_ts, ts, ES_STATE_TS_LEN);
 	np.last_seen = es_unix_now();
-	if (invite_secret) {
+	if (invite_secret && svc->company) {
+		/* a company's invites are used once, company-wide, in etcd (the joiner retries meanwhile) */
+		char code[ES_INVITE_CODE_LEN + 1], cn[ES_CLUSTER_NAME_BUF];
+		uint8_t h[32];
+		es_state_invite_code(invite_secret, code);
+		int c = es_state_invite_hash(code, h);
+		sodium_memzero(code, sizeof(code));
+		if (c == 0)
+			c = es_company_redeem(svc->company, h, key, cn, sizeof(cn));
+		if (c == -EAGAIN) {
+			r = -EAGAIN;
+			goto out;
+		}
+		if (c < 0 || !cn[0] || strlen(cn) > ES_STATE_NAME_MAX) {
+			es_log_info("an invite was presented that is %s", c == -EKEYEXPIRED ? "expired" :
+					c == -ENOTCONN ? "not checkable now (etcd unreachable)" : c == -EEXIST ?
+					"for a name or key already enrolled" : "unknown or used");
+			r = -ES_REFUSED_INVITE;
+			goto out;
+		}
+		snprintf(np.name, sizeof(np.name), "%s", cn);
+		es_log_info("%s enrolled with an invite (company-wide)", np.name);
+	} else if (invite_secret) {
 		char code[ES_INVITE_CODE_LEN + 1];
 		es_state_invite_code(invite_secret, code);
 		int c = es_state_invite_consume(svc->db, code, es_unix_now(), np.name);
@@ -103,6 +135,8 @@ static int on_authorize(void *ud, const uint8_t key[32], const uint8_t ts[12], c
 		goto out;
 	}
 	snprintf(name_out, ES_NAME_MAX + 1, "%.*s", ES_NAME_MAX, np.name);
+	if (svc->company && !invite_secret) /* a redeemed invite enrolled them in etcd already */
+		es_company_enrolled(svc->company, key, np.name);
 out_dirty:
 	es_saver_mark_dirty(svc->saver);
 out:
@@ -193,6 +227,22 @@ static void on_join(void *ud, const uint8_t key[32], const char *name, struct es
 		es_saver_mark_dirty(svc->saver);
 	}
 	es_saver_unlock(svc->saver);
+	if (svc->company) {
+		/* where their floor's last owner had them (fresher than what this daemon saw), their desk */
+		struct es_pos pos;
+		if (es_company_seat_of(svc->company, key, &pos)) {
+			mem->has_place = true;
+			mem->pos = pos;
+		}
+		if (!mem->desk[0])
+			(void)es_company_desk_of(svc->company, key, mem->desk, sizeof(mem->desk));
+	}
+}
+
+static int on_where(void *ud, const struct es_pos *pos, struct es_redirect *rd)
+{
+	struct es_service *svc = ud;
+	return svc->company ? es_company_where(svc->company, pos, rd) : 0;
 }
 
 /* The server gave someone a desk of their own at their first join. */
@@ -206,6 +256,8 @@ static void on_desk(void *ud, const uint8_t key[32], const char *label)
 		es_saver_mark_dirty(svc->saver);
 	}
 	es_saver_unlock(svc->saver);
+	if (svc->company)
+		es_company_desk(svc->company, key, label);
 }
 
 void es_service_sync_desks(struct es_service *svc)
@@ -275,6 +327,8 @@ static void on_place(void *ud, const uint8_t key[32], const char *name, int32_t 
 		es_saver_mark_dirty(svc->saver);
 	}
 	es_saver_unlock(svc->saver);
+	if (svc->company)
+		es_company_seat(svc->company, key, x_cm, y_cm, facing);
 }
 
 /* Is this key muted by an admin (kept in the state)? */
@@ -285,7 +339,7 @@ static bool on_admin_muted(void *ud, const uint8_t key[32])
 	const struct es_person *p = es_state_find_key(svc->db, key);
 	bool muted = p && p->admin_muted;
 	es_saver_unlock(svc->saver);
-	return muted;
+	return muted || (svc->company && es_company_muted(svc->company, key));
 }
 
 int es_service_set_admin_muted(struct es_service *svc, const char *name, uint8_t *key, bool muted)
@@ -298,7 +352,12 @@ int es_service_set_admin_muted(struct es_service *svc, const char *name, uint8_t
 		p->admin_muted = muted;
 		es_saver_mark_dirty(svc->saver);
 	}
+	uint8_t pk[ES_STATE_KEY_LEN];
+	if (p)
+		memcpy(pk, p->key, sizeof(pk));
 	es_saver_unlock(svc->saver);
+	if (p && svc->company)
+		es_company_mute(svc->company, pk, muted, "admin");
 	return p ? 0 : -ENOENT;
 }
 
@@ -397,6 +456,7 @@ static void on_tick(void *ud, const struct es_server_counters *c, uint64_t work_
 	es_service_notified(svc, es_notify_watchdog(&svc->notify, now), "WATCHDOG");
 	if (svc->ticks % STATUS_EVERY_TICKS == 0)
 		es_service_notified(svc, es_notify_status(&svc->notify, "%u people, %u talking", c->people, c->talking), "STATUS");
+	es_company_tick(svc->company, svc, c->people);
 	es_service_reload_poll(svc); /* a reload read off this thread: swap it in */
 	if (svc->reload && !svc->reload_job) {
 		svc->reload = 0;
@@ -456,8 +516,13 @@ struct es_service *es_service_start(const struct es_config *cfg, int argc, char 
 			    cfg->listen.text);
 	svc->hooks = (struct es_server_hooks){
 		.ud = svc, .tick = on_tick, .authorize = on_authorize, .join = on_join, .desk = on_desk, .place = on_place,
-		.admin_muted = on_admin_muted,
+		.admin_muted = on_admin_muted, .where = on_where,
 	};
+	svc->company = es_company_start(cfg, svc->floor);
+	if (!svc->company && errno) {
+		e = errno;
+		goto err_saver;
+	}
 	return svc;
 
 err_saver:
@@ -478,6 +543,7 @@ void es_service_stop(struct es_service *svc)
 	if (!svc)
 		return;
 	es_service_reload_cancel(svc);
+	es_company_stop(svc->company); /* leave the company: our floors are free for the others at once */
 	es_metrics_stop(svc->metrics);
 	es_saver_stop(svc->saver); /* the final save */
 	es_notify_clear(&svc->notify);
@@ -485,6 +551,11 @@ void es_service_stop(struct es_service *svc)
 	es_keypair_clear(&svc->key);
 	es_floor_free(svc->floor);
 	free(svc);
+}
+
+struct es_company *es_service_company(struct es_service *svc)
+{
+	return svc->company;
 }
 
 struct es_floor *es_service_floor(struct es_service *svc)
@@ -508,6 +579,14 @@ int es_service_invite_add(struct es_service *svc, const char *name, int64_t ttl_
 	if (r == 0)
 		es_saver_mark_dirty(svc->saver);
 	es_saver_unlock(svc->saver);
+	if (r == 0 && svc->company) {
+		char code[ES_INVITE_CODE_LEN + 1];
+		uint8_t h[32];
+		es_state_invite_code(secret, code);
+		if (es_state_invite_hash(code, h) == 0)
+			es_company_invite_add(svc->company, h, name, es_unix_now() + ttl_s);
+		sodium_memzero(code, sizeof(code));
+	}
 	return r;
 }
 

@@ -137,4 +137,8 @@ void es_service_request_reload(struct es_service *svc);
 __attribute__((warn_unused_result))
 int es_service_check(const struct es_config *cfg, FILE *out, FILE *err);
 
+/* One daemon of a company (company.h), or NULL: on its own. */
+struct es_company;
+struct es_company *es_service_company(struct es_service *svc);
+
 #endif

@@ -785,8 +785,7 @@ bool es_state_equal(const struct es_state_db *a, const struct es_state_db *b)
 
 static const char b32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
-/* Hash of a code as typed: case and '-' / ' ' separators do not matter. */
-static int invite_hash(const char *code, uint8_t hash[32])
+int es_state_invite_hash(const char *code, uint8_t hash[32])
 {
 	char norm[ES_INVITE_CODE_LEN + 1];
 	size_t n = 0;
@@ -833,7 +832,7 @@ int es_state_invite_add(struct es_state_db *st, const char *name, int64_t now, i
 	if (state_grow((void **)&st->invites, &st->cap_invites, st->n_invites, sizeof(v)) < 0)
 		return -ENOMEM;
 	es_state_invite_code(secret, code);
-	int r = invite_hash(code, v.hash);
+	int r = es_state_invite_hash(code, v.hash);
 	sodium_memzero(code, sizeof(code));
 	if (r < 0)
 		return -EIO; /* cannot happen: the code is our own */
@@ -865,7 +864,7 @@ int es_state_invite_consume(struct es_state_db *st, const char *code, int64_t no
 	char name_out[static ES_STATE_NAME_MAX + 1])
 {
 	uint8_t h[32];
-	if (invite_hash(code, h) < 0)
+	if (es_state_invite_hash(code, h) < 0)
 		return -ENOENT;
 	for (size_t i = 0; i < st->n_invites; i++) {
 		if (sodium_memcmp(st->invites[i].hash, h, sizeof(h)) != 0)

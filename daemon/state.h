@@ -191,6 +191,8 @@ int es_state_invite_add(struct es_state_db *st, const char *name, int64_t now, i
 	const uint8_t secret[static ES_INVITE_SECRET_LEN]);
 
 /* The code a secret stands for, as es_state_invite_consume() takes it. */
+/* BLAKE2b-256 of a code as typed (case and '-' / ' ' separators do not matter): 0, or -ENOENT not a code. */
+int es_state_invite_hash(const char *code, uint8_t hash[32]);
 void es_state_invite_code(const uint8_t secret[static ES_INVITE_SECRET_LEN], char code_out[static ES_INVITE_CODE_LEN + 1]);
 
 /* Add a copy of v unless an invite with its hash is pending.  0, -E2BIG, -EINVAL, -ENOMEM. */
