@@ -16,6 +16,7 @@
 #include "saver.h"
 #include "server.h"
 #include "service-private.h"
+#include "stage.h"
 #include "state.h"
 
 #define EVENTS_PER_TICK 32
@@ -48,6 +49,7 @@ struct es_company {
 	uint64_t ticks;
 	struct es_company_stats st;
 	struct redeem redeems[REDEEMS_MAX];
+	struct es_stage *stage; /* the company-wide stage relay (stage.h) */
 };
 
 struct es_company *es_company_start(const struct es_config *cfg, const struct es_floor *floor)
@@ -75,11 +77,20 @@ struct es_company *es_company_start(const struct es_config *cfg, const struct es
 	const char *fl[ES_COMPANY_FLOORS_MAX];
 	for (unsigned i = 0; i < co->nfloors; i++)
 		fl[i] = co->floors[i];
+	char relay[ES_CLUSTER_ADDR_MAX + 1];
+	co->stage = es_stage_new(cfg, co->id, co->address, co->nfloors, co->floor_h_m, relay, sizeof(relay));
+	if (!co->stage) {
+		int e = errno;
+		free(co);
+		errno = e;
+		return NULL;
+	}
 	struct es_cluster_config cc = {
 		.endpoints = cfg->cluster_etcd,
 		.company = cfg->cluster_company,
 		.daemon_id = co->id,
 		.address = co->address,
+		.relay_address = relay,
 		.capacity = cfg->cluster_capacity ? cfg->cluster_capacity : cfg->max_people,
 		.ttl_s = cfg->cluster_ttl_s,
 		.floors = fl,
@@ -90,6 +101,7 @@ struct es_company *es_company_start(const struct es_config *cfg, const struct es
 		int e = errno;
 		es_log_error("cluster: cannot start (etcd %s, company %s, daemon %s): %s", cfg->cluster_etcd,
 			     cfg->cluster_company, co->id, strerror(e));
+		es_stage_free(co->stage);
 		free(co);
 		errno = e;
 		return NULL;
@@ -106,6 +118,7 @@ void es_company_stop(struct es_company *co)
 	if (!co)
 		return;
 	es_cluster_free(co->cl);
+	es_stage_free(co->stage);
 	free(co);
 }
 
@@ -547,6 +560,7 @@ void es_company_tick(struct es_company *co, struct es_service *svc, unsigned peo
 			break;
 		}
 	}
+	es_stage_tick(co->stage, svc->server, svc->key.priv, co->cl, co->hosted);
 }
 
 /* ---- drain and the admin's view ----------------------------------------------- */
@@ -629,6 +643,8 @@ size_t es_company_describe(struct es_company *co, struct es_server *server, char
 		else
 			OUT("  %-16s %s%s\n", co->floors[k], r < 0 ? "no owner" : f.owner, r < 0 ? "" : "");
 	}
+	if (len < cap)
+		len += es_stage_describe(co->stage, out + len, cap - len);
 #undef OUT
 	return len;
 }

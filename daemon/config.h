@@ -79,6 +79,7 @@ struct es_config {
 	char cluster_company[65];        /* the company's key prefix in etcd */
 	char cluster_daemon_id[65];      /* unique in the company; empty: the host name */
 	char cluster_address[96];        /* host:port clients reach this daemon at; empty: [server] listen */
+	char cluster_relay[96];          /* the stage relay's IPv4:port; empty: the client port + 1; "0": any free port */
 	char cluster_floors[512];        /* the company's floors, comma-separated names */
 	unsigned cluster_capacity;       /* people this daemon hosts at most; 0: max_people */
 	unsigned cluster_ttl_s;          /* a dead daemon's floors are free within this (lease TTL) */

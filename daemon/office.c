@@ -349,6 +349,8 @@ void srv_office_request(struct es_server *s, unsigned id, struct es_msg *m)
 			s->c.drop_oversize++;
 		else if (r == 0)
 			q->last_voice_tick = s->tick;
+		if (r == 0 && s->stage.voice)
+			srv_stage_tap(s, id, &m->u.up); /* the company-wide stage (stage.h) */
 		/* last: a report is sealed through s->buf, where this frame is */
 		count_uplink(s, id, m->u.up.seq, m->u.up.flags);
 		break;

@@ -25,6 +25,7 @@
 #include "pool.h"
 #include "sender.h"
 #include "server.h"
+#include "stage.h"
 #define TICK_NS 20000000LL
 #define PREJOIN_MS 2000
 #define PREJOIN_QUEUED_MS 15000
@@ -144,6 +145,7 @@ struct es_server {
 	unsigned *pres_changed;   /* who changed */
 	uint32_t *pres_order;     /* observers, by room then id */
 	struct es_presence_entry *pres_e;
+	struct es_stage_tap stage; /* the company-wide stage (stage.h); voice NULL: none */
 	/* per-tick maxima, two windows of TAIL_WINDOW ticks (the last slot: work) */
 	uint64_t tail_max[2][ES_PHASE__COUNT + 1];
 };
@@ -204,6 +206,9 @@ void srv_presence_view(const struct es_server *s, unsigned i, int room, int from
 			  struct es_presence_entry *e);
 void srv_send_roster(struct es_server *s, unsigned to);
 void srv_presence_batch(struct es_server *s);
+
+/* stage-srv.c: an uplink frame the engine took: to the stage relay if they stand on a stage */
+void srv_stage_tap(struct es_server *s, unsigned id, const struct es_audio_up *up);
 
 /* redirect.c: send an admitted person to another daemon of the company (ES_MSG_REDIRECT), then let them go */
 int srv_redirect(struct es_server *s, unsigned id, uint8_t reason, const char *const *addrs, unsigned naddr);

@@ -141,6 +141,7 @@ struct es_server *es_server_new(const struct es_server_config *cfg)
 		return NULL;
 	}
 	s->cfg = *cfg;
+	s->stage.fd = -1;
 	int err = ENOMEM;
 	ENetAddress addr;
 	if (cfg->max_people == 0 || cfg->max_people + 64 > ENET_PROTOCOL_MAXIMUM_PEER_ID) {
@@ -155,7 +156,7 @@ struct es_server *es_server_new(const struct es_server_config *cfg)
 	}
 	struct es_engine_config ec;
 	es_engine_config_default(&ec);
-	ec.max_people = cfg->max_people;
+	ec.max_people = cfg->max_people + ES_SERVER_STAGE_VOICES; /* the rest: remote stage voices (stage.h) */
 	ec.ac.range_m = cfg->range_m;
 	ec.ac.max_voices = cfg->max_voices;
 	ec.bitrate = cfg->bitrate;

@@ -117,6 +117,8 @@ static void service(struct es_server *s)
 static void emit(void *ud, const struct es_engine_out *out)
 {
 	struct es_server *s = ud;
+	if (out->listener >= s->cfg.max_people)
+		return; /* a remote stage voice (ES_ENGINE_DEAF): never a listener */
 	struct person *q = &s->people[out->listener];
 	if (!q->used)
 		return;
@@ -297,7 +299,7 @@ static void tail_account(struct es_server *s, const uint64_t before[ES_PHASE__CO
 int es_server_run(struct es_server *s, volatile int *stop)
 {
 	s->deadline_ns = es_now_ns() + TICK_NS;
-	struct pollfd pfd[1 + ES_SERVER_POLL_MAX] = {{.fd = s->host->socket, .events = POLLIN}};
+	struct pollfd pfd[2 + ES_SERVER_POLL_MAX] = {{.fd = s->host->socket, .events = POLLIN}};
 	/* room for what arrives between two services: ~10 ms of a full floor */
 	enet_socket_set_option(s->host->socket, ENET_SOCKOPT_RCVBUF, 8 << 20);
 	enet_socket_set_option(s->host->socket, ENET_SOCKOPT_SNDBUF, 8 << 20);
@@ -348,7 +350,11 @@ int es_server_run(struct es_server *s, volatile int *stop)
 		unsigned nx = s->poll.fds ? s->poll.fds(s->poll.ud, s->tick, pfd + 1, ES_SERVER_POLL_MAX) : 0;
 		if (nx > ES_SERVER_POLL_MAX)
 			nx = ES_SERVER_POLL_MAX;
-		int pr = ppoll(pfd + 1, nx, &ts, NULL); /* the ENet socket waits for its turn */
+		/* the stage relay's socket (stage.h): a relayed frame goes into the engine as it comes */
+		bool relay = s->stage.fd >= 0 && s->stage.ready;
+		if (relay)
+			pfd[1 + nx] = (struct pollfd){.fd = s->stage.fd, .events = POLLIN};
+		int pr = ppoll(pfd + 1, nx + relay, &ts, NULL); /* the ENet socket waits for its turn */
 		if (pr < 0 && errno != EINTR)
 			return -errno;
 		bool extra = false;
@@ -356,6 +362,8 @@ int es_server_run(struct es_server *s, volatile int *stop)
 			extra |= pfd[i].revents != 0;
 		if (extra)
 			s->poll.ready(s->poll.ud, s->tick, pfd + 1, nx);
+		if (relay && pr > 0 && pfd[1 + nx].revents)
+			s->stage.ready(s->stage.ud);
 	}
 	say_goodbye(s, ES_BYE_RESTART);
 	return 0;

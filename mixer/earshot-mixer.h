@@ -278,6 +278,11 @@ enum {
 	 * floor plan has the same effect; the flag serves floors without one.
 	 */
 	ES_ENGINE_STAGE = 1u << 3,
+	/*
+	 * A voice only, never a listener: nothing is planned, mixed or
+	 * emitted for it (a stage voice relayed from another daemon).
+	 */
+	ES_ENGINE_DEAF = 1u << 4,
 };
 
 __attribute__((warn_unused_result)) int es_engine_set_flags(struct es_engine *e, unsigned id, unsigned flags);

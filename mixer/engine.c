@@ -531,7 +531,7 @@ static void emit_all(struct es_engine *e, es_engine_emit_fn emit, void *ud)
 	struct es_engine_stats *s = &e->stats;
 	for (unsigned lid = 0; lid < e->cfg.max_people; lid++) {
 		struct person *l = &e->people[lid];
-		if (!l->present)
+		if (!l->present || (l->flags & ES_ENGINE_DEAF))
 			continue;
 		struct es_engine_out out;
 		memset(&out, 0, sizeof(out));

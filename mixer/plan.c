@@ -410,7 +410,7 @@ unsigned es_plan_listeners(struct es_engine *e)
 	e->k_eff = es_level(e) >= ES_ENGINE_LOAD_MAX && k > 4 ? 4 : k;
 	unsigned n = 0;
 	for (unsigned lid = 0; lid < e->cfg.max_people; lid++)
-		if (e->people[lid].present)
+		if (e->people[lid].present && !(e->people[lid].flags & ES_ENGINE_DEAF))
 			e->lids[n++] = lid;
 	/* the plain speakers by x, for plan_one's sweep; the others apart */
 	e->nsweep = e->nodd = 0;
