@@ -365,6 +365,8 @@ static void on_event(struct es_relay *r, ENetEvent *ev, int64_t now_ms)
 		/* voice must not be throttled: a late or lost frame is concealed at the far end */
 		enet_peer_throttle_configure(ev->peer, 5000, ENET_PEER_PACKET_THROTTLE_SCALE, 0);
 		ev->peer->packetThrottle = ENET_PEER_PACKET_THROTTLE_SCALE;
+		/* a daemon that died (or restarted) is noticed in seconds, not ENet's default 30 */
+		enet_peer_timeout(ev->peer, 32, 2000, 5000);
 		if (l->st == LINK_CONNECTING) {
 			start_handshake(r, i);
 		} else {

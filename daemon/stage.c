@@ -256,8 +256,7 @@ void es_stage_free(struct es_stage *st)
 {
 	if (!st)
 		return;
-	if (st->server)
-		es_server_set_stage_tap(st->server, NULL);
+	/* the server, tapped, is freed before the service and its company (earshotd.c): not touched here */
 	es_relay_free(st->relay);
 	free(st);
 }

@@ -60,6 +60,7 @@ struct es_stage_stats {
  */
 struct es_stage *es_stage_new(const struct es_config *cfg, const char *id, const char *client_address, unsigned nfloors,
 			      float floor_h_m, char *publish, size_t cap);
+/* The server it tapped must be gone (or untapped) first, as earshotd.c frees them.  NULL: no-op. */
 void es_stage_free(struct es_stage *st);
 
 /*
