@@ -662,3 +662,9 @@ void es_company_get_stats(struct es_company *co, struct es_company_stats *st)
 	for (unsigned k = 0; k < co->nfloors; k++)
 		st->floors_hosted += co->hosted[k];
 }
+
+void es_company_stage_metrics(struct es_company *co, struct es_metrics_snapshot *m)
+{
+	if (co)
+		es_stage_metrics(co->stage, m);
+}

@@ -107,4 +107,8 @@ size_t es_company_describe(struct es_company *co, struct es_server *server, char
 
 void es_company_get_stats(struct es_company *co, struct es_company_stats *st);
 
+/* The company-wide stage relay's counters into the metrics snapshot (stage.h).  co NULL: no-op. */
+struct es_metrics_snapshot;
+void es_company_stage_metrics(struct es_company *co, struct es_metrics_snapshot *m);
+
 #endif

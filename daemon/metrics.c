@@ -92,6 +92,10 @@ const char *const es_metrics_names[] = {
 	"earshot_requests_refused_total",
 	"earshot_resets_sent_total",
 	"earshot_sends_failed_total",
+	"earshot_stage_relay_frames_total",
+	"earshot_stage_relay_dropped_total",
+	"earshot_stage_relay_links",
+	"earshot_stage_relay_voices",
 	NULL,
 };
 
@@ -253,6 +257,18 @@ size_t es_metrics_format(const struct es_metrics_snapshot *s, char *buf, size_t 
 	one(&o, "earshot_sends_failed_total", "counter",
 		"Messages and audio bundles that could not be sealed or queued to a peer (dropped, the peer keeps its session).",
 		s->sends_failed_total);
+	static const char *const relay_dirs[2] = {"out", "in"};
+	labelled(&o, "earshot_stage_relay_frames_total", "counter",
+		"Stage speakers' frames relayed to the company's other daemons (one per daemon sent to), and taken in from them.",
+		"direction", relay_dirs, s->stage_relay_frames_total, 2);
+	static const char *const relay_drops[6] = {"auth", "seal", "malformed", "unknown", "timeout", "no_slot"};
+	labelled(&o, "earshot_stage_relay_dropped_total", "counter",
+		"Stage relay input refused: a handshake not from the company key, a packet that did not open, did not parse or "
+		"of an unknown type, a link not authenticated in time, a voice with no slot or no floor here.",
+		"reason", relay_drops, s->stage_relay_dropped_total, 6);
+	one(&o, "earshot_stage_relay_links", "gauge", "Stage relay links up to the company's other daemons.",
+		s->stage_relay_links);
+	one(&o, "earshot_stage_relay_voices", "gauge", "Remote stage voices heard here now.", s->stage_relay_voices);
 	return o.len;
 }
 

@@ -108,6 +108,11 @@ struct es_metrics_snapshot {
 	uint64_t requests_refused_total[ES_REQUEST_KINDS]; /* members' requests over budget, by kind (budget.h) */
 	uint64_t resets_sent_total;         /* resets sent (sessions we do not have) */
 	uint64_t sends_failed_total;        /* messages and bundles that could not be sealed or queued */
+	/* the company-wide stage relay (stage.h); all 0 on a daemon on its own */
+	uint64_t stage_relay_frames_total[2];  /* stage frames relayed: [0] out (per daemon sent to), [1] in */
+	uint64_t stage_relay_dropped_total[6]; /* auth, seal, malformed, unknown, timeout, no_slot */
+	uint64_t stage_relay_links;            /* gauge: relay links up */
+	uint64_t stage_relay_voices;           /* gauge: remote stage voices heard here */
 };
 
 /* Count one tick that took `seconds` (histogram, sum, ticks_total). */

@@ -450,6 +450,7 @@ static void on_tick(void *ud, const struct es_server_counters *c, uint64_t work_
 	m->reloads_total[0] = svc->reloads[0];
 	m->reloads_total[1] = svc->reloads[1];
 	m->people_relocated_total = c->relocated;
+	es_company_stage_metrics(svc->company, m);
 	es_metrics_publish(svc->metrics, m);
 
 	uint64_t now = es_notify_now_usec();

@@ -10,6 +10,7 @@
 #include "cluster.h"
 #include "earshot-mixer.h"
 #include "log.h"
+#include "metrics.h"
 #include "relay.h"
 #include "stage.h"
 
@@ -333,4 +334,16 @@ size_t es_stage_describe(const struct es_stage *st, char *out, size_t cap)
 			 (unsigned long long)s.drop_unknown, (unsigned long long)s.timeouts,
 			 (unsigned long long)s.drop_no_slot, (unsigned long long)s.drop_late);
 	return n < 0 || cap == 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+void es_stage_metrics(const struct es_stage *st, struct es_metrics_snapshot *m)
+{
+	struct es_stage_stats s;
+	es_stage_get_stats(st, &s);
+	m->stage_relay_frames_total[0] = s.frames_out;
+	m->stage_relay_frames_total[1] = s.frames_in;
+	const uint64_t drops[6] = {s.drop_auth, s.drop_seal, s.drop_malformed, s.drop_unknown, s.timeouts, s.drop_no_slot};
+	memcpy(m->stage_relay_dropped_total, drops, sizeof(drops));
+	m->stage_relay_links = s.links_up;
+	m->stage_relay_voices = s.voices_in;
 }

@@ -72,6 +72,9 @@ void es_stage_tick(struct es_stage *st, struct es_server *server, const uint8_t 
 		   struct es_cluster *cl, const bool *hosted);
 
 void es_stage_get_stats(const struct es_stage *st, struct es_stage_stats *out);
+/* Its counters into the metrics snapshot (metrics.h). */
+struct es_metrics_snapshot;
+void es_stage_metrics(const struct es_stage *st, struct es_metrics_snapshot *m);
 /* One line for earshotctl cluster: "stage relay: ..." */
 size_t es_stage_describe(const struct es_stage *st, char *out, size_t cap);
 
