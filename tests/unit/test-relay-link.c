@@ -253,6 +253,47 @@ int main(void)
 	PUMP_UNTIL(sb.voices > voices0, 5000);
 	check_int_eq(sb.voices, voices0 + 1);
 
+	/*
+	 * A msg1 from the company key naming alpha with a timestamp older than
+	 * the one alpha's link was made with (a replay, or a copy of alpha
+	 * from the past) is refused: it would replace alpha's live link.  The
+	 * same msg1 with a fresh timestamp from a new daemon is answered.
+	 */
+	att_got_hs2 = false;
+	if (att_connected)
+		enet_peer_reset(att_peer);
+	att_connect(es_relay_port(rb));
+	es_relay_get_stats(rb, &st);
+	auth0 = st.drop_auth;
+	hn = es_relay_hello_encode("alpha", hello, sizeof(hello));
+	es_timestamp_make(ts, 1000, 0);
+	check(es_noise_initiator_init(&hs, &company, company.pub, (const uint8_t *)ES_RELAY_PROLOGUE,
+				      strlen(ES_RELAY_PROLOGUE)) == 0);
+	n1 = es_noise_write_msg1(&hs, ts, hello, (size_t)hn, msg1, sizeof(msg1));
+	check(n1 > 0);
+	att_send(ES_RELAY_PKT_HS1, msg1, (size_t)n1, true);
+	PUMP_UNTIL(att_got_hs2 || (es_relay_get_stats(rb, &st), st.drop_auth > auth0), 5000);
+	es_relay_get_stats(rb, &st);
+	test_log("alpha's msg1 with an old timestamp: msg2 %s, drop_auth +%llu", att_got_hs2 ? "received" : "not received",
+		 (unsigned long long)(st.drop_auth - auth0));
+	check(!att_got_hs2);
+	check_int_eq(st.drop_auth, auth0 + 1);
+	check_int_eq(es_relay_links_up(rb), 1);
+	es_noise_clear(&hs);
+	if (att_connected)
+		enet_peer_reset(att_peer);
+	att_connect(es_relay_port(rb));
+	hn = es_relay_hello_encode("charlie", hello, sizeof(hello));
+	es_timestamp_make(ts, (uint64_t)time(NULL), 0);
+	check(es_noise_initiator_init(&hs, &company, company.pub, (const uint8_t *)ES_RELAY_PROLOGUE,
+				      strlen(ES_RELAY_PROLOGUE)) == 0);
+	n1 = es_noise_write_msg1(&hs, ts, hello, (size_t)hn, msg1, sizeof(msg1));
+	att_send(ES_RELAY_PKT_HS1, msg1, (size_t)n1, true);
+	PUMP_UNTIL(att_got_hs2, 5000);
+	check(att_got_hs2);
+	check_int_eq(es_relay_links_up(rb), 2);
+	es_noise_clear(&hs);
+
 	/* bravo leaves the company: alpha drops the link, its voices end */
 	es_relay_set_peers(ra, NULL, 0, es_now_ms());
 	check_int_eq(es_relay_links_up(ra), 0);
