@@ -205,6 +205,13 @@ void srv_presence_view(const struct es_server *s, unsigned i, int room, int from
 void srv_send_roster(struct es_server *s, unsigned to);
 void srv_presence_batch(struct es_server *s);
 
+/*
+ * company-srv.c: a move (a member's or an admin's) to a place on a floor
+ * another daemon of the company hosts: 1 they were sent there, 0 the floor
+ * is here (move as usual), -EAGAIN it has no owner yet (refuse the move).
+ */
+int srv_move_elsewhere(struct es_server *s, unsigned id, const struct es_pos *to);
+
 /* redirect.c: send an admitted person to another daemon of the company (ES_MSG_REDIRECT), then let them go */
 int srv_redirect(struct es_server *s, unsigned id, uint8_t reason, const char *const *addrs, unsigned naddr);
 

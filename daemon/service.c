@@ -450,6 +450,18 @@ static void on_tick(void *ud, const struct es_server_counters *c, uint64_t work_
 	m->reloads_total[0] = svc->reloads[0];
 	m->reloads_total[1] = svc->reloads[1];
 	m->people_relocated_total = c->relocated;
+	m->cluster_joins_waiting_total = c->busy_no_owner;
+	if (svc->company && svc->ticks % 50 == 0) {
+		struct es_company_stats cs;
+		es_company_get_stats(svc->company, &cs);
+		m->cluster_member = 1;
+		m->cluster_etcd_reachable = cs.reachable;
+		m->cluster_etcd_outages_total = cs.outages;
+		m->cluster_floors_hosted = cs.floors_hosted;
+		m->cluster_floors_changed_total[0] = cs.floors_gained;
+		m->cluster_floors_changed_total[1] = cs.floors_lost;
+		m->cluster_etcd_writes_total = cs.etcd_writes;
+	}
 	es_metrics_publish(svc->metrics, m);
 
 	uint64_t now = es_notify_now_usec();
