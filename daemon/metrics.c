@@ -92,6 +92,7 @@ const char *const es_metrics_names[] = {
 	"earshot_requests_refused_total",
 	"earshot_resets_sent_total",
 	"earshot_sends_failed_total",
+	"earshot_redirects_total",
 	NULL,
 };
 
@@ -253,6 +254,9 @@ size_t es_metrics_format(const struct es_metrics_snapshot *s, char *buf, size_t 
 	one(&o, "earshot_sends_failed_total", "counter",
 		"Messages and audio bundles that could not be sealed or queued to a peer (dropped, the peer keeps its session).",
 		s->sends_failed_total);
+	one(&o, "earshot_redirects_total", "counter",
+		"People sent to another daemon of the company (ES_MSG_REDIRECT: their floor is there, or an admin sent them).",
+		s->redirects_total);
 	return o.len;
 }
 

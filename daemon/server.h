@@ -137,6 +137,7 @@ struct es_server_counters {
 	unsigned load_level; /* the engine's degradation level now, 0 = best */
 	uint64_t moves_refused, doors_changed, doors_refused, knocks;
 	uint64_t relocated; /* people moved because a new floor plan took their place */
+	uint64_t redirects; /* people sent to another daemon of the company (ES_MSG_REDIRECT) */
 	/*
 	 * The tail, by phase: the phases of the ticks that ended late, summed
 	 * (a tick counts when ticks_late does, published one tick later), and
