@@ -39,6 +39,7 @@
 #include "earshot-proto.h"
 #include "log.h"
 #include "places.h"
+#include "server-private.h" /* srv_redirect */
 #include "server.h"
 #include "service.h"
 #include "state.h"
@@ -475,6 +476,54 @@ static void cmd_remove(struct es_admin *a, struct reply *rp, int argc, char **ar
 }
 
 /*
+ * redirect NAME HOST:PORT[,HOST:PORT...]: send someone to another daemon
+ * of the company (the first address; the rest are the company's others,
+ * for their client's list).  Each address must be something a client can
+ * hold: 1..95 printable bytes, no space; at most 8.
+ */
+static void cmd_redirect(struct es_admin *a, struct reply *rp, int argc, char **argv)
+{
+	if (argc != 3) {
+		rp_final(rp, "error: usage: redirect NAME HOST:PORT[,HOST:PORT...]");
+		return;
+	}
+	char list[ES_ADMIN_LINE_MAX + 1];
+	snprintf(list, sizeof(list), "%s", argv[2]);
+	const char *addrs[ES_REDIRECT_ADDRS_MAX];
+	unsigned n = 0;
+	for (char *p = list;;) {
+		char *comma = strchr(p, ',');
+		if (comma)
+			*comma = 0;
+		if (n == ES_REDIRECT_ADDRS_MAX) {
+			rp_final(rp, "error: at most %d addresses", ES_REDIRECT_ADDRS_MAX);
+			return;
+		}
+		if (!srv_redirect_addr_ok(p) || !strchr(p, ':')) {
+			char shown[64];
+			es_text_escape(p, strlen(p), shown, sizeof(shown));
+			rp_final(rp, "error: '%s' is not HOST:PORT (1 to %d printable bytes, no spaces, with a port)", shown,
+				 ES_REDIRECT_ADDR_MAX);
+			return;
+		}
+		addrs[n++] = p;
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	int id = es_server_find(a->cfg.server, argv[1]);
+	if (id < 0) {
+		rp_final(rp, "error: nobody called '%s' is connected", argv[1]);
+		return;
+	}
+	int r = srv_redirect(a->cfg.server, (unsigned)id, ES_REDIRECT_MOVED, addrs, n);
+	if (r < 0)
+		rp_final(rp, "error: cannot redirect %s: %s", argv[1], strerror(-r));
+	else
+		rp_final(rp, "ok: %s sent to %s", argv[1], addrs[0]);
+}
+
+/*
  * The floor as the server has it now (a SIGHUP may replace it), read only:
  * rooms and desks are looked up here, doors change only through the
  * server (es_server_room_set).  NULL: no plan.
@@ -695,6 +744,7 @@ static void cmd_help(struct reply *rp)
 	rp_line(rp, "mute NAME / unmute NAME              admin mute: their audio is dropped until unmuted");
 	rp_line(rp, "move NAME X,Y [FACING]               move someone (metres, degrees)");
 	rp_line(rp, "remove NAME [--forget]               disconnect someone; --forget also un-enrols their key");
+	rp_line(rp, "redirect NAME HOST:PORT[,HOST:PORT]  send someone to that daemon of the company (the others: for their list)");
 	rp_line(rp, "desk NAME DESK                       give someone a desk of their own (label, e.g. A3-4; - for none)");
 	rp_line(rp, "desks                                who has which desk, and who sits at it now");
 	rp_line(rp, "close-room ROOM / open-room ROOM     close (and lock) or open every door of a room");
@@ -741,6 +791,8 @@ size_t es_admin_execute(struct es_admin *a, const char *line, char *out, size_t 
 		cmd_move(a, &rp, argc, argv);
 	else if (strcmp(argv[0], "remove") == 0)
 		cmd_remove(a, &rp, argc, argv);
+	else if (strcmp(argv[0], "redirect") == 0)
+		cmd_redirect(a, &rp, argc, argv);
 	else if (strcmp(argv[0], "whoami") == 0 && argc == 1)
 		cmd_whoami(a, &rp);
 	else if (strcmp(argv[0], "desk") == 0)

@@ -38,6 +38,8 @@ static void usage(FILE *f)
 		"  mute NAME | unmute NAME              admin mute (sticks until unmuted)\n"
 		"  move NAME X,Y [FACING]               move someone (metres, degrees)\n"
 		"  remove NAME [--forget]               disconnect someone; --forget also un-enrols them\n"
+		"  redirect NAME ADDRS                  send someone to another daemon of the company: ADDRS is\n"
+		"                                       HOST:PORT[,HOST:PORT...], where to go first (at most 8)\n"
 		"  close-room ROOM | open-room ROOM     close or open the doors of a room\n"
 		"  cluster                              a company: daemons, floors, who hosts which, people here\n"
 		"  drain [off]                          a company: hand this daemon's floors and people to others\n"

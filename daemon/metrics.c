@@ -99,6 +99,7 @@ const char *const es_metrics_names[] = {
 	"earshot_cluster_floors_changed_total",
 	"earshot_cluster_joins_waiting_total",
 	"earshot_cluster_etcd_writes_total",
+	"earshot_redirects_total",
 	NULL,
 };
 
@@ -278,6 +279,9 @@ size_t es_metrics_format(const struct es_metrics_snapshot *s, char *buf, size_t 
 		s->cluster_joins_waiting_total);
 	one(&o, "earshot_cluster_etcd_writes_total", "counter", "Writes this daemon made to etcd.",
 		s->cluster_etcd_writes_total);
+	one(&o, "earshot_redirects_total", "counter",
+		"People sent to another daemon of the company (ES_MSG_REDIRECT: their floor is there, or an admin sent them).",
+		s->redirects_total);
 	return o.len;
 }
 

@@ -111,6 +111,7 @@ struct es_metrics_snapshot {
 	uint64_t cluster_joins_waiting_total, cluster_etcd_writes_total;
 	uint64_t requests_refused_total[ES_REQUEST_KINDS]; /* members' requests over budget, by kind (budget.h) */
 	uint64_t resets_sent_total;         /* resets sent (sessions we do not have) */
+	uint64_t redirects_total;           /* people sent to another daemon of the company */
 	uint64_t sends_failed_total;        /* messages and bundles that could not be sealed or queued */
 };
 

@@ -438,6 +438,7 @@ static void on_tick(void *ud, const struct es_server_counters *c, uint64_t work_
 	for (unsigned i = 0; i < ES_REQ__COUNT; i++)
 		m->requests_refused_total[i] = c->requests_refused[i];
 	m->resets_sent_total = c->resets_sent;
+	m->redirects_total = c->redirects;
 	m->sends_failed_total = c->send_failed;
 	m->handshakes_total = c->handshakes;
 	m->handshake_failures_total[ES_HS_FAIL_MALFORMED] = c->refused[ES_REFUSED_BAD_HANDSHAKE] + c->refused[ES_REFUSED_VERSION];

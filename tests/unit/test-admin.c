@@ -148,6 +148,24 @@ int main(void)
 	check(starts(cmd("remove bob"), "error: nobody called 'bob' is connected (add --forget"));
 	check(starts(cmd("remove bob --now"), "error: usage: remove NAME [--forget]"));
 	check(starts(cmd("remove bob --forget"), "error: nobody called 'bob' is connected or enrolled"));
+	/* redirect: every address checked before anyone is looked up, each refusal says why */
+	check(starts(cmd("redirect bob"), "error: usage: redirect NAME HOST:PORT[,HOST:PORT...]"));
+	check(starts(cmd("redirect bob 127.0.0.1:7702"), "error: nobody called 'bob' is connected"));
+	check(starts(cmd("redirect bob 127.0.0.1:7702,b:1,c:1,d:1,e:1,f:1,g:1,h:1"), "error: nobody called 'bob'"));
+	check(starts(cmd("redirect bob 127.0.0.1:7702,b:1,c:1,d:1,e:1,f:1,g:1,h:1,i:1"), "error: at most 8 addresses"));
+	check(starts(cmd("redirect bob nohost"), "error: 'nohost' is not HOST:PORT"));
+	check(starts(cmd("redirect bob a:1,,b:2"), "error: '' is not HOST:PORT"));
+	check(starts(cmd("redirect bob \"a :1\""), "error: 'a :1' is not HOST:PORT"));
+	check(starts(cmd("redirect bob a:1,\x7f:1"), "error: "));
+	{
+		char longaddr[160] = "redirect bob ";
+		memset(longaddr + 13, 'h', 94);
+		memcpy(longaddr + 13 + 94, ":1", 3); /* 96 bytes */
+		check(starts(cmd(longaddr), "error: 'hhhh"));
+		longaddr[13 + 94] = 0;
+		memcpy(longaddr + 13 + 93, ":1", 3); /* 95 bytes: allowed */
+		check(starts(cmd(longaddr), "error: nobody called 'bob'"));
+	}
 
 	/* rooms and doors */
 	check(room_doors_open(floor, "Booth 1", true));
