@@ -153,8 +153,8 @@ int es_company_where(struct es_company *co, const struct es_pos *pos, struct es_
 		return 0;
 	struct es_cluster_floor f;
 	int r = es_cluster_floor_owner(co->cl, co->floors[k], &f);
-	if (r == 1)
-		return 0; /* gained: the event is on its way */
+	if (r == 1 || (r == 0 && strcmp(f.owner, co->id) == 0))
+		return 0; /* ours (the FLOOR_GAINED event, its seats read, is on its way): seat them here */
 	if (r < 0 || !f.address[0]) {
 		co->st.busy_no_owner++;
 		return -EAGAIN;

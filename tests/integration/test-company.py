@@ -62,7 +62,7 @@ class Company:
                 os.chmod(f"{sd}/server.key", 0o600)
             dm = Daemon(self.d, "--floor-plan", "builtin", "--state-dir", sd, "--metrics-listen", "",
                         "--cluster-etcd", self.ec.endpoints(), "--cluster-daemon-id", f"d{i}",
-                        "--cluster-floors", ",".join(FLOORS), "--open-enrolment", "on", name=f"d{i}")
+                        "--cluster-floors", ",".join(FLOORS), "--open-enrolment", "off", name=f"d{i}")
             dm.start()
             self.daemons.append(dm)
         return self
@@ -92,9 +92,24 @@ class Company:
                 dm.stop()
 
 
-def client(d, name, server, where, *args):
-    env = dict(os.environ, HOME=f"{d}/home-{name}", XDG_RUNTIME_DIR=f"{d}/run-{name}")
+def env_of(d, name):
+    env = dict(os.environ, HOME=f"{d}/home-{name}", XDG_RUNTIME_DIR=f"{d}/run-{name}",
+               XDG_CONFIG_HOME=f"{d}/config-{name}")
     os.makedirs(env["XDG_RUNTIME_DIR"], mode=0o700, exist_ok=True)
+    return env
+
+
+def enrol(co, name, daemon):
+    """An invite made at one daemon, redeemed with `earshot join CODE`: once, company-wide (etcd)."""
+    rc, out = co.ctl(daemon, "invite", name)
+    code = out.splitlines()[0] if rc == 0 and out else ""
+    r = subprocess.run([f"{build_dir()}/client/earshot", "join", code], env=env_of(co.d, name), capture_output=True,
+                       text=True, timeout=60)
+    return r.returncode == 0 and f"as {name}" in r.stdout, (r.stdout + r.stderr).strip()
+
+
+def client(d, name, server, where, *args):
+    env = env_of(d, name)
     argv = [f"{build_dir()}/client/earshot", "--server", server, "--name", name, "--headless", "--at", where, "-v",
             *args]
     return Proc(argv, f"{d}/{name}.log", env=env)
@@ -206,17 +221,24 @@ def main():
             fa, fb = by_daemon[x_d][0], by_daemon[y_d][0]
             fe, ff = by_daemon[2][0], by_daemon[2][1] if len(by_daemon[2]) > 1 else by_daemon[2][0]
 
+            # ---- invite-only: each invite made at one daemon and used at it, known to all through etcd
+            for k, who in enumerate(("alice", "bob", "carol", "dave", "erin", "frank")):
+                good, what = enrol(co, who, k % 3)
+                ok(good, f"{who} enrolled with an invite from d{k % 3}: {what.splitlines()[-1] if what else ''}")
+            good, what = enrol(co, "alice", 1)
+            ok(not good, "an invite for a name already enrolled elsewhere in the company is refused")
+
             # everyone is given every address and starts at a daemon that is NOT their floor's
             def server_list(first):
                 return ",".join([co.daemons[first].addr] + [dm.addr for k, dm in enumerate(co.daemons) if k != first])
-            bob = client(d, "bob", server_list(2), at(fa, 6, 3), "--record", f"{d}/bob.wav", "--seconds", "170")
+            bob = client(d, "bob", server_list(2), at(fa, 6, 19.5), "--record", f"{d}/bob.wav", "--seconds", "170")
             procs.append(bob)
-            alice = client(d, "alice", server_list(1), at(fa, 5, 3), "--play", f"{d}/alice.wav", "--seconds", "170")
+            alice = client(d, "alice", server_list(1), at(fa, 5, 19.5), "--play", f"{d}/alice.wav", "--seconds", "170")
             procs.append(alice)
-            dave = client(d, "dave", server_list(2), at(fb, 6, 3), "--record", f"{d}/dave.wav", "--seconds", "170")
+            dave = client(d, "dave", server_list(2), at(fb, 6, 19.5), "--record", f"{d}/dave.wav", "--seconds", "170")
             procs.append(dave)
             t_dave = time.time()
-            carol = client(d, "carol", server_list(0), at(fb, 5, 3), "--play", f"{d}/tone.wav", "--seconds", "170")
+            carol = client(d, "carol", server_list(0), at(fb, 5, 19.5), "--play", f"{d}/tone.wav", "--seconds", "170")
             procs.append(carol)
             t_bob = time.time()  # bob's recording starts about now (within the joins' second)
             for p, who in ((alice, "alice"), (bob, "bob"), (carol, "carol"), (dave, "dave")):
@@ -238,8 +260,8 @@ def main():
             ok(fa in m2 and m2[fa][0] != x_d, f"{fa} is hosted by d{m2.get(fa, ['?'])[0]} now")
             host = co.daemons[m2[fa][0]] if fa in m2 else None
             seated = host and all(re.search(rf"{who} joined as #\d+ at {re.escape(where)}", host.log_text())
-                                  for who, where in (("alice", "5.00," + f"{3 + FLOORS.index(fa) * H:.2f}"),
-                                                     ("bob", "6.00," + f"{3 + FLOORS.index(fa) * H:.2f}")))
+                                  for who, where in (("alice", "5.00," + f"{19.5 + FLOORS.index(fa) * H:.2f}"),
+                                                     ("bob", "6.00," + f"{19.5 + FLOORS.index(fa) * H:.2f}")))
             ok(seated, "both at their places again")
             time.sleep(9)
             t_heard = time.time()
@@ -290,10 +312,10 @@ def main():
                f"the restarted and the undrained daemons host floors again: {co.hosted()}")
 
             # ---- erin takes the lift to a floor of another daemon, and talks there
-            frank = client(d, "frank", server_list(0), at(ff, 6, 3), "--record", f"{d}/frank.wav", "--seconds", "40")
+            frank = client(d, "frank", server_list(0), at(ff, 6, 19.5), "--record", f"{d}/frank.wav", "--seconds", "40")
             procs.append(frank)
             t_frank = time.time()
-            erin = client(d, "erin", server_list(0), at(fe, 20, 3), "--play", f"{d}/erin.wav", "--seconds", "40")
+            erin = client(d, "erin", server_list(0), at(fe, 20, 19.5), "--play", f"{d}/erin.wav", "--seconds", "40")
             procs.append(erin)
             ok(wait_until(lambda: joins(frank) >= 1 and joins(erin) >= 1, 15 * ts), "erin and frank joined")
             # erin's floor and frank's are on different daemons after the drain? then the lift is a redirect
@@ -303,12 +325,12 @@ def main():
             if m4[fe][0] == m4[ff][0]:
                 target = next(f for f in FLOORS if m4[f][0] != m4[fe][0])
                 frank.stop()
-                frank = client(d, "frank2", server_list(0), at(target, 6, 3), "--record", f"{d}/frank.wav",
+                frank = client(d, "frank", server_list(0), at(target, 6, 19.5), "--record", f"{d}/frank.wav",
                                "--seconds", "40")
                 procs.append(frank)
                 t_frank = time.time()
                 ok(wait_until(lambda: joins(frank) >= 1, 15 * ts), "frank joined on another daemon's floor")
-            rc, out = co.ctl(m4[fe][0], "move", "erin", at(target, 5, 3))
+            rc, out = co.ctl(m4[fe][0], "move", "erin", at(target, 5, 19.5))
             log(out.strip())
             ok(wait_until(lambda: joins(erin) >= 2, 15 * ts), f"erin took the lift to {target} on another daemon")
             ok(co.daemons[m4[target][0]].wait_log("erin joined", 5 * ts), "erin sits on that floor's daemon")
