@@ -680,6 +680,18 @@ static void cmd_load(struct es_admin *a, struct reply *rp)
 		 c.budget_reduced, (unsigned long long)c.budget_lowered);
 }
 
+/* Every line of text (each ending in a newline) as a reply line; text is cut up. */
+static void rp_text(struct reply *rp, char *text)
+{
+	for (char *line = text, *nl; *line; line = nl + 1) {
+		nl = strchr(line, '\n');
+		if (!nl)
+			break;
+		*nl = 0;
+		rp_line(rp, "%s", line);
+	}
+}
+
 /* cluster: the company as this daemon sees it (docs/CLUSTER.md) */
 static void cmd_cluster(struct es_admin *a, struct reply *rp)
 {
@@ -690,13 +702,7 @@ static void cmd_cluster(struct es_admin *a, struct reply *rp)
 	}
 	char text[8192];
 	es_company_describe(co, a->cfg.server, text, sizeof(text));
-	for (char *line = text, *nl; *line; line = nl + 1) {
-		nl = strchr(line, '\n');
-		if (!nl)
-			break;
-		*nl = 0;
-		rp_line(rp, "%s", line);
-	}
+	rp_text(rp, text);
 	rp_final(rp, "ok");
 }
 
@@ -717,13 +723,7 @@ static void cmd_drain(struct es_admin *a, struct reply *rp, int argc, char **arg
 	}
 	char text[4096];
 	int r = es_company_drain(co, on, text, sizeof(text));
-	for (char *line = text, *nl; *line; line = nl + 1) {
-		nl = strchr(line, '\n');
-		if (!nl)
-			break;
-		*nl = 0;
-		rp_line(rp, "%s", line);
-	}
+	rp_text(rp, text);
 	if (r == -ENOTCONN)
 		rp_final(rp, "error: etcd is unreachable: the floors stay here until it answers");
 	else if (r == -ENOENT)
