@@ -418,7 +418,7 @@ static void drop_connection(struct es_session *s)
 	s->my_id = -1;
 	for (unsigned i = 0; i < ES_ROSTER_MAX; i++)
 		s->roster[i].present = false;
-	es_playout_reset(s->playout);
+	es_playout_session_end(s->playout); /* what is queued still plays: a redirect costs less silence */
 }
 
 static void backoff(struct es_session *s, unsigned at_least_ms, const char *why)
