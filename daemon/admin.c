@@ -475,15 +475,17 @@ static void cmd_remove(struct es_admin *a, struct reply *rp, int argc, char **ar
 }
 
 /*
- * redirect NAME HOST:PORT[,HOST:PORT...]: send someone to another daemon
- * of the company (the first address; the rest are the company's others,
- * for their client's list).  Each address must be something a client can
- * hold: 1..95 printable bytes, no space; at most 8.
+ * redirect NAME HOST:PORT[,HOST:PORT...] [X,Y]: send someone to another
+ * daemon of the company (the first address; the rest are the company's
+ * others, for their client's list), to sit where they are (or at X,Y, in
+ * metres).  Each address must be something a client can hold: 1..95
+ * printable bytes, no space; at most 8.
  */
 static void cmd_redirect(struct es_admin *a, struct reply *rp, int argc, char **argv)
 {
-	if (argc != 3) {
-		rp_final(rp, "error: usage: redirect NAME HOST:PORT[,HOST:PORT...]");
+	double x = 0, y = 0;
+	if (argc < 3 || argc > 4 || (argc == 4 && parse_xy(argv[3], &x, &y) < 0)) {
+		rp_final(rp, "error: usage: redirect NAME HOST:PORT[,HOST:PORT...] [X,Y]");
 		return;
 	}
 	char list[ES_ADMIN_LINE_MAX + 1];
@@ -515,7 +517,17 @@ static void cmd_redirect(struct es_admin *a, struct reply *rp, int argc, char **
 		rp_final(rp, "error: nobody called '%s' is connected", argv[1]);
 		return;
 	}
-	int r = srv_redirect(a->cfg.server, (unsigned)id, ES_REDIRECT_MOVED, addrs, n);
+	int r;
+	if (argc == 4) {
+		struct es_server_person p;
+		if (!es_server_person(a->cfg.server, (unsigned)id, &p)) {
+			rp_final(rp, "error: nobody called '%s' is connected", argv[1]);
+			return;
+		}
+		struct es_pos pos = {(int32_t)lround(x * 100.0), (int32_t)lround(y * 100.0), p.pos.facing};
+		r = srv_redirect_to(a->cfg.server, (unsigned)id, ES_REDIRECT_MOVED, &pos, addrs, n);
+	} else
+		r = srv_redirect(a->cfg.server, (unsigned)id, ES_REDIRECT_MOVED, addrs, n);
 	if (r < 0)
 		rp_final(rp, "error: cannot redirect %s: %s", argv[1], strerror(-r));
 	else
@@ -689,7 +701,7 @@ static void cmd_help(struct reply *rp)
 	rp_line(rp, "mute NAME / unmute NAME              admin mute: their audio is dropped until unmuted");
 	rp_line(rp, "move NAME X,Y [FACING]               move someone (metres, degrees)");
 	rp_line(rp, "remove NAME [--forget]               disconnect someone; --forget also un-enrols their key");
-	rp_line(rp, "redirect NAME HOST:PORT[,HOST:PORT]  send someone to that daemon of the company (the others: for their list)");
+	rp_line(rp, "redirect NAME HOST:PORT[,...] [X,Y]  send someone to that daemon of the company, to sit where they are (or at X,Y)");
 	rp_line(rp, "desk NAME DESK                       give someone a desk of their own (label, e.g. A3-4; - for none)");
 	rp_line(rp, "desks                                who has which desk, and who sits at it now");
 	rp_line(rp, "close-room ROOM / open-room ROOM     close (and lock) or open every door of a room");

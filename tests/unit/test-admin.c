@@ -149,7 +149,9 @@ int main(void)
 	check(starts(cmd("remove bob --now"), "error: usage: remove NAME [--forget]"));
 	check(starts(cmd("remove bob --forget"), "error: nobody called 'bob' is connected or enrolled"));
 	/* redirect: every address checked before anyone is looked up, each refusal says why */
-	check(starts(cmd("redirect bob"), "error: usage: redirect NAME HOST:PORT[,HOST:PORT...]"));
+	check(starts(cmd("redirect bob"), "error: usage: redirect NAME HOST:PORT[,HOST:PORT...] [X,Y]"));
+	check(starts(cmd("redirect bob a:1 north"), "error: usage: redirect NAME"));
+	check(starts(cmd("redirect bob a:1 1,2"), "error: nobody called 'bob' is connected"));
 	check(starts(cmd("redirect bob 127.0.0.1:7702"), "error: nobody called 'bob' is connected"));
 	check(starts(cmd("redirect bob 127.0.0.1:7702,b:1,c:1,d:1,e:1,f:1,g:1,h:1"), "error: nobody called 'bob'"));
 	check(starts(cmd("redirect bob 127.0.0.1:7702,b:1,c:1,d:1,e:1,f:1,g:1,h:1,i:1"), "error: at most 8 addresses"));
