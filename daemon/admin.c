@@ -272,16 +272,54 @@ static int parse_hostport(const char *s, struct es_invite *inv)
 	return 0;
 }
 
+/*
+ * HOST:PORT[,HOST:PORT...] into the invite: the first as its daemon, the
+ * rest as the company's others (es2- tokens).  0, -EINVAL, -E2BIG.
+ */
+static int parse_addresses(const char *list, struct es_invite *inv)
+{
+	char one[ES_INVITE_HOST_MAX + 8];
+	unsigned n = 0;
+	for (const char *p = list;;) {
+		size_t len = strcspn(p, ",");
+		if (n == ES_INVITE_ADDRS_MAX)
+			return -E2BIG;
+		if (len == 0 || len >= sizeof(one))
+			return -EINVAL;
+		memcpy(one, p, len);
+		one[len] = 0;
+		struct es_invite tmp;
+		if (parse_hostport(one, &tmp) < 0)
+			return -EINVAL;
+		if (n == 0) {
+			memcpy(inv->host, tmp.host, sizeof(inv->host));
+			inv->port = tmp.port;
+		} else {
+			memcpy(inv->more[n - 1].host, tmp.host, sizeof(inv->more[n - 1].host));
+			inv->more[n - 1].port = tmp.port;
+			inv->nmore = (uint8_t)n;
+		}
+		n++;
+		if (!p[len])
+			return 0;
+		p += len + 1;
+	}
+}
+
 static void cmd_invite(struct es_admin *a, struct reply *rp, int argc, char **argv)
 {
-	if (argc < 2 || argc > 4) {
-		rp_final(rp, "error: usage: invite NAME [HOST:PORT] [TTL_HOURS]");
+	if (argc < 2 || argc > 5) {
+		rp_final(rp, "error: usage: invite NAME [--address] [HOST:PORT[,HOST:PORT...]] [TTL_HOURS]");
 		return;
 	}
 	const char *name = argv[1], *addr = a->cfg.listen;
 	long hours = 0;
 	for (int i = 2; i < argc; i++) {
 		char *end;
+		if (strcmp(argv[i], "--address") == 0 && i + 1 < argc) {
+			addr = argv[++i];
+			continue;
+		}
 		if (strchr(argv[i], ':')) {
 			addr = argv[i];
 			continue;
@@ -294,8 +332,15 @@ static void cmd_invite(struct es_admin *a, struct reply *rp, int argc, char **ar
 	}
 	struct es_invite inv;
 	memset(&inv, 0, sizeof(inv));
-	if (parse_hostport(addr, &inv) < 0) {
-		rp_final(rp, "error: '%s' is not HOST:PORT", addr);
+	int pr = parse_addresses(addr, &inv);
+	if (pr == -E2BIG) {
+		rp_final(rp, "error: an invite names at most %d daemons", ES_INVITE_ADDRS_MAX);
+		return;
+	}
+	if (pr < 0) {
+		char shown[128];
+		es_text_escape(addr, strlen(addr), shown, sizeof(shown));
+		rp_final(rp, "error: '%s' is not HOST:PORT (or several, separated by commas)", shown);
 		return;
 	}
 	if (addr == a->cfg.listen && (strcmp(inv.host, "0.0.0.0") == 0 || strcmp(inv.host, "::") == 0)) {
@@ -693,7 +738,8 @@ static void cmd_load(struct es_admin *a, struct reply *rp)
 
 static void cmd_help(struct reply *rp)
 {
-	rp_line(rp, "invite NAME [HOST:PORT] [TTL_HOURS]  a one-time invite code (default address: the listen address)");
+	rp_line(rp, "invite NAME [HOST:PORT,...] [TTL_H]  a one-time invite code (default address: the listen address;");
+	rp_line(rp, "                                     a company's daemons: --address A,B,C, at most 8)");
 	rp_line(rp, "people                               who is connected: id, name, place, flags");
 	rp_line(rp, "enrolled                             enrolled keys and pending invites");
 	rp_line(rp, "fingerprint                          the server key's fingerprint");

@@ -31,6 +31,8 @@ static void usage(FILE *f)
 		"Tell a running earshotd what to do.\n\n"
 		"Commands:\n"
 		"  invite NAME [HOST:PORT] [TTL_HOURS]  print a one-time invite code for NAME\n"
+		"  invite NAME --address A,B,C [TTL]    the same for a company's daemons (HOST:PORT each, at most 8):\n"
+		"                                       the client keeps them all and tries the next when one is lost\n"
 		"  people                               who is connected, where, with which flags\n"
 		"  enrolled                             enrolled people and pending invites\n"
 		"  load                                 the load ladder: level, what it sheds, ticks at each, steps\n"
