@@ -172,6 +172,21 @@ def main():
         finally:
             red.stop()
             loop.stop()
+
+        # 7. an invite naming both daemons: `earshot join` keeps both, the key pinned under the first
+        r = subprocess.run([ctl, "--state-dir", state_dir(d, addr_a), "invite", "erin", "--address",
+                            f"{addr_a},{addr_b}"], capture_output=True, text=True, timeout=10)
+        token = r.stdout.strip()
+        check(r.returncode == 0 and token.startswith("es2-"), f"earshotctl invite --address A,B: an es2- code ({token[:12]}...)")
+        erin_env = dict(os.environ, XDG_CONFIG_HOME=f"{d}/config-erin", XDG_RUNTIME_DIR=f"{d}/run-erin")
+        os.makedirs(f"{d}/run-erin", mode=0o700)
+        r = subprocess.run([cl, "join", token], capture_output=True, text=True, timeout=30 * scale, env=erin_env)
+        check(r.returncode == 0, f"earshot join: {r.stdout.strip()} {r.stderr.strip()[-300:]}")
+        conf = open(f"{d}/config-erin/earshot/earshot.conf").read()
+        check(f"server = {addr_a},{addr_b}" in conf, "earshot.conf keeps both daemons: " +
+              " ".join(ln for ln in conf.splitlines() if ln.startswith("server")))
+        known = open(f"{d}/config-erin/earshot/known_servers").read().split()
+        check(known[:1] == [addr_a] and len(known) == 2, f"the key pinned once, under the first: {known[:1]}")
     return 0 if check.ok else 1
 
 
