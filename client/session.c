@@ -399,7 +399,7 @@ static int send_msg(struct es_session *s, const struct es_msg *m)
 	return 0;
 }
 
-/* Jittered exponential backoff: uniform in [b/2, b], b doubling to a cap. */
+/* Leave the connection as it is (if any) and forget everything of it. */
 static void drop_connection(struct es_session *s)
 {
 	if (s->peer) {
@@ -421,6 +421,7 @@ static void drop_connection(struct es_session *s)
 	es_playout_reset(s->playout);
 }
 
+/* Jittered exponential backoff: uniform in [b/2, b], b doubling to a cap. */
 static void backoff(struct es_session *s, unsigned at_least_ms, const char *why)
 {
 	drop_connection(s);
@@ -640,6 +641,8 @@ static void on_redirect(struct es_session *s, const struct es_redirect *r)
 		backoff(s, 0, "the server redirected us to an address that cannot be one");
 		return;
 	}
+	char why[ES_SERVER_ADDR_MAX * 2 + 120];
+	snprintf(why, sizeof(why), "%s sent us to %s", es_servers_current(&s->servers), r->addr[0]);
 	for (unsigned i = 1; i < r->naddr; i++)
 		(void)es_servers_add(&s->servers, r->addr[i], false); /* a bad or surplus one is left out */
 	int to = es_servers_add(&s->servers, r->addr[0], true);
@@ -654,8 +657,6 @@ static void on_redirect(struct es_session *s, const struct es_redirect *r)
 	s->flags |= ES_PF_PLACE;
 	s->asked_place = false;
 	s->move_pending = false;
-	char why[ES_SERVER_ADDR_MAX * 2 + 120];
-	snprintf(why, sizeof(why), "%s sent us to %s", es_servers_current(&s->servers), r->addr[0]);
 	s->servers.cur = (unsigned)to;
 	es_servers_ok(&s->servers);
 	if (s->redirects_in_row > REDIRECTS_IN_ROW_MAX) {
