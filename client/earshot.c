@@ -384,12 +384,16 @@ int main(int argc, char **argv)
 	char server_buf[ES_SERVERS_MAX * (ES_SERVER_ADDR_MAX + 1)];
 	if (argc >= 2 && strcmp(argv[1], "join") == 0) {
 		if (argc < 3 || es_invite_decode(&inv, argv[2], strlen(argv[2])) < 0) {
-			fprintf(stderr, "earshot: join: that is not an invite code (they start with '%s'); copy the whole code\n",
-				ES_INVITE_PREFIX);
+			fprintf(stderr, "earshot: join: that is not an invite code (they start with '%s' or '%s'); copy the "
+					"whole code\n", ES_INVITE_PREFIX, ES_INVITE_PREFIX_V2);
 			return 2;
 		}
 		joining = true;
-		snprintf(server_buf, sizeof(server_buf), "%s:%u", inv.host, inv.port);
+		/* every daemon of the company the invite names, its first first */
+		int o = snprintf(server_buf, sizeof(server_buf), "%s:%u", inv.host, inv.port);
+		for (unsigned i = 0; i < inv.nmore && o > 0 && (size_t)o < sizeof(server_buf); i++)
+			o += snprintf(server_buf + o, sizeof(server_buf) - (size_t)o, ",%s:%u", inv.more[i].host,
+				      inv.more[i].port);
 		/* the remaining options apply as usual */
 		argv[2] = argv[0];
 		argc -= 2;

@@ -47,6 +47,9 @@ struct es_session {
 	ENetAddress addr;
 	/* the company's daemons (servers.h): the one in use, which to try next */
 	struct es_servers servers;
+	/* each address as last resolved (for which text): a host name is looked up once, not at every reconnect */
+	ENetAddress resolved[ES_SERVERS_MAX];
+	char resolved_for[ES_SERVERS_MAX][ES_SERVER_ADDR_MAX + 1];
 	unsigned redirects_in_row; /* since the last WELCOME */
 	int64_t redirected_ms;     /* when the last redirect arrived, -1 none since: its connect measures the wait */
 	int64_t last_pull_ns; /* when playback last took a frame: bundles' arrival is measured from it */
@@ -253,6 +256,10 @@ struct es_session *es_session_new(const struct es_session_config *cfg)
 	for (unsigned i = 0; i < s->servers.n; i++) {
 		const char *a = s->servers.addr[i];
 		int pr = parse_server(a, &s->addr);
+		if (pr == 0) {
+			s->resolved[i] = s->addr;
+			memcpy(s->resolved_for[i], a, strlen(a) + 1);
+		}
 		if (pr == -EHOSTUNREACH && i > 0)
 			continue;
 		if (pr == -EHOSTUNREACH) {
@@ -399,7 +406,7 @@ static int send_msg(struct es_session *s, const struct es_msg *m)
 	return 0;
 }
 
-/* Jittered exponential backoff: uniform in [b/2, b], b doubling to a cap. */
+/* Leave the connection as it is (if any) and forget everything of it. */
 static void drop_connection(struct es_session *s)
 {
 	if (s->peer) {
@@ -421,6 +428,7 @@ static void drop_connection(struct es_session *s)
 	es_playout_session_end(s->playout); /* what is queued still plays: a redirect costs less silence */
 }
 
+/* Jittered exponential backoff: uniform in [b/2, b], b doubling to a cap. */
 static void backoff(struct es_session *s, unsigned at_least_ms, const char *why)
 {
 	drop_connection(s);
@@ -504,10 +512,16 @@ static void start_connect(struct es_session *s)
 		s->st.redirect_wait_ms = (unsigned)(es_now_ms() - s->redirected_ms);
 		s->redirected_ms = -1;
 	}
-	if (parse_server(to, &s->addr) < 0) {
-		lost(s, "cannot resolve the address");
-		return;
+	unsigned i = s->servers.cur;
+	if (strcmp(s->resolved_for[i], to) != 0) {
+		/* new here (a redirect named it), or not resolvable at start: look it up now, once */
+		if (parse_server(to, &s->resolved[i]) < 0) {
+			lost(s, "cannot resolve the address");
+			return;
+		}
+		memcpy(s->resolved_for[i], to, strlen(to) + 1);
 	}
+	s->addr = s->resolved[i];
 	randombytes_buf(s->cookie_nonce, sizeof(s->cookie_nonce));
 	s->cookie_wanted = true;
 	s->cookie_ready = false;
@@ -640,6 +654,8 @@ static void on_redirect(struct es_session *s, const struct es_redirect *r)
 		backoff(s, 0, "the server redirected us to an address that cannot be one");
 		return;
 	}
+	char why[ES_SERVER_ADDR_MAX * 2 + 120];
+	snprintf(why, sizeof(why), "%s sent us to %s", es_servers_current(&s->servers), r->addr[0]);
 	for (unsigned i = 1; i < r->naddr; i++)
 		(void)es_servers_add(&s->servers, r->addr[i], false); /* a bad or surplus one is left out */
 	int to = es_servers_add(&s->servers, r->addr[0], true);
@@ -654,8 +670,6 @@ static void on_redirect(struct es_session *s, const struct es_redirect *r)
 	s->flags |= ES_PF_PLACE;
 	s->asked_place = false;
 	s->move_pending = false;
-	char why[ES_SERVER_ADDR_MAX * 2 + 120];
-	snprintf(why, sizeof(why), "%s sent us to %s", es_servers_current(&s->servers), r->addr[0]);
 	s->servers.cur = (unsigned)to;
 	es_servers_ok(&s->servers);
 	if (s->redirects_in_row > REDIRECTS_IN_ROW_MAX) {

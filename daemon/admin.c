@@ -273,16 +273,54 @@ static int parse_hostport(const char *s, struct es_invite *inv)
 	return 0;
 }
 
+/*
+ * HOST:PORT[,HOST:PORT...] into the invite: the first as its daemon, the
+ * rest as the company's others (es2- tokens).  0, -EINVAL, -E2BIG.
+ */
+static int parse_addresses(const char *list, struct es_invite *inv)
+{
+	char one[ES_INVITE_HOST_MAX + 8];
+	unsigned n = 0;
+	for (const char *p = list;;) {
+		size_t len = strcspn(p, ",");
+		if (n == ES_INVITE_ADDRS_MAX)
+			return -E2BIG;
+		if (len == 0 || len >= sizeof(one))
+			return -EINVAL;
+		memcpy(one, p, len);
+		one[len] = 0;
+		struct es_invite tmp;
+		if (parse_hostport(one, &tmp) < 0)
+			return -EINVAL;
+		if (n == 0) {
+			memcpy(inv->host, tmp.host, sizeof(inv->host));
+			inv->port = tmp.port;
+		} else {
+			memcpy(inv->more[n - 1].host, tmp.host, sizeof(inv->more[n - 1].host));
+			inv->more[n - 1].port = tmp.port;
+			inv->nmore = (uint8_t)n;
+		}
+		n++;
+		if (!p[len])
+			return 0;
+		p += len + 1;
+	}
+}
+
 static void cmd_invite(struct es_admin *a, struct reply *rp, int argc, char **argv)
 {
-	if (argc < 2 || argc > 4) {
-		rp_final(rp, "error: usage: invite NAME [HOST:PORT] [TTL_HOURS]");
+	if (argc < 2 || argc > 5) {
+		rp_final(rp, "error: usage: invite NAME [--address] [HOST:PORT[,HOST:PORT...]] [TTL_HOURS]");
 		return;
 	}
 	const char *name = argv[1], *addr = a->cfg.listen;
 	long hours = 0;
 	for (int i = 2; i < argc; i++) {
 		char *end;
+		if (strcmp(argv[i], "--address") == 0 && i + 1 < argc) {
+			addr = argv[++i];
+			continue;
+		}
 		if (strchr(argv[i], ':')) {
 			addr = argv[i];
 			continue;
@@ -295,8 +333,15 @@ static void cmd_invite(struct es_admin *a, struct reply *rp, int argc, char **ar
 	}
 	struct es_invite inv;
 	memset(&inv, 0, sizeof(inv));
-	if (parse_hostport(addr, &inv) < 0) {
-		rp_final(rp, "error: '%s' is not HOST:PORT", addr);
+	int pr = parse_addresses(addr, &inv);
+	if (pr == -E2BIG) {
+		rp_final(rp, "error: an invite names at most %d daemons", ES_INVITE_ADDRS_MAX);
+		return;
+	}
+	if (pr < 0) {
+		char shown[128];
+		es_text_escape(addr, strlen(addr), shown, sizeof(shown));
+		rp_final(rp, "error: '%s' is not HOST:PORT (or several, separated by commas)", shown);
 		return;
 	}
 	if (addr == a->cfg.listen && (strcmp(inv.host, "0.0.0.0") == 0 || strcmp(inv.host, "::") == 0)) {
@@ -476,15 +521,17 @@ static void cmd_remove(struct es_admin *a, struct reply *rp, int argc, char **ar
 }
 
 /*
- * redirect NAME HOST:PORT[,HOST:PORT...]: send someone to another daemon
- * of the company (the first address; the rest are the company's others,
- * for their client's list).  Each address must be something a client can
- * hold: 1..95 printable bytes, no space; at most 8.
+ * redirect NAME HOST:PORT[,HOST:PORT...] [X,Y]: send someone to another
+ * daemon of the company (the first address; the rest are the company's
+ * others, for their client's list), to sit where they are (or at X,Y, in
+ * metres).  Each address must be something a client can hold: 1..95
+ * printable bytes, no space; at most 8.
  */
 static void cmd_redirect(struct es_admin *a, struct reply *rp, int argc, char **argv)
 {
-	if (argc != 3) {
-		rp_final(rp, "error: usage: redirect NAME HOST:PORT[,HOST:PORT...]");
+	double x = 0, y = 0;
+	if (argc < 3 || argc > 4 || (argc == 4 && parse_xy(argv[3], &x, &y) < 0)) {
+		rp_final(rp, "error: usage: redirect NAME HOST:PORT[,HOST:PORT...] [X,Y]");
 		return;
 	}
 	char list[ES_ADMIN_LINE_MAX + 1];
@@ -516,7 +563,17 @@ static void cmd_redirect(struct es_admin *a, struct reply *rp, int argc, char **
 		rp_final(rp, "error: nobody called '%s' is connected", argv[1]);
 		return;
 	}
-	int r = srv_redirect(a->cfg.server, (unsigned)id, ES_REDIRECT_MOVED, addrs, n);
+	int r;
+	if (argc == 4) {
+		struct es_server_person p;
+		if (!es_server_person(a->cfg.server, (unsigned)id, &p)) {
+			rp_final(rp, "error: nobody called '%s' is connected", argv[1]);
+			return;
+		}
+		struct es_pos pos = {(int32_t)lround(x * 100.0), (int32_t)lround(y * 100.0), p.pos.facing};
+		r = srv_redirect_to(a->cfg.server, (unsigned)id, ES_REDIRECT_MOVED, &pos, addrs, n);
+	} else
+		r = srv_redirect(a->cfg.server, (unsigned)id, ES_REDIRECT_MOVED, addrs, n);
 	if (r < 0)
 		rp_final(rp, "error: cannot redirect %s: %s", argv[1], strerror(-r));
 	else
@@ -736,7 +793,8 @@ static void cmd_drain(struct es_admin *a, struct reply *rp, int argc, char **arg
 
 static void cmd_help(struct reply *rp)
 {
-	rp_line(rp, "invite NAME [HOST:PORT] [TTL_HOURS]  a one-time invite code (default address: the listen address)");
+	rp_line(rp, "invite NAME [HOST:PORT,...] [TTL_H]  a one-time invite code (default address: the listen address;");
+	rp_line(rp, "                                     a company's daemons: --address A,B,C, at most 8)");
 	rp_line(rp, "people                               who is connected: id, name, place, flags");
 	rp_line(rp, "enrolled                             enrolled keys and pending invites");
 	rp_line(rp, "fingerprint                          the server key's fingerprint");
@@ -744,7 +802,7 @@ static void cmd_help(struct reply *rp)
 	rp_line(rp, "mute NAME / unmute NAME              admin mute: their audio is dropped until unmuted");
 	rp_line(rp, "move NAME X,Y [FACING]               move someone (metres, degrees)");
 	rp_line(rp, "remove NAME [--forget]               disconnect someone; --forget also un-enrols their key");
-	rp_line(rp, "redirect NAME HOST:PORT[,HOST:PORT]  send someone to that daemon of the company (the others: for their list)");
+	rp_line(rp, "redirect NAME HOST:PORT[,...] [X,Y]  send someone to that daemon of the company, to sit where they are (or at X,Y)");
 	rp_line(rp, "desk NAME DESK                       give someone a desk of their own (label, e.g. A3-4; - for none)");
 	rp_line(rp, "desks                                who has which desk, and who sits at it now");
 	rp_line(rp, "close-room ROOM / open-room ROOM     close (and lock) or open every door of a room");

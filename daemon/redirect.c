@@ -24,13 +24,23 @@ int srv_redirect(struct es_server *s, unsigned id, uint8_t reason, const char *c
 {
 	if (id >= s->cfg.max_people || !s->people[id].used)
 		return -ENOENT;
-	if (naddr == 0 || naddr > ES_REDIRECT_ADDRS_MAX || reason < ES_REDIRECT_ELSEWHERE || reason > ES_REDIRECT_WALK)
+	/* where they are now: they join there */
+	return srv_redirect_to(s, id, reason, &s->people[id].pos, addrs, naddr);
+}
+
+int srv_redirect_to(struct es_server *s, unsigned id, uint8_t reason, const struct es_pos *pos,
+		    const char *const *addrs, unsigned naddr)
+{
+	if (id >= s->cfg.max_people || !s->people[id].used)
+		return -ENOENT;
+	if (naddr == 0 || naddr > ES_REDIRECT_ADDRS_MAX || reason < ES_REDIRECT_ELSEWHERE || reason > ES_REDIRECT_WALK ||
+	    pos->facing >= 3600)
 		return -EINVAL;
 	struct person *q = &s->people[id];
 	struct es_msg m = {.type = ES_MSG_REDIRECT};
 	struct es_redirect *rd = &m.u.redirect;
 	rd->reason = reason;
-	rd->pos = q->pos; /* where they are now: they join there */
+	rd->pos = *pos;
 	rd->naddr = (uint8_t)naddr;
 	for (unsigned i = 0; i < naddr; i++) {
 		if (!addrs[i] || !srv_redirect_addr_ok(addrs[i]))
@@ -45,13 +55,13 @@ int srv_redirect(struct es_server *s, unsigned id, uint8_t reason, const char *c
 		return r;
 	char name[ES_NAME_MAX + 1];
 	memcpy(name, q->name, sizeof(name));
-	struct es_pos at = q->pos;
+	struct es_pos at = *pos;
 	srv_person_leave(s, slot);
 	slot->st = SLOT_IDLE;
 	/* after what is queued (the REDIRECT) has been sent and acknowledged */
 	enet_peer_disconnect_later(peer, 0);
 	s->c.redirects++;
-	srv_logf("info", "%s (#%u) redirected to %s (reason %u, %u address%s) from %.2f,%.2f", name, id, rd->addr[0],
+	srv_logf("info", "%s (#%u) redirected to %s (reason %u, %u address%s), to sit at %.2f,%.2f", name, id, rd->addr[0],
 		 reason, naddr, naddr == 1 ? "" : "es", at.x_cm / 100.0, at.y_cm / 100.0);
 	return 0;
 }

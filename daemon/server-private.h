@@ -226,6 +226,9 @@ int srv_move_elsewhere(struct es_server *s, unsigned id, const struct es_pos *to
  */
 int srv_redirect(struct es_server *s, unsigned id, uint8_t reason, const char *const *addrs, unsigned naddr)
 	__attribute__((warn_unused_result));
+/* The same with the place they are to take there (a walk: the other end of the link; an admin's choice). */
+int srv_redirect_to(struct es_server *s, unsigned id, uint8_t reason, const struct es_pos *pos,
+		    const char *const *addrs, unsigned naddr) __attribute__((warn_unused_result));
 /* One address a REDIRECT may carry: 1..ES_REDIRECT_ADDR_MAX printable bytes, no space, no comma. */
 bool srv_redirect_addr_ok(const char *a);
 
