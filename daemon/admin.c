@@ -314,6 +314,11 @@ static void cmd_invite(struct es_admin *a, struct reply *rp, int argc, char **ar
 		return;
 	}
 	const char *name = argv[1], *addr = a->cfg.listen;
+	/* a company: the invite names its daemons alive now, this one first */
+	char company_addrs[8 * 96];
+	struct es_company *co = es_service_company(a->cfg.service);
+	if (co && es_company_address_list(co, company_addrs, sizeof(company_addrs)) > 0)
+		addr = company_addrs;
 	long hours = 0;
 	for (int i = 2; i < argc; i++) {
 		char *end;
@@ -344,7 +349,7 @@ static void cmd_invite(struct es_admin *a, struct reply *rp, int argc, char **ar
 		rp_final(rp, "error: '%s' is not HOST:PORT (or several, separated by commas)", shown);
 		return;
 	}
-	if (addr == a->cfg.listen && (strcmp(inv.host, "0.0.0.0") == 0 || strcmp(inv.host, "::") == 0)) {
+	if ((addr == a->cfg.listen || addr == company_addrs) && (strcmp(inv.host, "0.0.0.0") == 0 || strcmp(inv.host, "::") == 0)) {
 		rp_final(rp, "error: earshotd listens on %s (every address): say which address people reach it at: "
 			     "invite NAME HOST:PORT", addr);
 		return;

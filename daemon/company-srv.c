@@ -54,9 +54,8 @@ int srv_move_elsewhere(struct es_server *s, unsigned id, const struct es_pos *to
 	struct person *q = &s->people[id];
 	srv_logf("info", "%s goes to %.2f,%.2f on another daemon's floor: sent to %s", q->name, pos_x(to), pos_y(to),
 		 rd.addr[0]);
-	q->pos = *to;
 	const char *a[ES_REDIRECT_ADDRS_MAX];
 	for (unsigned i = 0; i < rd.naddr; i++)
 		a[i] = rd.addr[i];
-	return srv_redirect(s, id, ES_REDIRECT_WALK, a, rd.naddr) == 0 ? 1 : -EIO;
+	return srv_redirect_to(s, id, ES_REDIRECT_WALK, to, a, rd.naddr) == 0 ? 1 : -EIO;
 }

@@ -146,6 +146,23 @@ static unsigned addresses(struct es_company *co, const char *first, char (*addr)
 	return n;
 }
 
+int es_company_address_list(struct es_company *co, char *out, size_t cap)
+{
+	char addr[ES_REDIRECT_ADDRS_MAX][ES_REDIRECT_ADDR_MAX + 1];
+	unsigned n = addresses(co, co->address, addr, ES_REDIRECT_ADDRS_MAX);
+	size_t len = 0;
+	out[0] = 0;
+	for (unsigned i = 0; i < n; i++) {
+		int w = snprintf(out + len, cap - len, "%s%s", i ? "," : "", addr[i]);
+		if (w < 0 || (size_t)w >= cap - len) {
+			out[len] = 0;
+			break;
+		}
+		len += (size_t)w;
+	}
+	return (int)n;
+}
+
 int es_company_where(struct es_company *co, const struct es_pos *pos, struct es_redirect *rd)
 {
 	int k = es_company_floor_at(co, pos);

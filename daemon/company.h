@@ -67,6 +67,9 @@ int es_company_floor_at(const struct es_company *co, const struct es_pos *pos);
  */
 int es_company_where(struct es_company *co, const struct es_pos *pos, struct es_redirect *rd);
 
+/* The company's live daemons' client addresses, this one first, comma-separated (at most 8): how many. */
+int es_company_address_list(struct es_company *co, char *out, size_t cap);
+
 /* Enrolled in the company (the snapshot): 1 and the name, or 0. */
 int es_company_known(struct es_company *co, const uint8_t key[32], char *name, size_t cap);
 /* Muted by an admin of any daemon. */

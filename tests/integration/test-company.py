@@ -319,7 +319,14 @@ def main():
             t_drained = time.time()
 
             # ---- the killed daemon comes back and the drained one takes floors again: the empty floors spread
-            co.daemons[x_d].start()
+            try:
+                co.daemons[x_d].start()
+            except AssertionError:
+                # its old port was taken meanwhile (a client's socket may get a freed port): the machine
+                # comes back at another address, as a replacement would
+                old = co.daemons[x_d]
+                co.daemons[x_d] = Daemon(d, *old.args, name=f"d{x_d}b", metrics=True)
+                co.daemons[x_d].start()
             rc, out = co.ctl(y_d, "drain", "off")
             ok(rc == 0, "earshotctl drain off answers ok")
             ok(wait_until(lambda: len({v[0] for v in co.hosted().values()}) == 3, 30 * ts),
@@ -371,7 +378,7 @@ def main():
         f"drain {gap_drain} ms (goal <= 200 ms)")
     ok(gap_member is not None and gap_member <= 200, "an etcd member's death: no gap in the tone")
     ok(gap_down is not None and gap_down <= 200, "all of etcd stopped: no gap in the tone")
-    ok(gap_drain is not None and gap_drain <= 3000, "the drain's silence stays within 3 s (the figure is above)")
+    ok(gap_drain is not None and gap_drain <= 200, "the drain: at most 200 ms of silence")
     rate, fr = read_wav_mono(f"{d}/frank.wav")
     u = one_utterance(f"{d}/frank.wav", t_lift - t_frank, len(fr) / rate, f"{d}/frank-after.wav")
     good, msg = check_recognised(u, S2, SENTENCES, d) if u else (False, "no whole sentence in frank's recording")
