@@ -631,6 +631,9 @@ static void cmd_room(struct es_admin *a, struct reply *rp, int argc, char **argv
 	int nd = es_floor_room_doors(floor_of(a), (unsigned)room, NULL);
 	/* the server's one door path: everyone's map is told, and a close is a lock */
 	int r = es_server_room_set(a->cfg.server, (unsigned)room, open);
+	struct es_company *co = es_service_company(a->cfg.service);
+	if (r >= 0 && co)
+		es_company_lock(co, (unsigned)room, !open, "admin"); /* every daemon of the company locks it too */
 	if (r == -ENODEV)
 		rp_final(rp, "error: room '%s' has no doors", argv[1]);
 	else if (r < 0)

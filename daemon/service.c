@@ -300,6 +300,8 @@ int es_service_set_desk(struct es_service *svc, const char *name, const char *la
 	snprintf(was, wl, "%s", p->desk);
 	snprintf(p->desk, sizeof(p->desk), "%s", label);
 	es_saver_mark_dirty(svc->saver);
+	if (svc->company)
+		es_company_desk(svc->company, p->key, label); /* queued: never waits */
 out:
 	es_saver_unlock(svc->saver);
 	if (r == 0 && svc->server) {
@@ -634,6 +636,8 @@ int es_service_forget(struct es_service *svc, const char *name, uint8_t key_out[
 			if (key_out)
 				memcpy(key_out, key, sizeof(key));
 			es_saver_mark_dirty(svc->saver);
+			if (svc->company)
+				es_company_forget(svc->company, key); /* queued: never waits */
 		}
 	}
 	es_saver_unlock(svc->saver);

@@ -238,6 +238,15 @@ def main():
                 ok(good, f"{who} enrolled with an invite from d{k % 3}: {what.splitlines()[-1] if what else ''}")
             good, what = enrol(co, "alice", 1)
             ok(not good, "an invite for a name already enrolled elsewhere in the company is refused")
+            # an admin's desk and a locked room at one daemon reach the others
+            rc, out = co.ctl(1, "desk", "erin", "A2-3")
+            ok(rc == 0, f"earshotctl desk erin A2-3 at d1: {out.strip()}")
+            ok(wait_until(lambda: re.search(r"^A2-3 erin ", co.ctl(2, "desks")[1], re.M), 10 * ts),
+               "d2's desks show erin's desk given at d1")
+            rc, out = co.ctl(0, "close-room", "Vega 3")
+            ok(rc == 0 and all(co.daemons[k].wait_log("room 'Vega 3' closed and locked by an admin", 10 * ts)
+                               for k in (1, 2)), f"Vega 3 closed at d0 is locked at d1 and d2: {out.strip()}")
+            co.ctl(0, "open-room", "Vega 3")
 
             # everyone is given every address and starts at a daemon that is NOT their floor's
             def server_list(first):
