@@ -46,10 +46,13 @@ int es_control_handle(void *user, enum es_ctl_cmd cmd, char *reply, size_t len)
 	struct es_session_stats st;
 	es_session_get_stats(c->s, &st);
 	const struct es_pos *p = es_session_pos(c->s);
+	char servers[8 * 96];
 	snprintf(reply, len,
-		 "%s\tserver=%s\tname=%s\tstate=%s\tlive=%s\tx=%.2f\ty=%.2f\troom=%s\tloss=%.1f\tfec=%u\tjitter=%u",
+		 "%s\tserver=%s\tname=%s\tstate=%s\tlive=%s\tx=%.2f\ty=%.2f\troom=%s\tloss=%.1f\tfec=%u\tjitter=%u"
+		 "\tservers=%s\tredirects=%llu\tredirect_wait_ms=%u",
 		 mute, es_session_server(c->s), es_session_name(c->s), state_word(es_session_state(c->s)),
 		 es_session_live(c->s) ? "yes" : "no", p->x_cm / 100.0, p->y_cm / 100.0, c->room ? c->room : "",
-		 st.link_reports ? st.up_loss_permille / 10.0 : -1.0, st.fec_loss_perc, st.jitter_depth);
+		 st.link_reports ? st.up_loss_permille / 10.0 : -1.0, st.fec_loss_perc, st.jitter_depth,
+		 es_session_servers(c->s, servers, sizeof(servers)), (unsigned long long)st.redirects, st.redirect_wait_ms);
 	return 0;
 }

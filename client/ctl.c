@@ -643,10 +643,12 @@ static void json_string(FILE *out, const char *s)
 
 void es_ctl_status_print(const char *reply, bool json, FILE *out)
 {
-	static const char *const keys[] = {"server", "name", "state", "live", "x", "y", "room", "loss", "fec", "jitter"};
-	char v[10][96];
-	for (unsigned i = 0; i < 10; i++)
+	static const char *const keys[] = {"server", "name", "state", "live", "x", "y", "room", "loss", "fec", "jitter",
+					   "redirects", "redirect_wait_ms"};
+	char v[12][96], servers[8 * 96];
+	for (unsigned i = 0; i < 12; i++)
 		status_field(reply, keys[i], v[i], sizeof(v[i]));
+	status_field(reply, "servers", servers, sizeof(servers));
 	bool muted = strncmp(reply, "muted", 5) == 0;
 	if (!strchr(reply, '\t')) { /* an older client: the mute word only */
 		if (json)
@@ -674,12 +676,31 @@ void es_ctl_status_print(const char *reply, bool json, FILE *out)
 			fprintf(out, "%s", v[7]);
 		else
 			fputs("null", out);
-		fprintf(out, ", \"fec_percent\": %s, \"jitter_ticks\": %s}\n", v[8][0] ? v[8] : "null",
+		fprintf(out, ", \"fec_percent\": %s, \"jitter_ticks\": %s", v[8][0] ? v[8] : "null",
 			v[9][0] ? v[9] : "null");
+		/* the company's daemons this client knows (a client from before them: the one server) */
+		fputs(", \"servers\": [", out);
+		const char *list = servers[0] ? servers : v[0];
+		for (const char *p = list; *p;) {
+			const char *comma = strchr(p, ',');
+			char one[96];
+			size_t n = comma ? (size_t)(comma - p) : strlen(p);
+			snprintf(one, sizeof(one), "%.*s", (int)(n < sizeof(one) ? n : sizeof(one) - 1), p);
+			if (p != list)
+				fputs(", ", out);
+			json_string(out, one);
+			p += n;
+			if (*p == ',')
+				p++;
+		}
+		fprintf(out, "], \"redirects\": %s, \"redirect_wait_ms\": %s}\n", v[10][0] ? v[10] : "null",
+			v[11][0] ? v[11] : "null");
 		return;
 	}
 	fprintf(out, "%s\n", muted ? "muted" : "unmuted");
 	fprintf(out, "server:     %s as %s\n", v[0], v[1]);
+	if (strchr(servers, ','))
+		fprintf(out, "daemons:    %s (redirected %s times)\n", servers, v[10][0] ? v[10] : "0");
 	fprintf(out, "connection: %s%s\n", v[2],
 		strcmp(v[2], "joined") == 0 ? (strcmp(v[3], "yes") == 0 ? ", the server answers" : ", NO ANSWER from the server") : "");
 	fprintf(out, "place:      %s,%s%s%s\n", v[4], v[5], v[6][0] ? " in " : "", v[6]);

@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#define ES_CTL_LINE_MAX 256   /* one command or reply line, with '\n' */
+#define ES_CTL_LINE_MAX 1024  /* one command or reply line, with '\n' (a status names up to 8 daemons) */
 #define ES_CTL_MAX_CONNS 8    /* concurrent control connections */
 
 enum es_ctl_cmd {

@@ -27,6 +27,7 @@
 #include "control.h"
 #include "ctl.h"
 #include "identity.h"
+#include "servers.h"
 #include "session.h"
 #include "audio-file.h"
 
@@ -60,7 +61,8 @@ static void usage(FILE *f)
 		"       earshot mute | unmute | toggle-mute | status   (talk to the running client)\n"
 		"       earshot forget-server HOST:PORT\n"
 		"Join an Earshot office and talk to the colleagues within earshot.\n\n"
-		"  -s, --server HOST[:PORT]  daemon address (default 127.0.0.1:7700)\n"
+		"  -s, --server HOST[:PORT]  daemon address (default 127.0.0.1:7700); a company's daemons:\n"
+		"                            HOST:PORT,HOST:PORT,... (at most 8; the key is pinned under the first)\n"
 		"  -n, --name NAME           your name (default $USER)\n"
 		"  -a, --at X,Y              where you sit on the floor, in metres\n"
 		"  -f, --facing DEGREES      which way you face (0 = north, 90 = east)\n"
@@ -379,15 +381,19 @@ int main(int argc, char **argv)
 	}
 	struct es_invite inv;
 	bool joining = false;
-	char server_buf[128];
+	char server_buf[ES_SERVERS_MAX * (ES_SERVER_ADDR_MAX + 1)];
 	if (argc >= 2 && strcmp(argv[1], "join") == 0) {
 		if (argc < 3 || es_invite_decode(&inv, argv[2], strlen(argv[2])) < 0) {
-			fprintf(stderr, "earshot: join: that is not an invite code (they start with '%s'); copy the whole code\n",
-				ES_INVITE_PREFIX);
+			fprintf(stderr, "earshot: join: that is not an invite code (they start with '%s' or '%s'); copy the "
+					"whole code\n", ES_INVITE_PREFIX, ES_INVITE_PREFIX_V2);
 			return 2;
 		}
 		joining = true;
-		snprintf(server_buf, sizeof(server_buf), "%s:%u", inv.host, inv.port);
+		/* every daemon of the company the invite names, its first first */
+		int o = snprintf(server_buf, sizeof(server_buf), "%s:%u", inv.host, inv.port);
+		for (unsigned i = 0; i < inv.nmore && o > 0 && (size_t)o < sizeof(server_buf); i++)
+			o += snprintf(server_buf + o, sizeof(server_buf) - (size_t)o, ",%s:%u", inv.more[i].host,
+				      inv.more[i].port);
 		/* the remaining options apply as usual */
 		argv[2] = argv[0];
 		argc -= 2;
@@ -433,6 +439,20 @@ int main(int argc, char **argv)
 		if (!name_given)
 			o.name = name_buf;
 	}
+	/*
+	 * Several daemons of one company hold one key: it is pinned (and
+	 * checked) under the first address given, the company's.
+	 */
+	struct es_servers list;
+	if (es_servers_parse(&list, o.server) < 0) {
+		fprintf(stderr, "earshot: bad server address list '%s' (expected HOST[:PORT], or several separated by "
+				"commas, at most %d, each 1 to %d printable bytes without spaces)\n",
+			o.server, ES_SERVERS_MAX, ES_SERVER_ADDR_MAX);
+		if (joining)
+			es_invite_clear(&inv);
+		return 2;
+	}
+	const char *company = list.addr[0];
 	struct es_keypair id;
 	r = es_identity_load(dir, &id);
 	if (r < 0) {
@@ -449,7 +469,7 @@ int main(int argc, char **argv)
 		 * user's decision, made with forget-server, as for a server that
 		 * presents a new key.
 		 */
-		r = es_known_server_get(dir, o.server, pinned);
+		r = es_known_server_get(dir, company, pinned);
 		if (r == 0 && sodium_memcmp(pinned, inv.server_pub, 32) != 0) {
 			char fp_inv[ES_FINGERPRINT_LEN], fp_pin[ES_FINGERPRINT_LEN];
 			es_key_fingerprint(inv.server_pub, fp_inv);
@@ -459,7 +479,7 @@ int main(int argc, char **argv)
 				"If the server was reinstalled or its key replaced, check the new fingerprint with its admin "
 				"('earshotctl fingerprint' on the server), then run 'earshot forget-server %s' and use the "
 				"invite again. Otherwise the invite may not come from your server's admin.\n",
-				o.server, fp_inv, fp_pin, o.server);
+				company, fp_inv, fp_pin, company);
 			es_invite_clear(&inv);
 			es_keypair_clear(&id);
 			return 1;
@@ -473,12 +493,12 @@ int main(int argc, char **argv)
 		memcpy(pinned, inv.server_pub, 32);
 		have_pin = true;
 		if (r == -ENOENT) {
-			r = es_known_server_set(dir, o.server, pinned);
+			r = es_known_server_set(dir, company, pinned);
 			if (r < 0)
 				fprintf(stderr, "earshot: cannot save the server key: %s\n", strerror(-r));
 		}
 	} else {
-		r = es_known_server_get(dir, o.server, pinned);
+		r = es_known_server_get(dir, company, pinned);
 		if (r < 0 && r != -ENOENT) {
 			fprintf(stderr, "earshot: %s/known_servers is damaged (%s): fix or remove it\n", dir, strerror(-r));
 			return 1;
@@ -492,7 +512,7 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	struct pin_ctx pc = {dir, o.server};
+	struct pin_ctx pc = {dir, company};
 	struct es_session_config cfg = {
 		.server = o.server, .name = o.name, .pos = o.pos,
 		.flags = (o.muted ? ES_PF_MUTED : 0) | (o.place ? ES_PF_PLACE : 0) | (o.thin ? ES_PF_THIN : 0) |

@@ -39,7 +39,7 @@ __attribute__((warn_unused_result)) int es_known_server_forget(const char *dir, 
  * Booleans: -1 not set, 0 no, 1 yes.
  */
 struct es_client_defaults {
-	char server[128];
+	char server[800]; /* HOST:PORT, or up to 8 of them separated by commas */
 	char name[64];
 	char input_device[128], output_device[128];
 	int aec, ptt, thin;

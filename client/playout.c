@@ -42,6 +42,13 @@ struct es_playout {
 	uint32_t pulls; /* this buffer's clock: one per 20 ms pulled */
 	uint16_t down_seq; /* the last bundle's count */
 	bool down_seen;
+	/*
+	 * A session ended (es_playout_session_end) and the next one's ticks
+	 * count from elsewhere: its first bundle is spliced right after what is
+	 * still queued (offset: added to every tick of that session).
+	 */
+	bool splice;
+	uint32_t offset;
 	struct es_jitter_est est;
 	OpusDecoder *mix_dec;
 	bool mix_active;
@@ -105,6 +112,40 @@ void es_playout_reset(struct es_playout *p)
 	p->playing = p->seen = false;
 	p->misses = 0;
 	p->down_seen = false; /* a new session counts its bundles from 0 */
+	p->splice = false;
+	p->offset = 0;
+}
+
+void es_playout_session_end(struct es_playout *p)
+{
+	p->splice = true;
+	p->down_seen = false;
+}
+
+/*
+ * The next session's first bundle, tick t of its daemon.  Still playing
+ * what the last session sent: it goes right after the last bundle queued,
+ * with no new prefill, so a redirect to another daemon costs only the time
+ * until the new daemon's first bundle.  Not playing any more: start afresh.
+ */
+static void splice_session(struct es_playout *p, uint32_t t)
+{
+	p->splice = false;
+	if (!p->playing) {
+		for (unsigned i = 0; i < SLOTS; i++)
+			p->slot[i].full = false;
+		p->seen = false;
+		p->offset = 0;
+		return;
+	}
+	uint32_t last = p->next - 1;
+	for (unsigned i = 0; i < SLOTS; i++)
+		if (p->slot[i].full && (int32_t)(p->slot[i].tick - last) > 0)
+			last = p->slot[i].tick;
+	p->offset = last + 1 - t;
+	/* the arrival offsets of the last session say nothing about this one */
+	es_jitter_est_init(&p->est);
+	p->st.spliced++;
 }
 
 static unsigned queued(const struct es_playout *p)
@@ -122,7 +163,9 @@ int es_playout_push(struct es_playout *p, const uint8_t *msg, size_t len, int32_
 		p->st.malformed++;
 		return -EBADMSG;
 	}
-	uint32_t t = m.u.down.tick;
+	if (p->splice)
+		splice_session(p, m.u.down.tick);
+	uint32_t t = m.u.down.tick + p->offset;
 	/* downlink loss: gaps in the server's count of bundles to us (a reordered one counts as it arrives) */
 	int16_t step = (int16_t)(m.u.down.seq - p->down_seq);
 	if (!p->down_seen || step > 1000 || step < -1000) {

@@ -17,6 +17,7 @@ struct es_playout;
 
 struct es_playout_stats {
 	uint64_t bundles, played, lost, concealed, late, dropped_drift, malformed;
+	uint64_t spliced; /* sessions whose first bundle followed the last one's queue (es_playout_session_end) */
 	/* the downlink: bundles the server sent (from their sequence numbers) and those that arrived */
 	uint64_t down_expected, down_received;
 	unsigned depth;  /* current target depth in ticks */
@@ -45,6 +46,12 @@ int es_playout_pull(struct es_playout *p, int16_t *out);
 
 /* Forget everything queued (reconnect): the next bundle starts afresh. */
 void es_playout_reset(struct es_playout *p);
+/*
+ * The session ended (a reconnect, a redirect to another daemon): keep
+ * playing what is queued; the next session's first bundle follows it
+ * directly if it comes while that still plays, else starts afresh.
+ */
+void es_playout_session_end(struct es_playout *p);
 
 void es_playout_get_stats(const struct es_playout *p, struct es_playout_stats *st);
 

@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "earshot-mixer.h"
 #include "playout.h"
+#include "servers.h"
 #include "session.h"
 
 #define CONNECT_TIMEOUT_MS 2000
@@ -31,6 +32,12 @@
 #define PACKET_MAX (ES_MSG_MAX + 1 + ES_CIPHER_OVERHEAD)
 /* delivered but not yet taken, per peer: a receive pass of floor-plan pieces fits */
 #define WAITING_MAX (1024 * 1024)
+/*
+ * Redirects in a row without being admitted before we stop following them
+ * at once: daemons that send us round in a circle are something wrong
+ * (placement flapping, a bad configuration), not a place to spin.
+ */
+#define REDIRECTS_IN_ROW_MAX 4
 
 struct es_session {
 	struct es_session_config cfg;
@@ -38,6 +45,13 @@ struct es_session {
 	ENetHost *host;
 	ENetPeer *peer;
 	ENetAddress addr;
+	/* the company's daemons (servers.h): the one in use, which to try next */
+	struct es_servers servers;
+	/* each address as last resolved (for which text): a host name is looked up once, not at every reconnect */
+	ENetAddress resolved[ES_SERVERS_MAX];
+	char resolved_for[ES_SERVERS_MAX][ES_SERVER_ADDR_MAX + 1];
+	unsigned redirects_in_row; /* since the last WELCOME */
+	int64_t redirected_ms;     /* when the last redirect arrived, -1 none since: its connect measures the wait */
 	int64_t last_pull_ns; /* when playback last took a frame: bundles' arrival is measured from it */
 	enum es_session_state state;
 	bool reset_pending;
@@ -81,7 +95,7 @@ struct es_session {
 	struct es_playout *playout;
 	uint64_t down_expected, down_received; /* playout counts at the last downlink report */
 	struct es_person_view roster[ES_ROSTER_MAX];
-	char status[512]; /* the key-change refusal alone is ~400 bytes */
+	char status[768]; /* the key-change refusal alone is ~400 bytes, ~600 with a company's two addresses */
 	char status_live[600]; /* es_session_status() while joined: the place now, whether the server answers */
 	bool asked_place;  /* the first HELLO named a place (--at) */
 	struct es_pos asked;
@@ -231,19 +245,37 @@ struct es_session *es_session_new(const struct es_session_config *cfg)
 	}
 	memcpy(s->name, cfg->name, nl + 1);
 	s->cfg.name = s->name;
-	int pr = parse_server(cfg->server, &s->addr);
-	if (pr == -EHOSTUNREACH) {
-		const char *colon = strrchr(cfg->server, ':');
-		fprintf(stderr, "earshot: cannot resolve the server's host name '%.*s' (from '%s'): check the spelling, "
-				"or the network and DNS\n", colon ? (int)(colon - cfg->server) : (int)strlen(cfg->server),
-			cfg->server, cfg->server);
-		err = EHOSTUNREACH;
+	int lr = es_servers_parse(&s->servers, cfg->server);
+	if (lr < 0) {
+		fprintf(stderr, "earshot: bad server address list '%s' (expected HOST[:PORT], or several separated by "
+				"commas, at most %d, each 1 to %d printable bytes without spaces)\n",
+			cfg->server, ES_SERVERS_MAX, ES_SERVER_ADDR_MAX);
 		goto err_free;
 	}
-	if (pr < 0) {
-		fprintf(stderr, "earshot: bad server address '%s' (expected HOST[:PORT])\n", cfg->server);
-		goto err_free;
+	/* each is checked for form now; the first, the company's, is resolved too (the others when they are tried) */
+	for (unsigned i = 0; i < s->servers.n; i++) {
+		const char *a = s->servers.addr[i];
+		int pr = parse_server(a, &s->addr);
+		if (pr == 0) {
+			s->resolved[i] = s->addr;
+			memcpy(s->resolved_for[i], a, strlen(a) + 1);
+		}
+		if (pr == -EHOSTUNREACH && i > 0)
+			continue;
+		if (pr == -EHOSTUNREACH) {
+			const char *colon = strrchr(a, ':');
+			fprintf(stderr, "earshot: cannot resolve the server's host name '%.*s' (from '%s'): check the spelling, "
+					"or the network and DNS\n", colon ? (int)(colon - a) : (int)strlen(a), a, a);
+			err = EHOSTUNREACH;
+			goto err_free;
+		}
+		if (pr < 0) {
+			fprintf(stderr, "earshot: bad server address '%s' (expected HOST[:PORT])\n", a);
+			goto err_free;
+		}
 	}
+	(void)parse_server(s->servers.addr[0], &s->addr);
+	s->redirected_ms = -1;
 	int e;
 	s->enc = opus_encoder_create(ES_RATE, 1, OPUS_APPLICATION_VOIP, &e);
 	if (e != OPUS_OK) {
@@ -374,18 +406,13 @@ static int send_msg(struct es_session *s, const struct es_msg *m)
 	return 0;
 }
 
-/* Jittered exponential backoff: uniform in [b/2, b], b doubling to a cap. */
-static void backoff(struct es_session *s, unsigned at_least_ms, const char *why)
+/* Leave the connection as it is (if any) and forget everything of it. */
+static void drop_connection(struct es_session *s)
 {
 	if (s->peer) {
 		enet_peer_reset(s->peer);
 		s->peer = NULL;
 	}
-	unsigned b = s->backoff_ms;
-	unsigned wait = b / 2 + (unsigned)(rand() % (int)(b / 2 + 1));
-	if (wait < at_least_ms)
-		wait = at_least_ms;
-	s->backoff_ms = b * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : b * 2;
 	s->authed = false;
 	s->have_reset_token = false;
 	s->floor_asked = false;
@@ -395,12 +422,57 @@ static void backoff(struct es_session *s, unsigned at_least_ms, const char *why)
 	es_cipher_clear(&s->tx);
 	es_cipher_clear(&s->rx);
 	s->state = ES_SESSION_BACKOFF;
-	s->retry_at_ms = es_now_ms() + wait;
 	s->my_id = -1;
 	for (unsigned i = 0; i < ES_ROSTER_MAX; i++)
 		s->roster[i].present = false;
-	es_playout_reset(s->playout);
+	es_playout_session_end(s->playout); /* what is queued still plays: a redirect costs less silence */
+}
+
+/* Jittered exponential backoff: uniform in [b/2, b], b doubling to a cap. */
+static void backoff(struct es_session *s, unsigned at_least_ms, const char *why)
+{
+	drop_connection(s);
+	unsigned b = s->backoff_ms;
+	unsigned wait = b / 2 + (unsigned)(rand() % (int)(b / 2 + 1));
+	if (wait < at_least_ms)
+		wait = at_least_ms;
+	s->backoff_ms = b * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : b * 2;
+	s->retry_at_ms = es_now_ms() + wait;
 	set_status(s, "%s; trying again in %.1f s", why, wait / 1000.0);
+}
+
+static void start_connect(struct es_session *s);
+
+/*
+ * Connect to the address in use now, at once: after a redirect (not a
+ * failure) or to the next daemon of the list within a round (servers.h).
+ * The connection is started here, not at the next step, so nothing but
+ * the network stands between the cause and the new attempt.
+ */
+static void connect_now(struct es_session *s, const char *why)
+{
+	drop_connection(s);
+	s->retry_at_ms = es_now_ms();
+	set_status(s, "%s; connecting to %s now", why, es_servers_current(&s->servers));
+	start_connect(s);
+}
+
+/*
+ * The daemon in use is lost (gone, silent, unreachable): try the next one
+ * of the list at once, the lost one last; back off only when a whole
+ * round of them failed.  With one address: the backoff, as always.
+ */
+static void lost(struct es_session *s, const char *why)
+{
+	char w[ES_SERVER_ADDR_MAX + 200];
+	if (s->servers.n > 1)
+		snprintf(w, sizeof(w), "%s (%s)", why, es_servers_current(&s->servers));
+	else
+		snprintf(w, sizeof(w), "%s", why);
+	if (es_servers_lost(&s->servers))
+		backoff(s, 0, w);
+	else
+		connect_now(s, w);
 }
 
 /* Give up for good (the user must act): say why. */
@@ -434,18 +506,32 @@ static int send_cookie_request(struct es_session *s)
 
 static void start_connect(struct es_session *s)
 {
+	const char *to = es_servers_current(&s->servers);
+	if (s->redirected_ms >= 0) {
+		/* what a redirect cost before we went: 0 unless something made us wait */
+		s->st.redirect_wait_ms = (unsigned)(es_now_ms() - s->redirected_ms);
+		s->redirected_ms = -1;
+	}
+	unsigned i = s->servers.cur;
+	if (strcmp(s->resolved_for[i], to) != 0) {
+		/* new here (a redirect named it), or not resolvable at start: look it up now, once */
+		if (parse_server(to, &s->resolved[i]) < 0) {
+			lost(s, "cannot resolve the address");
+			return;
+		}
+		memcpy(s->resolved_for[i], to, strlen(to) + 1);
+	}
+	s->addr = s->resolved[i];
 	randombytes_buf(s->cookie_nonce, sizeof(s->cookie_nonce));
-	int n = 0;
-	(void)n;
 	s->cookie_wanted = true;
 	s->cookie_ready = false;
 	if (send_cookie_request(s) < 0) {
-		backoff(s, 0, "cannot reach the server");
+		lost(s, "cannot reach the server");
 		return;
 	}
 	s->state = ES_SESSION_CONNECTING;
 	s->state_since_ms = es_now_ms();
-	set_status(s, "connecting to %s", s->cfg.server);
+	set_status(s, "connecting to %s", to);
 }
 
 static void connect_with_cookie(struct es_session *s)
@@ -453,7 +539,7 @@ static void connect_with_cookie(struct es_session *s)
 	s->cookie_ready = false;
 	s->peer = enet_host_connect(s->host, &s->addr, ES_CHAN_COUNT, s->cookie);
 	if (!s->peer)
-		backoff(s, 0, "cannot start a connection");
+		lost(s, "cannot start a connection");
 }
 
 static void on_connected(struct es_session *s)
@@ -467,7 +553,7 @@ static void on_connected(struct es_session *s)
 	/* the server speaks first: its key (ES_MSG_SERVER_KEY) */
 	s->state = ES_SESSION_JOINING;
 	s->state_since_ms = es_now_ms();
-	set_status(s, "securing the connection to %s", s->cfg.server);
+	set_status(s, "securing the connection to %s", es_servers_current(&s->servers));
 }
 
 /* The server's key arrived: check it against our pin, then handshake. */
@@ -477,18 +563,21 @@ static void on_server_key(struct es_session *s, const struct es_server_key *k)
 	es_key_fingerprint(k->key, fp);
 	if (s->have_pin && sodium_memcmp(s->pinned, k->key, 32) != 0) {
 		es_key_fingerprint(s->pinned, pfp);
+		/* every daemon of a company holds its key: the pin is kept under the first address, the company's */
+		const char *at = es_servers_current(&s->servers), *company = s->servers.addr[0];
+		bool other = strcmp(at, company) != 0;
 		fail(s,
-		     "REFUSING TO CONNECT: the server at %s presents key %s, but you trust %s for it. "
+		     "REFUSING TO CONNECT: the server at %s presents key %s, but you trust %s for it%s%s%s. "
 		     "If the server was reinstalled or its key replaced, check the new fingerprint with its admin "
 		     "('earshotctl fingerprint' on the server), then run 'earshot forget-server %s' and connect again. "
 		     "Otherwise someone may be impersonating the server.",
-		     s->cfg.server, fp, pfp, s->cfg.server);
+		     at, fp, pfp, other ? " (as for every daemon of " : "", other ? company : "", other ? ")" : "", company);
 		return;
 	}
 	if (!s->have_pin) {
 		memcpy(s->pinned, k->key, 32);
 		s->have_pin = true;
-		fprintf(stderr, "earshot: trusting %s with key %s from now on (first use)\n", s->cfg.server, fp);
+		fprintf(stderr, "earshot: trusting %s with key %s from now on (first use)\n", s->servers.addr[0], fp);
 		if (s->cfg.pin)
 			s->cfg.pin(s->cfg.pin_ud, k->key);
 	}
@@ -531,13 +620,15 @@ static void on_welcome(struct es_session *s, const struct es_welcome *w)
 	s->admin_muted = false; /* the server says again right after, if it still holds */
 	s->state = ES_SESSION_JOINED;
 	s->backoff_ms = BACKOFF_MIN_MS;
+	s->redirects_in_row = 0;
+	es_servers_ok(&s->servers);
 	s->st.joins++;
 	if (s->have_secret) {
 		/* an invite works once: it is spent now */
 		sodium_memzero(s->secret, sizeof(s->secret));
 		s->have_secret = false;
 	}
-	set_status(s, "joined %s as %s (#%d) at %.2f,%.2f", s->cfg.server, s->name, s->my_id, s->pos.x_cm / 100.0,
+	set_status(s, "joined %s as %s (#%d) at %.2f,%.2f", es_servers_current(&s->servers), s->name, s->my_id, s->pos.x_cm / 100.0,
 		   s->pos.y_cm / 100.0);
 	if (s->asked_place && (s->asked.x_cm != w->pos.x_cm || s->asked.y_cm != w->pos.y_cm))
 		fprintf(stderr, "earshot: you asked to sit at %.2f,%.2f, but that is not a free place (outside the floor, a "
@@ -549,6 +640,50 @@ static void on_welcome(struct es_session *s, const struct es_welcome *w)
 
 static void on_refused(struct es_session *s, uint8_t reason);
 
+/*
+ * ES_MSG_REDIRECT, sealed or inside message 2, so from a daemon holding
+ * the company's key: our floor is on another daemon.  Learn every address
+ * it names, take its place as ours (we join there exactly: ES_PF_PLACE),
+ * and go to the first at once: a redirect is not a failure, so no backoff,
+ * unless daemons keep sending us on without ever admitting us.
+ */
+static void on_redirect(struct es_session *s, const struct es_redirect *r)
+{
+	if (!es_server_addr_ok(r->addr[0], strlen(r->addr[0]))) {
+		s->st.malformed++;
+		backoff(s, 0, "the server redirected us to an address that cannot be one");
+		return;
+	}
+	char why[ES_SERVER_ADDR_MAX * 2 + 120];
+	snprintf(why, sizeof(why), "%s sent us to %s", es_servers_current(&s->servers), r->addr[0]);
+	for (unsigned i = 1; i < r->naddr; i++)
+		(void)es_servers_add(&s->servers, r->addr[i], false); /* a bad or surplus one is left out */
+	int to = es_servers_add(&s->servers, r->addr[0], true);
+	/* the daemon removes us from its floor and closes: say we go (it frees the slot at once), then go */
+	if (s->peer && s->peer->state == ENET_PEER_STATE_CONNECTED) {
+		enet_peer_disconnect_now(s->peer, 0);
+		s->peer = NULL;
+	}
+	s->st.redirects++;
+	s->redirects_in_row++;
+	s->pos = r->pos;
+	s->flags |= ES_PF_PLACE;
+	s->asked_place = false;
+	s->move_pending = false;
+	s->servers.cur = (unsigned)to;
+	es_servers_ok(&s->servers);
+	if (s->redirects_in_row > REDIRECTS_IN_ROW_MAX) {
+		/* a loop (placement flapping, a misconfigured company): slow down, as for a failure */
+		fprintf(stderr, "earshot: redirected %u times in a row without being admitted: something is wrong with "
+				"the daemons' placement; backing off\n", s->redirects_in_row);
+		backoff(s, 0, why);
+		return;
+	}
+	set_event(s, "moved to %s", r->addr[0]);
+	s->redirected_ms = es_now_ms();
+	connect_now(s, why);
+}
+
 static void on_handshake2(struct es_session *s, const struct es_blob *b)
 {
 	uint8_t payload[ES_NOISE_PAYLOAD_MAX];
@@ -559,6 +694,16 @@ static void on_handshake2(struct es_session *s, const struct es_blob *b)
 		/* message 2 verified under the key we pinned: the server itself says no */
 		es_noise_clear(&s->hs);
 		on_refused(s, w.u.refused.reason);
+		return;
+	}
+	if (read && w.type == ES_MSG_REDIRECT) {
+		/*
+		 * Verified under the pinned key too: a daemon of the company that
+		 * does not host our floor says which does, instead of admitting us.
+		 * No session keys: this connection is over.
+		 */
+		es_noise_clear(&s->hs);
+		on_redirect(s, &w.u.redirect);
 		return;
 	}
 	if (!read || w.type != ES_MSG_WELCOME || es_noise_split(&s->hs, &s->tx, &s->rx) < 0) {
@@ -589,7 +734,7 @@ static void on_refused_hint(struct es_session *s, uint8_t reason)
 	const char *claim = reason < sizeof(claims) / sizeof(claims[0]) && claims[reason] ? claims[reason] : "refused us";
 	s->st.hints++;
 	char why[160];
-	snprintf(why, sizeof(why), "the server %s (unverified: not yet proved to be %s)", claim, s->cfg.server);
+	snprintf(why, sizeof(why), "the server %s (unverified: not yet proved to be %s)", claim, es_servers_current(&s->servers));
 	backoff(s, 1000, why);
 }
 
@@ -598,17 +743,17 @@ static void on_refused(struct es_session *s, uint8_t reason)
 	switch (reason) {
 	case ES_REFUSED_UNKNOWN_KEY:
 		fail(s, "the server at %s does not know this device's key and is invite-only: ask its admin for an "
-			"invite ('earshotctl invite NAME') and run 'earshot join CODE'", s->cfg.server);
+			"invite ('earshotctl invite NAME') and run 'earshot join CODE'", es_servers_current(&s->servers));
 		break;
 	case ES_REFUSED_INVITE:
 		fail(s, "the invite was refused: it is unknown, already used or expired; ask for a new one");
 		break;
 	case ES_REFUSED_NAME_TAKEN:
 		fail(s, "the name '%s' belongs to someone else's key on %s: choose another with --name", s->name,
-		     s->cfg.server);
+		     es_servers_current(&s->servers));
 		break;
 	case ES_REFUSED_VERSION:
-		fail(s, "the server at %s speaks another protocol version: update earshot", s->cfg.server);
+		fail(s, "the server at %s speaks another protocol version: update earshot", es_servers_current(&s->servers));
 		break;
 	case ES_REFUSED_REPLAY:
 		backoff(s, 1000, "the server saw an older handshake of ours (is the clock right?)");
@@ -773,16 +918,20 @@ static void on_packet(struct es_session *s, const ENetPacket *pkt)
 		if (m.u.bye.reason == ES_BYE_REMOVED) {
 			/* coming straight back would undo the admin's decision */
 			fail(s, "removed from %s by an admin; run earshot again to rejoin (if you still may)",
-			     s->cfg.server);
+			     es_servers_current(&s->servers));
 			break;
 		}
 		s->st.reconnects++;
-		backoff(s, 0, m.u.bye.reason == ES_BYE_RESTART ? "server restarting" :
-			      m.u.bye.reason == ES_BYE_REPLACED ? "this identity joined from elsewhere" :
-								  "server said goodbye");
+		if (m.u.bye.reason == ES_BYE_REPLACED)
+			backoff(s, 0, "this identity joined from elsewhere");
+		else /* this daemon stops or restarts: another of the company may take us now */
+			lost(s, m.u.bye.reason == ES_BYE_RESTART ? "server restarting" : "server said goodbye");
 		break;
 	case ES_MSG_ADMIN:
 		on_admin(s, &m.u.admin);
+		break;
+	case ES_MSG_REDIRECT:
+		on_redirect(s, &m.u.redirect);
 		break;
 	case ES_MSG_LINK:
 		on_link(s, &m.u.link);
@@ -854,7 +1003,7 @@ void es_session_service(struct es_session *s)
 			s->peer = NULL; /* ENet already reset it */
 			if (s->state == ES_SESSION_JOINED)
 				s->st.reconnects++;
-			backoff(s, 0, "connection lost");
+			lost(s, "connection lost");
 			break;
 		default:
 			break;
@@ -885,7 +1034,7 @@ static void housekeeping(struct es_session *s)
 		/* fall through */
 	case ES_SESSION_JOINING:
 		if (t - s->state_since_ms > CONNECT_TIMEOUT_MS && s->state != ES_SESSION_BACKOFF)
-			backoff(s, 0, "no answer from the server");
+			lost(s, "no answer from the server");
 		break;
 	case ES_SESSION_JOINED:
 	case ES_SESSION_FAILED:
@@ -1029,7 +1178,12 @@ enum es_session_state es_session_state(const struct es_session *s)
 
 const char *es_session_server(const struct es_session *s)
 {
-	return s->cfg.server;
+	return es_servers_current(&s->servers);
+}
+
+const char *es_session_servers(const struct es_session *s, char *buf, size_t cap)
+{
+	return es_servers_join(&s->servers, buf, cap);
 }
 
 const char *es_session_name(const struct es_session *s)
@@ -1043,7 +1197,7 @@ const char *es_session_status(struct es_session *s)
 		return s->status;
 	/* joined: where we are now (not where we joined), and whether the server still answers */
 	uint32_t quiet = s->peer ? quiet_ms(s) : 0;
-	snprintf(s->status_live, sizeof(s->status_live), "joined %s as %s (#%d) at %.2f,%.2f%s", s->cfg.server, s->name,
+	snprintf(s->status_live, sizeof(s->status_live), "joined %s as %s (#%d) at %.2f,%.2f%s", es_servers_current(&s->servers), s->name,
 		 s->my_id, s->pos.x_cm / 100.0, s->pos.y_cm / 100.0, es_session_live(s) ? "" : "; no answer from the server");
 	if (!es_session_live(s) && quiet < 3600000u) {
 		size_t n = strlen(s->status_live);

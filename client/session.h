@@ -10,6 +10,7 @@
 #define EARSHOT_SESSION_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "earshot-crypto.h"
@@ -33,7 +34,12 @@ struct es_person_view {
 };
 
 struct es_session_config {
-	const char *server; /* ADDR:PORT */
+	/*
+	 * HOST:PORT, or the company's daemons "HOST:PORT,HOST:PORT" (at most
+	 * 8): the first is tried first; a lost one is followed by the next at
+	 * once (servers.h).  Every one must present the pinned key.
+	 */
+	const char *server;
 	const char *name;
 	struct es_pos pos;
 	uint8_t flags;      /* ES_PF_MUTED etc. at start */
@@ -115,7 +121,9 @@ void es_session_set_flags(struct es_session *s, uint8_t flags);
 uint8_t es_session_flags(const struct es_session *s);
 
 enum es_session_state es_session_state(const struct es_session *s);
-const char *es_session_server(const struct es_session *s); /* HOST:PORT as configured */
+const char *es_session_server(const struct es_session *s); /* HOST:PORT of the daemon in use now */
+/* Every daemon address known, "A,B,C" (given, then learnt from redirects), into buf; returns buf. */
+const char *es_session_servers(const struct es_session *s, char *buf, size_t cap);
 const char *es_session_name(const struct es_session *s);
 /* Human line; while joined, built anew: the place now and whether the server answers. */
 const char *es_session_status(struct es_session *s);
@@ -128,6 +136,8 @@ const struct es_person_view *es_session_roster(const struct es_session *s, unsig
 struct es_session_stats {
 	uint64_t frames_sent, bytes_sent, bytes_received, packets_received;
 	uint64_t joins, reconnects, busy;
+	uint64_t redirects;        /* ES_MSG_REDIRECT followed (sealed, or in place of the WELCOME) */
+	unsigned redirect_wait_ms; /* the last one: from its arrival to the connection to where it sent us */
 	uint64_t resets_ignored; /* reset-shaped datagrams without our session's token */
 	uint64_t hints;          /* plain REFUSED answers, taken as hints to retry */
 	uint64_t bundles, played, lost, concealed, malformed;

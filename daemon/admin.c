@@ -39,6 +39,7 @@
 #include "earshot-proto.h"
 #include "log.h"
 #include "places.h"
+#include "server-private.h" /* srv_redirect */
 #include "server.h"
 #include "service.h"
 #include "state.h"
@@ -272,16 +273,59 @@ static int parse_hostport(const char *s, struct es_invite *inv)
 	return 0;
 }
 
+/*
+ * HOST:PORT[,HOST:PORT...] into the invite: the first as its daemon, the
+ * rest as the company's others (es2- tokens).  0, -EINVAL, -E2BIG.
+ */
+static int parse_addresses(const char *list, struct es_invite *inv)
+{
+	char one[ES_INVITE_HOST_MAX + 8];
+	unsigned n = 0;
+	for (const char *p = list;;) {
+		size_t len = strcspn(p, ",");
+		if (n == ES_INVITE_ADDRS_MAX)
+			return -E2BIG;
+		if (len == 0 || len >= sizeof(one))
+			return -EINVAL;
+		memcpy(one, p, len);
+		one[len] = 0;
+		struct es_invite tmp;
+		if (parse_hostport(one, &tmp) < 0)
+			return -EINVAL;
+		if (n == 0) {
+			memcpy(inv->host, tmp.host, sizeof(inv->host));
+			inv->port = tmp.port;
+		} else {
+			memcpy(inv->more[n - 1].host, tmp.host, sizeof(inv->more[n - 1].host));
+			inv->more[n - 1].port = tmp.port;
+			inv->nmore = (uint8_t)n;
+		}
+		n++;
+		if (!p[len])
+			return 0;
+		p += len + 1;
+	}
+}
+
 static void cmd_invite(struct es_admin *a, struct reply *rp, int argc, char **argv)
 {
-	if (argc < 2 || argc > 4) {
-		rp_final(rp, "error: usage: invite NAME [HOST:PORT] [TTL_HOURS]");
+	if (argc < 2 || argc > 5) {
+		rp_final(rp, "error: usage: invite NAME [--address] [HOST:PORT[,HOST:PORT...]] [TTL_HOURS]");
 		return;
 	}
 	const char *name = argv[1], *addr = a->cfg.listen;
+	/* a company: the invite names its daemons alive now, this one first */
+	char company_addrs[8 * 96];
+	struct es_company *co = es_service_company(a->cfg.service);
+	if (co && es_company_address_list(co, company_addrs, sizeof(company_addrs)) > 0)
+		addr = company_addrs;
 	long hours = 0;
 	for (int i = 2; i < argc; i++) {
 		char *end;
+		if (strcmp(argv[i], "--address") == 0 && i + 1 < argc) {
+			addr = argv[++i];
+			continue;
+		}
 		if (strchr(argv[i], ':')) {
 			addr = argv[i];
 			continue;
@@ -294,11 +338,18 @@ static void cmd_invite(struct es_admin *a, struct reply *rp, int argc, char **ar
 	}
 	struct es_invite inv;
 	memset(&inv, 0, sizeof(inv));
-	if (parse_hostport(addr, &inv) < 0) {
-		rp_final(rp, "error: '%s' is not HOST:PORT", addr);
+	int pr = parse_addresses(addr, &inv);
+	if (pr == -E2BIG) {
+		rp_final(rp, "error: an invite names at most %d daemons", ES_INVITE_ADDRS_MAX);
 		return;
 	}
-	if (addr == a->cfg.listen && (strcmp(inv.host, "0.0.0.0") == 0 || strcmp(inv.host, "::") == 0)) {
+	if (pr < 0) {
+		char shown[128];
+		es_text_escape(addr, strlen(addr), shown, sizeof(shown));
+		rp_final(rp, "error: '%s' is not HOST:PORT (or several, separated by commas)", shown);
+		return;
+	}
+	if ((addr == a->cfg.listen || addr == company_addrs) && (strcmp(inv.host, "0.0.0.0") == 0 || strcmp(inv.host, "::") == 0)) {
 		rp_final(rp, "error: earshotd listens on %s (every address): say which address people reach it at: "
 			     "invite NAME HOST:PORT", addr);
 		return;
@@ -475,6 +526,66 @@ static void cmd_remove(struct es_admin *a, struct reply *rp, int argc, char **ar
 }
 
 /*
+ * redirect NAME HOST:PORT[,HOST:PORT...] [X,Y]: send someone to another
+ * daemon of the company (the first address; the rest are the company's
+ * others, for their client's list), to sit where they are (or at X,Y, in
+ * metres).  Each address must be something a client can hold: 1..95
+ * printable bytes, no space; at most 8.
+ */
+static void cmd_redirect(struct es_admin *a, struct reply *rp, int argc, char **argv)
+{
+	double x = 0, y = 0;
+	if (argc < 3 || argc > 4 || (argc == 4 && parse_xy(argv[3], &x, &y) < 0)) {
+		rp_final(rp, "error: usage: redirect NAME HOST:PORT[,HOST:PORT...] [X,Y]");
+		return;
+	}
+	char list[ES_ADMIN_LINE_MAX + 1];
+	snprintf(list, sizeof(list), "%s", argv[2]);
+	const char *addrs[ES_REDIRECT_ADDRS_MAX];
+	unsigned n = 0;
+	for (char *p = list;;) {
+		char *comma = strchr(p, ',');
+		if (comma)
+			*comma = 0;
+		if (n == ES_REDIRECT_ADDRS_MAX) {
+			rp_final(rp, "error: at most %d addresses", ES_REDIRECT_ADDRS_MAX);
+			return;
+		}
+		if (!srv_redirect_addr_ok(p) || !strchr(p, ':')) {
+			char shown[64];
+			es_text_escape(p, strlen(p), shown, sizeof(shown));
+			rp_final(rp, "error: '%s' is not HOST:PORT (1 to %d printable bytes, no spaces, with a port)", shown,
+				 ES_REDIRECT_ADDR_MAX);
+			return;
+		}
+		addrs[n++] = p;
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	int id = es_server_find(a->cfg.server, argv[1]);
+	if (id < 0) {
+		rp_final(rp, "error: nobody called '%s' is connected", argv[1]);
+		return;
+	}
+	int r;
+	if (argc == 4) {
+		struct es_server_person p;
+		if (!es_server_person(a->cfg.server, (unsigned)id, &p)) {
+			rp_final(rp, "error: nobody called '%s' is connected", argv[1]);
+			return;
+		}
+		struct es_pos pos = {(int32_t)lround(x * 100.0), (int32_t)lround(y * 100.0), p.pos.facing};
+		r = srv_redirect_to(a->cfg.server, (unsigned)id, ES_REDIRECT_MOVED, &pos, addrs, n);
+	} else
+		r = srv_redirect(a->cfg.server, (unsigned)id, ES_REDIRECT_MOVED, addrs, n);
+	if (r < 0)
+		rp_final(rp, "error: cannot redirect %s: %s", argv[1], strerror(-r));
+	else
+		rp_final(rp, "ok: %s sent to %s", argv[1], addrs[0]);
+}
+
+/*
  * The floor as the server has it now (a SIGHUP may replace it), read only:
  * rooms and desks are looked up here, doors change only through the
  * server (es_server_room_set).  NULL: no plan.
@@ -520,6 +631,9 @@ static void cmd_room(struct es_admin *a, struct reply *rp, int argc, char **argv
 	int nd = es_floor_room_doors(floor_of(a), (unsigned)room, NULL);
 	/* the server's one door path: everyone's map is told, and a close is a lock */
 	int r = es_server_room_set(a->cfg.server, (unsigned)room, open);
+	struct es_company *co = es_service_company(a->cfg.service);
+	if (r >= 0 && co)
+		es_company_lock(co, (unsigned)room, !open, "admin"); /* every daemon of the company locks it too */
 	if (r == -ENODEV)
 		rp_final(rp, "error: room '%s' has no doors", argv[1]);
 	else if (r < 0)
@@ -631,6 +745,18 @@ static void cmd_load(struct es_admin *a, struct reply *rp)
 		 c.budget_reduced, (unsigned long long)c.budget_lowered);
 }
 
+/* Every line of text (each ending in a newline) as a reply line; text is cut up. */
+static void rp_text(struct reply *rp, char *text)
+{
+	for (char *line = text, *nl; *line; line = nl + 1) {
+		nl = strchr(line, '\n');
+		if (!nl)
+			break;
+		*nl = 0;
+		rp_line(rp, "%s", line);
+	}
+}
+
 /* cluster: the company as this daemon sees it (docs/CLUSTER.md) */
 static void cmd_cluster(struct es_admin *a, struct reply *rp)
 {
@@ -641,13 +767,7 @@ static void cmd_cluster(struct es_admin *a, struct reply *rp)
 	}
 	char text[8192];
 	es_company_describe(co, a->cfg.server, text, sizeof(text));
-	for (char *line = text, *nl; *line; line = nl + 1) {
-		nl = strchr(line, '\n');
-		if (!nl)
-			break;
-		*nl = 0;
-		rp_line(rp, "%s", line);
-	}
+	rp_text(rp, text);
 	rp_final(rp, "ok");
 }
 
@@ -668,13 +788,7 @@ static void cmd_drain(struct es_admin *a, struct reply *rp, int argc, char **arg
 	}
 	char text[4096];
 	int r = es_company_drain(co, on, text, sizeof(text));
-	for (char *line = text, *nl; *line; line = nl + 1) {
-		nl = strchr(line, '\n');
-		if (!nl)
-			break;
-		*nl = 0;
-		rp_line(rp, "%s", line);
-	}
+	rp_text(rp, text);
 	if (r == -ENOTCONN)
 		rp_final(rp, "error: etcd is unreachable: the floors stay here until it answers");
 	else if (r == -ENOENT)
@@ -687,7 +801,8 @@ static void cmd_drain(struct es_admin *a, struct reply *rp, int argc, char **arg
 
 static void cmd_help(struct reply *rp)
 {
-	rp_line(rp, "invite NAME [HOST:PORT] [TTL_HOURS]  a one-time invite code (default address: the listen address)");
+	rp_line(rp, "invite NAME [HOST:PORT,...] [TTL_H]  a one-time invite code (default address: the listen address;");
+	rp_line(rp, "                                     a company's daemons: --address A,B,C, at most 8)");
 	rp_line(rp, "people                               who is connected: id, name, place, flags");
 	rp_line(rp, "enrolled                             enrolled keys and pending invites");
 	rp_line(rp, "fingerprint                          the server key's fingerprint");
@@ -695,6 +810,7 @@ static void cmd_help(struct reply *rp)
 	rp_line(rp, "mute NAME / unmute NAME              admin mute: their audio is dropped until unmuted");
 	rp_line(rp, "move NAME X,Y [FACING]               move someone (metres, degrees)");
 	rp_line(rp, "remove NAME [--forget]               disconnect someone; --forget also un-enrols their key");
+	rp_line(rp, "redirect NAME HOST:PORT[,...] [X,Y]  send someone to that daemon of the company, to sit where they are (or at X,Y)");
 	rp_line(rp, "desk NAME DESK                       give someone a desk of their own (label, e.g. A3-4; - for none)");
 	rp_line(rp, "desks                                who has which desk, and who sits at it now");
 	rp_line(rp, "close-room ROOM / open-room ROOM     close (and lock) or open every door of a room");
@@ -741,6 +857,8 @@ size_t es_admin_execute(struct es_admin *a, const char *line, char *out, size_t 
 		cmd_move(a, &rp, argc, argv);
 	else if (strcmp(argv[0], "remove") == 0)
 		cmd_remove(a, &rp, argc, argv);
+	else if (strcmp(argv[0], "redirect") == 0)
+		cmd_redirect(a, &rp, argc, argv);
 	else if (strcmp(argv[0], "whoami") == 0 && argc == 1)
 		cmd_whoami(a, &rp);
 	else if (strcmp(argv[0], "desk") == 0)

@@ -159,6 +159,23 @@ static unsigned addresses(struct es_company *co, const char *first, char (*addr)
 	return n;
 }
 
+int es_company_address_list(struct es_company *co, char *out, size_t cap)
+{
+	char addr[ES_REDIRECT_ADDRS_MAX][ES_REDIRECT_ADDR_MAX + 1];
+	unsigned n = addresses(co, co->address, addr, ES_REDIRECT_ADDRS_MAX);
+	size_t len = 0;
+	out[0] = 0;
+	for (unsigned i = 0; i < n; i++) {
+		int w = snprintf(out + len, cap - len, "%s%s", i ? "," : "", addr[i]);
+		if (w < 0 || (size_t)w >= cap - len) {
+			out[len] = 0;
+			break;
+		}
+		len += (size_t)w;
+	}
+	return (int)n;
+}
+
 int es_company_where(struct es_company *co, const struct es_pos *pos, struct es_redirect *rd)
 {
 	int k = es_company_floor_at(co, pos);
@@ -166,8 +183,8 @@ int es_company_where(struct es_company *co, const struct es_pos *pos, struct es_
 		return 0;
 	struct es_cluster_floor f;
 	int r = es_cluster_floor_owner(co->cl, co->floors[k], &f);
-	if (r == 1)
-		return 0; /* gained: the event is on its way */
+	if (r == 1 || (r == 0 && strcmp(f.owner, co->id) == 0))
+		return 0; /* ours (the FLOOR_GAINED event, its seats read, is on its way): seat them here */
 	if (r < 0 || !f.address[0]) {
 		co->st.busy_no_owner++;
 		return -EAGAIN;
@@ -373,6 +390,63 @@ static void apply_person(struct es_service *svc, const char *hex, const char *na
 	es_saver_unlock(svc->saver);
 }
 
+/* Someone un-enrolled through another daemon: forget them here too (their own desk freed). */
+static void forget_person(struct es_service *svc, const char *hex)
+{
+	uint8_t key[32];
+	if (key_from_hex(hex, key) < 0)
+		return;
+	char desk[ES_STATE_DESK_MAX + 1] = "";
+	es_saver_lock(svc->saver);
+	struct es_person *p = es_state_find_key(svc->db, key);
+	bool gone = false;
+	if (p) {
+		snprintf(desk, sizeof(desk), "%s", p->desk);
+		gone = es_state_remove(svc->db, key) == 0;
+		if (gone)
+			es_saver_mark_dirty(svc->saver);
+	}
+	es_saver_unlock(svc->saver);
+	if (gone) {
+		svc->company->st.records_applied++;
+		if (desk[0] && svc->server)
+			(void)es_server_desk_own(svc->server, desk, false);
+	}
+}
+
+/* A room an admin of any daemon locked ("plan/r<index>": the rooms of the one company plan) or opened. */
+static void apply_lock(struct es_service *svc, const char *id, bool locked)
+{
+	unsigned room;
+	char tail;
+	if (sscanf(id, "plan/r%u%c", &room, &tail) != 1 || !svc->server)
+		return;
+	if (es_server_room_locked(svc->server, room) == locked)
+		return;
+	if (es_server_room_set(svc->server, room, !locked) >= 0) {
+		svc->company->st.records_applied++;
+		const struct es_floor *f = es_server_floor(svc->server);
+		es_log_info("cluster: room '%s' %s by an admin of the company", f ? es_floor_room_name(f, room) : "?",
+			    locked ? "closed and locked" : "opened");
+	}
+}
+
+void es_company_lock(struct es_company *co, unsigned room, bool locked, const char *by)
+{
+	struct es_cluster_req q = {.type = ES_CLUSTER_LOCK, .on = locked};
+	snprintf(q.floor, sizeof(q.floor), "plan");
+	snprintf(q.room, sizeof(q.room), "r%u", room);
+	snprintf(q.by, sizeof(q.by), "%s", by);
+	submit(co, &q, "a room's lock");
+}
+
+void es_company_forget(struct es_company *co, const uint8_t key[32])
+{
+	struct es_cluster_req q = {.type = ES_CLUSTER_FORGET};
+	memcpy(q.key, key, 32);
+	submit(co, &q, "an un-enrolment");
+}
+
 static void apply_desk(struct es_service *svc, const char *label, const char *hex, bool deleted)
 {
 	uint8_t key[32];
@@ -539,6 +613,10 @@ void es_company_tick(struct es_company *co, struct es_service *svc, unsigned peo
 		case ES_CLUSTER_RECORD:
 			if (e->record == ES_CLUSTER_REC_PERSON && !e->deleted)
 				apply_person(svc, e->id, e->text);
+			else if (e->record == ES_CLUSTER_REC_PERSON)
+				forget_person(svc, e->id);
+			else if (e->record == ES_CLUSTER_REC_LOCK)
+				apply_lock(svc, e->id, !e->deleted);
 			else if (e->record == ES_CLUSTER_REC_DESK)
 				apply_desk(svc, e->id, e->text, e->deleted);
 			else if (e->record == ES_CLUSTER_REC_MUTE)

@@ -67,6 +67,9 @@ int es_company_floor_at(const struct es_company *co, const struct es_pos *pos);
  */
 int es_company_where(struct es_company *co, const struct es_pos *pos, struct es_redirect *rd);
 
+/* The company's live daemons' client addresses, this one first, comma-separated (at most 8): how many. */
+int es_company_address_list(struct es_company *co, char *out, size_t cap);
+
 /* Enrolled in the company (the snapshot): 1 and the name, or 0. */
 int es_company_known(struct es_company *co, const uint8_t key[32], char *name, size_t cap);
 /* Muted by an admin of any daemon. */
@@ -80,6 +83,8 @@ int es_company_seat_of(struct es_company *co, const uint8_t key[32], struct es_p
 void es_company_enrolled(struct es_company *co, const uint8_t key[32], const char *name);
 void es_company_desk(struct es_company *co, const uint8_t key[32], const char *label);
 void es_company_mute(struct es_company *co, const uint8_t key[32], bool on, const char *by);
+void es_company_lock(struct es_company *co, unsigned room, bool locked, const char *by);
+void es_company_forget(struct es_company *co, const uint8_t key[32]);
 void es_company_seat(struct es_company *co, const uint8_t key[32], int32_t x_cm, int32_t y_cm, uint16_t facing);
 
 /* An invite made here, usable once at any daemon of the company. */

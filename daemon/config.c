@@ -103,7 +103,7 @@ static const struct setting settings[] = {
 	{ "cluster", "address", "cluster-address", 0, T_WORDS, OFF(cluster_address), 0, sizeof(((struct es_config *)0)->cluster_address), "HOST:PORT",
 	  "where clients reach this daemon (default: [server] listen)" },
 	{ "cluster", "relay", "cluster-relay", 0, T_WORDS, OFF(cluster_relay), 0, sizeof(((struct es_config *)0)->cluster_relay), "IP:PORT",
-	  "the company-wide stage relay's UDP address, 0 for any free port (default: the client port + 1)" },
+	  "the company-wide stage relay's UDP address, 0 for any free port (default: the client port + 1, or any free port if taken)" },
 	{ "cluster", "floors", "cluster-floors", 0, T_WORDS, OFF(cluster_floors), 0, sizeof(((struct es_config *)0)->cluster_floors), "NAMES",
 	  "the company's floors, comma-separated, the same on every daemon (default 1)" },
 	{ "cluster", "capacity", "cluster-capacity", 0, T_UINT, OFF(cluster_capacity), 0, 4000, "N",

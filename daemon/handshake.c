@@ -181,10 +181,12 @@ static int admit(struct es_server *s, ENetPeer *peer, struct peer_slot *slot, co
 			if (new_desk && es_floor_desk(s->cfg.floor, (unsigned)own, NULL, NULL, &label) == 0 &&
 			    s->cfg.hooks->desk)
 				s->cfg.hooks->desk(s->cfg.hooks->ud, slot->key, label);
-			srv_logf("info", "%s: their floor is %s (%.2f,%.2f)", name,
-				 w > 0 ? "elsewhere: sent to" : "being placed: retry soon", pos_x(&pos), pos_y(&pos));
 			if (w > 0)
-				srv_logf("info", "%s: sent to %s", name, s->redirect.addr[0]);
+				srv_logf("info", "%s: their place %.2f,%.2f is on a floor hosted at %s: sent there", name,
+					 pos_x(&pos), pos_y(&pos), s->redirect.addr[0]);
+			else
+				srv_logf("info", "%s: their place %.2f,%.2f is on a floor without a daemon yet: retry soon",
+					 name, pos_x(&pos), pos_y(&pos));
 			return w > 0 ? -EREMOTE : -EAGAIN;
 		}
 	}

@@ -92,6 +92,14 @@ const char *const es_metrics_names[] = {
 	"earshot_requests_refused_total",
 	"earshot_resets_sent_total",
 	"earshot_sends_failed_total",
+	"earshot_cluster_member",
+	"earshot_cluster_etcd_reachable",
+	"earshot_cluster_etcd_outages_total",
+	"earshot_cluster_floors_hosted",
+	"earshot_cluster_floors_changed_total",
+	"earshot_cluster_joins_waiting_total",
+	"earshot_cluster_etcd_writes_total",
+	"earshot_redirects_total",
 	"earshot_stage_relay_frames_total",
 	"earshot_stage_relay_dropped_total",
 	"earshot_stage_relay_links",
@@ -257,6 +265,27 @@ size_t es_metrics_format(const struct es_metrics_snapshot *s, char *buf, size_t 
 	one(&o, "earshot_sends_failed_total", "counter",
 		"Messages and audio bundles that could not be sealed or queued to a peer (dropped, the peer keeps its session).",
 		s->sends_failed_total);
+	one(&o, "earshot_cluster_member", "gauge", "1: this daemon is one of a company's ([cluster] etcd), 0: on its own.",
+		s->cluster_member);
+	one(&o, "earshot_cluster_etcd_reachable", "gauge",
+		"A company's daemon: etcd answered its last call (0: floors keep running, placements wait).",
+		s->cluster_etcd_reachable);
+	one(&o, "earshot_cluster_etcd_outages_total", "counter", "Times etcd stopped answering this daemon.",
+		s->cluster_etcd_outages_total);
+	one(&o, "earshot_cluster_floors_hosted", "gauge", "The company's floors this daemon hosts now.",
+		s->cluster_floors_hosted);
+	static const char *const floor_changes[2] = {"gained", "lost"};
+	labelled(&o, "earshot_cluster_floors_changed_total", "counter",
+		"Floors this daemon began or stopped hosting (start, failover, balance, drain).", "change", floor_changes,
+		s->cluster_floors_changed_total, 2);
+	one(&o, "earshot_cluster_joins_waiting_total", "counter",
+		"Joins told to retry in a moment: their floor had no owner yet, or their invite was being checked in etcd.",
+		s->cluster_joins_waiting_total);
+	one(&o, "earshot_cluster_etcd_writes_total", "counter", "Writes this daemon made to etcd.",
+		s->cluster_etcd_writes_total);
+	one(&o, "earshot_redirects_total", "counter",
+		"People sent to another daemon of the company (ES_MSG_REDIRECT: their floor is there, or an admin sent them).",
+		s->redirects_total);
 	static const char *const relay_dirs[2] = {"out", "in"};
 	labelled(&o, "earshot_stage_relay_frames_total", "counter",
 		"Stage speakers' frames relayed to the company's other daemons (one per daemon sent to), and taken in from them.",

@@ -105,8 +105,13 @@ struct es_metrics_snapshot {
 	uint64_t admissions_refused_total;  /* "busy, retry in N s" answers */
 	uint64_t reloads_total[2];          /* SIGHUP reloads: [0] ok, [1] with a part that failed to load */
 	uint64_t people_relocated_total;    /* moved because a new floor plan took their place */
+	/* a company (company.h) */
+	uint64_t cluster_member, cluster_etcd_reachable, cluster_etcd_outages_total, cluster_floors_hosted;
+	uint64_t cluster_floors_changed_total[2]; /* gained, lost */
+	uint64_t cluster_joins_waiting_total, cluster_etcd_writes_total;
 	uint64_t requests_refused_total[ES_REQUEST_KINDS]; /* members' requests over budget, by kind (budget.h) */
 	uint64_t resets_sent_total;         /* resets sent (sessions we do not have) */
+	uint64_t redirects_total;           /* people sent to another daemon of the company */
 	uint64_t sends_failed_total;        /* messages and bundles that could not be sealed or queued */
 	/* the company-wide stage relay (stage.h); all 0 on a daemon on its own */
 	uint64_t stage_relay_frames_total[2];  /* stage frames relayed: [0] out (per daemon sent to), [1] in */

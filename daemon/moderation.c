@@ -81,7 +81,10 @@ int es_server_admin_move(struct es_server *s, unsigned id, const struct es_pos *
 	*why = es_places_check(s->places, (int)id, room, -1, pos_x(pos), pos_y(pos), false);
 	if (*why != ES_PLACE_OK)
 		return -EINVAL;
-	int r = es_engine_move(s->engine, id, pos_x(pos), pos_y(pos), pos_facing_rad(pos));
+	int r = srv_move_elsewhere(s, id, pos);
+	if (r != 0)
+		return r > 0 ? 0 : r; /* sent to the daemon of that floor, or -EAGAIN: it has none yet */
+	r = es_engine_move(s->engine, id, pos_x(pos), pos_y(pos), pos_facing_rad(pos));
 	if (r < 0)
 		return r;
 	srv_moved_to(s, id, pos);

@@ -357,11 +357,14 @@ void srv_office_request(struct es_server *s, unsigned id, struct es_msg *m)
 	case ES_MSG_MOVE:
 		if (!request_ok(s, id, ES_REQ_MOVE))
 			break;
-		if (move_check(s, id, pos_x(&m->u.move), pos_y(&m->u.move)) != ES_PLACE_OK) {
+		if (move_check(s, id, pos_x(&m->u.move), pos_y(&m->u.move)) != ES_PLACE_OK ||
+		    (r = srv_move_elsewhere(s, id, &m->u.move)) < 0) {
 			s->c.moves_refused++;
 			srv_tell_admin(s, id, ES_ADMIN_REFUSED); /* you are still here */
 			break;
 		}
+		if (r > 0)
+			break; /* another daemon's floor: they were sent there */
 		if (es_engine_move(s->engine, id, pos_x(&m->u.move), pos_y(&m->u.move), pos_facing_rad(&m->u.move)) == 0)
 			srv_moved_to(s, id, &m->u.move);
 		else

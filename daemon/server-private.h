@@ -210,7 +210,31 @@ void srv_presence_batch(struct es_server *s);
 /* stage-srv.c: an uplink frame the engine took: to the stage relay if they stand on a stage */
 void srv_stage_tap(struct es_server *s, unsigned id, const struct es_audio_up *up);
 
-/* redirect.c: send an admitted person to another daemon of the company (ES_MSG_REDIRECT), then let them go */
-int srv_redirect(struct es_server *s, unsigned id, uint8_t reason, const char *const *addrs, unsigned naddr);
+/*
+ * company-srv.c: a move (a member's or an admin's) to a place on a floor
+ * another daemon of the company hosts: 1 they were sent there, 0 the floor
+ * is here (move as usual), -EAGAIN it has no owner yet (refuse the move).
+ */
+int srv_move_elsewhere(struct es_server *s, unsigned id, const struct es_pos *to);
+
+/*
+ * redirect.c: send an admitted person to another daemon of the company
+ * (ES_MSG_REDIRECT).  Sends them the sealed REDIRECT (reliable; pos: where
+ * they are now, where they join there), removes them from the floor as a
+ * leave does (their place is remembered through hooks->place), and
+ * disconnects the peer once the REDIRECT is out; counted in c.redirects.
+ * addrs: naddr (1..ES_REDIRECT_ADDRS_MAX) HOST:PORT strings, borrowed,
+ * each srv_redirect_addr_ok; addrs[0] is where they go now, the rest the
+ * company's other daemons.  reason: enum es_redirect_reason.  0, -ENOENT
+ * (nobody admitted as id), -EINVAL (a bad address or reason; nothing is
+ * sent), or the send's error (they stay).
+ */
+int srv_redirect(struct es_server *s, unsigned id, uint8_t reason, const char *const *addrs, unsigned naddr)
+	__attribute__((warn_unused_result));
+/* The same with the place they are to take there (a walk: the other end of the link; an admin's choice). */
+int srv_redirect_to(struct es_server *s, unsigned id, uint8_t reason, const struct es_pos *pos,
+		    const char *const *addrs, unsigned naddr) __attribute__((warn_unused_result));
+/* One address a REDIRECT may carry: 1..ES_REDIRECT_ADDR_MAX printable bytes, no space, no comma. */
+bool srv_redirect_addr_ok(const char *a);
 
 #endif

@@ -300,6 +300,8 @@ int es_service_set_desk(struct es_service *svc, const char *name, const char *la
 	snprintf(was, wl, "%s", p->desk);
 	snprintf(p->desk, sizeof(p->desk), "%s", label);
 	es_saver_mark_dirty(svc->saver);
+	if (svc->company)
+		es_company_desk(svc->company, p->key, label); /* queued: never waits */
 out:
 	es_saver_unlock(svc->saver);
 	if (r == 0 && svc->server) {
@@ -438,6 +440,7 @@ static void on_tick(void *ud, const struct es_server_counters *c, uint64_t work_
 	for (unsigned i = 0; i < ES_REQ__COUNT; i++)
 		m->requests_refused_total[i] = c->requests_refused[i];
 	m->resets_sent_total = c->resets_sent;
+	m->redirects_total = c->redirects;
 	m->sends_failed_total = c->send_failed;
 	m->handshakes_total = c->handshakes;
 	m->handshake_failures_total[ES_HS_FAIL_MALFORMED] = c->refused[ES_REFUSED_BAD_HANDSHAKE] + c->refused[ES_REFUSED_VERSION];
@@ -450,6 +453,18 @@ static void on_tick(void *ud, const struct es_server_counters *c, uint64_t work_
 	m->reloads_total[0] = svc->reloads[0];
 	m->reloads_total[1] = svc->reloads[1];
 	m->people_relocated_total = c->relocated;
+	m->cluster_joins_waiting_total = c->busy_no_owner;
+	if (svc->company && svc->ticks % 50 == 0) {
+		struct es_company_stats cs;
+		es_company_get_stats(svc->company, &cs);
+		m->cluster_member = 1;
+		m->cluster_etcd_reachable = cs.reachable;
+		m->cluster_etcd_outages_total = cs.outages;
+		m->cluster_floors_hosted = cs.floors_hosted;
+		m->cluster_floors_changed_total[0] = cs.floors_gained;
+		m->cluster_floors_changed_total[1] = cs.floors_lost;
+		m->cluster_etcd_writes_total = cs.etcd_writes;
+	}
 	es_company_stage_metrics(svc->company, m);
 	es_metrics_publish(svc->metrics, m);
 
@@ -622,6 +637,8 @@ int es_service_forget(struct es_service *svc, const char *name, uint8_t key_out[
 			if (key_out)
 				memcpy(key_out, key, sizeof(key));
 			es_saver_mark_dirty(svc->saver);
+			if (svc->company)
+				es_company_forget(svc->company, key); /* queued: never waits */
 		}
 	}
 	es_saver_unlock(svc->saver);

@@ -236,6 +236,12 @@ struct es_stage *es_stage_new(const struct es_config *cfg, const char *id, const
 		.listen = bind, .daemon_id = id, .ud = st, .voice = on_voice, .off = on_off, .down = on_down,
 	};
 	st->relay = es_relay_new(&rcfg);
+	if (!st->relay && !rc[0] && errno == EADDRINUSE) {
+		/* the default taken (by another daemon's client port, say): any free port, published all the same */
+		es_log_warn("stage relay: %s is in use; listening on any free port instead (set [cluster] relay)", bind);
+		snprintf(bind, sizeof(bind), "%s:0", lhost);
+		st->relay = es_relay_new(&rcfg);
+	}
 	if (!st->relay) {
 		int e = errno;
 		es_log_error("[cluster] relay: cannot listen on %s (an IPv4:PORT of this machine, free): %s", bind, strerror(e));

@@ -52,7 +52,8 @@ struct es_stage_stats {
 
 /*
  * Open the relay host for daemon id: [cluster] relay (cfg->cluster_relay):
- * "" the client port + 1, "0" any free port, or "IPv4:PORT".  Writes to
+ * "" the client port + 1 (any free port if that one is taken), "0" any
+ * free port, or "IPv4:PORT".  Writes to
  * publish the address other daemons reach it at (the host of
  * client_address, or the relay's own host when it names one).  nfloors
  * floors of floor_h_m each, stacked as company.h says.  NULL with errno

@@ -407,16 +407,34 @@ void es_reset_token(const uint8_t key[static ES_RESET_KEY_LEN], uint32_t ipv4, u
  *   [host_len u8][host][name_len u8][name][check 4]
  * where check is the first 4 bytes of a BLAKE2b hash of everything before it
  * (catches copy-paste damage; it is not a MAC).
+ *
+ * A company on several daemons (docs/CLUSTER.md), which all hold its key:
+ * "es2-" + base64url of
+ *   [version 2][server_pub 32][secret 16][port u16 LE][host_len u8][host]
+ *   [n u8, 1..7][n x (port u16 LE, host_len u8, host)]
+ *   [name_len u8][name][check 4]
+ * the first daemon as in version 1, then the company's others.  An invite
+ * with no other daemon is encoded as version 1, which every client reads;
+ * both decode.
  */
 #define ES_INVITE_PREFIX "es1-"
+#define ES_INVITE_PREFIX_V2 "es2-"
 #define ES_INVITE_SECRET_LEN 16
 #define ES_INVITE_HOST_MAX 64 /* hostname, IPv4 or IPv6 literal */
 #define ES_INVITE_NAME_MAX 32 /* = ES_NAME_MAX */
-#define ES_INVITE_TEXT_MAX 256 /* longest token, NUL included */
+#define ES_INVITE_ADDRS_MAX 8 /* daemons named, the first included */
+#define ES_INVITE_TEXT_MAX 1024 /* longest token, NUL included (eight daemons of 64-byte names: ~840) */
 
-struct es_invite {
+struct es_invite_addr {
 	char host[ES_INVITE_HOST_MAX + 1]; /* NUL-terminated */
 	uint16_t port;
+};
+
+struct es_invite {
+	char host[ES_INVITE_HOST_MAX + 1]; /* NUL-terminated: the first daemon */
+	uint16_t port;
+	uint8_t nmore; /* the company's other daemons, 0..ES_INVITE_ADDRS_MAX - 1 */
+	struct es_invite_addr more[ES_INVITE_ADDRS_MAX - 1];
 	uint8_t server_pub[ES_KEY_LEN];
 	uint8_t secret[ES_INVITE_SECRET_LEN];
 	char name[ES_INVITE_NAME_MAX + 1]; /* NUL-terminated, UTF-8 */

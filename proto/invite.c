@@ -10,10 +10,13 @@
 #include "wire.h"
 
 #define INVITE_VERSION 1
+#define INVITE_VERSION_COMPANY 2 /* several daemons */
 #define CHECK_LEN 4
 #define PREFIX_LEN (sizeof(ES_INVITE_PREFIX) - 1)
-/* version, pub, secret, port, host_len, host, name_len, name, check */
-#define BIN_MAX (1 + ES_KEY_LEN + ES_INVITE_SECRET_LEN + 2 + 1 + ES_INVITE_HOST_MAX + 1 + ES_INVITE_NAME_MAX + CHECK_LEN)
+_Static_assert(sizeof(ES_INVITE_PREFIX) == sizeof(ES_INVITE_PREFIX_V2), "one prefix length");
+/* version, pub, secret, (port, host_len, host) x 8, n, name_len, name, check */
+#define BIN_MAX (1 + ES_KEY_LEN + ES_INVITE_SECRET_LEN + ES_INVITE_ADDRS_MAX * (2 + 1 + ES_INVITE_HOST_MAX) + 1 + 1 + \
+		 ES_INVITE_NAME_MAX + CHECK_LEN)
 
 /* Hostname, IPv4 or bare IPv6 literal: letters, digits and ".-:". */
 static bool host_ok(const char *h, size_t len)
@@ -52,16 +55,30 @@ int es_invite_encode(const struct es_invite *inv, char *out, size_t cap)
 
 	size_t hlen = strnlen(inv->host, sizeof(inv->host));
 	size_t nlen = strnlen(inv->name, sizeof(inv->name));
-	if (!host_ok(inv->host, hlen) || !name_ok(inv->name, nlen) || inv->port == 0)
+	if (!host_ok(inv->host, hlen) || !name_ok(inv->name, nlen) || inv->port == 0 ||
+	    inv->nmore > ES_INVITE_ADDRS_MAX - 1)
 		return -EINVAL;
+	for (unsigned i = 0; i < inv->nmore; i++)
+		if (!host_ok(inv->more[i].host, strnlen(inv->more[i].host, sizeof(inv->more[i].host))) ||
+		    inv->more[i].port == 0)
+			return -EINVAL;
 
 	es_wr_init(&w, bin, sizeof(bin));
-	es_wr_u8(&w, INVITE_VERSION);
+	es_wr_u8(&w, inv->nmore ? INVITE_VERSION_COMPANY : INVITE_VERSION);
 	es_wr_bytes(&w, inv->server_pub, ES_KEY_LEN);
 	es_wr_bytes(&w, inv->secret, ES_INVITE_SECRET_LEN);
 	es_wr_u16(&w, inv->port);
 	es_wr_u8(&w, (uint8_t)hlen);
 	es_wr_bytes(&w, inv->host, hlen);
+	if (inv->nmore) {
+		es_wr_u8(&w, inv->nmore);
+		for (unsigned i = 0; i < inv->nmore; i++) {
+			size_t ml = strnlen(inv->more[i].host, sizeof(inv->more[i].host));
+			es_wr_u16(&w, inv->more[i].port);
+			es_wr_u8(&w, (uint8_t)ml);
+			es_wr_bytes(&w, inv->more[i].host, ml);
+		}
+	}
 	es_wr_u8(&w, (uint8_t)nlen);
 	es_wr_bytes(&w, inv->name, nlen);
 	uint8_t *check = es_wr_take(&w, CHECK_LEN);
@@ -76,7 +93,7 @@ int es_invite_encode(const struct es_invite *inv, char *out, size_t cap)
 		ret = -ENOSPC;
 		goto out;
 	}
-	memcpy(out, ES_INVITE_PREFIX, PREFIX_LEN);
+	memcpy(out, inv->nmore ? ES_INVITE_PREFIX_V2 : ES_INVITE_PREFIX, PREFIX_LEN);
 	sodium_bin2base64(out + PREFIX_LEN, cap - PREFIX_LEN, bin, w.len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	ret = (int)strlen(out);
 out:
@@ -103,7 +120,13 @@ int es_invite_decode(struct es_invite *inv, const char *text, size_t len)
 	}
 	while (len && is_space(text[len - 1]))
 		len--;
-	if (len <= PREFIX_LEN || len >= ES_INVITE_TEXT_MAX || memcmp(text, ES_INVITE_PREFIX, PREFIX_LEN) != 0)
+	if (len <= PREFIX_LEN || len >= ES_INVITE_TEXT_MAX)
+		return -EBADMSG;
+	/* the prefix says the version, and the version byte must agree */
+	unsigned version = memcmp(text, ES_INVITE_PREFIX, PREFIX_LEN) == 0	  ? INVITE_VERSION :
+			   memcmp(text, ES_INVITE_PREFIX_V2, PREFIX_LEN) == 0 ? INVITE_VERSION_COMPANY :
+										0;
+	if (!version)
 		return -EBADMSG;
 	text += PREFIX_LEN;
 	len -= PREFIX_LEN;
@@ -120,13 +143,28 @@ int es_invite_decode(struct es_invite *inv, const char *text, size_t len)
 		goto out;
 
 	es_rd_init(&r, bin, blen - CHECK_LEN);
-	if (es_rd_u8(&r) != INVITE_VERSION)
+	if (es_rd_u8(&r) != version)
 		goto out;
 	const uint8_t *pub = es_rd_take(&r, ES_KEY_LEN);
 	const uint8_t *secret = es_rd_take(&r, ES_INVITE_SECRET_LEN);
 	inv->port = es_rd_u16(&r);
 	uint8_t hlen = es_rd_u8(&r);
 	const char *host = (const char *)es_rd_take(&r, hlen);
+	if (version == INVITE_VERSION_COMPANY) {
+		uint8_t n = es_rd_u8(&r);
+		if (r.bad || n == 0 || n > ES_INVITE_ADDRS_MAX - 1)
+			goto out;
+		for (unsigned i = 0; i < n; i++) {
+			uint16_t port = es_rd_u16(&r);
+			uint8_t ml = es_rd_u8(&r);
+			const char *mh = (const char *)es_rd_take(&r, ml);
+			if (r.bad || port == 0 || !host_ok(mh, ml))
+				goto out;
+			memcpy(inv->more[i].host, mh, ml);
+			inv->more[i].port = port;
+		}
+		inv->nmore = n;
+	}
 	uint8_t nlen = es_rd_u8(&r);
 	const char *name = (const char *)es_rd_take(&r, nlen);
 	if (r.bad || r.left != 0 || inv->port == 0 || !host_ok(host, hlen) || !name_ok(name, nlen))

@@ -56,6 +56,12 @@
  *       overrides (and one good non-ASCII name).
  *   es-probe watch ADDR:PORT SECONDS X,Y NAME
  *       join as NAME at X,Y with presence, and print every presence entry.
+ *   es-probe redirector PORT KEYFILE SECONDS X,Y ADDR[,ADDR...]
+ *       a daemon of a company that hosts nobody's floor (issue 18): it holds
+ *       the company's key (KEYFILE: a daemon's server.key), proves it, and
+ *       answers every handshake with ES_MSG_REDIRECT inside message 2 (in
+ *       place of the WELCOME): go to the first ADDR, sit at X,Y (metres).
+ *       Prints "redirector: handshake N at T ms" for each.
  *   es-probe fakeserver PORT busy|refused SECONDS
  *       a server that never proves its key: on every connect it says
  *       "busy, retry after 49.7 days" or "refused: unknown key".
@@ -1192,6 +1198,97 @@ static int fakeserver(int port, const char *mode, double seconds)
 	return 0;
 }
 
+/* ---- a company daemon that sends everyone elsewhere ---- */
+
+static int redirector(int port, const char *keyfile, double seconds, const char *at, const char *addrs)
+{
+	char hex[80] = "";
+	uint8_t priv[32];
+	FILE *f = fopen(keyfile, "r");
+	if (!f || !fgets(hex, sizeof(hex), f) || sodium_hex2bin(priv, 32, hex, strlen(hex), "\n", NULL, NULL) != 0) {
+		fprintf(stderr, "redirector: cannot read a key from %s\n", keyfile);
+		if (f)
+			fclose(f);
+		return 2;
+	}
+	fclose(f);
+	struct es_keypair kp;
+	double x, y;
+	char *end;
+	x = strtod(at, &end);
+	if (es_noise_keypair_from_private(&kp, priv) < 0 || *end != ',' || port <= 0 || port > 65535 || seconds <= 0 ||
+	    seconds > 120)
+		return 2;
+	y = strtod(end + 1, &end);
+	struct es_msg rd = {.type = ES_MSG_REDIRECT};
+	rd.u.redirect.reason = ES_REDIRECT_ELSEWHERE;
+	rd.u.redirect.pos = (struct es_pos){(int32_t)lround(x * 100), (int32_t)lround(y * 100), 0};
+	for (const char *p = addrs; *p && rd.u.redirect.naddr < ES_REDIRECT_ADDRS_MAX;) {
+		size_t n = strcspn(p, ",");
+		if (n == 0 || n > ES_REDIRECT_ADDR_MAX)
+			return 2;
+		memcpy(rd.u.redirect.addr[rd.u.redirect.naddr++], p, n);
+		p += n + (p[n] == ',');
+	}
+	uint8_t payload[ES_NOISE_PAYLOAD_MAX];
+	int pn = es_msg_encode(&rd, payload, sizeof(payload));
+	if (pn < 0) {
+		fprintf(stderr, "redirector: the REDIRECT does not fit in message 2 (%d)\n", pn);
+		return 2;
+	}
+	ENetAddress a = {.port = (enet_uint16)port};
+	enet_address_set_host_ip(&a, "127.0.0.1");
+	ENetHost *h = enet_host_create(&a, 8, ES_CHAN_COUNT, 0, 0);
+	if (!h)
+		return 1;
+	h->intercept = fake_intercept;
+	printf("redirector: listening\n");
+	int handshakes = 0;
+	int64_t t0 = now_ms(), end_ms = t0 + (int64_t)(seconds * 1000);
+	ENetEvent ev;
+	while (now_ms() < end_ms) {
+		if (enet_host_service(h, &ev, 10) <= 0)
+			continue;
+		if (ev.type == ENET_EVENT_TYPE_CONNECT) {
+			/* the company's key, as every daemon of it says first */
+			struct es_msg k = {.type = ES_MSG_SERVER_KEY, .u.server_key.version = ES_PROTO_VERSION};
+			memcpy(k.u.server_key.key, kp.pub, 32);
+			uint8_t out[64];
+			int n = es_msg_encode(&k, out, sizeof(out));
+			enet_peer_send(ev.peer, ES_CHAN_CONTROL, enet_packet_create(out, (size_t)n, ENET_PACKET_FLAG_RELIABLE));
+		} else if (ev.type == ENET_EVENT_TYPE_RECEIVE) {
+			struct es_msg m;
+			if (es_msg_decode(&m, ev.packet->data, ev.packet->dataLength) >= 0 && m.type == ES_MSG_HANDSHAKE1) {
+				struct es_noise hs;
+				uint8_t cpub[32], ts[ES_TAI64N_LEN], in[ES_NOISE_PAYLOAD_MAX], msg2[ES_NOISE_MSG2_MAX];
+				int n = es_noise_responder_init(&hs, &kp, (const uint8_t *)ES_NOISE_PROLOGUE,
+								sizeof(ES_NOISE_PROLOGUE) - 1);
+				if (n >= 0)
+					n = es_noise_read_msg1(&hs, m.u.blob.data, m.u.blob.len, cpub, ts, in, sizeof(in));
+				if (n >= 0)
+					n = es_noise_write_msg2(&hs, payload, (size_t)pn, msg2, sizeof(msg2));
+				es_noise_clear(&hs);
+				if (n >= 0) {
+					struct es_msg r = {.type = ES_MSG_HANDSHAKE2, .u.blob = {(uint16_t)n, msg2}};
+					uint8_t out[ES_NOISE_MSG2_MAX + 8];
+					int k = es_msg_encode(&r, out, sizeof(out));
+					if (k > 0)
+						enet_peer_send(ev.peer, ES_CHAN_CONTROL,
+							       enet_packet_create(out, (size_t)k, ENET_PACKET_FLAG_RELIABLE));
+					/* as a daemon does after it: close once the reply is out */
+					enet_peer_disconnect_later(ev.peer, 0);
+					printf("redirector: handshake %d at %lld ms\n", ++handshakes, (long long)(now_ms() - t0));
+				}
+			}
+			enet_packet_destroy(ev.packet);
+		}
+	}
+	printf("redirector: %d handshakes\n", handshakes);
+	es_keypair_clear(&kp);
+	enet_host_destroy(h);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (sodium_init() < 0 || enet_initialize() != 0)
@@ -1221,9 +1318,11 @@ int main(int argc, char **argv)
 		return names(argv[2]);
 	if (argc == 6 && strcmp(argv[1], "watch") == 0)
 		return watch(argv[2], atof(argv[3]), argv[4], argv[5]);
+	if (argc == 7 && strcmp(argv[1], "redirector") == 0)
+		return redirector(atoi(argv[2]), argv[3], atof(argv[4]), argv[5], argv[6]);
 	if (argc == 5 && strcmp(argv[1], "fakeserver") == 0)
 		return fakeserver(atoi(argv[2]), argv[3], atof(argv[4]));
 	fprintf(stderr, "usage: es-probe inject|halfopen|junk|flood|fragments|spoof|smallreset|cookies|handshakes|"
-			"requests|names|watch|fakeserver ... (see the top of es-probe.c)\n");
+			"requests|names|watch|fakeserver|redirector ... (see the top of es-probe.c)\n");
 	return 2;
 }

@@ -131,9 +131,21 @@ int main(void)
 	check(starts(cmd("invite"), "error: usage: invite NAME"));
 	check(starts(cmd("invite dave nowhere"), "error: 'nowhere' is neither HOST:PORT"));
 	check(starts(cmd("invite dave host:0"), "error: 'host:0' is not HOST:PORT"));
+	/* a company's daemons: an es2- token naming them all, the first first */
+	check(starts(cmd("invite erin --address a.example:7700,b.example:7701,192.0.2.3:7702 2"),
+		     "ok: a one-time invite for erin to a.example:7700,b.example:7701,192.0.2.3:7702, valid 2 h"));
+	check(strncmp(reply, "es2-", 4) == 0);
+	check(es_invite_decode(&inv, reply, strcspn(reply, "\n")) == 0);
+	check(strcmp(inv.host, "a.example") == 0 && inv.port == 7700 && inv.nmore == 2);
+	check(strcmp(inv.more[0].host, "b.example") == 0 && inv.more[0].port == 7701);
+	check(strcmp(inv.more[1].host, "192.0.2.3") == 0 && inv.more[1].port == 7702);
+	es_invite_clear(&inv);
+	check(starts(cmd("invite frank a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8,i:9"), "error: an invite names at most 8 daemons"));
+	check(starts(cmd("invite frank a:1,,b:2"), "error: 'a:1,,b:2' is not HOST:PORT (or several"));
+	check(starts(cmd("invite frank a:1,b:0"), "error: 'a:1,b:0' is not HOST:PORT"));
 	check(starts(cmd("invite \"dave"), "error: unbalanced double quote"));
 	check(starts(cmd("invite abcdefghijklmnopqrstuvwxyz0123456789"), "error: a name is 1 to 32 bytes"));
-	check(starts(cmd("enrolled"), "ok: 1 enrolled, 2 invites pending"));
+	check(starts(cmd("enrolled"), "ok: 1 enrolled, 3 invites pending"));
 	/* the legacy name is listed, escaped: nothing raw reaches the admin's terminal */
 	check(strstr(reply, " old\\u009b2J\\u202eeve last seen ") != NULL);
 	check(strstr(reply, "\xc2\x9b") == NULL && strstr(reply, "\xe2\x80\xae") == NULL);
@@ -148,6 +160,26 @@ int main(void)
 	check(starts(cmd("remove bob"), "error: nobody called 'bob' is connected (add --forget"));
 	check(starts(cmd("remove bob --now"), "error: usage: remove NAME [--forget]"));
 	check(starts(cmd("remove bob --forget"), "error: nobody called 'bob' is connected or enrolled"));
+	/* redirect: every address checked before anyone is looked up, each refusal says why */
+	check(starts(cmd("redirect bob"), "error: usage: redirect NAME HOST:PORT[,HOST:PORT...] [X,Y]"));
+	check(starts(cmd("redirect bob a:1 north"), "error: usage: redirect NAME"));
+	check(starts(cmd("redirect bob a:1 1,2"), "error: nobody called 'bob' is connected"));
+	check(starts(cmd("redirect bob 127.0.0.1:7702"), "error: nobody called 'bob' is connected"));
+	check(starts(cmd("redirect bob 127.0.0.1:7702,b:1,c:1,d:1,e:1,f:1,g:1,h:1"), "error: nobody called 'bob'"));
+	check(starts(cmd("redirect bob 127.0.0.1:7702,b:1,c:1,d:1,e:1,f:1,g:1,h:1,i:1"), "error: at most 8 addresses"));
+	check(starts(cmd("redirect bob nohost"), "error: 'nohost' is not HOST:PORT"));
+	check(starts(cmd("redirect bob a:1,,b:2"), "error: '' is not HOST:PORT"));
+	check(starts(cmd("redirect bob \"a :1\""), "error: 'a :1' is not HOST:PORT"));
+	check(starts(cmd("redirect bob a:1,\x7f:1"), "error: "));
+	{
+		char longaddr[160] = "redirect bob ";
+		memset(longaddr + 13, 'h', 94);
+		memcpy(longaddr + 13 + 94, ":1", 3); /* 96 bytes */
+		check(starts(cmd(longaddr), "error: 'hhhh"));
+		longaddr[13 + 94] = 0;
+		memcpy(longaddr + 13 + 93, ":1", 3); /* 95 bytes: allowed */
+		check(starts(cmd(longaddr), "error: nobody called 'bob'"));
+	}
 
 	/* rooms and doors */
 	check(room_doors_open(floor, "Booth 1", true));

@@ -286,9 +286,41 @@ static void test_load(void)
 	free(path);
 }
 
+/* [cluster]: off by default; a company's floors list and address are checked */
+static void test_cluster(void)
+{
+	struct es_config cfg;
+	char names[ES_COMPANY_FLOORS_MAX][65];
+	check_int_eq(parse(&cfg, ""), 0);
+	check_int_eq(es_config_floors(&cfg, names, ES_COMPANY_FLOORS_MAX), 0); /* on its own */
+	check_int_eq(parse(&cfg, "[cluster]\netcd = http://127.0.0.1:2379\nfloors = ground,first,roof-2\n"), 0);
+	check_int_eq(es_config_floors(&cfg, names, ES_COMPANY_FLOORS_MAX), 3);
+	check(strcmp(names[2], "roof-2") == 0);
+	check(strcmp(cfg.cluster_company, "earshot") == 0 && cfg.cluster_ttl_s == 3);
+	static const char *const bad_lists[] = {"a,,b", "a,a", ",a", "a,", "a b", "x/y"};
+	for (unsigned i = 0; i < sizeof(bad_lists) / sizeof(bad_lists[0]); i++) {
+		char text[200];
+		snprintf(text, sizeof(text), "[cluster]\netcd = http://127.0.0.1:2379\nfloors = %s\n", bad_lists[i]);
+		if (parse(&cfg, text) == 0)
+			check_int_eq(es_config_floors(&cfg, names, ES_COMPANY_FLOORS_MAX), -EINVAL);
+	}
+	check_int_eq(parse(&cfg, "[cluster]\netcd = http://127.0.0.1:2379\nfloors = 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17\n"), 0);
+	check_int_eq(es_config_floors(&cfg, names, ES_COMPANY_FLOORS_MAX), -EINVAL); /* at most 16 */
+	expect_error("[cluster]\netcd = http://x y\n", "[cluster] etcd: expected letters, digits");
+	expect_error("[cluster]\nttl_s = 0\n", "[cluster] ttl_s");
+	/* a company stacks its floors: no tiling south beside it; listen 0.0.0.0 needs an address */
+	check_int_eq(parse(&cfg, "[server]\nlisten = 0.0.0.0:7700\nfloor_tile_y = 2\nstate_dir = /tmp\n"
+			       "[cluster]\netcd = http://127.0.0.1:2379\n"), 0);
+	FILE *err = fmemopen(errbuf, sizeof(errbuf), "w");
+	check(es_config_check(&cfg, err) < 0);
+	fclose(err);
+	check(strstr(errbuf, "floor_tile_y") && strstr(errbuf, "[cluster] address"));
+}
+
 int main(void)
 {
 	test_defaults();
+	test_cluster();
 	test_addr();
 	test_good_file();
 	test_bad_files();

@@ -122,7 +122,7 @@ static void client_side(void)
 
 	/* a raw over-long line: one error reply, the rest of it skipped */
 	int fd = raw_connect();
-	char big[600];
+	char big[ES_CTL_LINE_MAX + 600];
 	memset(big, 'x', sizeof(big));
 	big[sizeof(big) - 1] = '\n';
 	check(send(fd, big, sizeof(big), MSG_NOSIGNAL) == sizeof(big));

@@ -76,6 +76,76 @@ static void test_roundtrip(void)
 	check(sodium_is_zero(out.secret, 16));
 }
 
+/* A company's invite (version 2): every daemon kept, in order; version 1 still read. */
+static void test_company(void)
+{
+	struct es_invite inv, out;
+	char text[ES_INVITE_TEXT_MAX];
+
+	sample(&inv);
+	strcpy(inv.more[0].host, "b.example.com");
+	inv.more[0].port = 7701;
+	strcpy(inv.more[1].host, "192.0.2.9");
+	inv.more[1].port = 7702;
+	inv.nmore = 2;
+	int n = es_invite_encode(&inv, text, sizeof(text));
+	check(n > 4 && strncmp(text, "es2-", 4) == 0);
+	check_int_eq(es_invite_decode(&out, text, (size_t)n), 0);
+	same(&inv, &out);
+	check_int_eq(out.nmore, 2);
+	check(strcmp(out.more[0].host, "b.example.com") == 0 && out.more[0].port == 7701);
+	check(strcmp(out.more[1].host, "192.0.2.9") == 0 && out.more[1].port == 7702);
+	/* no other daemon: version 1, as before, for clients that know only it */
+	inv.nmore = 0;
+	n = es_invite_encode(&inv, text, sizeof(text));
+	check(strncmp(text, "es1-", 4) == 0);
+	check_int_eq(es_invite_decode(&out, text, (size_t)n), 0);
+	check_int_eq(out.nmore, 0);
+	/* the largest: eight daemons of 64-byte names fit the documented maximum */
+	memset(inv.host, 'h', ES_INVITE_HOST_MAX);
+	inv.host[ES_INVITE_HOST_MAX] = 0;
+	memset(inv.name, 'n', ES_INVITE_NAME_MAX);
+	inv.name[ES_INVITE_NAME_MAX] = 0;
+	inv.nmore = ES_INVITE_ADDRS_MAX - 1;
+	for (unsigned i = 0; i < inv.nmore; i++) {
+		memset(inv.more[i].host, (char)('a' + i), ES_INVITE_HOST_MAX);
+		inv.more[i].host[ES_INVITE_HOST_MAX] = 0;
+		inv.more[i].port = (uint16_t)(7000 + i);
+	}
+	n = es_invite_encode(&inv, text, sizeof(text));
+	check(n > 0 && n < ES_INVITE_TEXT_MAX);
+	check_int_eq(es_invite_decode(&out, text, (size_t)n), 0);
+	check_int_eq(out.nmore, ES_INVITE_ADDRS_MAX - 1);
+	check(strcmp(out.more[6].host, inv.more[6].host) == 0 && out.more[6].port == 7006);
+	/* too many, a bad one, port 0: refused */
+	inv.nmore = ES_INVITE_ADDRS_MAX;
+	check_int_eq(es_invite_encode(&inv, text, sizeof(text)), -EINVAL);
+	sample(&inv);
+	inv.nmore = 1;
+	strcpy(inv.more[0].host, "bad host");
+	inv.more[0].port = 1;
+	check_int_eq(es_invite_encode(&inv, text, sizeof(text)), -EINVAL);
+	strcpy(inv.more[0].host, "b");
+	inv.more[0].port = 0;
+	check_int_eq(es_invite_encode(&inv, text, sizeof(text)), -EINVAL);
+	/* every single-character change and truncation of a version 2 token is caught */
+	inv.more[0].port = 9;
+	n = es_invite_encode(&inv, text, sizeof(text));
+	check(n > 0);
+	char bad[ES_INVITE_TEXT_MAX];
+	for (int i = 0; i < n; i++) {
+		memcpy(bad, text, (size_t)n);
+		bad[i] = bad[i] == 'A' ? 'B' : 'A';
+		check_int_eq(es_invite_decode(&out, bad, (size_t)n), -EBADMSG);
+	}
+	for (int len = 0; len < n; len++)
+		check_int_eq(es_invite_decode(&out, text, (size_t)len), -EBADMSG);
+	/* a version 2 body under the version 1 prefix: refused */
+	memcpy(bad, text, (size_t)n);
+	bad[2] = '1';
+	check_int_eq(es_invite_decode(&out, bad, (size_t)n), -EBADMSG);
+}
+
 static void test_bad(void)
 {
 	struct es_invite inv, out;
@@ -172,6 +242,7 @@ int main(void)
 	check(sodium_init() >= 0);
 	test_roundtrip();
 	test_bad();
+	test_company();
 	test_fingerprint();
 	return 0;
 }
