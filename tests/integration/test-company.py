@@ -306,7 +306,14 @@ def main():
             t_s0 = time.time()
             live = [dm for dm in co.daemons if dm.alive()]
             ok(all(dm.wait_log("etcd unreachable", 10 * ts) for dm in live), "the daemons say etcd is unreachable")
-            time.sleep(4)
+            # an enrolled person can still join a floor that runs
+            m_now = {f: v[0] for f, v in co.hosted().items()}
+            fe0 = next(f for f in FLOORS if f in m_now)
+            erin0 = client(d, "erin", co.addrs(), at(fe0, 20, 19.5), "--seconds", "3")
+            procs.append(erin0)
+            ok(wait_until(lambda: joins(erin0) >= 1, 10 * ts), f"with etcd down, erin joins {fe0}, a floor that runs")
+            erin0.wait(20)
+            time.sleep(max(0.0, 4 - (time.time() - t_s0)))
             t_s1 = time.time()
             late["down"] = co.late()
             after2 = {n: joins(p) for n, p in (("carol", carol), ("dave", dave), ("alice", alice), ("bob", bob))}
