@@ -39,23 +39,3 @@ void es_server_count_bands(const struct es_server *s, int32_t band_cm, unsigned 
 			counts[k]++;
 	}
 }
-
-int srv_move_elsewhere(struct es_server *s, unsigned id, const struct es_pos *to)
-{
-	if (!s->cfg.hooks || !s->cfg.hooks->where)
-		return 0;
-	struct es_redirect rd;
-	int w = s->cfg.hooks->where(s->cfg.hooks->ud, to, &rd);
-	if (w == 0)
-		return 0;
-	if (w < 0)
-		return -EAGAIN;
-	/* taking the lift to a floor another daemon hosts: they go there, at the place they asked for */
-	struct person *q = &s->people[id];
-	srv_logf("info", "%s goes to %.2f,%.2f on another daemon's floor: sent to %s", q->name, pos_x(to), pos_y(to),
-		 rd.addr[0]);
-	const char *a[ES_REDIRECT_ADDRS_MAX];
-	for (unsigned i = 0; i < rd.naddr; i++)
-		a[i] = rd.addr[i];
-	return srv_redirect_to(s, id, ES_REDIRECT_WALK, to, a, rd.naddr) == 0 ? 1 : -EIO;
-}

@@ -137,8 +137,26 @@ int es_company_floor_at(const struct es_company *co, const struct es_pos *pos)
 	float y = (float)pos->y_cm / 100.0f;
 	if (y < 0.0f)
 		return -1;
-	unsigned k = (unsigned)(y / co->floor_h_m);
-	return k < co->nfloors ? (int)k : -1;
+	unsigned band = (unsigned)(y / co->floor_h_m);
+	/* y grows north and the plan's first tile is the northmost: floor k is band N-1-k */
+	return band < co->nfloors ? (int)(co->nfloors - 1 - band) : -1;
+}
+
+/* The y band of floor k, in cm: y0 <= y < y1. */
+static void floor_band(const struct es_company *co, unsigned k, int32_t *y0, int32_t *y1)
+{
+	unsigned band = co->nfloors - 1 - k;
+	*y0 = (int32_t)lrintf((float)band * co->floor_h_m * 100.0f);
+	*y1 = (int32_t)lrintf((float)(band + 1) * co->floor_h_m * 100.0f);
+}
+
+/* How many people stand on each floor here. */
+static void floor_counts(const struct es_company *co, struct es_server *server, int *counts)
+{
+	int bands[ES_COMPANY_FLOORS_MAX];
+	es_server_count_bands(server, (int32_t)lrintf(co->floor_h_m * 100.0f), co->nfloors, bands);
+	for (unsigned k = 0; k < co->nfloors; k++)
+		counts[k] = bands[co->nfloors - 1 - k];
 }
 
 /* The company's other live daemons' client addresses, after `first` (may be ""). */
@@ -511,8 +529,8 @@ static void floor_lost(struct es_service *svc, struct es_company *co, const stru
 	const char *a[ES_REDIRECT_ADDRS_MAX];
 	for (unsigned i = 0; i < n; i++)
 		a[i] = addr[i];
-	int32_t y0 = (int32_t)lrintf((float)k * co->floor_h_m * 100.0f);
-	int32_t y1 = (int32_t)lrintf((float)(k + 1) * co->floor_h_m * 100.0f);
+	int32_t y0, y1;
+	floor_band(co, (unsigned)k, &y0, &y1);
 	int moved = es_server_redirect_area(svc->server, y0, y1, co->draining ? ES_REDIRECT_DRAIN : ES_REDIRECT_MOVED, a, n);
 	if (moved > 0) {
 		co->st.redirects += (uint64_t)moved;
@@ -558,7 +576,7 @@ static void balance(struct es_company *co, struct es_service *svc)
 	if (hosted <= share)
 		return;
 	int counts[ES_COMPANY_FLOORS_MAX];
-	es_server_count_bands(svc->server, (int32_t)lrintf(co->floor_h_m * 100.0f), co->nfloors, counts);
+	floor_counts(co, svc->server, counts);
 	for (unsigned k = co->nfloors; k-- > 0 && hosted > share;) {
 		if (!co->hosted[k] || counts[k] > 0)
 			continue;
@@ -700,7 +718,7 @@ size_t es_company_describe(struct es_company *co, struct es_server *server, char
 	size_t len = 0;
 	int people_per_floor[ES_COMPANY_FLOORS_MAX] = {0};
 	if (server)
-		es_server_count_bands(server, (int32_t)lrintf(co->floor_h_m * 100.0f), co->nfloors, people_per_floor);
+		floor_counts(co, server, people_per_floor);
 #define OUT(...) do { if (len < cap) len += (size_t)snprintf(out + len, cap - len, __VA_ARGS__); } while (0)
 	struct es_cluster_stats cs;
 	es_cluster_get_stats(co->cl, &cs);

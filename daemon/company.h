@@ -6,8 +6,11 @@
  *
  * The company's floors are copies of the configured plan stacked south, in
  * the order of [cluster] floors, the same on every daemon: floor k is the
- * band k * H <= y < (k + 1) * H of the one big plan (H: the plan's height),
- * whose outer walls keep the floors from hearing each other.  This daemon
+ * plan's k-th tile from the north, the band (N-1-k) * H <= y < (N-k) * H of
+ * the one big plan (y grows north; H the plan's height; N floors), whose
+ * outer walls keep the floors from hearing each other.  Floor 0 is the
+ * first tile: its rooms and desks keep the plan's own names ("Orion",
+ * A1-1); floor k's are suffixed ("Orion k+1", A1-1.k).  This daemon
  * hosts the floors it owns in etcd; a person whose place is on another
  * floor is sent to that floor's daemon (ES_MSG_REDIRECT), or told to retry
  * soon (ES_MSG_BUSY) while the floor has no owner.

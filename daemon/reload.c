@@ -126,7 +126,9 @@ struct es_reload_job {
 	char **argv;
 	char state_dir[PATH_MAX];
 	int64_t t0;
+	struct es_config running;   /* the settings in force: [cluster] is kept from them (restart only) */
 	/* out */
+	bool cluster_changed;       /* [cluster] differs in the file: kept as it runs */
 	int config_r;               /* es_config_load: 0, or the config has errors (printed on stderr) */
 	struct es_config nc;
 	int floor_r;                /* es_service_floor_load of nc's plan; <0: floor_why */
@@ -186,6 +188,22 @@ static void *reload_read(void *arg)
 {
 	struct es_reload_job *j = arg;
 	j->config_r = es_config_load(&j->nc, j->argc, j->argv, stderr);
+	if (j->config_r == 0) {
+		/* a company's floors and place in it change only with a restart: the plan is stacked as it runs */
+		const struct es_config *o = &j->running;
+		j->cluster_changed = strcmp(j->nc.cluster_etcd, o->cluster_etcd) || strcmp(j->nc.cluster_company, o->cluster_company) ||
+				     strcmp(j->nc.cluster_daemon_id, o->cluster_daemon_id) ||
+				     strcmp(j->nc.cluster_address, o->cluster_address) ||
+				     strcmp(j->nc.cluster_floors, o->cluster_floors) ||
+				     j->nc.cluster_capacity != o->cluster_capacity || j->nc.cluster_ttl_s != o->cluster_ttl_s;
+		memcpy(j->nc.cluster_etcd, o->cluster_etcd, sizeof(o->cluster_etcd));
+		memcpy(j->nc.cluster_company, o->cluster_company, sizeof(o->cluster_company));
+		memcpy(j->nc.cluster_daemon_id, o->cluster_daemon_id, sizeof(o->cluster_daemon_id));
+		memcpy(j->nc.cluster_address, o->cluster_address, sizeof(o->cluster_address));
+		memcpy(j->nc.cluster_floors, o->cluster_floors, sizeof(o->cluster_floors));
+		j->nc.cluster_capacity = o->cluster_capacity;
+		j->nc.cluster_ttl_s = o->cluster_ttl_s;
+	}
 	if (j->config_r == 0)
 		j->floor_r = es_service_floor_load(&j->nc, &j->floor, j->floor_why, sizeof(j->floor_why));
 	read_state(j);
@@ -479,6 +497,8 @@ static void reload_apply(struct es_service *svc, struct es_reload_job *j)
 		 nc.bitrate != svc->cfg.bitrate || nc.complexity != svc->cfg.complexity ||
 		 nc.mix_threads != svc->cfg.mix_threads)
 		restart = "[audio]";
+	if (!restart && j->cluster_changed)
+		restart = "[cluster]";
 	if (restart)
 		es_log_warn("reload: %s changed; it takes effect at the next restart", restart);
 	bool failed = false;
@@ -545,6 +565,7 @@ void es_service_reload_start(struct es_service *svc)
 	j->argv = svc->argv;
 	j->t0 = es_now_ns();
 	snprintf(j->state_dir, sizeof(j->state_dir), "%s", svc->cfg.state_dir);
+	j->running = svc->cfg;
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);

@@ -211,14 +211,14 @@ void srv_presence_batch(struct es_server *s);
 void srv_stage_tap(struct es_server *s, unsigned id, const struct es_audio_up *up);
 
 /*
- * company-srv.c: a move (a member's or an admin's) to a place on a floor
+ * office.c: a move (a member's or an admin's) to a place on a floor
  * another daemon of the company hosts: 1 they were sent there, 0 the floor
  * is here (move as usual), -EAGAIN it has no owner yet (refuse the move).
  */
 int srv_move_elsewhere(struct es_server *s, unsigned id, const struct es_pos *to);
 
 /*
- * redirect.c: send an admitted person to another daemon of the company
+ * office.c: send an admitted person to another daemon of the company
  * (ES_MSG_REDIRECT).  Sends them the sealed REDIRECT (reliable; pos: where
  * they are now, where they join there), removes them from the floor as a
  * leave does (their place is remembered through hooks->place), and

@@ -46,6 +46,15 @@ struct es_stage {
 	struct es_stage_stats st;
 };
 
+/*
+ * The company's floors are its plan's tiles from the north (company.h):
+ * floor k is the y band N-1-k of floor_h_cm each.
+ */
+static int32_t band_y0(const struct es_stage *st, unsigned k)
+{
+	return (int32_t)(st->nfloors - 1 - k) * st->floor_h_cm;
+}
+
 /* ---- out: a frame from someone on a stage here ---------------------------- */
 
 static void send_off(struct es_stage *st, unsigned id)
@@ -61,9 +70,10 @@ static void on_tap(void *ud, unsigned id, const struct es_pos *pos, const struct
 	struct es_stage *st = ud;
 	if (st->floor_h_cm <= 0 || pos->y_cm < 0 || up->len == 0 || id > UINT16_MAX)
 		return;
-	unsigned k = (unsigned)(pos->y_cm / st->floor_h_cm);
-	if (k >= st->nfloors)
+	unsigned band = (unsigned)(pos->y_cm / st->floor_h_cm);
+	if (band >= st->nfloors)
 		return;
+	unsigned k = st->nfloors - 1 - band;
 	int64_t now = es_now_ms();
 	struct local *free_l = NULL, *l = NULL;
 	for (unsigned i = 0; i < LOCAL_MAX && !l; i++) {
@@ -87,7 +97,7 @@ static void on_tap(void *ud, unsigned id, const struct es_pos *pos, const struct
 					   (up->flags & ES_UP_QUIET ? ES_RELAY_VOICE_QUIET : 0)),
 			.floor = (uint8_t)k,
 			.x_cm = pos->x_cm,
-			.y_cm = pos->y_cm - (int32_t)k * st->floor_h_cm,
+			.y_cm = pos->y_cm - band_y0(st, k),
 			.len = up->len,
 			.opus = up->opus,
 		},
@@ -141,7 +151,7 @@ static int remote_place(const struct es_stage *st, const struct es_relay_voice *
 	if (k < 0 || v->y_cm < 0 || v->y_cm >= st->floor_h_cm || v->x_cm < 0)
 		return -ENOENT;
 	*x = (float)v->x_cm / 100.0f;
-	*y = (float)(v->y_cm + k * st->floor_h_cm) / 100.0f;
+	*y = (float)(v->y_cm + band_y0(st, (unsigned)k)) / 100.0f;
 	return 0;
 }
 

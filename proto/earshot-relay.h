@@ -30,7 +30,7 @@
  *       seq and flags (ES_RELAY_VOICE_*) as in their AUDIO_UP; floor: the
  *       company floor (index in [cluster] floors) of the stage; x_cm, y_cm:
  *       where they stand relative to that floor's own plan (y from the
- *       floor's south edge, as on the first floor).  len 1..ES_OPUS_MAX.
+ *       floor's south edge, as in the plan itself).  len 1..ES_OPUS_MAX.
  *   ES_RELAY_OFF    [type][u16 speaker]
  *       that speaker left the stage (or the daemon).
  */

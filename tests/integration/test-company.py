@@ -36,15 +36,21 @@ from eslib import (  # noqa: E402
     time_scale, wait_until)
 
 FLOORS = ["f1", "f2", "f3", "f4", "f5", "f6"]
-H = 22.0  # the built-in office's height: floor k is k*H <= y < (k+1)*H
+H = 22.0  # the built-in office's height (y grows north: see floor_y)
 S1 = "the meeting starts at three in room orion"
 S2 = "please bring the quarterly report"
 SENTENCES = [S1, S2, "we will review the budget for next year", "lunch is ready in the kitchen"]
 RATE = 48000
 
 
+def floor_y(floor, y):
+    """y on a floor (metres from its south wall) in the company's plan: floor k is the plan's
+    k-th tile from the north, and y grows north."""
+    return y + (len(FLOORS) - 1 - FLOORS.index(floor)) * H
+
+
 def at(floor, x, y):
-    return f"{x},{y + FLOORS.index(floor) * H}"
+    return f"{x},{floor_y(floor, y)}"
 
 
 class Company:
@@ -280,8 +286,8 @@ def main():
             ok(fa in m2 and m2[fa][0] != x_d, f"{fa} is hosted by d{m2.get(fa, ['?'])[0]} now")
             host = co.daemons[m2[fa][0]] if fa in m2 else None
             seated = host and all(re.search(rf"{who} joined as #\d+ at {re.escape(where)}", host.log_text())
-                                  for who, where in (("alice", "5.00," + f"{19.5 + FLOORS.index(fa) * H:.2f}"),
-                                                     ("bob", "6.00," + f"{19.5 + FLOORS.index(fa) * H:.2f}")))
+                                  for who, where in (("alice", "5.00," + f"{floor_y(fa, 19.5):.2f}"),
+                                                     ("bob", "6.00," + f"{floor_y(fa, 19.5):.2f}")))
             ok(seated, "both at their places again")
             time.sleep(9)
             t_heard = time.time()
@@ -306,7 +312,14 @@ def main():
             t_s0 = time.time()
             live = [dm for dm in co.daemons if dm.alive()]
             ok(all(dm.wait_log("etcd unreachable", 10 * ts) for dm in live), "the daemons say etcd is unreachable")
-            time.sleep(4)
+            # an enrolled person can still join a floor that runs
+            m_now = {f: v[0] for f, v in co.hosted().items()}
+            fe0 = next(f for f in FLOORS if f in m_now)
+            erin0 = client(d, "erin", co.addrs(), at(fe0, 20, 19.5), "--seconds", "3")
+            procs.append(erin0)
+            ok(wait_until(lambda: joins(erin0) >= 1, 10 * ts), f"with etcd down, erin joins {fe0}, a floor that runs")
+            erin0.wait(20)
+            time.sleep(max(0.0, 4 - (time.time() - t_s0)))
             t_s1 = time.time()
             late["down"] = co.late()
             after2 = {n: joins(p) for n, p in (("carol", carol), ("dave", dave), ("alice", alice), ("bob", bob))}

@@ -28,7 +28,8 @@ from eslib import (SKIP, Checks, Proc, build_dir, check_recognised, envelope, fr
                    metrics, read_wav_mono, speak16, wait_for_log, wait_until)
 import etcdlib  # noqa: E402
 
-H = 22.0            # the built-in office's height in metres: floor f2 is f1 shifted by H north
+H = 22.0            # the built-in office's height in metres: floor k is the k-th tile from the north,
+NFLOORS = 2         # y band NFLOORS-1-k: f1 (k 0) is f2 (k 1) shifted by H north
 STAGE = (7.75, 3.75)  # inside room S (the stage), south-west
 FAR = (39.25, 21.25)  # 35 m from the stage, open floor
 SENTENCES = ["please send the quarterly report to finance before noon",
@@ -113,7 +114,7 @@ def main():
             log(f"f1 on daemon {on1} ({addrs[on1]}), f2 on daemon {on2} ({addrs[on2]})")
 
             def at(p, k):
-                return "%.2f,%.2f" % (p[0], p[1] + k * H)
+                return "%.2f,%.2f" % (p[0], p[1] + (NFLOORS - 1 - k) * H)
 
             recs = {}
             for who, n, k in (("near", on1, 0), ("far", on2, 1)):
