@@ -162,7 +162,7 @@ static void on_voice(void *ud, unsigned link, const char *from, const struct es_
 		return;
 	int slot = remote_find(st, link, v->speaker);
 	if (slot < 0) {
-		float x, y;
+		float x = 0, y = 0;
 		for (unsigned i = 0; i < ES_SERVER_STAGE_VOICES && slot < 0; i++)
 			if (!st->remote[i].used)
 				slot = (int)i;
@@ -171,7 +171,8 @@ static void on_voice(void *ud, unsigned link, const char *from, const struct es_
 			return;
 		}
 		st->remote[slot] = (struct remote){.used = true, .link = link, .speaker = v->speaker};
-		es_log_info("stage: a voice from the stage of floor %u on daemon %s is heard here", v->floor + 1u, from);
+		es_log_info("stage: a voice from the stage of floor %u on daemon %s is heard here, from (%.2f, %.2f)",
+			    v->floor + 1u, from, (double)x, (double)y);
 	}
 	st->remote[slot].last_ms = es_now_ms();
 	unsigned flags = (v->flags & ES_RELAY_VOICE_PREROLL ? ES_ENGINE_UP_PREROLL : 0) |

@@ -130,6 +130,11 @@ def main():
             check(wait_for_log(daemons[on1], "host joined", 20), f"the speaker joined daemon {on1} on f1's stage")
             check(wait_for_log(daemons[on2], "is heard here", 20),
                   f"daemon {on2} hears a voice from f1's stage")
+            # placed on the same stage of the floor daemon B hosts (f2: the plan's second tile from the north)
+            m = re.search(r"is heard here, from \(([\d.]+), ([\d.]+)\)", daemons[on2].log_text())
+            want = tuple(float(v) for v in at(STAGE, 1).split(","))
+            check(m and abs(float(m.group(1)) - want[0]) < 0.01 and abs(float(m.group(2)) - want[1]) < 0.01,
+                  f"daemon {on2} places the voice at {m.groups() if m else None}: the stage of f2, {want}")
             for who, p in recs.items():
                 p.wait(SECONDS + 30)
             speaker.wait(30)
