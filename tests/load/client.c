@@ -132,6 +132,22 @@ static void on_key(struct client *c, const struct es_server_key *k)
 	c->st = C_HS_SENT;
 }
 
+/*
+ * Read handshake message 2: joined (its payload a WELCOME), or in a company
+ * perhaps sent elsewhere (a REDIRECT in its place).
+ */
+static void hs2_read(struct client *c, const uint8_t *msg2, size_t len)
+{
+	uint8_t w[ES_NOISE_PAYLOAD_MAX];
+	int n = es_noise_read_msg2(&c->hs, msg2, len, w, sizeof(w));
+	if (n < 0 || es_noise_split(&c->hs, &c->tx, &c->rx) < 0)
+		c->st = C_FAILED;
+	else if (L.company)
+		company_hs2(c, w, n);
+	else
+		c->st = C_JOINED;
+}
+
 void on_receive(struct client *c, const uint8_t *data, size_t len)
 {
 	struct es_msg m;
@@ -160,13 +176,7 @@ void on_receive(struct client *c, const uint8_t *data, size_t len)
 			L.key_ring[(L.key_head + L.key_count++) % L.npeople] = i;
 			return;
 		}
-		uint8_t w[ES_NOISE_PAYLOAD_MAX];
-		int n = es_noise_read_msg2(&c->hs, m.u.blob.data, m.u.blob.len, w, sizeof(w));
-		if (n < 0 || es_noise_split(&c->hs, &c->tx, &c->rx) < 0) {
-			c->st = C_FAILED;
-			return;
-		}
-		c->st = C_JOINED;
+		hs2_read(c, m.u.blob.data, m.u.blob.len);
 		c->t_answer = t;
 		return;
 	}
@@ -174,14 +184,20 @@ void on_receive(struct client *c, const uint8_t *data, size_t len)
 		c->st = C_BUSY;
 		c->t_answer = t;
 		c->retry_ms = m.u.busy.retry_after_ms;
+		if (L.company)
+			company_busy(c);
 		return;
 	case ES_MSG_REFUSED:
 		c->st = C_REFUSED;
 		c->t_answer = t;
+		if (L.company)
+			company_refused(c, m.u.refused.reason);
 		return;
 	case ES_MSG_SEALED: {
 		uint8_t plain[ES_MSG_MAX];
 		int n = es_envelope_open(&c->rx, data, len, plain, sizeof(plain));
+		if (n > 0 && L.company)
+			company_sealed(c, plain, n, t);
 		if (n > 0 && plain[0] == ES_MSG_AUDIO_DOWN) {
 			if (L.convo_expect && L.convo_expect[c - L.cl])
 				L.convo_rx[c - L.cl]++; /* capped at the ticks counted, below */
@@ -254,10 +270,8 @@ void answer_keys(int64_t until)
 		if (c->st == C_WAIT_KEY && c->peer)
 			on_key(c, &L.key_of[i]);
 		else if (c->st == C_HS_SENT && c->peer && L.reply_of && L.reply_of[i].len) {
-			uint8_t w[ES_NOISE_PAYLOAD_MAX];
-			int n = es_noise_read_msg2(&c->hs, L.reply_of[i].b, L.reply_of[i].len, w, sizeof(w));
+			hs2_read(c, L.reply_of[i].b, L.reply_of[i].len);
 			L.reply_of[i].len = 0;
-			c->st = n < 0 || es_noise_split(&c->hs, &c->tx, &c->rx) < 0 ? C_FAILED : C_JOINED;
 		}
 	}
 }

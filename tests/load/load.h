@@ -110,6 +110,7 @@ struct load {
 	/* churn options */
 	double quiet_every_s, quiet_for_s; /* --quiet-every/--quiet-for: baseline windows inside the churn */
 	const char *churn_prefix; /* --name-prefix: names are PREFIX0, PREFIX1, ... (at most 4 characters of it) instead of p0, p1, ... */
+	bool company; /* --company: several daemons (company.c); the handshake's answers go to company_* below */
 };
 extern struct load L;
 
@@ -142,5 +143,24 @@ void metrics_json(void);
 
 /* churn.c: a compressed office day (--churn) */
 int churn_run(double steady_s, double duration_s, double report_s, double max_s, unsigned tx, unsigned ty);
+
+/* company.c: people on the floors of a company of several daemons (--company) */
+struct company_opts {
+	const char *servers;   /* ADDR1,ADDR2,...: the daemons a person may reach first */
+	unsigned floors;       /* the company's floors: copies of the built-in office stacked south */
+	const char *per_floor; /* N0,N1,...: people on each floor (NULL: --people spread i mod floors) */
+	double storm_s, hold_s, max_s, talking;
+	int kill_pid;          /* SIGKILL this daemon (--kill-pid) ... */
+	const char *kill_addr; /* ... which clients reach at this address ... */
+	double kill_after_s;   /* ... this long after everyone is in and hearing */
+	double recover_s;      /* the bound for coming back after the kill */
+	const char *places_out; /* where everyone is at the kill: name keyhex floor x y daemon desk */
+};
+int company_run(const struct company_opts *o);
+/* client.c's hooks into it: the payload of handshake message 2, a sealed message, a busy answer */
+void company_hs2(struct client *c, const uint8_t *payload, int n);
+void company_sealed(struct client *c, const uint8_t *plain, int n, int64_t t);
+void company_busy(struct client *c);
+void company_refused(struct client *c, uint8_t reason);
 
 #endif
