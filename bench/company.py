@@ -290,6 +290,10 @@ def failover(a, build, tmp, ec):
                 seats_at_kill = etcdctl_get(ec, "/earshot/fo/seats/")
                 log("  seats read from etcd %.0f ms after the kill" % ((time.time() - kill_unix) * 1000))
                 OUT["seats_read_ms_after_kill"] = (t - kill_unix) * 1000
+                # who is where on the survivors, while es-load's people are still in (it leaves at its end)
+                poller = threading.Thread(target=poll_people, args=([d for d in ds if d is not victim], muted, p),
+                                          daemon=True)
+                poller.start()
             if time.monotonic() > end:
                 break
         p.wait(timeout=30)
@@ -339,6 +343,28 @@ def admin_acts(victim, n, vf, people, per, places):
     return muted, {nm: label[nm] for nm in desked}
 
 
+PEOPLE = {}
+
+
+def poll_people(survivors, muted, proc):
+    """Every second until es-load ends: the survivors' `earshotctl people`; keeps the snapshot in which the
+    most of the admin-muted people were present."""
+    best = -1
+    while proc.poll() is None:
+        present = {}
+        for d in survivors:
+            for ln in d.ctl("people").splitlines():
+                w = ln.split()
+                if len(w) >= 3 and w[0].startswith("#") and w[2] == "at":
+                    present[w[1]] = ln
+        n = sum(1 for nm in muted if nm in present)
+        if n > best:
+            best = n
+            PEOPLE.clear()
+            PEOPLE.update(present)
+        time.sleep(1)
+
+
 def check_state(a, ec, ds, victim, places_path, kill_unix, muted, desked, people, seats):
     """After the kill: enrolments, desks and admin mutes in etcd and on the survivors; the seats in etcd at
     the kill against where everyone was."""
@@ -369,12 +395,7 @@ def check_state(a, ec, ds, victim, places_path, kill_unix, muted, desked, people
             wrong += 1
     survivors = [d for d in ds if d is not victim]
     en = [re.search(r"(\d+) enrolled", d.ctl("enrolled")) for d in survivors]
-    present = {}
-    for d in survivors:
-        for ln in d.ctl("people").splitlines():
-            w = ln.split()
-            if len(w) >= 3 and w[0].startswith("#") and w[2] == "at":
-                present[w[1]] = ln
+    present = PEOPLE
     muted_seen = sum(1 for nm in muted if "admin-muted" in present.get(nm, ""))
     muted_present = sum(1 for nm in muted if nm in present)
     desk_text = [d.ctl("desks") for d in survivors]

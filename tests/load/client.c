@@ -158,7 +158,7 @@ void on_receive(struct client *c, const uint8_t *data, size_t len)
 	case ES_MSG_SERVER_KEY:
 		if (c->st == C_WAIT_KEY && L.t_key && !L.t_key[c - L.cl])
 			L.t_key[c - L.cl] = t;
-		if (c->st == C_WAIT_KEY && L.key_ring) {
+		if (c->st == C_WAIT_KEY && L.key_ring && L.key_count < L.npeople) { /* a full ring: answered now */
 			int i = (int)(c - L.cl);
 			L.key_of[i] = m.u.server_key;
 			L.key_ring[(L.key_head + L.key_count++) % L.npeople] = i;
@@ -168,7 +168,8 @@ void on_receive(struct client *c, const uint8_t *data, size_t len)
 			on_key(c, &m.u.server_key);
 		return;
 	case ES_MSG_HANDSHAKE2: {
-		if (L.reply_of && L.key_ring && c->st == C_HS_SENT && !c->t_answer && m.u.blob.len <= sizeof(L.reply_of[0].b)) {
+		if (L.reply_of && L.key_ring && L.key_count < L.npeople && c->st == C_HS_SENT && !c->t_answer &&
+		    m.u.blob.len <= sizeof(L.reply_of[0].b)) {
 			int i = (int)(c - L.cl);
 			c->t_answer = t; /* answered now; read in the slack (answer_keys) */
 			L.reply_of[i].len = m.u.blob.len;
@@ -269,7 +270,8 @@ void answer_keys(int64_t until)
 		struct client *c = &L.cl[i];
 		if (c->st == C_WAIT_KEY && c->peer)
 			on_key(c, &L.key_of[i]);
-		else if (c->st == C_HS_SENT && c->peer && L.reply_of && L.reply_of[i].len) {
+		else if (c->st == C_HS_SENT && (c->peer || L.company) && L.reply_of && L.reply_of[i].len) {
+			/* in a company the daemon may have closed already: a redirect's message 2 is read all the same */
 			hs2_read(c, L.reply_of[i].b, L.reply_of[i].len);
 			L.reply_of[i].len = 0;
 		}

@@ -19,10 +19,10 @@
  *    other addresses join the list.  More than 4 in a row: wait 1 s.
  *  - BUSY: again after retry_after, at the same daemon.
  *  - the daemon is gone (ENet says disconnected, or no downlink for 1 s
- *    while someone was audible, or no answer to a connect or a handshake
- *    within 3 s, or to a cookie request within 1 s): the next address of
- *    the list at once; the one that failed is tried last for 10 s, and a
- *    redirect to it meanwhile is taken as "busy, retry in 300-700 ms"
+ *    while someone was audible, or no answer to a cookie request, a
+ *    connect and a handshake within 3 s): the next address of the list at
+ *    once; the one that failed is tried last by this person for 10 s, and
+ *    a redirect to it meanwhile is taken as "busy, retry in 300-700 ms"
  *    (its floors' owner keys outlive it by the lease's TTL).
  *
  * Measured: the arrivals (admitted, redirects, busy answers, time from the
@@ -41,8 +41,7 @@
 #include "load.h"
 
 #define MAX_SERVERS 16
-#define COOKIE_WAIT_NS 1000000000LL   /* a cookie request unanswered this long: the daemon is gone */
-#define ATTEMPT_NS 3000000000LL       /* connect + key + handshake unanswered this long (the client's ENet timeout is 2-4 s) */
+#define ATTEMPT_NS 3000000000LL       /* cookie + connect + key + handshake unanswered this long (the client's ENet timeout is 2-4 s) */
 #define SILENCE_NS 1000000000LL       /* no downlink this long while someone was audible: the daemon is gone */
 #define BAD_FOR_NS 10000000000LL      /* a daemon that failed is tried last for this long */
 #define REDIRECTS_IN_ROW 4
@@ -50,7 +49,6 @@
 struct cserver {
 	ENetAddress a;
 	char text[ES_REDIRECT_ADDR_MAX + 1];
-	int64_t bad_until;
 };
 
 struct ccookie {
@@ -70,6 +68,8 @@ struct cperson {
 	int64_t t_first_audio, last_audio, t_joined;
 	bool ever_joined, heard_here; /* heard_here: audible since this admission */
 	int in_row;       /* redirects in a row */
+	int bad;          /* the daemon that last failed this person (-1: none), tried last until bad_until */
+	int64_t bad_until;
 	/* the kill */
 	bool victim;
 	int64_t t_lost, t_rejoined, t_back, max_gap;
@@ -88,7 +88,7 @@ static struct {
 	int kill_srv;
 	struct {
 		uint64_t redirects_hs, redirects_sealed, redirects_to_bad, busy, refused, timeouts_cookie, timeouts_attempt,
-			lost_disconnect, lost_silence, starts, backoffs;
+			lost_disconnect, lost_silence, starts, backoffs, hs2_bad, failed_attempts, welcome_closed;
 		uint64_t refused_reason[256];
 	} n;
 	uint32_t rng;
@@ -122,7 +122,6 @@ static int server_index(const char *text)
 		return -1;
 	s->a.port = (enet_uint16)port;
 	snprintf(s->text, sizeof(s->text), "%s", text);
-	s->bad_until = 0;
 	return co.nsrv++;
 }
 
@@ -134,12 +133,18 @@ static int server_of_addr(const ENetAddress *a)
 	return -1;
 }
 
-/* The next daemon to try after `from`: the first not marked bad, else simply the next. */
-static int next_server(int from)
+/* Has daemon s failed this person lately?  (Each person keeps their own view, as each real client does.) */
+static bool is_bad(const struct cperson *p, int s)
+{
+	return p->bad == s && p->bad_until > co.now;
+}
+
+/* The next daemon for p to try after `from`: the next one it has no reason to avoid. */
+static int next_server(const struct cperson *p, int from)
 {
 	for (int k = 1; k <= co.nsrv; k++) {
 		int s = (from + k) % co.nsrv;
-		if (co.srv[s].bad_until <= co.now)
+		if (!is_bad(p, s))
 			return s;
 	}
 	return (from + 1) % co.nsrv;
@@ -195,6 +200,8 @@ static void drop_peer(struct client *c, bool polite)
 static void retry_at(struct client *c, int s, int64_t at)
 {
 	struct cperson *p = &co.cp[c - L.cl];
+	if (L.reply_of)
+		L.reply_of[c - L.cl].len = 0; /* a message 2 of this attempt still waiting to be read is stale now */
 	c->st = C_IDLE;
 	p->srv = s;
 	p->next_try = at;
@@ -206,7 +213,8 @@ static void retry_at(struct client *c, int s, int64_t at)
 static void failed_here(struct client *c, bool silence)
 {
 	struct cperson *p = &co.cp[c - L.cl];
-	co.srv[p->srv].bad_until = co.now + BAD_FOR_NS;
+	p->bad = p->srv;
+	p->bad_until = co.now + BAD_FOR_NS;
 	if (c->st == C_JOINED) {
 		p->losses++;
 		if (co.t_kill && !p->t_lost)
@@ -217,7 +225,7 @@ static void failed_here(struct client *c, bool silence)
 			co.n.lost_disconnect++;
 	}
 	drop_peer(c, false);
-	retry_at(c, next_server(p->srv), co.now);
+	retry_at(c, next_server(p, p->srv), co.now);
 }
 
 static void joined(struct client *c)
@@ -247,13 +255,13 @@ static void redirected(struct client *c, const struct es_redirect *rd)
 	c->x = (float)rd->pos.x_cm / 100.0f;
 	c->y = (float)rd->pos.y_cm / 100.0f;
 	if (first < 0) {
-		retry_at(c, next_server(p->srv), t + 500000000LL);
+		retry_at(c, next_server(p, p->srv), t + 500000000LL);
 		return;
 	}
-	if (co.srv[first].bad_until > t) {
-		/* sent to a daemon that just failed us: its floors' keys outlive it by the lease's TTL */
+	if (is_bad(p, first)) {
+		/* sent to the daemon that just failed us: its floors' keys outlive it by the lease's TTL */
 		co.n.redirects_to_bad++;
-		retry_at(c, next_server(first), t + 300000000LL + (int64_t)(co_rand() % 400) * 1000000LL);
+		retry_at(c, next_server(p, first), t + 300000000LL + (int64_t)(co_rand() % 400) * 1000000LL);
 		return;
 	}
 	if (++p->in_row > REDIRECTS_IN_ROW) {
@@ -269,15 +277,23 @@ void company_hs2(struct client *c, const uint8_t *payload, int n)
 {
 	struct es_msg m;
 	if (es_msg_decode(&m, payload, (size_t)n) < 0) {
+		co.n.hs2_bad++;
 		c->st = C_FAILED;
 		return;
 	}
-	if (m.type == ES_MSG_WELCOME) {
+	if (m.type == ES_MSG_WELCOME && !c->peer) {
+		co.n.welcome_closed++; /* the daemon closed before we read its welcome: again, there */
+		retry_at(c, co.cp[c - L.cl].srv, now_ns() + 200000000LL);
+	} else if (m.type == ES_MSG_WELCOME) {
 		joined(c);
+	} else if (m.type == ES_MSG_REFUSED) {
+		c->st = C_REFUSED; /* proved: from the daemon itself */
+		company_refused(c, m.u.refused.reason);
 	} else if (m.type == ES_MSG_REDIRECT) {
 		co.n.redirects_hs++;
 		redirected(c, &m.u.redirect);
 	} else {
+		co.n.hs2_bad++;
 		c->st = C_FAILED;
 	}
 }
@@ -376,7 +392,10 @@ static void co_service(void)
 				if (c) {
 					c->peer = NULL;
 					co.now = now_ns();
-					if (c->st == C_JOINED || c->st == C_CONNECTING || c->st == C_WAIT_KEY || c->st == C_HS_SENT)
+					/* a message 2 waiting to be read (a redirect, then the daemon closes) is the answer */
+					bool answered = c->st == C_HS_SENT && L.reply_of && L.reply_of[c - L.cl].len;
+					if (!answered && (c->st == C_JOINED || c->st == C_CONNECTING || c->st == C_WAIT_KEY ||
+							  c->st == C_HS_SENT))
 						failed_here(c, false);
 				}
 				break;
@@ -569,8 +588,10 @@ int company_run(const struct company_opts *o)
 
 	int64_t t0 = now_ns(), deadline = t0 + TICK_NS, hard_end = t0 + (int64_t)(o->max_s * 1e9);
 	int64_t settled = -1, kill_at = -1, end_at = -1, settle_bound = t0 + (int64_t)((o->storm_s + 30) * 1e9);
-	for (int i = 0; i < L.npeople; i++)
+	for (int i = 0; i < L.npeople; i++) {
+		co.cp[i].bad = -1;
 		retry_at(&L.cl[i], i % nfirst, t0 + (int64_t)(o->storm_s * 1e9 * i / L.npeople));
+	}
 	uint64_t tick = 0;
 	int victims = 0, on_killed = 0, survivors = 0;
 	double storm_in_s = -1;
@@ -599,7 +620,7 @@ int company_run(const struct company_opts *o)
 			switch (c->st) {
 			case C_IDLE:
 				if (t >= p->next_try) {
-					if (p->attempt && t - p->attempt > COOKIE_WAIT_NS) {
+					if (p->attempt && t - p->attempt > ATTEMPT_NS) {
 						co.n.timeouts_cookie++;
 						p->timeouts++;
 						failed_here(c, false);
@@ -623,9 +644,14 @@ int company_run(const struct company_opts *o)
 				if (p->heard_here && t - p->last_audio > SILENCE_NS)
 					failed_here(c, true);
 				break;
+			case C_FAILED:
+				/* our side of an attempt failed (a message 2 we could not read): again at once, counted */
+				co.n.failed_attempts++;
+				drop_peer(c, true);
+				retry_at(c, p->srv, t + 100000000LL);
+				break;
 			case C_BUSY: /* company_busy has set the retry: not reached */
 			case C_REFUSED:
-			case C_FAILED:
 			default:
 				break;
 			}
@@ -726,11 +752,16 @@ int company_run(const struct company_opts *o)
 	       L.npeople, o->storm_s, nfirst, admitted, refused, heard, storm_in_s);
 	printf("time from the first attempt to first audio: p50 %.0f ms, p99 %.0f ms, max %.0f ms\n", fa50, fa99, famax);
 	printf("redirects %llu (in message 2 %llu, sealed %llu, to a daemon that had failed %llu), busy %llu, backoffs %llu, "
-	       "attempts %llu, timeouts: cookie %llu, handshake %llu\n",
+	       "attempts %llu, timeouts: waiting for a cookie %llu, in the handshake %llu\n",
 	       (unsigned long long)red, (unsigned long long)co.n.redirects_hs, (unsigned long long)co.n.redirects_sealed,
 	       (unsigned long long)co.n.redirects_to_bad, (unsigned long long)busy, (unsigned long long)co.n.backoffs,
 	       (unsigned long long)co.n.starts, (unsigned long long)co.n.timeouts_cookie,
 	       (unsigned long long)co.n.timeouts_attempt);
+	if (co.n.failed_attempts || co.n.welcome_closed)
+		printf("attempts failed on our side %llu, welcomes read after the daemon had closed %llu\n",
+		       (unsigned long long)co.n.failed_attempts, (unsigned long long)co.n.welcome_closed);
+	if (co.n.hs2_bad)
+		printf("handshake message 2 with a payload neither WELCOME, REDIRECT nor REFUSED: %llu\n", (unsigned long long)co.n.hs2_bad);
 	for (int r = 0; r < 256; r++)
 		if (co.n.refused_reason[r])
 			printf("refused with reason %d (a retry in 1 s for 3, 5, 6): %llu\n", r, (unsigned long long)co.n.refused_reason[r]);
@@ -774,6 +805,15 @@ int company_run(const struct company_opts *o)
 		printf("after the kill, its %d hearing people: lost it after p50 %.0f ms, p99 %.0f ms; admitted elsewhere p50 %.0f ms, "
 		       "p99 %.0f ms; hear audio again p50 %.0f ms, p99 %.0f ms, max %.0f ms; %d back, %d not within %.0f s\n",
 		       victims, l50, l99, r50, r99, b50, b99, bmax, back, never, o->recover_s);
+		/* where those not back were at the end: which state, at which daemon */
+		int stuck[C_FAILED + 1][MAX_SERVERS] = {{0}};
+		for (int i = 0; i < L.npeople; i++)
+			if (co.cp[i].victim && !co.cp[i].t_back)
+				stuck[L.cl[i].st][co.cp[i].srv]++;
+		for (int st = 0; st <= C_FAILED; st++)
+			for (int sv = 0; sv < co.nsrv; sv++)
+				if (stuck[st][sv])
+					printf("not back: %d in state %d at %s\n", stuck[st][sv], st, co.srv[sv].text);
 		printf("everyone else (%d hearing): longest silence after the kill p50 %.0f ms, p99 %.0f ms, max %.0f ms; %d lost their daemon\n",
 		       nv, g50, g99, gmax, lost_elsewhere);
 	}
