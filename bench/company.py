@@ -65,6 +65,62 @@ def free_port(kind):
     return p
 
 
+class Launcher:
+    """One session (one scheduling autogroup) for every daemon of a run: the daemons together get one
+    session's share of the machine, in the company runs as in the one-daemon baseline, and es-load (a
+    session of its own) the same share beside them.  A small Python child in a new session starts each
+    command it is sent and answers its pid; it stops them and exits when its stdin closes."""
+    CODE = r"""
+import os, subprocess, sys, json
+procs = []
+for line in sys.stdin:
+    argv, logpath = json.loads(line)
+    f = open(logpath, "ab")
+    procs.append(subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT))
+    f.close()
+    print(procs[-1].pid, flush=True)
+for p in procs:
+    if p.poll() is None:
+        p.terminate()
+for p in procs:
+    try:
+        p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+"""
+
+    def __init__(self):
+        self.p = subprocess.Popen([sys.executable, "-c", self.CODE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  text=True, start_new_session=True)
+
+    def start(self, argv, logpath):
+        self.p.stdin.write(json.dumps([argv, logpath]) + "\n")
+        self.p.stdin.flush()
+        return int(self.p.stdout.readline())
+
+    def close(self):
+        try:
+            self.p.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+
+
+LAUNCHER = None
+
+
+def pid_alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 class Daemon:
     def __init__(self, build, tmp, did, company, floors, etcd, max_people):
         self.build, self.id = build, did
@@ -84,17 +140,14 @@ class Daemon:
                           "--cluster-floors", ",".join(floors)]
         else:
             self.argv += ["--floor-tile-y", str(len(floors))]
-        self.proc = None
+        self.pid = None
         self.logpath = os.path.join(tmp, did + ".log")
 
     def start(self):
-        logf = open(self.logpath, "ab")
-        # a session of its own, as a service: not in the generator's scheduling group
-        self.proc = subprocess.Popen(self.argv, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
-        logf.close()
+        self.pid = LAUNCHER.start(self.argv, self.logpath)
         end = time.monotonic() + 15
         while time.monotonic() < end:
-            if self.proc.poll() is not None:
+            if not pid_alive(self.pid):
                 raise RuntimeError("earshotd %s exited: %s" % (self.id, self.tail()))
             try:
                 urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.mport, timeout=1).read()
@@ -115,16 +168,16 @@ class Daemon:
             return ""
 
     def alive(self):
-        return self.proc is not None and self.proc.poll() is None
+        return self.pid is not None and pid_alive(self.pid)
 
     def stop(self):
         if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            os.kill(self.pid, signal.SIGTERM)
+            end = time.monotonic() + 10
+            while self.alive() and time.monotonic() < end:
+                time.sleep(0.05)
+            if self.alive():
+                os.kill(self.pid, signal.SIGKILL)
 
     def tail(self, n=15):
         try:
@@ -212,9 +265,10 @@ def etcdctl_get(ec, prefix):
 
 def es_load(build, args, timeout):
     """Run es-load; its stdout lines (the last one is JSON) and that JSON as a dict."""
-    argv = [os.path.join(build, "tests", "load", "es-load")] + args
+    # ES_LOAD_PREFIX="perf record -g -o FILE --" (for example) runs es-load under another program
+    argv = os.environ.get("ES_LOAD_PREFIX", "").split() + [os.path.join(build, "tests", "load", "es-load")] + args
     log("  $ es-load " + " ".join(args))
-    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, start_new_session=True)
     for ln in p.stdout.splitlines()[:-1]:
         log("    " + ln)
     err = [ln for ln in p.stderr.splitlines() if ln.strip()]
@@ -258,12 +312,12 @@ def failover(a, build, tmp, ec):
         # the background and this waits for everyone to be in before the admin acts.
         args = ["--company", ",".join(d.addr for d in ds), "--floors", str(a.floors), "--people", str(people),
                 "--per-floor", ",".join(map(str, per)), "--talking", str(a.talking), "--storm", str(a.join_s),
-                "--hold", "5", "--kill-pid", str(victim.proc.pid), "--kill-addr", victim.addr,
+                "--hold", "10", "--kill-pid", str(victim.pid), "--kill-addr", victim.addr,
                 "--kill-after", str(a.kill_after), "--recover", str(a.recover), "--places-out", places,
                 "--max-seconds", str(a.join_s + 40 + a.kill_after + a.recover + 10)]
         log("  $ es-load " + " ".join(args))
         p = subprocess.Popen([os.path.join(build, "tests", "load", "es-load")] + args, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
         errlines = []
         settled = threading.Event()
 
@@ -353,7 +407,11 @@ def poll_people(survivors, muted, proc):
     while proc.poll() is None:
         present = {}
         for d in survivors:
-            for ln in d.ctl("people").splitlines():
+            try:
+                text = d.ctl("people")
+            except subprocess.TimeoutExpired:
+                continue
+            for ln in text.splitlines():
                 w = ln.split()
                 if len(w) >= 3 and w[0].startswith("#") and w[2] == "at":
                     present[w[1]] = ln
@@ -432,13 +490,14 @@ def storm(a, build, tmp, ec):
     common = ["--floors", str(a.floors), "--people", str(a.storm_people), "--talking", str(a.talking),
               "--storm", str(a.storm_s), "--hold", str(a.hold), "--max-seconds", str(a.storm_s + 40 + a.hold + 20)]
     # baseline: one daemon alone, the same people and places (the stacked plan through --floor-tile-y)
-    log("== storm baseline: one daemon alone %s uptime: %s" % (time.strftime("%H:%M:%S", time.gmtime()), uptime()))
-    one = Daemon(build, tmp, "alone", "alone", floors, None, max(a.max_people, a.storm_people))
-    one.start()
-    try:
-        OUT["storm_one"] = es_load(build, ["--company", one.addr] + common, a.storm_s + a.hold + 90)
-    finally:
-        one.stop()
+    if not a.no_baseline:
+        log("== storm baseline: one daemon alone %s uptime: %s" % (time.strftime("%H:%M:%S", time.gmtime()), uptime()))
+        one = Daemon(build, tmp, "alone", "alone", floors, None, max(a.max_people, a.storm_people))
+        one.start()
+        try:
+            OUT["storm_one"] = es_load(build, ["--company", one.addr] + common, a.storm_s + a.hold + 90)
+        finally:
+            one.stop()
     log("== storm: 3 daemons %s uptime: %s" % (time.strftime("%H:%M:%S", time.gmtime()), uptime()))
     ds, _ = start_company(build, tmp, ec, "st", 3, floors, a.max_people)
     try:
@@ -489,11 +548,14 @@ def main():
     ap.add_argument("--storm-s", type=float, default=2)
     ap.add_argument("--hold", type=float, default=5)
     ap.add_argument("--rest-s", type=float, default=10)
+    ap.add_argument("--no-baseline", action="store_true", help="storm: skip the one-daemon baseline")
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     log("company bench: %s, load average %s" % (time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), uptime()))
     tmp = tempfile.mkdtemp(prefix="earshot-company-", dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None)
     OUT["uptime_before"] = uptime()
+    global LAUNCHER
+    LAUNCHER = Launcher()
     try:
         with etcdlib.EtcdCluster(3) as ec:
             if a.only in (None, "failover"):
@@ -501,6 +563,7 @@ def main():
             if a.only in (None, "storm"):
                 storm(a, build, tmp, ec)
     finally:
+        LAUNCHER.close()
         if os.environ.get("EARSHOT_KEEP"):
             log("kept", tmp)
         else:

@@ -19,11 +19,12 @@
  *    other addresses join the list.  More than 4 in a row: wait 1 s.
  *  - BUSY: again after retry_after, at the same daemon.
  *  - the daemon is gone (ENet says disconnected, or no downlink for 1 s
- *    while someone was audible, or no answer to a cookie request, a
- *    connect and a handshake within 3 s): the next address of the list at
- *    once; the one that failed is tried last by this person for 10 s, and
- *    a redirect to it meanwhile is taken as "busy, retry in 300-700 ms"
- *    (its floors' owner keys outlive it by the lease's TTL).
+ *    while someone was audible: the next address of the list at once; no
+ *    answer to a cookie request, a connect and a handshake within 2 s: the
+ *    next address after the real client's backoff, 125-250 ms doubling to
+ *    4-8 s).  A daemon that was lost while in is tried last by this person
+ *    for 10 s, and a redirect to it meanwhile is taken as "busy, retry in
+ *    300-700 ms" (its floors' owner keys outlive it by the lease's TTL).
  *
  * Measured: the arrivals (admitted, redirects, busy answers, time from the
  * first attempt to the first audible downlink bundle: one carrying a voice
@@ -41,7 +42,9 @@
 #include "load.h"
 
 #define MAX_SERVERS 16
-#define ATTEMPT_NS 3000000000LL       /* cookie + connect + key + handshake unanswered this long (the client's ENet timeout is 2-4 s) */
+#define ATTEMPT_NS 2000000000LL       /* cookie + connect + key + handshake unanswered this long (client/session.c: 2 s) */
+#define BACKOFF_MIN_MS 250            /* then a jittered exponential backoff, as client/session.c */
+#define BACKOFF_MAX_MS 8000
 #define SILENCE_NS 1000000000LL       /* no downlink this long while someone was audible: the daemon is gone */
 #define BAD_FOR_NS 10000000000LL      /* a daemon that failed is tried last for this long */
 #define REDIRECTS_IN_ROW 4
@@ -69,6 +72,7 @@ struct cperson {
 	bool ever_joined, heard_here; /* heard_here: audible since this admission */
 	int in_row;       /* redirects in a row */
 	int bad;          /* the daemon that last failed this person (-1: none), tried last until bad_until */
+	unsigned backoff_ms; /* after an attempt that failed: wait in [b/2, b], b doubling to a cap */
 	int64_t bad_until;
 	/* the kill */
 	bool victim;
@@ -88,7 +92,7 @@ static struct {
 	int kill_srv;
 	struct {
 		uint64_t redirects_hs, redirects_sealed, redirects_to_bad, busy, refused, timeouts_cookie, timeouts_attempt,
-			lost_disconnect, lost_silence, starts, backoffs, hs2_bad, failed_attempts, welcome_closed;
+			lost_disconnect, lost_silence, starts, backoffs, hs2_bad, failed_attempts, welcome_closed, stalls;
 		uint64_t refused_reason[256];
 	} n;
 	uint32_t rng;
@@ -209,12 +213,27 @@ static void retry_at(struct client *c, int s, int64_t at)
 	p->heard_here = false;
 }
 
-/* This daemon failed us (gone, or not answering): the next one at once. */
+/*
+ * This daemon failed us: gone (we were in: the next daemon at once) or not
+ * answering an attempt (the next daemon after a jittered backoff that
+ * doubles, as the real client's).
+ */
 static void failed_here(struct client *c, bool silence)
 {
 	struct cperson *p = &co.cp[c - L.cl];
-	p->bad = p->srv;
-	p->bad_until = co.now + BAD_FOR_NS;
+	if (c->st == C_JOINED) {
+		/* evidence it is gone: avoided for a while, and redirects to it are "busy" meanwhile.  A slow
+		 * answer to an attempt is no such evidence (a daemon in a storm is slow, not gone): the next
+		 * daemon then just sends us back to it */
+		p->bad = p->srv;
+		p->bad_until = co.now + BAD_FOR_NS;
+	}
+	int64_t wait_ms = 0;
+	if (c->st != C_JOINED) {
+		unsigned b = p->backoff_ms ? p->backoff_ms : BACKOFF_MIN_MS;
+		wait_ms = b / 2 + co_rand() % (b / 2 + 1);
+		p->backoff_ms = b * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : b * 2;
+	}
 	if (c->st == C_JOINED) {
 		p->losses++;
 		if (co.t_kill && !p->t_lost)
@@ -225,7 +244,7 @@ static void failed_here(struct client *c, bool silence)
 			co.n.lost_disconnect++;
 	}
 	drop_peer(c, false);
-	retry_at(c, next_server(p, p->srv), co.now);
+	retry_at(c, next_server(p, p->srv), co.now + wait_ms * 1000000LL);
 }
 
 static void joined(struct client *c)
@@ -235,6 +254,7 @@ static void joined(struct client *c)
 	p->ever_joined = true;
 	p->t_joined = now_ns();
 	p->in_row = 0;
+	p->backoff_ms = BACKOFF_MIN_MS;
 	p->heard_here = false;
 	if (co.t_kill && p->t_lost && !p->t_rejoined)
 		p->t_rejoined = p->t_joined;
@@ -593,6 +613,7 @@ int company_run(const struct company_opts *o)
 		retry_at(&L.cl[i], i % nfirst, t0 + (int64_t)(o->storm_s * 1e9 * i / L.npeople));
 	}
 	uint64_t tick = 0;
+	int64_t prev_tick = 0;
 	int victims = 0, on_killed = 0, survivors = 0;
 	double storm_in_s = -1;
 	fprintf(stderr, "es-load: %d people over %u floors, arriving at %d daemons within %.1f s\n", L.npeople, o->floors,
@@ -608,6 +629,14 @@ int company_run(const struct company_opts *o)
 		}
 		deadline += TICK_NS;
 		tick++;
+		if (prev_tick && t - prev_tick > 200000000LL) {
+			/* the generator itself stalled (its talkers too): a silence meanwhile says nothing of the daemons */
+			co.n.stalls++;
+			for (int i = 0; i < L.npeople; i++)
+				if (co.cp[i].heard_here && co.cp[i].last_audio < t)
+					co.cp[i].last_audio = t;
+		}
+		prev_tick = t;
 		L.gen_ticks++;
 		L.gen_late_max = t - (deadline - TICK_NS) > L.gen_late_max ? t - (deadline - TICK_NS) : L.gen_late_max;
 		L.gen_late_10ms += t - (deadline - TICK_NS) > 10000000LL;
@@ -817,8 +846,11 @@ int company_run(const struct company_opts *o)
 		printf("everyone else (%d hearing): longest silence after the kill p50 %.0f ms, p99 %.0f ms, max %.0f ms; %d lost their daemon\n",
 		       nv, g50, g99, gmax, lost_elsewhere);
 	}
-	printf("generator ticks: %llu, %llu started over 10 ms late, latest %.1f ms\n", (unsigned long long)L.gen_ticks,
-	       (unsigned long long)L.gen_late_10ms, (double)L.gen_late_max / 1e6);
+	printf("generator ticks: %llu, %llu started over 10 ms late, latest %.1f ms; %llu stalls over 200 ms (silences excused)\n",
+	       (unsigned long long)L.gen_ticks, (unsigned long long)L.gen_late_10ms, (double)L.gen_late_max / 1e6,
+	       (unsigned long long)co.n.stalls);
+	printf("lost a daemon while in: %llu by disconnect, %llu by 1 s of silence\n", (unsigned long long)co.n.lost_disconnect,
+	       (unsigned long long)co.n.lost_silence);
 	printf("{\"people\":%d,\"floors\":%u,\"daemons\":%d,\"storm_s\":%.1f,\"admitted\":%d,\"refused\":%d,\"heard\":%d,"
 	       "\"settled_s\":%.1f,\"first_audio_ms_p50\":%.1f,\"first_audio_ms_p99\":%.1f,\"first_audio_ms_max\":%.1f,"
 	       "\"redirects\":%llu,\"redirects_to_failed\":%llu,\"busy\":%llu,\"timeouts\":%llu",
@@ -832,8 +864,9 @@ int company_run(const struct company_opts *o)
 		       "\"others_gap_ms_p99\":%.1f,\"others_gap_ms_max\":%.1f,\"others_lost\":%d",
 		       on_killed, victims, l50, l99, r50, r99, b50, b99, bmax, back, never, o->recover_s, nv, g99, gmax,
 		       lost_elsewhere);
-	printf(",\"gen_ticks_late_10ms\":%llu,\"gen_late_ms_max\":%.1f}\n", (unsigned long long)L.gen_late_10ms,
-	       (double)L.gen_late_max / 1e6);
+	printf(",\"gen_ticks_late_10ms\":%llu,\"gen_late_ms_max\":%.1f,\"gen_stalls\":%llu,\"lost_disconnect\":%llu,"
+	       "\"lost_silence\":%llu}\n", (unsigned long long)L.gen_late_10ms, (double)L.gen_late_max / 1e6,
+	       (unsigned long long)co.n.stalls, (unsigned long long)co.n.lost_disconnect, (unsigned long long)co.n.lost_silence);
 	free(v);
 	for (int i = 0; i < L.npeople; i++)
 		drop_peer(&L.cl[i], true);
