@@ -311,7 +311,7 @@ def failover(a, build, tmp, ec):
         # second es-load phase would not: simpler to wait on es-load's "in" line) -- so es-load runs in
         # the background and this waits for everyone to be in before the admin acts.
         args = ["--company", ",".join(d.addr for d in ds), "--floors", str(a.floors), "--people", str(people),
-                "--per-floor", ",".join(map(str, per)), "--talking", str(a.talking), "--storm", str(a.join_s),
+                "--per-floor", ",".join(map(str, per)), "--talking", str(a.talking), "--walkers", str(a.walkers), "--storm", str(a.join_s),
                 "--hold", "10", "--kill-pid", str(victim.pid), "--kill-addr", victim.addr,
                 "--kill-after", str(a.kill_after), "--recover", str(a.recover), "--places-out", places,
                 "--max-seconds", str(a.join_s + 40 + a.kill_after + a.recover + 10)]
@@ -340,9 +340,9 @@ def failover(a, build, tmp, ec):
             m = re.search(r"^killed .* at unix ([0-9.]+)", ln)
             if m:
                 kill_unix = float(m.group(1))
-                t = time.time()
                 seats_at_kill = etcdctl_get(ec, "/earshot/fo/seats/")
-                log("  seats read from etcd %.0f ms after the kill" % ((time.time() - kill_unix) * 1000))
+                t = time.time()
+                log("  seats read from etcd, done %.0f ms after the kill" % ((t - kill_unix) * 1000))
                 OUT["seats_read_ms_after_kill"] = (t - kill_unix) * 1000
                 # who is where on the survivors, while es-load's people are still in (it leaves at its end)
                 poller = threading.Thread(target=poll_people, args=([d for d in ds if d is not victim], muted, p),
@@ -435,9 +435,9 @@ def check_state(a, ec, ds, victim, places_path, kill_unix, muted, desked, people
     with open(places_path) as f:
         for ln in f:
             w = ln.split()
-            where[w[1]] = (w[0], int(w[2]), float(w[3]), float(w[4]), w[5], w[6])
+            where[w[1]] = (w[0], int(w[2]), float(w[3]), float(w[4]), w[5], w[6], float(w[8]))
     key_of = {v[0]: k for k, v in where.items()}
-    ages, right, wrong, missing = [], 0, 0, 0
+    ages, right, wrong, missing, stale = [], 0, 0, 0, []
     vict_keys = [k for k, v in where.items() if v[4] == victim.addr]
     for key in vict_keys:
         name, fl, x, y = where[key][:4]
@@ -446,11 +446,16 @@ def check_state(a, ec, ds, victim, places_path, kill_unix, muted, desked, people
             missing += 1
             continue
         xs, ys, _fa, stamp = seats[sk].split()
-        ages.append(kill_unix - float(stamp))
+        if where[key][6] > 0:
+            ages.append(kill_unix - float(stamp))  # a walker's: when etcd's place was taken (whole seconds)
         if abs(float(xs) - x) < 0.05 and abs(float(ys) - y) < 0.05:
             right += 1
         else:
             wrong += 1
+            # how long etcd has been wrong: since the move it does not have, if it has the one before (a
+            # walker moves every 2 s; the stamp is whole seconds), else at most since its stamp
+            moved = where[key][6]
+            stale.append(kill_unix - moved if float(stamp) >= moved - 3.2 else kill_unix - float(stamp))
     survivors = [d for d in ds if d is not victim]
     en = [re.search(r"(\d+) enrolled", d.ctl("enrolled")) for d in survivors]
     present = PEOPLE
@@ -470,6 +475,8 @@ def check_state(a, ec, ds, victim, places_path, kill_unix, muted, desked, people
         "etcd_desks_total": len(desks),
         "victim_people_at_kill": len(vict_keys), "seats_right": right, "seats_wrong": wrong, "seats_missing": missing,
         "seat_age_s_p50": ages[len(ages) // 2] if ages else None, "seat_age_s_max": ages[-1] if ages else None,
+        "walkers_at_kill": sum(1 for k in vict_keys if where[k][6] > 0),
+        "unwritten_move_age_s_max": max(stale) if stale else None,
     }
     OUT.setdefault("failover", {})["state"] = st
     log("  etcd after the kill: %d enrolments (of %d people), %d admin mutes (%d given on the killed daemon), "
@@ -477,10 +484,11 @@ def check_state(a, ec, ds, victim, places_path, kill_unix, muted, desked, people
     log("  survivors: `enrolled` says %s; of the %d admin-muted, %d are back and %d of them admin-muted; "
         "`desks` shows %s of the %d desks" % (st["survivors_enrolled"], len(muted), muted_present, muted_seen,
                                               desks_survivor, len(desked)))
-    log("  seats in etcd at the kill of its %d people: %d at their place, %d elsewhere, %d missing; "
-        "age of the stamp p50 %.1f s, max %.1f s" % (
-            len(vict_keys), right, wrong, missing, st["seat_age_s_p50"] if ages else -1,
-            st["seat_age_s_max"] if ages else -1))
+    log("  seats in etcd at the kill of its %d people (%d walking 1 m and back every 2 s): %d at their place, "
+        "%d a move behind (etcd wrong for at most %.2f s at the kill), %d missing; the walkers' stamps "
+        "(whole seconds) p50 %.1f s, max %.1f s old" % (
+            len(vict_keys), st["walkers_at_kill"], right, wrong, max(stale) if stale else 0, missing,
+            st["seat_age_s_p50"] if ages else -1, st["seat_age_s_max"] if ages else -1))
 
 
 # ---- storm and etcd's cost -----------------------------------------------------
@@ -537,6 +545,8 @@ def main():
     ap.add_argument("--floors", type=int, default=6)
     ap.add_argument("--max-people", type=int, default=4000)
     ap.add_argument("--talking", type=float, default=0.02, help="fraction of the others talking besides the stages")
+    ap.add_argument("--walkers", type=float, default=0.2,
+                    help="failover: fraction of the people (not the stages') who step 1 m and back every 2 s")
     ap.add_argument("--victim", type=int, default=1, help="which daemon is killed (0..2)")
     ap.add_argument("--victim-people", type=int, default=1000)
     ap.add_argument("--other-people", type=int, default=400)

@@ -8,8 +8,9 @@
  * desk of that floor, or once its desks are taken at a free place of its
  * open space (1 m apart); two of each floor's people stand on its stage
  * and talk all the time (the whole floor hears them), and a fraction
- * --talking of the others talk at their places.  Everyone asks to sit
- * exactly at their place (ES_PF_PLACE).
+ * --talking of the others talk at their places, and a fraction --walkers
+ * of them step 1 m to a free place of the open space and back every 2 s.
+ * Everyone asks to sit exactly at their place (ES_PF_PLACE).
  *
  * A person first tries daemon i mod (number of --company addresses), as a
  * client with a list of addresses would, and then does what the real
@@ -48,6 +49,7 @@
 #define SILENCE_NS 1000000000LL       /* no downlink this long while someone was audible: the daemon is gone */
 #define BAD_FOR_NS 10000000000LL      /* a daemon that failed is tried last for this long */
 #define REDIRECTS_IN_ROW 4
+#define WALK_EVERY_NS 2000000000LL    /* a walker steps 1 m and back every 2 s */
 
 struct cserver {
 	ENetAddress a;
@@ -74,6 +76,10 @@ struct cperson {
 	int bad;          /* the daemon that last failed this person (-1: none), tried last until bad_until */
 	unsigned backoff_ms; /* after an attempt that failed: wait in [b/2, b], b doubling to a cap */
 	int64_t bad_until;
+	/* walkers: back and forth between two places every WALK_EVERY_NS */
+	bool walks;
+	float wx[2], wy[2];
+	int64_t moved_unix_ms; /* the last move, wall clock (for the seats in etcd), 0 never */
 	/* the kill */
 	bool victim;
 	int64_t t_lost, t_rejoined, t_back, max_gap;
@@ -94,6 +100,7 @@ static struct {
 		uint64_t redirects_hs, redirects_sealed, redirects_to_bad, busy, refused, timeouts_cookie, timeouts_attempt,
 			lost_disconnect, lost_silence, starts, backoffs, hs2_bad, failed_attempts, welcome_closed, stalls;
 		uint64_t refused_reason[256];
+		uint64_t moves, moves_refused;
 	} n;
 	uint32_t rng;
 } co = {.kill_srv = -1, .rng = 2463534242u};
@@ -321,11 +328,20 @@ void company_hs2(struct client *c, const uint8_t *payload, int n)
 void company_sealed(struct client *c, const uint8_t *plain, int n, int64_t t)
 {
 	struct es_msg m;
-	if (plain[0] != ES_MSG_AUDIO_DOWN && plain[0] != ES_MSG_REDIRECT)
+	if (plain[0] != ES_MSG_AUDIO_DOWN && plain[0] != ES_MSG_REDIRECT && plain[0] != ES_MSG_ADMIN)
 		return;
 	if (es_msg_decode(&m, plain, (size_t)n) < 0)
 		return;
 	struct cperson *p = &co.cp[c - L.cl];
+	if (m.type == ES_MSG_ADMIN) {
+		if (m.u.admin.flags & (ES_ADMIN_REFUSED | ES_ADMIN_MOVED)) {
+			/* a move refused (or an admin's): the daemon says where we are */
+			co.n.moves_refused += (m.u.admin.flags & ES_ADMIN_REFUSED) != 0;
+			c->x = (float)m.u.admin.pos.x_cm / 100.0f;
+			c->y = (float)m.u.admin.pos.y_cm / 100.0f;
+		}
+		return;
+	}
 	if (m.type == ES_MSG_REDIRECT) {
 		co.n.redirects_sealed++;
 		if (c->st == C_JOINED && co.t_kill && !p->t_lost)
@@ -497,6 +513,21 @@ static int place(const struct company_opts *o, int *per_floor)
 			/* the first two stand on the stage: the whole floor hears them */
 			p->talks = j < 2 || (o->talking > 0 && floor((j + 1) * o->talking) > floor(j * o->talking));
 			c->role = p->talks ? R_ROOM : R_SILENT;
+			/* walkers (not on the stage): to a free place of the open space 1 m away and back */
+			if (j >= 2 && o->walkers > 0 && floor((j + 1) * o->walkers) > floor(j * o->walkers)) {
+				static const float d[4][2] = {{1, 0}, {-1, 0}, {0, 1}, {0, -1}};
+				for (int q = 0; q < 4 && !p->walks; q++) {
+					float x2 = c->x + d[q][0], y2 = c->y + d[q][1];
+					if ((int)(y2 / co.floor_h) == k && es_floor_walkable(co.plan, x2, y2) &&
+					    es_floor_room_at(co.plan, x2, y2) < 0 && es_floor_desk_at(co.plan, x2, y2) < 0) {
+						p->walks = true;
+						p->wx[0] = c->x;
+						p->wy[0] = c->y;
+						p->wx[1] = x2;
+						p->wy[1] = y2;
+					}
+				}
+			}
 		}
 out:
 	free(sx);
@@ -531,8 +562,8 @@ static void write_places(const char *path)
 		const char *label = "-";
 		if (p->desk >= 0)
 			(void)es_floor_desk(co.plan, (unsigned)p->desk, NULL, NULL, &label);
-		fprintf(f, "%s %s %d %.2f %.2f %s %s %d\n", c->name, hex, p->floor, c->x, c->y,
-			c->st == C_JOINED ? co.srv[p->srv].text : "-", label, p->talks);
+		fprintf(f, "%s %s %d %.2f %.2f %s %s %d %.3f\n", c->name, hex, p->floor, c->x, c->y,
+			c->st == C_JOINED ? co.srv[p->srv].text : "-", label, p->talks, (double)p->moved_unix_ms / 1e3);
 	}
 	fclose(f);
 }
@@ -740,6 +771,24 @@ int company_run(const struct company_opts *o)
 		}
 		if (end_at >= 0 && t >= end_at)
 			break;
+		/* walkers, each on its own phase; a place the daemon refuses comes back in an ES_MSG_ADMIN */
+		for (int i = 0; i < L.npeople; i++) {
+			struct client *c = &L.cl[i];
+			struct cperson *p = &co.cp[i];
+			if (!p->walks || c->st != C_JOINED || (tick + (uint64_t)i) % (WALK_EVERY_NS / TICK_NS) != 0)
+				continue;
+			int to = fabsf(c->x - p->wx[0]) < 0.01f && fabsf(c->y - p->wy[0]) < 0.01f;
+			struct es_msg m = {.type = ES_MSG_MOVE};
+			m.u.move = (struct es_pos){(int32_t)lrintf(p->wx[to] * 100), (int32_t)lrintf(p->wy[to] * 100), 0};
+			if (send_sealed(c, &m, false) == 0) {
+				c->x = p->wx[to];
+				c->y = p->wy[to];
+				struct timespec rt;
+				clock_gettime(CLOCK_REALTIME, &rt);
+				p->moved_unix_ms = (int64_t)rt.tv_sec * 1000 + rt.tv_nsec / 1000000;
+				co.n.moves++;
+			}
+		}
 		/* voices */
 		for (int i = 0; i < L.npeople; i++) {
 			struct client *c = &L.cl[i];
@@ -849,6 +898,8 @@ int company_run(const struct company_opts *o)
 	printf("generator ticks: %llu, %llu started over 10 ms late, latest %.1f ms; %llu stalls over 200 ms (silences excused)\n",
 	       (unsigned long long)L.gen_ticks, (unsigned long long)L.gen_late_10ms, (double)L.gen_late_max / 1e6,
 	       (unsigned long long)co.n.stalls);
+	printf("walkers' moves %llu, refused by the daemon %llu\n", (unsigned long long)co.n.moves,
+	       (unsigned long long)co.n.moves_refused);
 	printf("lost a daemon while in: %llu by disconnect, %llu by 1 s of silence\n", (unsigned long long)co.n.lost_disconnect,
 	       (unsigned long long)co.n.lost_silence);
 	printf("{\"people\":%d,\"floors\":%u,\"daemons\":%d,\"storm_s\":%.1f,\"admitted\":%d,\"refused\":%d,\"heard\":%d,"

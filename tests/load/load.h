@@ -150,11 +150,12 @@ struct company_opts {
 	unsigned floors;       /* the company's floors: copies of the built-in office stacked south */
 	const char *per_floor; /* N0,N1,...: people on each floor (NULL: --people spread i mod floors) */
 	double storm_s, hold_s, max_s, talking;
+	double walkers;        /* fraction who walk (to a free place 1 m away and back every 2 s) */
 	int kill_pid;          /* SIGKILL this daemon (--kill-pid) ... */
 	const char *kill_addr; /* ... which clients reach at this address ... */
 	double kill_after_s;   /* ... this long after everyone is in and hearing */
 	double recover_s;      /* the bound for coming back after the kill */
-	const char *places_out; /* where everyone is at the kill: name keyhex floor x y daemon desk */
+	const char *places_out; /* where everyone is (when all are in, and at the kill): name keyhex floor x y daemon desk talks moved-unix-s */
 };
 int company_run(const struct company_opts *o);
 /* client.c's hooks into it: the payload of handshake message 2, a sealed message, a busy answer */
