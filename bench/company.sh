@@ -7,7 +7,7 @@
 # line is one JSON object.
 #
 # Usage: bench/company.sh BUILD_DIR [--only failover|storm] [sizes...]
-#   bench/company.sh build                                    # the full size (about 3 minutes)
+#   bench/company.sh build                                    # the full size (about 4 minutes)
 #   bench/company.sh build --victim-people 200 --other-people 60 --storm-people 600   # reduced
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)

@@ -13,8 +13,10 @@
  * Everyone asks to sit exactly at their place (ES_PF_PLACE).
  *
  * A person first tries daemon i mod (number of --company addresses), as a
- * client with a list of addresses would, and then does what the real
- * client is to do in a company (docs/CLUSTER.md):
+ * client with a list of addresses would (or with --home, one address a
+ * floor, their floor's daemon: a client that remembers where its last
+ * redirect sent it), and then does what the real client is to do in a
+ * company (docs/CLUSTER.md):
  *  - a REDIRECT (the payload of handshake message 2, or sealed after
  *    admission) is followed at once to addr[0], with pos as the place; the
  *    other addresses join the list.  More than 4 in a row: wait 1 s.
@@ -639,9 +641,24 @@ int company_run(const struct company_opts *o)
 
 	int64_t t0 = now_ns(), deadline = t0 + TICK_NS, hard_end = t0 + (int64_t)(o->max_s * 1e9);
 	int64_t settled = -1, kill_at = -1, end_at = -1, settle_bound = t0 + (int64_t)((o->storm_s + 30) * 1e9);
+	/* --home: each floor's daemon, where a person who remembers their last redirect goes first */
+	int home[64];
+	for (unsigned k = 0; k < 64; k++)
+		home[k] = -1;
+	if (o->home) {
+		snprintf(list, sizeof(list), "%s", o->home);
+		unsigned k = 0;
+		for (char *save = NULL, *t = strtok_r(list, ",", &save); t && k < o->floors; t = strtok_r(NULL, ",", &save))
+			home[k++] = server_index(t);
+		if (k != o->floors) {
+			fprintf(stderr, "es-load: --home: one daemon address a floor (%u)\n", o->floors);
+			return 2;
+		}
+	}
 	for (int i = 0; i < L.npeople; i++) {
 		co.cp[i].bad = -1;
-		retry_at(&L.cl[i], i % nfirst, t0 + (int64_t)(o->storm_s * 1e9 * i / L.npeople));
+		int first = home[co.cp[i].floor] >= 0 ? home[co.cp[i].floor] : i % nfirst;
+		retry_at(&L.cl[i], first, t0 + (int64_t)(o->storm_s * 1e9 * i / L.npeople));
 	}
 	uint64_t tick = 0;
 	int64_t prev_tick = 0;

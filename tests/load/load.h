@@ -149,6 +149,7 @@ struct company_opts {
 	const char *servers;   /* ADDR1,ADDR2,...: the daemons a person may reach first */
 	unsigned floors;       /* the company's floors: copies of the built-in office stacked south */
 	const char *per_floor; /* N0,N1,...: people on each floor (NULL: --people spread i mod floors) */
+	const char *home;      /* ADDR0,ADDR1,...: each floor's daemon, tried first (NULL: daemon i mod n) */
 	double storm_s, hold_s, max_s, talking;
 	double walkers;        /* fraction who walk (to a free place 1 m away and back every 2 s) */
 	int kill_pid;          /* SIGKILL this daemon (--kill-pid) ... */
