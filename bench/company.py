@@ -234,6 +234,28 @@ def hosting(ds):
     return out
 
 
+def cpu_s(pid):
+    """CPU seconds (user + system) a process has used, or 0 if it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            w = f.read().split(")")[-1].split()
+        return (int(w[11]) + int(w[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def cpu_of(ds, ec):
+    """{what: CPU seconds so far}: each daemon, and etcd's members together."""
+    r = {d.id: cpu_s(d.pid) for d in ds}
+    if ec is not None:
+        r["etcd"] = sum(cpu_s(m.proc.pid) for m in ec.members if m.running())
+    return r
+
+
+def cpu_used(before, after):
+    return {k: round(after[k] - before[k], 2) for k in before if k in after}
+
+
 def etcd_max(ec, name):
     """The largest value of counter `name` over the running members (each applies every committed write)."""
     vals = [ec.metric(i, name) for i in range(len(ec.members)) if ec.members[i].running()]
@@ -506,7 +528,10 @@ def storm(a, build, tmp, ec):
         one = Daemon(build, tmp, "alone", "alone", floors, None, max(a.max_people, a.storm_people))
         one.start()
         try:
+            c0 = cpu_of([one], None)
             OUT["storm_one"] = es_load(build, ["--company", one.addr] + common, a.storm_s + a.hold + 90)
+            OUT["storm_one"]["cpu_s"] = cpu_used(c0, cpu_of([one], None))
+            log("  CPU seconds over the run: %s" % OUT["storm_one"]["cpu_s"])
         finally:
             one.stop()
     log("== storm: 3 daemons %s uptime: %s" % (time.strftime("%H:%M:%S", time.gmtime()), uptime()))
@@ -519,10 +544,13 @@ def storm(a, build, tmp, ec):
         r = etcd_counts(ec)
         OUT["etcd_rest"] = etcd_rate(b, r, a.rest_s, 3)
         t0 = time.monotonic()
+        c0 = cpu_of(ds, ec)
         res = es_load(build, ["--company", ",".join(d.addr for d in ds)] + common, a.storm_s + a.hold + 90)
         dt = time.monotonic() - t0
         e = etcd_counts(ec)
         OUT["storm_company"] = res
+        res["cpu_s"] = cpu_used(c0, cpu_of(ds, ec))
+        log("  CPU seconds over the run: %s" % res["cpu_s"])
         OUT["etcd_storm"] = etcd_rate(r, e, dt, 3)
         OUT["etcd_storm"]["window_s"] = dt
         for d in ds:
@@ -546,9 +574,12 @@ def storm(a, build, tmp, ec):
         time.sleep(2)
         b2 = etcd_counts(ec)
         t0 = time.monotonic()
+        c0 = cpu_of(ds, ec)
         OUT["storm_home"] = es_load(build, ["--company", ",".join(d.addr for d in ds), "--home", ",".join(home)] + common,
                                     a.storm_s + a.hold + 90)
         dt = time.monotonic() - t0
+        OUT["storm_home"]["cpu_s"] = cpu_used(c0, cpu_of(ds, ec))
+        log("  CPU seconds over the run: %s" % OUT["storm_home"]["cpu_s"])
         OUT["etcd_storm_home"] = etcd_rate(b2, etcd_counts(ec), dt, 3)
         OUT["etcd_storm_home"]["window_s"] = dt
         for d in ds:
