@@ -115,7 +115,11 @@ static uint32_t co_rand(void)
 	return co.rng;
 }
 
-/* A daemon's index by its host:port, added to the list if new.  -1 if not an IPv4 host:port or the list is full. */
+/*
+ * A daemon's index by its host:port, added to the list if new.  -1 if not
+ * an IPv4 host:port on loopback (a load generator sends nowhere else, even
+ * when a redirect says so) or the list is full.
+ */
 static int server_index(const char *text)
 {
 	for (int i = 0; i < co.nsrv; i++)
@@ -131,7 +135,7 @@ static int server_index(const char *text)
 	host[colon - text] = 0;
 	struct cserver *s = &co.srv[co.nsrv];
 	long port = strtol(colon + 1, NULL, 10);
-	if (port <= 0 || port > 65535 || enet_address_set_host_ip(&s->a, host) != 0)
+	if (port <= 0 || port > 65535 || enet_address_set_host_ip(&s->a, host) != 0 || (ntohl(s->a.host) >> 24) != 127)
 		return -1;
 	s->a.port = (enet_uint16)port;
 	snprintf(s->text, sizeof(s->text), "%s", text);
@@ -609,7 +613,7 @@ int company_run(const struct company_opts *o)
 	snprintf(list, sizeof(list), "%s", o->servers);
 	for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save))
 		if (server_index(t) < 0) {
-			fprintf(stderr, "es-load: --company: '%s' is not IPv4 host:port (at most %d)\n", t, MAX_SERVERS);
+			fprintf(stderr, "es-load: --company: '%s' is not a loopback IPv4 host:port (at most %d)\n", t, MAX_SERVERS);
 			free(per_floor);
 			return 2;
 		}

@@ -7,7 +7,12 @@
  *
  *   es-load --server 127.0.0.1:7700 --pairs 50 --people 2000 --storm 1 --hold 10 [--roster]
  *   es-load --server 127.0.0.1:7700 --room --people 150 --talking 0.1 --storm 1 --hold 30
+ *   es-load --company 127.0.0.1:7701,127.0.0.1:7702,127.0.0.1:7703 --floors 6 --people 1400 \
+ *           --per-floor 100,100,100,500,100,500 --kill-pid PID --kill-addr 127.0.0.1:7702
  *
+ * With --company, people on the floors of a company of several daemons,
+ * following redirects and finding another daemon when theirs dies
+ * (company.c; bench/company.sh drives it).
  * Phases: the talking pairs join and talk; then --people arrivals connect,
  * spread evenly over --storm seconds, and stay --hold seconds (with
  * --office, some of them hold desk conversations that take turns, and
