@@ -518,6 +518,8 @@ static int place(const struct company_opts *o, int *per_floor)
 			p->desk = sd[k * cap + s];
 			/* the first two stand on the stage: the whole floor hears them */
 			p->talks = j < 2 || (o->talking > 0 && floor((j + 1) * o->talking) > floor(j * o->talking));
+			if (o->silent_floors && k < 64 && (o->silent_floors >> k) & 1)
+				p->talks = false; /* --silent-floors: nobody on this floor talks, not even on its stage */
 			c->role = p->talks ? R_ROOM : R_SILENT;
 			/* walkers (not on the stage): to a free place of the open space 1 m away and back */
 			if (j >= 2 && o->walkers > 0 && floor((j + 1) * o->walkers) > floor(j * o->walkers)) {

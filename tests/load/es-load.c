@@ -151,7 +151,7 @@ static int parse_opts(int argc, char **argv, struct opts *opt)
 		{"floor-tile-x", 1, NULL, 'X'}, {"floor-tile-y", 1, NULL, 'Y'}, {"name-prefix", 1, NULL, 'N'},
 		/* a company of several daemons, see company.c */
 		{"company", 1, NULL, 1000}, {"floors", 1, NULL, 1001}, {"per-floor", 1, NULL, 1002}, {"kill-pid", 1, NULL, 1003},
-		{"kill-addr", 1, NULL, 1004}, {"kill-after", 1, NULL, 1005}, {"recover", 1, NULL, 1006}, {"places-out", 1, NULL, 1007}, {"walkers", 1, NULL, 1008}, {"home", 1, NULL, 1009},
+		{"kill-addr", 1, NULL, 1004}, {"kill-after", 1, NULL, 1005}, {"recover", 1, NULL, 1006}, {"places-out", 1, NULL, 1007}, {"walkers", 1, NULL, 1008}, {"home", 1, NULL, 1009}, {"silent-floors", 1, NULL, 1010},
 		{"quiet-every", 1, NULL, 'q'}, {"quiet-for", 1, NULL, 'Q'}, {"room", 0, NULL, 'r'}, {"talking", 1, NULL, 't'}, {"desks", 0, NULL, 'd'}, {"thin", 0, NULL, 'h'},
 		{0},
 	};
@@ -192,13 +192,27 @@ static int parse_opts(int argc, char **argv, struct opts *opt)
 		case 1007: opt->co.places_out = optarg; break;
 		case 1008: opt->co.walkers = atof(optarg); break;
 		case 1009: opt->co.home = optarg; break;
+		case 1010:
+			for (char *q = optarg; *q;) {
+				char *end;
+				long k = strtol(q, &end, 10);
+				if (end == q || k < 0 || k > 63) {
+					fprintf(stderr, "es-load: --silent-floors K1,K2,... (0..63)\n");
+					return 2;
+				}
+				opt->co.silent_floors |= 1ull << k;
+				q = *end == ',' ? end + 1 : end;
+				if (*end && *end != ',')
+					break;
+			}
+			break;
 		default:
 			fprintf(stderr, "usage: es-load --server ADDR [--pairs P] [--people N] [--storm S] [--hold S] "
 					"[--office [--desks [--floor-tile-x N] [--floor-tile-y N]]] [--spread] [--pid PID] [--max-seconds S]\n"
 					"       es-load --server ADDR --room --people N [--talking F] [--thin] [--storm S] [--hold S] [--pid PID] [--metrics A]\n"
 					"       es-load --server ADDR --churn --people N [--roster] [--steady S] [--duration S] "
 					"[--report S] [--floor-tile-x N] [--floor-tile-y N] [--name-prefix P] [--quiet-every S --quiet-for S] [--max-seconds S]\n"
-					"       es-load --company ADDR1,ADDR2,... --floors N --people P [--per-floor N0,N1,...] [--talking F] [--walkers F] [--home A0,A1,...] [--storm S]\n"
+					"       es-load --company ADDR1,ADDR2,... --floors N --people P [--per-floor N0,N1,...] [--talking F] [--walkers F] [--home A0,A1,...] [--silent-floors K,...] [--storm S]\n"
 					"               [--hold S] [--kill-pid PID --kill-addr ADDR [--kill-after S] [--recover S] [--places-out FILE]] [--max-seconds S]\n");
 			return 2;
 		}

@@ -152,6 +152,7 @@ struct company_opts {
 	const char *home;      /* ADDR0,ADDR1,...: each floor's daemon, tried first (NULL: daemon i mod n) */
 	double storm_s, hold_s, max_s, talking;
 	double walkers;        /* fraction who walk (to a free place 1 m away and back every 2 s) */
+	uint64_t silent_floors; /* bit k: nobody on floor k talks (what do they hear of the others?) */
 	int kill_pid;          /* SIGKILL this daemon (--kill-pid) ... */
 	const char *kill_addr; /* ... which clients reach at this address ... */
 	double kill_after_s;   /* ... this long after everyone is in and hearing */
