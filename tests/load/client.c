@@ -132,6 +132,22 @@ static void on_key(struct client *c, const struct es_server_key *k)
 	c->st = C_HS_SENT;
 }
 
+/*
+ * Read handshake message 2: joined (its payload a WELCOME), or in a company
+ * perhaps sent elsewhere (a REDIRECT in its place).
+ */
+static void hs2_read(struct client *c, const uint8_t *msg2, size_t len)
+{
+	uint8_t w[ES_NOISE_PAYLOAD_MAX];
+	int n = es_noise_read_msg2(&c->hs, msg2, len, w, sizeof(w));
+	if (n < 0 || es_noise_split(&c->hs, &c->tx, &c->rx) < 0)
+		c->st = C_FAILED;
+	else if (L.company)
+		company_hs2(c, w, n);
+	else
+		c->st = C_JOINED;
+}
+
 void on_receive(struct client *c, const uint8_t *data, size_t len)
 {
 	struct es_msg m;
@@ -142,7 +158,7 @@ void on_receive(struct client *c, const uint8_t *data, size_t len)
 	case ES_MSG_SERVER_KEY:
 		if (c->st == C_WAIT_KEY && L.t_key && !L.t_key[c - L.cl])
 			L.t_key[c - L.cl] = t;
-		if (c->st == C_WAIT_KEY && L.key_ring) {
+		if (c->st == C_WAIT_KEY && L.key_ring && L.key_count < L.npeople) { /* a full ring: answered now */
 			int i = (int)(c - L.cl);
 			L.key_of[i] = m.u.server_key;
 			L.key_ring[(L.key_head + L.key_count++) % L.npeople] = i;
@@ -152,7 +168,8 @@ void on_receive(struct client *c, const uint8_t *data, size_t len)
 			on_key(c, &m.u.server_key);
 		return;
 	case ES_MSG_HANDSHAKE2: {
-		if (L.reply_of && L.key_ring && c->st == C_HS_SENT && !c->t_answer && m.u.blob.len <= sizeof(L.reply_of[0].b)) {
+		if (L.reply_of && L.key_ring && L.key_count < L.npeople && c->st == C_HS_SENT && !c->t_answer &&
+		    m.u.blob.len <= sizeof(L.reply_of[0].b)) {
 			int i = (int)(c - L.cl);
 			c->t_answer = t; /* answered now; read in the slack (answer_keys) */
 			L.reply_of[i].len = m.u.blob.len;
@@ -160,13 +177,7 @@ void on_receive(struct client *c, const uint8_t *data, size_t len)
 			L.key_ring[(L.key_head + L.key_count++) % L.npeople] = i;
 			return;
 		}
-		uint8_t w[ES_NOISE_PAYLOAD_MAX];
-		int n = es_noise_read_msg2(&c->hs, m.u.blob.data, m.u.blob.len, w, sizeof(w));
-		if (n < 0 || es_noise_split(&c->hs, &c->tx, &c->rx) < 0) {
-			c->st = C_FAILED;
-			return;
-		}
-		c->st = C_JOINED;
+		hs2_read(c, m.u.blob.data, m.u.blob.len);
 		c->t_answer = t;
 		return;
 	}
@@ -174,14 +185,20 @@ void on_receive(struct client *c, const uint8_t *data, size_t len)
 		c->st = C_BUSY;
 		c->t_answer = t;
 		c->retry_ms = m.u.busy.retry_after_ms;
+		if (L.company)
+			company_busy(c);
 		return;
 	case ES_MSG_REFUSED:
 		c->st = C_REFUSED;
 		c->t_answer = t;
+		if (L.company)
+			company_refused(c, m.u.refused.reason);
 		return;
 	case ES_MSG_SEALED: {
 		uint8_t plain[ES_MSG_MAX];
 		int n = es_envelope_open(&c->rx, data, len, plain, sizeof(plain));
+		if (n > 0 && L.company)
+			company_sealed(c, plain, n, t);
 		if (n > 0 && plain[0] == ES_MSG_AUDIO_DOWN) {
 			if (L.convo_expect && L.convo_expect[c - L.cl])
 				L.convo_rx[c - L.cl]++; /* capped at the ticks counted, below */
@@ -253,11 +270,10 @@ void answer_keys(int64_t until)
 		struct client *c = &L.cl[i];
 		if (c->st == C_WAIT_KEY && c->peer)
 			on_key(c, &L.key_of[i]);
-		else if (c->st == C_HS_SENT && c->peer && L.reply_of && L.reply_of[i].len) {
-			uint8_t w[ES_NOISE_PAYLOAD_MAX];
-			int n = es_noise_read_msg2(&c->hs, L.reply_of[i].b, L.reply_of[i].len, w, sizeof(w));
+		else if (c->st == C_HS_SENT && (c->peer || L.company) && L.reply_of && L.reply_of[i].len) {
+			/* in a company the daemon may have closed already: a redirect's message 2 is read all the same */
+			hs2_read(c, L.reply_of[i].b, L.reply_of[i].len);
 			L.reply_of[i].len = 0;
-			c->st = n < 0 || es_noise_split(&c->hs, &c->tx, &c->rx) < 0 ? C_FAILED : C_JOINED;
 		}
 	}
 }

@@ -7,7 +7,12 @@
  *
  *   es-load --server 127.0.0.1:7700 --pairs 50 --people 2000 --storm 1 --hold 10 [--roster]
  *   es-load --server 127.0.0.1:7700 --room --people 150 --talking 0.1 --storm 1 --hold 30
+ *   es-load --company 127.0.0.1:7701,127.0.0.1:7702,127.0.0.1:7703 --floors 6 --people 1400 \
+ *           --per-floor 100,100,100,500,100,500 --kill-pid PID --kill-addr 127.0.0.1:7702
  *
+ * With --company, people on the floors of a company of several daemons,
+ * following redirects and finding another daemon when theirs dies
+ * (company.c; bench/company.sh drives it).
  * Phases: the talking pairs join and talk; then --people arrivals connect,
  * spread evenly over --storm seconds, and stay --hold seconds (with
  * --office, some of them hold desk conversations that take turns, and
@@ -128,13 +133,15 @@ struct opts {
 	bool churn; /* --churn: a compressed day (churn.c) */
 	double duration, steady, report;
 	unsigned tile_x, tile_y;
+	struct company_opts co; /* --company */
 };
 
 /* Read the command line into *opt (and L's options).  0, or the exit code. */
 static int parse_opts(int argc, char **argv, struct opts *opt)
 {
 	*opt = (struct opts){.srv = "127.0.0.1:7700", .storm = 1.0, .hold = 5.0, .max_s = 120, .near = true,
-			     .talking_frac = 0.1, .duration = 1800, .steady = 60, .report = 10, .tile_x = 1, .tile_y = 1};
+			     .talking_frac = 0.1, .duration = 1800, .steady = 60, .report = 10, .tile_x = 1, .tile_y = 1,
+			     .co = {.kill_after_s = 5, .recover_s = 30}};
 	static const struct option lo[] = {
 		{"server", 1, NULL, 's'}, {"pairs", 1, NULL, 'p'}, {"people", 1, NULL, 'n'}, {"storm", 1, NULL, 'S'},
 		{"hold", 1, NULL, 'H'}, {"pid", 1, NULL, 'P'}, {"office", 0, NULL, 'o'}, {"max-seconds", 1, NULL, 'M'},
@@ -142,6 +149,9 @@ static int parse_opts(int argc, char **argv, struct opts *opt)
 		/* churn mode (a compressed day), see churn_run() */
 		{"churn", 0, NULL, 'C'}, {"duration", 1, NULL, 'D'}, {"steady", 1, NULL, 'B'}, {"report", 1, NULL, 'T'},
 		{"floor-tile-x", 1, NULL, 'X'}, {"floor-tile-y", 1, NULL, 'Y'}, {"name-prefix", 1, NULL, 'N'},
+		/* a company of several daemons, see company.c */
+		{"company", 1, NULL, 1000}, {"floors", 1, NULL, 1001}, {"per-floor", 1, NULL, 1002}, {"kill-pid", 1, NULL, 1003},
+		{"kill-addr", 1, NULL, 1004}, {"kill-after", 1, NULL, 1005}, {"recover", 1, NULL, 1006}, {"places-out", 1, NULL, 1007}, {"walkers", 1, NULL, 1008}, {"home", 1, NULL, 1009}, {"silent-floors", 1, NULL, 1010},
 		{"quiet-every", 1, NULL, 'q'}, {"quiet-for", 1, NULL, 'Q'}, {"room", 0, NULL, 'r'}, {"talking", 1, NULL, 't'}, {"desks", 0, NULL, 'd'}, {"thin", 0, NULL, 'h'},
 		{0},
 	};
@@ -172,14 +182,54 @@ static int parse_opts(int argc, char **argv, struct opts *opt)
 		case 'h': L.want_thin = true; break;
 		case 't': opt->talking_frac = atof(optarg); break;
 		case 'd': opt->desks = true; break;
+		case 1000: opt->co.servers = optarg; break;
+		case 1001: opt->co.floors = (unsigned)atoi(optarg); break;
+		case 1002: opt->co.per_floor = optarg; break;
+		case 1003: opt->co.kill_pid = atoi(optarg); break;
+		case 1004: opt->co.kill_addr = optarg; break;
+		case 1005: opt->co.kill_after_s = atof(optarg); break;
+		case 1006: opt->co.recover_s = atof(optarg); break;
+		case 1007: opt->co.places_out = optarg; break;
+		case 1008: opt->co.walkers = atof(optarg); break;
+		case 1009: opt->co.home = optarg; break;
+		case 1010:
+			for (char *q = optarg; *q;) {
+				char *end;
+				long k = strtol(q, &end, 10);
+				if (end == q || k < 0 || k > 63) {
+					fprintf(stderr, "es-load: --silent-floors K1,K2,... (0..63)\n");
+					return 2;
+				}
+				opt->co.silent_floors |= 1ull << k;
+				q = *end == ',' ? end + 1 : end;
+				if (*end && *end != ',')
+					break;
+			}
+			break;
 		default:
 			fprintf(stderr, "usage: es-load --server ADDR [--pairs P] [--people N] [--storm S] [--hold S] "
 					"[--office [--desks [--floor-tile-x N] [--floor-tile-y N]]] [--spread] [--pid PID] [--max-seconds S]\n"
 					"       es-load --server ADDR --room --people N [--talking F] [--thin] [--storm S] [--hold S] [--pid PID] [--metrics A]\n"
 					"       es-load --server ADDR --churn --people N [--roster] [--steady S] [--duration S] "
-					"[--report S] [--floor-tile-x N] [--floor-tile-y N] [--name-prefix P] [--quiet-every S --quiet-for S] [--max-seconds S]\n");
+					"[--report S] [--floor-tile-x N] [--floor-tile-y N] [--name-prefix P] [--quiet-every S --quiet-for S] [--max-seconds S]\n"
+					"       es-load --company ADDR1,ADDR2,... --floors N --people P [--per-floor N0,N1,...] [--talking F] [--walkers F] [--home A0,A1,...] [--silent-floors K,...] [--storm S]\n"
+					"               [--hold S] [--kill-pid PID --kill-addr ADDR [--kill-after S] [--recover S] [--places-out FILE]] [--max-seconds S]\n");
 			return 2;
 		}
+	}
+	if (opt->co.servers) {
+		if (opt->pairs || opt->room || opt->churn || opt->convos || !(opt->talking_frac >= 0 && opt->talking_frac <= 1)) {
+			fprintf(stderr, "es-load: --company is people only (no --pairs, --room, --office, --churn), --talking in [0, 1]\n");
+			return 2;
+		}
+		L.company = true;
+		L.want_place = true; /* everyone sits exactly at their place, as the real client after a redirect */
+		opt->co.storm_s = opt->storm;
+		opt->co.hold_s = opt->hold;
+		opt->co.max_s = opt->max_s;
+		opt->co.talking = opt->talking_frac;
+		if (!opt->co.floors)
+			opt->co.floors = 1;
 	}
 	if (opt->metrics && metrics_parse_addr(opt->metrics) < 0) {
 		fprintf(stderr, "es-load: --metrics ADDR:PORT\n");
@@ -217,7 +267,7 @@ static int setup(const struct opts *opt)
 	host[colon - opt->srv] = 0;
 	if (enet_address_set_host_ip(&L.server, host) != 0)
 		return 2;
-	L.server.port = (enet_uint16)atoi(colon + 1);
+	L.server.port = (enet_uint16)atoi(colon + 1); /* unused with --company: company.c has its list */
 
 	L.nhosts = (L.npeople + PER_HOST - 1) / PER_HOST;
 	L.hosts = calloc((size_t)L.nhosts, sizeof(*L.hosts));
@@ -246,7 +296,8 @@ static int setup(const struct opts *opt)
 	}
 	for (int i = 0; i < L.nhosts; i++) {
 		ENetAddress a = {.host = htonl(0x7F000000u + 10u + (uint32_t)(i % 240)), .port = 0};
-		L.hosts[i].h = enet_host_create(&a, PER_HOST, ES_CHAN_COUNT, 0, 0);
+		/* in a company a person may be leaving one daemon while joining another: two slots each */
+		L.hosts[i].h = enet_host_create(&a, L.company ? 2 * PER_HOST : PER_HOST, ES_CHAN_COUNT, 0, 0);
 		if (!L.hosts[i].h) {
 			fprintf(stderr, "es-load: cannot create host %d\n", i);
 			return 1;
@@ -362,7 +413,7 @@ static int place_people(const struct opts *opt)
 			opt->tile_y, L.npeople);
 		return 2;
 	}
-	for (int i = 0; i < L.nhosts; i++)
+	for (int i = 0; i < L.nhosts && !L.company; i++) /* a company's cookies are per daemon (company.c) */
 		ask_cookie(&L.hosts[i]);
 	return 0;
 }
@@ -668,6 +719,8 @@ int main(int argc, char **argv)
 	rc = place_people(&opt);
 	if (rc)
 		return rc;
+	if (L.company)
+		return company_run(&opt.co);
 	if (opt.churn)
 		return run_churn(&opt);
 	struct storm_run r;

@@ -110,6 +110,7 @@ struct load {
 	/* churn options */
 	double quiet_every_s, quiet_for_s; /* --quiet-every/--quiet-for: baseline windows inside the churn */
 	const char *churn_prefix; /* --name-prefix: names are PREFIX0, PREFIX1, ... (at most 4 characters of it) instead of p0, p1, ... */
+	bool company; /* --company: several daemons (company.c); the handshake's answers go to company_* below */
 };
 extern struct load L;
 
@@ -142,5 +143,27 @@ void metrics_json(void);
 
 /* churn.c: a compressed office day (--churn) */
 int churn_run(double steady_s, double duration_s, double report_s, double max_s, unsigned tx, unsigned ty);
+
+/* company.c: people on the floors of a company of several daemons (--company) */
+struct company_opts {
+	const char *servers;   /* ADDR1,ADDR2,...: the daemons a person may reach first */
+	unsigned floors;       /* the company's floors: copies of the built-in office stacked south */
+	const char *per_floor; /* N0,N1,...: people on each floor (NULL: --people spread i mod floors) */
+	const char *home;      /* ADDR0,ADDR1,...: each floor's daemon, tried first (NULL: daemon i mod n) */
+	double storm_s, hold_s, max_s, talking;
+	double walkers;        /* fraction who walk (to a free place 1 m away and back every 2 s) */
+	uint64_t silent_floors; /* bit k: nobody on floor k talks (what do they hear of the others?) */
+	int kill_pid;          /* SIGKILL this daemon (--kill-pid) ... */
+	const char *kill_addr; /* ... which clients reach at this address ... */
+	double kill_after_s;   /* ... this long after everyone is in and hearing */
+	double recover_s;      /* the bound for coming back after the kill */
+	const char *places_out; /* where everyone is (when all are in, and at the kill): name keyhex floor x y daemon desk talks moved-unix-s */
+};
+int company_run(const struct company_opts *o);
+/* client.c's hooks into it: the payload of handshake message 2, a sealed message, a busy answer */
+void company_hs2(struct client *c, const uint8_t *payload, int n);
+void company_sealed(struct client *c, const uint8_t *plain, int n, int64_t t);
+void company_busy(struct client *c);
+void company_refused(struct client *c, uint8_t reason);
 
 #endif
