@@ -3,7 +3,8 @@
  * ==== company: people on the floors of several daemons (--company) ==========
  *
  * The company's floors are copies of the built-in office stacked south
- * (daemon/company.h): floor k is the band k*H <= y < (k+1)*H.  Person i is
+ * (daemon/company.h): floor k is the plan's k-th tile from the north, the
+ * band (N-1-k)*H <= y < (N-k)*H (y grows north).  Person i is
  * on floor i mod --floors (or --per-floor N0,N1,... people on each), at a
  * desk of that floor, or once its desks are taken at a free place of its
  * open space (1 m apart); two of each floor's people stand on its stage
@@ -477,7 +478,7 @@ static int place(const struct company_opts *o, int *per_floor)
 				float x, y;
 				if (es_floor_desk(co.plan, d, &x, &y, NULL) < 0)
 					continue;
-				int k = (int)(y / co.floor_h);
+				int k = nf - 1 - (int)(y / co.floor_h); /* floor k: the k-th tile from the north */
 				if (k >= 0 && k < nf)
 					ADD(k, x, y, (int)d);
 			}
@@ -487,7 +488,7 @@ static int place(const struct company_opts *o, int *per_floor)
 		int on_stage[64] = {0};
 		for (float y = 0.5f; y < Htot; y += 1.0f)
 			for (float x = 0.5f; x < W; x += 1.0f) {
-				int k = (int)(y / co.floor_h);
+				int k = nf - 1 - (int)(y / co.floor_h); /* floor k: the k-th tile from the north */
 				if (k >= nf || !es_floor_walkable(co.plan, x, y) || es_floor_desk_at(co.plan, x, y) >= 0)
 					continue;
 				int r = es_floor_room_at(co.plan, x, y);
@@ -526,7 +527,7 @@ static int place(const struct company_opts *o, int *per_floor)
 				static const float d[4][2] = {{1, 0}, {-1, 0}, {0, 1}, {0, -1}};
 				for (int q = 0; q < 4 && !p->walks; q++) {
 					float x2 = c->x + d[q][0], y2 = c->y + d[q][1];
-					if ((int)(y2 / co.floor_h) == k && es_floor_walkable(co.plan, x2, y2) &&
+					if (nf - 1 - (int)(y2 / co.floor_h) == k && es_floor_walkable(co.plan, x2, y2) &&
 					    es_floor_room_at(co.plan, x2, y2) < 0 && es_floor_desk_at(co.plan, x2, y2) < 0) {
 						p->walks = true;
 						p->wx[0] = c->x;
