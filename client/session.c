@@ -38,6 +38,10 @@
  * (placement flapping, a bad configuration), not a place to spin.
  */
 #define REDIRECTS_IN_ROW_MAX 4
+#define LOST_FRESH_MS 10000 /* a redirect to the daemon lost this recently is a "not yet" */
+#define LOST_RETRY_MS 400   /* ... asked again after this (with jitter) */
+#define LOST_NOT_YET_MAX 12 /* about 6 s of them: longer than any lease */
+#define SOON_MS 1000        /* a BUSY's retry this short is "in a moment": it does not grow the backoff */
 
 struct es_session {
 	struct es_session_config cfg;
@@ -52,6 +56,14 @@ struct es_session {
 	char resolved_for[ES_SERVERS_MAX][ES_SERVER_ADDR_MAX + 1];
 	unsigned redirects_in_row; /* since the last WELCOME */
 	int64_t redirected_ms;     /* when the last redirect arrived, -1 none since: its connect measures the wait */
+	/*
+	 * The daemon we last lost and when: a company's other daemons still
+	 * name it as its floors' owner until its lease expires (seconds), so a
+	 * redirect there soon after is a "not yet", not a place to go.
+	 */
+	char lost_addr[ES_SERVER_ADDR_MAX + 1];
+	int64_t lost_ms;
+	unsigned not_yet; /* redirects there taken as "not yet" since: after a few, it may live after all */
 	int64_t last_pull_ns; /* when playback last took a frame: bundles' arrival is measured from it */
 	enum es_session_state state;
 	bool reset_pending;
@@ -464,6 +476,12 @@ static void connect_now(struct es_session *s, const char *why)
  */
 static void lost(struct es_session *s, const char *why)
 {
+	if (s->state == ES_SESSION_JOINED) {
+		/* a daemon we were on went away (not a failed attempt, which may be the network) */
+		snprintf(s->lost_addr, sizeof(s->lost_addr), "%s", es_servers_current(&s->servers));
+		s->lost_ms = es_now_ms();
+		s->not_yet = 0;
+	}
 	char w[ES_SERVER_ADDR_MAX + 200];
 	if (s->servers.n > 1)
 		snprintf(w, sizeof(w), "%s (%s)", why, es_servers_current(&s->servers));
@@ -548,7 +566,7 @@ static void on_connected(struct es_session *s)
 	s->peer->packetThrottle = ENET_PEER_PACKET_THROTTLE_SCALE;
 	/* a dead link is noticed in 2-4 s; a restarted server says so at once
 	 * with a reset datagram (see intercept) */
-	enet_peer_timeout(s->peer, 0, 2000, 4000);
+	enet_peer_timeout(s->peer, 0, 1000, 3000); /* a dead daemon noticed in 1-1.5 s: a company's others are tried at once */
 	enet_peer_ping_interval(s->peer, 1000); /* keep-alive: about 0.5 kbit/s with the server's */
 	/* the server speaks first: its key (ES_MSG_SERVER_KEY) */
 	s->state = ES_SESSION_JOINING;
@@ -656,6 +674,21 @@ static void on_redirect(struct es_session *s, const struct es_redirect *r)
 	}
 	char why[ES_SERVER_ADDR_MAX * 2 + 120];
 	snprintf(why, sizeof(why), "%s sent us to %s", es_servers_current(&s->servers), r->addr[0]);
+	if (s->lost_addr[0] && strcmp(r->addr[0], s->lost_addr) == 0 && es_now_ms() - s->lost_ms < LOST_FRESH_MS &&
+	    s->not_yet++ < LOST_NOT_YET_MAX) {
+		/* to the daemon that just died: its floors move once its lease expires; ask here again soon */
+		if (s->peer && s->peer->state == ENET_PEER_STATE_CONNECTED) {
+			enet_peer_disconnect_now(s->peer, 0);
+			s->peer = NULL;
+		}
+		s->st.busy++;
+		s->pos = r->pos;
+		s->flags |= ES_PF_PLACE;
+		unsigned b = s->backoff_ms;
+		backoff(s, LOST_RETRY_MS + (unsigned)(rand() % 300), "sent to the daemon we just lost: its floor has not moved yet");
+		s->backoff_ms = b; /* a "not yet", asked again as soon each time */
+		return;
+	}
 	for (unsigned i = 1; i < r->naddr; i++)
 		(void)es_servers_add(&s->servers, r->addr[i], false); /* a bad or surplus one is left out */
 	int to = es_servers_add(&s->servers, r->addr[0], true);
@@ -890,8 +923,14 @@ static void on_packet(struct es_session *s, const ENetPacket *pkt)
 		case ES_MSG_BUSY:
 			/* unauthenticated too: a fake "retry in 49 days" must not hold us */
 			s->st.busy++;
-			backoff(s, m.u.busy.retry_after_ms < HINT_RETRY_MAX_MS ? m.u.busy.retry_after_ms : HINT_RETRY_MAX_MS,
-				"server busy");
+			{
+				unsigned b = s->backoff_ms;
+				backoff(s, m.u.busy.retry_after_ms < HINT_RETRY_MAX_MS ? m.u.busy.retry_after_ms : HINT_RETRY_MAX_MS,
+					"server busy");
+				/* "in a moment" (a company's floor between owners): asked again that soon each time, not ever later */
+				if (m.u.busy.retry_after_ms <= SOON_MS)
+					s->backoff_ms = b;
+			}
 			break;
 		default:
 			s->st.malformed++;

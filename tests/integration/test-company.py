@@ -120,7 +120,7 @@ def enrol(co, name, daemon):
     """An invite made at one daemon, redeemed with `earshot join CODE`: once, company-wide (etcd)."""
     rc, out = co.ctl(daemon, "invite", name)
     code = out.splitlines()[0] if rc == 0 and out else ""
-    r = subprocess.run([f"{build_dir()}/client/earshot", "join", code], env=env_of(co.d, name), capture_output=True,
+    r = subprocess.run([f"{build_dir()}/client/earshot", "join", code, "-v"], env=env_of(co.d, name), capture_output=True,
                        text=True, timeout=60)
     return r.returncode == 0 and f"as {name}" in r.stdout, (r.stdout + r.stderr).strip()
 
@@ -241,7 +241,8 @@ def main():
             # ---- invite-only: each invite made at one daemon and used at it, known to all through etcd
             for k, who in enumerate(("alice", "bob", "carol", "dave", "erin", "frank")):
                 good, what = enrol(co, who, k % 3)
-                ok(good, f"{who} enrolled with an invite from d{k % 3}: {what.splitlines()[-1] if what else ''}")
+                ok(good, f"{who} enrolled with an invite from d{k % 3}: " +
+                   (what.splitlines()[-1] if good and what else what))
             good, what = enrol(co, "alice", 1)
             ok(not good, "an invite for a name already enrolled elsewhere in the company is refused")
             # an admin's desk and a locked room at one daemon reach the others
@@ -355,7 +356,7 @@ def main():
                f"the restarted and the undrained daemons host floors again: {co.hosted()}")
 
             # ---- erin takes the lift to a floor of another daemon, and talks there
-            frank = client(d, "frank", server_list(0), at(ff, 6, 19.5), "--record", f"{d}/frank.wav", "--seconds", "40")
+            frank = client(d, "frank", server_list(0), at(ff, 30, 19.5), "--record", f"{d}/frank.wav", "--seconds", "40")
             procs.append(frank)
             t_frank = time.time()
             erin = client(d, "erin", server_list(0), at(fe, 20, 19.5), "--play", f"{d}/erin.wav", "--seconds", "40")
@@ -368,12 +369,12 @@ def main():
             if m4[fe][0] == m4[ff][0]:
                 target = next(f for f in FLOORS if m4[f][0] != m4[fe][0])
                 frank.stop()
-                frank = client(d, "frank", server_list(0), at(target, 6, 19.5), "--record", f"{d}/frank.wav",
+                frank = client(d, "frank", server_list(0), at(target, 30, 19.5), "--record", f"{d}/frank.wav",
                                "--seconds", "40")
                 procs.append(frank)
                 t_frank = time.time()
                 ok(wait_until(lambda: joins(frank) >= 1, 15 * ts), "frank joined on another daemon's floor")
-            rc, out = co.ctl(m4[fe][0], "move", "erin", at(target, 5, 19.5))
+            rc, out = co.ctl(m4[fe][0], "move", "erin", at(target, 29, 19.5))
             log(out.strip())
             ok(wait_until(lambda: joins(erin) >= 2, 15 * ts), f"erin took the lift to {target} on another daemon")
             ok(co.daemons[m4[target][0]].wait_log("erin joined", 5 * ts), "erin sits on that floor's daemon")
