@@ -17,6 +17,7 @@
 #include "playout.h"
 #include "servers.h"
 #include "session.h"
+#include "enet-addr.h"
 
 #define CONNECT_TIMEOUT_MS 2000
 #define BACKOFF_MIN_MS 250
@@ -175,28 +176,6 @@ static void set_status(struct es_session *s, const char *fmt, ...)
 		fprintf(stderr, "earshot: %s\n", s->status);
 }
 
-static int parse_server(const char *str, ENetAddress *a)
-{
-	const char *colon = strrchr(str, ':');
-	char host[256];
-	long port = ES_DEFAULT_PORT;
-	size_t hl = colon ? (size_t)(colon - str) : strlen(str);
-	if (hl == 0 || hl >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, str, hl);
-	host[hl] = 0;
-	if (colon) {
-		char *end;
-		port = strtol(colon + 1, &end, 10);
-		if (*end || port <= 0 || port > 65535)
-			return -EINVAL;
-	}
-	if (enet_address_set_host_ip(a, host) != 0 && enet_address_set_host(a, host) != 0)
-		return -EHOSTUNREACH; /* well formed, but no such host */
-	a->port = (enet_uint16)port;
-	return 0;
-}
-
 /* ENet 1.3 hosts carry no user pointer: map ours back to its session. */
 #define OWNERS 16
 static struct {
@@ -267,7 +246,7 @@ struct es_session *es_session_new(const struct es_session_config *cfg)
 	/* each is checked for form now; the first, the company's, is resolved too (the others when they are tried) */
 	for (unsigned i = 0; i < s->servers.n; i++) {
 		const char *a = s->servers.addr[i];
-		int pr = parse_server(a, &s->addr);
+		int pr = es_enet_parse_hostport(a, &s->addr, ES_HOSTPORT_NAMES | ES_HOSTPORT_DEFAULT_PORT, ES_DEFAULT_PORT);
 		if (pr == 0) {
 			s->resolved[i] = s->addr;
 			memcpy(s->resolved_for[i], a, strlen(a) + 1);
@@ -286,7 +265,7 @@ struct es_session *es_session_new(const struct es_session_config *cfg)
 			goto err_free;
 		}
 	}
-	(void)parse_server(s->servers.addr[0], &s->addr);
+	(void)es_enet_parse_hostport(s->servers.addr[0], &s->addr, ES_HOSTPORT_NAMES | ES_HOSTPORT_DEFAULT_PORT, ES_DEFAULT_PORT);
 	s->redirected_ms = -1;
 	int e;
 	s->enc = opus_encoder_create(ES_RATE, 1, OPUS_APPLICATION_VOIP, &e);
@@ -533,7 +512,7 @@ static void start_connect(struct es_session *s)
 	unsigned i = s->servers.cur;
 	if (strcmp(s->resolved_for[i], to) != 0) {
 		/* new here (a redirect named it), or not resolvable at start: look it up now, once */
-		if (parse_server(to, &s->resolved[i]) < 0) {
+		if (es_enet_parse_hostport(to, &s->resolved[i], ES_HOSTPORT_NAMES | ES_HOSTPORT_DEFAULT_PORT, ES_DEFAULT_PORT) < 0) {
 			lost(s, "cannot resolve the address");
 			return;
 		}

@@ -14,6 +14,7 @@
 #include "earshot-relay.h"
 #include "log.h"
 #include "relay.h"
+#include "enet-addr.h"
 
 enum link_state {
 	LINK_FREE,      /* no ENet peer */
@@ -67,32 +68,11 @@ struct es_relay {
 static const uint8_t prologue[] = ES_RELAY_PROLOGUE;
 #define PROLOGUE_LEN (sizeof(prologue) - 1)
 
-static int parse_ipv4(const char *s, ENetAddress *a)
-{
-	const char *colon = strrchr(s, ':');
-	if (!colon || colon == s || colon[1] == 0)
-		return -EINVAL;
-	char host[64];
-	size_t hl = (size_t)(colon - s);
-	if (hl >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, s, hl);
-	host[hl] = 0;
-	char *end;
-	long port = strtol(colon + 1, &end, 10);
-	if (*end || port < 0 || port > 65535)
-		return -EINVAL;
-	if (enet_address_set_host_ip(a, host) != 0)
-		return -EINVAL;
-	a->port = (enet_uint16)port;
-	return 0;
-}
-
 struct es_relay *es_relay_new(const struct es_relay_config *cfg)
 {
 	ENetAddress addr;
 	size_t idlen = cfg->daemon_id ? strnlen(cfg->daemon_id, ES_RELAY_ID_MAX + 1) : 0;
-	if (!cfg->listen || parse_ipv4(cfg->listen, &addr) < 0 || !es_relay_id_valid(cfg->daemon_id, idlen)) {
+	if (!cfg->listen || es_enet_parse_hostport(cfg->listen, &addr, ES_HOSTPORT_PORT0, 0) < 0 || !es_relay_id_valid(cfg->daemon_id, idlen)) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -414,7 +394,7 @@ void es_relay_set_peers(struct es_relay *r, const struct es_relay_peer *peers, s
 			continue;
 		struct want *w = &r->wants[r->nwants];
 		memset(w, 0, sizeof(*w));
-		if (parse_ipv4(peers[k].address, &w->addr) < 0 || w->addr.port == 0) {
+		if (es_enet_parse_hostport(peers[k].address, &w->addr, ES_HOSTPORT_PORT0, 0) < 0 || w->addr.port == 0) {
 			r->st.bad_address++;
 			continue;
 		}

@@ -28,6 +28,7 @@
 #include <sodium.h>
 
 #include "server-private.h"
+#include "enet-addr.h"
 
 /* the mixer keeps bundles within budgets by the wire's sizes: they must agree */
 _Static_assert(ES_ENGINE_VOICE_OVERHEAD == ES_BUNDLE_VOICE_HEADER, "voice entry size");
@@ -93,28 +94,6 @@ static unsigned auto_threads(void)
 	return n < 1 ? 1 : n > 4 ? 4 : (unsigned)n;
 }
 
-/* "ADDR:PORT" with ADDR a dotted quad or a host name. */
-static int parse_addr(const char *s, ENetAddress *a)
-{
-	const char *colon = strrchr(s, ':');
-	if (!colon || colon == s || colon[1] == 0)
-		return -EINVAL;
-	char host[256];
-	size_t hl = (size_t)(colon - s);
-	if (hl >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, s, hl);
-	host[hl] = 0;
-	char *end;
-	long port = strtol(colon + 1, &end, 10);
-	if (*end || port <= 0 || port > 65535)
-		return -EINVAL;
-	if (enet_address_set_host_ip(a, host) != 0 && enet_address_set_host(a, host) != 0)
-		return -EINVAL;
-	a->port = (enet_uint16)port;
-	return 0;
-}
-
 /* ENet 1.3 hosts carry no user pointer; the daemon has exactly one host. */
 static struct es_server *intercept_owner;
 
@@ -149,7 +128,7 @@ struct es_server *es_server_new(const struct es_server_config *cfg)
 		err = EINVAL;
 		goto err_free;
 	}
-	if (parse_addr(cfg->listen, &addr) < 0) {
+	if (es_enet_parse_hostport(cfg->listen, &addr, ES_HOSTPORT_NAMES, 0) < 0) {
 		srv_logf("error", "bad listen address '%s' (expected ADDR:PORT)", cfg->listen);
 		err = EINVAL;
 		goto err_free;
